@@ -1,0 +1,198 @@
+import { spawn } from "node:child_process";
+import { access, constants, mkdtemp, readFile, readdir, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { delimiter, join } from "node:path";
+import type { Command } from "commander";
+import type { CliEnv } from "../env.ts";
+import { CliError, EXIT } from "../errors.ts";
+import type { Io } from "../io.ts";
+
+/** A program the tests need and the Debian package that brings it (`tooling/system-deps.json`). */
+export interface SystemDep {
+  /** The command looked up on PATH. */
+  readonly command: string;
+  /** The Debian package that installs it. */
+  readonly package: string;
+  /** Which tests need it. */
+  readonly why: string;
+}
+
+/** The counts of one part of the run. */
+export interface Tally {
+  /** What was run: `lint @coyote/spec`, `tests packages/spec`, ... */
+  readonly name: string;
+  /** How many passed. */
+  readonly passed: number;
+  /** How many failed. */
+  readonly failed: number;
+  /** How many were skipped. */
+  readonly skipped: number;
+  /** What failed, by name. */
+  readonly failures: readonly string[];
+}
+
+/** Adds up tallies into the one closing line `N passed, N failed`. */
+export function summaryLine(tallies: readonly Tally[]): string {
+  const passed = tallies.reduce((n, t) => n + t.passed, 0);
+  const failed = tallies.reduce((n, t) => n + t.failed, 0);
+  return `${passed} passed, ${failed} failed`;
+}
+
+async function onPath(command: string, pathVar: string): Promise<boolean> {
+  for (const dir of pathVar.split(delimiter).filter(Boolean)) {
+    try {
+      await access(join(dir, command), constants.X_OK);
+      return true;
+    } catch {
+      // not in this folder
+    }
+  }
+  return false;
+}
+
+function exec(command: string, args: readonly string[], options: { cwd: string; env: Record<string, string | undefined>; stdout?: "inherit" | "stderr" }): Promise<number> {
+  return new Promise((resolve) => {
+    const child = spawn(command, args, { cwd: options.cwd, env: options.env, stdio: ["ignore", options.stdout === "stderr" ? 2 : "inherit", "inherit"] });
+    child.once("error", () => resolve(127));
+    child.once("exit", (code, signal) => resolve(code ?? (signal ? 128 : 1)));
+  });
+}
+
+/**
+ * Makes sure the programs the tests need are installed: installs the missing ones with apt-get
+ * when running as root, and otherwise reports them, as a failure when `ci` is set.
+ */
+export async function ensureSystemDeps(env: CliEnv, io: Io): Promise<Tally> {
+  const deps = (JSON.parse(await readFile(join(env.home, "tooling", "system-deps.json"), "utf8")) as { test: SystemDep[] }).test;
+  const pathVar = env.processEnv.PATH ?? "";
+  let missing: SystemDep[] = [];
+  for (const dep of deps) if (!(await onPath(dep.command, pathVar))) missing.push(dep);
+  if (missing.length > 0 && process.getuid?.() === 0 && (await onPath("apt-get", pathVar))) {
+    const packages = [...new Set(missing.map((d) => d.package))];
+    io.err(`coyote: installing Debian packages the tests need: ${packages.join(" ")}`);
+    const aptEnv = { ...env.processEnv, DEBIAN_FRONTEND: "noninteractive" };
+    await exec("apt-get", ["update", "-q"], { cwd: env.home, env: aptEnv, stdout: "stderr" });
+    await exec("apt-get", ["install", "-y", "-q", "--no-install-recommends", ...packages], { cwd: env.home, env: aptEnv, stdout: "stderr" });
+    const still: SystemDep[] = [];
+    for (const dep of missing) if (!(await onPath(dep.command, pathVar))) still.push(dep);
+    missing = still;
+  }
+  for (const dep of missing) {
+    io.err(`coyote: ${env.ci ? "missing" : "warning: missing"} ${dep.command} (Debian package ${dep.package}), needed because ${dep.why}: run ./coyote test as root, or apt-get install ${dep.package}`);
+  }
+  const failures = env.ci ? missing.map((d) => `missing dependency ${d.command} (${d.package})`) : [];
+  return { name: "system dependencies", passed: deps.length - missing.length, failed: failures.length, skipped: env.ci ? 0 : missing.length, failures };
+}
+
+interface TurboTask {
+  taskId: string;
+  execution?: { exitCode?: number | null };
+  cache?: { status?: string };
+}
+
+/** Runs turbo tasks and counts one check per package and task from turbo's run summary. */
+async function turboChecks(env: CliEnv, tasks: readonly string[]): Promise<Tally> {
+  const turbo = join(env.home, "node_modules", ".bin", "turbo");
+  const runsDir = join(env.home, ".turbo", "runs");
+  const before = new Set(await readdir(runsDir).catch(() => [] as string[]));
+  const code = await exec(turbo, ["run", ...tasks, "--continue", "--output-logs=errors-only", "--summarize"], { cwd: env.home, env: { ...env.processEnv } });
+  const fresh = (await readdir(runsDir).catch(() => [] as string[])).filter((f) => f.endsWith(".json") && !before.has(f));
+  const name = tasks.join(" + ");
+  if (fresh.length !== 1 || fresh[0] === undefined) {
+    return { name, passed: 0, failed: 1, skipped: 0, failures: [`turbo run ${name} exited with ${code} and wrote no run summary`] };
+  }
+  const summary = JSON.parse(await readFile(join(runsDir, fresh[0]), "utf8")) as { tasks: TurboTask[] };
+  await rm(join(runsDir, fresh[0]), { force: true });
+  const failures = summary.tasks.filter((t) => (t.execution?.exitCode ?? 0) !== 0).map((t) => t.taskId);
+  if (code !== 0 && failures.length === 0) failures.push(`turbo run ${name} exited with ${code}`);
+  return { name, passed: summary.tasks.length - failures.length, failed: failures.length, skipped: 0, failures };
+}
+
+interface PackageSummary {
+  package: string;
+  passed: number;
+  failed: number;
+  skipped: number;
+  failures: string[];
+}
+
+/** The workspace folders (relative to home) whose package.json has a `test` script. */
+export async function packagesWithTests(home: string): Promise<string[]> {
+  const root = JSON.parse(await readFile(join(home, "package.json"), "utf8")) as { workspaces: string[] };
+  const found: string[] = [];
+  for (const pattern of root.workspaces) {
+    const parent = pattern.replace(/\/\*$/, "");
+    for (const dir of (await readdir(join(home, parent)).catch(() => [] as string[])).sort()) {
+      const manifest = await readFile(join(home, parent, dir, "package.json"), "utf8").catch(() => undefined);
+      if (manifest && (JSON.parse(manifest) as { scripts?: Record<string, string> }).scripts?.test) found.push(`${parent}/${dir}`);
+    }
+  }
+  return found;
+}
+
+/** Runs every package's tests (turbo, one package at a time) and adds up their counts. */
+async function unitTests(env: CliEnv): Promise<Tally[]> {
+  const summaryDir = await mkdtemp(join(tmpdir(), "coyote-test-summary-"));
+  try {
+    const turbo = join(env.home, "node_modules", ".bin", "turbo");
+    const code = await exec(turbo, ["run", "test", "--continue", "--concurrency=1", "--output-logs=full"], {
+      cwd: env.home,
+      env: { ...env.processEnv, COYOTE_TEST_SUMMARY_DIR: summaryDir, FORCE_COLOR: "0" },
+    });
+    const summaries: PackageSummary[] = [];
+    for (const file of await readdir(summaryDir)) summaries.push(JSON.parse(await readFile(join(summaryDir, file), "utf8")) as PackageSummary);
+    const tallies: Tally[] = [];
+    for (const dir of await packagesWithTests(env.home)) {
+      const name = dir.split("/").at(-1) ?? dir;
+      const own = summaries.filter((s) => s.package === name);
+      if (own.length === 0) {
+        tallies.push({ name: `tests ${dir}`, passed: 0, failed: 1, skipped: 0, failures: [`${dir}: the test run ended without a summary (it crashed or ran no test file)`] });
+        continue;
+      }
+      tallies.push({
+        name: `tests ${dir}`,
+        passed: own.reduce((n, s) => n + s.passed, 0),
+        failed: own.reduce((n, s) => n + s.failed, 0),
+        skipped: own.reduce((n, s) => n + s.skipped, 0),
+        failures: own.flatMap((s) => s.failures),
+      });
+    }
+    const counted = tallies.reduce((n, t) => n + t.failed, 0);
+    if (code !== 0 && counted === 0) tallies.push({ name: "tests", passed: 0, failed: 1, skipped: 0, failures: [`turbo run test exited with ${code}`] });
+    return tallies;
+  } finally {
+    await rm(summaryDir, { recursive: true, force: true });
+  }
+}
+
+const STEPS = ["deps", "lint", "typecheck", "unit"] as const;
+type Step = (typeof STEPS)[number];
+
+/** Adds `coyote test`. */
+export function testCommand(program: Command, env: CliEnv, io: Io): void {
+  program
+    .command("test")
+    .description("install what the tests need, then run lint, typecheck and every package's tests; ends with `N passed, N failed`")
+    .option("--only <steps>", `run only these steps, comma-separated (${STEPS.join(", ")})`)
+    .action(async (options: { only?: string }) => {
+      const steps = new Set<Step>(options.only === undefined ? STEPS : options.only.split(",").map((s) => {
+        if (!(STEPS as readonly string[]).includes(s)) throw new CliError(`--only: unknown step "${s}" (one of ${STEPS.join(", ")})`, EXIT.USAGE);
+        return s as Step;
+      }));
+      const tallies: Tally[] = [];
+      if (steps.has("deps")) tallies.push(await ensureSystemDeps(env, io));
+      const checks = (["lint", "typecheck"] as const).filter((s) => steps.has(s));
+      if (checks.length > 0) tallies.push(await turboChecks(env, checks));
+      if (steps.has("unit")) tallies.push(...(await unitTests(env)));
+      io.out("");
+      io.out("summary:");
+      for (const t of tallies) io.out(`  ${t.name}: ${t.passed} passed, ${t.failed} failed${t.skipped ? `, ${t.skipped} skipped` : ""}`);
+      const failures = tallies.flatMap((t) => t.failures);
+      if (failures.length > 0) {
+        io.out("failed:");
+        for (const f of failures) io.out(`  ${f}`);
+      }
+      io.out(summaryLine(tallies));
+      if (failures.length > 0) throw new CliError("", EXIT.FAILED);
+    });
+}

@@ -1,0 +1,114 @@
+import { randomBytes } from "node:crypto";
+import { spawn } from "node:child_process";
+import { join } from "node:path";
+import type { Command } from "commander";
+import { Supervisor, isRunnable, runAlone } from "@coyote/component";
+import { createLogger, logFileFor } from "@coyote/log";
+import { ServerSpec, StateStore, specPath } from "@coyote/spec";
+import { COMPONENTS, findComponent } from "../components.ts";
+import type { CliEnv } from "../env.ts";
+import { CliError, EXIT } from "../errors.ts";
+import { table, type Io } from "../io.ts";
+
+/** The secret that holds the one-time activation token until the box is activated. */
+export const ACTIVATION_SECRET = "activation-token";
+
+// Crockford's base32 alphabet: no I, L, O or U, so a token read aloud or copied by hand survives.
+const ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+/** Makes a one-time activation token: 20 base32 characters (100 bits) in groups of four. */
+export function newActivationToken(): string {
+  const bytes = randomBytes(20);
+  let token = "";
+  for (const byte of bytes) token += ALPHABET[byte % 32];
+  return token.match(/.{4}/g)?.join("-") ?? token;
+}
+
+/**
+ * Returns the activation token of a box that is not activated yet, making it on the first call;
+ * undefined once the server spec says the box is activated (the token is then of no use).
+ */
+export async function activationToken(store: StateStore): Promise<string | undefined> {
+  const server = await store.readJson(specPath("server"), ServerSpec);
+  if (server?.activated) return undefined;
+  const existing = await store.readSecret(ACTIVATION_SECRET);
+  if (existing !== undefined) return existing.toString("utf8").trim();
+  const token = newActivationToken();
+  await store.writeSecret(ACTIVATION_SECRET, `${token}\n`);
+  return token;
+}
+
+/** Runs `turbo run build` over the workspace; output goes to stderr so stdout stays for results. */
+async function build(env: CliEnv, io: Io): Promise<void> {
+  const turbo = join(env.home, "node_modules", ".bin", "turbo");
+  const code = await new Promise<number>((resolve) => {
+    const child = spawn(turbo, ["run", "build", "--output-logs=errors-only"], { cwd: env.home, stdio: ["ignore", 2, 2], env: { ...env.processEnv } });
+    child.once("error", () => resolve(127));
+    child.once("exit", (c) => resolve(c ?? 1));
+  });
+  if (code !== 0) throw new CliError(`up: the build failed (turbo run build exited with ${code}; its output is above)`);
+  io.err("coyote: build done");
+}
+
+interface UpOptions {
+  oneProcess?: boolean;
+  build: boolean;
+}
+
+/** Adds `coyote up` and `coyote run`. */
+export function upCommands(program: Command, env: CliEnv, io: Io, cliEntry: string): void {
+  program
+    .command("up")
+    .description("build and start the whole appliance; prints the panel URL and the one-time activation token")
+    .option("--one-process", "run every component inside this one process (easy to debug)")
+    .option("--no-build", "skip the build step")
+    .action(async (options: UpOptions) => {
+      io.err(`coyote: Node ${process.versions.node}, state in ${env.stateDir}`);
+      if (options.build) await build(env, io);
+      const store = await StateStore.open(env.stateDir);
+      const specs = await store.listSpecs();
+      io.out(`state: ${env.stateDir} (${specs.length} spec${specs.length === 1 ? "" : "s"}, history in specs/.git)`);
+      const token = await activationToken(store);
+      const runnable = COMPONENTS.filter(isRunnable);
+      const crm = runnable.find((c) => c.name === "coyote-crm");
+      const server = await store.readJson(specPath("server"), ServerSpec);
+      const panelPort = server?.ports.panel ?? 3000;
+      io.out(crm ? `panel: http://127.0.0.1:${panelPort}/` : `panel: not there yet (coyote-crm arrives with ${findComponent("coyote-crm")?.plannedIn ?? "a later issue"})`);
+      if (token) io.out(`activation token: ${token} (one-time; kept in ${store.path(`secrets/${ACTIVATION_SECRET}`)} until the box is activated)`);
+      else io.out("activation: done; log in to the panel as the admin");
+      io.out("components:");
+      for (const line of table(COMPONENTS.map((c) => [`  ${c.name}`, isRunnable(c) ? "starting" : `not built yet (${c.plannedIn ?? "a later issue"})`]))) io.out(line);
+      if (runnable.length === 0) {
+        io.out("nothing to run yet: no component is built. The state folder is ready; coyote status shows it.");
+        return;
+      }
+      const logger = createLogger({ component: "supervisor", file: logFileFor(env.stateDir, "supervisor") });
+      const supervisor = new Supervisor(runnable, {
+        stateDir: env.stateDir,
+        logger,
+        mode: options.oneProcess ? "one-process" : "processes",
+        spawnCommand: { command: process.execPath, args: [...process.execArgv, cliEntry, "run"] },
+      });
+      await supervisor.start();
+      io.out(`running ${runnable.map((c) => c.name).join(", ")} (${options.oneProcess ? "in one process" : "each in its own process"}); Ctrl-C stops`);
+      await new Promise<void>((resolve) => {
+        process.once("SIGINT", resolve);
+        process.once("SIGTERM", resolve);
+      });
+      io.err("coyote: stopping");
+      await supervisor.stop();
+      await logger.close();
+    });
+
+  program
+    .command("run")
+    .description("run one component alone in the foreground (how `coyote up` runs each in its own process)")
+    .argument("<component>", COMPONENTS.map((c) => c.name).join(", "))
+    .action(async (name: string) => {
+      const definition = findComponent(name);
+      if (!definition) throw new CliError(`run: no component "${name}" (one of ${COMPONENTS.map((c) => c.name).join(", ")})`, EXIT.USAGE);
+      if (!isRunnable(definition)) throw new CliError(`run: ${name} is not built yet (${definition.plannedIn ?? "a later issue"})`, EXIT.MISSING);
+      const code = await runAlone(definition, { stateDir: env.stateDir });
+      if (code !== 0) throw new CliError(`run: ${name} stopped with an error (see coyote logs --component ${name})`);
+    });
+}

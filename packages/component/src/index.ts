@@ -1,0 +1,7 @@
+/**
+ * `@coyote/component`: the contract every daemon implements (`start()` → running component), and
+ * the supervisor that runs them all in one process or each in its own (seed 001).
+ */
+export * from "./component.ts";
+export * from "./supervisor.ts";
+export * from "./run.ts";

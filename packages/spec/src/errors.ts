@@ -1,0 +1,68 @@
+/**
+ * The catalogue of coded errors of `@coyote/spec` (CONVENTIONS.md, "Errors and logs"): every
+ * error carries a stable code, a lowercase message with a context prefix, and keeps its cause.
+ */
+export const SPEC_ERRORS = {
+  SPEC_ERR_PARSE: "a file is not valid JSON",
+  SPEC_ERR_INVALID: "a file does not match its schema",
+  SPEC_ERR_UNKNOWN_KIND: "a spec names no kind Coyote knows",
+  SPEC_ERR_NOT_FOUND: "no spec with that id",
+  STORE_ERR_LOCKED: "another process holds the state store's write lock",
+  STORE_ERR_GIT: "a git command on the specs repository failed",
+  STORE_ERR_UNKNOWN_REVISION: "no such revision in the specs history",
+  STORE_ERR_IO: "reading or writing a state file failed",
+} as const;
+
+/** A code from {@link SPEC_ERRORS}. */
+export type SpecErrorCode = keyof typeof SPEC_ERRORS;
+
+/** One problem found in a file: where (a field path like `domains[0].name`) and what. */
+export interface FieldIssue {
+  /** The field's path inside the document, `(root)` for the document itself. */
+  readonly field: string;
+  /** What is wrong with it, in lowercase words. */
+  readonly message: string;
+}
+
+/** The base class of every error `@coyote/spec` throws. */
+export class CoyoteError extends Error {
+  /** The stable code, for programs and exit codes. */
+  readonly code: SpecErrorCode;
+
+  /**
+   * Makes a coded error.
+   * @param code the catalogue code.
+   * @param message a lowercase message with a context prefix.
+   * @param options the cause, kept for the log.
+   */
+  constructor(code: SpecErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "CoyoteError";
+    this.code = code;
+  }
+}
+
+/**
+ * A file that could not be parsed or validated. The message names the file and every field that
+ * is wrong, e.g. `specs/services/blog.json: domains[0].name: not a valid domain name`.
+ */
+export class ContractError extends CoyoteError {
+  /** The file (or other source) the document came from. */
+  readonly file: string;
+  /** Every problem found, in document order. */
+  readonly issues: readonly FieldIssue[];
+
+  /**
+   * Makes the error from the issues found in one file.
+   * @param code SPEC_ERR_PARSE, SPEC_ERR_INVALID or SPEC_ERR_UNKNOWN_KIND.
+   * @param file the file the document came from.
+   * @param issues what is wrong, at least one.
+   * @param options the cause, kept for the log.
+   */
+  constructor(code: SpecErrorCode, file: string, issues: readonly FieldIssue[], options?: { cause?: unknown }) {
+    super(code, `${file}: ${issues.map((i) => `${i.field}: ${i.message}`).join("; ")}`, options);
+    this.name = "ContractError";
+    this.file = file;
+    this.issues = issues;
+  }
+}

@@ -1,0 +1,87 @@
+import { z } from "zod";
+
+/**
+ * The version of every on-disk contract in this package. A reader refuses a file whose version it
+ * does not know instead of guessing at its meaning.
+ */
+export const SCHEMA_VERSION = 1;
+
+/** The `schemaVersion` field every contract starts with. */
+export const SchemaVersion = z.literal(SCHEMA_VERSION, {
+  error: `schemaVersion must be ${SCHEMA_VERSION}`,
+});
+
+const LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/;
+
+/**
+ * A fully qualified domain name in lowercase, without the trailing dot: at least two labels, each
+ * 1-63 characters of a-z, 0-9 and inner hyphens, 253 characters at most.
+ */
+export const DomainName = z
+  .string()
+  .max(253, { error: "a domain name has at most 253 characters" })
+  .refine((name) => {
+    const labels = name.split(".");
+    return labels.length >= 2 && labels.every((label) => LABEL.test(label)) && !/^[0-9]+$/.test(labels.at(-1) ?? "");
+  }, { error: (issue) => `not a valid domain name: ${JSON.stringify(issue.input)} (lowercase labels of a-z, 0-9 and hyphens, like "example.org")` });
+
+/** A DNS owner name relative to its zone: `@` for the apex, `*` or `*.x` for wildcards, or labels. */
+export const RelativeName = z.string().refine(
+  (name) => name === "@" || name.split(".").every((label, i) => (label === "*" && i === 0) || LABEL.test(label)),
+  { error: (issue) => `not a valid name inside a zone: ${JSON.stringify(issue.input)} (use "@" for the zone itself)` },
+);
+
+/**
+ * A service id: a DNS-label-like slug (lowercase a-z, 0-9, inner hyphens, 1-63 characters), so
+ * that it is safe as a file name, a container name and a hostname label.
+ */
+export const ServiceId = z
+  .string()
+  .regex(/^(?!-)[a-z0-9-]{1,63}(?<!-)$/, {
+    error: (issue) => `not a valid service id: ${JSON.stringify(issue.input)} (1-63 of a-z, 0-9 and inner hyphens)`,
+  });
+
+/** A TCP or UDP port number. */
+export const Port = z.int({ error: "a port is a whole number" }).min(1, { error: "a port is at least 1" }).max(65535, { error: "a port is at most 65535" });
+
+/** A `host:port` address; the host is an IPv4 address, a bracketed IPv6 address or a hostname. */
+export const HostPort = z.string().refine((value) => {
+  const match = /^(\[[0-9a-fA-F:.]+\]|[a-zA-Z0-9.-]+):([0-9]{1,5})$/.exec(value);
+  if (!match) return false;
+  const port = Number(match[2]);
+  return port >= 1 && port <= 65535;
+}, { error: (issue) => `not a host:port address: ${JSON.stringify(issue.input)} (like "127.0.0.1:8080" or "[::1]:8080")` });
+
+/** A key fingerprint that identifies a Coyote server: `sha256:` and 64 lowercase hex digits. */
+export const Fingerprint = z.string().regex(/^sha256:[0-9a-f]{64}$/, {
+  error: (issue) => `not a server fingerprint: ${JSON.stringify(issue.input)} (sha256: followed by 64 lowercase hex digits)`,
+});
+
+/** An instant as an ISO 8601 string in UTC with a `Z`. */
+export const Timestamp = z.iso.datetime({ error: (issue) => `not an ISO 8601 UTC time: ${JSON.stringify(issue.input)}` });
+
+/** An e-mail address. */
+export const Email = z.email({ error: (issue) => `not an e-mail address: ${JSON.stringify(issue.input)}` });
+
+/** An http(s) URL. */
+export const HttpUrl = z.url({ protocol: /^https?$/, error: (issue) => `not an http(s) URL: ${JSON.stringify(issue.input)}` });
+
+/**
+ * A stored password hash, never a password: a Dovecot-style scheme prefix (`{ARGON2ID}`,
+ * `{SHA512-CRYPT}`, ...) or a PHC string (`$argon2id$...`, `$scrypt$...`). Specs live in a git
+ * history, so a clear-text password must never reach one.
+ */
+export const PasswordHash = z.string().regex(/^(\{[A-Z0-9.-]+\}\S+|\$[a-z0-9-]+\$\S+)$/, {
+  error: "not a password hash (a clear-text password must never be put in a spec; store a {SCHEME}hash or a $argon2id$/$scrypt$ PHC string)",
+});
+
+/** A name of a file in `secrets/`: the spec refers to the secret, it never holds it. */
+export const SecretRef = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,127}$/, {
+  error: (issue) => `not a secret name: ${JSON.stringify(issue.input)} (a file name in secrets/: a-z, 0-9, dot, underscore, hyphen)`,
+});
+
+/** Environment variables for a backend: POSIX names to string values. */
+export const Environment = z.record(
+  z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: (issue) => `not an environment variable name: ${JSON.stringify(issue.input)}` }),
+  z.string(),
+);

@@ -1,0 +1,214 @@
+import { z } from "zod";
+import { DumpState, Readiness } from "./specs.ts";
+import {
+  DomainName,
+  Environment,
+  Fingerprint,
+  HostPort,
+  HttpUrl,
+  Port,
+  SchemaVersion,
+  ServiceId,
+  Timestamp,
+} from "./primitives.ts";
+
+const PascalCase = z.string().regex(/^[A-Z][A-Za-z0-9]{0,63}$/, {
+  error: (issue) => `must be a PascalCase word like "Ready": ${JSON.stringify(issue.input)}`,
+});
+
+/**
+ * One condition of a service's status, as Kubernetes has them: the time moves only when `status`
+ * flips; `reason` is a machine word, `message` is for people.
+ */
+export const Condition = z.strictObject({
+  type: PascalCase,
+  status: z.enum(["True", "False", "Unknown"], { error: 'a condition status is "True", "False" or "Unknown"' }),
+  reason: PascalCase,
+  message: z.string().max(2000),
+  observedGeneration: z.int().min(0),
+  lastTransitionTime: Timestamp,
+});
+/** One condition of a service's status. */
+export type Condition = z.infer<typeof Condition>;
+
+/** What the minion observed of a service: `status/<id>.json`. */
+export const ServiceStatus = z
+  .strictObject({
+    schemaVersion: SchemaVersion,
+    id: z.union([ServiceId, z.literal("server")]),
+    observedGeneration: z.int().min(0),
+    conditions: z.array(Condition).max(64),
+    updatedAt: Timestamp,
+  })
+  .superRefine((status, ctx) => {
+    status.conditions.forEach((condition, i) => {
+      if (status.conditions.findIndex((c) => c.type === condition.type) !== i) {
+        ctx.addIssue({ code: "custom", path: ["conditions", i, "type"], message: `condition ${condition.type} appears twice` });
+      }
+    });
+  });
+/** What the minion observed of a service. */
+export type ServiceStatus = z.infer<typeof ServiceStatus>;
+
+const Count = z.int().min(0);
+
+/** Traffic of one hostname through snitch-proxy. */
+export const HostStats = z.strictObject({
+  requests: Count,
+  bytesIn: Count,
+  bytesOut: Count,
+  status: z.strictObject({ "1xx": Count, "2xx": Count, "3xx": Count, "4xx": Count, "5xx": Count }),
+  /** Upper bounds of the latency buckets in milliseconds, ascending; the last bucket is open. */
+  latencyBucketsMs: z.array(z.number().positive()).max(64),
+  /** Requests per bucket; one more entry than `latencyBucketsMs` for the open bucket. */
+  latencyCounts: z.array(Count).max(65),
+  openConnections: Count,
+});
+
+/** The state of one docker-activator unit. */
+export const UnitStats = z.strictObject({
+  state: z.enum(["stopped", "starting", "running", "dumping", "stopping", "failed"]),
+  wakeCount: Count,
+  lastWakeMs: z.number().min(0).optional(),
+  memoryBytes: Count.optional(),
+  lastActivityAt: Timestamp.optional(),
+  bytesIn: Count,
+  bytesOut: Count,
+});
+
+/**
+ * What one daemon reports about itself: `stats/<component>.json`, rewritten atomically every few
+ * seconds. Each daemon fills the section that fits it.
+ */
+export const ComponentStats = z.strictObject({
+  schemaVersion: SchemaVersion,
+  component: z.string().regex(/^[a-z][a-z0-9-]{0,63}$/),
+  pid: z.int().min(1),
+  startedAt: Timestamp,
+  writtenAt: Timestamp,
+  process: z.strictObject({ rssBytes: Count, heapUsedBytes: Count, uptimeSeconds: z.number().min(0) }),
+  hosts: z.record(DomainName, HostStats).optional(),
+  units: z.record(ServiceId, UnitStats).optional(),
+  counters: z.record(z.string(), z.number()).optional(),
+});
+/** What one daemon reports about itself. */
+export type ComponentStats = z.infer<typeof ComponentStats>;
+
+/**
+ * One line of `alarms.jsonl`. The file is append-only: an alarm is raised by one line and cleared
+ * by a later line with the same `key`.
+ */
+export const Alarm = z.strictObject({
+  schemaVersion: SchemaVersion,
+  id: z.string().min(8).max(64),
+  /** What the alarm is about, stable across raise and clear (e.g. `minion/converge/blog`). */
+  key: z.string().min(1).max(200),
+  state: z.enum(["raised", "cleared"]),
+  severity: z.enum(["critical", "warning", "info"]),
+  source: z.string().min(1).max(64),
+  serviceId: ServiceId.optional(),
+  code: z.string().regex(/^[A-Z][A-Z0-9_]{2,63}$/, { error: "an alarm code is UPPER_SNAKE_CASE" }),
+  message: z.string().min(1).max(2000),
+  at: Timestamp,
+});
+/** One line of `alarms.jsonl`. */
+export type Alarm = z.infer<typeof Alarm>;
+
+/** Where a route sends its traffic: a fixed address, or a docker-activator unit woken on demand. */
+export const Upstream = z.discriminatedUnion("kind", [
+  z.strictObject({ kind: z.literal("address"), address: HostPort }),
+  z.strictObject({ kind: z.literal("unit"), unit: ServiceId }),
+  z.strictObject({ kind: z.literal("static"), root: z.string().min(1) }),
+]);
+
+/** `proxy/routes.json`: what snitch-proxy serves, written by the minion's snickers actuator. */
+export const ProxyRoutes = z
+  .strictObject({
+    schemaVersion: SchemaVersion,
+    generatedAt: Timestamp,
+    routes: z
+      .array(
+        z.strictObject({
+          host: DomainName,
+          pathPrefix: z.string().startsWith("/", { error: "a path prefix starts with /" }).default("/"),
+          serviceId: ServiceId,
+          upstream: Upstream,
+          allowedUpstreams: z.array(HostPort).optional(),
+        }),
+      )
+      .max(100000),
+  })
+  .superRefine((doc, ctx) => {
+    const seen = new Set<string>();
+    doc.routes.forEach((route, i) => {
+      const key = `${route.host}${route.pathPrefix}`;
+      if (seen.has(key)) ctx.addIssue({ code: "custom", path: ["routes", i], message: `route ${key} is listed twice` });
+      seen.add(key);
+    });
+  });
+/** What snitch-proxy serves. */
+export type ProxyRoutes = z.infer<typeof ProxyRoutes>;
+
+/** `activator/units.json`: the sleeping-capable backends, written by the minion's backends actuator. */
+export const ActivatorUnits = z
+  .strictObject({
+    schemaVersion: SchemaVersion,
+    generatedAt: Timestamp,
+    units: z
+      .array(
+        z
+          .strictObject({
+            id: ServiceId,
+            serviceId: ServiceId,
+            runtime: z.enum(["docker", "process"]),
+            image: z.string().min(1).optional(),
+            command: z.array(z.string()).optional(),
+            cwd: z.string().optional(),
+            host: z.ipv4().default("127.0.0.1"),
+            port: Port,
+            env: Environment.default({}),
+            memoryMb: z.int().min(16).max(1048576),
+            idleTimeoutSeconds: z.int().min(0).max(604800),
+            dumpState: DumpState.optional(),
+            dumpTimeoutSeconds: z.int().min(1).max(3600),
+            readiness: Readiness,
+            readinessTimeoutSeconds: z.int().min(1).max(600),
+          })
+          .superRefine((unit, ctx) => {
+            if (unit.runtime === "docker" && !unit.image) ctx.addIssue({ code: "custom", path: ["image"], message: "a docker unit needs an image" });
+            if (unit.runtime === "process" && !unit.command?.length) ctx.addIssue({ code: "custom", path: ["command"], message: "a process unit needs a command" });
+          }),
+      )
+      .max(10000),
+  })
+  .superRefine((doc, ctx) => {
+    doc.units.forEach((unit, i) => {
+      if (doc.units.findIndex((u) => u.id === unit.id) !== i) ctx.addIssue({ code: "custom", path: ["units", i, "id"], message: `unit ${unit.id} is listed twice` });
+      if (doc.units.findIndex((u) => u.host === unit.host && u.port === unit.port) !== i) {
+        ctx.addIssue({ code: "custom", path: ["units", i, "port"], message: `${unit.host}:${unit.port} is already used by another unit` });
+      }
+    });
+  });
+/** The sleeping-capable backends. */
+export type ActivatorUnits = z.infer<typeof ActivatorUnits>;
+
+/** `inbox/<id>.json`: a coyote request from another server, waiting for a human in the crm. */
+export const InboxRequest = z
+  .strictObject({
+    schemaVersion: SchemaVersion,
+    id: z.string().regex(/^[A-Za-z0-9_-]{8,64}$/),
+    receivedAt: Timestamp,
+    from: z.strictObject({ name: z.string().max(100).optional(), address: HttpUrl, fingerprint: Fingerprint }),
+    request: z.enum(["monitor", "become-backup", "stop-backup", "become-failover", "stop-failover", "switch-authority"]),
+    serviceId: ServiceId.optional(),
+    message: z.string().max(2000).optional(),
+    state: z.enum(["pending", "accepted", "refused"]).default("pending"),
+    decidedAt: Timestamp.optional(),
+    decidedBy: z.string().max(200).optional(),
+  })
+  .superRefine((req, ctx) => {
+    if (req.request !== "monitor" && !req.serviceId) ctx.addIssue({ code: "custom", path: ["serviceId"], message: `a ${req.request} request names the service` });
+    if (req.state !== "pending" && !req.decidedAt) ctx.addIssue({ code: "custom", path: ["decidedAt"], message: "a decided request says when" });
+  });
+/** A coyote request waiting for a human. */
+export type InboxRequest = z.infer<typeof InboxRequest>;
