@@ -1,12 +1,14 @@
 import type { ComponentDefinition } from "@coyote/component";
+import { startMinion } from "./component.ts";
 
-/**
- * The minion component as `coyote up` and `coyote run` know it. It has no `start()` yet: the
- * daemon is built in issue #3, and until then `coyote up` reports it as not there rather than
- * pretending to run it.
- */
+export { Minion, serverOrDefaults, type MinionOptions } from "./minion.ts";
+export { WorkQueue, type Outcome, type QueueOptions } from "./queue.ts";
+export { mergeConditions } from "./conditions.ts";
+export { bundledActuators } from "./bundled.ts";
+
+/** The minion as `coyote up` and `coyote run minion` know it. */
 export const component: ComponentDefinition = {
   name: "minion",
   summary: "Reconciles the server with its specs through actuators, and raises alarms when it cannot",
-  plannedIn: "issue #3",
+  start: startMinion,
 };

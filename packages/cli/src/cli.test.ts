@@ -1,13 +1,14 @@
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createServer as createHttpServer } from "node:http";
 import { createServer as createNetServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
 import { after, describe, test } from "node:test";
-import { createLogger, logFileFor } from "@coyote/log";
+import { setTimeout as sleep } from "node:timers/promises";
+import { createLogger, logFileFor, mergeTimeline } from "@coyote/log";
 import { ServiceStatus, StateStore } from "@coyote/spec";
 import { checkDocker, checkNode, checkPorts } from "./commands/doctor.ts";
 import { parseTime } from "./commands/logs.ts";
@@ -26,6 +27,26 @@ function tempDir(): string {
   const dir = mkdtempSync(join(tmpdir(), "coyote-cli-"));
   dirs.push(dir);
   return dir;
+}
+
+/** Waits for a condition, failing with what `describe` says after the timeout. */
+async function until(check: () => boolean, timeoutMs: number, describe: () => string = () => ""): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out: ${describe()}`);
+    await sleep(20);
+  }
+}
+
+/** Finds free loopback TCP ports (the OS picks them; they are released before use). */
+async function freePorts(count: number): Promise<number[]> {
+  const servers = await Promise.all(Array.from({ length: count }, () => new Promise<Server>((resolve) => {
+    const server = createNetServer();
+    server.listen(0, "127.0.0.1", () => resolve(server));
+  })));
+  const ports = servers.map((s) => (s.address() as { port: number }).port);
+  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
+  return ports;
 }
 
 /** Runs the CLI in this process against a state folder and returns what it printed. */
@@ -173,7 +194,8 @@ describe("coyote status", () => {
     assert.equal(r.code, EXIT.OK, r.err);
     assert.match(r.out, /alpha\s+1\s+1\s+Ready=False \(DnsPending: zone not served yet\)/);
     assert.match(r.out, /beta\s+1\s+-\s+not observed yet/);
-    assert.match(r.out, /minion\s+not built\s+arrives with issue #3/);
+    assert.match(r.out, /minion\s+stopped\s+never started here/);
+    assert.match(r.out, /docker-activator\s+not built\s+arrives with issue #5/);
     const json = JSON.parse((await cli(state, "status", "--json")).out) as { services: { id: string }[] };
     assert.deepEqual(json.services.map((s) => s.id), ["alpha", "beta"]);
   });
@@ -249,7 +271,7 @@ describe("coyote doctor", () => {
       const checks = await checkPorts(state);
       const panel = checks.find((c) => c.detail.includes(`:${port}`));
       assert.equal(panel?.result, "fail");
-      assert.match(panel?.fix ?? "", new RegExp(`:${port}`));
+      assert.match(panel.fix ?? "", new RegExp(`:${port}`));
       const r = await cli(state, "doctor");
       assert.equal(r.code, EXIT.MISSING);
       assert.match(r.out, new RegExp(`FAIL\\s+port\\s+panel tcp 127\\.0\\.0\\.1:${port} is in use`));
@@ -260,20 +282,52 @@ describe("coyote doctor", () => {
 });
 
 describe("coyote up, run and usage", () => {
-  test("up prepares the state, prints a stable one-time token in a 0600 secret, and says what is not built", async () => {
+  test("./coyote up starts the built components in their own processes, prints a stable 0600 token, and stops on SIGTERM", { timeout: 120_000 }, async () => {
     const state = tempDir();
-    const first = await cli(state, "up", "--no-build");
-    assert.equal(first.code, EXIT.OK, first.err);
-    const token = /activation token: ([0-9A-Z]{4}(?:-[0-9A-Z]{4}){4})/.exec(first.out)?.[1];
-    assert.ok(token, first.out);
-    assert.match(first.out, /panel: not there yet \(coyote-crm arrives with issue #6\)/);
-    assert.match(first.out, /minion\s+not built yet \(issue #3\)/);
-    assert.match(first.out, /nothing to run yet/);
+    const files = tempDir();
+    const [http, https, panel, dns] = await freePorts(4);
+    const server = { schemaVersion: 1, kind: "Server", name: "box", hostname: "box.example.org", ports: { http, https, panel }, dns: { listen: [`127.0.0.1:${dns}`] } };
+    assert.equal((await cli(state, "spec", "apply", writeJson(files, "server.json", server))).code, EXIT.OK);
+
+    const runUp = async (check: (out: string) => Promise<void>) => {
+      const child = spawn(join(HOME, "coyote"), ["up", "--no-build"], { env: { ...process.env, COYOTE_STATE: state }, stdio: ["ignore", "pipe", "pipe"] });
+      let out = "";
+      let err = "";
+      child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()));
+      child.stderr.on("data", (chunk: Buffer) => (err += chunk.toString()));
+      const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+      try {
+        await until(() => out.includes("running minion"), 60_000, () => `${out}\n${err}`);
+        await check(out);
+      } finally {
+        child.kill("SIGTERM");
+      }
+      assert.equal(await exited, 0, `coyote up stops cleanly on SIGTERM: ${err}`);
+      return out;
+    };
+
+    const first = await runUp(async (out) => {
+      assert.match(out, /panel: not there yet \(coyote-crm arrives with issue #6\)/);
+      assert.match(out, /snitch-proxy\s+not built yet \(issue #4\)/);
+      assert.match(out, /minion\s+starting/);
+      // The minion runs in its own process and reports itself; coyote status sees it.
+      await until(() => existsSync(join(state, "stats", "minion.json")), 30_000);
+      const stats = JSON.parse(readFileSync(join(state, "stats", "minion.json"), "utf8")) as { pid: number };
+      assert.notEqual(stats.pid, process.pid);
+      const status = await cli(state, "status");
+      assert.match(status.out, /minion\s+running\s+pid \d+/);
+    });
+    const token = /activation token: ([0-9A-Z]{4}(?:-[0-9A-Z]{4}){4})/.exec(first)?.[1];
+    assert.ok(token, first);
     const secret = join(state, "secrets", "activation-token");
     assert.equal(statSync(secret).mode & 0o777, 0o600);
     assert.equal(readFileSync(secret, "utf8").trim(), token);
-    const second = await cli(state, "up", "--no-build");
-    assert.ok(second.out.includes(token), "the same token until activation");
+
+    const second = await runUp(() => Promise.resolve());
+    assert.ok(second.includes(token), "the same token until activation");
+    const { records } = await mergeTimeline([logFileFor(state, "supervisor"), logFileFor(state, "minion")]);
+    assert.ok(records.some((r) => r.component === "supervisor" && r.event === "COMPONENT_STARTED"));
+    assert.ok(records.some((r) => r.component === "minion" && r.event === "SERVICE_DOWN"), "the minion was stopped cleanly");
   });
 
   test("tokens are 100 random bits in Crockford base32", () => {
@@ -284,9 +338,9 @@ describe("coyote up, run and usage", () => {
 
   test("run of a component not built yet exits 6 and says where it is built; an unknown one exits 2", async () => {
     const state = tempDir();
-    const r = await cli(state, "run", "minion");
+    const r = await cli(state, "run", "docker-activator");
     assert.equal(r.code, EXIT.MISSING);
-    assert.match(r.err, /minion is not built yet \(issue #3\)/);
+    assert.match(r.err, /docker-activator is not built yet \(issue #5\)/);
     assert.equal((await cli(state, "run", "toaster")).code, EXIT.USAGE);
   });
 

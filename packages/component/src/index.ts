@@ -5,3 +5,4 @@
 export * from "./component.ts";
 export * from "./supervisor.ts";
 export * from "./run.ts";
+export * from "./stats.ts";

@@ -1,5 +1,6 @@
 import { createLogger, logFileFor } from "@coyote/log";
 import type { RunnableComponent } from "./component.ts";
+import { startStatsHeartbeat } from "./stats.ts";
 
 /**
  * Runs one component alone in the foreground until SIGINT or SIGTERM (`coyote run <name>`, and each
@@ -11,6 +12,7 @@ export async function runAlone(definition: RunnableComponent, options: { stateDi
   const controller = new AbortController();
   try {
     const running = await definition.start({ name: definition.name, stateDir: options.stateDir, logger, signal: controller.signal });
+    const stopStats = startStatsHeartbeat(options.stateDir, definition.name);
     const stop = () => {
       controller.abort();
       void running.stop();
@@ -26,6 +28,7 @@ export async function runAlone(definition: RunnableComponent, options: { stateDi
     } finally {
       process.off("SIGINT", stop);
       process.off("SIGTERM", stop);
+      await stopStats();
     }
   } catch (error) {
     logger.event("ERROR", { err: error }, `${definition.name} could not start`);

@@ -3,6 +3,7 @@ import { mkdirSync, openSync, closeSync } from "node:fs";
 import { join } from "node:path";
 import { createLogger, logFileFor, type CoyoteLogger } from "@coyote/log";
 import type { ComponentContext, RunnableComponent, RunningComponent } from "./component.ts";
+import { startStatsHeartbeat } from "./stats.ts";
 
 /** How a supervised component is doing. */
 export interface ComponentState {
@@ -162,6 +163,8 @@ export class Supervisor {
       throw error;
     }
     slot.pid = process.pid;
+    const stopStats = startStatsHeartbeat(this.#options.stateDir, name);
+    running.done.finally(() => void stopStats()).catch(() => undefined);
     running.done.then(
       () => onEnd(undefined),
       (error: unknown) => onEnd(error instanceof Error ? error.message : String(error)),
@@ -169,6 +172,7 @@ export class Supervisor {
     slot.stop = async () => {
       controller.abort();
       await running.stop();
+      await stopStats();
     };
   }
 

@@ -33,13 +33,15 @@ export const RelativeName = z.string().refine(
 
 /**
  * A service id: a DNS-label-like slug (lowercase a-z, 0-9, inner hyphens, 1-63 characters), so
- * that it is safe as a file name, a container name and a hostname label.
+ * that it is safe as a file name, a container name and a hostname label. `server` is reserved.
  */
 export const ServiceId = z
   .string()
   .regex(/^(?!-)[a-z0-9-]{1,63}(?<!-)$/, {
     error: (issue) => `not a valid service id: ${JSON.stringify(issue.input)} (1-63 of a-z, 0-9 and inner hyphens)`,
-  });
+  })
+  // "server" names the server spec (`coyote spec get server`), so no service may take it.
+  .refine((id) => id !== "server", { error: '"server" is reserved for the server spec; choose another service id' });
 
 /** A TCP or UDP port number. */
 export const Port = z.int({ error: "a port is a whole number" }).min(1, { error: "a port is at least 1" }).max(65535, { error: "a port is at most 65535" });

@@ -128,6 +128,7 @@ const BAD: Record<ContractName, BadCase[]> = {
   ],
   service: [
     { name: "bad id", change: (d) => (d.id = "Alice Blog"), field: "id", says: /service id/ },
+    { name: "reserved id", change: (d) => (d.id = "server"), field: "id", says: /reserved for the server spec/ },
     { name: "no domains", change: (d) => (d.domains = []), field: "domains", says: /at least one domain/ },
     { name: "bad domain", change: (d) => (d.domains[0].name = "alice..example"), field: "domains[0].name", says: /domain name/ },
     { name: "bad A address", change: (d) => (d.domains[0].records[0].address = "300.1.1.1"), field: "domains[0].records[0].address", says: /IPv4/ },

@@ -250,6 +250,16 @@ export const ServerSpec = z
         listen: z.array(HostPort).min(1).default(["127.0.0.1:5353"]),
       })
       .default({ backend: "builtin", listen: ["127.0.0.1:5353"] }),
+    mail: z
+      .strictObject({ smtpListen: HostPort.default("127.0.0.1:2525") })
+      .default({ smtpListen: "127.0.0.1:2525" }),
+    xmpp: z
+      .strictObject({
+        interfaces: z.array(z.union([z.ipv4(), z.ipv6()], { error: "not an IP address" })).min(1).default(["127.0.0.1"]),
+        clientPort: Port.default(5222),
+        serverPort: Port.default(5269),
+      })
+      .default({ interfaces: ["127.0.0.1"], clientPort: 5222, serverPort: 5269 }),
     runtime: z.enum(["auto", "docker", "process"]).default("auto"),
     ports: z
       .strictObject({ http: Port.default(8080), https: Port.default(8443), panel: Port.default(3000) })

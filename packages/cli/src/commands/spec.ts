@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import type { Command } from "commander";
-import { StateStore, readJsonText } from "@coyote/spec";
+import { StateStore, parseSpec, readJsonText } from "@coyote/spec";
 import { chooseAuthor } from "../author.ts";
 import type { CliEnv } from "../env.ts";
 import { CliError, EXIT } from "../errors.ts";
@@ -26,8 +26,10 @@ export function specCommands(program: Command, env: CliEnv, io: Io): void {
       } catch (error) {
         throw new CliError(`spec apply: cannot read ${source}: ${(error as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : String(error)}`, EXIT.NOT_FOUND, { cause: error });
       }
-      // Validate before the store is even opened: an invalid file must leave the disk untouched.
+      // Validate before the store is even opened: an invalid file must leave the disk untouched,
+      // not even creating a fresh state folder.
       const value = readJsonText(text, source);
+      parseSpec(value, source);
       const author = chooseAuthor(options.author, env.author);
       const store = await StateStore.open(env.stateDir, { author });
       const result = await store.applySpec(value, { author, source, ...(options.message === undefined ? {} : { message: options.message }) });

@@ -1,6 +1,6 @@
 import { readdir } from "node:fs/promises";
 import type { Command } from "commander";
-import { ComponentStats, ServiceStatus, StateStore, type ContractError } from "@coyote/spec";
+import { ComponentStats, ServiceStatus, StateStore } from "@coyote/spec";
 import { COMPONENTS } from "../components.ts";
 import type { CliEnv } from "../env.ts";
 import { CliError, EXIT } from "../errors.ts";
@@ -33,7 +33,7 @@ export async function gatherStatus(store: StateStore): Promise<{ services: Servi
   const services: ServiceReport[] = [];
   for (const entry of await store.listSpecs()) {
     if ("error" in entry) {
-      services.push({ id: entry.id, generation: undefined, status: undefined, problem: (entry.error as ContractError).message });
+      services.push({ id: entry.id, generation: undefined, status: undefined, problem: entry.error.message });
       continue;
     }
     try {

@@ -15,6 +15,8 @@ export interface SystemDep {
   readonly package: string;
   /** Which tests need it. */
   readonly why: string;
+  /** Answers to the package's install questions, as `debconf-set-selections` lines. */
+  readonly debconf?: readonly string[];
 }
 
 /** The counts of one part of the run. */
@@ -58,6 +60,15 @@ function exec(command: string, args: readonly string[], options: { cwd: string; 
   });
 }
 
+function execWithInput(command: string, input: string, options: { cwd: string; env: Record<string, string | undefined> }): Promise<number> {
+  return new Promise((resolve) => {
+    const child = spawn(command, [], { cwd: options.cwd, env: options.env, stdio: ["pipe", 2, "inherit"] });
+    child.once("error", () => resolve(127));
+    child.once("exit", (code) => resolve(code ?? 1));
+    child.stdin?.end(input);
+  });
+}
+
 /**
  * Makes sure the programs the tests need are installed: installs the missing ones with apt-get
  * when running as root, and otherwise reports them, as a failure when `ci` is set.
@@ -71,6 +82,8 @@ export async function ensureSystemDeps(env: CliEnv, io: Io): Promise<Tally> {
     const packages = [...new Set(missing.map((d) => d.package))];
     io.err(`coyote: installing Debian packages the tests need: ${packages.join(" ")}`);
     const aptEnv = { ...env.processEnv, DEBIAN_FRONTEND: "noninteractive" };
+    const answers = missing.flatMap((d) => d.debconf ?? []);
+    if (answers.length > 0) await execWithInput("debconf-set-selections", answers.join("\n") + "\n", { cwd: env.home, env: aptEnv });
     await exec("apt-get", ["update", "-q"], { cwd: env.home, env: aptEnv, stdout: "stderr" });
     await exec("apt-get", ["install", "-y", "-q", "--no-install-recommends", ...packages], { cwd: env.home, env: aptEnv, stdout: "stderr" });
     const still: SystemDep[] = [];

@@ -20,7 +20,7 @@ const ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 export function newActivationToken(): string {
   const bytes = randomBytes(20);
   let token = "";
-  for (const byte of bytes) token += ALPHABET[byte % 32];
+  for (const byte of bytes) token += ALPHABET.charAt(byte % 32);
   return token.match(/.{4}/g)?.join("-") ?? token;
 }
 

@@ -1,0 +1,312 @@
+/**
+ * The dnsconf actuator: authoritative zones from service specs, served by Knot DNS (production)
+ * or by the built-in server (embedded default). One zone file per zone, owned by the service that
+ * asked for it; `apply` writes and removes zone files, `commit` makes them live once per batch.
+ */
+import { execFile } from "node:child_process";
+import { access, mkdir, readdir, readFile, unlink } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { ActuatorError } from "@coyote/actuator";
+import type { Actuator, ActuatorContext, Plan, Target } from "@coyote/actuator";
+import type { CoyoteLogger } from "@coyote/log";
+import { DomainName, fsyncDir, writeFileAtomic } from "@coyote/spec";
+import type { ServerSpec } from "@coyote/spec";
+import { parseZoneFileHeader, parseZoneJsonHeader, renderKnotConf, renderZoneFile, renderZoneJson } from "./render.ts";
+import { startDnsServer } from "./server.ts";
+import type { DnsServer } from "./server.ts";
+import { DkimRecordFile, dkimFilePath, nextSerial, zonesFor } from "./zone.ts";
+import type { DkimRecord, Zone } from "./zone.ts";
+
+/** The Knot backend's paths, addresses and binary. */
+export interface KnotBackendOptions {
+  /** The folder of `knot.conf` (`/etc/knot` in production). */
+  readonly configDir: string;
+  /** The folder of the zone files, `<zone>.zone` (e.g. `/var/lib/knot/coyote`). */
+  readonly zonesDir: string;
+  /** `ip:port` addresses Knot answers on, e.g. `["0.0.0.0:53", "[::]:53"]`. */
+  readonly listen: readonly string[];
+  /** Knot's control socket, through which `knotc` reloads it. */
+  readonly controlSocket: string;
+  /** The `knotc` binary. */
+  readonly knotc: string;
+  /** Knot's run folder; Knot's default (`/run/knot`) when not given. */
+  readonly rundir?: string;
+  /** Knot's database folder (timers); Knot's default (`/var/lib/knot`) when not given. */
+  readonly databaseDir?: string;
+  /** `user:group` Knot drops to after binding (`knot:knot` when started as root); none when not given. */
+  readonly user?: string;
+  /** How long one `knotc reload` may take, in ms (default 30 s). */
+  readonly reloadTimeoutMs?: number;
+}
+
+/** Options of {@link createDnsActuator}. */
+export interface DnsActuatorOptions {
+  /** The state folder (`COYOTE_STATE`): built-in zone files, DKIM files, the pending-reload mark. */
+  readonly stateDir: string;
+  /** Which server serves the zones. */
+  readonly backend: "knot" | "builtin";
+  /** The Knot backend's settings; required with `backend: "knot"`. */
+  readonly knot?: KnotBackendOptions;
+}
+
+/** One zone file as observed on disk. */
+export interface ObservedZoneFile {
+  /** The service id in the file's header, or undefined when the file is not one Coyote wrote. */
+  readonly owner: string | undefined;
+  /** The SOA serial in the file (0 when unreadable). */
+  readonly serial: number;
+  /** The whole text, for the zones this reconcile is about; undefined for the others. */
+  readonly text: string | undefined;
+}
+
+/** What {@link createDnsActuator}'s `observe` sees. */
+export interface DnsObserved {
+  /** Every zone file in the zones folder, by zone name. */
+  readonly zones: Readonly<Record<string, ObservedZoneFile>>;
+  /** The current `knot.conf` (Knot backend), or undefined when missing or not applicable. */
+  readonly knotConf: string | undefined;
+  /** The DKIM records the mail actuator published for the service's domains. */
+  readonly dkim: Readonly<Record<string, DkimRecord>>;
+}
+
+/** One change the dnsconf actuator makes. */
+export type DnsStep =
+  | { readonly kind: "write-zone"; readonly zone: string; readonly serial: number; readonly path: string; readonly content: string }
+  | { readonly kind: "write-knot-conf"; readonly path: string; readonly content: string; readonly zones: number }
+  | { readonly kind: "remove-zone"; readonly zone: string; readonly path: string };
+
+/** The actuator {@link createDnsActuator} makes. */
+export type DnsActuator = Actuator<DnsObserved, DnsStep>;
+
+const ZONE_NAME = /^([a-z0-9.-]+)\.(zone|json)$/;
+
+function isNotFound(cause: unknown): boolean {
+  return (cause as NodeJS.ErrnoException | undefined)?.code === "ENOENT";
+}
+
+function run(file: string, args: readonly string[], timeoutMs: number): Promise<{ code: number; output: string }> {
+  return new Promise((resolve) => {
+    execFile(file, args, { timeout: timeoutMs, encoding: "utf8" }, (error, stdout, stderr) => {
+      const output = `${stdout}${stderr}`.trim();
+      if (error === null) resolve({ code: 0, output });
+      else resolve({ code: typeof error.code === "number" ? error.code : -1, output: output === "" ? error.message : output });
+    });
+  });
+}
+
+/**
+ * Makes the dnsconf actuator (id `actuator.dnsconf.knot` or `actuator.dnsconf.builtin`, condition
+ * `DnsReady`). Side-effect-free: nothing is read, written or started until the minion calls it.
+ *
+ * Each zone is one file named after the zone, whose header records the service that owns it: a
+ * second service asking for the same zone gets a terminal `DomainTaken`, a deleted service's
+ * zones (and only those) are removed. Knot's zone list in `knot.conf` is rendered from the zone
+ * files present, so adding or deleting a service changes it deterministically. `apply` leaves a
+ * pending-reload mark that `commit` clears after reloading (`knotc reload`, or the built-in server
+ * re-reading its zones), so a commit lost to a crash is redone and an idle commit reloads nothing.
+ * @throws ActuatorError `InvalidOptions` (terminal) when the Knot backend has no `knot` options.
+ */
+export function createDnsActuator(options: DnsActuatorOptions): DnsActuator {
+  const { backend, stateDir } = options;
+  const knot = options.knot;
+  if (backend === "knot" && knot === undefined) {
+    throw new ActuatorError("InvalidOptions", "creating dns actuator: the knot backend needs options.knot", { terminal: true });
+  }
+  const zonesDir = knot !== undefined && backend === "knot" ? knot.zonesDir : join(stateDir, "dns", "zones");
+  const extension = backend === "knot" ? "zone" : "json";
+  const zonePath = (zone: string) => join(zonesDir, `${zone}.${extension}`);
+  const knotConfPath = knot === undefined ? undefined : join(knot.configDir, "knot.conf");
+  const reloadMark = join(stateDir, "dns", `${backend}.reload-pending`);
+  const render = (zone: Zone, owner: string, serial: number) => (backend === "knot" ? renderZoneFile(zone, owner, serial) : renderZoneJson(zone, owner, serial));
+  const parseHeader = backend === "knot" ? parseZoneFileHeader : parseZoneJsonHeader;
+  const servers = new Set<DnsServer>();
+
+  const readDkim = async (domain: string, logger: CoyoteLogger): Promise<DkimRecord | undefined> => {
+    const path = dkimFilePath(stateDir, domain);
+    let text: string;
+    try {
+      text = await readFile(path, "utf8");
+    } catch (cause) {
+      if (isNotFound(cause)) return undefined;
+      throw new ActuatorError("ReadFailed", `reading dkim record of ${domain}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    }
+    try {
+      const parsed = DkimRecordFile.safeParse(JSON.parse(text));
+      if (parsed.success) return { selector: parsed.data.selector, txt: parsed.data.txt };
+      logger.warn({ file: path }, `reading dkim record of ${domain}: ${parsed.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ")}; published without DKIM`);
+    } catch (cause) {
+      logger.warn({ file: path }, `reading dkim record of ${domain}: not valid JSON (${cause instanceof Error ? cause.message : String(cause)}); published without DKIM`);
+    }
+    return undefined;
+  };
+
+  const observe = async (target: Target, context: ActuatorContext): Promise<DnsObserved> => {
+    const wanted = new Set((target.spec?.domains ?? []).filter((d) => d.authoritative).map((d) => d.name));
+    let names: string[] = [];
+    try {
+      names = await readdir(zonesDir);
+    } catch (cause) {
+      if (!isNotFound(cause)) throw new ActuatorError("ReadFailed", `reading zone folder ${zonesDir}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    }
+    const zones: Record<string, ObservedZoneFile> = {};
+    for (const name of names.sort()) {
+      const match = ZONE_NAME.exec(name);
+      const zone = match?.[1];
+      if (zone === undefined || match?.[2] !== extension || !DomainName.safeParse(zone).success) continue;
+      let text: string;
+      try {
+        text = await readFile(join(zonesDir, name), "utf8");
+      } catch (cause) {
+        // Removed between the listing and the read: as good as never there.
+        if (isNotFound(cause)) continue;
+        throw new ActuatorError("ReadFailed", `reading zone file ${join(zonesDir, name)}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+      }
+      const header = parseHeader(text);
+      const relevant = wanted.has(zone) || header?.owner === target.id || header === undefined;
+      zones[zone] = { owner: header?.owner, serial: header?.serial ?? 0, text: relevant ? text : undefined };
+    }
+    let knotConf: string | undefined;
+    if (backend === "knot" && knotConfPath !== undefined) {
+      try {
+        knotConf = await readFile(knotConfPath, "utf8");
+      } catch (cause) {
+        if (!isNotFound(cause)) throw new ActuatorError("ReadFailed", `reading ${knotConfPath}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+      }
+    }
+    const dkim: Record<string, DkimRecord> = {};
+    if (target.spec?.mail !== undefined) {
+      for (const domain of [...wanted].sort()) {
+        const record = await readDkim(domain, context.logger);
+        if (record !== undefined) dkim[domain] = record;
+      }
+    }
+    return { zones, knotConf, dkim };
+  };
+
+  const plan = (target: Target, observed: DnsObserved, server: ServerSpec): Plan<DnsStep> => {
+    const zones = target.spec === undefined ? [] : zonesFor(target.spec, server, { dkim: observed.dkim });
+    const writes: DnsStep[] = [];
+    for (const zone of zones) {
+      const existing = observed.zones[zone.name];
+      let serial = nextSerial(undefined);
+      if (existing !== undefined) {
+        if (existing.owner === undefined) {
+          throw new ActuatorError("ZoneFileForeign", `zone ${zone.name}: ${zonePath(zone.name)} is not a zone file coyote wrote (no owner header); move it away to let coyote serve the zone`, { terminal: true });
+        }
+        if (existing.owner !== target.id) {
+          throw new ActuatorError("DomainTaken", `zone ${zone.name}: already served for service ${existing.owner}; a zone belongs to one service`, { terminal: true });
+        }
+        if (render(zone, target.id, existing.serial) === existing.text) continue;
+        serial = nextSerial(existing.serial);
+      }
+      writes.push({ kind: "write-zone", zone: zone.name, serial, path: zonePath(zone.name), content: render(zone, target.id, serial) });
+    }
+    const desired = new Set(zones.map((z) => z.name));
+    const removed = new Set(
+      Object.entries(observed.zones)
+        .filter(([name, file]) => file.owner === target.id && !desired.has(name))
+        .map(([name]) => name),
+    );
+    const removals: DnsStep[] = [...removed].sort().map((zone) => ({ kind: "remove-zone", zone, path: zonePath(zone) }));
+    const steps: DnsStep[] = [...writes];
+    if (backend === "knot" && knot !== undefined && knotConfPath !== undefined) {
+      const served = Object.entries(observed.zones)
+        .filter(([name, file]) => file.owner !== undefined && !removed.has(name))
+        .map(([name]) => name);
+      const names = [...new Set([...served, ...desired])].sort();
+      const conf = renderKnotConf(names, knot);
+      // Written after the new zone files (Knot must find them) and before old ones go (Knot must
+      // not look for them).
+      if (conf !== observed.knotConf) steps.push({ kind: "write-knot-conf", path: knotConfPath, content: conf, zones: names.length });
+    }
+    steps.push(...removals);
+    const describe = steps.map((step) => {
+      switch (step.kind) {
+        case "write-zone":
+          return `write zone ${step.zone} (serial ${step.serial})`;
+        case "write-knot-conf":
+          return `write ${step.path} (${step.zones} zones)`;
+        case "remove-zone":
+          return `remove zone ${step.zone}`;
+      }
+    });
+    return { steps, describe };
+  };
+
+  const apply = async (planned: Plan<DnsStep>, target: Target, context: ActuatorContext): Promise<void> => {
+    if (planned.steps.length === 0) return;
+    try {
+      await mkdir(dirname(reloadMark), { recursive: true });
+      await mkdir(zonesDir, { recursive: true });
+      if (knot !== undefined && backend === "knot") await mkdir(knot.configDir, { recursive: true });
+      // The mark goes first: a crash after any file changed must still lead to a reload.
+      const marked = await access(reloadMark).then(() => true, () => false);
+      if (!marked) await writeFileAtomic(reloadMark, `${target.id}\n`);
+      for (const step of planned.steps) {
+        switch (step.kind) {
+          case "write-zone":
+          case "write-knot-conf":
+            await writeFileAtomic(step.path, step.content);
+            break;
+          case "remove-zone":
+            try {
+              await unlink(step.path);
+              await fsyncDir(dirname(step.path));
+            } catch (cause) {
+              // Already gone: an earlier apply got this far before it was interrupted.
+              if (!isNotFound(cause)) throw cause;
+            }
+            break;
+        }
+      }
+    } catch (cause) {
+      if (cause instanceof ActuatorError) throw cause;
+      throw new ActuatorError("WriteFailed", `applying dns zones of service ${target.id}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    }
+    context.logger.debug({ steps: planned.describe }, `dns zones of service ${target.id} written`);
+  };
+
+  const commit = async (context: ActuatorContext): Promise<void> => {
+    const pending = await access(reloadMark).then(() => true, () => false);
+    if (!pending) return;
+    if (backend === "knot" && knot !== undefined) {
+      const result = await run(knot.knotc, ["-s", knot.controlSocket, "-t", String(Math.ceil((knot.reloadTimeoutMs ?? 30_000) / 1000)), "reload"], (knot.reloadTimeoutMs ?? 30_000) + 5_000);
+      if (result.code !== 0) {
+        throw new ActuatorError("ReloadFailed", `reloading knot through ${knot.controlSocket}: knotc exited with ${result.code}: ${result.output}`);
+      }
+    } else {
+      // The zones are read at start, so a server that is not running yet needs no reload.
+      for (const server of servers) await server.reload();
+    }
+    await unlink(reloadMark).catch((cause: unknown) => {
+      if (!isNotFound(cause)) throw cause;
+    });
+    context.logger.event("CONFIG_RELOADED", { what: "dns zones", backend });
+  };
+
+  const actuator: DnsActuator = {
+    id: `actuator.dnsconf.${backend}`,
+    condition: "DnsReady",
+    appliesTo: (spec) => spec.domains.some((domain) => domain.authoritative),
+    observe,
+    plan,
+    apply,
+    commit,
+  };
+  if (backend === "builtin") {
+    return {
+      ...actuator,
+      async start(context: ActuatorContext) {
+        const server = await startDnsServer({ listen: context.server.dns.listen, zonesDir, logger: context.logger });
+        servers.add(server);
+        return {
+          async stop() {
+            servers.delete(server);
+            await server.stop();
+          },
+        };
+      },
+    };
+  }
+  return actuator;
+}

@@ -1,0 +1,35 @@
+/**
+ * `@coyote/actuator-dnsconf`: authoritative DNS zones from service specs (DESIGN.md, "actuators").
+ *
+ * - {@link createDnsActuator}: the actuator (`actuator.dnsconf.knot` or `actuator.dnsconf.builtin`).
+ * - {@link zonesFor}: the pure zone model, for anything that needs to know what a spec publishes
+ *   (the crm's preview, the snickers actuator's DNS-01 checks).
+ * - {@link DkimRecordFile} and {@link dkimFilePath}: the contract with the mail actuator, which
+ *   publishes each domain's DKIM key in `<stateDir>/mail/dkim/<domain>.json`.
+ * - {@link startDnsServer} and {@link answerQuery}: the built-in server, usable on its own.
+ * - The renderers ({@link renderZoneFile}, {@link renderZoneJson}, {@link renderKnotConf}) and the
+ *   JSON zone file schema {@link DnsZoneFile}.
+ */
+export { createDnsActuator } from "./actuator.ts";
+export type { DnsActuator, DnsActuatorOptions, DnsObserved, DnsStep, KnotBackendOptions, ObservedZoneFile } from "./actuator.ts";
+export { answerQuery, EDNS_PAYLOAD_SIZE, indexZones, RCODE } from "./answer.ts";
+export type { ZoneSet } from "./answer.ts";
+export { canonicalIPv6, compareNames, isInZone, isOwnerName } from "./names.ts";
+export { DnsZoneFile, knotListenAddress, parseZoneFileHeader, parseZoneJsonHeader, renderKnotConf, renderZoneFile, renderZoneJson } from "./render.ts";
+export type { KnotConfOptions } from "./render.ts";
+export { loadZoneFiles, startDnsServer } from "./server.ts";
+export type { DnsServer, DnsServerOptions, ZoneLoadReport } from "./server.ts";
+export {
+  DEFAULT_TTL,
+  DkimRecordFile,
+  dkimFilePath,
+  nextSerial,
+  quoteCharacterString,
+  rdataText,
+  SOA_TIMERS,
+  splitTxt,
+  TXT_CHUNK_BYTES,
+  typeCode,
+  zonesFor,
+} from "./zone.ts";
+export type { DkimRecord, RecordData, RecordType, Zone, ZoneRecord, ZoneSoa, ZonesForExtras } from "./zone.ts";

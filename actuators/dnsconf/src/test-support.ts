@@ -1,0 +1,303 @@
+// Helpers for this package's tests only (not exported from index.ts): temp folders, specs, real
+// programs (kdig, knotd) run as children on loopback ports, and actuator contexts.
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
+import { execFile } from "node:child_process";
+import { createSocket } from "node:dgram";
+import { accessSync, constants, openSync, closeSync } from "node:fs";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { delimiter, join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { ActuatorContext } from "@coyote/actuator";
+import { createLogger } from "@coyote/log";
+import type { CoyoteLogger } from "@coyote/log";
+import { ServerSpec, ServiceSpec, StateStore } from "@coyote/spec";
+
+/** A temporary folder under the OS temp folder and a function that removes it. */
+export async function tempDir(prefix = "coyote-dnsconf-"): Promise<{ dir: string; cleanup: () => Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/** The absolute path of a program on PATH or in the sbin folders, or undefined. */
+export function findProgram(name: string): string | undefined {
+  const dirs = [...(process.env.PATH ?? "").split(delimiter), "/usr/sbin", "/sbin", "/usr/local/sbin"];
+  for (const dir of dirs) {
+    if (dir === "") continue;
+    const path = join(dir, name);
+    try {
+      accessSync(path, constants.X_OK);
+      return path;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The skip reason for a test that needs these programs: false when they are all there, and false
+ * under CI=true too (the test then fails in {@link requireProgram}: CI must not skip silently).
+ */
+export function skipWithout(...names: string[]): string | false {
+  const missing = names.filter((name) => findProgram(name) === undefined);
+  if (missing.length === 0 || process.env.CI === "true") return false;
+  const reason = `SKIPPED: ${missing.join(", ")} not installed (Debian packages knot and knot-dnsutils); with CI=true this is a failure`;
+  process.stderr.write(`\n!!! ${reason}\n\n`);
+  return reason;
+}
+
+/** The path of a program the test cannot do without; throws (fails the test) when it is missing. */
+export function requireProgram(name: string): string {
+  const path = findProgram(name);
+  if (path === undefined) throw new Error(`${name} is not installed (see tooling/system-deps.json)`);
+  return path;
+}
+
+/** A loopback port free for both UDP and TCP right now. */
+export async function freePort(): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const udp = createSocket("udp4");
+    const port = await new Promise<number>((resolve, reject) => {
+      udp.once("error", reject);
+      udp.bind(0, "127.0.0.1", () => { resolve(udp.address().port); });
+    });
+    const tcp = createServer();
+    const ok = await new Promise<boolean>((resolve) => {
+      tcp.once("error", () => { resolve(false); });
+      tcp.listen(port, "127.0.0.1", () => { resolve(true); });
+    });
+    await new Promise<void>((resolve) => udp.close(() => { resolve(); }));
+    if (ok) {
+      await new Promise<void>((resolve) => tcp.close(() => { resolve(); }));
+      return port;
+    }
+  }
+  throw new Error("no free loopback port found");
+}
+
+/** One resource record as kdig printed it. */
+export interface DigRecord {
+  readonly name: string;
+  readonly type: string;
+  readonly ttl: number;
+  /** The data in presentation form, trimmed. */
+  readonly data: string;
+}
+
+/** A response as kdig printed it (its `+json` form, RFC 8427). */
+export interface DigResult {
+  readonly rcode: number;
+  readonly aa: boolean;
+  readonly tc: boolean;
+  readonly answer: DigRecord[];
+  readonly authority: DigRecord[];
+  readonly additional: DigRecord[];
+}
+
+interface KdigJsonRecord {
+  NAME: string;
+  TYPEname: string;
+  TTL: number;
+  [key: string]: unknown;
+}
+
+function records(list: unknown): DigRecord[] {
+  if (!Array.isArray(list)) return [];
+  return (list as KdigJsonRecord[]).map((r) => {
+    const data = r[`rdata${r.TYPEname}`];
+    return { name: r.NAME, type: r.TYPEname, ttl: r.TTL, data: typeof data === "string" ? data.trim() : String(r.RDATAHEX) };
+  });
+}
+
+/**
+ * Queries a server on 127.0.0.1 with kdig (one try, two seconds).
+ * @param options tcp: over TCP; bufsize: an EDNS buffer size; noedns: without EDNS.
+ */
+export function kdig(port: number, name: string, type: string, options: { tcp?: boolean; bufsize?: number; noedns?: boolean } = {}): Promise<DigResult> {
+  const args = [`@127.0.0.1`, "-p", String(port), "+timeout=2", "+retry=0", "+json", "+norecurse"];
+  if (options.tcp === true) args.push("+tcp");
+  if (options.noedns === true) args.push("+noedns", "+ignore");
+  if (options.bufsize !== undefined) args.push(`+bufsize=${options.bufsize}`, "+ignore");
+  args.push(name, type);
+  return new Promise((resolve, reject) => {
+    execFile(requireProgram("kdig"), args, { encoding: "utf8", timeout: 10_000 }, (error, stdout, stderr) => {
+      if (error !== null) {
+        reject(new Error(`kdig ${args.join(" ")}: ${error.message} ${stderr}`));
+        return;
+      }
+      try {
+        const json = JSON.parse(stdout) as Record<string, unknown>;
+        resolve({
+          rcode: Number(json.RCODE),
+          aa: json.AA === 1,
+          tc: json.TC === 1,
+          answer: records(json.answerRRs),
+          authority: records(json.authorityRRs),
+          additional: records(json.additionalRRs),
+        });
+      } catch (cause) {
+        reject(new Error(`kdig ${args.join(" ")}: unreadable output: ${stdout} ${stderr}`, { cause }));
+      }
+    });
+  });
+}
+
+/** The data of the answers of one type, sorted, for comparisons. */
+export function dataOf(result: DigResult, type: string): string[] {
+  return result.answer.filter((r) => r.type === type).map((r) => r.data).sort();
+}
+
+/** Waits until `check` returns a value other than undefined, or fails after `timeoutMs`. */
+export async function waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value !== undefined) return value;
+    } catch (error) {
+      last = error;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last instanceof Error ? `: ${last.message}` : ""}`);
+    await sleep(50);
+  }
+}
+
+/** A child daemon started by a test: its pid, stopped by pid. */
+export interface Daemon {
+  readonly pid: number;
+  readonly child: ChildProcess;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a program as a child with its output going to a file (never to the test's output).
+ * `stop` sends SIGTERM to that pid, then SIGKILL after five seconds.
+ */
+export function startDaemon(program: string, args: readonly string[], logFile: string): Daemon {
+  const fd = openSync(logFile, "a");
+  const child = spawn(program, args, { stdio: ["ignore", fd, fd] });
+  closeSync(fd);
+  const pid = child.pid;
+  if (pid === undefined) throw new Error(`starting ${program} failed`);
+  const exited = new Promise<void>((resolve) => child.once("exit", () => { resolve(); }));
+  return {
+    pid,
+    child,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      process.kill(pid, "SIGTERM");
+      const killed = await Promise.race([exited.then(() => true), sleep(5_000).then(() => false)]);
+      if (!killed) {
+        process.kill(pid, "SIGKILL");
+        await exited;
+      }
+    },
+  };
+}
+
+/** A server spec for tests. */
+export function serverSpec(overrides: Record<string, unknown> = {}): ServerSpec {
+  return ServerSpec.parse({
+    schemaVersion: 1,
+    kind: "Server",
+    name: "test box",
+    hostname: "ns1.coyote-host.net",
+    publicIPv4: "192.0.2.10",
+    publicIPv6: "2001:db8::10",
+    certificates: { mode: "acme", directoryUrl: "https://acme.example.net/directory", email: "admin@coyote-host.net" },
+    ...overrides,
+  });
+}
+
+/** A service spec for tests. */
+export function serviceSpec(id: string, fields: Record<string, unknown>): ServiceSpec {
+  return ServiceSpec.parse({ schemaVersion: 1, kind: "Service", id, ...fields });
+}
+
+/** An actuator context over a fresh state store, logging to `<stateDir>/test-log.jsonl`. */
+export async function testContext(stateDir: string, server: ServerSpec): Promise<ActuatorContext & { logFile: string; logger: CoyoteLogger }> {
+  const store = await StateStore.open(stateDir);
+  const logFile = join(stateDir, "test-log.jsonl");
+  const logger = createLogger({ component: "dnsconf-test", file: logFile, level: "debug" });
+  return { stateDir: store.root, store, logger, signal: new AbortController().signal, server, logFile };
+}
+
+/** The DKIM value the fixtures publish (longer than 255 bytes, so it is split). */
+export const DKIM_TXT = `v=DKIM1; k=rsa; p=${"MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA".repeat(9)}`;
+
+/** The site fixture: web, mail, XMPP and the spec's own records on example.org. */
+export function siteSpec(extraRecords: unknown[] = []): ServiceSpec {
+  return serviceSpec("site", {
+    domains: [
+      {
+        name: "example.org",
+        records: [
+          { type: "CNAME", name: "blog", target: "blogs.example.net" },
+          { type: "TXT", name: "@", text: "hello world" },
+          { type: "A", name: "*.dyn", address: "192.0.2.77" },
+          { type: "CAA", name: "@", tag: "iodef", value: "mailto:security@example.org" },
+          { type: "MX", name: "backup", priority: 20, exchange: "mx.example.net" },
+          { type: "SRV", name: "sip", priority: 1, weight: 2, port: 5060, target: "sip.example.net" },
+          ...extraRecords,
+        ],
+      },
+    ],
+    web: { hostnames: ["example.org", "www.example.org"], backend: { kind: "static", root: "/srv" } },
+    mail: {},
+    xmpp: {},
+  });
+}
+
+/**
+ * Checks with kdig that a server serves exactly the site fixture's records, authoritatively.
+ * @param serial the SOA serial expected.
+ */
+export async function assertServesSite(port: number, serial: number, tcp = false): Promise<void> {
+  const expected: [string, string, string[]][] = [
+    ["www.example.org", "A", ["192.0.2.10"]],
+    ["www.example.org", "AAAA", ["2001:db8::10"]],
+    ["example.org", "A", ["192.0.2.10"]],
+    ["blog.example.org", "CNAME", ["blogs.example.net."]],
+    ["example.org", "MX", ["10 ns1.coyote-host.net."]],
+    ["backup.example.org", "MX", ["20 mx.example.net."]],
+    ["example.org", "TXT", ['"hello world"', '"v=spf1 mx -all"']],
+    ["_dmarc.example.org", "TXT", ['"v=DMARC1; p=quarantine; rua=mailto:postmaster@example.org"']],
+    ["coyote._domainkey.example.org", "TXT", [`"${DKIM_TXT.slice(0, 255)}" "${DKIM_TXT.slice(255)}"`]],
+    ["example.org", "CAA", ['0 iodef "mailto:security@example.org"', '0 issue "letsencrypt.org"']],
+    ["_xmpp-client._tcp.example.org", "SRV", ["0 5 5222 ns1.coyote-host.net."]],
+    ["_xmpp-server._tcp.example.org", "SRV", ["0 5 5269 ns1.coyote-host.net."]],
+    ["sip.example.org", "SRV", ["1 2 5060 sip.example.net."]],
+    ["anything.dyn.example.org", "A", ["192.0.2.77"]],
+    ["example.org", "NS", ["ns1.coyote-host.net."]],
+    ["example.org", "SOA", [`ns1.coyote-host.net. hostmaster.example.org. ${serial} 3600 900 1209600 300`]],
+  ];
+  for (const [name, type, data] of expected) {
+    const result = await kdig(port, name, type, { tcp });
+    assert.equal(result.rcode, 0, `${name} ${type}: NOERROR`);
+    assert.equal(result.aa, true, `${name} ${type}: authoritative`);
+    assert.deepEqual(dataOf(result, type), data, `${name} ${type}`);
+    assert.equal(result.answer.length, data.length, `${name} ${type}: nothing else in the answer`);
+  }
+}
+
+/** The SOA serial a server gives for a zone, or undefined when it does not answer for it. */
+export async function servedSerial(port: number, zone: string): Promise<number | undefined> {
+  const result = await kdig(port, zone, "SOA");
+  const soa = dataOf(result, "SOA")[0];
+  return result.rcode === 0 && soa !== undefined ? Number(soa.split(" ")[2]) : undefined;
+}
+
+/** Counts the log events of a name (and optionally with a field) in a JSON-lines log file. */
+export async function countEvents(logFile: string, event: string, field?: string): Promise<number> {
+  const text = await readFile(logFile, "utf8").catch(() => "");
+  return text
+    .split("\n")
+    .filter((line) => line.trim() !== "")
+    .map((line) => JSON.parse(line) as Record<string, unknown>)
+    .filter((record) => record.event === event && (field === undefined || field in record)).length;
+}

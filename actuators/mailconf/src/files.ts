@@ -1,0 +1,136 @@
+import { spawn } from "node:child_process";
+import type { Stats } from "node:fs";
+import { chmod, chown, mkdir, readFile, stat, unlink, utimes } from "node:fs/promises";
+import { dirname } from "node:path";
+import { fsyncDir, writeFileAtomic } from "@coyote/spec";
+
+function isNotFound(error: unknown): boolean {
+  return (error as NodeJS.ErrnoException | undefined)?.code === "ENOENT";
+}
+
+/** Reads a text file, or undefined when it does not exist. */
+export async function readText(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, "utf8");
+  } catch (error) {
+    if (isNotFound(error)) return undefined;
+    throw error;
+  }
+}
+
+/** Stats a path, or undefined when it does not exist. */
+export async function statOrUndefined(path: string): Promise<Stats | undefined> {
+  try {
+    return await stat(path);
+  } catch (error) {
+    if (isNotFound(error)) return undefined;
+    throw error;
+  }
+}
+
+/**
+ * Removes a file if it is there, durably (the folder is fsynced), so that a removal survives a
+ * power loss like every write does.
+ * @returns whether there was a file.
+ */
+export async function removeFile(path: string): Promise<boolean> {
+  try {
+    await unlink(path);
+  } catch (error) {
+    if (isNotFound(error)) return false;
+    throw error;
+  }
+  await fsyncDir(dirname(path));
+  return true;
+}
+
+/**
+ * Writes a file atomically only when its content differs, so that a converged file keeps its
+ * mtime and a reader watching it sees no change.
+ * @returns whether it was written.
+ */
+export async function writeIfChanged(path: string, text: string, mode: number): Promise<boolean> {
+  if ((await readText(path)) === text) {
+    await ensureMode(path, mode);
+    return false;
+  }
+  await writeFileAtomic(path, text, { mode });
+  return true;
+}
+
+/** Sets a file's permission bits when they differ (a metadata change only). */
+export async function ensureMode(path: string, mode: number): Promise<void> {
+  const stats = await statOrUndefined(path);
+  if (stats !== undefined && (stats.mode & 0o7777) !== mode) await chmod(path, mode);
+}
+
+/**
+ * Writes a Dovecot passwd-file when its content differs. Dovecot notices a change by the file's
+ * mtime in whole seconds or its size; a new file of the same size written within the same second
+ * as the old one would go unnoticed, so its mtime is then moved one second past the old one.
+ * @returns whether it was written.
+ */
+export async function writePasswdFile(path: string, text: string, mode: number): Promise<boolean> {
+  const before = await statOrUndefined(path);
+  if (before !== undefined && (await readText(path)) === text) {
+    await ensureMode(path, mode);
+    return false;
+  }
+  await writeFileAtomic(path, text, { mode });
+  if (before !== undefined) {
+    const after = await stat(path);
+    const oldSecond = Math.floor(before.mtimeMs / 1000);
+    if (after.size === before.size && Math.floor(after.mtimeMs / 1000) <= oldSecond) {
+      await utimes(path, after.atime, oldSecond + 1);
+    }
+  }
+  return true;
+}
+
+/**
+ * Makes a folder (and its parents) and, when asked, gives the folder itself an owner and mode.
+ * Only the folder named is changed, never what is inside it.
+ */
+export async function ensureDir(path: string, owner?: { uid: number; gid: number; mode?: number }): Promise<void> {
+  await mkdir(path, { recursive: true, mode: owner?.mode ?? 0o755 });
+  if (owner === undefined) return;
+  const stats = await stat(path);
+  if (stats.uid !== owner.uid || stats.gid !== owner.gid) await chown(path, owner.uid, owner.gid);
+  if (owner.mode !== undefined && (stats.mode & 0o7777) !== owner.mode) await chmod(path, owner.mode);
+}
+
+/** How a program run by {@link runProgram} ended. */
+export interface ProgramResult {
+  /** The exit code, or undefined when a signal ended it. */
+  readonly code: number | undefined;
+  /** What it wrote on standard output. */
+  readonly stdout: string;
+  /** What it wrote on standard error. */
+  readonly stderr: string;
+}
+
+/**
+ * Runs a program without a shell and collects its output (capped at 64 KiB each).
+ * @throws Error when it cannot be started (ENOENT for a missing binary), is aborted or times out.
+ */
+export function runProgram(file: string, args: readonly string[], options: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<ProgramResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, args, { stdio: ["ignore", "pipe", "pipe"], signal: options.signal, timeout: options.timeoutMs ?? 60_000 });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
+      if (stdout.length < 65536) stdout += chunk;
+    });
+    child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
+      if (stderr.length < 65536) stderr += chunk;
+    });
+    child.on("error", reject);
+    child.on("close", (code, signal) => {
+      if (signal !== null && code === null) {
+        reject(new Error(`${file} ${args.join(" ")} was ended by ${signal}`));
+        return;
+      }
+      resolve({ code: code ?? undefined, stdout, stderr });
+    });
+  });
+}

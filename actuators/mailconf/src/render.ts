@@ -1,0 +1,252 @@
+import { join } from "node:path";
+import type { MailFragment } from "./fragment.ts";
+import { resolveOptions } from "./options.ts";
+import type { MailActuatorOptions, ResolvedOptions } from "./options.ts";
+
+/** The map files in the Postfix config folder, by the parameter that names them. */
+export const MAP_FILES = {
+  virtualDomains: "virtual_domains",
+  virtualMailboxes: "virtual_mailboxes",
+  virtualAliases: "virtual_aliases",
+} as const;
+
+function resolved(input: MailActuatorOptions | ResolvedOptions): ResolvedOptions {
+  return "postfix" in input ? resolveOptions(input) : input;
+}
+
+const HEADER = "# Rendered by Coyote (actuator.mailconf.postfix): edits here are overwritten.";
+
+/**
+ * Renders the instance's `main.cf`. Pure and deterministic: the same options give the same bytes,
+ * so `commit` can tell a change from a rewrite.
+ *
+ * The maps are `texthash:` tables: Postfix reads them into memory when a daemon starts, needs no
+ * `postmap` step, and every change is made live by the one `postfix reload` that `commit` does
+ * anyway. `hash:`/`lmdb:` would add a second file per map, built in place by `postmap` (not
+ * atomically), and `lmdb:` needs the separate postfix-lmdb package; with a few thousand entries
+ * the in-memory table costs nothing.
+ *
+ * Every hosted domain is a virtual mailbox domain: nothing is delivered locally
+ * (`mydestination` is empty), unknown recipients of a hosted domain are rejected with
+ * `550 5.1.1` (`smtpd_reject_unlisted_recipient`), and mail for any other domain is refused
+ * (`reject_unauth_destination` with no `permit_mynetworks`: not even localhost may relay).
+ * @param input the actuator's options (or the same, already resolved).
+ * @param defaultHostname `myhostname` when the options do not set it (the server spec's hostname).
+ * @throws ActuatorError `InvalidOptions` for a bad option.
+ */
+export function renderMainCf(input: MailActuatorOptions | ResolvedOptions, defaultHostname?: string): string {
+  const options = resolved(input);
+  const hostname = options.myhostname ?? defaultHostname;
+  const map = (file: string) => `texthash:${join(options.configDir, file)}`;
+  const lines = [
+    HEADER,
+    "compatibility_level = 3.6",
+    `queue_directory = ${options.queueDirectory}`,
+    `data_directory = ${options.dataDirectory}`,
+    "syslog_name = postfix-coyote",
+    ...(options.maillogFile === undefined ? [] : [`maillog_file = ${options.maillogFile}`, `maillog_file_prefixes = ${options.maillogFile}`]),
+    ...(hostname === undefined ? [] : [`myhostname = ${hostname}`]),
+    "myorigin = $myhostname",
+    "inet_interfaces = all",
+    "smtpd_banner = $myhostname ESMTP",
+    "biff = no",
+    "append_dot_mydomain = no",
+    "readme_directory = no",
+    "",
+    "# No local delivery: every hosted address is virtual.",
+    "mydestination =",
+    "local_recipient_maps =",
+    "local_transport = error:5.1.1 local delivery is disabled",
+    "alias_maps =",
+    "alias_database =",
+    "relayhost =",
+    "",
+    "# No open relay, not even for localhost; unknown recipients of hosted domains get 550 5.1.1.",
+    "smtpd_relay_restrictions = reject_unauth_destination",
+    "smtpd_recipient_restrictions = reject_unlisted_recipient, reject_unauth_destination",
+    "smtpd_reject_unlisted_recipient = yes",
+    "unknown_virtual_mailbox_reject_code = 550",
+    "unknown_virtual_alias_reject_code = 550",
+    "",
+    "# Virtual domains, mailboxes and aliases of every service, rebuilt by the actuator's commit.",
+    `virtual_mailbox_domains = ${map(MAP_FILES.virtualDomains)}`,
+    `virtual_mailbox_maps = ${map(MAP_FILES.virtualMailboxes)}`,
+    `virtual_alias_maps = ${map(MAP_FILES.virtualAliases)}`,
+    `virtual_mailbox_base = ${options.mailRoot}`,
+    `virtual_uid_maps = static:${options.vmailUid}`,
+    `virtual_gid_maps = static:${options.vmailGid}`,
+    `virtual_minimum_uid = ${options.vmailUid}`,
+    "virtual_transport = virtual",
+  ];
+  return `${lines.join("\n")}\n`;
+}
+
+/**
+ * Renders the instance's `master.cf`: Debian's services without chroot (a chroot would need copies
+ * of /etc files inside the queue folder, which Debian's init script makes only for the default
+ * instance) and without `tlsmgr` (no TLS yet), and SMTP on `smtpListen` only. `postlog` is there
+ * so that `maillog_file` works without syslog. Pure.
+ * @param input the actuator's options (or the same, already resolved).
+ * @throws ActuatorError `InvalidOptions` for a bad option.
+ */
+export function renderMasterCf(input: MailActuatorOptions | ResolvedOptions): string {
+  const options = resolved(input);
+  const services: Array<readonly [string, string, string, string, string, string, string, string]> = [
+    [options.smtpListen, "inet", "n", "-", "n", "-", "-", "smtpd"],
+    ["pickup", "unix", "n", "-", "n", "60", "1", "pickup"],
+    ["cleanup", "unix", "n", "-", "n", "-", "0", "cleanup"],
+    ["qmgr", "unix", "n", "-", "n", "300", "1", "qmgr"],
+    ["rewrite", "unix", "-", "-", "n", "-", "-", "trivial-rewrite"],
+    ["bounce", "unix", "-", "-", "n", "-", "0", "bounce"],
+    ["defer", "unix", "-", "-", "n", "-", "0", "bounce"],
+    ["trace", "unix", "-", "-", "n", "-", "0", "bounce"],
+    ["verify", "unix", "-", "-", "n", "-", "1", "verify"],
+    ["flush", "unix", "n", "-", "n", "1000?", "0", "flush"],
+    ["proxymap", "unix", "-", "-", "n", "-", "-", "proxymap"],
+    ["proxywrite", "unix", "-", "-", "n", "-", "1", "proxymap"],
+    ["smtp", "unix", "-", "-", "n", "-", "-", "smtp"],
+    ["relay", "unix", "-", "-", "n", "-", "-", "smtp"],
+    ["showq", "unix", "n", "-", "n", "-", "-", "showq"],
+    ["error", "unix", "-", "-", "n", "-", "-", "error"],
+    ["retry", "unix", "-", "-", "n", "-", "-", "error"],
+    ["discard", "unix", "-", "-", "n", "-", "-", "discard"],
+    ["local", "unix", "-", "n", "n", "-", "-", "local"],
+    ["virtual", "unix", "-", "n", "n", "-", "-", "virtual"],
+    ["lmtp", "unix", "-", "-", "n", "-", "-", "lmtp"],
+    ["anvil", "unix", "-", "-", "n", "-", "1", "anvil"],
+    ["scache", "unix", "-", "-", "n", "-", "1", "scache"],
+    ["postlog", "unix-dgram", "n", "-", "n", "-", "1", "postlogd"],
+  ];
+  const lines = services.map((fields) => fields.map((field, i) => (i === fields.length - 1 ? field : field.padEnd(i === 0 ? 16 : 11))).join(" "));
+  return `${HEADER}\n# service        type        private     unpriv      chroot      wakeup      maxproc     command\n${lines.join("\n")}\n`;
+}
+
+/** Two services claiming one domain: the first keeps it, the other's entries on it are left out. */
+export interface DomainConflict {
+  /** The domain. */
+  readonly domain: string;
+  /** The service that keeps it. */
+  readonly owner: string;
+  /** The service whose entries for it are left out. */
+  readonly loser: string;
+}
+
+/** Where the Maildirs are and who owns them, for the Dovecot users file. */
+export interface UsersFileOptions {
+  /** `<mailRoot>/<domain>/<localpart>` is a mailbox's home and Maildir. */
+  readonly mailRoot: string;
+  /** The uid of every mailbox. */
+  readonly vmailUid: number;
+  /** The gid of every mailbox. */
+  readonly vmailGid: number;
+}
+
+/** The combined files {@link renderMaps} makes from all fragments. */
+export interface RenderedMaps {
+  /** `virtual_domains`: `<domain> OK` per hosted domain. */
+  readonly virtualDomains: string;
+  /** `virtual_mailboxes`: `<address> <domain>/<localpart>/` (the trailing slash means Maildir). */
+  readonly virtualMailboxes: string;
+  /** `virtual_aliases`: `<address> <target>,<target>` and `@<domain> <target>` for a catch-all. */
+  readonly virtualAliases: string;
+  /** Dovecot's passwd-file: `<address>:<{SCHEME}hash>:<uid>:<gid>::<home>::<extra fields>`. */
+  readonly dovecotUsers: string;
+  /** Which service owns each hosted domain (`<stateDir>/mail/domains.json`). */
+  readonly owners: Readonly<Record<string, string>>;
+  /** Domains claimed by more than one fragment. */
+  readonly conflicts: readonly DomainConflict[];
+}
+
+function domainOf(address: string): string {
+  return address.slice(address.lastIndexOf("@") + 1);
+}
+
+function localPartOf(address: string): string {
+  return address.slice(0, address.lastIndexOf("@"));
+}
+
+function fileOf(lines: string[], comment: string): string {
+  return `${HEADER}\n# ${comment}\n${lines.sort().map((line) => `${line}\n`).join("")}`;
+}
+
+/**
+ * Combines every service's fragment into the Postfix maps and the Dovecot users file. Pure and
+ * deterministic (lines sorted), whatever order the fragments come in.
+ *
+ * A domain claimed by two fragments (two services given the same domain in one batch, before the
+ * index told the second one it was taken) stays with its previous owner, or else with the lowest
+ * service id; the other service's entries on that domain are left out and reported as conflicts.
+ *
+ * With a catch-all, every mailbox of the service also gets an identity alias (`a@d a@d`): Postfix
+ * looks up `a@d` before `@d` in `virtual_alias_maps`, and without it the catch-all would take the
+ * mailboxes' mail too.
+ * @param fragments every service's fragment.
+ * @param options where the Maildirs are, for the users file.
+ * @param previousOwners the owners from the last commit, so that a domain never changes hands by accident.
+ */
+export function renderMaps(fragments: readonly MailFragment[], options: UsersFileOptions, previousOwners: Readonly<Record<string, string>> = {}): RenderedMaps {
+  const sorted = [...fragments].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  const claims = new Map<string, string[]>();
+  for (const fragment of sorted) {
+    for (const domain of fragment.domains) claims.set(domain, [...(claims.get(domain) ?? []), fragment.id]);
+  }
+  const owners: Record<string, string> = {};
+  const conflicts: DomainConflict[] = [];
+  for (const [domain, ids] of [...claims].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    const previous = previousOwners[domain];
+    const owner = previous !== undefined && ids.includes(previous) ? previous : (ids[0] ?? "");
+    owners[domain] = owner;
+    for (const loser of ids) if (loser !== owner) conflicts.push({ domain, owner, loser });
+  }
+  const domains: string[] = [];
+  const mailboxes: string[] = [];
+  const aliases: string[] = [];
+  const users: string[] = [];
+  for (const fragment of sorted) {
+    const owned = (address: string) => owners[domainOf(address)] === fragment.id;
+    for (const domain of fragment.domains) {
+      if (owners[domain] !== fragment.id) continue;
+      domains.push(`${domain} OK`);
+      if (fragment.catchAll !== undefined) aliases.push(`@${domain} ${fragment.catchAll}`);
+    }
+    for (const box of fragment.mailboxes.filter((m) => owned(m.address))) {
+      const domain = domainOf(box.address);
+      const local = localPartOf(box.address);
+      mailboxes.push(`${box.address} ${domain}/${local}/`);
+      if (fragment.catchAll !== undefined) aliases.push(`${box.address} ${box.address}`);
+      const extra = ["userdb_mail=maildir:~", ...(box.quotaMb === undefined ? [] : [`userdb_quota_rule=*:storage=${box.quotaMb}M`])];
+      users.push(`${box.address}:${box.passwordHash}:${options.vmailUid}:${options.vmailGid}::${options.mailRoot}/${domain}/${local}::${extra.join(" ")}`);
+    }
+    for (const alias of fragment.aliases.filter((a) => owned(a.address))) aliases.push(`${alias.address} ${alias.to.join(",")}`);
+  }
+  return {
+    virtualDomains: fileOf(domains, "virtual_mailbox_domains (texthash): one hosted domain per line."),
+    virtualMailboxes: fileOf(mailboxes, "virtual_mailbox_maps (texthash): address and Maildir under virtual_mailbox_base."),
+    virtualAliases: fileOf(aliases, "virtual_alias_maps (texthash): address (or @domain for a catch-all) and its targets."),
+    dovecotUsers: users.sort().map((line) => `${line}\n`).join(""),
+    owners,
+    conflicts,
+  };
+}
+
+/**
+ * Renders the `passdb` and `userdb` sections that make Dovecot read the actuator's users file, for
+ * the installer's `dovecot.conf` (and the tests'). Dovecot re-reads a passwd-file by itself when
+ * its mtime or size changes (checked at most once a second, on a lookup), so users never need a
+ * Dovecot reload. The file's entries carry `userdb_mail=maildir:~`, so no `mail_location` is needed.
+ * @param usersFile the users file (`dovecot.usersFile`).
+ */
+export function renderDovecotAuthConf(usersFile: string): string {
+  return [
+    "# Rendered by Coyote (actuator.mailconf.postfix): mailbox users of every hosted service.",
+    "passdb {",
+    "  driver = passwd-file",
+    `  args = ${usersFile}`,
+    "}",
+    "userdb {",
+    "  driver = passwd-file",
+    `  args = ${usersFile}`,
+    "}",
+    "",
+  ].join("\n");
+}

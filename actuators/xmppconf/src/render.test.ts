@@ -1,0 +1,113 @@
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "node:test";
+import {
+  accountFile,
+  decodeDataPathPart,
+  DEFAULT_PROSODY_MODULES,
+  encodeDataPathPart,
+  luaString,
+  parseHostFile,
+  renderAccount,
+  renderHostConfig,
+  renderMainConfig,
+  type MainConfigInput,
+} from "./index.ts";
+import { requireProgram } from "./test-fixtures/prosody.ts";
+
+const input: MainConfigInput = {
+  configDir: "/etc/prosody",
+  dataDir: "/var/lib/prosody",
+  pidFile: "/run/prosody/prosody.pid",
+  logFile: "/var/log/prosody/prosody.log",
+  logLevel: "info",
+  interfaces: ["*", "::"],
+  c2sPorts: [5222],
+  s2sPorts: [5269],
+  modules: DEFAULT_PROSODY_MODULES,
+  requireEncryption: true,
+  certificatesDir: "/etc/prosody/certs",
+  runAsRoot: false,
+};
+
+test("renders the main configuration deterministically from the options", () => {
+  const text = renderMainConfig(input);
+  assert.equal(renderMainConfig({ ...input, interfaces: [...input.interfaces] }), text);
+  for (const line of [
+    'pidfile = "/run/prosody/prosody.pid"',
+    'data_path = "/var/lib/prosody"',
+    'log = { info = "/var/log/prosody/prosody.log" }',
+    'interfaces = { "*"; "::" }',
+    "c2s_ports = { 5222 }",
+    "s2s_ports = { 5269 }",
+    "c2s_direct_tls_ports = { }",
+    'authentication = "internal_hashed"',
+    "c2s_require_encryption = true",
+    "s2s_require_encryption = true",
+    'certificates = "/etc/prosody/certs"',
+    'Include "/etc/prosody/conf.d/*.cfg.lua"',
+  ]) {
+    assert.ok(text.split("\n").includes(line), `has ${line}`);
+  }
+  assert.doesNotMatch(text, /run_as_root|^VirtualHost|"register"/m);
+  assert.ok(text.trimEnd().endsWith('Include "/etc/prosody/conf.d/*.cfg.lua"'), "hosts come after every global option");
+
+  const test = renderMainConfig({ ...input, runAsRoot: true, requireEncryption: false, modules: ["saslauth"], certificatesDir: undefined, logLevel: "debug" });
+  assert.match(test, /^run_as_root = true$/m);
+  assert.match(test, /^c2s_require_encryption = false$/m);
+  assert.match(test, /^modules_enabled = \{ "saslauth"; "admin_shell" \}$/m, "admin_shell is always loaded: commit needs it");
+  assert.match(test, /^log = \{ debug = /m);
+  assert.doesNotMatch(test, /certificates =/);
+});
+
+test("escapes Lua strings as prosody's serializer does", () => {
+  assert.equal(luaString("plain"), '"plain"');
+  assert.equal(luaString('a"b\\c\'d\n'), '"a\\"b\\\\c\\\'d\\n"');
+  assert.equal(luaString(Buffer.from([0, 1, 0x7f, 0xff, 0x41])), '"\\000\\001\\127\\255A"');
+  assert.equal(luaString("é"), '"\\195\\169"');
+});
+
+test("renders account files that Lua reads back exactly, whatever bytes the salt holds", async (t) => {
+  if (!requireProgram(t, "lua5.4")) return;
+  const salt = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
+  const storedKey = Buffer.alloc(20, 0xab);
+  const serverKey = Buffer.alloc(20, 0x01);
+  const text = renderAccount({ iterations: 4096, salt, storedKey, serverKey });
+  assert.equal(
+    text.replace(/"salt"\] = ".*";/, '"salt"] = "…";'),
+    'return {\n\t["iteration_count"] = 4096;\n\t["salt"] = "…";\n\t["server_key"] = "0101010101010101010101010101010101010101";\n\t["stored_key"] = "abababababababababababababababababababab";\n};\n',
+  );
+  const dir = await mkdtemp(join(tmpdir(), "coyote-xmpp-lua-"));
+  try {
+    const file = join(dir, "alice.dat");
+    await writeFile(file, text);
+    // What prosody's datamanager does: load the file in an empty environment and run it.
+    const script = `local t = assert(loadfile(arg[1], "t", {}))()
+      io.write(t.iteration_count, "\\n", (t.salt:gsub(".", function(c) return string.format("%02x", c:byte()) end)), "\\n", t.stored_key, "\\n", t.server_key)`;
+    const wrapper = join(dir, "read.lua");
+    await writeFile(wrapper, script);
+    const read = spawnSync("lua5.4", [wrapper, file], { encoding: "utf8" });
+    assert.equal(read.status, 0, read.stderr);
+    assert.deepEqual(read.stdout.split("\n"), ["4096", salt.toString("hex"), storedKey.toString("hex"), serverKey.toString("hex")]);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("encodes data paths as prosody's datamanager does", () => {
+  assert.equal(encodeDataPathPart("example.org"), "example%2eorg");
+  assert.equal(encodeDataPathPart("my-host.example.org"), "my%2dhost%2eexample%2eorg");
+  assert.equal(encodeDataPathPart("a.b_c-d9"), "a%2eb%5fc%2dd9");
+  assert.equal(decodeDataPathPart("a%2eb%5fc%2dd9"), "a.b_c-d9");
+  assert.equal(decodeDataPathPart(encodeDataPathPart("élan")), "élan");
+  assert.equal(accountFile("/var/lib/prosody", "example.org", "alice.smith"), "/var/lib/prosody/example%2eorg/accounts/alice%2esmith.dat");
+});
+
+test("records the owning service in each VirtualHost file", () => {
+  const text = renderHostConfig("example.org", "blog");
+  assert.deepEqual(parseHostFile(text), { owner: "blog", hosts: ["example.org"] });
+  assert.deepEqual(parseHostFile('VirtualHost "a.test"\nVirtualHost(\'b.test\')\n-- VirtualHost "c.test"\n'), { owner: undefined, hosts: ["a.test", "b.test"] });
+});

@@ -1,0 +1,241 @@
+import { join } from "node:path";
+import type { ScramSha1Credential } from "./scram.ts";
+
+/**
+ * What Prosody 0.12 reads, rendered as text: the main `prosody.cfg.lua`, one file per VirtualHost,
+ * and the account files of its `internal_hashed` store. Everything here is pure, so that `plan`
+ * can compare the desired text with what is on disk byte for byte.
+ */
+
+/** The main configuration file's name inside the configuration folder. */
+export const MAIN_CONFIG_FILE = "prosody.cfg.lua";
+/** The folder, inside the configuration folder, of the per-VirtualHost files. */
+export const HOSTS_DIR = "conf.d";
+/** The suffix of a per-VirtualHost file, matched by the main file's `Include`. */
+export const HOST_FILE_SUFFIX = ".cfg.lua";
+
+/**
+ * The modules a production Prosody loads: the set Debian's default configuration enables, less
+ * those that let users create accounts or change passwords in band (`register`, `invites*`:
+ * accounts come from the spec only, and an in-band password change would be overwritten by the
+ * next reconcile), less those that need an HTTP listener, plus `admin_shell`, which `commit`
+ * needs to activate new VirtualHosts. `posix` is loaded by Prosody itself on POSIX systems.
+ */
+export const DEFAULT_PROSODY_MODULES: readonly string[] = [
+  "disco",
+  "roster",
+  "saslauth",
+  "tls",
+  "blocklist",
+  "bookmarks",
+  "carbons",
+  "dialback",
+  "limits",
+  "pep",
+  "private",
+  "smacks",
+  "vcard4",
+  "vcard_legacy",
+  "csi_simple",
+  "ping",
+  "time",
+  "uptime",
+  "version",
+  "admin_shell",
+];
+
+/** What the main configuration file is rendered from (resolved, absolute paths). */
+export interface MainConfigInput {
+  /** The configuration folder (the per-host files are in its `conf.d/`). */
+  readonly configDir: string;
+  /** Prosody's `data_path`. */
+  readonly dataDir: string;
+  /** Prosody's `pidfile`. */
+  readonly pidFile: string;
+  /** The file Prosody logs to. */
+  readonly logFile: string;
+  /** The lowest level written to the log file. */
+  readonly logLevel: "debug" | "info" | "warn" | "error";
+  /** The addresses Prosody listens on. */
+  readonly interfaces: readonly string[];
+  /** Client-to-server ports (STARTTLS). */
+  readonly c2sPorts: readonly number[];
+  /** Server-to-server ports. */
+  readonly s2sPorts: readonly number[];
+  /** The modules to load; `admin_shell` is added when missing. */
+  readonly modules: readonly string[];
+  /** Whether clients and servers must use TLS (`c2s_require_encryption`, `s2s_require_encryption`). */
+  readonly requireEncryption: boolean;
+  /** Prosody's `certificates` folder, when there is one. */
+  readonly certificatesDir: string | undefined;
+  /** Whether to allow Prosody (and prosodyctl) to run as root, for tests that run as root. */
+  readonly runAsRoot: boolean;
+}
+
+const NAMED_ESCAPES: Readonly<Record<number, string>> = {
+  0x07: "\\a",
+  0x08: "\\b",
+  0x0c: "\\f",
+  0x0a: "\\n",
+  0x0d: "\\r",
+  0x09: "\\t",
+  0x0b: "\\v",
+  0x5c: "\\\\",
+  0x22: '\\"',
+  0x27: "\\'",
+};
+
+/**
+ * A Lua string literal of some bytes, escaped as Prosody's own serializer does (printable ASCII
+ * as is, the usual named escapes, every other byte as `\ddd`), so that binary salts survive and
+ * the text is pure ASCII.
+ */
+export function luaString(value: string | Uint8Array): string {
+  const bytes = typeof value === "string" ? Buffer.from(value, "utf8") : value;
+  let out = '"';
+  for (const byte of bytes) {
+    const named = NAMED_ESCAPES[byte];
+    if (named !== undefined) out += named;
+    else if (byte >= 0x20 && byte < 0x7f) out += String.fromCharCode(byte);
+    else out += `\\${byte.toString().padStart(3, "0")}`;
+  }
+  return `${out}"`;
+}
+
+function luaList(values: readonly (string | number)[]): string {
+  if (values.length === 0) return "{ }";
+  return `{ ${values.map((v) => (typeof v === "number" ? String(v) : luaString(v))).join("; ")} }`;
+}
+
+/**
+ * Renders the main `prosody.cfg.lua`. Deterministic: the same input gives the same bytes.
+ * Direct-TLS and HTTP listeners are switched off explicitly: they would otherwise bind Prosody's
+ * default ports on every interface.
+ */
+export function renderMainConfig(input: MainConfigInput): string {
+  const modules = input.modules.includes("admin_shell") ? [...input.modules] : [...input.modules, "admin_shell"];
+  const lines = [
+    "-- Rendered by Coyote's xmppconf actuator (actuator.xmppconf.prosody). Do not edit: it is rewritten.",
+    "-- One file per VirtualHost is included from conf.d/ at the end.",
+    "",
+  ];
+  if (input.runAsRoot) lines.push("run_as_root = true");
+  lines.push(
+    `pidfile = ${luaString(input.pidFile)}`,
+    `data_path = ${luaString(input.dataDir)}`,
+    `log = { ${input.logLevel} = ${luaString(input.logFile)} }`,
+    "",
+    `interfaces = ${luaList(input.interfaces)}`,
+    `c2s_ports = ${luaList(input.c2sPorts)}`,
+    `s2s_ports = ${luaList(input.s2sPorts)}`,
+    "c2s_direct_tls_ports = { }",
+    "s2s_direct_tls_ports = { }",
+    "http_ports = { }",
+    "https_ports = { }",
+    "",
+    'authentication = "internal_hashed"',
+    'storage = "internal"',
+    "allow_registration = false",
+    `c2s_require_encryption = ${String(input.requireEncryption)}`,
+    `s2s_require_encryption = ${String(input.requireEncryption)}`,
+  );
+  if (input.certificatesDir !== undefined) lines.push(`certificates = ${luaString(input.certificatesDir)}`);
+  lines.push(
+    "",
+    `modules_enabled = ${luaList(modules)}`,
+    "",
+    `Include ${luaString(join(input.configDir, HOSTS_DIR, `*${HOST_FILE_SUFFIX}`))}`,
+    "",
+  );
+  return lines.join("\n");
+}
+
+const OWNER_LINE = /^-- coyote-owner: ([a-z0-9-]+)$/m;
+const VIRTUAL_HOST_LINE = /^\s*VirtualHost\s*\(?\s*["']([^"']+)["']/gm;
+
+/**
+ * Renders the file of one VirtualHost. Its `coyote-owner` line records the service that asked for
+ * the domain: the file is the ownership record, so that a second service asking for the same
+ * domain is refused and a deleted service's hosts are found again.
+ */
+export function renderHostConfig(domain: string, serviceId: string): string {
+  return [
+    `-- Rendered by Coyote's xmppconf actuator for service ${serviceId}. Do not edit: it is rewritten or removed.`,
+    `-- coyote-owner: ${serviceId}`,
+    `VirtualHost ${luaString(domain)}`,
+    "",
+  ].join("\n");
+}
+
+/** What a per-host file says. */
+export interface ParsedHostFile {
+  /** The service that owns it, or undefined for a file Coyote did not make. */
+  readonly owner: string | undefined;
+  /** The VirtualHosts it defines. */
+  readonly hosts: readonly string[];
+}
+
+/** Reads the owner and the VirtualHosts of a file in `conf.d/`. */
+export function parseHostFile(content: string): ParsedHostFile {
+  const hosts = [...content.matchAll(VIRTUAL_HOST_LINE)].map((match) => match[1] ?? "");
+  return { owner: OWNER_LINE.exec(content)?.[1], hosts };
+}
+
+/**
+ * Renders an account of Prosody's `internal_hashed` store exactly as Prosody 0.12's datamanager
+ * writes it (`return ` + util.serialization + `;\n`), keys in sorted order: the salt as raw bytes,
+ * the keys in lowercase hex, no clear-text `password` field.
+ */
+export function renderAccount(credential: ScramSha1Credential): string {
+  return [
+    "return {",
+    `\t["iteration_count"] = ${credential.iterations};`,
+    `\t["salt"] = ${luaString(credential.salt)};`,
+    `\t["server_key"] = ${luaString(credential.serverKey.toString("hex"))};`,
+    `\t["stored_key"] = ${luaString(credential.storedKey.toString("hex"))};`,
+    "};",
+    "",
+  ].join("\n");
+}
+
+/**
+ * Encodes a host or user name for a path in Prosody's data folder as its datamanager does: every
+ * byte that is not an ASCII letter or digit becomes `%xx` in lowercase hex (`example.org` →
+ * `example%2eorg`, `a-b` → `a%2db`).
+ */
+export function encodeDataPathPart(name: string): string {
+  let out = "";
+  for (const byte of Buffer.from(name, "utf8")) {
+    const isAlnum = (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5a) || (byte >= 0x61 && byte <= 0x7a);
+    out += isAlnum ? String.fromCharCode(byte) : `%${byte.toString(16).padStart(2, "0")}`;
+  }
+  return out;
+}
+
+/** Decodes a name encoded by {@link encodeDataPathPart} (or by Prosody). */
+export function decodeDataPathPart(encoded: string): string {
+  const bytes: number[] = [];
+  for (let i = 0; i < encoded.length; i++) {
+    const hex = encoded.slice(i + 1, i + 3);
+    if (encoded[i] === "%" && /^[0-9a-fA-F]{2}$/.test(hex)) {
+      bytes.push(parseInt(hex, 16));
+      i += 2;
+    } else {
+      bytes.push(...Buffer.from(encoded.charAt(i), "utf8"));
+    }
+  }
+  return Buffer.from(bytes).toString("utf8");
+}
+
+/** The folder of a host's accounts: `<data_path>/<encoded host>/accounts`. */
+export function accountsDir(dataDir: string, domain: string): string {
+  return join(dataDir, encodeDataPathPart(domain), "accounts");
+}
+
+/**
+ * The file Prosody 0.12's `internal_hashed` authentication reads for a user:
+ * `<data_path>/<encoded host>/accounts/<encoded user>.dat`.
+ */
+export function accountFile(dataDir: string, domain: string, username: string): string {
+  return join(accountsDir(dataDir, domain), `${encodeDataPathPart(username)}.dat`);
+}

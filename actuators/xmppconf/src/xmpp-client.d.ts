@@ -1,0 +1,42 @@
+// The part of @xmpp/client (which ships no type declarations) that the tests use.
+declare module "@xmpp/client" {
+  import type { EventEmitter } from "node:events";
+
+  /** An XML element (ltx). */
+  export interface Element {
+    readonly name: string;
+    readonly attrs: Record<string, string>;
+    toString(): string;
+  }
+
+  /** Makes an XML element. */
+  export function xml(name: string, attrs?: Record<string, string>, ...children: (Element | string)[]): Element;
+
+  /** Credentials, or a function that picks the SASL mechanism itself. */
+  export type Credentials =
+    | { username: string; password: string }
+    | ((authenticate: (credentials: { username: string; password: string }, mechanism: string) => Promise<void>, mechanisms: string[]) => Promise<void>);
+
+  /** Options of {@link client}. */
+  export interface ClientOptions {
+    service: string;
+    domain: string;
+    resource?: string;
+    username?: string;
+    password?: string;
+    credentials?: Credentials;
+    timeout?: number;
+  }
+
+  /** A client connection. */
+  export interface Client extends EventEmitter {
+    readonly status: string;
+    start(): Promise<{ toString(): string }>;
+    stop(): Promise<unknown>;
+    readonly reconnect: { stop(): void };
+    readonly iqCaller: { request(element: Element, timeout?: number): Promise<Element> };
+  }
+
+  /** Makes a client. */
+  export function client(options: ClientOptions): Client;
+}

@@ -1,0 +1,75 @@
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { createSocket } from "node:dgram";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, test } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import { promisify } from "node:util";
+import { hashPassword } from "@coyote/actuator-mailconf";
+import { scramSha1Credentials } from "@coyote/actuator-xmppconf";
+import { createLogger, logFileFor } from "@coyote/log";
+import { StateStore } from "@coyote/spec";
+import { bundledActuators } from "./bundled.ts";
+import { Minion } from "./minion.ts";
+
+const run = promisify(execFile);
+const AUTHOR = { name: "Test", email: "test@example.org" };
+const dirs: string[] = [];
+const minions: Minion[] = [];
+after(async () => {
+  for (const minion of minions) await minion.stop().catch(() => undefined);
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+async function freeUdpPort(): Promise<number> {
+  const socket = createSocket("udp4");
+  await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", resolve));
+  const port = socket.address().port;
+  await new Promise<void>((resolve) => socket.close(() => resolve()));
+  return port;
+}
+
+async function dig(port: number, name: string, type: string): Promise<string[]> {
+  const { stdout } = await run("kdig", ["@127.0.0.1", "-p", String(port), "+timeout=2", "+retry=0", "+short", name, type]);
+  return stdout.trim().split("\n").filter(Boolean).sort();
+}
+
+test("the bundled actuators turn one applied spec into mail, XMPP and DNS, with the DKIM key and SRV records served", { timeout: 60_000 }, async () => {
+  const stateDir = mkdtempSync(join(tmpdir(), "coyote-bundled-"));
+  dirs.push(stateDir);
+  const port = await freeUdpPort();
+  const store = await StateStore.open(stateDir, { author: AUTHOR });
+  await store.applySpec({ schemaVersion: 1, kind: "Server", name: "box", hostname: "box.example.org", publicIPv4: "192.0.2.7", dns: { listen: [`127.0.0.1:${port}`] } }, { author: AUTHOR });
+  await store.applySpec({
+    schemaVersion: 1,
+    kind: "Service",
+    id: "shop",
+    domains: [{ name: "shop.example", records: [{ type: "CNAME", name: "www", target: "shop.example" }] }],
+    mail: { mailboxes: [{ address: "anna@shop.example", passwordHash: await hashPassword("correct horse") }] },
+    xmpp: { users: [{ username: "anna", domain: "shop.example", passwordHash: scramSha1Credentials("correct horse") }] },
+    web: { hostnames: ["shop.example"], backend: { kind: "upstream", address: "127.0.0.1:9" } },
+  }, { author: AUTHOR });
+
+  const logger = createLogger({ component: "minion", file: logFileFor(stateDir, "minion") });
+  const minion = new Minion({ stateDir, logger, actuators: (server) => bundledActuators(server, stateDir), debounceMs: 10 });
+  minions.push(minion);
+  await minion.start();
+  const deadline = Date.now() + 30_000;
+  while (minion.statuses.get("shop")?.conditions.find((c) => c.type === "Ready")?.status !== "True") {
+    if (Date.now() > deadline) assert.fail(`not ready: ${JSON.stringify(minion.statuses.get("shop")?.conditions)}`);
+    await sleep(20);
+  }
+  assert.deepEqual(minion.statuses.get("shop")?.conditions.map((c) => c.type), ["SpecValid", "MailReady", "XmppReady", "DnsReady", "Ready"]);
+
+  assert.deepEqual(await dig(port, "shop.example", "A"), ["192.0.2.7"]);
+  assert.deepEqual(await dig(port, "shop.example", "MX"), ["10 box.example.org."]);
+  assert.deepEqual(await dig(port, "www.shop.example", "CNAME"), ["shop.example."]);
+  const dkim = (await dig(port, "coyote._domainkey.shop.example", "TXT")).join("").replace(/" "|"/g, "");
+  assert.match(dkim, /^v=DKIM1; k=rsa; p=[A-Za-z0-9+/=]{300,}$/, "the DKIM key mailconf made, published by dnsconf in the same pass");
+  assert.deepEqual(await dig(port, "_xmpp-client._tcp.shop.example", "SRV"), ["0 5 5222 box.example.org."]);
+  assert.ok((await dig(port, "shop.example", "TXT")).some((t) => t.includes("v=spf1 mx -all")));
+  await minion.stop();
+  await logger.close();
+});

@@ -1,0 +1,84 @@
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { ActuatorError, type Actuator } from "@coyote/actuator";
+import { createDnsActuator } from "@coyote/actuator-dnsconf";
+import { createMailActuator } from "@coyote/actuator-mailconf";
+import { createXmppActuator } from "@coyote/actuator-xmppconf";
+import type { ServerSpec, ServiceSpec } from "@coyote/spec";
+
+/** Where the bundled actuators find the daemons they configure; tests and the installer change them. */
+export interface BundledPaths {
+  /** The Postfix binary; mail is reported unavailable when it is missing. */
+  readonly postfix: string;
+  /** Prosody's control program; XMPP is reported unavailable when it is missing. */
+  readonly prosodyctl: string;
+}
+
+const DEFAULT_PATHS: BundledPaths = { postfix: "/usr/sbin/postfix", prosodyctl: "/usr/bin/prosodyctl" };
+
+/**
+ * An actuator that stands for one whose daemon is not installed: services that need it get its
+ * condition False with the reason and the fix, instead of a green light for a feature nobody serves.
+ */
+export function unavailableActuator(id: string, condition: string, appliesTo: (spec: ServiceSpec) => boolean, message: string): Actuator<undefined, never> {
+  return {
+    id,
+    condition,
+    appliesTo,
+    observe: () => Promise.resolve(undefined),
+    plan(target) {
+      if (target.spec && appliesTo(target.spec)) throw new ActuatorError("NotInstalled", message);
+      return { steps: [], describe: [] };
+    },
+    apply: () => Promise.resolve(),
+  };
+}
+
+/**
+ * The bundled actuators, in reconcile order (Caddy's `modules/standard/imports.go`): the one list
+ * of what a stock minion runs. DNS comes last because it publishes what the others made (the DKIM
+ * key of mailconf, the SRV records of the XMPP service).
+ */
+export function bundledActuators(server: ServerSpec, stateDir: string, paths: BundledPaths = DEFAULT_PATHS): Actuator[] {
+  const mailDir = join(stateDir, "mail");
+  const hasMail = (spec: ServiceSpec) => spec.mail !== undefined;
+  const mail = existsSync(paths.postfix)
+    ? createMailActuator({
+        stateDir,
+        postfix: {
+          configDir: join(mailDir, "postfix", "conf"),
+          queueDirectory: join(mailDir, "postfix", "queue"),
+          dataDirectory: join(mailDir, "postfix", "data"),
+          smtpListen: server.mail.smtpListen,
+          postfixBin: paths.postfix,
+        },
+        dovecot: { usersFile: join(mailDir, "dovecot", "users") },
+        mailRoot: join(mailDir, "vmail"),
+        vmailUid: 5000,
+        vmailGid: 5000,
+      })
+    : unavailableActuator("actuator.mailconf.postfix", "MailReady", hasMail, `mail needs Postfix, which is not installed on this machine (${paths.postfix}): apt-get install postfix dovecot-core`);
+  const hasXmpp = (spec: ServiceSpec) => (spec.xmpp?.users.length ?? 0) > 0;
+  const xmppDir = join(stateDir, "xmpp");
+  const xmpp = existsSync(paths.prosodyctl)
+    ? createXmppActuator({
+        stateDir,
+        configDir: join(xmppDir, "prosody"),
+        dataDir: join(xmppDir, "data"),
+        c2sPorts: [server.xmpp.clientPort],
+        s2sPorts: [server.xmpp.serverPort],
+        interfaces: server.xmpp.interfaces,
+        pidFile: join(stateDir, "run", "prosody.pid"),
+        logFile: join(stateDir, "logs", "prosody.log"),
+        prosodyctl: paths.prosodyctl,
+      })
+    : unavailableActuator("actuator.xmppconf.prosody", "XmppReady", hasXmpp, `XMPP needs Prosody, which is not installed on this machine (${paths.prosodyctl}): apt-get install prosody`);
+  const dns = server.dns.backend === "knot"
+    ? createDnsActuator({
+        stateDir,
+        backend: "knot",
+        knot: { configDir: "/etc/knot", zonesDir: "/var/lib/knot/coyote", listen: server.dns.listen, controlSocket: "/run/knot/knot.sock", knotc: "knotc" },
+      })
+    : createDnsActuator({ stateDir, backend: "builtin" });
+  return [mail, xmpp, dns];
+}

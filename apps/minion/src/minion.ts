@@ -1,0 +1,323 @@
+import { randomBytes } from "node:crypto";
+import { readdir } from "node:fs/promises";
+import { basename, join } from "node:path";
+import { watch, type FSWatcher } from "chokidar";
+import type { Actuator } from "@coyote/actuator";
+import type { CoyoteLogger } from "@coyote/log";
+import { ServerSpec, ServiceStatus, StateStore, specPath, validate } from "@coyote/spec";
+import { conditionOf } from "./conditions.ts";
+import { CommitJournal } from "./journal.ts";
+import { PluginFolder } from "./plugins.ts";
+import { READY, Reconciler } from "./reconciler.ts";
+import { WorkQueue } from "./queue.ts";
+
+/** How a minion runs. Every duration in milliseconds. */
+export interface MinionOptions {
+  /** The state folder. */
+  readonly stateDir: string;
+  /** The minion's logger. */
+  readonly logger: CoyoteLogger;
+  /** Makes the bundled actuators for a server spec, in reconcile order (DNS last: it publishes what the others made). */
+  readonly actuators: (server: ServerSpec) => Actuator[];
+  /** The plugin folder; `<stateDir>/actuators` by default. */
+  readonly pluginDir?: string;
+  /** How often the plugin folder is rescanned; 5 s by default. */
+  readonly pluginScanMs?: number;
+  /** How often every service is reconciled even if nothing changed; 10 minutes by default. */
+  readonly resyncMs?: number;
+  /** How long a service may stay not Ready before an alarm is raised; 5 minutes by default. */
+  readonly convergeDeadlineMs?: number;
+  /** How long a changed spec waits for more changes; 50 ms by default. */
+  readonly debounceMs?: number;
+  /** The first and the longest retry delay; 1 s and 5 minutes by default. */
+  readonly backoffInitialMs?: number;
+  /** See backoffInitialMs. */
+  readonly backoffMaxMs?: number;
+  /** The most services reconciled in one batch (one commit per actuator per batch); 256 by default. */
+  readonly batchSize?: number;
+  /** The clock; tests move it. */
+  readonly now?: () => Date;
+}
+
+/** The spec the minion assumes while no server spec has been written (an unactivated box). */
+export function serverOrDefaults(spec: ServerSpec | undefined): ServerSpec {
+  return spec ?? validate(ServerSpec, { schemaVersion: 1, kind: "Server", name: "coyote", hostname: "coyote.localhost" }, "(server defaults)");
+}
+
+/**
+ * The minion (seed 002): makes the server match its specs, or raises an alarm. Level-based: a
+ * change only names a service; the minion re-reads the spec and observes the world afresh, so
+ * running it again after a crash converges without doing anything twice.
+ */
+export class Minion {
+  readonly #options: MinionOptions;
+  readonly #controller = new AbortController();
+  readonly #queue: WorkQueue;
+  #store: StateStore | undefined;
+  #reconciler: Reconciler | undefined;
+  #journal: CommitJournal;
+  #plugins: PluginFolder;
+  #server: ServerSpec = serverOrDefaults(undefined);
+  #bundled: Actuator[] = [];
+  #running = new Map<Actuator, { stop(): Promise<void> }>();
+  #watcher: FSWatcher | undefined;
+  #timers: NodeJS.Timeout[] = [];
+  #loop: Promise<void> | undefined;
+  #openAlarms = new Map<string, string>();
+  #busy = false;
+  #idleWaiters: (() => void)[] = [];
+  #resyncPending = false;
+
+  /** Makes a minion; nothing happens before {@link Minion.start}. */
+  constructor(options: MinionOptions) {
+    this.#options = options;
+    this.#queue = new WorkQueue({
+      debounceMs: options.debounceMs ?? 50,
+      backoffInitialMs: options.backoffInitialMs ?? 1000,
+      backoffMaxMs: options.backoffMaxMs ?? 300_000,
+    });
+    this.#journal = new CommitJournal(options.stateDir);
+    this.#plugins = new PluginFolder(options.pluginDir ?? join(options.stateDir, "actuators"), options.stateDir, options.logger);
+  }
+
+  /** Every actuator in reconcile order: the bundled ones, then the plugins. */
+  get actuators(): Actuator[] {
+    return [...this.#bundled, ...this.#plugins.actuators];
+  }
+
+  /** The statuses the minion last wrote. */
+  get statuses(): ReadonlyMap<string, ServiceStatus> {
+    return this.#reconciler?.statuses ?? new Map();
+  }
+
+  /**
+   * Starts: recovers owed commits, starts the actuators' daemons, watches specs/, and reconciles
+   * every service once.
+   */
+  async start(): Promise<void> {
+    const { logger, stateDir } = this.#options;
+    const store = await StateStore.open(stateDir);
+    this.#store = store;
+    this.#reconciler = new Reconciler({ store, logger, journal: this.#journal, signal: this.#controller.signal, now: this.#options.now ?? (() => new Date()) });
+    await this.#loadStatuses();
+    await this.#loadAlarms();
+    this.#server = serverOrDefaults(await this.#readServer());
+    this.#setBundled(this.#options.actuators(this.#server));
+    await this.#plugins.scan(new Set(this.#bundled.map((a) => a.id)));
+    await this.#startActuators();
+
+    // A minion killed between an apply and its commit owes that commit: pay it before anything else.
+    const owed = await this.#journal.load();
+    if (owed.length > 0) {
+      logger.info({ actuators: owed }, "committing what an earlier run applied but did not commit");
+      await this.#reconciler.commit(this.actuators, this.#server);
+    }
+
+    this.#watcher = watch(store.path("specs"), {
+      ignored: (path) => path.includes("/.git"),
+      ignoreInitial: true,
+      depth: 1,
+    });
+    this.#watcher.on("all", (_event, path) => this.#onSpecFile(path));
+    await new Promise<void>((resolve) => this.#watcher?.once("ready", () => resolve()));
+
+    this.#timers.push(setInterval(() => void this.resync(), this.#options.resyncMs ?? 600_000));
+    this.#timers.push(setInterval(() => void this.#rescanPlugins(), this.#options.pluginScanMs ?? 5000));
+    const deadline = this.#options.convergeDeadlineMs ?? 300_000;
+    this.#timers.push(setInterval(() => void this.#sweepAlarms(), Math.max(100, Math.min(30_000, deadline / 4))));
+    for (const timer of this.#timers) timer.unref();
+
+    this.#loop = this.#work();
+    await this.resync();
+    logger.event("SERVICE_UP", { component: "minion", actuators: this.actuators.map((a) => a.id) }, "minion started");
+  }
+
+  /** Stops watching, lets the current batch finish, and stops the actuators' daemons. */
+  async stop(): Promise<void> {
+    for (const timer of this.#timers) clearInterval(timer);
+    this.#timers = [];
+    await this.#watcher?.close();
+    this.#queue.close();
+    this.#controller.abort();
+    await this.#loop;
+    for (const [actuator, handle] of this.#running) {
+      await handle.stop().catch((error: unknown) => this.#options.logger.event("ERROR", { actuator: actuator.id, err: error }, `stopping ${actuator.id} failed`));
+    }
+    this.#running.clear();
+    this.#options.logger.event("SERVICE_DOWN", { component: "minion", reason: "stopped" }, "minion stopped");
+  }
+
+  /** Queues every service: those with specs and those with a status left (deleted while down). */
+  async resync(): Promise<void> {
+    const store = this.#store;
+    if (!store) return;
+    const ids = new Set<string>();
+    for (const entry of await store.listSpecs()) if (entry.id !== "server") ids.add(entry.id);
+    for (const file of await readdir(store.path("status")).catch(() => [] as string[])) {
+      if (/^[a-z0-9-]+\.json$/.test(file) && file !== "server.json") ids.add(basename(file, ".json"));
+    }
+    for (const id of ids) this.#queue.add(id);
+  }
+
+  /** Resolves once no service is queued, waiting, or being reconciled (tests and benchmarks). */
+  async idle(): Promise<void> {
+    while (!this.#queue.idle || this.#busy) {
+      await new Promise<void>((resolve) => this.#idleWaiters.push(resolve));
+    }
+  }
+
+  async #work(): Promise<void> {
+    const batchSize = this.#options.batchSize ?? 256;
+    for (;;) {
+      const first = await this.#queue.next();
+      if (first === undefined) return;
+      this.#busy = true;
+      const batch = [first, ...this.#queue.drainReady(batchSize - 1)];
+      try {
+        if (this.#resyncPending) {
+          this.#resyncPending = false;
+          await this.#reloadServer();
+        }
+        const reconciler = this.#reconciler;
+        if (!reconciler) return;
+        const outcomes = await reconciler.reconcileBatch(batch, this.actuators, this.#server);
+        for (const id of batch) this.#queue.finish(id, outcomes.get(id) ?? { kind: "retry" });
+        await this.#sweepAlarms();
+      } catch (error) {
+        this.#options.logger.event("ERROR", { err: error, services: batch }, "a reconcile batch failed");
+        for (const id of batch) this.#queue.finish(id, { kind: "retry" });
+      } finally {
+        this.#busy = false;
+        if (this.#queue.idle) {
+          const waiters = this.#idleWaiters;
+          this.#idleWaiters = [];
+          for (const resolve of waiters) resolve();
+        }
+      }
+    }
+  }
+
+  #onSpecFile(path: string): void {
+    const name = basename(path);
+    if (path.endsWith(`/specs/${name}`) && name === "server.json") {
+      // The server spec shapes the actuators (DNS backend, addresses): rebuild them, then resync.
+      this.#resyncPending = true;
+      void this.resync();
+      return;
+    }
+    const match = /^([a-z0-9-]+)\.json$/.exec(name);
+    if (match?.[1] && path.includes("/specs/services/")) this.#queue.add(match[1]);
+  }
+
+  async #reloadServer(): Promise<void> {
+    const next = serverOrDefaults(await this.#readServer());
+    if (JSON.stringify(next) === JSON.stringify(this.#server)) return;
+    this.#server = next;
+    await this.#stopActuators();
+    this.#setBundled(this.#options.actuators(next));
+    await this.#startActuators();
+    this.#options.logger.event("CONFIG_RELOADED", { what: "server spec", actuators: this.actuators.map((a) => a.id) });
+  }
+
+  async #readServer(): Promise<ServerSpec | undefined> {
+    try {
+      return await this.#store?.readJson(specPath("server"), ServerSpec);
+    } catch (error) {
+      this.#options.logger.event("ERROR", { err: error }, "the server spec is invalid: keeping the last good one");
+      return this.#server;
+    }
+  }
+
+  #setBundled(actuators: Actuator[]): void {
+    const ids = new Set<string>();
+    for (const actuator of actuators) {
+      if (ids.has(actuator.id)) throw new Error(`minion: two bundled actuators have the id ${actuator.id}`);
+      ids.add(actuator.id);
+    }
+    this.#bundled = actuators;
+  }
+
+  async #startActuators(): Promise<void> {
+    const store = this.#store;
+    if (!store) return;
+    for (const actuator of this.actuators) {
+      if (!actuator.start || this.#running.has(actuator)) continue;
+      try {
+        const handle = await actuator.start({ stateDir: store.root, store, logger: this.#options.logger.child({ actuator: actuator.id }), signal: this.#controller.signal, server: this.#server });
+        this.#running.set(actuator, handle);
+      } catch (error) {
+        this.#options.logger.event("ERROR", { actuator: actuator.id, err: error }, `starting ${actuator.id} failed`);
+      }
+    }
+  }
+
+  async #stopActuators(): Promise<void> {
+    for (const [actuator, handle] of this.#running) {
+      await handle.stop().catch((error: unknown) => this.#options.logger.event("ERROR", { actuator: actuator.id, err: error }, `stopping ${actuator.id} failed`));
+    }
+    this.#running.clear();
+  }
+
+  async #rescanPlugins(): Promise<void> {
+    if (await this.#plugins.scan(new Set(this.#bundled.map((a) => a.id)))) {
+      await this.#startActuators();
+      this.#options.logger.event("CONFIG_RELOADED", { what: "plugins", actuators: this.actuators.map((a) => a.id) });
+      await this.resync();
+    }
+  }
+
+  async #loadStatuses(): Promise<void> {
+    const store = this.#store;
+    const reconciler = this.#reconciler;
+    if (!store || !reconciler) return;
+    for (const file of await readdir(store.path("status")).catch(() => [] as string[])) {
+      if (!/^[a-z0-9-]+\.json$/.test(file)) continue;
+      const status = await store.readJson(`status/${file}`, ServiceStatus).catch(() => undefined);
+      if (status) reconciler.statuses.set(status.id, status);
+    }
+  }
+
+  async #loadAlarms(): Promise<void> {
+    const { alarms } = (await this.#store?.readAlarms()) ?? { alarms: [] };
+    for (const alarm of alarms) {
+      if (!alarm.key.startsWith("minion/converge/")) continue;
+      if (alarm.state === "raised") this.#openAlarms.set(alarm.key, alarm.id);
+      else this.#openAlarms.delete(alarm.key);
+    }
+  }
+
+  /** Raises an alarm for each service not Ready past the deadline, and clears those that recovered. */
+  async #sweepAlarms(): Promise<void> {
+    const store = this.#store;
+    if (!store) return;
+    const deadline = this.#options.convergeDeadlineMs ?? 300_000;
+    const now = (this.#options.now ?? (() => new Date()))();
+    const live = new Set<string>();
+    for (const [id, status] of this.statuses) {
+      const key = `minion/converge/${id}`;
+      live.add(key);
+      const ready = conditionOf(status.conditions, READY);
+      const late = ready?.status !== "True" && ready !== undefined && now.getTime() - Date.parse(ready.lastTransitionTime) >= deadline;
+      if (late && !this.#openAlarms.has(key)) {
+        const id8 = `al-${randomBytes(6).toString("hex")}`;
+        const message = `${id} has not converged for ${Math.round(deadline / 1000)} s: ${ready.reason}: ${ready.message}`;
+        await store.appendAlarm({ schemaVersion: 1, id: id8, key, state: "raised", severity: "critical", source: "minion", serviceId: id, code: "CONVERGE_DEADLINE", message: message.slice(0, 2000), at: now.toISOString() });
+        this.#openAlarms.set(key, id8);
+        this.#options.logger.event("ALARM_RAISED", { serviceId: id, alarmId: id8, code: "CONVERGE_DEADLINE" }, message);
+      } else if (ready?.status === "True" && this.#openAlarms.has(key)) {
+        await this.#clearAlarm(key, id, now, `${id} converged`);
+      }
+    }
+    // A deleted service's alarm has nothing left to wait for.
+    for (const key of [...this.#openAlarms.keys()]) {
+      if (!live.has(key)) await this.#clearAlarm(key, key.slice("minion/converge/".length), now, "the service was removed");
+    }
+  }
+
+  async #clearAlarm(key: string, serviceId: string, now: Date, message: string): Promise<void> {
+    const alarmId = this.#openAlarms.get(key) ?? `al-${randomBytes(6).toString("hex")}`;
+    await this.#store?.appendAlarm({ schemaVersion: 1, id: alarmId, key, state: "cleared", severity: "critical", source: "minion", serviceId, code: "CONVERGE_DEADLINE", message, at: now.toISOString() });
+    this.#openAlarms.delete(key);
+    this.#options.logger.event("ALARM_CLEARED", { serviceId, alarmId, code: "CONVERGE_DEADLINE" }, message);
+  }
+}

@@ -1,0 +1,235 @@
+import { rm } from "node:fs/promises";
+import { ActuatorError, type Actuator, type ActuatorContext, type Target } from "@coyote/actuator";
+import type { CoyoteLogger } from "@coyote/log";
+import { ContractError, ServiceStatus, readJsonText, type ServerSpec, type ServiceSpec, type StateStore } from "@coyote/spec";
+import { readFile } from "node:fs/promises";
+import { mergeConditions, type ConditionUpdate } from "./conditions.ts";
+import type { CommitJournal } from "./journal.ts";
+import type { Outcome } from "./queue.ts";
+
+/** What the reconciler needs from the minion. */
+export interface ReconcilerDeps {
+  /** The state store. */
+  readonly store: StateStore;
+  /** The minion's logger. */
+  readonly logger: CoyoteLogger;
+  /** The commit journal. */
+  readonly journal: CommitJournal;
+  /** Aborted when the minion stops. */
+  readonly signal: AbortSignal;
+  /** The clock, for condition times. */
+  readonly now: () => Date;
+}
+
+/** The result of one actuator for one service in a batch. */
+interface ActuatorResult {
+  readonly actuator: Actuator;
+  readonly reported: boolean;
+  ok: boolean;
+  reason: string;
+  message: string;
+  terminal: boolean;
+  applied: boolean;
+}
+
+/** One service's part of a batch. */
+interface ServiceWork {
+  readonly id: string;
+  readonly spec: ServiceSpec | undefined;
+  readonly generation: number;
+  readonly specProblem: string | undefined;
+  readonly results: ActuatorResult[];
+}
+
+/** The condition the reconciler itself reports on every service: whether its spec is usable. */
+export const SPEC_VALID = "SpecValid";
+/** The summary condition: every other condition is True. */
+export const READY = "Ready";
+
+/**
+ * Reconciles batches of services: for each service every actuator in order observes, plans and
+ * applies; then every actuator that applied commits once; then each service's status is written
+ * (only when it changed, so a converged resync writes nothing).
+ */
+export class Reconciler {
+  readonly #deps: ReconcilerDeps;
+  /** The last status written per service, so that unchanged statuses are not rewritten. */
+  readonly statuses = new Map<string, ServiceStatus>();
+
+  /** Makes a reconciler. */
+  constructor(deps: ReconcilerDeps) {
+    this.#deps = deps;
+  }
+
+  /**
+   * Reconciles a batch of services against the given actuators.
+   * @returns each service's outcome for the work queue.
+   */
+  async reconcileBatch(ids: readonly string[], actuators: readonly Actuator[], server: ServerSpec): Promise<Map<string, Outcome>> {
+    const { logger } = this.#deps;
+    const started = performance.now();
+    const work: ServiceWork[] = [];
+    for (const id of ids) work.push(await this.#load(id));
+    const appliedBy = new Map<Actuator, ServiceWork[]>();
+
+    for (const item of work) {
+      if (item.specProblem !== undefined) continue;
+      const target: Target = { id: item.id, spec: item.spec };
+      logger.event("RECONCILE_STARTED", { serviceId: item.id, generation: item.generation });
+      for (const actuator of actuators) {
+        const reported = item.spec !== undefined && (actuator.appliesTo?.(item.spec) ?? true);
+        const result: ActuatorResult = { actuator, reported, ok: true, reason: "Converged", message: "", terminal: false, applied: false };
+        item.results.push(result);
+        const context = this.#context(actuator, item.id, server);
+        try {
+          const observed = await actuator.observe(target, context);
+          const plan = actuator.plan(target, observed, server);
+          if (plan.steps.length === 0) {
+            result.message = "matches the spec";
+            continue;
+          }
+          // Recorded before the apply: a kill after it must still end in a commit.
+          await this.#deps.journal.owe(actuator.id);
+          await actuator.apply(plan, target, context);
+          result.applied = true;
+          // The condition says where things stand, not what was just done (that goes to the log),
+          // so that the next, converged pass leaves the status untouched.
+          result.message = "matches the spec";
+          context.logger.info({ serviceId: item.id, changes: plan.describe }, `${actuator.id} applied ${plan.describe.length} change(s) for ${item.id}`);
+          const list = appliedBy.get(actuator) ?? [];
+          list.push(item);
+          appliedBy.set(actuator, list);
+        } catch (error) {
+          this.#fail(result, error);
+          context.logger.event("ERROR", { serviceId: item.id, actuator: actuator.id, reason: result.reason, terminal: result.terminal, err: error }, `${actuator.id} failed for ${item.id}`);
+        }
+      }
+    }
+
+    await this.commit(actuators, server, appliedBy);
+
+    const outcomes = new Map<string, Outcome>();
+    for (const item of work) {
+      outcomes.set(item.id, await this.#finish(item));
+    }
+    logger.debug({ services: ids.length, ms: Math.round(performance.now() - started) }, "batch reconciled");
+    return outcomes;
+  }
+
+  /**
+   * Commits every actuator that applied in this batch or owes a commit from an earlier run. A
+   * failed commit fails the services that applied through that actuator (they are retried).
+   */
+  async commit(actuators: readonly Actuator[], server: ServerSpec, appliedBy: ReadonlyMap<Actuator, ServiceWork[]> = new Map()): Promise<void> {
+    const owed = new Set(this.#deps.journal.pending);
+    for (const actuator of actuators) {
+      if (!appliedBy.has(actuator) && !owed.has(actuator.id)) continue;
+      const context = this.#context(actuator, undefined, server);
+      try {
+        await actuator.commit?.(context);
+        await this.#deps.journal.paid(actuator.id);
+        this.#deps.logger.event("CONFIG_RELOADED", { actuator: actuator.id, services: (appliedBy.get(actuator) ?? []).length });
+      } catch (error) {
+        context.logger.event("ERROR", { actuator: actuator.id, err: error }, `committing ${actuator.id} failed`);
+        for (const item of appliedBy.get(actuator) ?? []) {
+          const result = item.results.find((r) => r.actuator === actuator);
+          if (result) this.#fail(result, new ActuatorError("CommitFailed", `committing ${actuator.id}: ${error instanceof Error ? error.message : String(error)}`, { cause: error }));
+        }
+      }
+    }
+  }
+
+  #context(actuator: Actuator, serviceId: string | undefined, server: ServerSpec): ActuatorContext {
+    const bindings: Record<string, unknown> = { actuator: actuator.id };
+    if (serviceId !== undefined) bindings.serviceId = serviceId;
+    return { stateDir: this.#deps.store.root, store: this.#deps.store, logger: this.#deps.logger.child(bindings), signal: this.#deps.signal, server };
+  }
+
+  #fail(result: ActuatorResult, error: unknown): void {
+    result.ok = false;
+    if (error instanceof ActuatorError) {
+      result.reason = /^[A-Z][A-Za-z0-9]{0,63}$/.test(error.reason) ? error.reason : "ActuatorFailed";
+      result.terminal = error.terminal;
+    } else {
+      result.reason = "ActuatorFailed";
+      result.terminal = false;
+    }
+    result.message = (error instanceof Error ? error.message : String(error)).slice(0, 2000);
+  }
+
+  async #load(id: string): Promise<ServiceWork> {
+    try {
+      const spec = await this.#deps.store.getSpec(id);
+      if (spec && spec.kind !== "Service") throw new ContractError("SPEC_ERR_INVALID", `specs/services/${id}.json`, [{ field: "kind", message: 'a service spec has kind "Service"' }]);
+      return { id, spec, generation: spec?.generation ?? 0, specProblem: undefined, results: [] };
+    } catch (error) {
+      return { id, spec: undefined, generation: await this.#rawGeneration(id), specProblem: error instanceof Error ? error.message : String(error), results: [] };
+    }
+  }
+
+  /** The generation written in an invalid spec file, when it can be read at all. */
+  async #rawGeneration(id: string): Promise<number> {
+    try {
+      const raw = readJsonText(await readFile(this.#deps.store.path(`specs/services/${id}.json`), "utf8"), id);
+      const generation = typeof raw === "object" && raw !== null && "generation" in raw ? raw.generation : undefined;
+      return typeof generation === "number" && Number.isInteger(generation) && generation >= 0 ? generation : this.statuses.get(id)?.observedGeneration ?? 0;
+    } catch {
+      return this.statuses.get(id)?.observedGeneration ?? 0;
+    }
+  }
+
+  async #finish(item: ServiceWork): Promise<Outcome> {
+    const { logger, store } = this.#deps;
+    const failed = item.results.filter((r) => !r.ok);
+    if (item.spec === undefined && item.specProblem === undefined) {
+      // Deleted: once every actuator has removed its part, the status goes too.
+      if (failed.length === 0) {
+        this.statuses.delete(item.id);
+        await rm(store.path(`status/${item.id}.json`), { force: true });
+        logger.event("RECONCILE_DONE", { serviceId: item.id, deleted: true }, `${item.id} removed`);
+        return { kind: "done" };
+      }
+      logger.event("RECONCILE_FAILED", { serviceId: item.id, deleted: true, reasons: failed.map((r) => r.reason) });
+      return failed.every((r) => r.terminal) ? { kind: "terminal" } : { kind: "retry" };
+    }
+
+    const updates: ConditionUpdate[] = [];
+    const generation = item.generation;
+    if (item.specProblem !== undefined) {
+      updates.push({ type: SPEC_VALID, status: "False", reason: "InvalidSpec", message: `${item.specProblem.slice(0, 1900)} (nothing was changed; the last good state stays)`, observedGeneration: generation });
+      updates.push({ type: READY, status: "False", reason: "InvalidSpec", message: "the spec is invalid, see SpecValid", observedGeneration: generation });
+      // The actuators' last conditions are kept: what they made from the last good spec is still there.
+    } else {
+      updates.push({ type: SPEC_VALID, status: "True", reason: "Valid", message: "the spec is valid", observedGeneration: generation });
+      for (const r of item.results.filter((r) => r.reported)) {
+        updates.push({ type: r.actuator.condition, status: r.ok ? "True" : "False", reason: r.reason, message: r.message || (r.ok ? "converged" : "failed"), observedGeneration: generation });
+      }
+      const notReady = updates.filter((u) => u.status !== "True");
+      updates.push(notReady.length === 0
+        ? { type: READY, status: "True", reason: "Converged", message: "every part of the service matches its spec", observedGeneration: generation }
+        : { type: READY, status: "False", reason: notReady[0]?.reason ?? "NotConverged", message: `not converged: ${notReady.map((u) => u.type).join(", ")}`, observedGeneration: generation });
+    }
+    await this.#writeStatus(item.id, generation, updates, item.specProblem === undefined);
+
+    if (item.specProblem !== undefined) {
+      logger.event("RECONCILE_FAILED", { serviceId: item.id, generation, reason: "InvalidSpec", terminal: true }, item.specProblem);
+      return { kind: "terminal" };
+    }
+    if (failed.length === 0) {
+      logger.event("RECONCILE_DONE", { serviceId: item.id, generation, applied: item.results.filter((r) => r.applied).map((r) => r.actuator.id) });
+      return { kind: "done" };
+    }
+    logger.event("RECONCILE_FAILED", { serviceId: item.id, generation, reasons: failed.map((r) => r.reason), terminal: failed.every((r) => r.terminal) });
+    return failed.every((r) => r.terminal) ? { kind: "terminal" } : { kind: "retry" };
+  }
+
+  async #writeStatus(id: string, generation: number, updates: readonly ConditionUpdate[], replace: boolean): Promise<void> {
+    const previous = this.statuses.get(id);
+    const now = this.#deps.now().toISOString();
+    const conditions = mergeConditions(previous?.conditions ?? [], updates, now, replace);
+    const next: ServiceStatus = { schemaVersion: 1, id, observedGeneration: generation, conditions, updatedAt: now };
+    if (previous && previous.observedGeneration === next.observedGeneration && JSON.stringify(previous.conditions) === JSON.stringify(next.conditions)) return;
+    await this.#deps.store.writeJson(`status/${id}.json`, ServiceStatus, next);
+    this.statuses.set(id, next);
+  }
+}

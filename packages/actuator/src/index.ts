@@ -1,0 +1,142 @@
+/**
+ * `@coyote/actuator`: the contract between the minion and the actuators that change the machine
+ * (CONVENTIONS.md, "Plugins like Caddy modules" and "Reconcile like a Kubernetes controller").
+ *
+ * The minion reconciles one service at a time. For each actuator, in the bundled order, it calls
+ * `observe` (read the world), the pure `plan` (what must change so the world matches the spec),
+ * and `apply` only when the plan has steps. After a batch of services it calls `commit` once on
+ * every actuator that applied something, which is where daemons are reloaded: a thousand changed
+ * services cost one reload, not a thousand.
+ */
+import type { CoyoteLogger } from "@coyote/log";
+import type { ServerSpec, ServiceSpec, StateStore } from "@coyote/spec";
+
+/** What every actuator call is given. */
+export interface ActuatorContext {
+  /** The state folder (`COYOTE_STATE`). */
+  readonly stateDir: string;
+  /** The state store: runtime files, secrets. Actuators never write specs. */
+  readonly store: StateStore;
+  /** The minion's logger, bound to the actuator and the service being reconciled. */
+  readonly logger: CoyoteLogger;
+  /** Aborted when the minion stops; long operations should give up. */
+  readonly signal: AbortSignal;
+  /** The server spec (its defaults when none has been written yet). */
+  readonly server: ServerSpec;
+}
+
+/** The service one reconcile is about. */
+export interface Target {
+  /** The service id. */
+  readonly id: string;
+  /**
+   * The desired spec, or undefined when the service was deleted: the actuator then removes what
+   * it made for that id, and nothing else.
+   */
+  readonly spec: ServiceSpec | undefined;
+}
+
+/** What an actuator means to do. No steps: the world already matches the spec. */
+export interface Plan<Step = unknown> {
+  /** The changes, in order; empty when converged. */
+  readonly steps: readonly Step[];
+  /** For people: one short line per step, for logs and `coyote status`. */
+  readonly describe: readonly string[];
+}
+
+
+/**
+ * One actuator. Its constructor (or factory) has no side effects; `observe` only reads; `plan` is
+ * pure (same input, same plan, no I/O); `apply` and `commit` may be interrupted at any point
+ * (SIGKILL) and run again: both must be idempotent.
+ */
+export interface Actuator<Observed = unknown, Step = unknown> {
+  /** A namespaced id, e.g. `actuator.dnsconf.knot`. */
+  readonly id: string;
+  /** The condition type this actuator reports on each service, e.g. `DnsReady`. */
+  readonly condition: string;
+  /**
+   * Whether this actuator's condition means anything for a service (a service without mail has
+   * no `MailReady`). The actuator still runs for every service, so that what it made for a spec
+   * that dropped a feature is removed. Without this method, every service gets the condition.
+   */
+  appliesTo?(spec: ServiceSpec): boolean;
+  /** Reads what the world looks like for this service. */
+  observe(target: Target, context: ActuatorContext): Promise<Observed>;
+  /**
+   * Decides what must change. Pure: no I/O, no clock, no randomness (keys and serials that need
+   * them are made in `apply`, or observed).
+   * @throws ActuatorError with `terminal: true` when the spec cannot be served (retrying would not help).
+   */
+  plan(target: Target, observed: Observed, server: ServerSpec): Plan<Step>;
+  /** Carries out a plan with steps. Must tolerate a half-finished earlier apply. */
+  apply(plan: Plan<Step>, target: Target, context: ActuatorContext): Promise<void>;
+  /**
+   * Makes applied changes live (reload a daemon, rebuild a combined map), once per batch. Called
+   * after a batch in which `apply` ran, and at minion start when an earlier run was killed between
+   * an apply and its commit.
+   */
+  commit?(context: ActuatorContext): Promise<void>;
+  /**
+   * Starts what the actuator keeps running (the built-in DNS server, say), at minion start.
+   * Resolves to a handle that stops it.
+   */
+  start?(context: ActuatorContext): Promise<{ stop(): Promise<void> }>;
+}
+
+/** Where a plugin actuator is loaded from and what its factory gets. */
+export interface ActuatorFactoryOptions {
+  /** The state folder. */
+  readonly stateDir: string;
+}
+
+/**
+ * What a plugin module exports as `createActuator` (DESIGN.md: a plugin folder rescanned without
+ * restarting the minion). It must not have side effects.
+ */
+export type ActuatorFactory = (options: ActuatorFactoryOptions) => Actuator;
+
+/**
+ * An actuator failure. `terminal` means retrying cannot help (the spec asks for something
+ * impossible, a provider said 4xx): the minion reports it and waits for the spec to change.
+ * Anything else is retried with backoff. `reason` becomes the condition's reason.
+ */
+export class ActuatorError extends Error {
+  /** Whether retrying could help. */
+  readonly terminal: boolean;
+  /** A PascalCase word for the condition's reason, e.g. `InvalidZone`. */
+  readonly reason: string;
+
+  /**
+   * Makes the error.
+   * @param reason a PascalCase word for the condition's reason.
+   * @param message a lowercase message with a context prefix.
+   * @param options `terminal` (default false) and the `cause`.
+   */
+  constructor(reason: string, message: string, options: { terminal?: boolean; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "ActuatorError";
+    this.reason = reason;
+    this.terminal = options.terminal ?? false;
+  }
+}
+
+/**
+ * Observes, plans and (when needed) applies one actuator for one service. It does not commit.
+ * @returns the plan, and whether anything was applied.
+ */
+export async function converge<O, S>(actuator: Actuator<O, S>, target: Target, context: ActuatorContext): Promise<{ changed: boolean; plan: Plan<S> }> {
+  const observed = await actuator.observe(target, context);
+  const plan = actuator.plan(target, observed, context.server);
+  if (plan.steps.length === 0) return { changed: false, plan };
+  await actuator.apply(plan, target, context);
+  return { changed: true, plan };
+}
+
+/** Tells whether a value looks like an actuator (for plugins, whose types are not checked). */
+export function isActuator(value: unknown): value is Actuator {
+  if (typeof value !== "object" || value === null) return false;
+  const a = value as Record<string, unknown>;
+  return typeof a.id === "string" && /^actuator\.[a-z0-9-]+(\.[a-z0-9-]+)*$/.test(a.id) && typeof a.condition === "string"
+    && typeof a.observe === "function" && typeof a.plan === "function" && typeof a.apply === "function";
+}

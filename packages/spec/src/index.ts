@@ -1,0 +1,12 @@
+/**
+ * `@coyote/spec`: the schema of every on-disk contract (DESIGN.md, "On disk") and the state store
+ * over `COYOTE_STATE` that reads and writes them safely.
+ */
+export * from "./errors.ts";
+export * from "./primitives.ts";
+export * from "./specs.ts";
+export * from "./runtime.ts";
+export * from "./validate.ts";
+export * from "./atomic.ts";
+export * from "./lock.ts";
+export * from "./store.ts";
