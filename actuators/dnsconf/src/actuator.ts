@@ -4,9 +4,9 @@
  * asked for it; `apply` writes and removes zone files, `commit` makes them live once per batch.
  */
 import { execFile } from "node:child_process";
-import { access, mkdir, readdir, readFile, unlink } from "node:fs/promises";
+import { access, mkdir, readFile, unlink } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { ActuatorError } from "@coyote/actuator";
+import { ActuatorError, DirectoryCache } from "@coyote/actuator";
 import type { Actuator, ActuatorContext, Plan, Target } from "@coyote/actuator";
 import type { CoyoteLogger } from "@coyote/log";
 import { DomainName, fsyncDir, writeFileAtomic } from "@coyote/spec";
@@ -120,6 +120,15 @@ export function createDnsActuator(options: DnsActuatorOptions): DnsActuator {
   const render = (zone: Zone, owner: string, serial: number) => (backend === "knot" ? renderZoneFile(zone, owner, serial) : renderZoneJson(zone, owner, serial));
   const parseHeader = backend === "knot" ? parseZoneFileHeader : parseZoneJsonHeader;
   const servers = new Set<DnsServer>();
+  // Every service's observe needs every zone's owner; the cache re-reads only what changed.
+  const zoneFiles = new DirectoryCache(
+    zonesDir,
+    (name) => {
+      const match = ZONE_NAME.exec(name);
+      return match?.[1] !== undefined && match[2] === extension && DomainName.safeParse(match[1]).success;
+    },
+    (name, text) => ({ zone: ZONE_NAME.exec(name)?.[1] ?? name, text, header: parseHeader(text) }),
+  );
 
   const readDkim = async (domain: string, logger: CoyoteLogger): Promise<DkimRecord | undefined> => {
     const path = dkimFilePath(stateDir, domain);
@@ -142,26 +151,14 @@ export function createDnsActuator(options: DnsActuatorOptions): DnsActuator {
 
   const observe = async (target: Target, context: ActuatorContext): Promise<DnsObserved> => {
     const wanted = new Set((target.spec?.domains ?? []).filter((d) => d.authoritative).map((d) => d.name));
-    let names: string[] = [];
-    try {
-      names = await readdir(zonesDir);
-    } catch (cause) {
-      if (!isNotFound(cause)) throw new ActuatorError("ReadFailed", `reading zone folder ${zonesDir}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
-    }
     const zones: Record<string, ObservedZoneFile> = {};
-    for (const name of names.sort()) {
-      const match = ZONE_NAME.exec(name);
-      const zone = match?.[1];
-      if (zone === undefined || match?.[2] !== extension || !DomainName.safeParse(zone).success) continue;
-      let text: string;
-      try {
-        text = await readFile(join(zonesDir, name), "utf8");
-      } catch (cause) {
-        // Removed between the listing and the read: as good as never there.
-        if (isNotFound(cause)) continue;
-        throw new ActuatorError("ReadFailed", `reading zone file ${join(zonesDir, name)}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
-      }
-      const header = parseHeader(text);
+    let files: ReadonlyMap<string, { zone: string; text: string; header: { owner: string; serial: number } | undefined }>;
+    try {
+      files = await zoneFiles.read();
+    } catch (cause) {
+      throw new ActuatorError("ReadFailed", `reading zone folder ${zonesDir}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    }
+    for (const { zone, text, header } of files.values()) {
       const relevant = wanted.has(zone) || header?.owner === target.id || header === undefined;
       zones[zone] = { owner: header?.owner, serial: header?.serial ?? 0, text: relevant ? text : undefined };
     }

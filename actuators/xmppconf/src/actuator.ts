@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { chown, lstat, mkdir, readdir, readFile, rmdir, unlink } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { ActuatorError, type Actuator, type ActuatorContext, type Plan, type Target } from "@coyote/actuator";
+import { ActuatorError, DirectoryCache, type Actuator, type ActuatorContext, type Plan, type Target } from "@coyote/actuator";
 import { isPidAlive, removeStaleTempFiles, writeFileAtomic, type ServiceSpec } from "@coyote/spec";
 import {
   accountsDir,
@@ -221,15 +221,15 @@ export function createXmppActuator(options: XmppActuatorOptions): XmppActuator {
     }
   }
 
+  // Every service's observe needs every VirtualHost's owner; the cache re-reads only what changed.
+  const hostFiles = new DirectoryCache<ObservedHostFile>(
+    hostsDir,
+    (file) => file.endsWith(HOST_FILE_SUFFIX) && !file.startsWith("."),
+    (file, content) => ({ file, content, ...parseHostFile(content) }),
+  );
+
   async function readHostFiles(): Promise<ObservedHostFile[]> {
-    const files: ObservedHostFile[] = [];
-    for (const file of await listDir(hostsDir)) {
-      if (!file.endsWith(HOST_FILE_SUFFIX) || file.startsWith(".")) continue;
-      const content = await readText(join(hostsDir, file));
-      if (content === undefined) continue;
-      files.push({ file, content, ...parseHostFile(content) });
-    }
-    return files;
+    return [...(await hostFiles.read()).values()];
   }
 
   async function readAccounts(domain: string): Promise<ObservedAccount[]> {

@@ -140,3 +140,5 @@ export function isActuator(value: unknown): value is Actuator {
   return typeof a.id === "string" && /^actuator\.[a-z0-9-]+(\.[a-z0-9-]+)*$/.test(a.id) && typeof a.condition === "string"
     && typeof a.observe === "function" && typeof a.plan === "function" && typeof a.apply === "function";
 }
+
+export { DirectoryCache } from "./directory-cache.ts";

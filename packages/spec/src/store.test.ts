@@ -126,7 +126,7 @@ describe("applySpec", () => {
     });
     await assert.rejects(store.applySpec(bad, { author: AUTHOR, source: "upload.json" }), /^ContractError: upload\.json: domains\[0\]\.name/);
     await assert.rejects(store.applySpec({ ...blog(2), kind: "Blog" }, { author: AUTHOR }), (e: unknown) => e instanceof ContractError && e.code === "SPEC_ERR_UNKNOWN_KIND");
-    await assert.rejects(store.applySpec({ ...serviceSpec("server", 0) }, { author: AUTHOR }), /id: the id "server" is reserved/);
+    await assert.rejects(store.applySpec({ ...serviceSpec("server", 0) }, { author: AUTHOR }), /id: "server" is reserved for the server spec/);
     await assert.rejects(store.applySpec(blog(2), { author: { name: "Eve <evil>", email: "eve@example.org" } }), ContractError);
     assert.deepEqual(await state(), before);
   });

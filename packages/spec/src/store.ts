@@ -363,9 +363,6 @@ export class StateStore {
   async applySpec(value: unknown, options: ApplySpecOptions): Promise<ApplySpecResult> {
     const file = options.source ?? guessSpecPath(value);
     const parsed = parseSpec(value, file);
-    if (parsed.kind === "Service" && parsed.id === "server") {
-      throw new ContractError("SPEC_ERR_INVALID", file, [{ field: "id", message: 'the id "server" is reserved for the server spec' }]);
-    }
     const author = checkAuthor(options.author, "author");
     const id = specId(parsed);
     const path = specPath(id);

@@ -1,0 +1,76 @@
+import { readFile, readdir, stat } from "node:fs/promises";
+import { join } from "node:path";
+
+interface Entry<T> {
+  readonly mtimeMs: number;
+  readonly size: number;
+  readonly value: T;
+}
+
+/**
+ * The parsed files of one folder, kept between calls and re-read only when the folder changed.
+ *
+ * Actuators that share a folder between services (one zone file per domain, one VirtualHost file
+ * per domain) must look at every file to know who owns what. Reading them all for every service
+ * makes a resync of n services cost n² reads; this cache makes a resync with nothing changed cost
+ * one `stat` of the folder per service. It relies on every writer replacing files by rename (as
+ * `writeFileAtomic` does), which changes the folder's mtime; after a change only the files whose
+ * own mtime or size moved are read again.
+ */
+export class DirectoryCache<T> {
+  readonly #dir: string;
+  readonly #accept: (name: string) => boolean;
+  readonly #parse: (name: string, text: string) => T | undefined;
+  #folderMtime: number | undefined;
+  #entries = new Map<string, Entry<T>>();
+
+  /**
+   * Makes an empty cache; nothing is read before {@link DirectoryCache.read}.
+   * @param dir the folder.
+   * @param accept which file names count (temp files of atomic writes should not).
+   * @param parse turns a file into its value; undefined leaves the file out.
+   */
+  constructor(dir: string, accept: (name: string) => boolean, parse: (name: string, text: string) => T | undefined) {
+    this.#dir = dir;
+    this.#accept = accept;
+    this.#parse = parse;
+  }
+
+  /** The folder's files by name, current as of this call. A missing folder has none. */
+  async read(): Promise<ReadonlyMap<string, T>> {
+    let folderMtime: number;
+    try {
+      folderMtime = (await stat(this.#dir)).mtimeMs;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+      this.#entries = new Map();
+      this.#folderMtime = undefined;
+      return new Map();
+    }
+    if (folderMtime !== this.#folderMtime) {
+      const next = new Map<string, Entry<T>>();
+      for (const name of (await readdir(this.#dir)).filter(this.#accept).sort()) {
+        const path = join(this.#dir, name);
+        try {
+          const info = await stat(path);
+          const old = this.#entries.get(name);
+          if (old && old.mtimeMs === info.mtimeMs && old.size === info.size) {
+            next.set(name, old);
+            continue;
+          }
+          const value = this.#parse(name, await readFile(path, "utf8"));
+          if (value !== undefined) next.set(name, { mtimeMs: info.mtimeMs, size: info.size, value });
+        } catch (error) {
+          // Removed between the listing and the read: as good as never there.
+          if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+        }
+      }
+      this.#entries = next;
+      // The mtime taken before the listing: a change made meanwhile is seen by the next call.
+      this.#folderMtime = folderMtime;
+    }
+    const view = new Map<string, T>();
+    for (const [name, entry] of this.#entries) view.set(name, entry.value);
+    return view;
+  }
+}
