@@ -2,7 +2,8 @@
 // and XMPP configuration), against the same actuators driven directly (no queue, no watcher, no
 // status, no journal) in the same run. Prints (a) the time to converge one changed spec, (b) the
 // time of a full resync with nothing changed and with a few services damaged behind the minion's
-// back, (c) peak RSS, and the ratios against the direct peer.
+// back, (c) peak RSS, and the ratios against the direct peer (which runs the same built-in DNS
+// server, so both pay for its reloads).
 //
 //   node --import tsx bench/src/reconcile.ts [--services 1000] [--changes 20]
 import { execFileSync } from "node:child_process";
@@ -54,7 +55,7 @@ try {
   for (let i = 0; i < SERVICES; i++) await store.applySpec(spec(i, 0), { author: AUTHOR });
   out(`setup: ${SERVICES} specs applied through the store in ${ms(performance.now() - started)} (${ms((performance.now() - started) / SERVICES)} each, a git commit each)`);
 
-  const logger = createLogger({ component: "minion", file: logFileFor(stateDir, "minion"), level: "warn" });
+  const logger = createLogger({ component: "minion", file: logFileFor(stateDir, "minion"), level: (process.env.BENCH_LOG_LEVEL ?? "warn") as "warn" });
   const minion = new Minion({ stateDir, logger, actuators: (s) => bundledActuators(s, stateDir), debounceMs: 5 });
   started = performance.now();
   await minion.start();
@@ -100,6 +101,9 @@ try {
   // The peer: the same actuators driven directly, without the minion.
   const actuators: Actuator[] = bundledActuators(server, stateDir);
   const context = (a: Actuator): ActuatorContext => ({ stateDir, store, logger: logger.child({ actuator: a.id }), signal: new AbortController().signal, server });
+  // The peer serves DNS too: its commits reload the same built-in server the minion's do.
+  const handles = [];
+  for (const a of actuators) if (a.start) handles.push(await a.start(context(a)));
   const direct: number[] = [];
   for (let n = 0; n < CHANGES; n++) {
     const i = (n * 37) % SERVICES;
@@ -126,6 +130,7 @@ try {
     }
     directResync.push(performance.now() - t);
   }
+  for (const handle of handles) await handle.stop();
   await logger.close();
 
   const rssMb = process.resourceUsage().maxRSS / 1024;
@@ -138,5 +143,6 @@ try {
   out(`| (b) full resync, ${damaged} zone files deleted behind its back | ${ms(resyncDamaged)} (repaired: ${String(repaired)}) | | |`);
   out(`| (c) peak RSS of the whole run | ${rssMb.toFixed(0)} MiB | | |`);
 } finally {
-  rmSync(stateDir, { recursive: true, force: true });
+  if (process.env.BENCH_KEEP === undefined) rmSync(stateDir, { recursive: true, force: true });
+  else out(`state kept in ${stateDir}`);
 }

@@ -6,11 +6,10 @@
  */
 import { createSocket } from "node:dgram";
 import type { Socket as UdpSocket } from "node:dgram";
-import { readdir, readFile } from "node:fs/promises";
 import { createServer, isIP } from "node:net";
 import type { Server as TcpServer, Socket as TcpSocket } from "node:net";
 import { join } from "node:path";
-import { ActuatorError } from "@coyote/actuator";
+import { ActuatorError, DirectoryCache } from "@coyote/actuator";
 import type { CoyoteLogger } from "@coyote/log";
 import { answerQuery, indexZones } from "./answer.ts";
 import type { ZoneSet } from "./answer.ts";
@@ -57,31 +56,36 @@ const ZONE_FILE = /^([a-z0-9.-]+)\.json$/;
  * the schema or names another zone than its file name is skipped and reported, never thrown.
  */
 export async function loadZoneFiles(zonesDir: string): Promise<{ files: DnsZoneFile[]; skipped: { file: string; error: string }[] }> {
-  let names: string[];
-  try {
-    names = await readdir(zonesDir);
-  } catch (cause) {
-    if ((cause as NodeJS.ErrnoException).code === "ENOENT") return { files: [], skipped: [] };
-    throw cause;
-  }
+  return collectZoneFiles(zonesDir, await zoneFileCache(zonesDir).read());
+}
+
+/** One zone file as the loader saw it: the zone, or why it was skipped. */
+type LoadedZoneFile = { readonly zone: DnsZoneFile } | { readonly error: string };
+
+/**
+ * A cache of a zone folder's parsed files: a reload re-reads and re-validates only the files that
+ * changed, so one changed zone among thousands costs one read, not thousands.
+ */
+function zoneFileCache(zonesDir: string): DirectoryCache<LoadedZoneFile> {
+  return new DirectoryCache<LoadedZoneFile>(zonesDir, (name) => ZONE_FILE.test(name), (name, text) => {
+    const zone = ZONE_FILE.exec(name)?.[1] ?? name;
+    try {
+      const parsed = DnsZoneFile.safeParse(JSON.parse(text));
+      if (!parsed.success) return { error: parsed.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ") };
+      if (parsed.data.zone !== zone) return { error: `the file holds zone ${parsed.data.zone}, not ${zone} as its name says` };
+      return { zone: parsed.data };
+    } catch (cause) {
+      return { error: cause instanceof Error ? cause.message : String(cause) };
+    }
+  });
+}
+
+function collectZoneFiles(zonesDir: string, loaded: ReadonlyMap<string, LoadedZoneFile>): { files: DnsZoneFile[]; skipped: { file: string; error: string }[] } {
   const files: DnsZoneFile[] = [];
   const skipped: { file: string; error: string }[] = [];
-  for (const name of names.sort()) {
-    const zone = ZONE_FILE.exec(name)?.[1];
-    if (zone === undefined) continue;
-    const path = join(zonesDir, name);
-    try {
-      const parsed = DnsZoneFile.safeParse(JSON.parse(await readFile(path, "utf8")));
-      if (!parsed.success) {
-        skipped.push({ file: path, error: parsed.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ") });
-      } else if (parsed.data.zone !== zone) {
-        skipped.push({ file: path, error: `the file holds zone ${parsed.data.zone}, not ${zone} as its name says` });
-      } else {
-        files.push(parsed.data);
-      }
-    } catch (cause) {
-      skipped.push({ file: path, error: cause instanceof Error ? cause.message : String(cause) });
-    }
+  for (const [name, entry] of loaded) {
+    if ("zone" in entry) files.push(entry.zone);
+    else skipped.push({ file: join(zonesDir, name), error: entry.error });
   }
   return { files, skipped };
 }
@@ -121,10 +125,11 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
     }
   };
 
+  const cache = zoneFileCache(options.zonesDir);
   const reload = async (): Promise<ZoneLoadReport> => {
     let loaded: Awaited<ReturnType<typeof loadZoneFiles>>;
     try {
-      loaded = await loadZoneFiles(options.zonesDir);
+      loaded = collectZoneFiles(options.zonesDir, await cache.read());
     } catch (err) {
       // The folder itself cannot be read: keep serving what was loaded before.
       logger.event("ERROR", { err, zonesDir: options.zonesDir }, `dns server: reading zone folder ${options.zonesDir} failed; keeping the zones loaded before`);

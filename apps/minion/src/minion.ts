@@ -140,10 +140,7 @@ export class Minion {
     this.#queue.close();
     this.#controller.abort();
     await this.#loop;
-    for (const [actuator, handle] of this.#running) {
-      await handle.stop().catch((error: unknown) => this.#options.logger.event("ERROR", { actuator: actuator.id, err: error }, `stopping ${actuator.id} failed`));
-    }
-    this.#running.clear();
+    await this.#stopActuators();
     this.#options.logger.event("SERVICE_DOWN", { component: "minion", reason: "stopped" }, "minion stopped");
   }
 

@@ -39,6 +39,7 @@ interface ServiceWork {
   readonly generation: number;
   readonly specProblem: string | undefined;
   readonly results: ActuatorResult[];
+  startedAt?: number;
 }
 
 /** The condition the reconciler itself reports on every service: whether its spec is usable. */
@@ -75,6 +76,7 @@ export class Reconciler {
     for (const item of work) {
       if (item.specProblem !== undefined) continue;
       const target: Target = { id: item.id, spec: item.spec };
+      item.startedAt = performance.now();
       logger.event("RECONCILE_STARTED", { serviceId: item.id, generation: item.generation });
       for (const actuator of actuators) {
         const reported = item.spec !== undefined && (actuator.appliesTo?.(item.spec) ?? true);
@@ -125,10 +127,11 @@ export class Reconciler {
     for (const actuator of actuators) {
       if (!appliedBy.has(actuator) && !owed.has(actuator.id)) continue;
       const context = this.#context(actuator, undefined, server);
+      const started = performance.now();
       try {
         await actuator.commit?.(context);
         await this.#deps.journal.paid(actuator.id);
-        this.#deps.logger.event("CONFIG_RELOADED", { actuator: actuator.id, services: (appliedBy.get(actuator) ?? []).length });
+        this.#deps.logger.event("CONFIG_RELOADED", { actuator: actuator.id, services: (appliedBy.get(actuator) ?? []).length, ms: Math.round(performance.now() - started) });
       } catch (error) {
         context.logger.event("ERROR", { actuator: actuator.id, err: error }, `committing ${actuator.id} failed`);
         for (const item of appliedBy.get(actuator) ?? []) {
@@ -216,7 +219,8 @@ export class Reconciler {
       return { kind: "terminal" };
     }
     if (failed.length === 0) {
-      logger.event("RECONCILE_DONE", { serviceId: item.id, generation, applied: item.results.filter((r) => r.applied).map((r) => r.actuator.id) });
+      const ms = item.startedAt === undefined ? undefined : Math.round(performance.now() - item.startedAt);
+      logger.event("RECONCILE_DONE", { serviceId: item.id, generation, ms, applied: item.results.filter((r) => r.applied).map((r) => r.actuator.id) }, ms === undefined ? undefined : `converged in ${ms} ms`);
       return { kind: "done" };
     }
     logger.event("RECONCILE_FAILED", { serviceId: item.id, generation, reasons: failed.map((r) => r.reason), terminal: failed.every((r) => r.terminal) });

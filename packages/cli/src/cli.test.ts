@@ -30,11 +30,13 @@ function tempDir(): string {
 }
 
 /** Waits for a condition, failing with what `describe` says after the timeout. */
-async function until(check: () => boolean, timeoutMs: number, describe: () => string = () => ""): Promise<void> {
+async function until(check: () => boolean, timeoutMs: number, describe: () => string = () => "", poll: () => Promise<void> = () => Promise.resolve()): Promise<void> {
   const deadline = Date.now() + timeoutMs;
+  await poll();
   while (!check()) {
     if (Date.now() > deadline) throw new Error(`timed out: ${describe()}`);
     await sleep(20);
+    await poll();
   }
 }
 
@@ -316,6 +318,13 @@ describe("coyote up, run and usage", () => {
       assert.notEqual(stats.pid, process.pid);
       const status = await cli(state, "status");
       assert.match(status.out, /minion\s+running\s+pid \d+/);
+      // A service spec applied while it runs is converged by the minion and shows up Ready.
+      const blog = { schemaVersion: 1, kind: "Service", id: "blog", domains: [{ name: "blog.example", records: [{ type: "A", address: "192.0.2.5" }] }] };
+      assert.equal((await cli(state, "spec", "apply", writeJson(files, "blog.json", blog))).code, EXIT.OK);
+      let shown = "";
+      await until(() => /blog\s+1\s+1\s+SpecValid=True.*DnsReady=True.*Ready=True/.test(shown), 30_000, () => shown, async () => {
+        shown = (await cli(state, "status")).out;
+      });
     });
     const token = /activation token: ([0-9A-Z]{4}(?:-[0-9A-Z]{4}){4})/.exec(first)?.[1];
     assert.ok(token, first);

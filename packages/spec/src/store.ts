@@ -1,5 +1,5 @@
 import type { Dirent } from "node:fs";
-import { lstat, mkdir, readdir, readFile, realpath, unlink } from "node:fs/promises";
+import { lstat, mkdir, readdir, readFile, realpath, rm, unlink } from "node:fs/promises";
 import { dirname, isAbsolute, join, relative as relativePath, resolve, sep } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { z } from "zod";
@@ -294,6 +294,8 @@ export class StateStore {
   readonly #committer: GitIdentity;
   readonly #lockTimeoutMs: number;
   readonly #onRecovery: ((report: RecoveryReport) => void) | undefined;
+  /** Set when a write of this process failed half-way: the next write compares the files with HEAD. */
+  #writeFailed = false;
   #head: HeadState | undefined;
 
   private constructor(root: string, options: StateStoreOptions) {
@@ -704,7 +706,12 @@ export class StateStore {
         await this.#ensureRepository();
         await this.#recover(report, opening);
         if (didSomething(report)) this.#onRecovery?.(report);
-        return await fn(report);
+        try {
+          return await fn(report);
+        } catch (error) {
+          this.#writeFailed = true;
+          throw error;
+        }
       } finally {
         await lock.release();
       }
@@ -747,6 +754,9 @@ export class StateStore {
     await this.#applyToWorkTree(changes);
     await this.#moveBranch(commit, head.commit, message);
     this.#head = { commit, files };
+    // The journal only matters while a write is under way; its absence tells the next writer that
+    // no comparison of the work tree with HEAD is needed.
+    await rm(join(this.root, PENDING_JOURNAL), { force: true });
     return commit;
   }
 
@@ -826,6 +836,14 @@ export class StateStore {
         for (const path of await removeStaleTempFiles(join(this.root, folder))) report.tempFilesRemoved.push(relativePath(this.root, path));
       }
     }
+    // Comparing every spec file with HEAD costs a read of every spec, so it is done only when a
+    // write may have been interrupted: at open, after taking over a dead holder's lock, when the
+    // pending-commit journal or a crashed writer's leftovers are there, or after a write of this
+    // process failed. A clean handover between writers needs no comparison.
+    const suspect = opening || report.tookOverLockOf !== undefined || report.gitLocksRemoved.length > 0 || report.tempFilesRemoved.length > 0
+      || this.#writeFailed || (await readFile(join(this.root, PENDING_JOURNAL), "utf8").then(() => true, () => false));
+    if (!suspect) return;
+    this.#writeFailed = false;
     for (let attempt = 0; attempt < 20; attempt++) {
       const head = await this.#headState();
       const work = await this.#readWorkTree();
