@@ -6,7 +6,7 @@
 import { execFile } from "node:child_process";
 import { access, mkdir, readFile, unlink } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { ActuatorError, DirectoryCache } from "@coyote/actuator";
+import { ActuatorError, DirectoryCache, memoizeByIdentity } from "@coyote/actuator";
 import type { Actuator, ActuatorContext, Plan, Target } from "@coyote/actuator";
 import type { CoyoteLogger } from "@coyote/log";
 import { DomainName, fsyncDir, writeFileAtomic } from "@coyote/spec";
@@ -61,8 +61,10 @@ export interface ObservedZoneFile {
 
 /** What {@link createDnsActuator}'s `observe` sees. */
 export interface DnsObserved {
-  /** Every zone file in the zones folder, by zone name. */
+  /** The zone files of the service's wanted zones and of the zones it owns, by zone name. */
   readonly zones: Readonly<Record<string, ObservedZoneFile>>;
+  /** Every zone a Coyote service owns (a file with an owner header), sorted: Knot's zone list. */
+  readonly servedZones: readonly string[];
   /** The current `knot.conf` (Knot backend), or undefined when missing or not applicable. */
   readonly knotConf: string | undefined;
   /** The DKIM records the mail actuator published for the service's domains. */
@@ -120,6 +122,17 @@ export function createDnsActuator(options: DnsActuatorOptions): DnsActuator {
   const render = (zone: Zone, owner: string, serial: number) => (backend === "knot" ? renderZoneFile(zone, owner, serial) : renderZoneJson(zone, owner, serial));
   const parseHeader = backend === "knot" ? parseZoneFileHeader : parseZoneJsonHeader;
   const servers = new Set<DnsServer>();
+  const zoneIndex = memoizeByIdentity((files: ReadonlyMap<string, { zone: string; text: string; header: { owner: string; serial: number } | undefined }>) => {
+    const byZone = new Map<string, { text: string; header: { owner: string; serial: number } | undefined }>();
+    const byOwner = new Map<string, string[]>();
+    for (const file of files.values()) {
+      byZone.set(file.zone, file);
+      const owner = file.header?.owner;
+      if (owner !== undefined) byOwner.set(owner, [...(byOwner.get(owner) ?? []), file.zone]);
+    }
+    const served = [...byZone.entries()].filter(([, file]) => file.header !== undefined).map(([zone]) => zone).sort();
+    return { byZone, byOwner, served };
+  });
   // Every service's observe needs every zone's owner; the cache re-reads only what changed.
   const zoneFiles = new DirectoryCache(
     zonesDir,
@@ -158,10 +171,14 @@ export function createDnsActuator(options: DnsActuatorOptions): DnsActuator {
     } catch (cause) {
       throw new ActuatorError("ReadFailed", `reading zone folder ${zonesDir}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
     }
-    for (const { zone, text, header } of files.values()) {
-      const relevant = wanted.has(zone) || header?.owner === target.id || header === undefined;
-      zones[zone] = { owner: header?.owner, serial: header?.serial ?? 0, text: relevant ? text : undefined };
+    // Only the zones that matter to this service (its wanted and its owned ones) are looked at;
+    // the index is built once per state of the folder, so a resync does not read n files n times.
+    const index = zoneIndex(files);
+    for (const name of new Set([...wanted, ...(index.byOwner.get(target.id) ?? [])])) {
+      const file = index.byZone.get(name);
+      if (file) zones[name] = { owner: file.header?.owner, serial: file.header?.serial ?? 0, text: file.text };
     }
+    const servedZones = index.served;
     let knotConf: string | undefined;
     if (backend === "knot" && knotConfPath !== undefined) {
       try {
@@ -177,7 +194,7 @@ export function createDnsActuator(options: DnsActuatorOptions): DnsActuator {
         if (record !== undefined) dkim[domain] = record;
       }
     }
-    return { zones, knotConf, dkim };
+    return { zones, servedZones, knotConf, dkim };
   };
 
   const plan = (target: Target, observed: DnsObserved, server: ServerSpec): Plan<DnsStep> => {
@@ -207,9 +224,7 @@ export function createDnsActuator(options: DnsActuatorOptions): DnsActuator {
     const removals: DnsStep[] = [...removed].sort().map((zone) => ({ kind: "remove-zone", zone, path: zonePath(zone) }));
     const steps: DnsStep[] = [...writes];
     if (backend === "knot" && knot !== undefined && knotConfPath !== undefined) {
-      const served = Object.entries(observed.zones)
-        .filter(([name, file]) => file.owner !== undefined && !removed.has(name))
-        .map(([name]) => name);
+      const served = observed.servedZones.filter((name) => !removed.has(name));
       const names = [...new Set([...served, ...desired])].sort();
       const conf = renderKnotConf(names, knot);
       // Written after the new zone files (Knot must find them) and before old ones go (Knot must

@@ -2,7 +2,7 @@ import type { Stats } from "node:fs";
 import { readdir } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { z } from "zod";
-import { ActuatorError } from "@coyote/actuator";
+import { ActuatorError, FileCache } from "@coyote/actuator";
 import type { Actuator, ActuatorContext, Plan, Target } from "@coyote/actuator";
 import type { CoyoteLogger } from "@coyote/log";
 import { DomainName, removeStaleTempFiles, SchemaVersion, ServiceId, writeFileAtomic } from "@coyote/spec";
@@ -96,11 +96,9 @@ function errorText(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-async function readIndex(path: string, logger: CoyoteLogger): Promise<Record<string, string>> {
-  const text = await readText(path);
-  if (text === undefined) return {};
+async function readIndex(index: FileCache<Record<string, string>>, path: string, logger: CoyoteLogger): Promise<Record<string, string>> {
   try {
-    return MailDomainIndex.parse(JSON.parse(text)).owners;
+    return (await index.read()) ?? {};
   } catch (error) {
     // The index is rebuilt by every commit from the fragments; a damaged one only weakens the
     // check for taken domains until then, and commit's own conflict rule still holds.
@@ -283,6 +281,8 @@ async function reloadPostfix(options: ResolvedOptions, context: ActuatorContext,
 export function createMailActuator(options: MailActuatorOptions): Actuator<MailObserved, MailStep> {
   const resolved = resolveOptions(options);
   const paths = mailPaths(resolved.stateDir);
+  // Every service's observe consults the domain index; it is parsed again only when it changed.
+  const domainIndex = new FileCache(paths.index, (text) => MailDomainIndex.parse(JSON.parse(text)).owners);
   return {
     id: MAIL_ACTUATOR_ID,
     condition: MAIL_CONDITION,
@@ -300,7 +300,7 @@ export function createMailActuator(options: MailActuatorOptions): Actuator<MailO
         }
       }
       const domains = new Set([...(target.spec?.mail === undefined ? [] : target.spec.domains.map((d) => d.name)), ...(fragment?.domains ?? [])]);
-      const index = await readIndex(paths.index, context.logger);
+      const index = await readIndex(domainIndex, paths.index, context.logger);
       const owners: Record<string, string> = {};
       const dkim: Record<string, DkimObserved> = {};
       for (const domain of [...domains].sort(compareStrings)) {
@@ -347,7 +347,7 @@ export function createMailActuator(options: MailActuatorOptions): Actuator<MailO
       const usersDir = dirname(resolved.usersFile);
       for (const dir of [paths.root, paths.services, paths.dkim, resolved.configDir, usersDir]) await removeStaleTempFiles(dir);
       const fragments = await readFragments(paths.services, logger);
-      const previousOwners = await readIndex(paths.index, logger);
+      const previousOwners = await readIndex(domainIndex, paths.index, logger);
       const maps = renderMaps(fragments, resolved, previousOwners);
       for (const conflict of maps.conflicts) {
         logger.error({ domain: conflict.domain, owner: conflict.owner, service: conflict.loser }, `domain ${conflict.domain} is claimed by services ${conflict.owner} and ${conflict.loser}; it stays with ${conflict.owner}`);

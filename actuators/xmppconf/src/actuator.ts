@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { chown, lstat, mkdir, readdir, readFile, rmdir, unlink } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { ActuatorError, DirectoryCache, type Actuator, type ActuatorContext, type Plan, type Target } from "@coyote/actuator";
+import { ActuatorError, DirectoryCache, memoizeByIdentity, type Actuator, type ActuatorContext, type Plan, type Target } from "@coyote/actuator";
 import { isPidAlive, removeStaleTempFiles, writeFileAtomic, type ServiceSpec } from "@coyote/spec";
 import {
   accountsDir,
@@ -92,7 +92,7 @@ export interface ObservedHostFile {
 export interface XmppObserved {
   /** The main configuration file's text, or undefined when it is missing. */
   readonly mainConfig: string | undefined;
-  /** Every `*.cfg.lua` file in `conf.d/`. */
+  /** The `conf.d/*.cfg.lua` files that matter to this service: those it owns and those that define one of its domains. */
   readonly hostFiles: readonly ObservedHostFile[];
   /**
    * The accounts, by domain, of every domain the service asks for or owns now (the accounts of
@@ -228,6 +228,18 @@ export function createXmppActuator(options: XmppActuatorOptions): XmppActuator {
     (file, content) => ({ file, content, ...parseHostFile(content) }),
   );
 
+  // Who owns which files, and which files define each VirtualHost (by the host or the file name).
+  const hostIndex = memoizeByIdentity((files: ReadonlyMap<string, ObservedHostFile>) => {
+    const byOwner = new Map<string, ObservedHostFile[]>();
+    const definers = new Map<string, ObservedHostFile[]>();
+    for (const file of files.values()) {
+      if (file.owner !== undefined) byOwner.set(file.owner, [...(byOwner.get(file.owner) ?? []), file]);
+      const named = HOST_FILE_NAME.exec(file.file)?.[1];
+      for (const host of new Set(named === undefined ? file.hosts : [...file.hosts, named])) definers.set(host, [...(definers.get(host) ?? []), file]);
+    }
+    return { byOwner, definers };
+  });
+
   async function readHostFiles(): Promise<ObservedHostFile[]> {
     return [...(await hostFiles.read()).values()];
   }
@@ -336,16 +348,22 @@ export function createXmppActuator(options: XmppActuatorOptions): XmppActuator {
     },
 
     async observe(target: Target): Promise<XmppObserved> {
-      const hostFiles = await readHostFiles();
-      const domains = new Set<string>();
-      if (target.spec?.xmpp !== undefined) for (const d of target.spec.domains) domains.add(d.name);
-      for (const file of hostFiles) {
+      // Only the files that matter to this service: those it owns and those that define (or are
+      // named after) one of its domains. The index is built once per state of the folder, so a
+      // resync of n services does not look at n files n times.
+      const index = hostIndex(await hostFiles.read());
+      const wantedDomains = target.spec?.xmpp === undefined ? [] : target.spec.domains.map((d) => d.name);
+      const relevant = new Set<ObservedHostFile>(index.byOwner.get(target.id) ?? []);
+      for (const domain of wantedDomains) for (const file of index.definers.get(domain) ?? []) relevant.add(file);
+      const files = [...relevant].sort((a, b) => a.file.localeCompare(b.file));
+      const domains = new Set<string>(wantedDomains);
+      for (const file of files) {
         const domain = HOST_FILE_NAME.exec(file.file)?.[1];
         if (domain !== undefined && file.owner === target.id) domains.add(domain);
       }
       const accounts = new Map<string, ObservedAccount[]>();
       for (const domain of [...domains].sort()) accounts.set(domain, await readAccounts(domain));
-      return { mainConfig: await readText(configFile), hostFiles, accounts };
+      return { mainConfig: await readText(configFile), hostFiles: files, accounts };
     },
 
     plan(target: Target, observed: XmppObserved): Plan<XmppStep> {

@@ -1,7 +1,7 @@
 import { rm } from "node:fs/promises";
-import { ActuatorError, type Actuator, type ActuatorContext, type Target } from "@coyote/actuator";
+import { ActuatorError, FileCache, type Actuator, type ActuatorContext, type Target } from "@coyote/actuator";
 import type { CoyoteLogger } from "@coyote/log";
-import { ContractError, ServiceStatus, readJsonText, type ServerSpec, type ServiceSpec, type StateStore } from "@coyote/spec";
+import { ContractError, ServiceStatus, parseSpec, readJsonText, specPath, type ServerSpec, type ServiceSpec, type Spec, type StateStore } from "@coyote/spec";
 import { readFile } from "node:fs/promises";
 import { mergeConditions, type ConditionUpdate } from "./conditions.ts";
 import type { CommitJournal } from "./journal.ts";
@@ -56,6 +56,7 @@ export class Reconciler {
   readonly #deps: ReconcilerDeps;
   /** The last status written per service, so that unchanged statuses are not rewritten. */
   readonly statuses = new Map<string, ServiceStatus>();
+  readonly #specs = new Map<string, FileCache<Spec>>();
 
   /** Makes a reconciler. */
   constructor(deps: ReconcilerDeps) {
@@ -162,12 +163,27 @@ export class Reconciler {
 
   async #load(id: string): Promise<ServiceWork> {
     try {
-      const spec = await this.#deps.store.getSpec(id);
-      if (spec && spec.kind !== "Service") throw new ContractError("SPEC_ERR_INVALID", `specs/services/${id}.json`, [{ field: "kind", message: 'a service spec has kind "Service"' }]);
+      const spec = await this.#readSpec(id);
+      if (spec && spec.kind !== "Service") throw new ContractError("SPEC_ERR_INVALID", specPath(id), [{ field: "kind", message: 'a service spec has kind "Service"' }]);
+      if (spec && spec.id !== id) throw new ContractError("SPEC_ERR_INVALID", specPath(id), [{ field: "id", message: `the file of service ${id} holds service ${spec.id}` }]);
       return { id, spec, generation: spec?.generation ?? 0, specProblem: undefined, results: [] };
     } catch (error) {
       return { id, spec: undefined, generation: await this.#rawGeneration(id), specProblem: error instanceof Error ? error.message : String(error), results: [] };
     }
+  }
+
+  /**
+   * Reads a service spec, validated, parsing it again only when its file changed: a resync reads
+   * every spec, and most have not changed since the last one.
+   */
+  async #readSpec(id: string): Promise<Spec | undefined> {
+    let cache = this.#specs.get(id);
+    if (!cache) {
+      const file = specPath(id);
+      cache = new FileCache(this.#deps.store.path(file), (text) => parseSpec(readJsonText(text, file), file));
+      this.#specs.set(id, cache);
+    }
+    return cache.read();
   }
 
   /** The generation written in an invalid spec file, when it can be read at all. */

@@ -23,6 +23,7 @@ export class DirectoryCache<T> {
   readonly #parse: (name: string, text: string) => T | undefined;
   #folderMtime: number | undefined;
   #entries = new Map<string, Entry<T>>();
+  #view: ReadonlyMap<string, T> = new Map();
 
   /**
    * Makes an empty cache; nothing is read before {@link DirectoryCache.read}.
@@ -36,16 +37,23 @@ export class DirectoryCache<T> {
     this.#parse = parse;
   }
 
-  /** The folder's files by name, current as of this call. A missing folder has none. */
+  /**
+   * The folder's files by name, current as of this call. A missing folder has none. The same map
+   * object is returned for as long as the folder is unchanged, so that callers can memoize what
+   * they derive from it (see {@link memoizeByIdentity}).
+   */
   async read(): Promise<ReadonlyMap<string, T>> {
     let folderMtime: number;
     try {
       folderMtime = (await stat(this.#dir)).mtimeMs;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
-      this.#entries = new Map();
+      if (this.#entries.size > 0 || this.#folderMtime !== undefined) {
+        this.#entries = new Map();
+        this.#view = new Map();
+      }
       this.#folderMtime = undefined;
-      return new Map();
+      return this.#view;
     }
     if (folderMtime !== this.#folderMtime) {
       const next = new Map<string, Entry<T>>();
@@ -68,9 +76,64 @@ export class DirectoryCache<T> {
       this.#entries = next;
       // The mtime taken before the listing: a change made meanwhile is seen by the next call.
       this.#folderMtime = folderMtime;
+      const view = new Map<string, T>();
+      for (const [name, entry] of next) view.set(name, entry.value);
+      this.#view = view;
     }
-    const view = new Map<string, T>();
-    for (const [name, entry] of this.#entries) view.set(name, entry.value);
-    return view;
+    return this.#view;
+  }
+}
+
+/**
+ * Wraps a function of an object so that it runs once per object: for indexes derived from a
+ * {@link DirectoryCache} map, which keeps its identity while the folder is unchanged.
+ */
+export function memoizeByIdentity<K extends object, V>(derive: (key: K) => V): (key: K) => V {
+  const memo = new WeakMap<K, V>();
+  return (key) => {
+    if (memo.has(key)) return memo.get(key) as V;
+    const value = derive(key);
+    memo.set(key, value);
+    return value;
+  };
+}
+
+/**
+ * One file, parsed, re-read only when its mtime or size changed: for a small index that every
+ * service's observe consults.
+ */
+export class FileCache<T> {
+  readonly #path: string;
+  readonly #parse: (text: string) => T;
+  #stamp: string | undefined;
+  #value: T | undefined;
+
+  /**
+   * Makes the cache; nothing is read before {@link FileCache.read}.
+   * @param path the file.
+   * @param parse turns its text into the value (may throw; nothing is cached then).
+   */
+  constructor(path: string, parse: (text: string) => T) {
+    this.#path = path;
+    this.#parse = parse;
+  }
+
+  /** The parsed file, or undefined when it does not exist. */
+  async read(): Promise<T | undefined> {
+    let stamp: string;
+    try {
+      const info = await stat(this.#path);
+      stamp = `${info.mtimeMs}:${info.size}:${info.ino}`;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+      this.#stamp = undefined;
+      this.#value = undefined;
+      return undefined;
+    }
+    if (stamp !== this.#stamp) {
+      this.#value = this.#parse(await readFile(this.#path, "utf8"));
+      this.#stamp = stamp;
+    }
+    return this.#value;
   }
 }

@@ -141,4 +141,4 @@ export function isActuator(value: unknown): value is Actuator {
     && typeof a.observe === "function" && typeof a.plan === "function" && typeof a.apply === "function";
 }
 
-export { DirectoryCache } from "./directory-cache.ts";
+export { DirectoryCache, FileCache, memoizeByIdentity } from "./directory-cache.ts";
