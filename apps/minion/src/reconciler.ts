@@ -42,6 +42,9 @@ interface ServiceWork {
   startedAt?: number;
 }
 
+/** How many services of a batch are observed at once. */
+const CONCURRENCY = 8;
+
 /** The condition the reconciler itself reports on every service: whether its spec is usable. */
 export const SPEC_VALID = "SpecValid";
 /** The summary condition: every other condition is True. */
@@ -57,6 +60,15 @@ export class Reconciler {
   /** The last status written per service, so that unchanged statuses are not rewritten. */
   readonly statuses = new Map<string, ServiceStatus>();
   readonly #specs = new Map<string, FileCache<Spec>>();
+
+  #lock: Promise<void> = Promise.resolve();
+
+  /** Runs `fn` after every earlier call has finished: the one lock all applies take. */
+  #exclusive(fn: () => Promise<void>): Promise<void> {
+    const run = this.#lock.then(fn);
+    this.#lock = run.catch(() => undefined);
+    return run;
+  }
 
   /** Makes a reconciler. */
   constructor(deps: ReconcilerDeps) {
@@ -74,40 +86,50 @@ export class Reconciler {
     for (const id of ids) work.push(await this.#load(id));
     const appliedBy = new Map<Actuator, ServiceWork[]>();
 
-    for (const item of work) {
-      if (item.specProblem !== undefined) continue;
+    // Services are reconciled several at a time: a converged service costs only reads, and those
+    // wait on the disk, not the CPU. Every change is made under one lock, after observing and
+    // planning again under it, so that two services never act on what the other is changing
+    // (two claiming one domain, say). One service's actuators still run in order.
+    const reconcileOne = async (item: ServiceWork) => {
+      if (item.specProblem !== undefined) return;
       const target: Target = { id: item.id, spec: item.spec };
       item.startedAt = performance.now();
       logger.event("RECONCILE_STARTED", { serviceId: item.id, generation: item.generation });
       for (const actuator of actuators) {
         const reported = item.spec !== undefined && (actuator.appliesTo?.(item.spec) ?? true);
-        const result: ActuatorResult = { actuator, reported, ok: true, reason: "Converged", message: "", terminal: false, applied: false };
+        const result: ActuatorResult = { actuator, reported, ok: true, reason: "Converged", message: "matches the spec", terminal: false, applied: false };
         item.results.push(result);
         const context = this.#context(actuator, item.id, server);
         try {
-          const observed = await actuator.observe(target, context);
-          const plan = actuator.plan(target, observed, server);
-          if (plan.steps.length === 0) {
-            result.message = "matches the spec";
-            continue;
-          }
-          // Recorded before the apply: a kill after it must still end in a commit.
-          await this.#deps.journal.owe(actuator.id);
-          await actuator.apply(plan, target, context);
-          result.applied = true;
-          // The condition says where things stand, not what was just done (that goes to the log),
-          // so that the next, converged pass leaves the status untouched.
-          result.message = "matches the spec";
-          context.logger.info({ serviceId: item.id, changes: plan.describe }, `${actuator.id} applied ${plan.describe.length} change(s) for ${item.id}`);
-          const list = appliedBy.get(actuator) ?? [];
-          list.push(item);
-          appliedBy.set(actuator, list);
+          if (actuator.plan(target, await actuator.observe(target, context), server).steps.length === 0) continue;
+          await this.#exclusive(async () => {
+            const plan = actuator.plan(target, await actuator.observe(target, context), server);
+            if (plan.steps.length === 0) return;
+            // Recorded before the apply: a kill after it must still end in a commit.
+            await this.#deps.journal.owe(actuator.id);
+            await actuator.apply(plan, target, context);
+            // The condition says where things stand, not what was just done (that goes to the
+            // log), so that the next, converged pass leaves the status untouched.
+            result.applied = true;
+            context.logger.info({ serviceId: item.id, changes: plan.describe }, `${actuator.id} applied ${plan.describe.length} change(s) for ${item.id}`);
+            const list = appliedBy.get(actuator) ?? [];
+            list.push(item);
+            appliedBy.set(actuator, list);
+          });
         } catch (error) {
           this.#fail(result, error);
           context.logger.event("ERROR", { serviceId: item.id, actuator: actuator.id, reason: result.reason, terminal: result.terminal, err: error }, `${actuator.id} failed for ${item.id}`);
         }
       }
-    }
+    };
+    let next = 0;
+    const lane = async () => {
+      while (next < work.length) {
+        const item = work[next++];
+        if (item) await reconcileOne(item);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(CONCURRENCY, work.length) }, lane));
 
     await this.commit(actuators, server, appliedBy);
 
