@@ -49,7 +49,7 @@ try {
     domains: [{ name: `svc-${i}.bench.example`, authoritative: true, records: [{ name: "@", type: "TXT", text: `round ${round}` }, { name: "www", type: "CNAME", target: `svc-${i}.bench.example` }] }],
     xmpp: { users: [{ username: "owner", domain: `svc-${i}.bench.example`, passwordHash: xmppHash }] },
     ...(i % 10 === 0 ? { mail: { mailboxes: [{ address: `owner@svc-${i}.bench.example`, passwordHash: mailHash }], aliases: [] } } : {}),
-  }) as ServiceSpec;
+  });
 
   let started = performance.now();
   for (let i = 0; i < SERVICES; i++) await store.applySpec(spec(i, 0), { author: AUTHOR });
