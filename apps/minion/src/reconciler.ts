@@ -225,8 +225,8 @@ export class Reconciler {
     if (item.spec === undefined && item.specProblem === undefined) {
       // Deleted: once every actuator has removed its part, the status goes too.
       if (failed.length === 0) {
-        this.statuses.delete(item.id);
         await rm(store.path(`status/${item.id}.json`), { force: true });
+        this.statuses.delete(item.id);
         logger.event("RECONCILE_DONE", { serviceId: item.id, deleted: true }, `${item.id} removed`);
         return { kind: "done" };
       }
