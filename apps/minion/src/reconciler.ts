@@ -105,6 +105,11 @@ export class Reconciler {
           await this.#exclusive(async () => {
             const plan = actuator.plan(target, await actuator.observe(target, context), server);
             if (plan.steps.length === 0) return;
+            // A service gets a status before anything is made for it: the status files are how a
+            // restarted minion finds services deleted while it was down, whose leftovers it removes.
+            if (!this.statuses.has(item.id)) {
+              await this.#writeStatus(item.id, 0, [{ type: READY, status: "Unknown", reason: "Reconciling", message: "the first reconcile is under way", observedGeneration: 0 }], true);
+            }
             // Recorded before the apply: a kill after it must still end in a commit.
             await this.#deps.journal.owe(actuator.id);
             await actuator.apply(plan, target, context);
