@@ -144,16 +144,15 @@ export class Minion {
     this.#options.logger.event("SERVICE_DOWN", { component: "minion", reason: "stopped" }, "minion stopped");
   }
 
-  /** Queues every service: those with specs and those with a status left (deleted while down). */
+  /** Queues every service: those with spec files and those with a status left (deleted while down). */
   async resync(): Promise<void> {
     const store = this.#store;
     if (!store) return;
-    const ids = new Set<string>();
-    for (const entry of await store.listSpecs()) if (entry.id !== "server") ids.add(entry.id);
-    for (const file of await readdir(store.path("status")).catch(() => [] as string[])) {
-      if (/^[a-z0-9-]+\.json$/.test(file) && file !== "server.json") ids.add(basename(file, ".json"));
-    }
-    for (const id of ids) this.#queue.add(id);
+    // File names are enough: the reconcile reads (and validates) each spec itself, so reading them
+    // here too would double a resync's I/O. A bad spec file is still queued, to report it.
+    const idsIn = async (folder: string) =>
+      (await readdir(store.path(folder)).catch(() => [] as string[])).filter((f) => /^[a-z0-9-]+\.json$/.test(f) && f !== "server.json").map((f) => basename(f, ".json"));
+    for (const id of new Set([...(await idsIn("specs/services")), ...(await idsIn("status"))])) this.#queue.add(id);
   }
 
   /** Resolves once no service is queued, waiting, or being reconciled (tests and benchmarks). */

@@ -122,6 +122,8 @@ describe("coyote spec", () => {
 
     r = await cli(state, "spec", "diff", firstRev);
     assert.equal(r.code, EXIT.OK, r.err);
+    assert.match(r.out, /^\+\+\+ .*services\/blog\.json$/m, "the diff of the first revision shows the spec it added");
+    assert.match(r.out, /^\+ *"id": "blog",?$/m);
 
     r = await cli(state, "spec", "rollback", firstRev);
     assert.equal(r.code, EXIT.OK, r.err);
