@@ -1,5 +1,7 @@
 import type { ComponentDefinition } from "@coyote/component";
 
+export { ActivatorClient, ActivatorError, type WakeErrorCode } from "./client.ts";
+
 /**
  * The docker-activator component as `coyote up` and `coyote run` know it. It has no `start()` yet: the
  * daemon is built in issue #5, and until then `coyote up` reports it as not there rather than

@@ -1,7 +1,8 @@
 import type { ComponentDefinition } from "@coyote/component";
 import { startMinion } from "./component.ts";
 
-export { Minion, serverOrDefaults, type MinionOptions } from "./minion.ts";
+export { Minion, type MinionOptions } from "./minion.ts";
+export { serverOrDefaults } from "@coyote/spec";
 export { WorkQueue, type Outcome, type QueueOptions } from "./queue.ts";
 export { mergeConditions } from "./conditions.ts";
 export { bundledActuators } from "./bundled.ts";

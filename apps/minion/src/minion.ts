@@ -4,7 +4,7 @@ import { basename, join } from "node:path";
 import { watch, type FSWatcher } from "chokidar";
 import type { Actuator } from "@coyote/actuator";
 import type { CoyoteLogger } from "@coyote/log";
-import { ServerSpec, ServiceStatus, StateStore, specPath, validate } from "@coyote/spec";
+import { ServerSpec, ServiceStatus, StateStore, serverOrDefaults, specPath, validate } from "@coyote/spec";
 import { conditionOf } from "./conditions.ts";
 import { CommitJournal } from "./journal.ts";
 import { PluginFolder } from "./plugins.ts";
@@ -37,11 +37,6 @@ export interface MinionOptions {
   readonly batchSize?: number;
   /** The clock; tests move it. */
   readonly now?: () => Date;
-}
-
-/** The spec the minion assumes while no server spec has been written (an unactivated box). */
-export function serverOrDefaults(spec: ServerSpec | undefined): ServerSpec {
-  return spec ?? validate(ServerSpec, { schemaVersion: 1, kind: "Server", name: "coyote", hostname: "coyote.localhost" }, "(server defaults)");
 }
 
 /**

@@ -1,12 +1,9 @@
-import type { ComponentDefinition } from "@coyote/component";
-
 /**
- * The snitch-proxy component as `coyote up` and `coyote run` know it. It has no `start()` yet: the
- * daemon is built in issue #4, and until then `coyote up` reports it as not there rather than
- * pretending to run it.
+ * `@coyote/snitch-proxy`: the TLS front door (DESIGN.md). {@link startProxy} runs it; the
+ * component definition is what `coyote up` starts.
  */
-export const component: ComponentDefinition = {
-  name: "snitch-proxy",
-  summary: "The TLS front door: SNI certificates from ACME, routing, wake-on-request, traffic stats",
-  plannedIn: "issue #4",
-};
+export { startProxy, type ProxyOptions, type RunningProxy, type Listen } from "./proxy.ts";
+export { certificateFile, CertificateStore } from "./certs.ts";
+export { RouteTable, RouteSource } from "./routes.ts";
+export { TrafficStats, LATENCY_BUCKETS_MS } from "./stats.ts";
+export { component, startSnitchProxy } from "./component.ts";

@@ -126,6 +126,8 @@ export const ProxyRoutes = z
   .strictObject({
     schemaVersion: SchemaVersion,
     generatedAt: Timestamp,
+    /** Capacity limits from the server spec, applied live (seed 001). */
+    limits: z.strictObject({ maxConnections: z.int().min(1).max(1000000) }).optional(),
     routes: z
       .array(
         z.strictObject({
@@ -212,3 +214,60 @@ export const InboxRequest = z
   });
 /** A coyote request waiting for a human. */
 export type InboxRequest = z.infer<typeof InboxRequest>;
+
+/**
+ * The wake API of docker-activator, HTTP/1.1 on the unix socket `run/docker-activator.sock`:
+ *
+ * - `POST /wake` with a {@link WakeRequest}: starts the unit if it sleeps (concurrent wakes of one
+ *   unit start it once) and answers a {@link WakeResponse} once its readiness probe passes. Errors
+ *   are a {@link ControlError} with status 404 (`UNIT_UNKNOWN`), 503 (`WAKE_FAILED`: it cannot
+ *   start) or 504 (`WAKE_TIMEOUT`: not ready within its `readinessTimeoutSeconds`).
+ * - `POST /activity` with an {@link ActivityReport}: the traffic snitch-proxy saw since its last
+ *   report; answers 204. A unit with requests, open connections or bytes flowing is not idle.
+ * - `GET /units`: the units and their {@link UnitStats}, keyed by unit id.
+ */
+export const ACTIVATOR_SOCKET = "run/docker-activator.sock";
+
+/** Asks for a unit to be running. */
+export const WakeRequest = z.strictObject({
+  unit: ServiceId,
+  /** The request that caused the wake, for the timeline. */
+  requestId: z.string().max(128).optional(),
+});
+/** Asks for a unit to be running. */
+export type WakeRequest = z.infer<typeof WakeRequest>;
+
+/** A unit that is running and ready. */
+export const WakeResponse = z.strictObject({
+  unit: ServiceId,
+  /** Where its traffic goes. */
+  address: HostPort,
+  /** Whether this wake started it (false: it was already running or starting). */
+  started: z.boolean(),
+  /** How long the caller waited, in milliseconds. */
+  waitedMs: z.number().min(0),
+});
+/** A unit that is running and ready. */
+export type WakeResponse = z.infer<typeof WakeResponse>;
+
+/** Traffic of one unit since the previous report; `openConnections` is the current count. */
+export const UnitActivity = z.strictObject({
+  requests: Count,
+  openConnections: Count,
+  bytesIn: Count,
+  bytesOut: Count,
+});
+/** Traffic of one unit since the previous report. */
+export type UnitActivity = z.infer<typeof UnitActivity>;
+
+/** What snitch-proxy saw of each unit's traffic since its previous report. */
+export const ActivityReport = z.strictObject({ units: z.record(ServiceId, UnitActivity) });
+/** What snitch-proxy saw of each unit's traffic since its previous report. */
+export type ActivityReport = z.infer<typeof ActivityReport>;
+
+/** The body of every error answer of a local control API. */
+export const ControlError = z.strictObject({
+  error: z.strictObject({ code: z.string().regex(/^[A-Z][A-Z0-9_]{2,63}$/), message: z.string().min(1).max(2000) }),
+});
+/** The body of every error answer of a local control API. */
+export type ControlError = z.infer<typeof ControlError>;

@@ -98,3 +98,11 @@ export function specId(spec: Spec): string {
 export function specPath(id: string): string {
   return id === "server" ? "specs/server.json" : `specs/services/${id}.json`;
 }
+
+/**
+ * The server spec every component assumes while none has been written (an unactivated box): the
+ * given spec, or the schema's defaults.
+ */
+export function serverOrDefaults(spec: ServerSpec | undefined): ServerSpec {
+  return spec ?? validate(ServerSpec, { schemaVersion: 1, kind: "Server", name: "coyote", hostname: "coyote.localhost" }, "(server defaults)");
+}

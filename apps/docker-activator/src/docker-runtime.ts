@@ -1,0 +1,295 @@
+import { createHash } from "node:crypto";
+import { PassThrough } from "node:stream";
+import { setTimeout as sleep } from "node:timers/promises";
+import Docker from "dockerode";
+import type { CoyoteLogger } from "@coyote/log";
+import { ActivatorUnits, readJsonText, validate } from "@coyote/spec";
+import { ActivatorFailure } from "./errors.ts";
+import { errorText, unitEnvironment } from "./runtime.ts";
+import type { DumpHook, ObservedUnit, Runtime, Unit } from "./runtime.ts";
+
+/** The labels every container of the activator carries. */
+export const LABELS = {
+  /** The service the unit belongs to. */
+  service: "coyote.service",
+  /** The unit id. */
+  unit: "coyote.unit",
+  /** The unit's {@link unitHash}: a changed unit gets a new container. */
+  hash: "coyote.hash",
+  /** Which state folder's activator owns it, so that two Coyote instances on one engine keep apart. */
+  scope: "coyote.scope",
+  /** The unit as JSON, so that a unit removed while the activator was down can still be dumped. */
+  config: "coyote.unit-config",
+} as const;
+
+/** Options of {@link DockerRuntime.connect}. */
+export interface DockerRuntimeOptions {
+  /** The engine's unix socket, e.g. `/var/run/docker.sock`. */
+  readonly socketPath: string;
+  /** The state folder, whose path scopes the containers (label `coyote.scope`). */
+  readonly stateDir: string;
+  /** The activator's logger. */
+  readonly logger: CoyoteLogger;
+  /** How long one engine call may take (default 30 s). */
+  readonly callTimeoutMs?: number;
+}
+
+const MIB = 1024 * 1024;
+
+function statusCode(error: unknown): number | undefined {
+  const code = (error as { statusCode?: unknown } | null)?.statusCode;
+  return typeof code === "number" ? code : undefined;
+}
+
+function engineMessage(error: unknown): string {
+  const json = (error as { json?: { message?: unknown } } | null)?.json;
+  return typeof json?.message === "string" ? json.message : errorText(error);
+}
+
+async function bounded<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  const controller = new AbortController();
+  try {
+    return await Promise.race([
+      promise,
+      sleep(ms, undefined, { signal: controller.signal }).then(() => {
+        throw new Error(`${what}: the Docker engine did not answer within ${ms} ms`);
+      }),
+    ]);
+  } finally {
+    controller.abort();
+  }
+}
+
+/**
+ * Checks that a Docker engine answers on a socket.
+ * @throws ActivatorFailure ENGINE_UNAVAILABLE naming the socket and why.
+ */
+export async function pingEngine(socketPath: string, timeoutMs = 3000): Promise<void> {
+  const docker = new Docker({ socketPath });
+  try {
+    await bounded(docker.ping(), timeoutMs, `pinging ${socketPath}`);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new ActivatorFailure("ENGINE_UNAVAILABLE", `docker runtime: no Docker engine answers on ${socketPath} (${code ?? errorText(error)})`, { cause: error });
+  }
+}
+
+/**
+ * The `docker` runtime: one container per unit, made stopped when the unit appears, on host
+ * networking with the unit's memory limit, and `--init` so that the app gets signals and its
+ * children are reaped. Containers are found again by their labels after an activator restart.
+ */
+export class DockerRuntime implements Runtime {
+  /** This is the docker runtime. */
+  readonly kind = "docker" as const;
+  readonly #docker: Docker;
+  readonly #scope: string;
+  readonly #logger: CoyoteLogger;
+  readonly #timeoutMs: number;
+
+  private constructor(options: DockerRuntimeOptions) {
+    this.#docker = new Docker({ socketPath: options.socketPath });
+    this.#scope = createHash("sha256").update(options.stateDir).digest("hex").slice(0, 12);
+    this.#logger = options.logger;
+    this.#timeoutMs = options.callTimeoutMs ?? 30_000;
+  }
+
+  /**
+   * Connects to an engine and checks that it answers.
+   * @throws ActivatorFailure ENGINE_UNAVAILABLE naming the socket.
+   */
+  static async connect(options: DockerRuntimeOptions): Promise<DockerRuntime> {
+    await pingEngine(options.socketPath);
+    return new DockerRuntime(options);
+  }
+
+  /** The container name of a unit: unique per state folder on a shared engine. */
+  containerName(unitId: string): string {
+    return `coyote-${unitId}-${this.#scope.slice(0, 8)}`;
+  }
+
+  #call<T>(promise: Promise<T>, what: string): Promise<T> {
+    return bounded(promise, this.#timeoutMs, what);
+  }
+
+  async observe(): Promise<Map<string, ObservedUnit>> {
+    const list = await this.#call(this.#docker.listContainers({ all: true, filters: { label: [`${LABELS.scope}=${this.#scope}`] } }), "listing containers");
+    const out = new Map<string, ObservedUnit>();
+    for (const info of list) {
+      const id = info.Labels[LABELS.unit];
+      if (id === undefined) continue;
+      let unit: Unit | undefined;
+      try {
+        const config = info.Labels[LABELS.config];
+        if (config !== undefined) unit = validate(ActivatorUnits, { schemaVersion: 1, generatedAt: new Date(0).toISOString(), units: [readJsonText(config, "label")] }, `container ${info.Id.slice(0, 12)} label ${LABELS.config}`).units[0];
+      } catch (error) {
+        this.#logger.warn({ unit: id, err: error }, `container of unit ${id} has an unreadable unit label`);
+      }
+      out.set(id, { running: info.State === "running", hash: info.Labels[LABELS.hash], ...(unit === undefined ? {} : { unit }) });
+    }
+    return out;
+  }
+
+  async ensure(unit: Unit, hash: string): Promise<void> {
+    const container = this.#docker.getContainer(this.containerName(unit.id));
+    try {
+      const info = await this.#call(container.inspect(), `inspecting the container of unit ${unit.id}`);
+      if (info.Config.Labels[LABELS.hash] === hash) return;
+      // The activator dumped and stopped it before asking for the new one; this is the removal.
+      await this.#call(container.remove({ force: true }), `removing the old container of unit ${unit.id}`);
+    } catch (error) {
+      if (statusCode(error) !== 404) throw error;
+    }
+    const env = Object.entries(unitEnvironment(unit)).map(([k, v]) => `${k}=${v}`);
+    try {
+      await this.#call(
+        this.#docker.createContainer({
+          name: this.containerName(unit.id),
+          Image: unit.image,
+          ...(unit.command === undefined ? {} : { Cmd: unit.command }),
+          ...(unit.cwd === undefined ? {} : { WorkingDir: unit.cwd }),
+          Env: env,
+          Labels: {
+            [LABELS.service]: unit.serviceId,
+            [LABELS.unit]: unit.id,
+            [LABELS.hash]: hash,
+            [LABELS.scope]: this.#scope,
+            [LABELS.config]: JSON.stringify(unit),
+          },
+          HostConfig: {
+            NetworkMode: "host",
+            Memory: unit.memoryMb * MIB,
+            // No swap beyond the limit: the budget counts memory, and swapping would hide it.
+            MemorySwap: unit.memoryMb * MIB,
+            Init: true,
+            RestartPolicy: { Name: "no" },
+          },
+        }),
+        `creating the container of unit ${unit.id}`,
+      );
+    } catch (error) {
+      if (statusCode(error) === 404) throw new Error(`image ${unit.image ?? ""} is not on the Docker engine (${engineMessage(error)}); load or pull it first`, { cause: error });
+      if (statusCode(error) === 409) return; // made meanwhile by a concurrent ensure of the same unit
+      throw new Error(`creating the container: ${engineMessage(error)}`, { cause: error });
+    }
+    this.#logger.info({ unit: unit.id, container: this.containerName(unit.id), image: unit.image }, `created the container of unit ${unit.id} (stopped)`);
+  }
+
+  async start(unit: Unit, hash: string): Promise<void> {
+    await this.ensure(unit, hash);
+    try {
+      await this.#call(this.#docker.getContainer(this.containerName(unit.id)).start(), `starting unit ${unit.id}`);
+    } catch (error) {
+      // 304: already running, which is what we want.
+      if (statusCode(error) !== 304) throw new Error(`starting the container: ${engineMessage(error)}`, { cause: error });
+    }
+  }
+
+  async status(unitId: string): Promise<{ running: boolean; exit?: string }> {
+    try {
+      const info = await this.#call(this.#docker.getContainer(this.containerName(unitId)).inspect(), `inspecting unit ${unitId}`);
+      if (info.State.Running) return { running: true };
+      return { running: false, exit: `exited with code ${info.State.ExitCode}${info.State.OOMKilled ? " (killed for going over its memory limit)" : ""}${info.State.Error ? `: ${info.State.Error}` : ""}` };
+    } catch (error) {
+      if (statusCode(error) === 404) return { running: false, exit: "its container is gone" };
+      throw error;
+    }
+  }
+
+  async stop(unitId: string, graceMs: number): Promise<void> {
+    try {
+      await bounded(this.#docker.getContainer(this.containerName(unitId)).stop({ t: Math.max(1, Math.ceil(graceMs / 1000)) }), graceMs + this.#timeoutMs, `stopping unit ${unitId}`);
+    } catch (error) {
+      const code = statusCode(error);
+      if (code !== 304 && code !== 404) throw new Error(`stopping the container: ${engineMessage(error)}`, { cause: error });
+    }
+  }
+
+  async remove(unitId: string): Promise<void> {
+    try {
+      await this.#call(this.#docker.getContainer(this.containerName(unitId)).remove({ force: true }), `removing unit ${unitId}`);
+    } catch (error) {
+      if (statusCode(error) !== 404) throw new Error(`removing the container: ${engineMessage(error)}`, { cause: error });
+    }
+  }
+
+  async dump(unit: Unit, hook: DumpHook, timeoutMs: number): Promise<void> {
+    const container = this.#docker.getContainer(this.containerName(unit.id));
+    const until = performance.now() + timeoutMs;
+    if (hook.kind === "signal") {
+      await this.#call(container.kill({ signal: hook.signal }), `signalling unit ${unit.id}`);
+      if (hook.signal === "SIGTERM") {
+        // SIGTERM asks the app to save and exit: the dump is done when the container has stopped.
+        while ((await this.status(unit.id)).running) {
+          if (performance.now() >= until) throw new Error(`it did not exit within ${timeoutMs} ms of SIGTERM`);
+          await sleep(50);
+        }
+        return;
+      }
+      // Another signal has no completion to wait for; an app that does not handle it dies of it.
+      await sleep(Math.min(1000, timeoutMs));
+      const status = await this.status(unit.id);
+      if (!status.running) throw new Error(`it died of ${hook.signal} instead of dumping its state (${status.exit ?? "exited"})`);
+      return;
+    }
+    const exec = await this.#call(container.exec({ Cmd: [...hook.command], AttachStdout: true, AttachStderr: true }), `creating the dump exec of unit ${unit.id}`);
+    const stream = await this.#call(exec.start({ hijack: true, stdin: false }), `starting the dump exec of unit ${unit.id}`);
+    let stderr = "";
+    const errSink = new PassThrough();
+    errSink.setEncoding("utf8").on("data", (chunk: string) => {
+      stderr = (stderr + chunk).slice(-1000);
+    });
+    const outSink = new PassThrough();
+    outSink.resume();
+    this.#docker.modem.demuxStream(stream, outSink, errSink);
+    const ended = new Promise<void>((resolve) => {
+      stream.once("end", resolve);
+      stream.once("close", resolve);
+      stream.once("error", () => resolve());
+    });
+    try {
+      await bounded(ended, Math.max(1, until - performance.now()), "the dump");
+    } catch {
+      stream.destroy();
+      throw new Error(`the dump command ${hook.command.join(" ")} did not finish within ${timeoutMs} ms`);
+    }
+    // The stream ends when the command does; the exit code may lag a moment behind in the engine.
+    for (;;) {
+      const info = await this.#call(exec.inspect(), `inspecting the dump exec of unit ${unit.id}`);
+      if (!info.Running) {
+        if (info.ExitCode === 0) return;
+        throw new Error(`the dump command ${hook.command.join(" ")} exited with code ${String(info.ExitCode)}${stderr.trim() === "" ? "" : `: ${stderr.trim()}`}`);
+      }
+      if (performance.now() >= until) throw new Error(`the dump command ${hook.command.join(" ")} did not finish within ${timeoutMs} ms`);
+      await sleep(20);
+    }
+  }
+
+  async memory(unitIds: readonly string[]): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    await Promise.all(
+      unitIds.map(async (id) => {
+        try {
+          const container = this.#docker.getContainer(this.containerName(id));
+          // one-shot: no waiting for a second sample (that is for CPU, which we do not read).
+          const stats = (await this.#call(container.stats({ stream: false, "one-shot": true } as { stream: false }), `reading the stats of unit ${id}`)) as {
+            memory_stats?: { usage?: number; stats?: Record<string, number> };
+          };
+          const usage = stats.memory_stats?.usage;
+          if (usage === undefined) return;
+          const s = stats.memory_stats?.stats ?? {};
+          // As `docker stats` shows it: the page cache the kernel can drop is not the app's.
+          const cache = s.total_inactive_file ?? s.inactive_file ?? s.cache ?? 0;
+          out.set(id, Math.max(0, usage - cache));
+        } catch (error) {
+          this.#logger.debug({ unit: id, err: error }, `could not read the memory of unit ${id}`);
+        }
+      }),
+    );
+    return out;
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}

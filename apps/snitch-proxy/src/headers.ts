@@ -1,0 +1,101 @@
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http";
+
+/**
+ * Headers that describe one connection, not the message (RFC 9110 §7.6.1), plus the ones HTTP/2
+ * forbids: a proxy never forwards them, in either direction. Node's HTTP/2 response throws on
+ * most of these, which is the bug that retired http-proxy 1.18 here (DESIGN.md).
+ */
+const HOP_BY_HOP = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "proxy-authenticate",
+  "proxy-authorization",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+  "http2-settings",
+  "host",
+]);
+
+/** The names a `Connection` header lists: hop-by-hop too, for this one message. */
+function connectionListed(value: string | string[] | undefined): Set<string> | undefined {
+  if (value === undefined) return undefined;
+  const names = new Set<string>();
+  for (const part of (Array.isArray(value) ? value.join(",") : value).split(",")) {
+    const name = part.trim().toLowerCase();
+    if (name !== "" && name !== "close" && name !== "keep-alive") names.add(name);
+  }
+  return names.size === 0 ? undefined : names;
+}
+
+/** What the proxy knows about a request that the upstream should know too. */
+export interface ForwardedInfo {
+  /** The host the client asked for (from `Host` or `:authority`, without the port). */
+  readonly host: string;
+  /** The client's address. */
+  readonly clientAddress: string;
+  /** `https` or `http`. */
+  readonly proto: string;
+  /** The request id (new, or the client's own when well formed). */
+  readonly requestId: string;
+}
+
+/**
+ * The headers to send upstream: the client's, minus hop-by-hop headers and HTTP/2 pseudo headers,
+ * with `Host` set to the requested host and `X-Forwarded-For/-Proto/-Host` and the request id
+ * added. An `X-Forwarded-For` from the client is kept and appended to, as proxies chain it.
+ * @param keepUpgrade keep `Connection: upgrade` and `Upgrade` (a websocket handshake).
+ */
+export function upstreamRequestHeaders(incoming: IncomingHttpHeaders, info: ForwardedInfo, keepUpgrade = false): OutgoingHttpHeaders {
+  const listed = connectionListed(incoming.connection);
+  const out: OutgoingHttpHeaders = {};
+  for (const name in incoming) {
+    if (name.charCodeAt(0) === 58 /* ":" */ || HOP_BY_HOP.has(name) || listed?.has(name)) continue;
+    out[name] = incoming[name];
+  }
+  out.host = incoming[":authority"] === undefined ? (incoming.host ?? info.host) : (incoming[":authority"] as string);
+  const prior = incoming["x-forwarded-for"];
+  out["x-forwarded-for"] = prior === undefined ? info.clientAddress : `${Array.isArray(prior) ? prior.join(", ") : prior}, ${info.clientAddress}`;
+  out["x-forwarded-proto"] = info.proto;
+  out["x-forwarded-host"] = info.host;
+  out["x-request-id"] = info.requestId;
+  if (keepUpgrade) {
+    out.connection = "upgrade";
+    if (incoming.upgrade !== undefined) out.upgrade = incoming.upgrade;
+  }
+  return out;
+}
+
+/** The headers to send the client: the upstream's, minus hop-by-hop ones. */
+export function clientResponseHeaders(incoming: IncomingHttpHeaders, requestId: string): OutgoingHttpHeaders {
+  const listed = connectionListed(incoming.connection);
+  const out: OutgoingHttpHeaders = {};
+  for (const name in incoming) {
+    if (HOP_BY_HOP.has(name) || listed?.has(name)) continue;
+    out[name] = incoming[name];
+  }
+  out["x-request-id"] = requestId;
+  return out;
+}
+
+/**
+ * The host a request asked for, lower-cased and without port or trailing dot; undefined when
+ * missing or malformed (a 400 for the client). HTTP/2 carries it in `:authority`.
+ */
+export function requestHost(headers: IncomingHttpHeaders): string | undefined {
+  const raw = (headers[":authority"] as string | undefined) ?? headers.host;
+  if (typeof raw !== "string" || raw.length === 0 || raw.length > 260) return undefined;
+  let host = raw.toLowerCase();
+  if (host.startsWith("[")) return undefined;
+  const colon = host.lastIndexOf(":");
+  if (colon >= 0) {
+    const port = host.slice(colon + 1);
+    if (!/^\d{1,5}$/.test(port)) return undefined;
+    host = host.slice(0, colon);
+  }
+  if (host.endsWith(".")) host = host.slice(0, -1);
+  if (!/^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(host)) return undefined;
+  return host;
+}

@@ -1,0 +1,83 @@
+import { createReadStream } from "node:fs";
+import { realpath, stat } from "node:fs/promises";
+import { extname, join, sep } from "node:path";
+
+const TYPES: Record<string, string> = {
+  ".html": "text/html; charset=utf-8",
+  ".htm": "text/html; charset=utf-8",
+  ".css": "text/css; charset=utf-8",
+  ".js": "text/javascript; charset=utf-8",
+  ".mjs": "text/javascript; charset=utf-8",
+  ".json": "application/json",
+  ".txt": "text/plain; charset=utf-8",
+  ".svg": "image/svg+xml",
+  ".png": "image/png",
+  ".jpg": "image/jpeg",
+  ".jpeg": "image/jpeg",
+  ".gif": "image/gif",
+  ".webp": "image/webp",
+  ".ico": "image/x-icon",
+  ".woff2": "font/woff2",
+  ".pdf": "application/pdf",
+  ".xml": "application/xml",
+  ".wasm": "application/wasm",
+};
+
+/** What the static handler decided for one request. */
+export type StaticAnswer =
+  | { readonly status: 200 | 304; readonly headers: Record<string, string | number>; readonly file?: string; readonly size: number }
+  | { readonly status: 301; readonly headers: Record<string, string> }
+  | { readonly status: 404 | 405 };
+
+/**
+ * Finds the file for a request to a static site: GET and HEAD only, the path decoded once,
+ * `index.html` for a folder, and nothing outside the root, not even through a symbolic link.
+ * @param root the site's folder.
+ * @param pathname the request path, without the query.
+ * @param ifNoneMatch the request's `If-None-Match`, for a 304.
+ */
+export async function resolveStatic(root: string, method: string, pathname: string, ifNoneMatch: string | undefined): Promise<StaticAnswer> {
+  if (method !== "GET" && method !== "HEAD") return { status: 405 };
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(pathname);
+  } catch {
+    return { status: 404 };
+  }
+  if (decoded.includes("\0") || decoded.split("/").some((part) => part === ".." || part.includes("\\"))) return { status: 404 };
+  let realRoot: string;
+  let real: string;
+  try {
+    realRoot = await realpath(root);
+    real = await realpath(join(realRoot, decoded));
+  } catch {
+    return { status: 404 };
+  }
+  if (real !== realRoot && !real.startsWith(realRoot + sep)) return { status: 404 };
+  let info = await stat(real);
+  if (info.isDirectory()) {
+    if (!pathname.endsWith("/")) return { status: 301, headers: { location: `${pathname}/` } };
+    real = join(real, "index.html");
+    try {
+      info = await stat(real);
+    } catch {
+      return { status: 404 };
+    }
+  }
+  if (!info.isFile()) return { status: 404 };
+  const etag = `"${info.size.toString(16)}-${Math.floor(info.mtimeMs).toString(16)}"`;
+  const headers: Record<string, string | number> = {
+    "content-type": TYPES[extname(real).toLowerCase()] ?? "application/octet-stream",
+    etag,
+    "last-modified": info.mtime.toUTCString(),
+    "cache-control": "no-cache",
+  };
+  if (ifNoneMatch !== undefined && ifNoneMatch.split(",").some((tag) => tag.trim() === etag)) return { status: 304, headers, size: 0 };
+  headers["content-length"] = info.size;
+  return { status: 200, headers, file: real, size: info.size };
+}
+
+/** Opens the file of a 200 answer for streaming. */
+export function openStatic(file: string): NodeJS.ReadableStream {
+  return createReadStream(file);
+}
