@@ -17,6 +17,12 @@ const OID = {
   serverAuth: "1.3.6.1.5.5.7.3.1",
 } as const;
 
+/**
+ * Context-specific tags [0], [2] and [3]: forge types a tag number as a universal type, so each
+ * is named by the universal type with the same number.
+ */
+const TAG = { 0: asn1.Type.NONE, 2: asn1.Type.INTEGER, 3: asn1.Type.BITSTRING } as const;
+const tag = (n: keyof typeof TAG) => TAG[n];
 const seq = (items: Asn1[]) => asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, items);
 const oid = (value: string) => asn1.create(asn1.Class.UNIVERSAL, asn1.Type.OID, false, asn1.oidToDer(value).getBytes());
 const octets = (bytes: string) => asn1.create(asn1.Class.UNIVERSAL, asn1.Type.OCTETSTRING, false, bytes);
@@ -78,21 +84,21 @@ export function createCertificate(request: CertificateRequest): string {
     // keyCertSign + cRLSign for a CA (bits 5 and 6), digitalSignature (bit 0) for a server.
     extension(OID.keyUsage, true, asn1.create(asn1.Class.UNIVERSAL, asn1.Type.BITSTRING, false, request.isCa ? "\x01\x06" : "\x07\x80")),
     extension(OID.subjectKeyIdentifier, false, octets(binary(keyIdentifier(request.publicKey)))),
-    extension(OID.authorityKeyIdentifier, false, seq([asn1.create(asn1.Class.CONTEXT_SPECIFIC, 0, false, binary(keyIdentifier(request.issuer.publicKey)))])),
+    extension(OID.authorityKeyIdentifier, false, seq([asn1.create(asn1.Class.CONTEXT_SPECIFIC, tag(0), false, binary(keyIdentifier(request.issuer.publicKey)))])),
   ];
   if (!request.isCa) {
     extensions.push(extension(OID.extKeyUsage, false, seq([oid(OID.serverAuth)])));
-    extensions.push(extension(OID.subjectAltName, false, seq(request.dnsNames.map((dns) => asn1.create(asn1.Class.CONTEXT_SPECIFIC, 2, false, dns)))));
+    extensions.push(extension(OID.subjectAltName, false, seq(request.dnsNames.map((dns) => asn1.create(asn1.Class.CONTEXT_SPECIFIC, tag(2), false, dns)))));
   }
   const tbs = seq([
-    asn1.create(asn1.Class.CONTEXT_SPECIFIC, 0, true, [asn1.create(asn1.Class.UNIVERSAL, asn1.Type.INTEGER, false, "\x02")]),
+    asn1.create(asn1.Class.CONTEXT_SPECIFIC, tag(0), true, [asn1.create(asn1.Class.UNIVERSAL, asn1.Type.INTEGER, false, "\x02")]),
     asn1.create(asn1.Class.UNIVERSAL, asn1.Type.INTEGER, false, binary(serial)),
     algorithm,
     name(request.issuer.commonName, request.issuer.organization),
     seq([time(request.notBefore), time(request.notAfter)]),
     name(request.commonName, request.organization),
     asn1.fromDer(binary(request.publicKey.export({ type: "spki", format: "der" }))),
-    asn1.create(asn1.Class.CONTEXT_SPECIFIC, 3, true, [seq(extensions)]),
+    asn1.create(asn1.Class.CONTEXT_SPECIFIC, tag(3), true, [seq(extensions)]),
   ]);
   const tbsDer = Buffer.from(asn1.toDer(tbs).getBytes(), "binary");
   const signature = sign("sha256", tbsDer, { key: request.issuer.privateKey, dsaEncoding: "der" });

@@ -61,7 +61,7 @@ test("the bundled actuators turn one applied spec into mail, XMPP and DNS, with 
     if (Date.now() > deadline) assert.fail(`not ready: ${JSON.stringify(minion.statuses.get("shop")?.conditions)}`);
     await sleep(20);
   }
-  assert.deepEqual(minion.statuses.get("shop")?.conditions.map((c) => c.type), ["SpecValid", "MailReady", "XmppReady", "DnsReady", "Ready"]);
+  assert.deepEqual(minion.statuses.get("shop")?.conditions.map((c) => c.type), ["SpecValid", "MailReady", "XmppReady", "DnsReady", "WebReady", "Ready"]);
 
   assert.deepEqual(await dig(port, "shop.example", "A"), ["192.0.2.7"]);
   assert.deepEqual(await dig(port, "shop.example", "MX"), ["10 box.example.org."]);

@@ -4,6 +4,7 @@ import { ActuatorError, type Actuator } from "@coyote/actuator";
 import { createDnsActuator } from "@coyote/actuator-dnsconf";
 import { createMailActuator } from "@coyote/actuator-mailconf";
 import { createXmppActuator } from "@coyote/actuator-xmppconf";
+import { createSnickersActuator } from "@coyote/actuator-snickers";
 import type { ServerSpec, ServiceSpec } from "@coyote/spec";
 
 /** Where the bundled actuators find the daemons they configure; tests and the installer change them. */
@@ -36,8 +37,10 @@ export function unavailableActuator(id: string, condition: string, appliesTo: (s
 
 /**
  * The bundled actuators, in reconcile order (Caddy's `modules/standard/imports.go`): the one list
- * of what a stock minion runs. DNS comes last because it publishes what the others made (the DKIM
- * key of mailconf, the SRV records of the XMPP service).
+ * of what a stock minion runs. DNS comes after mail and XMPP because it publishes what they made
+ * (the DKIM key of mailconf, the SRV records of the XMPP service); snickers comes after DNS
+ * because it orders ACME certificates in its commit, which runs after DNS's commit has made the
+ * service's names resolvable for the CA.
  */
 export function bundledActuators(server: ServerSpec, stateDir: string, paths: BundledPaths = DEFAULT_PATHS): Actuator[] {
   const mailDir = join(stateDir, "mail");
@@ -80,5 +83,5 @@ export function bundledActuators(server: ServerSpec, stateDir: string, paths: Bu
         knot: { configDir: "/etc/knot", zonesDir: "/var/lib/knot/coyote", listen: server.dns.listen, controlSocket: "/run/knot/knot.sock", knotc: "knotc" },
       })
     : createDnsActuator({ stateDir, backend: "builtin" });
-  return [mail, xmpp, dns];
+  return [mail, xmpp, dns, createSnickersActuator({ stateDir })];
 }

@@ -1,0 +1,186 @@
+import { createHash, X509Certificate } from "node:crypto";
+import { Agent as HttpsAgent } from "node:https";
+import { mkdir, readFile, rm } from "node:fs/promises";
+import { join } from "node:path";
+import * as acme from "acme-client";
+import forge from "node-forge";
+import type { CoyoteLogger } from "@coyote/log";
+import { chmodExact, writeFileAtomic } from "@coyote/spec";
+import { newKeyPair, type IssuedCertificate } from "./local-ca.ts";
+
+/** Where the ACME server is and who the account is. */
+export interface AcmeSettings {
+  readonly directoryUrl: string;
+  readonly email: string;
+  /** A certificate profile (`classic`, `tlsserver`, `shortlived`), sent when the CA offers it. */
+  readonly profile?: string;
+  /** Extra CA certificates to trust for the ACME server itself (a test CA such as Pebble's). */
+  readonly caBundlePem?: string;
+}
+
+/** ARI's advice (RFC 9773): when to renew, and when to ask again. */
+export interface RenewalAdvice {
+  readonly windowStart: Date;
+  readonly windowEnd: Date;
+  readonly nextCheckAt: Date;
+}
+
+interface Directory {
+  readonly renewalInfo?: string;
+  readonly meta?: { readonly profiles?: Record<string, string> };
+}
+
+const b64u = (buffer: Buffer) => buffer.toString("base64url");
+
+/**
+ * The ARI certificate id of a certificate (RFC 9773 §4.1): the authority key identifier and the
+ * serial number's DER bytes, each base64url, joined by a dot.
+ */
+export function ariCertId(certPem: string): string {
+  const cert = new X509Certificate(certPem);
+  const der = forge.asn1.fromDer(Buffer.from(cert.raw).toString("binary"));
+  const tbs = (der.value as forge.asn1.Asn1[])[0];
+  const parts = (tbs?.value ?? []) as forge.asn1.Asn1[];
+  const extensions = parts.find((p) => p.tagClass === forge.asn1.Class.CONTEXT_SPECIFIC && p.type === forge.asn1.Type.BITSTRING) // [3] extensions;
+  const list = ((extensions?.value as forge.asn1.Asn1[] | undefined)?.[0]?.value ?? []) as forge.asn1.Asn1[];
+  let keyId: Buffer | undefined;
+  for (const ext of list) {
+    const fields = ext.value as forge.asn1.Asn1[];
+    const oid = fields[0] ? forge.asn1.derToOid(fields[0].value as string) : "";
+    if (oid !== "2.5.29.35") continue;
+    const octets = fields.at(-1)?.value as string;
+    const aki = forge.asn1.fromDer(octets).value as forge.asn1.Asn1[];
+    const id = aki.find((item) => item.tagClass === forge.asn1.Class.CONTEXT_SPECIFIC && item.type === forge.asn1.Type.NONE) // [0] keyIdentifier;
+    if (id) keyId = Buffer.from(id.value as string, "binary");
+  }
+  if (!keyId) throw new Error("computing the ARI id: the certificate has no authority key identifier");
+  let serial = Buffer.from(cert.serialNumber.length % 2 === 0 ? cert.serialNumber : `0${cert.serialNumber}`, "hex");
+  if ((serial[0] ?? 0) & 0x80) serial = Buffer.concat([Buffer.from([0]), serial]);
+  return `${b64u(keyId)}.${b64u(serial)}`;
+}
+
+/**
+ * Obtains certificates from an ACME CA (Let's Encrypt, or Pebble in tests) with `acme-client`,
+ * answering HTTP-01 challenges through files in `proxy/challenges/` that snitch-proxy serves on
+ * port 80. The account key is made once per directory and kept (0600) under `proxy/acme/`.
+ * acme-client's own retries are capped: the minion retries with backoff kept on disk, because
+ * Let's Encrypt allows only 5 failed authorizations per name per hour.
+ */
+export class AcmeIssuer {
+  readonly #settings: AcmeSettings;
+  readonly #proxyDir: string;
+  readonly #logger: CoyoteLogger;
+  #client: acme.Client | undefined;
+  #directory: Directory | undefined;
+
+  /**
+   * Makes the issuer; nothing is contacted until a certificate is asked for.
+   * @param proxyDir `proxy` of the state folder.
+   */
+  constructor(settings: AcmeSettings, proxyDir: string, logger: CoyoteLogger) {
+    this.#settings = settings;
+    this.#proxyDir = proxyDir;
+    this.#logger = logger;
+  }
+
+  /** The directory this issuer uses. */
+  get directoryUrl(): string {
+    return this.#settings.directoryUrl;
+  }
+
+  async #account(): Promise<acme.Client> {
+    if (this.#client) return this.#client;
+    if (this.#settings.caBundlePem !== undefined) {
+      // acme-client talks through its own axios instance; trusting the test CA there (and not by
+      // turning verification off) is what DESIGN.md asks for.
+      acme.axios.defaults.httpsAgent = new HttpsAgent({ ca: this.#settings.caBundlePem, keepAlive: true });
+    }
+    const dir = join(this.#proxyDir, "acme");
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await chmodExact(dir, 0o700);
+    const keyFile = join(dir, `account-${createHash("sha256").update(this.#settings.directoryUrl).digest("hex").slice(0, 16)}.pem`);
+    let accountKey: string;
+    try {
+      accountKey = await readFile(keyFile, "utf8");
+    } catch {
+      accountKey = newKeyPair().privateKey.export({ type: "pkcs8", format: "pem" }).toString();
+      await writeFileAtomic(keyFile, accountKey, { mode: 0o600 });
+    }
+    const client = new acme.Client({ directoryUrl: this.#settings.directoryUrl, accountKey, backoffAttempts: 6, backoffMin: 500, backoffMax: 5000 });
+    await client.createAccount({ termsOfServiceAgreed: true, contact: [`mailto:${this.#settings.email}`] });
+    this.#client = client;
+    return client;
+  }
+
+  async #readDirectory(): Promise<Directory> {
+    if (this.#directory) return this.#directory;
+    const response = await acme.axios.get<Directory>(this.#settings.directoryUrl);
+    this.#directory = response.data;
+    return response.data;
+  }
+
+  /**
+   * Obtains a certificate for one hostname over HTTP-01.
+   * @throws an Error naming the hostname and the CA's problem document when the order fails.
+   */
+  async issue(hostname: string): Promise<IssuedCertificate> {
+    const client = await this.#account();
+    const directory = await this.#readDirectory();
+    const profile = this.#settings.profile;
+    const offersProfile = profile !== undefined && directory.meta?.profiles?.[profile] !== undefined;
+    if (profile !== undefined && !offersProfile) this.#logger.warn({ profile, directoryUrl: this.#settings.directoryUrl }, "the CA does not offer this certificate profile; ordering its default");
+    // `profile` is newer than acme-client's types; the request body takes it as is.
+    const request = { identifiers: [{ type: "dns", value: hostname }], ...(offersProfile ? { profile } : {}) } as Parameters<acme.Client["createOrder"]>[0];
+    const order = await client.createOrder(request);
+    const challengesDir = join(this.#proxyDir, "challenges");
+    await mkdir(challengesDir, { recursive: true });
+    const tokens: string[] = [];
+    try {
+      for (const authz of await client.getAuthorizations(order)) {
+        if (authz.status === "valid") continue;
+        const challenge = authz.challenges.find((c) => c.type === "http-01");
+        if (!challenge) throw new Error(`ordering a certificate for ${hostname}: the CA offers no http-01 challenge`);
+        const keyAuthorization = await client.getChallengeKeyAuthorization(challenge);
+        if (!/^[A-Za-z0-9_-]{1,256}$/.test(challenge.token)) throw new Error(`ordering a certificate for ${hostname}: the CA sent a malformed token`);
+        await writeFileAtomic(join(challengesDir, challenge.token), keyAuthorization, { mode: 0o644, durable: false });
+        tokens.push(challenge.token);
+        await client.completeChallenge(challenge);
+        await client.waitForValidStatus(challenge);
+      }
+      const { privateKey } = newKeyPair();
+      const keyPem = privateKey.export({ type: "pkcs8", format: "pem" }).toString();
+      const [, csr] = await acme.crypto.createCsr({ commonName: hostname, altNames: [hostname] }, keyPem);
+      const finalized = await client.finalizeOrder(order, csr);
+      const chainPem = await client.getCertificate(finalized);
+      const leaf = new X509Certificate(chainPem);
+      if (!leaf.checkHost(hostname)) throw new Error(`ordering a certificate for ${hostname}: the CA returned a certificate for ${leaf.subjectAltName ?? leaf.subject}`);
+      return { keyPem, chainPem, notBefore: new Date(leaf.validFrom), notAfter: new Date(leaf.validTo) };
+    } catch (error) {
+      throw new Error(`ordering a certificate for ${hostname} from ${this.#settings.directoryUrl}: ${describe(error)}`, { cause: error });
+    } finally {
+      await Promise.all(tokens.map((token) => rm(join(challengesDir, token), { force: true })));
+    }
+  }
+
+  /**
+   * Asks the CA when to renew a certificate (ARI, RFC 9773). Resolves undefined when the CA does
+   * not offer ARI; Let's Encrypt exempts renewals made inside the window from its rate limits.
+   */
+  async renewalAdvice(chainPem: string, now = new Date()): Promise<RenewalAdvice | undefined> {
+    const directory = await this.#readDirectory();
+    if (directory.renewalInfo === undefined) return undefined;
+    const response = await acme.axios.get<{ suggestedWindow?: { start?: string; end?: string } }>(`${directory.renewalInfo.replace(/\/$/, "")}/${ariCertId(chainPem)}`);
+    const start = new Date(response.data.suggestedWindow?.start ?? "");
+    const end = new Date(response.data.suggestedWindow?.end ?? "");
+    if (Number.isNaN(start.getTime()) || Number.isNaN(end.getTime()) || end < start) throw new Error("reading renewal info: the CA's suggested window is malformed");
+    const retryAfter = Number(response.headers["retry-after"]);
+    // RFC 9773 §4.3: poll again after Retry-After, kept between an hour and a day.
+    const seconds = Number.isFinite(retryAfter) ? Math.min(Math.max(retryAfter, 3600), 86400) : 21600;
+    return { windowStart: start, windowEnd: end, nextCheckAt: new Date(now.getTime() + seconds * 1000) };
+  }
+}
+
+function describe(error: unknown): string {
+  if (error instanceof Error) return error.message;
+  return String(error);
+}

@@ -1,0 +1,399 @@
+import { randomInt } from "node:crypto";
+import { readFile, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { z } from "zod";
+import { ActuatorError, DirectoryCache, FileCache } from "@coyote/actuator";
+import type { Actuator, ActuatorContext, Plan } from "@coyote/actuator";
+import { DomainName, ProxyRoutes, SchemaVersion, ServiceId, Timestamp, chmodExact, parseJson, readJsonText, validate, writeFileAtomic } from "@coyote/spec";
+import type { ServerSpec, ServiceSpec } from "@coyote/spec";
+import { mkdir } from "node:fs/promises";
+import { AcmeIssuer } from "./acme.ts";
+import { LocalCa, type IssuedCertificate } from "./local-ca.ts";
+
+/** The actuator's id. */
+export const SNICKERS_ACTUATOR_ID = "actuator.snickers.proxy";
+/** The condition it reports on services with web hosting. */
+export const WEB_CONDITION = "WebReady";
+
+type Route = ProxyRoutes["routes"][number];
+
+/** One service's routes: `proxy/routes.d/<id>.json`, combined into `proxy/routes.json` on commit. */
+const RoutesFragment = z.strictObject({
+  schemaVersion: SchemaVersion,
+  serviceId: ServiceId,
+  hosts: z.array(DomainName),
+  routes: z.array(z.unknown()),
+});
+type RoutesFragment = z.infer<typeof RoutesFragment>;
+
+/**
+ * What snickers knows of one hostname's certificate: `proxy/certs/<host>.json`, next to the
+ * `<host>.pem` that snitch-proxy serves. The attempts part is the ACME backoff kept on disk, so a
+ * restarted minion does not hammer the CA (Let's Encrypt allows 5 failed authorizations per name
+ * per hour).
+ */
+export const CertificateMeta = z.strictObject({
+  schemaVersion: SchemaVersion,
+  host: DomainName,
+  serviceId: ServiceId,
+  certificate: z
+    .strictObject({
+      issuer: z.enum(["local-ca", "acme"]),
+      directoryUrl: z.string().optional(),
+      notBefore: Timestamp,
+      notAfter: Timestamp,
+      renewAfter: Timestamp,
+      ariNextCheckAt: Timestamp.optional(),
+    })
+    .optional(),
+  attempts: z.strictObject({
+    failures: z.int().min(0),
+    nextAttemptAt: Timestamp.optional(),
+    lastError: z.string().max(2000).optional(),
+  }),
+});
+/** What snickers knows of one hostname's certificate. */
+export type CertificateMeta = z.infer<typeof CertificateMeta>;
+
+/** The folders and files of snickers in a state folder. */
+export function snickersPaths(stateDir: string) {
+  const proxy = join(stateDir, "proxy");
+  return {
+    proxy,
+    fragments: join(proxy, "routes.d"),
+    routes: join(proxy, "routes.json"),
+    certs: join(proxy, "certs"),
+    ca: join(proxy, "ca"),
+  };
+}
+
+/** A certificate's file name for a host (kept in step with snitch-proxy's `certificateFile`). */
+const pemFile = (certsDir: string, host: string) => join(certsDir, `${host}.pem`);
+const metaFile = (certsDir: string, host: string) => join(certsDir, `${host}.json`);
+
+/** What `observe` saw for one service. */
+export interface SnickersObserved {
+  /** The clock, read here so that `plan` stays pure. */
+  readonly now: number;
+  readonly fragmentText: string | undefined;
+  /** The hosts this service's current fragment names (what it made before). */
+  readonly previousHosts: readonly string[];
+  /** Which service's fragment names each host. */
+  readonly owners: ReadonlyMap<string, string>;
+  /** The certificates of the hosts named now or before. */
+  readonly certs: Readonly<Record<string, { readonly pem: boolean; readonly meta: CertificateMeta | undefined }>>;
+  /** The connection limit in the combined routes file. */
+  readonly routesLimit: number | undefined;
+}
+
+/** One change snickers makes. */
+export type SnickersStep =
+  | { readonly kind: "write-routes"; readonly text: string }
+  | { readonly kind: "drop-routes" }
+  | { readonly kind: "issue"; readonly host: string; readonly why: string }
+  | { readonly kind: "wait"; readonly host: string; readonly until: string; readonly lastError: string }
+  | { readonly kind: "ask-renewal"; readonly host: string }
+  | { readonly kind: "drop-certificate"; readonly host: string }
+  | { readonly kind: "limits" };
+
+/** The routes a service's spec asks for: every web hostname, path `/`, to its backend. */
+export function routesFor(spec: ServiceSpec): Route[] {
+  const web = spec.web;
+  if (!web) return [];
+  const backend = web.backend;
+  const upstream: Route["upstream"] =
+    backend.kind === "static" ? { kind: "static", root: backend.root }
+    : backend.kind === "upstream" ? { kind: "address", address: backend.address }
+    : { kind: "unit", unit: spec.id };
+  return web.hostnames.map((host) => ({ host, pathPrefix: "/", serviceId: spec.id, upstream }));
+}
+
+function fragmentTextOf(spec: ServiceSpec): string | undefined {
+  const routes = routesFor(spec);
+  if (routes.length === 0) return undefined;
+  const fragment: RoutesFragment = { schemaVersion: 1, serviceId: spec.id, hosts: routes.map((r) => r.host), routes };
+  return `${JSON.stringify(fragment, null, 2)}\n`;
+}
+
+/** When to renew: two thirds into the lifetime, plus up to a thirtieth of it at random. */
+export function renewalTime(notBefore: Date, notAfter: Date, random: (max: number) => number = (max) => randomInt(Math.max(1, max))): Date {
+  const lifetime = notAfter.getTime() - notBefore.getTime();
+  return new Date(notBefore.getTime() + Math.floor((lifetime * 2) / 3) + random(Math.floor(lifetime / 30)));
+}
+
+/** How long to wait after the n-th failure in a row: 1, 2, 4 ... minutes, at most 6 hours, ±20 %. */
+export function backoffMs(failures: number, random: () => number = Math.random): number {
+  const base = Math.min(60_000 * 2 ** Math.max(0, failures - 1), 6 * 3_600_000);
+  return Math.round(base * (0.8 + 0.4 * random()));
+}
+
+/** Options of {@link createSnickersActuator}. */
+export interface SnickersOptions {
+  readonly stateDir: string;
+  /** The clock; tests move it. */
+  readonly now?: () => number;
+}
+
+/**
+ * The snickers actuator (DESIGN.md): for each service with web hosting, its routes (a fragment
+ * per service, combined into `proxy/routes.json` once per batch, with the server's connection
+ * limit) and a certificate per hostname, from the local CA or over ACME, renewed two thirds into
+ * its life (or inside the window the CA's ARI suggests). A hostname another service already
+ * routes is refused; certificates are issued only for hostnames a spec names.
+ */
+export function createSnickersActuator(options: SnickersOptions): Actuator<SnickersObserved, SnickersStep> {
+  const paths = snickersPaths(options.stateDir);
+  const now = options.now ?? Date.now;
+  const fragments = new DirectoryCache<RoutesFragment>(paths.fragments, (name) => name.endsWith(".json"), (name, text) => {
+    try {
+      return parseJson(RoutesFragment, text, join("proxy", "routes.d", name));
+    } catch {
+      return undefined;
+    }
+  });
+  const combined = new FileCache<ProxyRoutes>(paths.routes, (text) => parseJson(ProxyRoutes, text, "proxy/routes.json"));
+  let localCa: Promise<LocalCa> | undefined;
+  const issuers = new Map<string, AcmeIssuer>();
+  /** Hostnames to order over ACME at the next commit, with the service that asked. */
+  const pending = new Map<string, string>();
+
+  const readMeta = async (host: string): Promise<CertificateMeta | undefined> => {
+    try {
+      return parseJson(CertificateMeta, await readFile(metaFile(paths.certs, host), "utf8"), `proxy/certs/${host}.json`);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      // A broken meta file is treated as no certificate: a fresh one is issued and replaces it.
+      return undefined;
+    }
+  };
+  const exists = (file: string) => readFile(file).then(() => true, () => false);
+
+  const issuerFor = async (server: ServerSpec, context: ActuatorContext): Promise<AcmeIssuer> => {
+    const mode = server.certificates;
+    if (mode.mode !== "acme") throw new Error("issuerFor: not in acme mode");
+    const key = JSON.stringify(mode);
+    let issuer = issuers.get(key);
+    if (!issuer) {
+      const caBundlePem = mode.caBundleFile === undefined ? undefined : await readFile(mode.caBundleFile, "utf8");
+      issuer = new AcmeIssuer({ directoryUrl: mode.directoryUrl, email: mode.email, ...(mode.profile ? { profile: mode.profile } : {}), ...(caBundlePem === undefined ? {} : { caBundlePem }) }, paths.proxy, context.logger);
+      issuers.set(key, issuer);
+    }
+    return issuer;
+  };
+
+  const writeCertificate = async (host: string, serviceId: string, issued: IssuedCertificate, issuer: "local-ca" | "acme", directoryUrl: string | undefined) => {
+    await mkdir(paths.certs, { recursive: true, mode: 0o700 });
+    await chmodExact(paths.certs, 0o700);
+    await writeFileAtomic(pemFile(paths.certs, host), issued.keyPem + issued.chainPem, { mode: 0o600 });
+    const meta: CertificateMeta = {
+      schemaVersion: 1,
+      host,
+      serviceId,
+      certificate: {
+        issuer,
+        ...(directoryUrl === undefined ? {} : { directoryUrl }),
+        notBefore: issued.notBefore.toISOString(),
+        notAfter: issued.notAfter.toISOString(),
+        renewAfter: renewalTime(issued.notBefore, issued.notAfter).toISOString(),
+      },
+      attempts: { failures: 0 },
+    };
+    await writeFileAtomic(metaFile(paths.certs, host), `${JSON.stringify(meta, null, 2)}\n`, { mode: 0o600 });
+  };
+
+  /**
+   * Orders the pending ACME certificates one after another. A failure is not the commit's: it is
+   * recorded with its backoff in the host's meta file, where the service's next plan finds it.
+   */
+  const orderPending = async (context: ActuatorContext) => {
+    const mode = context.server.certificates;
+    if (mode.mode !== "acme") {
+      pending.clear();
+      return;
+    }
+    const issuer = await issuerFor(context.server, context);
+    for (const [host, serviceId] of [...pending]) {
+      pending.delete(host);
+      try {
+        await writeCertificate(host, serviceId, await issuer.issue(host), "acme", mode.directoryUrl);
+        context.logger.event("CERT_ISSUED", { host, serviceId, issuer: "acme", directoryUrl: mode.directoryUrl });
+      } catch (error) {
+        const meta = (await readMeta(host)) ?? { schemaVersion: 1 as const, host, serviceId, attempts: { failures: 0 } };
+        const count = meta.attempts.failures + 1;
+        const message = (error as Error).message.slice(0, 1500);
+        const next: CertificateMeta = { ...meta, serviceId, attempts: { failures: count, nextAttemptAt: new Date(now() + backoffMs(count)).toISOString(), lastError: message } };
+        await mkdir(paths.certs, { recursive: true, mode: 0o700 });
+        await writeFileAtomic(metaFile(paths.certs, host), `${JSON.stringify(validate(CertificateMeta, next, "certificate meta"), null, 2)}\n`, { mode: 0o600 });
+        context.logger.event("ERROR", { err: error, host, serviceId, failures: count, nextAttemptAt: next.attempts.nextAttemptAt }, "ordering a certificate failed");
+      }
+    }
+  };
+
+  return {
+    id: SNICKERS_ACTUATOR_ID,
+    condition: WEB_CONDITION,
+    appliesTo: (spec) => spec.web !== undefined,
+
+    async observe(target) {
+      const fragmentPath = join(paths.fragments, `${target.id}.json`);
+      const all = await fragments.read();
+      const own = all.get(`${target.id}.json`);
+      const fragmentText = own === undefined ? undefined : await readFile(fragmentPath, "utf8").catch(() => undefined);
+      const owners = new Map<string, string>();
+      for (const fragment of all.values()) for (const host of fragment.hosts) if (!owners.has(host)) owners.set(host, fragment.serviceId);
+      const hosts = new Set([...(own?.hosts ?? []), ...(target.spec?.web?.hostnames ?? [])]);
+      const certs: Record<string, { pem: boolean; meta: CertificateMeta | undefined }> = {};
+      await Promise.all([...hosts].map(async (host) => {
+        certs[host] = { pem: await exists(pemFile(paths.certs, host)), meta: await readMeta(host) };
+      }));
+      const routesLimit = (await combined.read().catch(() => undefined))?.limits?.maxConnections;
+      return { now: now(), fragmentText, previousHosts: own?.hosts ?? [], owners, certs, routesLimit };
+    },
+
+    plan(target, observed, server): Plan<SnickersStep> {
+      const steps: SnickersStep[] = [];
+      const describe: string[] = [];
+      const spec = target.spec;
+      const wanted = spec ? routesFor(spec).map((r) => r.host) : [];
+      for (const host of wanted) {
+        const owner = observed.owners.get(host);
+        if (owner !== undefined && owner !== target.id) {
+          throw new ActuatorError("HostnameTaken", `web hostname ${host} is already served by service ${owner}`, { terminal: true });
+        }
+      }
+      const text = spec ? fragmentTextOf(spec) : undefined;
+      if (text !== observed.fragmentText) {
+        if (text === undefined) {
+          steps.push({ kind: "drop-routes" });
+          describe.push("remove the service's routes");
+        } else {
+          steps.push({ kind: "write-routes", text });
+          describe.push(`route ${wanted.join(", ")}`);
+        }
+      }
+      const mode = server.certificates;
+      for (const host of wanted) {
+        const cert = observed.certs[host];
+        const meta = cert?.meta;
+        const current = meta?.certificate;
+        let why: string | undefined;
+        if (!cert?.pem || !current) why = "no certificate yet";
+        else if (current.issuer !== mode.mode) why = `switching from ${current.issuer} to ${mode.mode}`;
+        else if (mode.mode === "acme" && current.directoryUrl !== mode.directoryUrl) why = `switching to the CA at ${mode.directoryUrl}`;
+        else if (observed.now >= Date.parse(current.notAfter)) why = "expired";
+        else if (observed.now >= Date.parse(current.renewAfter)) why = "due for renewal";
+        if (why !== undefined) {
+          const next = meta?.attempts.nextAttemptAt;
+          if (next !== undefined && Date.parse(next) > observed.now) {
+            steps.push({ kind: "wait", host, until: next, lastError: meta?.attempts.lastError ?? "an earlier attempt failed" });
+            describe.push(`wait until ${next} to retry the certificate of ${host}`);
+          } else {
+            steps.push({ kind: "issue", host, why });
+            describe.push(`issue a certificate for ${host} (${why})`);
+          }
+        } else if (mode.mode === "acme" && current?.ariNextCheckAt !== undefined && observed.now >= Date.parse(current.ariNextCheckAt)) {
+          steps.push({ kind: "ask-renewal", host });
+          describe.push(`ask the CA when to renew ${host}`);
+        }
+      }
+      for (const host of observed.previousHosts) {
+        if (wanted.includes(host)) continue;
+        if (observed.certs[host]?.meta?.serviceId === target.id || (observed.certs[host]?.meta === undefined && observed.certs[host]?.pem === true)) {
+          steps.push({ kind: "drop-certificate", host });
+          describe.push(`remove the certificate of ${host}`);
+        }
+      }
+      if (spec?.web && observed.routesLimit !== server.limits.maxConnections) {
+        steps.push({ kind: "limits" });
+        describe.push(`set the proxy's connection limit to ${server.limits.maxConnections}`);
+      }
+      return { steps, describe };
+    },
+
+    async apply(plan, target, context) {
+      const server = context.server;
+      const ordering: string[] = [];
+      let waiting: string | undefined;
+      for (const step of plan.steps) {
+        switch (step.kind) {
+          case "write-routes":
+            await mkdir(paths.fragments, { recursive: true });
+            await writeFileAtomic(join(paths.fragments, `${target.id}.json`), step.text);
+            break;
+          case "drop-routes":
+            await rm(join(paths.fragments, `${target.id}.json`), { force: true });
+            break;
+          case "issue": {
+            const mode = server.certificates;
+            if (mode.mode === "acme") {
+              // Ordered in commit, after dnsconf (earlier in the bundled order) has made the
+              // service's names resolvable: the CA validates through our own DNS.
+              pending.set(step.host, target.id);
+              ordering.push(step.host);
+              break;
+            }
+            localCa ??= LocalCa.open(paths.ca, server.hostname);
+            await writeCertificate(step.host, target.id, (await localCa).issue([step.host]), "local-ca", undefined);
+            context.logger.event("CERT_ISSUED", { host: step.host, serviceId: target.id, issuer: "local-ca", why: step.why });
+            break;
+          }
+          case "wait":
+            waiting = `the certificate of ${step.host} failed (${step.lastError}); next attempt at ${step.until}`;
+            break;
+          case "ask-renewal": {
+            const meta = await readMeta(step.host);
+            const current = meta?.certificate;
+            if (!meta || !current) break;
+            const issuer = await issuerFor(server, context);
+            const advice = await issuer.renewalAdvice(await readFile(pemFile(paths.certs, step.host), "utf8"), new Date(now())).catch((error: unknown) => {
+              context.logger.warn({ err: error, host: step.host }, "asking the CA for renewal info failed; keeping the current renewal time");
+              return undefined;
+            });
+            const span = advice ? advice.windowEnd.getTime() - advice.windowStart.getTime() : 0;
+            const renewAfter = advice ? new Date(advice.windowStart.getTime() + randomInt(Math.max(1, span))).toISOString() : current.renewAfter;
+            const ariNextCheckAt = advice ? advice.nextCheckAt.toISOString() : new Date(now() + 6 * 3_600_000).toISOString();
+            const updated: CertificateMeta = { ...meta, certificate: { ...current, renewAfter, ariNextCheckAt } };
+            await writeFileAtomic(metaFile(paths.certs, step.host), `${JSON.stringify(updated, null, 2)}\n`, { mode: 0o600 });
+            break;
+          }
+          case "drop-certificate":
+            await rm(pemFile(paths.certs, step.host), { force: true });
+            await rm(metaFile(paths.certs, step.host), { force: true });
+            break;
+          case "limits":
+            break;
+        }
+      }
+      if (waiting !== undefined) throw new ActuatorError("CertificateBackoff", waiting);
+      // Not ready until the order (in commit) succeeds; the minion looks again shortly.
+      if (ordering.length > 0 && server.certificates.mode === "acme") throw new ActuatorError("CertificatePending", `ordering certificates for ${ordering.join(", ")} from ${server.certificates.directoryUrl}`);
+    },
+
+    async commit(context) {
+      const all = await fragments.read();
+      const routes: Route[] = [];
+      const seen = new Map<string, string>();
+      for (const [name, fragment] of all) {
+        for (const raw of fragment.routes) {
+          const route = raw as Route;
+          const key = `${route.host}${route.pathPrefix}`;
+          const owner = seen.get(key);
+          if (owner !== undefined) {
+            context.logger.event("ERROR", { host: route.host, serviceId: fragment.serviceId, owner, fragment: name }, "two services route the same hostname; the first keeps it");
+            continue;
+          }
+          seen.set(key, fragment.serviceId);
+          routes.push(route);
+        }
+      }
+      const doc = validate(ProxyRoutes, { schemaVersion: 1, generatedAt: new Date(now()).toISOString(), limits: { maxConnections: context.server.limits.maxConnections }, routes }, "proxy/routes.json");
+      const previous = await readFile(paths.routes, "utf8").then((text) => readJsonText(text, "proxy/routes.json") as { routes?: unknown; limits?: unknown }, () => undefined);
+      if (!previous || JSON.stringify(previous.routes) !== JSON.stringify(doc.routes) || JSON.stringify(previous.limits) !== JSON.stringify(doc.limits)) {
+        await mkdir(paths.proxy, { recursive: true });
+        await writeFileAtomic(paths.routes, `${JSON.stringify(doc)}\n`);
+        context.logger.event("CONFIG_RELOADED", { what: "proxy routes", routes: routes.length });
+      }
+      await orderPending(context);
+    },
+  } satisfies Actuator<SnickersObserved, SnickersStep>;
+}

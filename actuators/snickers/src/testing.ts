@@ -1,0 +1,125 @@
+/**
+ * Test support shared by the packages that test certificates end to end: Pebble, Let's Encrypt's
+ * ACME test server (Debian package `pebble`), started on loopback and stopped by its pid.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, openSync, closeSync } from "node:fs";
+import { mkdir, writeFile } from "node:fs/promises";
+import { request } from "node:https";
+import { createServer } from "node:net";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { LocalCa } from "./local-ca.ts";
+
+/** The Pebble binary of Debian's package. */
+export const PEBBLE = "/usr/bin/pebble";
+
+/** A free TCP port on 127.0.0.1 (bound once, then released). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => {
+        if (address !== null && typeof address === "object") resolve(address.port);
+        else reject(new Error("no port"));
+      });
+    });
+  });
+}
+
+/** A running Pebble. */
+export interface Pebble {
+  /** Its ACME directory URL (`https://localhost:<port>/dir`). */
+  readonly directoryUrl: string;
+  /** The file with the CA of Pebble's own TLS certificate, for `certificates.caBundleFile`. */
+  readonly tlsCaFile: string;
+  /** The PEM of that CA. */
+  readonly tlsCaPem: string;
+  /** The root that signs the certificates Pebble issues (from its management API). */
+  rootPem(): Promise<string>;
+  /** Stops Pebble by its pid and waits for it to exit. */
+  stop(): Promise<void>;
+}
+
+function get(url: string, ca: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { ca, timeout: 2000 }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }));
+    });
+    req.on("timeout", () => req.destroy(new Error("timed out")));
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+/**
+ * Starts Pebble in `dir` (config, TLS key and certificate, log file `pebble.log`).
+ * @param options `httpPort`: where Pebble validates HTTP-01 (snitch-proxy's HTTP listener);
+ *   `dnsServer`: the `host:port` Pebble resolves names through (our own DNS server).
+ */
+export async function startPebble(dir: string, options: { httpPort: number; dnsServer: string }): Promise<Pebble> {
+  if (!existsSync(PEBBLE)) throw new Error(`starting pebble: ${PEBBLE} is missing (apt-get install pebble)`);
+  await mkdir(dir, { recursive: true });
+  const ca = await LocalCa.open(join(dir, "tls-ca"), "pebble");
+  const tls = ca.issue(["localhost"]);
+  await writeFile(join(dir, "key.pem"), tls.keyPem, { mode: 0o600 });
+  await writeFile(join(dir, "cert.pem"), tls.chainPem);
+  const tlsCaFile = join(dir, "tls-ca", "ca.pem");
+  const [port, managementPort, tlsPort] = [await freePort(), await freePort(), await freePort()];
+  await writeFile(join(dir, "pebble.json"), JSON.stringify({
+    pebble: {
+      listenAddress: `127.0.0.1:${port}`,
+      managementListenAddress: `127.0.0.1:${managementPort}`,
+      certificate: join(dir, "cert.pem"),
+      privateKey: join(dir, "key.pem"),
+      httpPort: options.httpPort,
+      tlsPort,
+      ocspResponderURL: "",
+      externalAccountBindingRequired: false,
+    },
+  }));
+  const log = openSync(join(dir, "pebble.log"), "a");
+  let child: ChildProcess;
+  try {
+    child = spawn(PEBBLE, ["-config", join(dir, "pebble.json"), "-dnsserver", options.dnsServer], {
+      stdio: ["ignore", log, log],
+      // No sleeps before validations and no random nonce rejections: tests stay fast and exact.
+      env: { PATH: "/usr/bin:/bin", PEBBLE_VA_NOSLEEP: "1", PEBBLE_WFE_NONCEREJECT: "0", PEBBLE_AUTHZREUSE: "0" },
+    });
+  } finally {
+    closeSync(log);
+  }
+  let gone = false;
+  const exited = new Promise<void>((resolve) => child.once("exit", () => {
+    gone = true;
+    resolve();
+  }));
+  const directoryUrl = `https://localhost:${port}/dir`;
+  const stop = async () => {
+    if (!gone && child.pid !== undefined) process.kill(child.pid, "SIGTERM");
+    await Promise.race([exited, sleep(5000)]);
+    if (!gone && child.pid !== undefined) process.kill(child.pid, "SIGKILL");
+    await exited;
+  };
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const ok = await get(directoryUrl, ca.certificatePem).then((r) => r.status === 200, () => false);
+    if (ok) break;
+    if (gone || Date.now() > deadline) {
+      await stop();
+      throw new Error(`starting pebble: it did not answer at ${directoryUrl} (see ${join(dir, "pebble.log")})`);
+    }
+    await sleep(50);
+  }
+  return {
+    directoryUrl,
+    tlsCaFile,
+    tlsCaPem: ca.certificatePem,
+    rootPem: async () => (await get(`https://localhost:${managementPort}/roots/0`, ca.certificatePem)).body,
+    stop,
+  };
+}
