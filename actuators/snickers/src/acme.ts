@@ -1,5 +1,5 @@
 import { createHash, X509Certificate } from "node:crypto";
-import { Agent as HttpsAgent } from "node:https";
+import { Agent as HttpsAgent, get as httpsGet } from "node:https";
 import { mkdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import * as acme from "acme-client";
@@ -88,13 +88,23 @@ export class AcmeIssuer {
     return this.#settings.directoryUrl;
   }
 
-  async #account(): Promise<acme.Client> {
-    if (this.#client) return this.#client;
+  #trust(): void {
     if (this.#settings.caBundlePem !== undefined) {
       // acme-client talks through its own axios instance; trusting the test CA there (and not by
       // turning verification off) is what DESIGN.md asks for.
       acme.axios.defaults.httpsAgent = new HttpsAgent({ ca: this.#settings.caBundlePem, keepAlive: true });
     }
+    // acme-client retries 5 times, up to 25 s apart; the minion retries with backoff on disk.
+    const settings = (acme.axios.defaults as { acmeSettings?: { retryMaxAttempts: number; retryDefaultDelay: number } }).acmeSettings;
+    if (settings) {
+      settings.retryMaxAttempts = 2;
+      settings.retryDefaultDelay = 1;
+    }
+  }
+
+  async #account(): Promise<acme.Client> {
+    if (this.#client) return this.#client;
+    this.#trust();
     const dir = join(this.#proxyDir, "acme");
     await mkdir(dir, { recursive: true, mode: 0o700 });
     await chmodExact(dir, 0o700);
@@ -112,11 +122,36 @@ export class AcmeIssuer {
     return client;
   }
 
+  /**
+   * Reads the directory with a plain request, not through acme-client's axios, whose retry
+   * interceptor hides the cause of a connection failure; a CA that cannot be reached is thus
+   * reported as such before anything else is tried.
+   */
   async #readDirectory(): Promise<Directory> {
     if (this.#directory) return this.#directory;
-    const response = await acme.axios.get<Directory>(this.#settings.directoryUrl);
-    this.#directory = response.data;
-    return response.data;
+    this.#trust();
+    const url = this.#settings.directoryUrl;
+    const text = await new Promise<string>((resolve, reject) => {
+      const req = httpsGet(url, { ...(this.#settings.caBundlePem === undefined ? {} : { ca: this.#settings.caBundlePem }), timeout: 10_000 }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (chunk: Buffer) => chunks.push(chunk));
+        res.on("end", () => {
+          if (res.statusCode === 200) resolve(Buffer.concat(chunks).toString("utf8"));
+          else reject(new Error(`the directory answered ${String(res.statusCode)}`));
+        });
+        res.on("error", reject);
+      });
+      req.on("timeout", () => req.destroy(new Error("the directory did not answer within 10 s")));
+      req.on("error", reject);
+    });
+    let directory: Directory;
+    try {
+      directory = JSON.parse(text) as Directory;
+    } catch {
+      throw new Error("the directory is not JSON");
+    }
+    this.#directory = directory;
+    return directory;
   }
 
   /**
@@ -124,8 +159,16 @@ export class AcmeIssuer {
    * @throws an Error naming the hostname and the CA's problem document when the order fails.
    */
   async issue(hostname: string): Promise<IssuedCertificate> {
-    const client = await this.#account();
+    try {
+      return await this.#issue(hostname);
+    } catch (error) {
+      throw new Error(`ordering a certificate for ${hostname} from ${this.#settings.directoryUrl}: ${describe(error)}`, { cause: error });
+    }
+  }
+
+  async #issue(hostname: string): Promise<IssuedCertificate> {
     const directory = await this.#readDirectory();
+    const client = await this.#account();
     const profile = this.#settings.profile;
     const offersProfile = profile !== undefined && directory.meta?.profiles?.[profile] !== undefined;
     if (profile !== undefined && !offersProfile) this.#logger.warn({ profile, directoryUrl: this.#settings.directoryUrl }, "the CA does not offer this certificate profile; ordering its default");
@@ -139,9 +182,9 @@ export class AcmeIssuer {
       for (const authz of await client.getAuthorizations(order)) {
         if (authz.status === "valid") continue;
         const challenge = authz.challenges.find((c) => c.type === "http-01");
-        if (!challenge) throw new Error(`ordering a certificate for ${hostname}: the CA offers no http-01 challenge`);
+        if (!challenge) throw new Error("the CA offers no http-01 challenge");
         const keyAuthorization = await client.getChallengeKeyAuthorization(challenge);
-        if (!/^[A-Za-z0-9_-]{1,256}$/.test(challenge.token)) throw new Error(`ordering a certificate for ${hostname}: the CA sent a malformed token`);
+        if (!/^[A-Za-z0-9_-]{1,256}$/.test(challenge.token)) throw new Error("the CA sent a malformed token");
         await writeFileAtomic(join(challengesDir, challenge.token), keyAuthorization, { mode: 0o644, durable: false });
         tokens.push(challenge.token);
         await client.completeChallenge(challenge);
@@ -153,10 +196,8 @@ export class AcmeIssuer {
       const finalized = await client.finalizeOrder(order, csr);
       const chainPem = await client.getCertificate(finalized);
       const leaf = new X509Certificate(chainPem);
-      if (!leaf.checkHost(hostname)) throw new Error(`ordering a certificate for ${hostname}: the CA returned a certificate for ${leaf.subjectAltName ?? leaf.subject}`);
+      if (!leaf.checkHost(hostname)) throw new Error(`the CA returned a certificate for ${leaf.subjectAltName ?? leaf.subject}`);
       return { keyPem, chainPem, notBefore: new Date(leaf.validFrom), notAfter: new Date(leaf.validTo) };
-    } catch (error) {
-      throw new Error(`ordering a certificate for ${hostname} from ${this.#settings.directoryUrl}: ${describe(error)}`, { cause: error });
     } finally {
       await Promise.all(tokens.map((token) => rm(join(challengesDir, token), { force: true })));
     }

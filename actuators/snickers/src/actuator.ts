@@ -195,6 +195,8 @@ export function createSnickersActuator(options: SnickersOptions): Actuator<Snick
         notBefore: issued.notBefore.toISOString(),
         notAfter: issued.notAfter.toISOString(),
         renewAfter: renewalTime(issued.notBefore, issued.notAfter).toISOString(),
+        // An ACME certificate asks the CA's renewal info (ARI) at the next reconcile.
+        ...(issuer === "acme" ? { ariNextCheckAt: issued.notBefore.toISOString() } : {}),
       },
       attempts: { failures: 0 },
     };
@@ -345,14 +347,26 @@ export function createSnickersActuator(options: SnickersOptions): Actuator<Snick
             const current = meta?.certificate;
             if (!meta || !current) break;
             const issuer = await issuerFor(server, context);
-            const advice = await issuer.renewalAdvice(await readFile(pemFile(paths.certs, step.host), "utf8"), new Date(now())).catch((error: unknown) => {
-              context.logger.warn({ err: error, host: step.host }, "asking the CA for renewal info failed; keeping the current renewal time");
-              return undefined;
-            });
-            const span = advice ? advice.windowEnd.getTime() - advice.windowStart.getTime() : 0;
-            const renewAfter = advice ? new Date(advice.windowStart.getTime() + randomInt(Math.max(1, span))).toISOString() : current.renewAfter;
-            const ariNextCheckAt = advice ? advice.nextCheckAt.toISOString() : new Date(now() + 6 * 3_600_000).toISOString();
-            const updated: CertificateMeta = { ...meta, certificate: { ...current, renewAfter, ariNextCheckAt } };
+            const advice = await issuer.renewalAdvice(await readFile(pemFile(paths.certs, step.host), "utf8"), new Date(now())).then(
+              (found) => found ?? null,
+              (error: unknown) => {
+                context.logger.warn({ err: error, host: step.host }, "asking the CA for renewal info failed; keeping the current renewal time");
+                return undefined;
+              },
+            );
+            let updated: CertificateMeta;
+            if (advice === null) {
+              // The CA offers no ARI: the renewal time set at issue stands, and it is not asked again.
+              const { ariNextCheckAt: _asked, ...rest } = current;
+              updated = { ...meta, certificate: rest };
+            } else if (advice === undefined) {
+              updated = { ...meta, certificate: { ...current, ariNextCheckAt: new Date(now() + 6 * 3_600_000).toISOString() } };
+            } else {
+              // A random moment inside the suggested window (RFC 9773 §4.2), so renewals spread out.
+              const span = advice.windowEnd.getTime() - advice.windowStart.getTime();
+              const renewAfter = new Date(advice.windowStart.getTime() + randomInt(Math.max(1, span))).toISOString();
+              updated = { ...meta, certificate: { ...current, renewAfter, ariNextCheckAt: advice.nextCheckAt.toISOString() } };
+            }
             await writeFileAtomic(metaFile(paths.certs, step.host), `${JSON.stringify(updated, null, 2)}\n`, { mode: 0o600 });
             break;
           }

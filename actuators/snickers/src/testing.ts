@@ -93,23 +93,23 @@ export async function startPebble(dir: string, options: { httpPort: number; dnsS
   } finally {
     closeSync(log);
   }
-  let gone = false;
+  const life = { gone: false };
   const exited = new Promise<void>((resolve) => child.once("exit", () => {
-    gone = true;
+    life.gone = true;
     resolve();
   }));
   const directoryUrl = `https://localhost:${port}/dir`;
   const stop = async () => {
-    if (!gone && child.pid !== undefined) process.kill(child.pid, "SIGTERM");
+    if (!life.gone && child.pid !== undefined) process.kill(child.pid, "SIGTERM");
     await Promise.race([exited, sleep(5000)]);
-    if (!gone && child.pid !== undefined) process.kill(child.pid, "SIGKILL");
+    if (!life.gone && child.pid !== undefined) process.kill(child.pid, "SIGKILL");
     await exited;
   };
   const deadline = Date.now() + 10_000;
   for (;;) {
     const ok = await get(directoryUrl, ca.certificatePem).then((r) => r.status === 200, () => false);
     if (ok) break;
-    if (gone || Date.now() > deadline) {
+    if (life.gone || Date.now() > deadline) {
       await stop();
       throw new Error(`starting pebble: it did not answer at ${directoryUrl} (see ${join(dir, "pebble.log")})`);
     }
