@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createServer as createHttpServer } from "node:http";
+import { get as httpsGet } from "node:https";
 import { createServer as createNetServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
@@ -30,6 +31,19 @@ function tempDir(): string {
 }
 
 /** Waits for a condition, failing with what `describe` says after the timeout. */
+/** GET / over TLS from 127.0.0.1:port with SNI and Host `host`, trusting `ca`. */
+function fetchOverTls(port: number, host: string, ca: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = httpsGet({ host: "127.0.0.1", port, path: "/", servername: host, headers: { host }, ca, timeout: 5000, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (chunk: Buffer) => chunks.push(chunk));
+      res.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    });
+    req.on("timeout", () => req.destroy(new Error("timed out")));
+    req.on("error", reject);
+  });
+}
+
 async function until(check: () => boolean, timeoutMs: number, describe: () => string = () => "", poll: () => Promise<void> = () => Promise.resolve()): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   await poll();
@@ -312,7 +326,7 @@ describe("coyote up, run and usage", () => {
 
     const first = await runUp(async (out) => {
       assert.match(out, /panel: not there yet \(coyote-crm arrives with issue #6\)/);
-      assert.match(out, /snitch-proxy\s+not built yet \(issue #4\)/);
+      assert.match(out, /snitch-proxy\s+starting/);
       assert.match(out, /minion\s+starting/);
       // The minion runs in its own process and reports itself; coyote status sees it.
       await until(() => existsSync(join(state, "stats", "minion.json")), 30_000);
@@ -321,11 +335,20 @@ describe("coyote up, run and usage", () => {
       const status = await cli(state, "status");
       assert.match(status.out, /minion\s+running\s+pid \d+/);
       // A service spec applied while it runs is converged by the minion and shows up Ready.
-      const blog = { schemaVersion: 1, kind: "Service", id: "blog", domains: [{ name: "blog.example", records: [{ type: "A", address: "192.0.2.5" }] }] };
+      const site = join(files, "site");
+      mkdirSync(site);
+      writeFileSync(join(site, "index.html"), "<h1>blog</h1>\n");
+      const blog = { schemaVersion: 1, kind: "Service", id: "blog", domains: [{ name: "blog.example", records: [{ type: "A", address: "192.0.2.5" }] }], web: { hostnames: ["blog.example"], backend: { kind: "static", root: site } } };
       assert.equal((await cli(state, "spec", "apply", writeJson(files, "blog.json", blog))).code, EXIT.OK);
       let shown = "";
-      await until(() => /blog\s+1\s+1\s+SpecValid=True.*DnsReady=True.*Ready=True/.test(shown), 30_000, () => shown, async () => {
+      await until(() => /blog\s+1\s+1\s+SpecValid=True.*DnsReady=True.*WebReady=True.*Ready=True/.test(shown), 30_000, () => shown, async () => {
         shown = (await cli(state, "status")).out;
+      });
+      assert.match(shown, /snitch-proxy\s+running\s+pid \d+/);
+      // The site answers over HTTPS through snitch-proxy, with a certificate of the box's own CA.
+      let page = "";
+      await until(() => page === "<h1>blog</h1>\n", 30_000, () => page, async () => {
+        page = await fetchOverTls(Number(https), "blog.example", readFileSync(join(state, "proxy", "ca", "ca.pem"), "utf8")).catch((error: unknown) => String(error));
       });
     });
     const token = /activation token: ([0-9A-Z]{4}(?:-[0-9A-Z]{4}){4})/.exec(first)?.[1];
