@@ -2,7 +2,9 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { ComponentContext, ComponentDefinition, RunningComponent } from "@coyote/component";
 import { ServerSpec, parseJson, serverOrDefaults, specPath } from "@coyote/spec";
-import { startProxy } from "./proxy.ts";
+import { availableParallelism } from "node:os";
+import { logFileFor } from "@coyote/log";
+import { startProxyCluster } from "./cluster.ts";
 
 /** Reads the server spec, or its defaults on a box where none has been written yet. */
 async function readServer(stateDir: string): Promise<ServerSpec> {
@@ -16,16 +18,18 @@ async function readServer(stateDir: string): Promise<ServerSpec> {
 }
 
 /**
- * Starts snitch-proxy as a component of `coyote up`: HTTPS and HTTP on the server spec's ports,
- * on every interface when the box has a public address and on loopback otherwise (a box under
- * development is not exposed by accident).
+ * Starts snitch-proxy as a component of `coyote up`: one worker process per core sharing the
+ * server spec's HTTPS and HTTP ports, on every interface when the box has a public address and on
+ * loopback otherwise (a box under development is not exposed by accident).
  */
 export async function startSnitchProxy(context: ComponentContext): Promise<RunningComponent> {
   const server = await readServer(context.stateDir);
   const host = server.publicIPv4 === undefined && server.publicIPv6 === undefined ? "127.0.0.1" : "::";
-  const proxy = await startProxy({
+  const proxy = await startProxyCluster({
     stateDir: context.stateDir,
     logger: context.logger,
+    logFile: logFileFor(context.stateDir, "snitch-proxy"),
+    workers: availableParallelism(),
     https: { host, port: server.ports.https },
     http: { host, port: server.ports.http },
     publicHttpsPort: server.ports.https,

@@ -7,3 +7,4 @@ export { certificateFile, CertificateStore } from "./certs.ts";
 export { RouteTable, RouteSource } from "./routes.ts";
 export { TrafficStats, LATENCY_BUCKETS_MS } from "./stats.ts";
 export { component, startSnitchProxy } from "./component.ts";
+export { startProxyCluster, type ClusterOptions, type RunningCluster } from "./cluster.ts";

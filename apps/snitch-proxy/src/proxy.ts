@@ -62,6 +62,22 @@ export interface ProxyOptions {
   readonly activator?: ActivatorClient;
   /** How often the HTTP/1.1 timeouts are checked, ms; 1 s. */
   readonly connectionsCheckingIntervalMs?: number;
+  /** Bind with SO_REUSEPORT, so that several worker processes share the ports (see cluster.ts). */
+  readonly reusePort?: boolean;
+  /** The number of processes sharing the ports: each takes this share of the connection limit. */
+  readonly connectionShare?: number;
+  /**
+   * Hands the traffic to a parent instead of reporting it: called every `activityIntervalMs` with
+   * the units' activity since the last call and the cumulative per-host stats (cluster workers).
+   */
+  readonly onTraffic?: (traffic: TrafficReport) => void;
+}
+
+/** What a worker process hands its parent every activity interval. */
+export interface TrafficReport {
+  readonly activity: ReturnType<TrafficStats["takeActivity"]>;
+  readonly hosts: ReturnType<TrafficStats["hosts"]>;
+  readonly counters: Record<string, number>;
 }
 
 /** A running proxy. */
@@ -109,6 +125,9 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   const accessLog = options.accessLog ?? true;
   const publicHttpsPort = options.publicHttpsPort ?? 443;
   let defaultMaxConnections = options.maxConnections ?? 10_000;
+  const share = Math.max(1, options.connectionShare ?? 1);
+  /** This process's part of a connection limit. */
+  const part = (limit: number) => Math.max(1, Math.ceil(limit / share));
 
   const tls: Http2SecureServer = createSecureServer({
     allowHTTP1: true,
@@ -137,7 +156,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     keepAliveTimeout: 5000,
   });
   const source = new RouteSource(join(proxyDir, "routes.json"), logger, (table) => {
-    tls.maxConnections = table.limits?.maxConnections ?? defaultMaxConnections;
+    tls.maxConnections = part(table.limits?.maxConnections ?? defaultMaxConnections);
     stats.retainHosts((host) => table.hasHost(host));
   });
   await source.start();
@@ -315,7 +334,6 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       return;
     }
     const counter = stats.host(host);
-    const unitCounter = upstream.kind === "unit" ? stats.unit(upstream.unit) : undefined;
     const tunnel = (target: Target) => {
       const headers = upstreamRequestHeaders(req.headers, { host, clientAddress: req.socket.remoteAddress ?? "", proto: "https", requestId }, true);
       const proxyReq = httpRequest({ host: target.host, port: target.port, method: req.method, path: req.url, headers });
@@ -326,6 +344,9 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
         if (upstreamHead.length > 0) socket.write(upstreamHead);
         if (head.length > 0) upstreamSocket.write(head);
         counter.openConnections++;
+        // Taken now, not before the upgrade: an idle unit's counter is dropped after each report,
+        // and an open connection keeps this one in the table until it closes.
+        const unitCounter = upstream.kind === "unit" ? stats.unit(upstream.unit) : undefined;
         if (unitCounter) unitCounter.openConnections++;
         stats.request(host, 101, 0, 0, 0);
         const count = (into: "bytesIn" | "bytesOut") => (chunk: Buffer) => {
@@ -409,7 +430,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     );
   };
 
-  await listen(tls, options.https);
+  await listen(tls, options.https, options.reusePort ?? false);
   const httpsAddress = tls.address() as AddressInfo;
 
   let plain: HttpServer | undefined;
@@ -417,14 +438,20 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     plain = createHttpServer({ maxHeaderSize: options.maxHeaderBytes ?? 16_384, headersTimeout: options.headersTimeoutMs ?? 10_000, requestTimeout: 30_000, connectionsCheckingInterval: options.connectionsCheckingIntervalMs ?? 1000 }, (req, res) => {
       void answerPlain(req, res, proxyDir, publicHttpsPort, logger);
     });
-    plain.maxConnections = defaultMaxConnections;
+    plain.maxConnections = part(defaultMaxConnections);
     plain.setTimeout(options.idleTimeoutMs ?? 60_000);
-    await listen(plain, options.http);
+    await listen(plain, options.http, options.reusePort ?? false);
   }
   const httpAddress = plain?.address() as AddressInfo | undefined;
 
+  const counters = () => ({ ...stats.counters, wakes: upstreams.wakes, openConnections: sockets.size });
+  const onTraffic = options.onTraffic;
   const reporter = setInterval(() => {
     const units = stats.takeActivity();
+    if (onTraffic) {
+      onTraffic({ activity: units, hosts: stats.hosts(), counters: counters() });
+      return;
+    }
     if (Object.keys(units).length === 0) return;
     activator.reportActivity({ units }).catch((error: unknown) => logger.debug({ err: error }, "reporting activity to docker-activator"));
   }, options.activityIntervalMs ?? 1000);
@@ -433,7 +460,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   if (options.writeStats ?? true) {
     stopStats = startStatsHeartbeat(stateDir, "snitch-proxy", {
       intervalMs: options.statsIntervalMs ?? 5000,
-      extra: () => ({ hosts: stats.hosts(), counters: { ...stats.counters, wakes: upstreams.wakes, openConnections: sockets.size } }),
+      extra: () => ({ hosts: stats.hosts(), counters: counters() }),
     });
   }
   logger.event("COMPONENT_STARTED", { https: `${httpsAddress.address}:${httpsAddress.port}`, http: httpAddress ? `${httpAddress.address}:${httpAddress.port}` : undefined, routes: source.table.hostCount });
@@ -447,8 +474,8 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     setMaxConnections(limit: number) {
       if (!Number.isInteger(limit) || limit < 1) throw new Error(`setting max connections: ${limit} is not a positive whole number`);
       defaultMaxConnections = limit;
-      tls.maxConnections = limit;
-      if (plain) plain.maxConnections = limit;
+      tls.maxConnections = part(limit);
+      if (plain) plain.maxConnections = part(limit);
       logger.event("CONFIG_RELOADED", { what: "limits", maxConnections: limit });
     },
     async stop(graceMs = 5000) {
@@ -509,10 +536,10 @@ async function answerPlain(req: IncomingMessage, res: ServerResponse, proxyDir: 
   res.end();
 }
 
-function listen(server: HttpServer | Http2SecureServer, at: Listen): Promise<void> {
+function listen(server: HttpServer | Http2SecureServer, at: Listen, reusePort: boolean): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once("error", reject);
-    server.listen(at.port, at.host, () => {
+    server.listen({ port: at.port, host: at.host, reusePort }, () => {
       server.off("error", reject);
       resolve();
     });

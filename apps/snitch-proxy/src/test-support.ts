@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { connect as h2connect, type ClientHttp2Session, type IncomingHttpHeaders as H2Headers } from "node:http2";
 import { request as httpsRequest } from "node:https";
 import { connect as tlsConnect, type PeerCertificate } from "node:tls";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LocalCa } from "@coyote/actuator-snickers";
@@ -77,6 +77,12 @@ export async function backend(name: string, handler?: (req: IncomingMessage, res
     });
   });
   server.keepAliveTimeout = 30_000;
+  // Upgraded sockets leave the server's own bookkeeping; close() must still end them.
+  const sockets = new Set<Socket>();
+  server.on("connection", (socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+  });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const port = (server.address() as AddressInfo).port;
   return {
@@ -85,7 +91,7 @@ export async function backend(name: string, handler?: (req: IncomingMessage, res
     address: `127.0.0.1:${port}`,
     seen,
     close: () => new Promise((resolve) => {
-      server.closeAllConnections();
+      for (const socket of sockets) socket.destroy();
       server.close(() => resolve());
     }),
   };

@@ -344,7 +344,10 @@ describe("coyote up, run and usage", () => {
       await until(() => /blog\s+1\s+1\s+SpecValid=True.*DnsReady=True.*WebReady=True.*Ready=True/.test(shown), 30_000, () => shown, async () => {
         shown = (await cli(state, "status")).out;
       });
-      assert.match(shown, /snitch-proxy\s+running\s+pid \d+/);
+      // The proxy's workers start alongside; it reports itself once all of them listen.
+      await until(() => /snitch-proxy\s+running\s+pid \d+/.test(shown), 30_000, () => shown, async () => {
+        shown = (await cli(state, "status")).out;
+      });
       // The site answers over HTTPS through snitch-proxy, with a certificate of the box's own CA.
       let page = "";
       await until(() => page === "<h1>blog</h1>\n", 30_000, () => page, async () => {

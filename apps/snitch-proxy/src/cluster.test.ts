@@ -1,0 +1,76 @@
+import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import { connect as tlsConnect } from "node:tls";
+import { ComponentStats, parseJson } from "@coyote/spec";
+import { startProxyCluster, type RunningCluster } from "./cluster.ts";
+import { backend, get1, sandbox, type Backend, type Sandbox } from "./test-support.ts";
+
+describe("snitch-proxy cluster", () => {
+  let box: Sandbox;
+  let cluster: RunningCluster;
+  let site: Backend;
+  let port: number;
+
+  before(async () => {
+    box = await sandbox();
+    site = await backend("site");
+    await box.certify("site.test");
+    await box.routes([{ host: "site.test", pathPrefix: "/", serviceId: "site", upstream: { kind: "address", address: site.address } }]);
+    cluster = await startProxyCluster({ stateDir: box.stateDir, logger: box.logger, logFile: join(box.stateDir, "logs", "snitch-proxy.log"), https: { host: "127.0.0.1", port: 0 }, workers: 2, activityIntervalMs: 100, statsIntervalMs: 200 });
+    port = cluster.httpsAddress.port;
+  });
+
+  after(async () => {
+    await cluster.stop(500);
+    await site.close();
+    await box.cleanup();
+  });
+
+  it("runs two workers on one port and merges their stats into one file", async () => {
+    assert.equal(cluster.pids().length, 2);
+    assert.equal(new Set(cluster.pids()).size, 2);
+    const answers = await Promise.all(Array.from({ length: 40 }, (_, i) => get1(port, "site.test", box.ca.certificatePem, `/${String(i)}`)));
+    assert.ok(answers.every((a) => a.status === 200));
+    const file = join(box.stateDir, "stats", "snitch-proxy.json");
+    let requests = 0;
+    const deadline = Date.now() + 10_000;
+    while (requests < 40 && Date.now() < deadline) {
+      await sleep(200);
+      const stats = await readFile(file, "utf8").then((text) => parseJson(ComponentStats, text, "stats"), () => undefined);
+      requests = stats?.hosts?.["site.test"]?.requests ?? 0;
+    }
+    assert.equal(requests, 40, "every request counted once, whichever worker served it");
+  });
+
+  it("splits the connection limit between the workers and changes it live", async () => {
+    cluster.setMaxConnections(2);
+    await sleep(100);
+    const held = await Promise.all(Array.from({ length: 6 }, () => new Promise<ReturnType<typeof tlsConnect> | undefined>((resolve) => {
+      const socket = tlsConnect({ host: "127.0.0.1", port, servername: "site.test", ca: box.ca.certificatePem });
+      socket.once("secureConnect", () => resolve(socket));
+      socket.once("error", () => resolve(undefined));
+      socket.once("close", () => resolve(undefined));
+    })));
+    const open = held.filter((s) => s !== undefined && !s.destroyed);
+    assert.ok(open.length <= 3, `at most about the limit held open: ${String(open.length)}`);
+    for (const socket of held) socket?.destroy();
+    cluster.setMaxConnections(10_000);
+    await sleep(100);
+    assert.equal((await get1(port, "site.test", box.ca.certificatePem)).status, 200);
+  });
+
+  it("replaces a worker that dies, on the same port", async () => {
+    const [victim] = cluster.pids();
+    assert.ok(victim);
+    process.kill(victim, "SIGKILL");
+    const deadline = Date.now() + 15_000;
+    while ((cluster.pids().length < 2 || cluster.pids().includes(victim)) && Date.now() < deadline) await sleep(100);
+    assert.equal(cluster.pids().length, 2);
+    assert.ok(!cluster.pids().includes(victim));
+    const answers = await Promise.all(Array.from({ length: 10 }, () => get1(port, "site.test", box.ca.certificatePem)));
+    assert.ok(answers.every((a) => a.status === 200));
+  });
+});

@@ -1,0 +1,218 @@
+import { fork, type ChildProcess } from "node:child_process";
+import { availableParallelism } from "node:os";
+import { join } from "node:path";
+import type { AddressInfo } from "node:net";
+import { setTimeout as sleep } from "node:timers/promises";
+import { startStatsHeartbeat } from "@coyote/component";
+import { ActivatorClient } from "@coyote/docker-activator";
+import type { CoyoteLogger } from "@coyote/log";
+import type { UnitActivity } from "@coyote/spec";
+import type { ProxyOptions, TrafficReport } from "./proxy.ts";
+import { LATENCY_BUCKETS_MS } from "./stats.ts";
+
+/** What a worker is told to run: the proxy options that cross a process boundary. */
+export type WorkerOptions = Omit<ProxyOptions, "logger" | "activator" | "onTraffic" | "writeStats" | "reusePort" | "connectionShare"> & {
+  /** The log file every worker appends to. */
+  readonly logFile: string;
+  readonly logLevel?: "debug" | "info";
+};
+
+/** Messages between the cluster and its workers. */
+export type ToWorker =
+  | { readonly type: "start"; readonly options: WorkerOptions; readonly share: number }
+  | { readonly type: "limit"; readonly maxConnections: number }
+  | { readonly type: "stop"; readonly graceMs: number };
+/** Messages from a worker. */
+export type FromWorker =
+  | { readonly type: "ready"; readonly https: AddressInfo; readonly http: AddressInfo | undefined }
+  | { readonly type: "traffic"; readonly traffic: TrafficReport }
+  | { readonly type: "failed"; readonly message: string };
+
+/** How the cluster is run. */
+export interface ClusterOptions extends WorkerOptions {
+  /** Worker processes; the machine's parallelism by default. */
+  readonly workers?: number;
+  /** The cluster's own logger (worker starts, exits and restarts). */
+  readonly logger: CoyoteLogger;
+  /** Whether the cluster writes `stats/snitch-proxy.json` (merged from the workers); true by default. */
+  readonly writeStats?: boolean;
+  /** The activator's client; one for the state folder by default. */
+  readonly activator?: ActivatorClient;
+}
+
+/** A running cluster of proxy workers. */
+export interface RunningCluster {
+  readonly httpsAddress: AddressInfo;
+  readonly httpAddress: AddressInfo | undefined;
+  /** The workers' pids. */
+  readonly pids: () => number[];
+  /** Changes the connection limit of the whole cluster, live. */
+  setMaxConnections(limit: number): void;
+  stop(graceMs?: number): Promise<void>;
+}
+
+type HostStats = TrafficReport["hosts"][string];
+
+/** Node's flags for a worker: the parent's loader (tsx), without the test runner's flags. */
+function workerExecArgv(): string[] {
+  const out: string[] = [];
+  const argv = process.execArgv;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] ?? "";
+    if (arg.startsWith("--test")) {
+      if (!arg.includes("=") && arg !== "--test" && argv[i + 1] !== undefined && !(argv[i + 1] ?? "").startsWith("--")) i++;
+      continue;
+    }
+    out.push(arg);
+  }
+  return out;
+}
+
+/** Adds one host's stats into another (histograms bucket by bucket). */
+function addHost(into: HostStats | undefined, from: HostStats): HostStats {
+  if (!into) return { ...from, status: { ...from.status }, latencyCounts: [...from.latencyCounts], latencyBucketsMs: [...LATENCY_BUCKETS_MS] };
+  return {
+    requests: into.requests + from.requests,
+    bytesIn: into.bytesIn + from.bytesIn,
+    bytesOut: into.bytesOut + from.bytesOut,
+    status: {
+      "1xx": into.status["1xx"] + from.status["1xx"],
+      "2xx": into.status["2xx"] + from.status["2xx"],
+      "3xx": into.status["3xx"] + from.status["3xx"],
+      "4xx": into.status["4xx"] + from.status["4xx"],
+      "5xx": into.status["5xx"] + from.status["5xx"],
+    },
+    latencyBucketsMs: into.latencyBucketsMs,
+    latencyCounts: into.latencyCounts.map((n, i) => n + (from.latencyCounts[i] ?? 0)),
+    openConnections: into.openConnections + from.openConnections,
+  };
+}
+
+/**
+ * Runs snitch-proxy as several worker processes sharing its ports through SO_REUSEPORT, so that
+ * the kernel spreads connections over all cores (one Node process tops out at one core of TLS and
+ * HTTP parsing; nginx's answer is the same). The cluster keeps what must be one: it merges the
+ * workers' per-host stats into `stats/snitch-proxy.json`, sums their units' activity (an open
+ * websocket in any worker keeps a unit awake) into one report to docker-activator, splits the
+ * connection limit between them, and restarts a worker that dies.
+ */
+export async function startProxyCluster(options: ClusterOptions): Promise<RunningCluster> {
+  const count = Math.max(1, options.workers ?? availableParallelism());
+  const { logger } = options;
+  const activator = options.activator ?? new ActivatorClient(options.stateDir);
+  const workerFile = join(import.meta.dirname, "worker.ts");
+  const workers = new Map<number, ChildProcess>();
+  const latest = new Map<number, TrafficReport>();
+  let stopping = false;
+  let workerOptions: WorkerOptions = {
+    stateDir: options.stateDir,
+    logFile: options.logFile,
+    https: options.https,
+    ...(options.http ? { http: options.http } : {}),
+    ...(options.logLevel ? { logLevel: options.logLevel } : {}),
+    ...(options.publicHttpsPort === undefined ? {} : { publicHttpsPort: options.publicHttpsPort }),
+    ...(options.maxConnections === undefined ? {} : { maxConnections: options.maxConnections }),
+    ...(options.headersTimeoutMs === undefined ? {} : { headersTimeoutMs: options.headersTimeoutMs }),
+    ...(options.requestTimeoutMs === undefined ? {} : { requestTimeoutMs: options.requestTimeoutMs }),
+    ...(options.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: options.idleTimeoutMs }),
+    ...(options.handshakeTimeoutMs === undefined ? {} : { handshakeTimeoutMs: options.handshakeTimeoutMs }),
+    ...(options.upstreamTimeoutMs === undefined ? {} : { upstreamTimeoutMs: options.upstreamTimeoutMs }),
+    ...(options.wakeTimeoutMs === undefined ? {} : { wakeTimeoutMs: options.wakeTimeoutMs }),
+    ...(options.maxHeaderBytes === undefined ? {} : { maxHeaderBytes: options.maxHeaderBytes }),
+    ...(options.accessLog === undefined ? {} : { accessLog: options.accessLog }),
+    ...(options.activityIntervalMs === undefined ? {} : { activityIntervalMs: options.activityIntervalMs }),
+    ...(options.connectionsCheckingIntervalMs === undefined ? {} : { connectionsCheckingIntervalMs: options.connectionsCheckingIntervalMs }),
+  };
+
+  /** Open connections per unit in each worker, as last reported: the sum is the unit's. */
+  const openByWorker = new Map<number, Record<string, number>>();
+  const onTraffic = (slot: number, traffic: TrafficReport) => {
+    latest.set(slot, traffic);
+    const open: Record<string, number> = {};
+    for (const [unit, activity] of Object.entries(traffic.activity)) open[unit] = activity.openConnections;
+    openByWorker.set(slot, open);
+    if (Object.keys(traffic.activity).length === 0) return;
+    const units: Record<string, UnitActivity> = {};
+    for (const [unit, activity] of Object.entries(traffic.activity)) {
+      let openConnections = 0;
+      for (const other of openByWorker.values()) openConnections += other[unit] ?? 0;
+      units[unit] = { ...activity, openConnections };
+    }
+    activator.reportActivity({ units }).catch((error: unknown) => logger.debug({ err: error }, "reporting activity to docker-activator"));
+  };
+
+  const spawnWorker = (slot: number): Promise<FromWorker & { type: "ready" }> => {
+    const child = fork(workerFile, [], { execArgv: workerExecArgv(), stdio: ["ignore", "ignore", "inherit", "ipc"], serialization: "advanced" });
+    workers.set(slot, child);
+    return new Promise((resolve, reject) => {
+      let ready = false;
+      child.on("message", (message: FromWorker) => {
+        if (message.type === "ready") {
+          ready = true;
+          resolve(message);
+        } else if (message.type === "traffic") onTraffic(slot, message.traffic);
+        else reject(new Error(`starting proxy worker ${String(slot)}: ${message.message}`));
+      });
+      child.once("exit", (code, signal) => {
+        workers.delete(slot);
+        openByWorker.delete(slot);
+        if (!ready) {
+          reject(new Error(`starting proxy worker ${String(slot)}: it exited (${String(code ?? signal)})`));
+          return;
+        }
+        if (stopping) return;
+        logger.event("COMPONENT_EXITED", { worker: slot, pid: child.pid, code, signal }, "a proxy worker died; starting another");
+        void sleep(500).then(() => (stopping ? undefined : spawnWorker(slot).catch((error: unknown) => logger.event("ERROR", { err: error }, "restarting a proxy worker"))));
+      });
+      const start: ToWorker = { type: "start", options: workerOptions, share: count };
+      child.send(start);
+    });
+  };
+
+  // The first worker binds the ports (0 picks free ones); the others join on the same ports.
+  const first = await spawnWorker(0);
+  workerOptions = { ...workerOptions, https: { host: options.https.host, port: first.https.port }, ...(first.http && options.http ? { http: { host: options.http.host, port: first.http.port } } : {}) };
+  await Promise.all(Array.from({ length: count - 1 }, (_, i) => spawnWorker(i + 1)));
+
+  const stopStats = options.writeStats === false ? undefined : startStatsHeartbeat(options.stateDir, "snitch-proxy", {
+    intervalMs: options.statsIntervalMs ?? 5000,
+    extra: () => {
+      const hosts: Record<string, HostStats> = {};
+      const counters: Record<string, number> = { workers: workers.size };
+      for (const traffic of latest.values()) {
+        for (const [host, stats] of Object.entries(traffic.hosts)) hosts[host] = addHost(hosts[host], stats);
+        for (const [name, value] of Object.entries(traffic.counters)) counters[name] = (counters[name] ?? 0) + value;
+      }
+      return { hosts, counters };
+    },
+  });
+  logger.event("COMPONENT_STARTED", { workers: count, https: `${first.https.address}:${String(first.https.port)}` });
+
+  const send = (message: ToWorker) => {
+    for (const child of workers.values()) if (child.connected) child.send(message);
+  };
+  return {
+    httpsAddress: first.https,
+    httpAddress: first.http,
+    pids: () => [...workers.values()].map((child) => child.pid ?? 0),
+    setMaxConnections(limit: number) {
+      if (!Number.isInteger(limit) || limit < 1) throw new Error(`setting max connections: ${String(limit)} is not a positive whole number`);
+      workerOptions = { ...workerOptions, maxConnections: limit };
+      send({ type: "limit", maxConnections: limit });
+    },
+    async stop(graceMs = 5000) {
+      stopping = true;
+      const exits = [...workers.values()].map((child) => new Promise<void>((resolve) => {
+        if (child.exitCode !== null || child.signalCode !== null) resolve();
+        else child.once("exit", () => resolve());
+      }));
+      send({ type: "stop", graceMs });
+      const all = Promise.all(exits);
+      const late = await Promise.race([all.then(() => false), sleep(graceMs + 3000).then(() => true)]);
+      if (late) for (const child of workers.values()) if (child.pid !== undefined) process.kill(child.pid, "SIGKILL");
+      await all;
+      await stopStats?.();
+      if (!options.activator) activator.close();
+    },
+  };
+}

@@ -1,0 +1,160 @@
+// bench/wake: how much docker-activator adds to a cold start. For a sleeping docker unit, the time
+// from a wake request to the first byte of the first HTTP response, against a bare `docker start`
+// of an identical container followed by the first request (polled until it answers). The two are
+// interleaved in one run (activator, bare, activator, bare, ...) and the medians and the median
+// overhead are printed. The path through snitch-proxy is not measured here yet.
+//
+//   node --import tsx bench/src/wake.ts [--rounds 10]
+//
+// It starts a private dockerd (vfs, no bridge, no iptables) in a temporary folder, imports a
+// busybox image (Debian's busybox-static) with `docker import`, runs containers on host
+// networking on 127.0.0.1, stops dockerd by its pid and removes the folder at the end.
+import { spawn, spawnSync } from "node:child_process";
+import { closeSync, copyFileSync, createReadStream, mkdirSync, openSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { request } from "node:http";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { parseArgs } from "node:util";
+import Docker from "dockerode";
+import { ActivatorClient, startActivator } from "@coyote/docker-activator";
+import { createLogger } from "@coyote/log";
+import { ServerSpec, StateStore, writeFileAtomic } from "@coyote/spec";
+
+const { values } = parseArgs({ options: { rounds: { type: "string", default: "10" } } });
+const rounds = Number(values.rounds);
+const IMAGE = "coyote-bench/busybox:1";
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === "object" && address !== null ? address.port : 0));
+    });
+  });
+}
+
+/** Milliseconds from now until the first byte of a GET answer, or undefined when it failed. */
+function firstByte(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = request({ host: "127.0.0.1", port, path: "/", agent: false, timeout: 2000 }, (res) => {
+      res.once("data", () => resolve(true));
+      res.once("end", () => resolve(true));
+      res.resume();
+    });
+    req.on("timeout", () => req.destroy());
+    req.on("error", () => resolve(false));
+    req.end();
+  });
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? (sorted[mid] ?? 0) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
+}
+
+const dir = await mkdtemp(join(tmpdir(), "cbw-"));
+const socketPath = join(dir, "docker.sock");
+const log = openSync(join(dir, "dockerd.log"), "a");
+const dockerd = spawn("/usr/sbin/dockerd", [
+  "--storage-driver=vfs", "--bridge=none", "--iptables=false", "--ip6tables=false",
+  "--data-root", join(dir, "data"), "--exec-root", join(dir, "exec"), "--pidfile", join(dir, "docker.pid"),
+  "-H", `unix://${socketPath}`, "--containerd-namespace", `coyote-bench-${process.pid}`, "--containerd-plugins-namespace", `coyote-bench-${process.pid}-plugins`,
+], { stdio: ["ignore", log, log] });
+closeSync(log);
+const exited = new Promise<void>((resolve) => dockerd.once("exit", () => resolve()));
+
+async function cleanup(): Promise<void> {
+  if (dockerd.exitCode === null && dockerd.pid !== undefined) {
+    process.kill(dockerd.pid, "SIGTERM");
+    if (await Promise.race([exited.then(() => false), sleep(30_000).then(() => true)])) {
+      process.kill(dockerd.pid, "SIGKILL");
+      await exited;
+    }
+  }
+  // dockerd leaves the host's network namespace bind-mounted in its exec root.
+  for (const mount of readFileSync("/proc/mounts", "utf8").split("\n").map((l) => l.split(" ")[1] ?? "").filter((m) => m.startsWith(`${dir}/`)).reverse()) spawnSync("umount", [mount]);
+  await rm(dir, { recursive: true, force: true });
+}
+
+try {
+  const docker = new Docker({ socketPath });
+  const until = performance.now() + 30_000;
+  for (;;) {
+    try {
+      await docker.ping();
+      break;
+    } catch (error) {
+      if (performance.now() > until || dockerd.exitCode !== null) throw new Error(`bench/wake: dockerd did not start (see ${join(dir, "dockerd.log")})`, { cause: error });
+      await sleep(100);
+    }
+  }
+  const root = join(dir, "root");
+  mkdirSync(join(root, "bin"), { recursive: true });
+  mkdirSync(join(root, "www"), { recursive: true });
+  copyFileSync("/usr/bin/busybox", join(root, "bin", "busybox"));
+  for (const applet of ["sh", "httpd"]) symlinkSync("busybox", join(root, "bin", applet));
+  writeFileSync(join(root, "www", "index.html"), "hello\n");
+  spawnSync("tar", ["-C", root, "-cf", join(dir, "image.tar"), "."]);
+  const imported = await docker.importImage(createReadStream(join(dir, "image.tar")), { repo: "coyote-bench/busybox", tag: "1" });
+  await new Promise<void>((resolve, reject) => docker.modem.followProgress(imported, (error: Error | null) => (error ? reject(error) : resolve())));
+
+  const stateDir = join(dir, "state");
+  const store = await StateStore.open(stateDir);
+  await store.applySpec(ServerSpec.parse({ schemaVersion: 1, kind: "Server", name: "bench", hostname: "bench.example", runtime: "docker" }), { author: { name: "bench", email: "bench@example.org" } });
+  const unitPort = await freePort();
+  const barePort = await freePort();
+  const command = (port: number) => ["httpd", "-f", "-p", `127.0.0.1:${port}`, "-h", "/www"];
+  await writeFileAtomic(join(store.root, "activator", "units.json"), JSON.stringify({
+    schemaVersion: 1,
+    generatedAt: new Date().toISOString(),
+    units: [{ id: "bench", serviceId: "bench", runtime: "docker", image: IMAGE, command: command(unitPort), port: unitPort, memoryMb: 64, idleTimeoutSeconds: 1, dumpTimeoutSeconds: 5, readiness: { kind: "tcp" }, readinessTimeoutSeconds: 30 }],
+  }));
+  const logger = createLogger({ component: "docker-activator", file: join(dir, "activator.log"), level: "warn" });
+  const activator = await startActivator({ name: "docker-activator", stateDir: store.root, logger, signal: new AbortController().signal }, { dockerSocket: socketPath, tickMs: 100, stopGraceMs: 2000 });
+  const client = new ActivatorClient(store.root);
+  const bare = await docker.createContainer({ Image: IMAGE, Cmd: command(barePort), HostConfig: { NetworkMode: "host", Memory: 64 * 1024 * 1024, Init: true } });
+  const unitContainer = () => docker.listContainers({ all: true, filters: { label: ["coyote.unit=bench"] } }).then((list) => list[0]);
+  while ((await unitContainer()) === undefined) await sleep(50);
+
+  const viaActivator: number[] = [];
+  const viaBare: number[] = [];
+  for (let round = 0; round < rounds; round++) {
+    // The activator's unit: asleep (stopped), woken by a wake request, then the first request.
+    let t0 = performance.now();
+    const answer = await client.wake("bench", { timeoutMs: 30_000 });
+    if (!answer.started) throw new Error("bench/wake: the unit was not asleep");
+    if (!(await firstByte(unitPort))) throw new Error("bench/wake: the woken unit did not answer");
+    viaActivator.push(performance.now() - t0);
+    // Back to sleep the activator's own way: idle for its timeout (1 s), dumped (no hook) and stopped.
+    const asleepBy = performance.now() + 30_000;
+    const stateOf = async () => (await client.units() as { units: Record<string, { state: string }> }).units.bench?.state;
+    while ((await unitContainer())?.State !== "exited" || (await stateOf()) !== "stopped") {
+      if (performance.now() > asleepBy) throw new Error("bench/wake: the unit did not go back to sleep");
+      await sleep(50);
+    }
+
+    // The bare container: docker start, then the first request, polled until it answers.
+    t0 = performance.now();
+    await bare.start();
+    while (!(await firstByte(barePort))) await sleep(5);
+    viaBare.push(performance.now() - t0);
+    await bare.stop({ t: 1 });
+  }
+  client.close();
+  await activator.stop();
+  await logger.close();
+  const a = median(viaActivator);
+  const b = median(viaBare);
+  process.stdout.write(`bench/wake: ${rounds} rounds, interleaved\n`);
+  process.stdout.write(`  activator wake → first byte: median ${a.toFixed(1)} ms (${viaActivator.map((v) => v.toFixed(0)).join(", ")})\n`);
+  process.stdout.write(`  bare docker start → first byte: median ${b.toFixed(1)} ms (${viaBare.map((v) => v.toFixed(0)).join(", ")})\n`);
+  process.stdout.write(`  overhead: median ${(a - b).toFixed(1)} ms (goal: under 50 ms)\n`);
+} finally {
+  await cleanup();
+}
