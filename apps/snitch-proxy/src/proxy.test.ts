@@ -19,10 +19,28 @@ describe("snitch-proxy", () => {
 
   before(async () => {
     box = await sandbox();
-    a = await backend("alpha", (req, res) => {
+    a = await backend("alpha", (req, res, _body) => {
       if (req.url === "/hop") {
         res.writeHead(200, { connection: "x-private, keep-alive", "x-private": "secret", "keep-alive": "timeout=77", "x-public": "yes", "content-length": 2 });
         res.end("ok");
+        return true;
+      }
+      if (req.url === "/big") {
+        const chunk = Buffer.alloc(64 * 1024, "x");
+        res.writeHead(200, { "content-type": "application/octet-stream" });
+        let sent = 0;
+        const pump = () => {
+          while (sent < 80) {
+            sent++;
+            if (!res.write(chunk)) return void res.once("drain", pump);
+          }
+          res.end();
+        };
+        pump();
+        return true;
+      }
+      if (req.url === "/count") {
+        res.end(String(Buffer.byteLength(_body)));
         return true;
       }
       if (req.url === "/slow") {
@@ -88,6 +106,23 @@ describe("snitch-proxy", () => {
       const answers = await Promise.all([get2(session, "/h2"), get2(session, "/post", {}, "payload")]);
       assert.deepEqual(answers.map((x) => [x.status, x.body]), [[200, "beta GET /h2 "], [200, "beta POST /post payload"]]);
       assert.match(String(b.seen.at(-1)?.headers.host), /^beta\.test(:\d+)?$/);
+    } finally {
+      session.close();
+    }
+  });
+
+  it("streams large bodies both ways, chunked and with a length, over HTTP/1.1 and HTTP/2", async () => {
+    const big = await get1(port, "alpha.test", box.ca.certificatePem, "/big");
+    assert.equal(big.status, 200);
+    assert.equal(Buffer.byteLength(big.body), 80 * 64 * 1024);
+    const upload = "y".repeat(3 * 1024 * 1024);
+    const counted = await get1(port, "alpha.test", box.ca.certificatePem, "/count", { method: "PUT", body: upload });
+    assert.equal(counted.body, String(upload.length));
+    const session = await session2(port, "alpha.test", box.ca.certificatePem);
+    try {
+      const [h2big, h2count] = await Promise.all([get2(session, "/big"), get2(session, "/count", {}, upload)]);
+      assert.equal(Buffer.byteLength(h2big.body), 80 * 64 * 1024);
+      assert.equal(h2count.body, String(upload.length));
     } finally {
       session.close();
     }

@@ -1,7 +1,8 @@
-import { createServer as createHttpServer, request as httpRequest, Agent, type IncomingMessage, type ServerResponse, type Server as HttpServer, type ClientRequest } from "node:http";
+import { createServer as createHttpServer, request as httpRequest, type IncomingMessage, type ServerResponse, type Server as HttpServer } from "node:http";
+import { Pool } from "undici";
 import { createSecureServer, type Http2SecureServer, type Http2ServerRequest, type Http2ServerResponse } from "node:http2";
 import { readFile } from "node:fs/promises";
-import type { Duplex } from "node:stream";
+import { Transform, type Duplex } from "node:stream";
 import type { AddressInfo, Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
 import { join } from "node:path";
@@ -120,7 +121,25 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   const certs = new CertificateStore(join(proxyDir, "certs"));
   const activator = options.activator ?? new ActivatorClient(stateDir);
   const upstreams = new Upstreams(activator, logger, options.wakeTimeoutMs ?? 60_000);
-  const agent = new Agent({ keepAlive: true, maxSockets: 1024, maxFreeSockets: 256, scheduling: "lifo" });
+  // Upstream connections: one keep-alive undici pool per address (measured cheaper per request
+  // than node:http's agent; docs/BENCHMARKS.md), at most 1024 pools, the oldest closed first.
+  const pools = new Map<string, Pool>();
+  const upstreamPool = (target: Target): Pool => {
+    const key = `${target.host}:${String(target.port)}`;
+    let pool = pools.get(key);
+    if (!pool) {
+      if (pools.size >= 1024) {
+        const [oldest] = pools;
+        if (oldest) {
+          pools.delete(oldest[0]);
+          void oldest[1].close().catch(() => undefined);
+        }
+      }
+      pool = new Pool(`http://${target.host.includes(":") ? `[${target.host}]` : target.host}:${String(target.port)}`, { connections: 512, pipelining: 1, headersTimeout: upstreamTimeoutMs, bodyTimeout: 0, keepAliveTimeout: 4000 });
+      pools.set(key, pool);
+    }
+    return pool;
+  };
   const upstreamTimeoutMs = options.upstreamTimeoutMs ?? 60_000;
   const accessLog = options.accessLog ?? true;
   const publicHttpsPort = options.publicHttpsPort ?? 443;
@@ -237,44 +256,61 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     }
     const send = (target: Target, retried: boolean) => {
       const headers = upstreamRequestHeaders(req.headers, { host, clientAddress: socket.remoteAddress ?? "", proto: "https", requestId });
-      const proxyReq: ClientRequest = httpRequest({ host: target.host, port: target.port, method, path: url, headers, agent });
-      const timer = setTimeout(() => {
-        stats.counters.upstreamTimeouts++;
-        logger.event("ERROR", { requestId, host, serviceId: route.serviceId, upstream: `${target.host}:${target.port}`, timeoutMs: upstreamTimeoutMs }, "upstream too slow");
-        proxyReq.destroy();
-        answerPage(res, 504, requestId);
-      }, upstreamTimeoutMs);
-      proxyReq.on("response", (proxyRes: IncomingMessage) => {
-        clearTimeout(timer);
-        const status = proxyRes.statusCode ?? 502;
-        res.writeHead(status, clientResponseHeaders(proxyRes.headers, requestId));
-        proxyRes.on("data", (chunk: Buffer) => (bytesOut += chunk.length));
-        proxyRes.pipe(res as NodeJS.WritableStream);
-        proxyRes.on("error", () => res.destroy());
+      const hasBody = !BODYLESS.has(method) || req.headers["content-length"] !== undefined || req.headers["transfer-encoding"] !== undefined;
+      // The body is counted on its way through (a 'data' listener would start it flowing before
+      // the upstream connection is ready, and lose what arrived meanwhile).
+      const body = hasBody ? req.pipe(new Transform({
+        transform(chunk: Buffer, _encoding, callback) {
+          bytesIn += chunk.length;
+          callback(null, chunk);
+        },
+      })) : null;
+      let done = false;
+      upstreamPool(target).dispatch({ path: url, method, headers: headers as Record<string, string | string[]>, body }, {
+        onRequestStart(controller) {
+          res.once("close", () => {
+            if (!done) controller.abort(new Error("the client went away"));
+          });
+        },
+        onResponseStart(_controller, statusCode, responseHeaders) {
+          res.writeHead(statusCode, clientResponseHeaders(responseHeaders, requestId));
+        },
+        onResponseData(controller, chunk) {
+          bytesOut += chunk.length;
+          // Back-pressure: a slow client pauses the upstream instead of filling memory.
+          if (!res.write(chunk)) {
+            controller.pause();
+            res.once("drain", () => controller.resume());
+          }
+        },
+        onResponseEnd() {
+          done = true;
+          res.end();
+        },
+        onResponseError(_controller, error: Error & { code?: string }) {
+          done = true;
+          if (res.headersSent || res.writableEnded || res.destroyed) {
+            res.destroy();
+            return;
+          }
+          if (error.code === "UND_ERR_HEADERS_TIMEOUT") {
+            stats.counters.upstreamTimeouts++;
+            logger.event("ERROR", { requestId, host, serviceId: route.serviceId, upstream: `${target.host}:${String(target.port)}`, timeoutMs: upstreamTimeoutMs }, "upstream too slow");
+            answerPage(res, 504, requestId);
+            return;
+          }
+          const refused = error.code === "ECONNREFUSED" || error.code === "UND_ERR_SOCKET" || error.code === "ECONNRESET";
+          if (refused && target.unit !== undefined && !retried && !hasBody) {
+            // The unit went to sleep since its address was remembered: wake it again, once.
+            upstreams.forget(target.unit);
+            dispatch(true);
+            return;
+          }
+          stats.counters.upstreamErrors++;
+          logger.event("ERROR", { err: error, requestId, host, serviceId: route.serviceId, upstream: `${target.host}:${String(target.port)}` }, "upstream unreachable");
+          answerPage(res, 502, requestId);
+        },
       });
-      proxyReq.on("error", (error: NodeJS.ErrnoException) => {
-        clearTimeout(timer);
-        if (res.headersSent || res.writableEnded) {
-          res.destroy();
-          return;
-        }
-        const refused = error.code === "ECONNREFUSED" || (proxyReq.reusedSocket && error.code === "ECONNRESET");
-        if (refused && target.unit !== undefined && !retried && BODYLESS.has(method) && bytesIn === 0) {
-          // The unit went to sleep since its address was remembered: wake it again, once.
-          upstreams.forget(target.unit);
-          dispatch(true);
-          return;
-        }
-        stats.counters.upstreamErrors++;
-        logger.event("ERROR", { err: error, requestId, host, serviceId: route.serviceId, upstream: `${target.host}:${target.port}` }, "upstream unreachable");
-        answerPage(res, 502, requestId);
-      });
-      res.once("close", () => {
-        clearTimeout(timer);
-        if (!proxyReq.destroyed && !res.writableFinished) proxyReq.destroy();
-      });
-      req.on("data", (chunk: Buffer) => (bytesIn += chunk.length));
-      req.pipe(proxyReq);
     };
     const dispatch = (retried: boolean) => {
       let resolved: Target | Promise<Target>;
@@ -490,7 +526,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       }, graceMs);
       await closing;
       clearTimeout(grace);
-      agent.destroy();
+      await Promise.all([...pools.values()].map((pool) => pool.destroy().catch(() => undefined)));
       if (!options.activator) activator.close();
       await stopStats?.();
     },
