@@ -4,7 +4,7 @@ import { basename, join } from "node:path";
 import { watch, type FSWatcher } from "chokidar";
 import type { Actuator } from "@coyote/actuator";
 import type { CoyoteLogger } from "@coyote/log";
-import { ServerSpec, ServiceStatus, StateStore, serverOrDefaults, specPath, validate } from "@coyote/spec";
+import { ServerSpec, ServiceStatus, StateStore, serverOrDefaults, specPath } from "@coyote/spec";
 import { conditionOf } from "./conditions.ts";
 import { CommitJournal } from "./journal.ts";
 import { PluginFolder } from "./plugins.ts";

@@ -121,6 +121,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   const certs = new CertificateStore(join(proxyDir, "certs"));
   const activator = options.activator ?? new ActivatorClient(stateDir);
   const upstreams = new Upstreams(activator, logger, options.wakeTimeoutMs ?? 60_000);
+  const upstreamTimeoutMs = options.upstreamTimeoutMs ?? 60_000;
   // Upstream connections: one keep-alive undici pool per address (measured cheaper per request
   // than node:http's agent; docs/BENCHMARKS.md), at most 1024 pools, the oldest closed first.
   const pools = new Map<string, Pool>();
@@ -140,7 +141,6 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     }
     return pool;
   };
-  const upstreamTimeoutMs = options.upstreamTimeoutMs ?? 60_000;
   const accessLog = options.accessLog ?? true;
   const publicHttpsPort = options.publicHttpsPort ?? 443;
   let defaultMaxConnections = options.maxConnections ?? 10_000;
