@@ -346,12 +346,9 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   tls.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     onUpgrade(req, socket, head);
   });
-  tls.on("stream", (stream) => {
-    // An HTTP/2 stream that never completes (slowloris over HTTP/2) is closed when idle.
-    stream.setTimeout(options.headersTimeoutMs ?? 10_000, () => {
-      if (!stream.headersSent) stream.close();
-    });
-  });
+  // HTTP/2 needs no stream timer of its own: a stream exists only once its headers have arrived
+  // (their size capped by maxHeaderListSize), a session with no frames at all is closed by the
+  // idle timeout, and a stream waiting on its upstream is bounded by the upstream and wake timeouts.
 
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const requestId = requestIdFrom(req.headers);
