@@ -1,0 +1,64 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { validate, ProxyRoutes } from "@coyote/spec";
+import { normalize } from "./certs.ts";
+import { clientResponseHeaders, requestHost, upstreamRequestHeaders } from "./headers.ts";
+import { RouteTable } from "./routes.ts";
+import { parseHostPort } from "./upstreams.ts";
+
+const table = new RouteTable(validate(ProxyRoutes, {
+  schemaVersion: 1,
+  generatedAt: "2026-11-22T00:00:00Z",
+  routes: [
+    { host: "a.test", pathPrefix: "/", serviceId: "root", upstream: { kind: "address", address: "127.0.0.1:1" } },
+    { host: "a.test", pathPrefix: "/app", serviceId: "app", upstream: { kind: "address", address: "127.0.0.1:2" } },
+    { host: "a.test", pathPrefix: "/app/admin/", serviceId: "admin", upstream: { kind: "address", address: "127.0.0.1:3" } },
+  ],
+}, "routes"));
+
+describe("routing", () => {
+  it("matches the longest path prefix on a segment boundary", () => {
+    const service = (path: string) => table.match("a.test", path)?.serviceId;
+    assert.equal(service("/"), "root");
+    assert.equal(service("/app"), "app");
+    assert.equal(service("/app/x"), "app");
+    assert.equal(service("/app?x=1"), "app");
+    assert.equal(service("/apple"), "root");
+    assert.equal(service("/app/admin/users"), "admin");
+    assert.equal(service("/app/admin"), "app");
+    assert.equal(table.match("b.test", "/"), undefined);
+  });
+
+  it("reads the host from Host or :authority, and refuses malformed ones", () => {
+    assert.equal(requestHost({ host: "Example.TEST:8443" }), "example.test");
+    assert.equal(requestHost({ host: "example.test." }), "example.test");
+    assert.equal(requestHost({ ":authority": "h2.test" }), "h2.test");
+    for (const bad of ["", "a b", "[::1]:443", "x.test:abc", "x.test:123456", "-x.test", "x..test", "x_y.test", "a".repeat(300)]) {
+      assert.equal(requestHost({ host: bad }), undefined, JSON.stringify(bad));
+    }
+    assert.equal(requestHost({}), undefined);
+  });
+
+  it("never turns a crafted SNI name into a path", () => {
+    assert.equal(normalize("../../etc/passwd"), undefined);
+    assert.equal(normalize("*.test"), undefined);
+    assert.equal(normalize("A.Test."), "a.test");
+  });
+
+  it("builds upstream headers without hop-by-hop ones and with the forwarding headers", () => {
+    const out = upstreamRequestHeaders(
+      { host: "a.test", connection: "keep-alive, x-secret", "x-secret": "1", "keep-alive": "timeout=5", upgrade: "h2c", te: "trailers", "x-forwarded-for": "10.0.0.1", accept: "*/*" },
+      { host: "a.test", clientAddress: "192.0.2.9", proto: "https", requestId: "abcdefgh12345678" },
+    );
+    assert.deepEqual(out, { accept: "*/*", host: "a.test", "x-forwarded-for": "10.0.0.1, 192.0.2.9", "x-forwarded-proto": "https", "x-forwarded-host": "a.test", "x-request-id": "abcdefgh12345678" });
+    const upgrade = upstreamRequestHeaders({ host: "a.test", connection: "Upgrade", upgrade: "websocket" }, { host: "a.test", clientAddress: "::1", proto: "https", requestId: "abcdefgh12345678" }, true);
+    assert.equal(upgrade.connection, "upgrade");
+    assert.equal(upgrade.upgrade, "websocket");
+    assert.deepEqual(clientResponseHeaders({ "transfer-encoding": "chunked", connection: "close", "set-cookie": ["a=1", "b=2"] }, "abcdefgh12345678"), { "set-cookie": ["a=1", "b=2"], "x-request-id": "abcdefgh12345678" });
+  });
+
+  it("splits addresses, IPv6 included", () => {
+    assert.deepEqual(parseHostPort("127.0.0.1:8080"), { host: "127.0.0.1", port: 8080 });
+    assert.deepEqual(parseHostPort("[::1]:8443"), { host: "::1", port: 8443 });
+  });
+});
