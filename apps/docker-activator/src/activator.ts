@@ -1,5 +1,5 @@
 import type { CoyoteLogger } from "@coyote/log";
-import type { ActivatorUnits, ActivityReport, UnitStats, WakeResponse } from "@coyote/spec";
+import type { ActivatorUnits, ActivityReport, UnitStats as UnitStatsSchema, WakeResponse } from "@coyote/spec";
 import { ActivatorFailure } from "./errors.ts";
 import { waitReady } from "./probe.ts";
 import { errorText, unitHash } from "./runtime.ts";
@@ -44,6 +44,11 @@ export interface ActivatorOptions {
 export type DownReason = "idle" | "evicted" | "removed" | "replaced" | "crashed";
 
 const MIB = 1024 * 1024;
+/** How many creations, replacements and removals run at once; the rest wait for later ticks. */
+const MAX_BACKGROUND = 4;
+
+/** One unit's stats (`@coyote/spec` exports the schema only). */
+export type UnitStats = ReturnType<typeof UnitStatsSchema.parse>;
 
 interface UnitRecord {
   unit: Unit;
@@ -67,9 +72,16 @@ interface UnitRecord {
   /** Serialises start, stop, replace and removal of the unit. */
   queue: Promise<unknown>;
   busy: number;
+  /** Moves whenever an operation on the unit starts or ends: an observation older than that is stale. */
+  epoch: number;
   nextStopAttempt: number;
   lastError: string | undefined;
   dumpAlarm: boolean;
+  /**
+   * The configuration the runtime's copy was made from, while it differs from `unit`: that copy
+   * must be dumped, stopped and made anew before the unit serves again.
+   */
+  previous: Unit | undefined;
 }
 
 function dumpAlarmKey(unitId: string): string {
@@ -92,6 +104,13 @@ export class Activator {
   #budgetBytes: number | undefined;
   #loaded = false;
   #ticking: Promise<void> | undefined;
+  #checking: Promise<void> | undefined;
+  /** Background engine work (creating, replacing, removing) under way; bounded so that a units file of thousands does not flood the engine. */
+  #background = 0;
+  /** The runtimes whose last observation failed, so that an outage is logged once. */
+  readonly #observeFailing = new Set<string>();
+  /** Aborted by close(): readiness waits give up instead of holding the shutdown. */
+  readonly #closing = new AbortController();
   #timer: NodeJS.Timeout | undefined;
   #memoryTimer: NodeJS.Timeout | undefined;
   #closed = false;
@@ -111,9 +130,11 @@ export class Activator {
   /** Stops the ticks and waits for operations under way; units keep running, to be adopted again. */
   async close(): Promise<void> {
     this.#closed = true;
+    this.#closing.abort();
     clearInterval(this.#timer);
     clearInterval(this.#memoryTimer);
     await this.#ticking;
+    await this.#checking;
     await Promise.all([...this.#units.values()].map((r) => r.queue.catch(() => undefined)));
   }
 
@@ -165,14 +186,22 @@ export class Activator {
           waking: undefined,
           queue: Promise.resolve(),
           busy: 0,
+          epoch: 0,
           nextStopAttempt: 0,
           lastError: undefined,
           dumpAlarm: false,
+          previous: undefined,
         });
         this.#removing.delete(unit.id);
-      } else {
+      } else if (record.hash !== hash) {
+        // A unit moved to the other runtime leaves an orphan there, removed by the tick; within
+        // one runtime the old copy is replaced before the unit serves again.
+        if (record.previous === undefined && record.unit.runtime === unit.runtime) record.previous = record.unit;
+        if (record.previous !== undefined && (unitHash(record.previous) === hash || record.previous.runtime !== unit.runtime)) record.previous = undefined;
         record.unit = unit;
         record.hash = hash;
+      } else {
+        record.unit = unit;
       }
     }
     this.#loaded = true;
@@ -190,8 +219,12 @@ export class Activator {
 
   #exclusive<T>(record: UnitRecord, fn: () => Promise<T>): Promise<T> {
     record.busy++;
+    record.epoch++;
     const run = record.queue.then(fn, fn);
-    record.queue = run.catch(() => undefined).finally(() => record.busy--);
+    record.queue = run.catch(() => undefined).finally(() => {
+      record.busy--;
+      record.epoch++;
+    });
     return run;
   }
 
@@ -209,7 +242,7 @@ export class Activator {
     if (record === undefined) throw new ActivatorFailure("UNIT_UNKNOWN", `waking unit ${unitId}: no such unit in activator/units.json`);
     record.lastActivity = Date.now();
     const answer = (didStart: boolean): WakeResponse => ({ unit: unitId, address: `${record.unit.host}:${record.unit.port}`, started: didStart, waitedMs: Math.round((performance.now() - started) * 1000) / 1000 });
-    if (record.state === "running" && record.waking === undefined) return answer(false);
+    if (record.state === "running" && record.waking === undefined && record.previous === undefined) return answer(false);
     if (record.waking !== undefined) {
       await record.waking;
       return answer(false);
@@ -233,6 +266,12 @@ export class Activator {
       record.lastError = `it needs a Docker engine and this activator has none (${this.#options.dockerMissingReason ?? "no docker runtime"})`;
       throw new ActivatorFailure("WAKE_FAILED", `waking unit ${unit.id}: ${record.lastError}`);
     }
+    if (record.previous !== undefined) {
+      const running = (await runtime.status(unit.id).catch(() => ({ running: false }))).running;
+      if (!(await this.#replaceLocked(record, runtime, record.previous, running))) {
+        throw new ActivatorFailure("WAKE_FAILED", `waking unit ${unit.id}: its configuration changed and the old ${runtime.kind === "docker" ? "container" : "process"} could not dump its state, so it was not replaced (${record.lastError ?? "see the alarm"})`);
+      }
+    }
     let status = await runtime.status(unit.id).catch(() => ({ running: false }));
     let didStart = false;
     if (!status.running) {
@@ -252,7 +291,7 @@ export class Activator {
       }
       didStart = true;
     }
-    const outcome = await waitReady(unit, t0 + unit.readinessTimeoutSeconds * 1000, () => runtime.status(unit.id));
+    const outcome = await waitReady(unit, t0 + unit.readinessTimeoutSeconds * 1000, () => runtime.status(unit.id), this.#closing.signal);
     if (outcome.kind !== "ready") {
       record.state = "failed";
       status = await runtime.status(unit.id).catch(() => ({ running: false }));
@@ -321,6 +360,8 @@ export class Activator {
   #stop(record: UnitRecord, reason: DownReason, stillWanted: () => boolean): Promise<boolean> {
     return this.#exclusive(record, async () => {
       if (this.#units.get(record.unit.id) !== record && reason !== "removed") return false;
+      // Stopped meanwhile (an eviction queued twice, say): that is what the caller wants.
+      if (record.state === "stopped") return true;
       if (!stillWanted()) return false;
       const runtime = this.#runtimeFor(record.unit);
       if (runtime === undefined) return true;
@@ -414,16 +455,28 @@ export class Activator {
     for (const candidate of candidates) {
       if (used <= target) break;
       const freed = this.#accounted(candidate);
+      const chosenAt = candidate.lastActivity;
       this.#logger.info({ unit: candidate.unit.id, usedBytes: used, targetBytes: target }, `evicting unit ${candidate.unit.id}, the least recently used, to stay within the memory budget`);
-      const stopped = await this.#stop(candidate, "evicted", () => candidate.state === "running" && candidate.waking === undefined && !this.#connectionsOpen(candidate, Date.now()));
+      // A wake or traffic after the choice means a caller was just told it is ready: spare it.
+      const stopped = await this.#stop(candidate, "evicted", () => candidate.state === "running" && candidate.waking === undefined && candidate.lastActivity === chosenAt && !this.#connectionsOpen(candidate, Date.now()));
       if (stopped) used -= freed;
     }
     return used;
   }
 
-  /** Reads the running units' memory and stops LRU idle units when they exceed the budget. */
-  async checkMemory(): Promise<void> {
-    if (this.#closed) return;
+  /**
+   * Reads the running units' memory and stops LRU idle units when they exceed the budget. Runs of
+   * it never overlap: two would both count a unit being evicted and evict one more.
+   */
+  checkMemory(): Promise<void> {
+    if (this.#closed) return Promise.resolve();
+    this.#checking ??= this.#checkMemory()
+      .catch((error: unknown) => this.#logger.event("ERROR", { err: error }, `checking the memory budget: ${errorText(error)}`))
+      .finally(() => (this.#checking = undefined));
+    return this.#checking;
+  }
+
+  async #checkMemory(): Promise<void> {
     for (const runtime of [this.#options.processRuntime, this.#options.dockerRuntime]) {
       if (runtime === undefined) continue;
       const ids = [...this.#units.values()].filter((r) => r.unit.runtime === runtime.kind && r.state === "running").map((r) => r.unit.id);
@@ -460,16 +513,32 @@ export class Activator {
   }
 
   async #tick(): Promise<void> {
+    const held = new Set<string>();
+    let complete = true;
     for (const runtime of [this.#options.processRuntime, this.#options.dockerRuntime]) {
       if (runtime === undefined) continue;
       let observed: Map<string, ObservedUnit>;
+      // Taken before observing: a unit whose epoch moved meanwhile was started or stopped while the
+      // runtime was being listed, and what the list says of it is stale.
+      const epochs = new Map([...this.#units].map(([id, r]) => [id, r.epoch]));
       try {
         observed = await runtime.observe();
       } catch (error) {
-        this.#logger.warn({ runtime: runtime.kind, err: error }, `observing the ${runtime.kind} units failed: ${errorText(error)}`);
+        complete = false;
+        // Said once per outage, not once per tick.
+        if (!this.#observeFailing.has(runtime.kind)) {
+          this.#observeFailing.add(runtime.kind);
+          this.#logger.event("ERROR", { runtime: runtime.kind, err: error }, `observing the ${runtime.kind} units failed: ${errorText(error)}; retrying every tick`);
+        }
         continue;
       }
-      await this.#reconcile(runtime, observed);
+      if (this.#observeFailing.delete(runtime.kind)) this.#logger.info({ runtime: runtime.kind }, `observing the ${runtime.kind} units works again`);
+      for (const id of observed.keys()) held.add(id);
+      await this.#reconcile(runtime, observed, epochs);
+    }
+    if (complete) {
+      // A removed unit that no runtime holds (a process unit that was not running) has nothing left to remove.
+      for (const [id, removal] of this.#removing) if (!removal.busy && !held.has(id)) this.#removing.delete(id);
     }
     const now = Date.now();
     for (const record of this.#units.values()) {
@@ -483,17 +552,17 @@ export class Activator {
     return !this.#connectionsOpen(record, now) && now - (record.lastActivity ?? 0) >= record.unit.idleTimeoutSeconds * 1000;
   }
 
-  async #reconcile(runtime: Runtime, observed: Map<string, ObservedUnit>): Promise<void> {
+  async #reconcile(runtime: Runtime, observed: Map<string, ObservedUnit>, epochs: ReadonlyMap<string, number>): Promise<void> {
     const now = Date.now();
     for (const [id, seen] of observed) {
       const record = this.#units.get(id);
       if (record !== undefined && record.unit.runtime === runtime.kind) continue;
       // Not (or no longer) a unit of this runtime: dumped, stopped and removed.
       const removal = this.#removing.get(id) ?? { until: 0, busy: false };
-      if (removal.busy || now < removal.until) continue;
+      if (removal.busy || now < removal.until || this.#background >= MAX_BACKGROUND) continue;
       removal.busy = true;
       this.#removing.set(id, removal);
-      void this.#removeOrphan(runtime, id, seen).then(
+      void this.#inBackground(() => this.#removeOrphan(runtime, id, seen)).then(
         (done) => {
           removal.busy = false;
           if (done) this.#removing.delete(id);
@@ -503,10 +572,10 @@ export class Activator {
       );
     }
     for (const record of this.#units.values()) {
-      if (record.unit.runtime !== runtime.kind || record.busy > 0) continue;
+      if (record.unit.runtime !== runtime.kind || record.busy > 0 || epochs.get(record.unit.id) !== record.epoch) continue;
       const seen = observed.get(record.unit.id);
-      if (seen !== undefined && seen.hash !== record.hash) {
-        if (now >= record.nextStopAttempt) void this.#replace(record, runtime, seen);
+      if (record.previous !== undefined || (seen !== undefined && seen.hash !== record.hash)) {
+        if (now >= record.nextStopAttempt && this.#background < MAX_BACKGROUND) void this.#inBackground(() => this.#replace(record, runtime, seen));
         continue;
       }
       if (seen?.running === true && (record.state === "stopped" || record.state === "failed")) {
@@ -517,21 +586,22 @@ export class Activator {
         this.#logger.event("SERVICE_UP", { unit: record.unit.id, serviceId: record.unit.serviceId, reason: "adopted" }, `unit ${record.unit.id} runs; adopted`);
       } else if (seen?.running !== true && record.state === "running") {
         const status = await runtime.status(record.unit.id).catch(() => ({ running: false, exit: "unknown" }));
-        if (status.running || record.busy > 0) continue;
+        if (status.running || record.busy > 0 || epochs.get(record.unit.id) !== record.epoch) continue;
         record.state = "failed";
         record.memoryBytes = undefined;
         record.lastError = `it stopped by itself (${status.exit ?? "unknown"})`;
         this.#logger.event("SERVICE_DOWN", { unit: record.unit.id, serviceId: record.unit.serviceId, reason: "crashed", exit: status.exit }, `unit ${record.unit.id} ${status.exit ?? "stopped"}`);
       }
-      if (seen === undefined && runtime.kind === "docker" && record.ensuredHash !== record.hash) {
+      if (seen === undefined && runtime.kind === "docker" && record.ensuredHash !== record.hash && this.#background < MAX_BACKGROUND) {
         // Containers are made stopped as soon as the unit appears, so that the first wake only starts one.
-        void this.#exclusive(record, async () => {
+        void this.#inBackground(() => this.#exclusive(record, async () => {
           if (record.ensuredHash === record.hash) return;
           await runtime.ensure(record.unit, record.hash);
           record.ensuredHash = record.hash;
-        }).catch((error: unknown) => {
+        })).catch((error: unknown) => {
           record.state = "failed";
           record.lastError = `making its container: ${errorText(error)}`;
+          // Not retried every tick: the next wake tries again and answers with the reason.
           record.ensuredHash = record.hash;
           this.#logger.event("ERROR", { unit: record.unit.id, err: error }, `unit ${record.unit.id}: ${record.lastError}`);
         });
@@ -539,27 +609,56 @@ export class Activator {
     }
   }
 
-  /** Replaces a unit whose container or process was made from another configuration. */
-  #replace(record: UnitRecord, runtime: Runtime, seen: ObservedUnit): Promise<void> {
+  /** Runs engine work in the background, counted against {@link MAX_BACKGROUND}. */
+  async #inBackground<T>(work: () => Promise<T>): Promise<T> {
+    this.#background++;
+    try {
+      return await work();
+    } finally {
+      this.#background--;
+    }
+  }
+
+  /**
+   * Replaces a unit whose container or process was made from another configuration: dumps (with
+   * the old configuration's hook) and stops the old copy if it runs, removes it and makes the new
+   * one, stopped. Called under the unit's lock.
+   * @returns false when the dump failed: the old copy keeps running and the alarm is raised.
+   */
+  async #replaceLocked(record: UnitRecord, runtime: Runtime, old: Unit, running: boolean): Promise<boolean> {
+    if (running) {
+      if (!(await this.#dump(old, runtime, "replaced", record))) return false;
+      record.state = "stopping";
+      await runtime.stop(record.unit.id, this.#options.stopGraceMs ?? 10_000);
+      this.#wentDown(record.unit, runtime, "replaced");
+    }
+    await runtime.remove(record.unit.id);
+    record.ensuredHash = undefined;
+    record.state = "stopped";
+    record.memoryBytes = undefined;
+    record.lastMemoryBytes = undefined;
+    await runtime.ensure(record.unit, record.hash);
+    record.ensuredHash = record.hash;
+    record.previous = undefined;
+    this.#logger.event("CONFIG_RELOADED", { unit: record.unit.id, runtime: runtime.kind }, `unit ${record.unit.id} changed; its ${runtime.kind === "docker" ? "container was made anew" : "old process was stopped"}`);
+    return true;
+  }
+
+  /** {@link Activator.#replaceLocked} from the tick, under the unit's lock, errors logged. */
+  #replace(record: UnitRecord, runtime: Runtime, seen: ObservedUnit | undefined): Promise<void> {
     return this.#exclusive(record, async () => {
-      if (seen.running) {
-        if (!(await this.#dump(seen.unit ?? record.unit, runtime, "replaced", record))) return;
-        await runtime.stop(record.unit.id, this.#options.stopGraceMs ?? 10_000);
-        this.#wentDown(record.unit, runtime, "replaced");
-      }
-      await runtime.remove(record.unit.id);
-      record.ensuredHash = undefined;
-      record.state = "stopped";
-      record.memoryBytes = undefined;
-      await runtime.ensure(record.unit, record.hash);
-      record.ensuredHash = record.hash;
-      this.#logger.event("CONFIG_RELOADED", { unit: record.unit.id, runtime: runtime.kind }, `unit ${record.unit.id} changed; its ${runtime.kind === "docker" ? "container was made anew" : "process was stopped"}`);
+      // Decided again under the lock: a wake may have replaced it meanwhile.
+      const old = record.previous ?? (seen !== undefined && seen.hash !== record.hash ? (seen.unit ?? record.unit) : undefined);
+      if (old === undefined) return;
+      const running = (await runtime.status(record.unit.id)).running;
+      await this.#replaceLocked(record, runtime, old, running);
     }).catch((error: unknown) => {
       record.lastError = `replacing: ${errorText(error)}`;
       record.nextStopAttempt = Date.now() + (this.#options.dumpRetryMs ?? 60_000);
       this.#logger.event("ERROR", { unit: record.unit.id, err: error }, `replacing unit ${record.unit.id}: ${errorText(error)}`);
     });
   }
+
 
   /** Dumps, stops and removes a unit that left units.json. @returns whether it is gone. */
   async #removeOrphan(runtime: Runtime, id: string, seen: ObservedUnit): Promise<boolean> {

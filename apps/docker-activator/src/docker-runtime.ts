@@ -86,8 +86,10 @@ export class DockerRuntime implements Runtime {
   readonly #scope: string;
   readonly #logger: CoyoteLogger;
   readonly #timeoutMs: number;
+  readonly #socketPath: string;
 
   private constructor(options: DockerRuntimeOptions) {
+    this.#socketPath = options.socketPath;
     this.#docker = new Docker({ socketPath: options.socketPath });
     this.#scope = createHash("sha256").update(options.stateDir).digest("hex").slice(0, 12);
     this.#logger = options.logger;
@@ -109,7 +111,18 @@ export class DockerRuntime implements Runtime {
   }
 
   #call<T>(promise: Promise<T>, what: string): Promise<T> {
-    return bounded(promise, this.#timeoutMs, what);
+    return bounded(promise, this.#timeoutMs, what).catch((error: unknown) => {
+      throw this.#engineDown(error) ?? error;
+    });
+  }
+
+  /** An error that says the engine is gone, naming its socket, for a failed connection; else undefined. */
+  #engineDown(error: unknown): Error | undefined {
+    const code = (error as NodeJS.ErrnoException | null)?.code;
+    if (code === "ENOENT" || code === "ECONNREFUSED" || code === "ECONNRESET" || code === "EPIPE") {
+      return new Error(`the Docker engine on ${this.#socketPath} does not answer (${code})`, { cause: error });
+    }
+    return undefined;
   }
 
   async observe(): Promise<Map<string, ObservedUnit>> {
@@ -200,6 +213,8 @@ export class DockerRuntime implements Runtime {
     try {
       await bounded(this.#docker.getContainer(this.containerName(unitId)).stop({ t: Math.max(1, Math.ceil(graceMs / 1000)) }), graceMs + this.#timeoutMs, `stopping unit ${unitId}`);
     } catch (error) {
+      const down = this.#engineDown(error);
+      if (down !== undefined) throw down;
       const code = statusCode(error);
       if (code !== 304 && code !== 404) throw new Error(`stopping the container: ${engineMessage(error)}`, { cause: error });
     }

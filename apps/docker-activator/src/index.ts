@@ -1,14 +1,28 @@
 import type { ComponentDefinition } from "@coyote/component";
+import { readActivatorEnv } from "./env.ts";
+import { startActivator } from "./start.ts";
 
 export { ActivatorClient, ActivatorError, type WakeErrorCode } from "./client.ts";
+export { Activator, type ActivatorOptions, type AlarmSink, type DownReason } from "./activator.ts";
+export { DockerRuntime, LABELS, pingEngine, type DockerRuntimeOptions } from "./docker-runtime.ts";
+export { DEFAULT_DOCKER_SOCKET, readActivatorEnv, type ActivatorEnv } from "./env.ts";
+export { ACTIVATOR_ERRORS, ActivatorFailure, type ActivatorErrorCode } from "./errors.ts";
+export { probeOnce, waitReady, type ProbeResult, type ReadyOutcome } from "./probe.ts";
+export { PROCESS_LOGS_DIR, PROCESSES_FILE, ProcessRuntime, type ProcessRuntimeOptions } from "./process-runtime.ts";
+export { unitEnvironment, unitHash, type DumpHook, type ObservedUnit, type Runtime, type Unit } from "./runtime.ts";
+export { startControlServer, type ControlServer } from "./server.ts";
+export { SERVER_FILE, startActivator, UNITS_FILE, type ActivatorStartOptions, type RunningActivator } from "./start.ts";
 
 /**
- * The docker-activator component as `coyote up` and `coyote run` know it. It has no `start()` yet: the
- * daemon is built in issue #5, and until then `coyote up` reports it as not there rather than
- * pretending to run it.
+ * The docker-activator component as `coyote up` and `coyote run` know it: the Docker socket and
+ * the PATH of process units come from the environment (env.ts), everything else from the state
+ * folder.
  */
 export const component: ComponentDefinition = {
   name: "docker-activator",
   summary: "Starts containers on first request, stops idle ones, keeps within the memory budget",
-  plannedIn: "issue #5",
+  start: (context) => {
+    const env = readActivatorEnv();
+    return startActivator(context, { dockerSocket: env.dockerSocket, baseEnv: env.baseEnv, writeStats: false });
+  },
 };

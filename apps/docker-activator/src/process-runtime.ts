@@ -315,7 +315,7 @@ function runDumpCommand(command: readonly string[], options: { cwd: string | und
   return new Promise((resolve, reject) => {
     const child = spawn(program, args, { cwd: options.cwd, env: options.env, detached: true, stdio: ["ignore", "ignore", "pipe"] });
     let stderr = "";
-    child.stderr?.setEncoding("utf8").on("data", (chunk: string) => {
+    child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
       stderr = (stderr + chunk).slice(-1000);
     });
     const timer = setTimeout(() => {

@@ -50,9 +50,9 @@ function readBody(req: IncomingMessage): Promise<string> {
   });
 }
 
-function parseBody<T>(schema: { safeParse: unknown } & Parameters<typeof validate>[0], text: string, what: string): T {
+function parseBody<S extends Parameters<typeof validate>[0]>(schema: S, text: string, what: string): ReturnType<typeof validate<S>> {
   try {
-    return validate(schema, readJsonText(text, what), what) as T;
+    return validate(schema, readJsonText(text, what), what);
   } catch (error) {
     throw new ActivatorFailure("BAD_REQUEST", errorText(error), { cause: error });
   }
@@ -89,10 +89,10 @@ export async function startControlServer(socketPath: string, activator: Activato
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const path = (req.url ?? "/").split("?")[0];
     if (req.method === "POST" && path === "/wake") {
-      const body = parseBody<WakeRequest>(WakeRequest, await readBody(req), "POST /wake");
+      const body = parseBody(WakeRequest, await readBody(req), "POST /wake");
       send(res, 200, await activator.wake(body.unit, body.requestId));
     } else if (req.method === "POST" && path === "/activity") {
-      activator.reportActivity(parseBody<ActivityReport>(ActivityReport, await readBody(req), "POST /activity"));
+      activator.reportActivity(parseBody(ActivityReport, await readBody(req), "POST /activity"));
       send(res, 204, undefined);
     } else if (req.method === "GET" && path === "/units") {
       send(res, 200, { units: activator.stats() });

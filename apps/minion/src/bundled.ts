@@ -5,6 +5,7 @@ import { createDnsActuator } from "@coyote/actuator-dnsconf";
 import { createMailActuator } from "@coyote/actuator-mailconf";
 import { createXmppActuator } from "@coyote/actuator-xmppconf";
 import { createSnickersActuator } from "@coyote/actuator-snickers";
+import { createBackendsActuator } from "@coyote/actuator-backends";
 import type { ServerSpec, ServiceSpec } from "@coyote/spec";
 
 /** Where the bundled actuators find the daemons they configure; tests and the installer change them. */
@@ -83,5 +84,5 @@ export function bundledActuators(server: ServerSpec, stateDir: string, paths: Bu
         knot: { configDir: "/etc/knot", zonesDir: "/var/lib/knot/coyote", listen: server.dns.listen, controlSocket: "/run/knot/knot.sock", knotc: "knotc" },
       })
     : createDnsActuator({ stateDir, backend: "builtin" });
-  return [mail, xmpp, dns, createSnickersActuator({ stateDir })];
+  return [mail, xmpp, dns, createBackendsActuator({ stateDir }), createSnickersActuator({ stateDir })];
 }

@@ -46,6 +46,8 @@ export interface RunningCluster {
   readonly httpAddress: AddressInfo | undefined;
   /** The workers' pids. */
   readonly pids: () => number[];
+  /** The workers' per-host stats and counters, added up (for `stats/snitch-proxy.json`). */
+  readonly stats: () => { hosts: Record<string, HostStats>; counters: Record<string, number> };
   /** Changes the connection limit of the whole cluster, live. */
   setMaxConnections(limit: number): void;
   stop(graceMs?: number): Promise<void>;
@@ -174,18 +176,17 @@ export async function startProxyCluster(options: ClusterOptions): Promise<Runnin
   workerOptions = { ...workerOptions, https: { host: options.https.host, port: first.https.port }, ...(first.http && options.http ? { http: { host: options.http.host, port: first.http.port } } : {}) };
   await Promise.all(Array.from({ length: count - 1 }, (_, i) => spawnWorker(i + 1)));
 
-  const stopStats = options.writeStats === false ? undefined : startStatsHeartbeat(options.stateDir, "snitch-proxy", {
-    intervalMs: options.statsIntervalMs ?? 5000,
-    extra: () => {
-      const hosts: Record<string, HostStats> = {};
-      const counters: Record<string, number> = { workers: workers.size };
-      for (const traffic of latest.values()) {
-        for (const [host, stats] of Object.entries(traffic.hosts)) hosts[host] = addHost(hosts[host], stats);
-        for (const [name, value] of Object.entries(traffic.counters)) counters[name] = (counters[name] ?? 0) + value;
-      }
-      return { hosts, counters };
-    },
-  });
+  /** The workers' latest per-host stats and counters, added up. */
+  const merged = () => {
+    const hosts: Record<string, HostStats> = {};
+    const counters: Record<string, number> = { workers: workers.size };
+    for (const traffic of latest.values()) {
+      for (const [host, stats] of Object.entries(traffic.hosts)) hosts[host] = addHost(hosts[host], stats);
+      for (const [name, value] of Object.entries(traffic.counters)) counters[name] = (counters[name] ?? 0) + value;
+    }
+    return { hosts, counters };
+  };
+  const stopStats = options.writeStats === false ? undefined : startStatsHeartbeat(options.stateDir, "snitch-proxy", { intervalMs: options.statsIntervalMs ?? 5000, extra: merged });
   logger.event("COMPONENT_STARTED", { workers: count, https: `${first.https.address}:${String(first.https.port)}` });
 
   const send = (message: ToWorker) => {
@@ -195,6 +196,7 @@ export async function startProxyCluster(options: ClusterOptions): Promise<Runnin
     httpsAddress: first.https,
     httpAddress: first.http,
     pids: () => [...workers.values()].map((child) => child.pid ?? 0),
+    stats: merged,
     setMaxConnections(limit: number) {
       if (!Number.isInteger(limit) || limit < 1) throw new Error(`setting max connections: ${String(limit)} is not a positive whole number`);
       workerOptions = { ...workerOptions, maxConnections: limit };

@@ -30,6 +30,8 @@ export async function startSnitchProxy(context: ComponentContext): Promise<Runni
     logger: context.logger,
     logFile: logFileFor(context.stateDir, "snitch-proxy"),
     workers: availableParallelism(),
+    // The supervisor writes stats/snitch-proxy.json, with what `stats` below returns.
+    writeStats: false,
     https: { host, port: server.ports.https },
     http: { host, port: server.ports.http },
     publicHttpsPort: server.ports.https,
@@ -43,7 +45,7 @@ export async function startSnitchProxy(context: ComponentContext): Promise<Runni
     return stopping;
   };
   context.signal.addEventListener("abort", () => void stop(), { once: true });
-  return { done, stop };
+  return { done, stop, stats: proxy.stats };
 }
 
 /** The snitch-proxy component as `coyote up` and `coyote run` know it. */

@@ -213,7 +213,8 @@ describe("coyote status", () => {
     assert.match(r.out, /alpha\s+1\s+1\s+Ready=False \(DnsPending: zone not served yet\)/);
     assert.match(r.out, /beta\s+1\s+-\s+not observed yet/);
     assert.match(r.out, /minion\s+stopped\s+never started here/);
-    assert.match(r.out, /docker-activator\s+not built\s+arrives with issue #5/);
+    assert.match(r.out, /docker-activator\s+stopped\s+never started here/);
+    assert.match(r.out, /coyote-crm\s+not built\s+arrives with issue #6/);
     const json = JSON.parse((await cli(state, "status", "--json")).out) as { services: { id: string }[] };
     assert.deepEqual(json.services.map((s) => s.id), ["alpha", "beta"]);
   });
@@ -375,9 +376,9 @@ describe("coyote up, run and usage", () => {
 
   test("run of a component not built yet exits 6 and says where it is built; an unknown one exits 2", async () => {
     const state = tempDir();
-    const r = await cli(state, "run", "docker-activator");
+    const r = await cli(state, "run", "coyote-crm");
     assert.equal(r.code, EXIT.MISSING);
-    assert.match(r.err, /docker-activator is not built yet \(issue #5\)/);
+    assert.match(r.err, /coyote-crm is not built yet \(issue #6\)/);
     assert.equal((await cli(state, "run", "toaster")).code, EXIT.USAGE);
   });
 

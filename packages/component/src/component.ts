@@ -1,4 +1,5 @@
 import type { CoyoteLogger } from "@coyote/log";
+import type { ComponentStats } from "@coyote/spec";
 
 /**
  * The five daemons of DESIGN.md, in the order `coyote up` starts them: the minion first (it writes
@@ -30,6 +31,12 @@ export interface RunningComponent {
   readonly done: Promise<void>;
   /** Asks the component to stop and resolves when it has (its `done` then resolves too). */
   stop(): Promise<void>;
+  /**
+   * What the component adds to its `stats/<name>.json` (per-host traffic, units, counters). The
+   * supervisor writes that file for every component, so a component reports through this rather
+   * than writing the file itself.
+   */
+  readonly stats?: () => Partial<Pick<ComponentStats, "hosts" | "units" | "counters">>;
 }
 
 /**

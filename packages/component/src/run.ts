@@ -12,7 +12,7 @@ export async function runAlone(definition: RunnableComponent, options: { stateDi
   const controller = new AbortController();
   try {
     const running = await definition.start({ name: definition.name, stateDir: options.stateDir, logger, signal: controller.signal });
-    const stopStats = startStatsHeartbeat(options.stateDir, definition.name);
+    const stopStats = startStatsHeartbeat(options.stateDir, definition.name, running.stats ? { extra: running.stats } : {});
     const stop = () => {
       controller.abort();
       void running.stop();

@@ -163,7 +163,7 @@ export class Supervisor {
       throw error;
     }
     slot.pid = process.pid;
-    const stopStats = startStatsHeartbeat(this.#options.stateDir, name);
+    const stopStats = startStatsHeartbeat(this.#options.stateDir, name, running.stats ? { extra: running.stats } : {});
     running.done.finally(() => void stopStats()).catch(() => undefined);
     running.done.then(
       () => onEnd(undefined),

@@ -75,6 +75,8 @@ export const UnitStats = z.strictObject({
   bytesIn: Count,
   bytesOut: Count,
 });
+/** The state of one docker-activator unit. */
+export type UnitStats = z.infer<typeof UnitStats>;
 
 /**
  * What one daemon reports about itself: `stats/<component>.json`, rewritten atomically every few

@@ -1,0 +1,268 @@
+import { randomBytes } from "node:crypto";
+import { watch } from "node:fs";
+import type { FSWatcher } from "node:fs";
+import { readFile, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { startStatsHeartbeat } from "@coyote/component";
+import type { ComponentContext, RunningComponent } from "@coyote/component";
+import type { CoyoteLogger } from "@coyote/log";
+import { ACTIVATOR_SOCKET, ActivatorUnits, parseJson, ServerSpec, serverOrDefaults, StateStore } from "@coyote/spec";
+import { Activator } from "./activator.ts";
+import type { AlarmSink } from "./activator.ts";
+import { DockerRuntime } from "./docker-runtime.ts";
+import { DEFAULT_DOCKER_SOCKET } from "./env.ts";
+import { ActivatorFailure } from "./errors.ts";
+import { ProcessRuntime } from "./process-runtime.ts";
+import { errorText } from "./runtime.ts";
+import type { Runtime } from "./runtime.ts";
+import { startControlServer } from "./server.ts";
+
+/** The units file, relative to the state folder. */
+export const UNITS_FILE = "activator/units.json";
+/** The server spec, relative to the state folder. */
+export const SERVER_FILE = "specs/server.json";
+const SOURCE = "docker-activator";
+const MIB = 1024 * 1024;
+
+/** Options of {@link startActivator}; the defaults suit production, tests shorten the intervals. */
+export interface ActivatorStartOptions {
+  /** The Docker engine's socket (default `/var/run/docker.sock`). */
+  readonly dockerSocket?: string;
+  /** Variables process units inherit (default: only PATH as `/usr/local/bin:/usr/bin:/bin`). */
+  readonly baseEnv?: Record<string, string>;
+  /** See {@link ActivatorOptions}. */
+  readonly tickMs?: number;
+  /** See {@link ActivatorOptions}. */
+  readonly memoryIntervalMs?: number;
+  /** See {@link ActivatorOptions}. */
+  readonly activityStaleMs?: number;
+  /** See {@link ActivatorOptions}. */
+  readonly stopGraceMs?: number;
+  /** See {@link ActivatorOptions}. */
+  readonly dumpRetryMs?: number;
+  /** How often `stats/docker-activator.json` is rewritten (default 5000 ms). */
+  readonly statsIntervalMs?: number;
+  /** How often units.json and the server spec are checked besides file watching (default 2000 ms). */
+  readonly pollMs?: number;
+  /**
+   * Whether to write `stats/docker-activator.json` itself (default true). Under the supervisor it
+   * does not: the supervisor writes that file with what the component's `stats` returns.
+   */
+  readonly writeStats?: boolean;
+}
+
+/** A started activator: the component, plus what tests and the CLI look at. */
+export interface RunningActivator extends RunningComponent {
+  /** The activator itself. */
+  readonly activator: Activator;
+  /** Which runtime container units use: `docker`, or none when no engine is used. */
+  readonly dockerRuntime: boolean;
+  /** The wake API's socket. */
+  readonly socketPath: string;
+}
+
+type ActivatorOptions = ConstructorParameters<typeof Activator>[0];
+
+/** Alarms as lines of `alarms.jsonl`, raised and cleared once per change of state. */
+async function storeAlarms(store: StateStore, logger: CoyoteLogger): Promise<AlarmSink> {
+  const raised = new Set<string>();
+  // Alarms raised by an earlier run stay raised until something clears them.
+  const { alarms } = await store.readAlarms();
+  for (const alarm of alarms) {
+    if (alarm.source !== SOURCE) continue;
+    if (alarm.state === "raised") raised.add(alarm.key);
+    else raised.delete(alarm.key);
+  }
+  const append = async (key: string, state: "raised" | "cleared", code: string, message: string, serviceId: string | undefined, severity: "critical" | "warning" | "info") => {
+    try {
+      await store.appendAlarm({
+        schemaVersion: 1,
+        id: randomBytes(8).toString("hex"),
+        key,
+        state,
+        severity,
+        source: SOURCE,
+        ...(serviceId === undefined ? {} : { serviceId }),
+        code,
+        message: message.slice(0, 2000),
+        at: new Date().toISOString(),
+      });
+      logger.event(state === "raised" ? "ALARM_RAISED" : "ALARM_CLEARED", { key, code, serviceId }, message);
+    } catch (error) {
+      logger.event("ERROR", { key, err: error }, `writing alarm ${key}: ${errorText(error)}`);
+    }
+  };
+  return {
+    async raise(key, alarm) {
+      if (raised.has(key)) return;
+      raised.add(key);
+      await append(key, "raised", alarm.code, alarm.message, alarm.serviceId, alarm.severity ?? "warning");
+    },
+    async clear(key, message, serviceId) {
+      if (!raised.has(key)) return;
+      raised.delete(key);
+      await append(key, "cleared", "ACTIVATOR_CLEARED", message, serviceId, "info");
+    },
+  };
+}
+
+/** A file's identity, to tell whether it changed since it was last read. */
+async function fileStamp(path: string): Promise<string> {
+  const s = await stat(path).catch(() => undefined);
+  return s === undefined ? "missing" : `${s.ino}:${s.size}:${s.mtimeMs}`;
+}
+
+/**
+ * Starts docker-activator: chooses the runtime for container units, adopts what runs, opens the
+ * wake API on `run/docker-activator.sock`, follows `activator/units.json` and the server spec's
+ * memory budget live, and writes `stats/docker-activator.json`.
+ *
+ * Container units use Docker when the server spec says `docker` (the engine must answer, else
+ * this fails naming the socket) or `auto` and an engine answers; otherwise they cannot run and
+ * their wakes fail with the reason. Process units always run.
+ * @throws ActivatorFailure ENGINE_UNAVAILABLE, SOCKET_IN_USE; ContractError for a bad server spec at start.
+ */
+export async function startActivator(context: ComponentContext, options: ActivatorStartOptions = {}): Promise<RunningActivator> {
+  const { logger, stateDir } = context;
+  const store = await StateStore.open(stateDir);
+  const root = store.root;
+  const serverFile = join(root, SERVER_FILE);
+  const unitsFile = join(root, UNITS_FILE);
+
+  const readServer = async (): Promise<ServerSpec> => serverOrDefaults(await store.readJson(SERVER_FILE, ServerSpec));
+  let server = await readServer();
+  let serverStamp = await fileStamp(serverFile);
+
+  const socket = options.dockerSocket ?? DEFAULT_DOCKER_SOCKET;
+  let dockerRuntime: Runtime | undefined;
+  let dockerMissingReason: string | undefined;
+  if (server.runtime === "process") {
+    dockerMissingReason = `the server spec's runtime is "process"`;
+  } else {
+    try {
+      dockerRuntime = await DockerRuntime.connect({ socketPath: socket, stateDir: root, logger });
+    } catch (error) {
+      if (server.runtime === "docker") {
+        throw new ActivatorFailure("ENGINE_UNAVAILABLE", `starting docker-activator: the server spec's runtime is "docker" but ${errorText(error).replace(/^docker runtime: /, "")}`, { cause: error });
+      }
+      dockerMissingReason = errorText(error);
+      logger.warn({ socket, err: error }, `no Docker engine on ${socket}; container units cannot run, process units can`);
+    }
+  }
+  const processRuntime = await ProcessRuntime.open({ stateDir: root, baseEnv: options.baseEnv ?? { PATH: "/usr/local/bin:/usr/bin:/bin" }, logger });
+  const alarms = await storeAlarms(store, logger);
+  const activatorOptions: ActivatorOptions = {
+    logger,
+    processRuntime,
+    dockerRuntime,
+    ...(dockerMissingReason === undefined ? {} : { dockerMissingReason }),
+    alarms,
+    ...(options.tickMs === undefined ? {} : { tickMs: options.tickMs }),
+    ...(options.memoryIntervalMs === undefined ? {} : { memoryIntervalMs: options.memoryIntervalMs }),
+    ...(options.activityStaleMs === undefined ? {} : { activityStaleMs: options.activityStaleMs }),
+    ...(options.stopGraceMs === undefined ? {} : { stopGraceMs: options.stopGraceMs }),
+    ...(options.dumpRetryMs === undefined ? {} : { dumpRetryMs: options.dumpRetryMs }),
+  };
+  const activator = new Activator(activatorOptions);
+  activator.setMemoryBudget(server.limits.memoryBudgetMb * MIB);
+
+  let unitsStamp = "";
+  const loadUnits = async (): Promise<void> => {
+    const stamp = await fileStamp(unitsFile);
+    if (stamp === unitsStamp) return;
+    unitsStamp = stamp;
+    let text: string;
+    try {
+      text = await readFile(unitsFile, "utf8");
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") {
+        // No file yet: the minion has not written one. Nothing is removed on that account.
+        logger.info({ file: unitsFile }, `${UNITS_FILE} does not exist yet; no units`);
+        return;
+      }
+      throw error;
+    }
+    let document: ActivatorUnits;
+    try {
+      document = parseJson(ActivatorUnits, text, UNITS_FILE);
+    } catch (error) {
+      const message = `loading units: ${errorText(error)}; the last good units are kept`;
+      logger.event("ERROR", { file: unitsFile, err: error }, message);
+      await alarms.raise("docker-activator/units", { code: "ACTIVATOR_UNITS_INVALID", message, severity: "critical" });
+      return;
+    }
+    await alarms.clear("docker-activator/units", `${UNITS_FILE} is valid again`);
+    await activator.setUnits(document);
+    logger.event("CONFIG_RELOADED", { file: unitsFile, units: document.units.length }, `loaded ${document.units.length} unit(s) from ${UNITS_FILE}`);
+  };
+  const reloadServer = async (): Promise<void> => {
+    const stamp = await fileStamp(serverFile);
+    if (stamp === serverStamp) return;
+    serverStamp = stamp;
+    try {
+      server = await readServer();
+    } catch (error) {
+      logger.event("ERROR", { file: serverFile, err: error }, `reading the memory budget: ${errorText(error)}; the last good budget is kept`);
+      return;
+    }
+    const bytes = server.limits.memoryBudgetMb * MIB;
+    if (bytes !== activator.memoryBudgetBytes) {
+      activator.setMemoryBudget(bytes);
+      logger.event("CONFIG_RELOADED", { memoryBudgetMb: server.limits.memoryBudgetMb }, `memory budget of the units is now ${server.limits.memoryBudgetMb} MiB`);
+    }
+  };
+  // Reloads never overlap and never throw: a watcher event during a reload runs one more after it.
+  let reloading: Promise<void> = Promise.resolve();
+  const reload = () => {
+    reloading = reloading.then(() => Promise.all([loadUnits(), reloadServer()])).then(
+      () => undefined,
+      (error: unknown) => logger.event("ERROR", { err: error }, `reloading: ${errorText(error)}`),
+    );
+    return reloading;
+  };
+
+  await reload();
+  let control: Awaited<ReturnType<typeof startControlServer>>;
+  try {
+    control = await startControlServer(join(root, ACTIVATOR_SOCKET), activator, logger);
+  } catch (error) {
+    await activator.close();
+    await processRuntime.close();
+    await dockerRuntime?.close();
+    throw error;
+  }
+  const watchers: FSWatcher[] = [];
+  for (const dir of [join(root, "activator"), join(root, "specs")]) {
+    try {
+      const watcher = watch(dir, () => void reload());
+      watcher.on("error", (error) => logger.warn({ dir, err: error }, `watching ${dir} failed; polling continues`));
+      watchers.push(watcher);
+    } catch (error) {
+      logger.warn({ dir, err: error }, `cannot watch ${dir}; polling only`);
+    }
+  }
+  // fs.watch can miss events (some file systems, a folder replaced): a slow poll catches those.
+  const poll = setInterval(() => void reload(), options.pollMs ?? 2000);
+  const stopStats = options.writeStats === false ? undefined : startStatsHeartbeat(root, SOURCE, { intervalMs: options.statsIntervalMs ?? 5000, extra: () => ({ units: activator.stats() }) });
+  activator.run();
+  logger.info({ runtime: dockerRuntime === undefined ? "process" : "docker+process", socket: control.socketPath }, "docker-activator started");
+
+  let finish: () => void = () => {};
+  const done = new Promise<void>((resolve) => (finish = resolve));
+  let stopping: Promise<void> | undefined;
+  const stop = () => {
+    stopping ??= (async () => {
+      clearInterval(poll);
+      for (const watcher of watchers) watcher.close();
+      await control.close();
+      await reloading;
+      await activator.close();
+      await processRuntime.close();
+      await dockerRuntime?.close();
+      await stopStats?.();
+    })().finally(finish);
+    return stopping;
+  };
+  context.signal.addEventListener("abort", () => void stop(), { once: true });
+  return { done, stop, stats: () => ({ units: activator.stats() }), activator, dockerRuntime: dockerRuntime !== undefined, socketPath: control.socketPath };
+}

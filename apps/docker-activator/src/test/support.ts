@@ -1,0 +1,298 @@
+// The test harness of docker-activator (tests only, not exported): a real dockerd per test file,
+// a busybox image made locally, state folders, loopback ports, and helpers to watch the activator.
+import { spawn, spawnSync } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
+import { existsSync, openSync, closeSync, createReadStream } from "node:fs";
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile, copyFile } from "node:fs/promises";
+import { createServer, connect } from "node:net";
+import type { Socket } from "node:net";
+import { createServer as createHttpServer, request } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import Docker from "dockerode";
+import { createLogger } from "@coyote/log";
+import type { CoyoteLogger } from "@coyote/log";
+import { ActivatorUnits, ServerSpec, StateStore, writeFileAtomic } from "@coyote/spec";
+import { pingEngine } from "../docker-runtime.ts";
+import { startActivator } from "../start.ts";
+import type { ActivatorStartOptions, RunningActivator } from "../start.ts";
+
+/** Whether we run under CI, where a missing tool is a failure and never a skip. */
+export const IN_CI = process.env.CI === "true" || process.env.CI === "1";
+/** Debian's busybox-static. */
+export const BUSYBOX = "/usr/bin/busybox";
+/** The image the docker tests import. */
+export const TEST_IMAGE = "coyote-test/busybox:1";
+const APPLETS = ["sh", "httpd", "wget", "sleep", "head", "tr", "cat", "echo", "test", "["];
+
+/**
+ * Why tests that need these programs cannot run, or undefined when they can. Under CI a missing
+ * program throws: a missing dependency is a failure there, never a silent skip.
+ */
+export function missingTools(programs: readonly string[]): string | undefined {
+  const missing = programs.filter((p) => !existsSync(p));
+  if (missing.length === 0) return undefined;
+  const reason = `missing ${missing.join(", ")} (Debian packages docker.io and busybox-static)`;
+  if (IN_CI) throw new Error(`test harness: ${reason}; under CI this is a failure`);
+  return reason;
+}
+
+/** Resolves when `check` returns a value other than undefined/false; throws after `timeoutMs`. */
+export async function waitFor<T>(check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs: number, what: string): Promise<T> {
+  const until = performance.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined && value !== false) return value;
+    if (performance.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(25);
+  }
+}
+
+/** A free TCP port on 127.0.0.1. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === "object" && address !== null ? address.port : 0));
+    });
+  });
+}
+
+/** Whether something accepts TCP connections on 127.0.0.1:port. */
+export function tcpOpen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket: Socket = connect({ host: "127.0.0.1", port });
+    const done = (open: boolean) => {
+      socket.destroy();
+      resolve(open);
+    };
+    socket.setTimeout(1000, () => done(false));
+    socket.once("connect", () => done(true));
+    socket.once("error", () => done(false));
+  });
+}
+
+/** One HTTP GET on a fresh connection. */
+export function httpGet(address: string, path = "/"): Promise<{ status: number; body: string }> {
+  const [host, port] = address.split(":");
+  return new Promise((resolve, reject) => {
+    const req = request({ host, port: Number(port), path, agent: false, timeout: 5000 }, (res) => {
+      let body = "";
+      res.setEncoding("utf8").on("data", (chunk: string) => (body += chunk));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on("timeout", () => req.destroy(new Error(`GET ${address}${path} timed out`)));
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+/** A running dockerd of the harness. */
+export interface Dockerd {
+  readonly socketPath: string;
+  readonly docker: Docker;
+  readonly dir: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a private dockerd (vfs storage, no bridge, no iptables, its own data, exec root and
+ * containerd namespace in a temp folder), writing its output to `<dir>/dockerd.log`, and waits
+ * until it answers. Stopped by pid, never by name.
+ */
+export async function startDockerd(name: string): Promise<Dockerd> {
+  // A short path: unix socket paths are limited to 108 bytes, containerd's among them.
+  const dir = await mkdtemp(join(tmpdir(), "cdk-"));
+  const socketPath = join(dir, "docker.sock");
+  const log = openSync(join(dir, "dockerd.log"), "a");
+  const namespace = `coyote-test-${name}-${process.pid}`;
+  const child: ChildProcess = spawn(
+    "/usr/sbin/dockerd",
+    [
+      "--storage-driver=vfs",
+      "--bridge=none",
+      "--iptables=false",
+      "--ip6tables=false",
+      "--data-root", join(dir, "data"),
+      "--exec-root", join(dir, "exec"),
+      "--pidfile", join(dir, "docker.pid"),
+      "-H", `unix://${socketPath}`,
+      "--containerd-namespace", namespace,
+      "--containerd-plugins-namespace", `${namespace}-plugins`,
+    ],
+    { stdio: ["ignore", log, log] },
+  );
+  closeSync(log);
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
+      process.kill(child.pid, "SIGTERM");
+      const killed = await Promise.race([exited.then(() => false), sleep(30_000).then(() => true)]);
+      if (killed) {
+        process.kill(child.pid, "SIGKILL");
+        await exited;
+      }
+    }
+    // dockerd bind-mounts the host's network namespace into its exec root and leaves it there.
+    const mounts = (await readFile("/proc/mounts", "utf8").catch(() => "")).split("\n").map((l) => l.split(" ")[1] ?? "").filter((m) => m.startsWith(`${dir}/`));
+    for (const mount of mounts.reverse()) spawnSync("umount", [mount]);
+    await rm(dir, { recursive: true, force: true });
+  };
+  try {
+    await waitFor(async () => {
+      if (child.exitCode !== null) throw new Error(`dockerd exited with code ${child.exitCode}; see ${join(dir, "dockerd.log")}`);
+      return pingEngine(socketPath, 1000).then(() => true, () => false);
+    }, 30_000, "dockerd to answer");
+  } catch (error) {
+    const tail = (await readFile(join(dir, "dockerd.log"), "utf8").catch(() => "")).split("\n").slice(-15).join("\n");
+    await stop();
+    throw new Error(`test harness: dockerd did not start: ${error instanceof Error ? error.message : String(error)}\n${tail}`, { cause: error });
+  }
+  return { socketPath, docker: new Docker({ socketPath }), dir, stop };
+}
+
+/** Makes a root of busybox with applet links and a web root `/www`, for the image and for processes. */
+export async function makeBusyboxRoot(dir: string): Promise<{ root: string; bin: string; www: string }> {
+  const root = join(dir, "root");
+  const bin = join(root, "bin");
+  const www = join(root, "www");
+  await mkdir(bin, { recursive: true });
+  await mkdir(www, { recursive: true });
+  await mkdir(join(root, "tmp"), { recursive: true });
+  await copyFile(BUSYBOX, join(bin, "busybox"));
+  for (const applet of APPLETS) await symlink("busybox", join(bin, applet)).catch(() => undefined);
+  await writeFile(join(www, "index.html"), "hello from a coyote unit\n");
+  return { root, bin, www };
+}
+
+/** Imports a busybox root as {@link TEST_IMAGE} into an engine (`docker import`, no registry). */
+export async function importBusyboxImage(dockerd: Dockerd): Promise<void> {
+  const { root } = await makeBusyboxRoot(dockerd.dir);
+  const tar = join(dockerd.dir, "image.tar");
+  const result = spawnSync("tar", ["-C", root, "-cf", tar, "."], { encoding: "utf8" });
+  if (result.status !== 0) throw new Error(`test harness: tar failed: ${result.stderr}`);
+  const [repo, tag] = TEST_IMAGE.split(":");
+  const stream = await dockerd.docker.importImage(createReadStream(tar), { repo, tag });
+  await new Promise<void>((resolve, reject) => {
+    dockerd.docker.modem.followProgress(stream, (error: Error | null) => (error ? reject(error) : resolve()));
+  });
+}
+
+/** A state folder, a logger writing into it, and a way to start activators on it. */
+export interface Harness {
+  readonly stateDir: string;
+  readonly logger: CoyoteLogger;
+  readonly logFile: string;
+  readonly store: StateStore;
+  /** Starts an activator on the state folder with short intervals. */
+  start(options?: ActivatorStartOptions): Promise<RunningActivator>;
+  /** Writes `activator/units.json` atomically, as the minion does. */
+  writeUnits(units: readonly unknown[]): Promise<void>;
+  /** Writes the server spec through the store. */
+  writeServer(fields: Record<string, unknown>): Promise<void>;
+  /** The events of a name logged so far. */
+  events(name: string): Promise<Array<Record<string, unknown>>>;
+  /** The alarms of `alarms.jsonl`. */
+  alarms(): Promise<Array<{ key: string; state: string; code: string; message: string }>>;
+  /**
+   * Stops every activator started, then lets `killUnits` stop what the units left running (it
+   * reads the state folder), then removes the folder.
+   */
+  cleanup(killUnits?: (stateDir: string) => Promise<void>): Promise<void>;
+}
+
+/** Short intervals so that idle stops and memory checks happen within a test's patience. */
+export const FAST: ActivatorStartOptions = { tickMs: 100, memoryIntervalMs: 200, stopGraceMs: 3000, dumpRetryMs: 300, statsIntervalMs: 200, pollMs: 200 };
+
+/** Makes a harness on a fresh state folder. */
+export async function makeHarness(defaults: ActivatorStartOptions = {}): Promise<Harness> {
+  const stateDir = await mkdtemp(join(tmpdir(), "cda-"));
+  const store = await StateStore.open(stateDir);
+  const logFile = join(stateDir, "logs", "docker-activator.log");
+  const logger = createLogger({ component: "docker-activator", file: logFile, level: "debug" });
+  const running: RunningActivator[] = [];
+  const readLog = async () =>
+    (await readFile(logFile, "utf8").catch(() => ""))
+      .split("\n")
+      .filter((l) => l.trim() !== "")
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+  return {
+    stateDir: store.root,
+    logger,
+    logFile,
+    store,
+    async start(options = {}) {
+      const activator = await startActivator({ name: "docker-activator", stateDir: store.root, logger, signal: new AbortController().signal }, { ...FAST, ...defaults, ...options });
+      running.push(activator);
+      return activator;
+    },
+    async writeUnits(units) {
+      await writeFileAtomic(join(store.root, "activator", "units.json"), `${JSON.stringify({ schemaVersion: 1, generatedAt: new Date().toISOString(), units }, null, 2)}\n`);
+    },
+    async writeServer(fields) {
+      const spec = ServerSpec.parse({ schemaVersion: 1, kind: "Server", name: "test", hostname: "box.test.example", ...fields });
+      await store.applySpec(spec, { author: { name: "test", email: "test@example.org" } });
+    },
+    async events(name) {
+      return (await readLog()).filter((r) => r.event === name);
+    },
+    async alarms() {
+      return (await store.readAlarms()).alarms;
+    },
+    async cleanup(killUnits) {
+      for (const activator of running) await activator.stop();
+      await killUnits?.(store.root);
+      await logger.close();
+      await rm(stateDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/**
+ * An HTTP server the dump hooks ask (`wget`, which reads the whole answer, unlike busybox `nc`,
+ * which quits when its input ends): it answers `ok` or `fail` and records when it was asked.
+ */
+export interface DumpWitness {
+  readonly port: number;
+  /** What it answers from now on. */
+  answer: "ok" | "fail";
+  /** For each dump: when, what it answered, and whether the unit still took connections then. */
+  readonly calls: Array<{ at: number; answered: string; unitWasUp: boolean }>;
+  close(): Promise<void>;
+}
+
+/** Starts a {@link DumpWitness}; `unitPort` is probed at each call, before the answer. */
+export async function startDumpWitness(unitPort: () => number): Promise<DumpWitness> {
+  const port = await freePort();
+  const server = createHttpServer((req, res) => {
+    req.resume();
+    void tcpOpen(unitPort()).then((up) => {
+      witness.calls.push({ at: Date.now(), answered: witness.answer, unitWasUp: up });
+      res.writeHead(200, { "content-type": "text/plain" }).end(`${witness.answer}\n`);
+    });
+  });
+  const witness: DumpWitness = {
+    port,
+    answer: "ok",
+    calls: [],
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+  await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
+  return witness;
+}
+
+/** A units document entry with test defaults. */
+export function unitEntry(fields: Record<string, unknown>): unknown {
+  return ActivatorUnits.parse({
+    schemaVersion: 1,
+    generatedAt: new Date().toISOString(),
+    units: [{ memoryMb: 64, idleTimeoutSeconds: 0, dumpTimeoutSeconds: 5, readiness: { kind: "tcp" }, readinessTimeoutSeconds: 10, ...fields }],
+  }).units[0];
+}

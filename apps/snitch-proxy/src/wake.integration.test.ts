@@ -1,0 +1,101 @@
+import assert from "node:assert/strict";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import { WebSocket } from "ws";
+import { freePort } from "@coyote/actuator-snickers/testing";
+import { startActivator, type RunningActivator } from "@coyote/docker-activator";
+import { createLogger, logFileFor, type CoyoteLogger } from "@coyote/log";
+import { StateStore, writeFileAtomic } from "@coyote/spec";
+import { startProxy, type RunningProxy } from "./proxy.ts";
+import { get1, sandbox, type Sandbox } from "./test-support.ts";
+
+// The unit: a small HTTP and websocket echo server that notes every start in a file, so the test
+// can count starts. It runs on the activator's `process` runtime (the embedded default).
+const APP = `
+const http = require("node:http");
+const fs = require("node:fs");
+fs.appendFileSync(process.env.STARTS_FILE, "start\\n");
+const server = http.createServer((req, res) => res.end("app " + req.url));
+server.on("upgrade", (req, socket) => {
+  socket.write("HTTP/1.1 101 Switching Protocols\\r\\nUpgrade: websocket\\r\\nConnection: Upgrade\\r\\nSec-WebSocket-Accept: " +
+    require("node:crypto").createHash("sha1").update(req.headers["sec-websocket-key"] + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest("base64") + "\\r\\n\\r\\n");
+  socket.on("data", () => undefined);
+});
+server.listen(Number(process.env.PORT), "127.0.0.1");
+process.on("SIGTERM", () => process.exit(0));
+`;
+
+describe("wake-on-request with the real docker-activator (process runtime)", () => {
+  let box: Sandbox;
+  let proxy: RunningProxy;
+  let activator: RunningActivator;
+  let activatorLogger: CoyoteLogger;
+  let port: number;
+  let startsFile: string;
+
+  before(async () => {
+    box = await sandbox();
+    startsFile = join(box.stateDir, "starts");
+    await writeFile(startsFile, "");
+    await writeFile(join(box.stateDir, "app.cjs"), APP);
+    const appPort = await freePort();
+    await mkdir(join(box.stateDir, "activator"), { recursive: true });
+    await writeFileAtomic(join(box.stateDir, "activator", "units.json"), JSON.stringify({
+      schemaVersion: 1,
+      generatedAt: new Date().toISOString(),
+      units: [{
+        id: "app", serviceId: "app", runtime: "process", command: [process.execPath, join(box.stateDir, "app.cjs")],
+        port: appPort, env: { STARTS_FILE: startsFile, PORT: String(appPort) }, memoryMb: 64, idleTimeoutSeconds: 1,
+        dumpTimeoutSeconds: 5, readiness: { kind: "http", path: "/" }, readinessTimeoutSeconds: 10,
+      }],
+    }));
+    const store = await StateStore.open(box.stateDir, { author: { name: "Test", email: "test@example.org" } });
+    await store.applySpec({ schemaVersion: 1, kind: "Server", name: "box", hostname: "box.test", runtime: "process" }, { author: { name: "Test", email: "test@example.org" } });
+    activatorLogger = createLogger({ component: "docker-activator", file: logFileFor(box.stateDir, "docker-activator") });
+    activator = await startActivator({ name: "docker-activator", stateDir: box.stateDir, logger: activatorLogger, signal: new AbortController().signal }, { dockerSocket: join(box.stateDir, "no-docker.sock"), tickMs: 100, pollMs: 100, activityStaleMs: 1500 });
+    await box.certify("app.test");
+    await box.routes([{ host: "app.test", pathPrefix: "/", serviceId: "app", upstream: { kind: "unit", unit: "app" } }]);
+    proxy = await startProxy({ stateDir: box.stateDir, logger: box.logger, https: { host: "127.0.0.1", port: 0 }, activityIntervalMs: 200, accessLog: false });
+    port = proxy.httpsAddress.port;
+  });
+
+  after(async () => {
+    await proxy.stop(500);
+    await activator.stop();
+    await activatorLogger.close();
+    await box.cleanup();
+  });
+
+  const starts = async () => (await readFile(startsFile, "utf8")).split("\n").filter(Boolean).length;
+
+  it("answers 50 concurrent first requests to a sleeping unit after one start", async () => {
+    assert.equal(await starts(), 0, "the unit sleeps until asked");
+    const answers = await Promise.all(Array.from({ length: 50 }, (_, i) => get1(port, "app.test", box.ca.certificatePem, `/n${String(i)}`)));
+    assert.deepEqual(answers.map((a) => a.status), Array.from({ length: 50 }, () => 200));
+    assert.equal(answers[42]?.body, "app /n42");
+    assert.equal(await starts(), 1, "one start for fifty first requests");
+  });
+
+  it("keeps a unit awake while a websocket is open through the proxy, and lets it sleep after", async () => {
+    const tlsOptions = { ca: box.ca.certificatePem, servername: "app.test", headers: { host: "app.test" } };
+    const client = new WebSocket(`wss://127.0.0.1:${String(port)}/ws`, tlsOptions);
+    await new Promise<void>((resolve, reject) => client.once("open", resolve).once("error", reject));
+    const before = await starts();
+    // Quiet for three times the idle timeout: only the open connection says the unit is in use.
+    await sleep(3000);
+    assert.equal(client.readyState, WebSocket.OPEN, "the websocket survived");
+    client.terminate();
+    // Closed: the unit goes to sleep within its idle timeout (plus the report and check intervals).
+    let asleep = false;
+    for (let i = 0; i < 60 && !asleep; i++) {
+      await sleep(100);
+      asleep = activator.activator.stats().app?.state === "stopped";
+    }
+    assert.ok(asleep, "stopped once idle");
+    const again = await get1(port, "app.test", box.ca.certificatePem, "/back");
+    assert.equal(again.body, "app /back");
+    assert.equal(await starts(), before + 1, "woken again by the next request");
+  });
+});
