@@ -13,6 +13,7 @@ import { DomainName, fsyncDir, writeFileAtomic } from "@coyote/spec";
 import type { ServerSpec } from "@coyote/spec";
 import { parseZoneFileHeader, parseZoneJsonHeader, renderKnotConf, renderZoneFile, renderZoneJson } from "./render.ts";
 import { startDnsServer } from "./server.ts";
+import { acmeChallengesPath } from "./challenges.ts";
 import type { DnsServer } from "./server.ts";
 import { DkimRecordFile, dkimFilePath, nextSerial, zonesFor } from "./zone.ts";
 import type { DkimRecord, Zone } from "./zone.ts";
@@ -309,7 +310,7 @@ export function createDnsActuator(options: DnsActuatorOptions): DnsActuator {
     return {
       ...actuator,
       async start(context: ActuatorContext) {
-        const server = await startDnsServer({ listen: context.server.dns.listen, zonesDir, logger: context.logger });
+        const server = await startDnsServer({ listen: context.server.dns.listen, zonesDir, logger: context.logger, challengesFile: acmeChallengesPath(stateDir) });
         servers.add(server);
         return {
           async stop() {

@@ -7,10 +7,13 @@
  * - {@link DkimRecordFile} and {@link dkimFilePath}: the contract with the mail actuator, which
  *   publishes each domain's DKIM key in `<stateDir>/mail/dkim/<domain>.json`.
  * - {@link startDnsServer} and {@link answerQuery}: the built-in server, usable on its own.
+ * - {@link publishAcmeChallenge} and {@link withdrawAcmeChallenge}: ACME DNS-01 records the
+ *   built-in server serves on top of its zones, for snickers' wildcard certificates.
  * - The renderers ({@link renderZoneFile}, {@link renderZoneJson}, {@link renderKnotConf}) and the
  *   JSON zone file schema {@link DnsZoneFile}.
  */
 export { createDnsActuator } from "./actuator.ts";
+export { AcmeChallengesFile, acmeChallengesPath, publishAcmeChallenge, readAcmeChallenges, waitForTxt, withdrawAcmeChallenge } from "./challenges.ts";
 export type { DnsActuator, DnsActuatorOptions, DnsObserved, DnsStep, KnotBackendOptions, ObservedZoneFile } from "./actuator.ts";
 export { answerQuery, EDNS_PAYLOAD_SIZE, indexZones, RCODE } from "./answer.ts";
 export type { ZoneSet } from "./answer.ts";

@@ -8,11 +8,14 @@ import { createSocket } from "node:dgram";
 import type { Socket as UdpSocket } from "node:dgram";
 import { createServer, isIP } from "node:net";
 import type { Server as TcpServer, Socket as TcpSocket } from "node:net";
+import { stat } from "node:fs/promises";
 import { join } from "node:path";
 import { ActuatorError, DirectoryCache } from "@coyote/actuator";
 import type { CoyoteLogger } from "@coyote/log";
 import { answerQuery, indexZones } from "./answer.ts";
 import type { ZoneSet } from "./answer.ts";
+import { readAcmeChallenges } from "./challenges.ts";
+import { isInZone } from "./names.ts";
 import { DnsZoneFile } from "./render.ts";
 
 /** Options of {@link startDnsServer}. */
@@ -27,6 +30,11 @@ export interface DnsServerOptions {
   readonly tcpIdleTimeoutMs?: number;
   /** The most TCP connections served at once (default 256). */
   readonly maxTcpConnections?: number;
+  /**
+   * ACME DNS-01 challenges to serve on top of the zones (`dns/acme-challenges.json`); the file is
+   * checked every 250 ms and a change reloads the zones.
+   */
+  readonly challengesFile?: string;
 }
 
 /** What {@link DnsServer.reload} loaded. */
@@ -138,7 +146,7 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
     for (const bad of loaded.skipped) {
       logger.event("ERROR", { file: bad.file, reason: bad.error }, `loading dns zone file ${bad.file}: ${bad.error}; skipped, the other zones are served`);
     }
-    zones = indexZones(loaded.files);
+    zones = indexZones(options.challengesFile === undefined ? loaded.files : withChallenges(loaded.files, await readAcmeChallenges(options.challengesFile)));
     loads += 1;
     const names = loaded.files.map((f) => f.zone).sort();
     logger.event("CONFIG_RELOADED", { what: "dns zones", zones: names.length, skipped: loaded.skipped.length });
@@ -224,6 +232,16 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
   }
   logger.info({ listen: addresses.map((a) => `${a.host}:${a.port}`), zones: zones.zones.size }, "built-in dns server listening");
   let stopped = false;
+  let challengeStamp = "";
+  const challengesFile = options.challengesFile;
+  const watchChallenges = challengesFile === undefined ? undefined : setInterval(() => {
+    void stat(challengesFile).then((info) => `${info.mtimeMs}:${info.size}`, () => "").then((stamp) => {
+      if (stamp === challengeStamp) return;
+      challengeStamp = stamp;
+      return reload();
+    });
+  }, 250);
+  watchChallenges?.unref();
   return {
     addresses,
     get loads() {
@@ -233,7 +251,21 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
     async stop() {
       if (stopped) return;
       stopped = true;
+      if (watchChallenges) clearInterval(watchChallenges);
       await closeAll();
     },
   };
+}
+
+/**
+ * The zone files with each ACME challenge added as a TXT record to the most specific zone that
+ * contains its name; a challenge outside every zone is not served (the CA would not ask us).
+ */
+function withChallenges(files: readonly DnsZoneFile[], challenges: readonly { name: string; value: string }[]): DnsZoneFile[] {
+  if (challenges.length === 0) return [...files];
+  return files.map((file) => {
+    const mine = challenges.filter((c) => isInZone(c.name, file.zone) && !files.some((other) => other.zone.length > file.zone.length && isInZone(other.zone, file.zone) && isInZone(c.name, other.zone)));
+    if (mine.length === 0) return file;
+    return { ...file, records: [...file.records, ...mine.map((c) => ({ name: c.name, ttl: 60, type: "TXT" as const, strings: [c.value] }))] };
+  });
 }

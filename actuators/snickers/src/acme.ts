@@ -18,6 +18,16 @@ export interface AcmeSettings {
   readonly caBundlePem?: string;
 }
 
+/** Where DNS-01 challenges are published (the built-in DNS server, through dnsconf). */
+export interface DnsChallenges {
+  /** Serves `value` as a TXT record at `_acme-challenge.<domain>`. */
+  publish(domain: string, value: string): Promise<void>;
+  /** Stops serving it. */
+  withdraw(domain: string, value: string): Promise<void>;
+  /** Resolves once the DNS server really answers it. */
+  wait(domain: string, value: string): Promise<void>;
+}
+
 /** ARI's advice (RFC 9773): when to renew, and when to ask again. */
 export interface RenewalAdvice {
   readonly windowStart: Date;
@@ -155,18 +165,19 @@ export class AcmeIssuer {
   }
 
   /**
-   * Obtains a certificate for one hostname over HTTP-01.
+   * Obtains a certificate for one hostname: over HTTP-01, or over DNS-01 through `dns` for a
+   * wildcard (`*.example.org`), which HTTP-01 cannot prove.
    * @throws an Error naming the hostname and the CA's problem document when the order fails.
    */
-  async issue(hostname: string): Promise<IssuedCertificate> {
+  async issue(hostname: string, dns?: DnsChallenges): Promise<IssuedCertificate> {
     try {
-      return await this.#issue(hostname);
+      return await this.#issue(hostname, dns);
     } catch (error) {
       throw new Error(`ordering a certificate for ${hostname} from ${this.#settings.directoryUrl}: ${describe(error)}`, { cause: error });
     }
   }
 
-  async #issue(hostname: string): Promise<IssuedCertificate> {
+  async #issue(hostname: string, dns: DnsChallenges | undefined): Promise<IssuedCertificate> {
     const directory = await this.#readDirectory();
     const client = await this.#account();
     const profile = this.#settings.profile;
@@ -177,16 +188,27 @@ export class AcmeIssuer {
     const order = await client.createOrder(request);
     const challengesDir = join(this.#proxyDir, "challenges");
     await mkdir(challengesDir, { recursive: true });
-    const tokens: string[] = [];
+    const cleanups: (() => Promise<void>)[] = [];
+    const wildcard = hostname.startsWith("*.");
+    if (wildcard && dns === undefined) throw new Error("a wildcard certificate needs a DNS-01 challenge, and no DNS server was given to publish it");
     try {
       for (const authz of await client.getAuthorizations(order)) {
         if (authz.status === "valid") continue;
-        const challenge = authz.challenges.find((c) => c.type === "http-01");
-        if (!challenge) throw new Error("the CA offers no http-01 challenge");
+        const type = wildcard ? "dns-01" : "http-01";
+        const challenge = authz.challenges.find((c) => c.type === type);
+        if (!challenge) throw new Error(`the CA offers no ${type} challenge`);
         const keyAuthorization = await client.getChallengeKeyAuthorization(challenge);
-        if (!/^[A-Za-z0-9_-]{1,256}$/.test(challenge.token)) throw new Error("the CA sent a malformed token");
-        await writeFileAtomic(join(challengesDir, challenge.token), keyAuthorization, { mode: 0o644, durable: false });
-        tokens.push(challenge.token);
+        if (wildcard && dns) {
+          // For dns-01, acme-client gives the TXT value itself (the key authorization's digest).
+          const domain = authz.identifier.value;
+          await dns.publish(domain, keyAuthorization);
+          cleanups.push(() => dns.withdraw(domain, keyAuthorization));
+          await dns.wait(domain, keyAuthorization);
+        } else {
+          if (!/^[A-Za-z0-9_-]{1,256}$/.test(challenge.token)) throw new Error("the CA sent a malformed token");
+          await writeFileAtomic(join(challengesDir, challenge.token), keyAuthorization, { mode: 0o644, durable: false });
+          cleanups.push(() => rm(join(challengesDir, challenge.token), { force: true }));
+        }
         await client.completeChallenge(challenge);
         await client.waitForValidStatus(challenge);
       }
@@ -196,10 +218,12 @@ export class AcmeIssuer {
       const finalized = await client.finalizeOrder(order, csr);
       const chainPem = await client.getCertificate(finalized);
       const leaf = new X509Certificate(chainPem);
-      if (!leaf.checkHost(hostname)) throw new Error(`the CA returned a certificate for ${leaf.subjectAltName ?? leaf.subject}`);
+      // A wildcard certificate covers any one label below it; check with one.
+      if (!leaf.checkHost(wildcard ? `x${hostname.slice(1)}` : hostname)) throw new Error(`the CA returned a certificate for ${leaf.subjectAltName ?? leaf.subject}`);
       return { keyPem, chainPem, notBefore: new Date(leaf.validFrom), notAfter: new Date(leaf.validTo) };
     } finally {
-      await Promise.all(tokens.map((token) => rm(join(challengesDir, token), { force: true })));
+      // One after another: withdrawals rewrite one shared file.
+      for (const cleanup of cleanups) await cleanup().catch(() => undefined);
     }
   }
 

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { ActuatorError, converge, type ActuatorContext, type Target } from "@coyote/actuator";
 import { createLogger, type CoyoteLogger } from "@coyote/log";
-import { ProxyRoutes, ServerSpec, ServiceSpec, StateStore, parseJson, validate } from "@coyote/spec";
+import { ProxyRoutes, ServerSpec, ServiceSpec, StateStore, certificateFileName, parseJson, validate } from "@coyote/spec";
 import { AcmeIssuer, ariCertId } from "./acme.ts";
 import { CertificateMeta, backoffMs, createSnickersActuator, renewalTime } from "./actuator.ts";
 import { LocalCa } from "./local-ca.ts";
@@ -32,7 +32,7 @@ describe("snickers", () => {
   let clock = Date.parse("2026-11-01T00:00:00Z");
   const actuator = () => createSnickersActuator({ stateDir, now: () => clock });
   const context = (spec: ServerSpec): ActuatorContext => ({ stateDir, store, logger, signal: new AbortController().signal, server: spec });
-  const meta = async (host: string) => parseJson(CertificateMeta, await readFile(join(stateDir, "proxy", "certs", `${host}.json`), "utf8"), host);
+  const meta = async (host: string) => parseJson(CertificateMeta, await readFile(join(stateDir, "proxy", "certs", certificateFileName(host).replace(/\.pem$/, ".json")), "utf8"), host);
   const routes = async () => parseJson(ProxyRoutes, await readFile(join(stateDir, "proxy", "routes.json"), "utf8"), "routes");
 
   before(async () => {
@@ -152,6 +152,31 @@ describe("snickers", () => {
     assert.deepEqual(result.plan.steps.map((s) => s.kind), ["limits"]);
     await snickers.commit?.(context(spec));
     assert.deepEqual((await routes()).limits, { maxConnections: 42 });
+  });
+
+  it("gives a wildcard hostname a wildcard certificate, stored apart from a host of that name", async () => {
+    const snickers = actuator();
+    const target: Target = { id: "wild", spec: service("wild", ["*.wild.test"], "wild.test") };
+    await converge(snickers, target, context(server()));
+    await snickers.commit?.(context(server()));
+    const leaf = new X509Certificate(await readFile(join(stateDir, "proxy", "certs", "_.wild.test.pem"), "utf8"));
+    assert.equal(leaf.subjectAltName, "DNS:*.wild.test");
+    assert.ok(leaf.checkHost("any.wild.test"));
+    assert.equal((await meta("*.wild.test")).host, "*.wild.test");
+    assert.ok((await routes()).routes.some((r) => r.host === "*.wild.test"));
+    assert.equal((await converge(actuator(), target, context(server()))).changed, false);
+  });
+
+  it("refuses an ACME wildcard when the DNS is Knot, which DNS-01 is not wired to", () => {
+    const knot = server({ certificates: { mode: "acme", directoryUrl: "https://127.0.0.1:1/dir", email: "admin@box.test" }, dns: { backend: "knot", listen: ["127.0.0.1:53"] } });
+    const snickers = actuator();
+    const target: Target = { id: "wild2", spec: service("wild2", ["*.wild2.test"], "wild2.test") };
+    assert.throws(() => snickers.plan(target, { now: clock, fragmentText: undefined, previousHosts: [], owners: new Map(), certs: {}, routesLimit: 500 }, knot), (error: unknown) => {
+      assert.ok(error instanceof ActuatorError);
+      assert.equal(error.terminal, true);
+      assert.match(error.message, /\*\.wild2\.test needs an ACME DNS-01 challenge.*this server uses knot/);
+      return true;
+    });
   });
 
   it("computes renewal times and backoff within their bounds", () => {

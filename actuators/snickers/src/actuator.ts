@@ -4,7 +4,8 @@ import { join } from "node:path";
 import { z } from "zod";
 import { ActuatorError, DirectoryCache, FileCache } from "@coyote/actuator";
 import type { Actuator, ActuatorContext, Plan } from "@coyote/actuator";
-import { DomainName, ProxyRoutes, SchemaVersion, ServiceId, Timestamp, chmodExact, parseJson, readJsonText, validate, writeFileAtomic } from "@coyote/spec";
+import { ProxyRoutes, SchemaVersion, ServiceId, Timestamp, WebHostname, certificateFileName, chmodExact, parseJson, readJsonText, validate, writeFileAtomic } from "@coyote/spec";
+import { publishAcmeChallenge, waitForTxt, withdrawAcmeChallenge } from "@coyote/actuator-dnsconf";
 import type { ServerSpec, ServiceSpec } from "@coyote/spec";
 import { mkdir } from "node:fs/promises";
 import { AcmeIssuer } from "./acme.ts";
@@ -21,7 +22,7 @@ type Route = ProxyRoutes["routes"][number];
 const RoutesFragment = z.strictObject({
   schemaVersion: SchemaVersion,
   serviceId: ServiceId,
-  hosts: z.array(DomainName),
+  hosts: z.array(WebHostname),
   routes: z.array(z.unknown()),
 });
 type RoutesFragment = z.infer<typeof RoutesFragment>;
@@ -34,7 +35,7 @@ type RoutesFragment = z.infer<typeof RoutesFragment>;
  */
 export const CertificateMeta = z.strictObject({
   schemaVersion: SchemaVersion,
-  host: DomainName,
+  host: WebHostname,
   serviceId: ServiceId,
   certificate: z
     .strictObject({
@@ -67,9 +68,9 @@ export function snickersPaths(stateDir: string) {
   };
 }
 
-/** A certificate's file name for a host (kept in step with snitch-proxy's `certificateFile`). */
-const pemFile = (certsDir: string, host: string) => join(certsDir, `${host}.pem`);
-const metaFile = (certsDir: string, host: string) => join(certsDir, `${host}.json`);
+/** A certificate's files for a host: `<host>.pem` (what snitch-proxy serves) and `<host>.json`. */
+const pemFile = (certsDir: string, host: string) => join(certsDir, certificateFileName(host));
+const metaFile = (certsDir: string, host: string) => join(certsDir, certificateFileName(host).replace(/\.pem$/, ".json"));
 
 /** What `observe` saw for one service. */
 export interface SnickersObserved {
@@ -159,7 +160,7 @@ export function createSnickersActuator(options: SnickersOptions): Actuator<Snick
 
   const readMeta = async (host: string): Promise<CertificateMeta | undefined> => {
     try {
-      return parseJson(CertificateMeta, await readFile(metaFile(paths.certs, host), "utf8"), `proxy/certs/${host}.json`);
+      return parseJson(CertificateMeta, await readFile(metaFile(paths.certs, host), "utf8"), `proxy/certs/${certificateFileName(host)}`);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
       // A broken meta file is treated as no certificate: a fresh one is issued and replaces it.
@@ -217,7 +218,13 @@ export function createSnickersActuator(options: SnickersOptions): Actuator<Snick
     for (const [host, serviceId] of [...pending]) {
       pending.delete(host);
       try {
-        await writeCertificate(host, serviceId, await issuer.issue(host), "acme", mode.directoryUrl);
+        const listen = context.server.dns.listen[0] ?? "127.0.0.1:53";
+        const dns = {
+          publish: (domain: string, value: string) => publishAcmeChallenge(options.stateDir, domain, value),
+          withdraw: (domain: string, value: string) => withdrawAcmeChallenge(options.stateDir, domain, value),
+          wait: (domain: string, value: string) => waitForTxt(listen, `_acme-challenge.${domain}`, value),
+        };
+        await writeCertificate(host, serviceId, await issuer.issue(host, dns), "acme", mode.directoryUrl);
         context.logger.event("CERT_ISSUED", { host, serviceId, issuer: "acme", directoryUrl: mode.directoryUrl });
       } catch (error) {
         const meta = (await readMeta(host)) ?? { schemaVersion: 1 as const, host, serviceId, attempts: { failures: 0 } };
@@ -274,6 +281,10 @@ export function createSnickersActuator(options: SnickersOptions): Actuator<Snick
         }
       }
       const mode = server.certificates;
+      const wildcard = wanted.find((host) => host.startsWith("*."));
+      if (wildcard !== undefined && mode.mode === "acme" && server.dns.backend !== "builtin") {
+        throw new ActuatorError("WildcardNeedsBuiltinDns", `the wildcard ${wildcard} needs an ACME DNS-01 challenge, which Coyote publishes through its built-in DNS server; this server uses ${server.dns.backend}`, { terminal: true });
+      }
       for (const host of wanted) {
         const cert = observed.certs[host];
         const meta = cert?.meta;

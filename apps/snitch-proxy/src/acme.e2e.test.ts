@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
 import { X509Certificate } from "node:crypto";
 import { mkdtemp, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -20,11 +22,14 @@ let minion: Minion;
 let site: Backend;
 let logger: CoyoteLogger;
 let proxyLogger: CoyoteLogger;
+let dnsPort: number;
+const run = promisify(execFile);
 
 before(async () => {
   root = await mkdtemp(join(tmpdir(), "coyote-acme-"));
   const stateDir = join(root, "state");
-  const [dnsPort, httpPort] = [await freePort(), await freePort()];
+  dnsPort = await freePort();
+  const httpPort = await freePort();
   pebble = await startPebble(join(root, "pebble"), { httpPort, dnsServer: `127.0.0.1:${dnsPort}` });
   site = await backend("shop");
   const store = await StateStore.open(stateDir, { author: AUTHOR });
@@ -33,8 +38,8 @@ before(async () => {
     certificates: { mode: "acme", directoryUrl: pebble.directoryUrl, email: "admin@box.test", caBundleFile: pebble.tlsCaFile },
     dns: { listen: [`127.0.0.1:${dnsPort}`] },
   }, { author: AUTHOR });
-  for (const [id, domain] of [["shop", "shop.test"], ["blog", "blog.test"]] as const) {
-    await store.applySpec({ schemaVersion: 1, kind: "Service", id, domains: [{ name: domain }], web: { hostnames: [domain], backend: { kind: "upstream", address: site.address } } }, { author: AUTHOR });
+  for (const [id, domain, hostname] of [["shop", "shop.test", "shop.test"], ["blog", "blog.test", "blog.test"], ["wild", "wild.test", "*.wild.test"]] as const) {
+    await store.applySpec({ schemaVersion: 1, kind: "Service", id, domains: [{ name: domain }], web: { hostnames: [hostname], backend: { kind: "upstream", address: site.address } } }, { author: AUTHOR });
   }
   proxyLogger = createLogger({ component: "snitch-proxy", file: logFileFor(stateDir, "snitch-proxy") });
   proxy = await startProxy({ stateDir, logger: proxyLogger, https: { host: "127.0.0.1", port: 0 }, http: { host: "127.0.0.1", port: httpPort } });
@@ -53,11 +58,11 @@ after(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-test("certificates come from Pebble over HTTP-01 through the proxy, resolved by our own DNS, and are served by SNI", { timeout: 90_000 }, async () => {
+test("certificates come from Pebble over HTTP-01 through the proxy and, for a wildcard, DNS-01 through our own DNS server, and are served by SNI", { timeout: 90_000 }, async () => {
   const deadline = Date.now() + 60_000;
   const ready = (id: string) => minion.statuses.get(id)?.conditions.find((c) => c.type === "WebReady")?.status === "True";
-  while (!ready("shop") || !ready("blog")) {
-    if (Date.now() > deadline) assert.fail(`not ready: ${JSON.stringify([minion.statuses.get("shop")?.conditions, minion.statuses.get("blog")?.conditions])}`);
+  while (!ready("shop") || !ready("blog") || !ready("wild")) {
+    if (Date.now() > deadline) assert.fail(`not ready: ${JSON.stringify(["shop", "blog", "wild"].map((id) => minion.statuses.get(id)?.conditions))}`);
     await sleep(50);
   }
   const pebbleRoot = await pebble.rootPem();
@@ -74,6 +79,16 @@ test("certificates come from Pebble over HTTP-01 through the proxy, resolved by 
   const stateDir = join(root, "state");
   assert.equal((await stat(join(stateDir, "proxy", "certs", "shop.test.pem"))).mode & 0o777, 0o600);
   assert.equal((await stat(join(stateDir, "proxy", "certs"))).mode & 0o777, 0o700);
+  // The wildcard came over DNS-01: Pebble read the challenge from our own DNS server.
+  const wild = await peerCertificate(port, "anything.wild.test", pebbleRoot);
+  assert.equal(wild.subjectaltname, "DNS:*.wild.test");
+  const wildAnswer = await get1(port, "anything.wild.test", pebbleRoot, "/w");
+  assert.deepEqual([wildAnswer.status, wildAnswer.body], [200, "shop GET /w "]);
+  assert.equal((await stat(join(stateDir, "proxy", "certs", "_.wild.test.pem"))).mode & 0o777, 0o600);
+  // Our DNS answers every name under the wildcard with the box's address, and the challenge is gone.
+  const dig = async (name: string, type: string) => (await run("kdig", ["@127.0.0.1", "-p", String(dnsPort), "+short", "+timeout=2", "+retry=0", name, type])).stdout.trim();
+  assert.equal(await dig("anything.wild.test", "A"), "127.0.0.1");
+  assert.equal(await dig("_acme-challenge.wild.test", "TXT"), "");
   const leaf = new X509Certificate(shop.raw);
   assert.equal(leaf.publicKey.asymmetricKeyDetails?.namedCurve, "prime256v1", "an ECDSA P-256 key");
 });

@@ -1,15 +1,11 @@
 import { createSecureContext, type SecureContext } from "node:tls";
 import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
+import { certificateFileName } from "@coyote/spec";
 
-/**
- * The file that holds a certificate for a name in `proxy/certs/`: the private key and the chain in
- * one PEM file (mode 0600), so that replacing it is one atomic rename and a reader never pairs a
- * new certificate with an old key. A wildcard `*.example.com` is stored as `_.example.com.pem`
- * (`_` cannot start a hostname, so the two never collide).
- */
+/** The file in `proxy/certs/` that holds a name's key and chain (see `certificateFileName`). */
 export function certificateFile(certsDir: string, name: string): string {
-  return join(certsDir, `${name.startsWith("*.") ? `_${name.slice(1)}` : name}.pem`);
+  return join(certsDir, certificateFileName(name));
 }
 
 interface Entry {

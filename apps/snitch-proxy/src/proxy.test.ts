@@ -305,7 +305,7 @@ describe("snitch-proxy", () => {
     assert.equal((await get1(port, "alpha.test", box.ca.certificatePem)).status, 200);
     const log = await readFile(join(box.stateDir, "logs", "snitch-proxy.log"), "utf8");
     assert.match(log, /"msg":"routes file refused; the previous routes stay in service"/);
-    assert.match(log, /proxy\/routes.json: .*routes\[0\].host: not a valid domain name/);
+    assert.match(log, /proxy\/routes.json: .*routes\[0\].host: not a valid web hostname/);
     await box.routes([{ host: "alpha.test", pathPrefix: "/", serviceId: "beta", upstream: { kind: "address", address: b.address } }]);
     await proxy.reloadRoutes();
     assert.equal((await get1(port, "alpha.test", box.ca.certificatePem)).body, "beta GET / ");

@@ -236,7 +236,8 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       if (finished) return;
       finished = true;
       const ms = performance.now() - started;
-      stats.request(host, status, ms, bytesIn, bytesOut);
+      // Counted under the route's host, so a wildcard route is one entry however many names it serves.
+      stats.request(route.host, status, ms, bytesIn, bytesOut);
       if (unitCounter) {
         unitCounter.openConnections--;
         unitCounter.requests++;
@@ -361,12 +362,12 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       return;
     }
     const route = source.table.match(host, req.url ?? "/");
-    const upstream = route?.upstream;
-    if (upstream === undefined || upstream.kind === "static") {
+    if (route === undefined || route.upstream.kind === "static") {
       fail(404, "Not Found");
       return;
     }
-    const counter = stats.host(host);
+    const upstream = route.upstream;
+    const counter = stats.host(route.host);
     const tunnel = (target: Target) => {
       const headers = upstreamRequestHeaders(req.headers, { host, clientAddress: req.socket.remoteAddress ?? "", proto: "https", requestId }, true);
       const proxyReq = httpRequest({ host: target.host, port: target.port, method: req.method, path: req.url, headers });
@@ -381,7 +382,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
         // and an open connection keeps this one in the table until it closes.
         const unitCounter = upstream.kind === "unit" ? stats.unit(upstream.unit) : undefined;
         if (unitCounter) unitCounter.openConnections++;
-        stats.request(host, 101, 0, 0, 0);
+        stats.request(route.host, 101, 0, 0, 0);
         const count = (into: "bytesIn" | "bytesOut") => (chunk: Buffer) => {
           counter[into] += chunk.length;
           if (unitCounter) {

@@ -54,7 +54,9 @@ export class RouteTable {
    * segment boundary (`/app` matches `/app` and `/app/x`, not `/apple`).
    */
   match(host: string, path: string): Route | undefined {
-    const list = this.#byHost.get(host);
+    // The host's own routes, else a wildcard route one label up (`*.shop.test` for `a.shop.test`).
+    const dot = host.indexOf(".");
+    const list = this.#byHost.get(host) ?? (dot > 0 ? this.#byHost.get(`*${host.slice(dot)}`) : undefined);
     if (!list) return undefined;
     for (const route of list) {
       const prefix = route.pathPrefix;

@@ -13,6 +13,8 @@ const table = new RouteTable(validate(ProxyRoutes, {
     { host: "a.test", pathPrefix: "/", serviceId: "root", upstream: { kind: "address", address: "127.0.0.1:1" } },
     { host: "a.test", pathPrefix: "/app", serviceId: "app", upstream: { kind: "address", address: "127.0.0.1:2" } },
     { host: "a.test", pathPrefix: "/app/admin/", serviceId: "admin", upstream: { kind: "address", address: "127.0.0.1:3" } },
+    { host: "*.w.test", pathPrefix: "/", serviceId: "wild", upstream: { kind: "address", address: "127.0.0.1:4" } },
+    { host: "exact.w.test", pathPrefix: "/", serviceId: "exact", upstream: { kind: "address", address: "127.0.0.1:5" } },
   ],
 }, "routes"));
 
@@ -27,6 +29,13 @@ describe("routing", () => {
     assert.equal(service("/app/admin/users"), "admin");
     assert.equal(service("/app/admin"), "app");
     assert.equal(table.match("b.test", "/"), undefined);
+  });
+
+  it("routes names under a wildcard to it, one label deep, and prefers an exact route", () => {
+    assert.equal(table.match("any.w.test", "/")?.serviceId, "wild");
+    assert.equal(table.match("exact.w.test", "/")?.serviceId, "exact");
+    assert.equal(table.match("w.test", "/"), undefined);
+    assert.equal(table.match("a.b.w.test", "/"), undefined);
   });
 
   it("reads the host from Host or :authority, and refuses malformed ones", () => {

@@ -25,6 +25,15 @@ export const DomainName = z
     return labels.length >= 2 && labels.every((label) => LABEL.test(label)) && !/^[0-9]+$/.test(labels.at(-1) ?? "");
   }, { error: (issue) => `not a valid domain name: ${JSON.stringify(issue.input)} (lowercase labels of a-z, 0-9 and hyphens, like "example.org")` });
 
+/**
+ * A web hostname: a domain name, or a wildcard `*.example.org` that stands for every name one label
+ * below it (its certificate comes over ACME DNS-01, or from the local CA).
+ */
+export const WebHostname = z.string().refine(
+  (name) => DomainName.safeParse(name.startsWith("*.") ? name.slice(2) : name).success && (!name.startsWith("*.") || name.split(".").length >= 3),
+  { error: (issue) => `not a valid web hostname: ${JSON.stringify(issue.input)} (a domain name like "shop.example.org", or a wildcard like "*.shop.example.org")` },
+);
+
 /** A DNS owner name relative to its zone: `@` for the apex, `*` or `*.x` for wildcards, or labels. */
 export const RelativeName = z.string().refine(
   (name) => name === "@" || name.split(".").every((label, i) => (label === "*" && i === 0) || LABEL.test(label)),

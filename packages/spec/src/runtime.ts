@@ -1,7 +1,6 @@
 import { z } from "zod";
 import { DumpState, Readiness } from "./specs.ts";
 import {
-  DomainName,
   Environment,
   Fingerprint,
   HostPort,
@@ -10,6 +9,7 @@ import {
   SchemaVersion,
   ServiceId,
   Timestamp,
+  WebHostname,
 } from "./primitives.ts";
 
 const PascalCase = z.string().regex(/^[A-Z][A-Za-z0-9]{0,63}$/, {
@@ -89,7 +89,7 @@ export const ComponentStats = z.strictObject({
   startedAt: Timestamp,
   writtenAt: Timestamp,
   process: z.strictObject({ rssBytes: Count, heapUsedBytes: Count, uptimeSeconds: z.number().min(0) }),
-  hosts: z.record(DomainName, HostStats).optional(),
+  hosts: z.record(WebHostname, HostStats).optional(),
   units: z.record(ServiceId, UnitStats).optional(),
   counters: z.record(z.string(), z.number()).optional(),
 });
@@ -133,7 +133,7 @@ export const ProxyRoutes = z
     routes: z
       .array(
         z.strictObject({
-          host: DomainName,
+          host: WebHostname,
           pathPrefix: z.string().startsWith("/", { error: "a path prefix starts with /" }).default("/"),
           serviceId: ServiceId,
           upstream: Upstream,
@@ -273,3 +273,13 @@ export const ControlError = z.strictObject({
 });
 /** The body of every error answer of a local control API. */
 export type ControlError = z.infer<typeof ControlError>;
+
+/**
+ * The file in `proxy/certs/` that holds the certificate of a name: the private key and the chain in
+ * one PEM file (mode 0600), so that replacing it is one atomic rename and a reader never pairs a
+ * new certificate with an old key. A wildcard `*.example.org` is stored as `_.example.org.pem`
+ * (`_` cannot start a hostname, so the two never collide). snickers writes it; snitch-proxy reads it.
+ */
+export function certificateFileName(name: string): string {
+  return `${name.startsWith("*.") ? `_${name.slice(1)}` : name}.pem`;
+}

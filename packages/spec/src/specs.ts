@@ -12,6 +12,7 @@ import {
   SchemaVersion,
   SecretRef,
   ServiceId,
+  WebHostname,
 } from "./primitives.ts";
 
 const Ttl = z.int().min(30, { error: "a ttl is at least 30 seconds" }).max(604800, { error: "a ttl is at most 604800 seconds (a week)" });
@@ -132,7 +133,7 @@ export const WebBackend = z.discriminatedUnion(
 
 /** Web hosting for a service: the hostnames it answers on and its backend. */
 export const WebSpec = z.strictObject({
-  hostnames: z.array(DomainName).min(1).max(100),
+  hostnames: z.array(WebHostname).min(1).max(100),
   backend: WebBackend,
 });
 
