@@ -1,8 +1,9 @@
-// bench/wake: how much docker-activator adds to a cold start. For a sleeping docker unit, the time
-// from a wake request to the first byte of the first HTTP response, against a bare `docker start`
-// of an identical container followed by the first request (polled until it answers). The two are
-// interleaved in one run (activator, bare, activator, bare, ...) and the medians and the median
-// overhead are printed. The path through snitch-proxy is not measured here yet.
+// bench/wake: how much Coyote adds to a cold start. For a sleeping docker unit, the time from the
+// first HTTPS request through snitch-proxy (a new TLS connection; the proxy asks docker-activator
+// to wake the unit and holds the request until it is ready) to the first byte of the answer,
+// against a bare `docker start` of an identical container followed by the first plain request
+// (polled until it answers). The two are interleaved in one run (proxy, bare, proxy, bare, ...) and
+// the medians and the median overhead are printed.
 //
 //   node --import tsx bench/src/wake.ts [--rounds 10]
 //
@@ -13,14 +14,17 @@ import { spawn, spawnSync } from "node:child_process";
 import { closeSync, copyFileSync, createReadStream, mkdirSync, openSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { request } from "node:http";
+import { request as httpsRequest } from "node:https";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
 import Docker from "dockerode";
+import { LocalCa } from "@coyote/actuator-snickers";
 import { ActivatorClient, startActivator } from "@coyote/docker-activator";
 import { createLogger } from "@coyote/log";
+import { certificateFile, startProxy } from "@coyote/snitch-proxy";
 import { ServerSpec, StateStore, writeFileAtomic } from "@coyote/spec";
 
 const { values } = parseArgs({ options: { rounds: { type: "string", default: "10" } } });
@@ -48,6 +52,20 @@ function firstByte(port: number): Promise<boolean> {
     });
     req.on("timeout", () => req.destroy());
     req.on("error", () => resolve(false));
+    req.end();
+  });
+}
+
+/** Resolves at the first byte of a GET through snitch-proxy on a new TLS connection; its status. */
+function firstByteThroughProxy(port: number, host: string, ca: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest({ host: "127.0.0.1", port, path: "/", servername: host, headers: { host }, ca, agent: false, timeout: 30_000 }, (res) => {
+      res.once("data", () => resolve(res.statusCode ?? 0));
+      res.once("end", () => resolve(res.statusCode ?? 0));
+      res.resume();
+    });
+    req.on("timeout", () => req.destroy(new Error("bench/wake: no answer through snitch-proxy within 30 s")));
+    req.on("error", reject);
     req.end();
   });
 }
@@ -118,6 +136,14 @@ try {
   const logger = createLogger({ component: "docker-activator", file: join(dir, "activator.log"), level: "warn" });
   const activator = await startActivator({ name: "docker-activator", stateDir: store.root, logger, signal: new AbortController().signal }, { dockerSocket: socketPath, tickMs: 100, stopGraceMs: 2000 });
   const client = new ActivatorClient(store.root);
+  // snitch-proxy in front, routing bench.test to the unit, with a certificate of a local CA.
+  const ca = await LocalCa.open(join(dir, "ca"), "bench");
+  const issued = ca.issue(["bench.test"]);
+  mkdirSync(join(store.root, "proxy", "certs"), { recursive: true, mode: 0o700 });
+  writeFileSync(certificateFile(join(store.root, "proxy", "certs"), "bench.test"), issued.keyPem + issued.chainPem, { mode: 0o600 });
+  writeFileSync(join(store.root, "proxy", "routes.json"), JSON.stringify({ schemaVersion: 1, generatedAt: new Date().toISOString(), routes: [{ host: "bench.test", pathPrefix: "/", serviceId: "bench", upstream: { kind: "unit", unit: "bench" } }] }));
+  const proxyLogger = createLogger({ component: "snitch-proxy", file: join(dir, "proxy.log"), level: "warn" });
+  const proxy = await startProxy({ stateDir: store.root, logger: proxyLogger, https: { host: "127.0.0.1", port: 0 }, accessLog: false, writeStats: false, activityIntervalMs: 200 });
   const bare = await docker.createContainer({ Image: IMAGE, Cmd: command(barePort), HostConfig: { NetworkMode: "host", Memory: 64 * 1024 * 1024, Init: true } });
   const unitContainer = () => docker.listContainers({ all: true, filters: { label: ["coyote.unit=bench"] } }).then((list) => list[0]);
   while ((await unitContainer()) === undefined) await sleep(50);
@@ -127,9 +153,8 @@ try {
   for (let round = 0; round < rounds; round++) {
     // The activator's unit: asleep (stopped), woken by a wake request, then the first request.
     let t0 = performance.now();
-    const answer = await client.wake("bench", { timeoutMs: 30_000 });
-    if (!answer.started) throw new Error("bench/wake: the unit was not asleep");
-    if (!(await firstByte(unitPort))) throw new Error("bench/wake: the woken unit did not answer");
+    const status = await firstByteThroughProxy(proxy.httpsAddress.port, "bench.test", ca.certificatePem);
+    if (status !== 200) throw new Error(`bench/wake: snitch-proxy answered ${String(status)}`);
     viaActivator.push(performance.now() - t0);
     // Back to sleep the activator's own way: idle for its timeout (1 s), dumped (no hook) and stopped.
     const asleepBy = performance.now() + 30_000;
@@ -147,12 +172,14 @@ try {
     await bare.stop({ t: 1 });
   }
   client.close();
+  await proxy.stop(1000);
+  await proxyLogger.close();
   await activator.stop();
   await logger.close();
   const a = median(viaActivator);
   const b = median(viaBare);
   process.stdout.write(`bench/wake: ${rounds} rounds, interleaved\n`);
-  process.stdout.write(`  activator wake → first byte: median ${a.toFixed(1)} ms (${viaActivator.map((v) => v.toFixed(0)).join(", ")})\n`);
+  process.stdout.write(`  through snitch-proxy (HTTPS, wake) → first byte: median ${a.toFixed(1)} ms (${viaActivator.map((v) => v.toFixed(0)).join(", ")})\n`);
   process.stdout.write(`  bare docker start → first byte: median ${b.toFixed(1)} ms (${viaBare.map((v) => v.toFixed(0)).join(", ")})\n`);
   const paired = median(viaActivator.map((v, i) => v - (viaBare[i] ?? 0)));
   process.stdout.write(`  overhead: ${(a - b).toFixed(1)} ms between the medians, ${paired.toFixed(1)} ms median of the paired rounds (goal: under 50 ms)\n`);
