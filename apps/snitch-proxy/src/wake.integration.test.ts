@@ -6,6 +6,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { WebSocket } from "ws";
 import { freePort } from "@coyote/actuator-snickers/testing";
 import { startActivator, type RunningActivator } from "@coyote/docker-activator";
+import { BUSYBOX, TEST_IMAGE, importBusyboxImage, missingTools, startDockerd, type Dockerd } from "@coyote/docker-activator/testing";
 import { createLogger, logFileFor, type CoyoteLogger } from "@coyote/log";
 import { StateStore, writeFileAtomic } from "@coyote/spec";
 import { startProxy, type RunningProxy } from "./proxy.ts";
@@ -97,5 +98,62 @@ describe("wake-on-request with the real docker-activator (process runtime)", () 
     const again = await get1(port, "app.test", box.ca.certificatePem, "/back");
     assert.equal(again.body, "app /back");
     assert.equal(await starts(), before + 1, "woken again by the next request");
+  });
+});
+
+describe("wake-on-request with the real docker-activator (Docker engine)", () => {
+  let box: Sandbox;
+  let proxy: RunningProxy;
+  let activator: RunningActivator;
+  let activatorLogger: CoyoteLogger;
+  let dockerd: Dockerd;
+  let port: number;
+
+  before(async () => {
+    const missing = missingTools(["/usr/sbin/dockerd", BUSYBOX]);
+    if (missing !== undefined) throw new Error(`wake through the proxy on Docker: ${missing}`);
+    box = await sandbox();
+    dockerd = await startDockerd("proxy");
+    await importBusyboxImage(dockerd);
+    const appPort = await freePort();
+    const store = await StateStore.open(box.stateDir, { author: { name: "Test", email: "test@example.org" } });
+    await store.applySpec({ schemaVersion: 1, kind: "Server", name: "box", hostname: "box.test", runtime: "docker" }, { author: { name: "Test", email: "test@example.org" } });
+    await mkdir(join(box.stateDir, "activator"), { recursive: true });
+    await writeFileAtomic(join(box.stateDir, "activator", "units.json"), JSON.stringify({
+      schemaVersion: 1,
+      generatedAt: new Date().toISOString(),
+      units: [{
+        id: "web", serviceId: "web", runtime: "docker", image: TEST_IMAGE, command: ["httpd", "-f", "-p", `127.0.0.1:${String(appPort)}`, "-h", "/www"],
+        port: appPort, memoryMb: 64, idleTimeoutSeconds: 60, dumpTimeoutSeconds: 5, readiness: { kind: "http", path: "/" }, readinessTimeoutSeconds: 30,
+      }],
+    }));
+    activatorLogger = createLogger({ component: "docker-activator", file: logFileFor(box.stateDir, "docker-activator") });
+    activator = await startActivator({ name: "docker-activator", stateDir: box.stateDir, logger: activatorLogger, signal: new AbortController().signal }, { dockerSocket: dockerd.socketPath, tickMs: 100, pollMs: 100 });
+    await box.certify("web.test");
+    await box.routes([{ host: "web.test", pathPrefix: "/", serviceId: "web", upstream: { kind: "unit", unit: "web" } }]);
+    proxy = await startProxy({ stateDir: box.stateDir, logger: box.logger, https: { host: "127.0.0.1", port: 0 }, accessLog: false });
+    port = proxy.httpsAddress.port;
+  });
+
+  after(async () => {
+    await proxy.stop(500);
+    await activator.stop();
+    await activatorLogger.close();
+    await dockerd.stop();
+    await box.cleanup();
+  });
+
+  it("answers 50 concurrent first requests to a stopped container after one start", async () => {
+    // The activator makes the unit's container, stopped, once it has read units.json.
+    let states: string[] = [];
+    for (let i = 0; i < 300 && states.length === 0; i++) {
+      states = (await dockerd.docker.listContainers({ all: true, filters: { label: ["coyote.unit=web"] } })).map((c) => c.State);
+      if (states.length === 0) await sleep(100);
+    }
+    assert.deepEqual(states, ["created"], "the container was made, stopped");
+    const answers = await Promise.all(Array.from({ length: 50 }, () => get1(port, "web.test", box.ca.certificatePem, "/")));
+    assert.deepEqual(answers.map((a) => a.status), Array.from({ length: 50 }, () => 200));
+    assert.equal(answers[0]?.body, "hello from a coyote unit\n");
+    assert.equal(activator.activator.stats().web?.wakeCount, 1, "one start for fifty first requests");
   });
 });
