@@ -15,13 +15,13 @@ import { closeSync, copyFileSync, createReadStream, mkdirSync, openSync, readFil
 import { mkdtemp, rm } from "node:fs/promises";
 import { request } from "node:http";
 import { request as httpsRequest } from "node:https";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
 import Docker from "dockerode";
 import { LocalCa } from "@coyote/actuator-snickers";
+import { freePort } from "@coyote/actuator-snickers/testing";
 import { ActivatorClient, startActivator } from "@coyote/docker-activator";
 import { createLogger } from "@coyote/log";
 import { certificateFile, startProxy } from "@coyote/snitch-proxy";
@@ -30,17 +30,6 @@ import { ServerSpec, StateStore, writeFileAtomic } from "@coyote/spec";
 const { values } = parseArgs({ options: { rounds: { type: "string", default: "10" } } });
 const rounds = Number(values.rounds);
 const IMAGE = "coyote-bench/busybox:1";
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === "object" && address !== null ? address.port : 0));
-    });
-  });
-}
 
 /** Milliseconds from now until the first byte of a GET answer, or undefined when it failed. */
 function firstByte(port: number): Promise<boolean> {
