@@ -5,7 +5,7 @@ import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { WebSocket } from "ws";
 import { freePort } from "@coyote/actuator-snickers/testing";
-import { startActivator, type RunningActivator } from "@coyote/docker-activator";
+import { PROCESSES_FILE, startActivator, type RunningActivator } from "@coyote/docker-activator";
 import { BUSYBOX, TEST_IMAGE, importBusyboxImage, missingTools, startDockerd, type Dockerd } from "@coyote/docker-activator/testing";
 import { createLogger, logFileFor, type CoyoteLogger } from "@coyote/log";
 import { StateStore, writeFileAtomic } from "@coyote/spec";
@@ -65,6 +65,18 @@ describe("wake-on-request with the real docker-activator (process runtime)", () 
   after(async () => {
     await proxy.stop(500);
     await activator.stop();
+    // Process units outlive the activator (a restarted one adopts them): the test stops its own,
+    // by the process groups the runtime recorded.
+    const recorded = await readFile(join(box.stateDir, PROCESSES_FILE), "utf8").catch(() => "");
+    if (recorded !== "") {
+      for (const { pid } of Object.values((JSON.parse(recorded) as { processes: Record<string, { pid: number }> }).processes)) {
+        try {
+          process.kill(-pid, "SIGTERM");
+        } catch {
+          // already gone
+        }
+      }
+    }
     await activatorLogger.close();
     await box.cleanup();
   });
