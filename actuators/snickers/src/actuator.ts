@@ -1,13 +1,12 @@
 import { randomInt } from "node:crypto";
-import { readFile, rm } from "node:fs/promises";
+import { access, mkdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
-import { ActuatorError, DirectoryCache, FileCache } from "@coyote/actuator";
+import { ActuatorError, DirectoryCache, FileCache, memoizeByIdentity } from "@coyote/actuator";
 import type { Actuator, ActuatorContext, Plan } from "@coyote/actuator";
-import { ProxyRoutes, SchemaVersion, ServiceId, Timestamp, WebHostname, certificateFileName, chmodExact, parseJson, readJsonText, validate, writeFileAtomic } from "@coyote/spec";
+import { ProxyRoutes, SchemaVersion, ServiceId, Timestamp, WebHostname, certificateFileName, chmodExact, parseJson, validate, writeFileAtomic } from "@coyote/spec";
 import { publishAcmeChallenge, waitForTxt, withdrawAcmeChallenge } from "@coyote/actuator-dnsconf";
 import type { ServerSpec, ServiceSpec } from "@coyote/spec";
-import { mkdir } from "node:fs/promises";
 import { AcmeIssuer } from "./acme.ts";
 import { LocalCa, type IssuedCertificate } from "./local-ca.ts";
 
@@ -145,12 +144,19 @@ export interface SnickersOptions {
 export function createSnickersActuator(options: SnickersOptions): Actuator<SnickersObserved, SnickersStep> {
   const paths = snickersPaths(options.stateDir);
   const now = options.now ?? Date.now;
-  const fragments = new DirectoryCache<RoutesFragment>(paths.fragments, (name) => name.endsWith(".json"), (name, text) => {
+  // Each fragment with its text, so that an observe compares the text without reading it again.
+  const fragments = new DirectoryCache<{ fragment: RoutesFragment; text: string }>(paths.fragments, (name) => name.endsWith(".json"), (name, text) => {
     try {
-      return parseJson(RoutesFragment, text, join("proxy", "routes.d", name));
+      return { fragment: parseJson(RoutesFragment, text, join("proxy", "routes.d", name)), text };
     } catch {
       return undefined;
     }
+  });
+  // Who routes each hostname, derived once per state of the fragment folder, not once per service.
+  const ownersOf = memoizeByIdentity((all: ReadonlyMap<string, { fragment: RoutesFragment }>) => {
+    const owners = new Map<string, string>();
+    for (const { fragment } of all.values()) for (const host of fragment.hosts) if (!owners.has(host)) owners.set(host, fragment.serviceId);
+    return owners;
   });
   const combined = new FileCache<ProxyRoutes>(paths.routes, (text) => parseJson(ProxyRoutes, text, "proxy/routes.json"));
   let localCa: Promise<LocalCa> | undefined;
@@ -158,16 +164,10 @@ export function createSnickersActuator(options: SnickersOptions): Actuator<Snick
   /** Hostnames to order over ACME at the next commit, with the service that asked. */
   const pending = new Map<string, string>();
 
-  const readMeta = async (host: string): Promise<CertificateMeta | undefined> => {
-    try {
-      return parseJson(CertificateMeta, await readFile(metaFile(paths.certs, host), "utf8"), `proxy/certs/${certificateFileName(host)}`);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-      // A broken meta file is treated as no certificate: a fresh one is issued and replaces it.
-      return undefined;
-    }
-  };
-  const exists = (file: string) => readFile(file).then(() => true, () => false);
+  // A missing or broken meta file is treated as no certificate: a fresh one is issued and replaces it.
+  const readMeta = (host: string): Promise<CertificateMeta | undefined> =>
+    readFile(metaFile(paths.certs, host), "utf8").then((text) => parseJson(CertificateMeta, text, `proxy/certs/${certificateFileName(host)}`), () => undefined);
+  const exists = (file: string) => access(file).then(() => true, () => false);
 
   const issuerFor = async (server: ServerSpec, context: ActuatorContext): Promise<AcmeIssuer> => {
     const mode = server.certificates;
@@ -244,12 +244,11 @@ export function createSnickersActuator(options: SnickersOptions): Actuator<Snick
     appliesTo: (spec) => spec.web !== undefined,
 
     async observe(target) {
-      const fragmentPath = join(paths.fragments, `${target.id}.json`);
       const all = await fragments.read();
-      const own = all.get(`${target.id}.json`);
-      const fragmentText = own === undefined ? undefined : await readFile(fragmentPath, "utf8").catch(() => undefined);
-      const owners = new Map<string, string>();
-      for (const fragment of all.values()) for (const host of fragment.hosts) if (!owners.has(host)) owners.set(host, fragment.serviceId);
+      const entry = all.get(`${target.id}.json`);
+      const own = entry?.fragment;
+      const fragmentText = entry?.text;
+      const owners = ownersOf(all);
       const hosts = new Set([...(own?.hosts ?? []), ...(target.spec?.web?.hostnames ?? [])]);
       const certs: Record<string, { pem: boolean; meta: CertificateMeta | undefined }> = {};
       await Promise.all([...hosts].map(async (host) => {
@@ -398,7 +397,7 @@ export function createSnickersActuator(options: SnickersOptions): Actuator<Snick
       const all = await fragments.read();
       const routes: Route[] = [];
       const seen = new Map<string, string>();
-      for (const [name, fragment] of all) {
+      for (const [name, { fragment }] of all) {
         for (const raw of fragment.routes) {
           const route = raw as Route;
           const key = `${route.host}${route.pathPrefix}`;
@@ -412,7 +411,7 @@ export function createSnickersActuator(options: SnickersOptions): Actuator<Snick
         }
       }
       const doc = validate(ProxyRoutes, { schemaVersion: 1, generatedAt: new Date(now()).toISOString(), limits: { maxConnections: context.server.limits.maxConnections }, routes }, "proxy/routes.json");
-      const previous = await readFile(paths.routes, "utf8").then((text) => readJsonText(text, "proxy/routes.json") as { routes?: unknown; limits?: unknown }, () => undefined);
+      const previous = await combined.read().catch(() => undefined);
       if (!previous || JSON.stringify(previous.routes) !== JSON.stringify(doc.routes) || JSON.stringify(previous.limits) !== JSON.stringify(doc.limits)) {
         await mkdir(paths.proxy, { recursive: true });
         await writeFileAtomic(paths.routes, `${JSON.stringify(doc)}\n`);

@@ -1,5 +1,5 @@
 import { watch, type FSWatcher } from "node:fs";
-import { readFile } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import { dirname, basename, join } from "node:path";
 import type { CoyoteLogger } from "@coyote/log";
 import { ProxyRoutes, parseJson } from "@coyote/spec";
@@ -81,6 +81,7 @@ export class RouteSource {
   #timer: NodeJS.Timeout | undefined;
   #loading: Promise<void> = Promise.resolve();
   #lastText: string | undefined;
+  #lastStamp = "";
 
   /**
    * Makes the source; nothing is read until {@link RouteSource.start}.
@@ -134,6 +135,11 @@ export class RouteSource {
   }
 
   async #load(): Promise<void> {
+    // The file is read only when its stamp moved: the periodic check then costs one stat, not a
+    // read of what may be a hundred thousand routes.
+    const stamp = await stat(this.#file).then((info) => `${String(info.mtimeMs)}:${String(info.size)}:${String(info.ino)}`, () => "");
+    if (stamp !== "" && stamp === this.#lastStamp) return;
+    this.#lastStamp = stamp;
     let text: string;
     try {
       text = await readFile(this.#file, "utf8");
