@@ -5,6 +5,18 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 
 /**
+ * The first line of a failure's reason, so that the closing summary says why, not only which: the
+ * spec reporter's full account may be far above it, or cut from a CI log.
+ * @param {any} error the test's error (the runner wraps the thrown one as its cause).
+ */
+function why(error) {
+  const reason = error?.cause ?? error;
+  const text = typeof reason?.message === "string" ? `${reason.name ?? "Error"}${reason.code ? ` ${reason.code}` : ""}: ${reason.message}` : reason === undefined ? "" : String(reason);
+  const line = text.split("\n").find((l) => l.trim() !== "") ?? "";
+  return line === "" ? "" : ` — ${line.slice(0, 300)}`;
+}
+
+/**
  * Counts passed, failed and skipped tests (suites are not counted, their tests are).
  * @param {AsyncIterable<{type: string, data: any}>} source the test runner's event stream.
  */
@@ -25,7 +37,7 @@ export default async function* coyoteSummary(source) {
     else if (event.type === "test:pass") counts.passed += 1;
     else {
       counts.failed += 1;
-      counts.failures.push(`${data.file ?? "?"}: ${data.name}`);
+      counts.failures.push(`${data.file ?? "?"}: ${data.name}${why(data.details?.error)}`);
     }
   }
   const dir = process.env.COYOTE_TEST_SUMMARY_DIR;

@@ -239,7 +239,10 @@ export class Activator {
   async wake(unitId: string, requestId?: string): Promise<WakeResponse> {
     const started = performance.now();
     const record = this.#units.get(unitId);
-    if (record === undefined) throw new ActivatorFailure("UNIT_UNKNOWN", `waking unit ${unitId}: no such unit in activator/units.json`);
+    if (record === undefined) {
+      const known = this.#loaded ? `it has ${this.#units.size} unit(s)` : "it has not been read yet";
+      throw new ActivatorFailure("UNIT_UNKNOWN", `waking unit ${unitId}: no such unit in activator/units.json (${known})`);
+    }
     record.lastActivity = Date.now();
     const answer = (didStart: boolean): WakeResponse => ({ unit: unitId, address: `${record.unit.host}:${record.unit.port}`, started: didStart, waitedMs: Math.round((performance.now() - started) * 1000) / 1000 });
     if (record.state === "running" && record.waking === undefined && record.previous === undefined) return answer(false);

@@ -170,18 +170,20 @@ export async function startActivator(context: ComponentContext, options: Activat
   const loadUnits = async (): Promise<void> => {
     const stamp = await fileStamp(unitsFile);
     if (stamp === unitsStamp) return;
-    unitsStamp = stamp;
     let text: string;
     try {
       text = await readFile(unitsFile, "utf8");
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === "ENOENT") {
         // No file yet: the minion has not written one. Nothing is removed on that account.
+        unitsStamp = stamp;
         logger.info({ file: unitsFile }, `${UNITS_FILE} does not exist yet; no units`);
         return;
       }
+      // Any other failure (EMFILE, EIO) leaves the stamp, so the next reload reads the file again.
       throw error;
     }
+    unitsStamp = stamp;
     let document: ActivatorUnits;
     try {
       document = parseJson(ActivatorUnits, text, UNITS_FILE);
