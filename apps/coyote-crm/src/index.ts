@@ -1,12 +1,25 @@
 import type { ComponentDefinition } from "@coyote/component";
 
 /**
- * The coyote-crm component as `coyote up` and `coyote run` know it. It has no `start()` yet: the
- * daemon is built in issue #6, and until then `coyote up` reports it as not there rather than
- * pretending to run it.
+ * The coyote-crm component as `coyote up` and `coyote run` know it: the web panel (activation
+ * wizard, admin dashboard, webshop) on the server spec's `ports.panel`, from the app built by
+ * `npm run build` (which `coyote up` runs).
  */
 export const component: ComponentDefinition = {
   name: "coyote-crm",
   summary: "The web panel: activation wizard, admin dashboard and webshop",
-  plannedIn: "issue #6",
+  async start(context) {
+    // Next.js is loaded only when the panel starts, not whenever the CLI lists the components.
+    const { startCrm } = await import("./server.ts");
+    const crm = await startCrm({ stateDir: context.stateDir, logger: context.logger });
+    let finish: () => void = () => {};
+    const done = new Promise<void>((resolve) => (finish = resolve));
+    return {
+      done,
+      async stop() {
+        await crm.close();
+        finish();
+      },
+    };
+  },
 };

@@ -138,7 +138,8 @@ export function buildTrees(files: FlatTree): { root: string; trees: TreeObject[]
 }
 
 function gitEnvironment(gitDir: string): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
+  // Built up from the inherited variables (a cast, since some type packages make NODE_ENV required).
+  const env = {} as NodeJS.ProcessEnv;
   // Inherited GIT_* variables (GIT_DIR, GIT_INDEX_FILE, GIT_WORK_TREE from a hook...) would point
   // the commands elsewhere; the user's and the system's config (gpg signing, hooks, pagers) would
   // change what they do. Only the repository's own config counts.

@@ -1,0 +1,15 @@
+import type { NextConfig } from "next";
+
+// The workspace packages are TypeScript sources (their `exports` point at src/index.ts): Next
+// compiles them with the app. better-sqlite3 is a native addon and stays a Node require.
+const config: NextConfig = {
+  transpilePackages: ["@coyote/spec", "@coyote/log", "@coyote/actuator-mailconf", "@coyote/actuator-xmppconf"],
+  serverExternalPackages: ["better-sqlite3", "pino"],
+  poweredByHeader: false,
+  reactStrictMode: true,
+  // `npm run typecheck` and `npm run lint` check the app; the build need not do it twice.
+  typescript: { ignoreBuildErrors: true },
+  experimental: { authInterrupts: true },
+};
+
+export default config;

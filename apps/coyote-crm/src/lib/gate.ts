@@ -1,0 +1,90 @@
+// The one place that decides who may reach what, before Next.js sees a request. Pages and actions
+// check again (requireAdmin, requireCustomer), so a mistake in one layer does not open a route.
+
+/** What the gate knows about a request. */
+export interface GateInput {
+  readonly method: string;
+  /** The path, without the query. */
+  readonly path: string;
+  /** Whether the server spec says the box is activated. */
+  readonly activated: boolean;
+  /** The signed-in user's role, if any. */
+  readonly role: "admin" | "customer" | undefined;
+  /** The request's Origin header (or the origin of its Referer), if any. */
+  readonly origin: string | undefined;
+  /** The origins this panel is reached at (from the Host header). */
+  readonly ownOrigins: readonly string[];
+}
+
+/** The gate's answer. */
+export type GateDecision =
+  | { readonly kind: "pass" }
+  | { readonly kind: "redirect"; readonly location: string }
+  | { readonly kind: "deny"; readonly status: 401 | 403; readonly reason: string };
+
+const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
+
+/** Paths anyone may fetch at any time: the app's compiled assets. */
+function isAsset(path: string): boolean {
+  return path.startsWith("/_next/static/") || path === "/favicon.ico" || path === "/robots.txt";
+}
+
+function under(path: string, prefix: string): boolean {
+  return path === prefix || path.startsWith(`${prefix}/`);
+}
+
+/** Whether a path is the admin's: the panel's pages and its API. */
+export function isAdminPath(path: string): boolean {
+  return under(path, "/admin") || under(path, "/api/admin");
+}
+
+/** Whether a path is a signed-in customer's. */
+export function isCustomerPath(path: string): boolean {
+  return under(path, "/account") || under(path, "/api/me");
+}
+
+/**
+ * Decides a request:
+ * - a mutation (any method but GET/HEAD/OPTIONS) must come from this panel's own origin (CSRF);
+ * - before activation only the wizard (`/activate`) is served, everything else goes there;
+ * - after activation the wizard is gone;
+ * - `/admin` and `/api/admin` need the admin role: 401 without a session, 403 for a customer;
+ * - `/account` and `/api/me` need a signed-in customer (an admin is sent to the panel).
+ */
+export function decide(input: GateInput): GateDecision {
+  const { path, method } = input;
+  if (isAsset(path)) return { kind: "pass" };
+  if (!SAFE_METHODS.has(method) && (input.origin === undefined || !input.ownOrigins.includes(input.origin))) {
+    return { kind: "deny", status: 403, reason: "a change must come from this panel's own pages (the Origin header is missing or foreign)" };
+  }
+  if (!input.activated) {
+    if (under(path, "/activate")) return { kind: "pass" };
+    if (under(path, "/api")) return { kind: "deny", status: 403, reason: "the box is not activated yet" };
+    return { kind: "redirect", location: "/activate" };
+  }
+  if (under(path, "/activate")) {
+    // The wizard's last steps run while its admin is signed in; once done, it leads to the panel.
+    return { kind: "redirect", location: input.role === "admin" ? "/admin" : "/login" };
+  }
+  if (isAdminPath(path)) {
+    if (input.role === undefined) return { kind: "deny", status: 401, reason: "sign in as the admin to see this" };
+    if (input.role !== "admin") return { kind: "deny", status: 403, reason: "this is for the box's admin only" };
+    return { kind: "pass" };
+  }
+  if (isCustomerPath(path)) {
+    if (input.role === undefined) {
+      if (under(path, "/api")) return { kind: "deny", status: 401, reason: "sign in to see this" };
+      return { kind: "redirect", location: `/login?next=${encodeURIComponent(path)}` };
+    }
+    if (input.role === "admin") return under(path, "/api") ? { kind: "deny", status: 403, reason: "this is for customers" } : { kind: "redirect", location: "/admin" };
+    return { kind: "pass" };
+  }
+  return { kind: "pass" };
+}
+
+/** A `next` parameter that is safe to redirect to after sign-in: a path on this site, else `fallback`. */
+export function safeNext(next: string | null | undefined, fallback: string): string {
+  if (next === null || next === undefined) return fallback;
+  if (!next.startsWith("/") || next.startsWith("//") || next.startsWith("/\\") || /[\r\n]/.test(next)) return fallback;
+  return next;
+}

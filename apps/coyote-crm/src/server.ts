@@ -1,0 +1,193 @@
+import { stat } from "node:fs/promises";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { CoyoteLogger } from "@coyote/log";
+import { specPath, type StateStore } from "@coyote/spec";
+import { cookieHeader, parseCookies } from "./lib/cookies.ts";
+import { decide } from "./lib/gate.ts";
+import { closeCrmDb, crmDb } from "./lib/instance.ts";
+import { sampleStats } from "./lib/sampler.ts";
+import { csrfCookieName, findSession, newToken, sessionCookieName } from "./lib/sessions.ts";
+import { readServer, stateStore } from "./lib/state.ts";
+
+/** The app's folder (where `.next/` is built). */
+export const APP_DIR = dirname(dirname(fileURLToPath(import.meta.url)));
+
+/** Options of {@link startCrm}. */
+export interface CrmServerOptions {
+  readonly stateDir: string;
+  readonly logger: CoyoteLogger;
+  /** Listen address (default 127.0.0.1). */
+  readonly host?: string;
+  /** Port (default: the server spec's `ports.panel`). */
+  readonly port?: number;
+  /** How often the daemons' stats are sampled for the charts (default 5000 ms). */
+  readonly sampleIntervalMs?: number;
+  /** Cookies with `Secure` (default true; see env.ts). */
+  readonly secureCookies?: boolean;
+}
+
+/** A running crm. */
+export interface RunningCrm {
+  readonly url: string;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+/** The headers every answer carries. Next's hydration needs inline scripts, hence 'unsafe-inline'. */
+const SECURITY_HEADERS: Record<string, string> = {
+  "content-security-policy": "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'",
+  "x-content-type-options": "nosniff",
+  "referrer-policy": "same-origin",
+  "x-frame-options": "DENY",
+};
+
+function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+function originOf(req: IncomingMessage): string | undefined {
+  const origin = req.headers.origin;
+  if (typeof origin === "string" && origin !== "null") return origin;
+  const referer = req.headers.referer;
+  if (typeof referer === "string") {
+    try {
+      return new URL(referer).origin;
+    } catch {
+      return undefined;
+    }
+  }
+  return undefined;
+}
+
+/** The client's address: the socket's, or the proxy's last hop when snitch-proxy (on loopback) forwarded it. */
+function clientAddress(req: IncomingMessage): string {
+  const remote = req.socket.remoteAddress ?? "unknown";
+  const forwarded = req.headers["x-forwarded-for"];
+  if ((remote === "127.0.0.1" || remote === "::1" || remote === "::ffff:127.0.0.1") && typeof forwarded === "string" && forwarded.trim() !== "") {
+    return forwarded.split(",").at(-1)?.trim() ?? remote;
+  }
+  return remote;
+}
+
+function deny(req: IncomingMessage, res: ServerResponse, status: 401 | 403, reason: string, path: string): void {
+  const wantsJson = path.startsWith("/api/") || !(req.headers.accept ?? "").includes("text/html");
+  if (wantsJson) {
+    const body = JSON.stringify({ error: { code: status === 401 ? "UNAUTHENTICATED" : "FORBIDDEN", message: reason } });
+    res.writeHead(status, { ...SECURITY_HEADERS, "content-type": "application/json", "cache-control": "no-store" }).end(body);
+    return;
+  }
+  const title = status === 401 ? "Sign in required" : "Not allowed";
+  const link = status === 401 ? `<p><a href="/login?next=${encodeURIComponent(path)}">Sign in</a></p>` : `<p><a href="/">Back to the start page</a></p>`;
+  const body = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${status} ${title}</title><style>body{font:16px system-ui,sans-serif;max-width:40rem;margin:4rem auto;padding:0 1rem;color:#1d2430}h1{font-size:1.5rem}</style></head><body><h1>${status} — ${title}</h1><p>${escapeHtml(reason)}.</p>${link}</body></html>`;
+  res.writeHead(status, { ...SECURITY_HEADERS, "content-type": "text/html; charset=utf-8", "cache-control": "no-store" }).end(body);
+}
+
+/**
+ * Starts the panel: the built Next.js app behind a gate that decides access before the app sees a
+ * request (see lib/gate.ts), and the stats sampler that keeps the charts' history.
+ * @throws when the app is not built (`npm run build` in apps/coyote-crm).
+ */
+export async function startCrm(options: CrmServerOptions): Promise<RunningCrm> {
+  const { logger } = options;
+  // The app's own modules (bundled by Next) find the state folder here.
+  process.env.COYOTE_STATE = options.stateDir;
+  if (options.secureCookies === false) process.env.COYOTE_CRM_INSECURE_COOKIES = "1";
+  const secure = options.secureCookies !== false;
+  const buildId = await stat(`${APP_DIR}/.next/BUILD_ID`).catch(() => undefined);
+  if (buildId === undefined) throw new Error(`starting coyote-crm: the app is not built (no ${APP_DIR}/.next/BUILD_ID); run npm run build in apps/coyote-crm, or coyote up, which builds`);
+
+  const store: StateStore = await stateStore(options.stateDir);
+  const db = crmDb();
+  const server0 = await readServer(store);
+  const host = options.host ?? "127.0.0.1";
+  const port = options.port ?? server0.ports.panel;
+
+  let activated = server0.activated;
+  let serverStamp = "";
+  const refreshActivated = async (): Promise<boolean> => {
+    const s = await stat(store.path(specPath("server"))).catch(() => undefined);
+    const stamp = s === undefined ? "none" : `${s.ino}:${s.size}:${s.mtimeMs}`;
+    if (stamp !== serverStamp) {
+      serverStamp = stamp;
+      activated = (await readServer(store).catch(() => undefined))?.activated ?? activated;
+    }
+    return activated;
+  };
+
+  const { default: createNextApp } = await import("next");
+  const app = createNextApp({ dev: false, dir: APP_DIR, hostname: host, port, quiet: true, customServer: true });
+  await app.prepare();
+  const handle = app.getRequestHandler();
+
+  const session = sessionCookieName(secure);
+  const csrf = csrfCookieName(secure);
+  const server: Server = createServer((req, res) => {
+    void (async () => {
+      for (const [name, value] of Object.entries(SECURITY_HEADERS)) res.setHeader(name, value);
+      const url = new URL(req.url ?? "/", "http://panel.invalid");
+      const cookies = parseCookies(req.headers.cookie);
+      const user = findSession(db, cookies.get(session));
+      const hostHeader = req.headers.host ?? `${host}:${port}`;
+      const decision = decide({
+        method: req.method ?? "GET",
+        path: url.pathname,
+        activated: await refreshActivated(),
+        role: user?.role,
+        origin: originOf(req),
+        ownOrigins: [`http://${hostHeader}`, `https://${hostHeader}`],
+      });
+      if (decision.kind === "deny") {
+        logger.info({ path: url.pathname, method: req.method, status: decision.status, user: user?.email }, `panel: ${decision.status} for ${req.method ?? "GET"} ${url.pathname}`);
+        deny(req, res, decision.status, decision.reason, url.pathname);
+        return;
+      }
+      if (decision.kind === "redirect") {
+        res.writeHead(303, { location: decision.location, "cache-control": "no-store" }).end();
+        return;
+      }
+      // Every visitor gets a CSRF cookie; the same request's forms echo it (double submit).
+      if (!cookies.has(csrf)) {
+        const token = newToken();
+        res.appendHeader("set-cookie", cookieHeader(csrf, token, { secure }));
+        req.headers.cookie = `${req.headers.cookie ? `${req.headers.cookie}; ` : ""}${csrf}=${token}`;
+      }
+      req.headers["x-coyote-client-ip"] = clientAddress(req);
+      await handle(req, res);
+    })().catch((error: unknown) => {
+      logger.event("ERROR", { err: error, path: req.url }, `panel: answering ${req.method ?? "GET"} ${req.url ?? "/"} failed`);
+      if (!res.headersSent) res.writeHead(500, { "content-type": "text/plain" }).end("internal error");
+      else res.destroy();
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const bound = (server.address() as AddressInfo).port;
+
+  const sample = () =>
+    sampleStats(db, store).catch((error: unknown) => logger.warn({ err: error }, "sampling the stats for the panel's charts failed"));
+  void sample();
+  const sampler = setInterval(() => void sample(), options.sampleIntervalMs ?? 5000);
+  sampler.unref();
+
+  const url = `http://${host.includes(":") ? `[${host}]` : host}:${bound}/`;
+  logger.info({ url }, `coyote-crm serves the panel at ${url}`);
+  return {
+    url,
+    port: bound,
+    async close() {
+      clearInterval(sampler);
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await app.close();
+      closeCrmDb();
+    },
+  };
+}
