@@ -6,6 +6,7 @@ import { fileURLToPath } from "node:url";
 import type { CoyoteLogger } from "@coyote/log";
 import { specPath, type StateStore } from "@coyote/spec";
 import { cookieHeader, parseCookies } from "./lib/cookies.ts";
+import { crmEnv } from "./lib/env.ts";
 import { decide } from "./lib/gate.ts";
 import { closeCrmDb, crmDb } from "./lib/instance.ts";
 import { sampleStats } from "./lib/sampler.ts";
@@ -25,7 +26,7 @@ export interface CrmServerOptions {
   readonly port?: number;
   /** How often the daemons' stats are sampled for the charts (default 5000 ms). */
   readonly sampleIntervalMs?: number;
-  /** Cookies with `Secure` (default true; see env.ts). */
+  /** Cookies with `Secure` (default: on, unless `COYOTE_CRM_INSECURE_COOKIES=1`; see env.ts). */
   readonly secureCookies?: boolean;
 }
 
@@ -94,8 +95,8 @@ export async function startCrm(options: CrmServerOptions): Promise<RunningCrm> {
   const { logger } = options;
   // The app's own modules (bundled by Next) find the state folder here.
   process.env.COYOTE_STATE = options.stateDir;
-  if (options.secureCookies === false) process.env.COYOTE_CRM_INSECURE_COOKIES = "1";
-  const secure = options.secureCookies !== false;
+  const secure = options.secureCookies ?? crmEnv().secureCookies;
+  process.env.COYOTE_CRM_INSECURE_COOKIES = secure ? "0" : "1";
   const buildId = await stat(`${APP_DIR}/.next/BUILD_ID`).catch(() => undefined);
   if (buildId === undefined) throw new Error(`starting coyote-crm: the app is not built (no ${APP_DIR}/.next/BUILD_ID); run npm run build in apps/coyote-crm, or coyote up, which builds`);
 

@@ -218,6 +218,13 @@ export const InboxRequest = z
 export type InboxRequest = z.infer<typeof InboxRequest>;
 
 /**
+ * The secret (`secrets/activation-token`) that holds the box's one-time activation token until the
+ * box is activated: `coyote up` (or install.sh) makes and prints it, the crm's wizard checks it and
+ * removes it once the box is activated.
+ */
+export const ACTIVATION_SECRET = "activation-token";
+
+/**
  * The wake API of docker-activator, HTTP/1.1 on the unix socket `run/docker-activator.sock`:
  *
  * - `POST /wake` with a {@link WakeRequest}: starts the unit if it sleeps (concurrent wakes of one

@@ -15,16 +15,12 @@ export interface CrmEnv {
   readonly secureCookies: boolean;
 }
 
-let cached: CrmEnv | undefined;
-
-/** Reads and checks the crm's environment once. */
+/** Reads the crm's environment (cheap; read on every use, so that a test can start crms on two state folders). */
 export function crmEnv(): CrmEnv {
-  if (cached !== undefined) return cached;
   const stateDir = resolve(process.env.COYOTE_STATE ?? ".coyote");
-  cached = {
+  return {
     stateDir,
     dbFile: join(stateDir, "crm", "crm.db"),
     secureCookies: process.env.COYOTE_CRM_INSECURE_COOKIES !== "1",
   };
-  return cached;
 }

@@ -41,9 +41,12 @@ export function countersByService(services: readonly ServiceSpec[], proxy: Compo
   return out;
 }
 
-/** Writes one sample per service from the daemons' stats files, and drops samples past retention. */
+/** Writes one sample per service from the daemons' stats files, and drops samples past retention. Does nothing while snitch-proxy has no readable stats. */
 export async function sampleStats(db: CrmDb, store: StateStore, now = Date.now()): Promise<void> {
   const [services, proxy, activator] = await Promise.all([readServices(store), readStats(store, "snitch-proxy"), readStats(store, "docker-activator")]);
+  // Without the proxy's counters a sample of zeros would read as a restart and the next one as a
+  // burst of every request since it started: better a gap in the chart.
+  if (proxy === undefined) return;
   const counters = countersByService(services, proxy, activator);
   db.transaction((tx) => {
     for (const [serviceId, c] of counters) {

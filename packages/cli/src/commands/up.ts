@@ -4,14 +4,12 @@ import { join } from "node:path";
 import type { Command } from "commander";
 import { Supervisor, isRunnable, runAlone } from "@coyote/component";
 import { createLogger, logFileFor } from "@coyote/log";
-import { ServerSpec, StateStore, specPath } from "@coyote/spec";
+import { ACTIVATION_SECRET, ServerSpec, StateStore, specPath } from "@coyote/spec";
 import { COMPONENTS, findComponent } from "../components.ts";
 import type { CliEnv } from "../env.ts";
 import { CliError, EXIT } from "../errors.ts";
 import { table, type Io } from "../io.ts";
 
-/** The secret that holds the one-time activation token until the box is activated. */
-export const ACTIVATION_SECRET = "activation-token";
 
 // Crockford's base32 alphabet: no I, L, O or U, so a token read aloud or copied by hand survives.
 const ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";

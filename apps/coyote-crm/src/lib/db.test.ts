@@ -1,0 +1,134 @@
+import assert from "node:assert/strict";
+import { statSync } from "node:fs";
+import { join } from "node:path";
+import { after, describe, test } from "node:test";
+import { eq } from "drizzle-orm";
+import { adminExists, advanceTo, normaliseToken, reachedStep, stepOpen, tokenMatches } from "./activation.ts";
+import { audit, readAudit } from "./audit.ts";
+import { openDb } from "./db.ts";
+import { activePlans, ensureDefaultPlan, PlanInput, priceText, savePlan } from "./plans.ts";
+import { clearFailures, countFailure, retryAfterMs } from "./ratelimit.ts";
+import { users } from "./schema.ts";
+import { createSession, deleteSession, findSession, SESSION_TTL_MS } from "./sessions.ts";
+import { sandbox, type Sandbox } from "./test-support.ts";
+
+const boxes: Sandbox[] = [];
+after(async () => {
+  for (const box of boxes) await box.close();
+});
+async function box(): Promise<Sandbox> {
+  const b = await sandbox();
+  boxes.push(b);
+  return b;
+}
+
+function addUser(b: Sandbox, role: "admin" | "customer", email = `${role}@example.org`): string {
+  const id = `${role}-${email}`;
+  b.db.insert(users).values({ id, email, passwordHash: "$scrypt$x", role, createdAt: new Date().toISOString() }).run();
+  return id;
+}
+
+describe("the crm database", () => {
+  test("opens in a private folder, migrates once, and opening again keeps the data", async () => {
+    const b = await box();
+    addUser(b, "admin");
+    assert.equal(statSync(join(b.dir, "crm")).mode & 0o777, 0o700);
+    const again = openDb(join(b.dir, "crm", "crm.db"));
+    assert.equal(again.$client.pragma("user_version", { simple: true }), 1);
+    assert.equal(again.select().from(users).all().length, 1);
+    again.$client.close();
+  });
+
+  test("sessions: only a hash is stored; an unknown, malformed or ended token opens nothing; sign-out ends it", async () => {
+    const b = await box();
+    const id = addUser(b, "customer");
+    const now = Date.parse("2026-11-23T00:00:00Z");
+    const { token } = createSession(b.db, id, now);
+    assert.match(token, /^[A-Za-z0-9_-]{43}$/);
+    assert.ok(!JSON.stringify(b.db.$client.prepare("select * from sessions").all()).includes(token), "the token itself is not stored");
+    assert.deepEqual(findSession(b.db, token, now + 1000), { id, email: "customer@example.org", role: "customer" });
+    assert.equal(findSession(b.db, token, now + SESSION_TTL_MS), undefined, "ended");
+    assert.equal(findSession(b.db, `${token.slice(0, -1)}A`, now), undefined);
+    assert.equal(findSession(b.db, "short", now), undefined);
+    assert.equal(findSession(b.db, undefined, now), undefined);
+    deleteSession(b.db, token);
+    assert.equal(findSession(b.db, token, now + 1000), undefined);
+  });
+
+  test("deleting a user ends their sessions", async () => {
+    const b = await box();
+    const id = addUser(b, "customer");
+    const { token } = createSession(b.db, id);
+    b.db.delete(users).where(eq(users.id, id)).run();
+    assert.equal(findSession(b.db, token), undefined);
+  });
+
+  test("rate limits count failures per key within a window, and a good sign-in clears them", async () => {
+    const b = await box();
+    const limit = { max: 3, windowMs: 60_000 };
+    const t0 = 1_000_000;
+    for (let i = 0; i < 3; i++) {
+      assert.equal(retryAfterMs(b.db, "k", limit, t0 + i), 0);
+      countFailure(b.db, "k", limit, t0 + i);
+    }
+    assert.equal(retryAfterMs(b.db, "k", limit, t0 + 10), 60_000 - 10);
+    assert.equal(retryAfterMs(b.db, "other", limit, t0 + 10), 0, "other keys are not affected");
+    assert.equal(retryAfterMs(b.db, "k", limit, t0 + 60_000), 0, "the window ends");
+    countFailure(b.db, "k", limit, t0 + 60_000);
+    assert.equal(retryAfterMs(b.db, "k", limit, t0 + 60_001), 0, "a new window starts from one");
+    clearFailures(b.db, "k");
+    assert.deepEqual(b.db.$client.prepare("select count(*) as n from login_failures where key = 'k'").get(), { n: 0 });
+  });
+
+  test("the audit log keeps every entry, newest first", async () => {
+    const b = await box();
+    audit(b.db, "admin@example.org", "add buddy", "west", { address: "https://west.example" });
+    audit(b.db, "admin@example.org", "open signups", "server");
+    const entries = readAudit(b.db);
+    assert.deepEqual(entries.map((e) => e.action), ["open signups", "add buddy"]);
+    assert.deepEqual(JSON.parse(entries[1]?.detail ?? "{}"), { address: "https://west.example" });
+  });
+
+  test("plans: validated input, saved and replaced, a default plan only on an empty shop", async () => {
+    const b = await box();
+    ensureDefaultPlan(b.db);
+    ensureDefaultPlan(b.db);
+    assert.deepEqual(activePlans(b.db).map((p) => p.id), ["starter"]);
+    const bad = PlanInput.safeParse({ id: "Bad Id", name: "", description: "", price: "4,50" });
+    assert.equal(bad.success, false);
+    assert.deepEqual(new Set(bad.error.issues.map((i) => i.path[0])), new Set(["id", "name", "price", "web"]));
+    const input = PlanInput.parse({ id: "pro", name: "Pro", description: "more", price: "4.50", web: "on", active: "on", sortOrder: "1" });
+    assert.equal(savePlan(b.db, input).priceCents, 450);
+    savePlan(b.db, { ...input, active: undefined });
+    assert.deepEqual(activePlans(b.db).map((p) => p.id), ["starter"]);
+    assert.equal(priceText(450), "4.50 / month");
+    assert.equal(priceText(0), "free");
+  });
+});
+
+describe("activation", () => {
+  test("the token matches whatever its case, spaces and hyphens, and nothing matches once it is gone", async () => {
+    const b = await box();
+    await b.store.writeSecret("activation-token", "ABCD-EFGH-JKMN-PQRS-TVWX\n");
+    assert.equal(normaliseToken(" abcd efgh-jkmn pqrs-tvwx "), "ABCDEFGHJKMNPQRSTVWX");
+    assert.equal(await tokenMatches(b.store, "abcd-efgh-jkmn-pqrs-tvwx"), true);
+    assert.equal(await tokenMatches(b.store, "ABCD-EFGH-JKMN-PQRS-TVWY"), false);
+    assert.equal(await tokenMatches(b.store, ""), false);
+    const empty = await box();
+    assert.equal(await tokenMatches(empty.store, ""), false, "no token: nothing matches, not even an empty one");
+  });
+
+  test("the wizard moves forward only, and a step ahead is not open", async () => {
+    const b = await box();
+    assert.equal(reachedStep(b.db), "admin");
+    assert.equal(stepOpen(b.db, "alarms"), false);
+    addUser(b, "admin");
+    assert.equal(adminExists(b.db), true);
+    assert.equal(reachedStep(b.db), "alarms");
+    advanceTo(b.db, "buddy");
+    advanceTo(b.db, "keys");
+    assert.equal(reachedStep(b.db), "buddy");
+    assert.equal(stepOpen(b.db, "keys"), true);
+    assert.equal(stepOpen(b.db, "finish"), false);
+  });
+});
