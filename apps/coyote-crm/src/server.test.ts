@@ -43,7 +43,7 @@ function signIn(role: "admin" | "customer", now = Date.now()): string {
 
 describe("the panel behind its gate", () => {
   test("a fresh box sends every page to the wizard and serves the wizard, with a CSRF cookie and security headers", async () => {
-    for (const path of ["/", "/admin", "/admin/services", "/login", "/signup", "/account"]) {
+    for (const path of ["/", "/admin", "/admin/services", "/signup", "/account"]) {
       const r = await get(path);
       assert.equal(r.status, 303, path);
       assert.equal(r.headers.get("location"), "/activate", path);

@@ -2,6 +2,7 @@ import type { Metadata } from "next";
 import type { ReactNode } from "react";
 import { SignOut } from "../components/SignOut.tsx";
 import { csrfToken, currentUser } from "../lib/auth.ts";
+import { readServer, stateStore } from "../lib/state.ts";
 import "./globals.css";
 
 export const metadata: Metadata = { title: { template: "%s · Coyote", default: "Coyote" } };
@@ -11,15 +12,16 @@ export const dynamic = "force-dynamic";
 
 export default async function RootLayout({ children }: { children: ReactNode }) {
   const user = await currentUser();
+  const server = await readServer(await stateStore());
   return (
     <html lang="en">
       <body>
         <header className="topbar">
           <a href="/" className="brand">
-            Coyote
+            {server.activated ? server.name : "Coyote"}
           </a>
           <nav aria-label="Account">
-            {user === undefined ? (
+            {user === undefined && !server.activated ? null : user === undefined ? (
               <>
                 <a href="/#plans">Plans</a>
                 <a href="/signup">Sign up</a>

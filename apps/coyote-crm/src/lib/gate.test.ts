@@ -14,12 +14,13 @@ const refusal = (fields: Partial<GateInput>) => {
 describe("the gate", () => {
   test("a box that is not activated serves only the wizard, whoever asks", () => {
     for (const role of [undefined, "admin", "customer"] as const) {
-      for (const path of ["/", "/admin", "/admin/services", "/login", "/signup", "/account"]) {
+      for (const path of ["/", "/admin", "/admin/services", "/signup", "/account", "/login/x"]) {
         assert.deepEqual(at({ activated: false, role, path }), { kind: "redirect", location: "/activate" }, `${path} as ${role ?? "nobody"}`);
       }
         assert.equal(refusal({ activated: false, role, path: "/api/admin/services" }), 403);
       assert.deepEqual(at({ activated: false, role, path: "/activate" }), { kind: "pass" });
       assert.deepEqual(at({ activated: false, role, path: "/activate/finish" }), { kind: "pass" });
+      assert.deepEqual(at({ activated: false, role, path: "/login" }), { kind: "pass" }, "an admin whose session ended signs in again");
     }
     // A prefix that only looks like the wizard is not the wizard.
     assert.equal(at({ activated: false, path: "/activatex" }).kind, "redirect");

@@ -46,7 +46,7 @@ export function isCustomerPath(path: string): boolean {
 /**
  * Decides a request:
  * - a mutation (any method but GET/HEAD/OPTIONS) must come from this panel's own origin (CSRF);
- * - before activation only the wizard (`/activate`) is served, everything else goes there;
+ * - before activation only the wizard (`/activate`) and sign-in are served, everything else goes there;
  * - after activation the wizard is gone;
  * - `/admin` and `/api/admin` need the admin role: 401 without a session, 403 for a customer;
  * - `/account` and `/api/me` need a signed-in customer (an admin is sent to the panel).
@@ -58,7 +58,8 @@ export function decide(input: GateInput): GateDecision {
     return { kind: "deny", status: 403, reason: "a change must come from this panel's own pages (the Origin header is missing or foreign)" };
   }
   if (!input.activated) {
-    if (under(path, "/activate")) return { kind: "pass" };
+    // The sign-in page too: an admin whose session ended half-way through the wizard signs in again.
+    if (under(path, "/activate") || path === "/login") return { kind: "pass" };
     if (under(path, "/api")) return { kind: "deny", status: 403, reason: "the box is not activated yet" };
     return { kind: "redirect", location: "/activate" };
   }
