@@ -16,12 +16,12 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
-import { createServer, type AddressInfo } from "node:net";
 import { availableParallelism, cpus, loadavg, release, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { LocalCa } from "@coyote/actuator-snickers";
+import { freePorts } from "@coyote/testing";
 import { cpuSeconds, descendants, startDaemon, stopDaemon, type Daemon } from "./lib/proc.ts";
 
 const { values } = parseArgs({
@@ -69,16 +69,6 @@ function median(xs: readonly number[]): number {
 }
 
 /** A free TCP port on 127.0.0.1 (the kernel's pick; released again before the daemon binds it). */
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 function versionOf(command: string, args: readonly string[]): string {
   // nginx -v writes to standard error; wrk -v exits 1 after printing.
@@ -292,7 +282,7 @@ try {
   writeFileSync(chainFile, issued.chainPem, { mode: 0o644 });
   const trust = { ca: ca.certificatePem };
 
-  const [backendPort, nginxPort, caddyPort, snitchPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const [backendPort = 0, nginxPort = 0, caddyPort = 0, snitchPort = 0] = await freePorts(4);
 
   // nginx in its own prefix: -e moves even the error log nginx opens before reading its
   // configuration, and every temp path is set so that nothing under /var/lib/nginx is touched.

@@ -4,10 +4,8 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { execFile } from "node:child_process";
-import { createSocket } from "node:dgram";
 import { accessSync, constants, openSync, closeSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -15,6 +13,7 @@ import type { ActuatorContext } from "@coyote/actuator";
 import { createLogger } from "@coyote/log";
 import type { CoyoteLogger } from "@coyote/log";
 import { ServerSpec, ServiceSpec, StateStore } from "@coyote/spec";
+import { freeUdpTcpPort } from "@coyote/testing";
 
 /** A temporary folder under the OS temp folder and a function that removes it. */
 export async function tempDir(prefix = "coyote-dnsconf-"): Promise<{ dir: string; cleanup: () => Promise<void> }> {
@@ -57,27 +56,8 @@ export function requireProgram(name: string): string {
   return path;
 }
 
-/** A loopback port free for both UDP and TCP right now. */
-export async function freePort(): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const udp = createSocket("udp4");
-    const port = await new Promise<number>((resolve, reject) => {
-      udp.once("error", reject);
-      udp.bind(0, "127.0.0.1", () => { resolve(udp.address().port); });
-    });
-    const tcp = createServer();
-    const ok = await new Promise<boolean>((resolve) => {
-      tcp.once("error", () => { resolve(false); });
-      tcp.listen(port, "127.0.0.1", () => { resolve(true); });
-    });
-    await new Promise<void>((resolve) => udp.close(() => { resolve(); }));
-    if (ok) {
-      await new Promise<void>((resolve) => tcp.close(() => { resolve(); }));
-      return port;
-    }
-  }
-  throw new Error("no free loopback port found");
-}
+/** A loopback port free for both UDP and TCP right now (the DNS servers listen on both). */
+export const freePort = freeUdpTcpPort;
 
 /** One resource record as kdig printed it. */
 export interface DigRecord {

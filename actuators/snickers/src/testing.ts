@@ -6,28 +6,15 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, openSync, closeSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { request } from "node:https";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { LocalCa } from "./local-ca.ts";
+import { freePort } from "@coyote/testing";
 
 /** The Pebble binary of Debian's package. */
 export const PEBBLE = "/usr/bin/pebble";
 
-/** A free TCP port on 127.0.0.1 (bound once, then released). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => {
-        if (address !== null && typeof address === "object") resolve(address.port);
-        else reject(new Error("no port"));
-      });
-    });
-  });
-}
+export { freePort };
 
 /** A running Pebble. */
 export interface Pebble {

@@ -3,7 +3,7 @@
 import { spawnSync } from "node:child_process";
 import { accessSync, closeSync, constants, openSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { chmod, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { createServer, connect } from "node:net";
+import { connect } from "node:net";
 import type { Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
@@ -11,6 +11,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { ActuatorContext } from "@coyote/actuator";
 import { createLogger } from "@coyote/log";
 import { ServerSpec, StateStore } from "@coyote/spec";
+import { freePort } from "@coyote/testing";
 
 /** Whether missing programs must fail the tests (CI) rather than skip them. */
 export const IN_CI = process.env.CI === "true" || process.env.CI === "1";
@@ -50,20 +51,7 @@ export async function tempRoot(prefix: string): Promise<{ dir: string; cleanup: 
   return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
 }
 
-/** A free TCP port on 127.0.0.1 (bound to port 0, read, released). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address !== null ? address.port : 0;
-      server.close(() => {
-        resolve(port);
-      });
-    });
-  });
-}
+export { freePort };
 
 /** Polls until `check` returns a value other than undefined, or throws after `timeoutMs`. */
 export async function waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {

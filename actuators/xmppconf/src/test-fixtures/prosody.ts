@@ -4,10 +4,11 @@ import { spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
 import { existsSync } from "node:fs";
 import { open, readFile } from "node:fs/promises";
-import { connect, createServer } from "node:net";
+import { connect } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { TestContext } from "node:test";
 import { client, xml, type Client } from "@xmpp/client";
+import { freePort } from "@coyote/testing";
 
 /**
  * Tells whether a program is on the PATH. With CI=true a missing program fails the test (CI must
@@ -24,16 +25,7 @@ export function requireProgram(t: TestContext, program: string): boolean {
   return false;
 }
 
-/** Finds a free TCP port on 127.0.0.1 by listening on port 0. */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === "string") throw new Error("finding a free port: no address");
-  return address.port;
-}
+export { freePort };
 
 async function accepts(port: number): Promise<boolean> {
   return new Promise((resolve) => {

@@ -4,7 +4,7 @@ import { spawn, spawnSync } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { existsSync, openSync, closeSync, createReadStream } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, symlink, writeFile, copyFile } from "node:fs/promises";
-import { createServer, connect } from "node:net";
+import { connect } from "node:net";
 import type { Socket } from "node:net";
 import { createServer as createHttpServer, request } from "node:http";
 import { tmpdir } from "node:os";
@@ -17,6 +17,7 @@ import { ActivatorUnits, ServerSpec, StateStore, writeFileAtomic } from "@coyote
 import { pingEngine } from "../docker-runtime.ts";
 import { startActivator } from "../start.ts";
 import type { ActivatorStartOptions, RunningActivator } from "../start.ts";
+import { freePort } from "@coyote/testing";
 
 /** Whether we run under CI, where a missing tool is a failure and never a skip. */
 export const IN_CI = process.env.CI === "true" || process.env.CI === "1";
@@ -49,17 +50,7 @@ export async function waitFor<T>(check: () => Promise<T | undefined | false> | T
   }
 }
 
-/** A free TCP port on 127.0.0.1. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === "object" && address !== null ? address.port : 0));
-    });
-  });
-}
+export { freePort };
 
 /** Whether something accepts TCP connections on 127.0.0.1:port. */
 export function tcpOpen(port: number): Promise<boolean> {
