@@ -11,6 +11,7 @@ import { after, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createLogger, logFileFor, mergeTimeline } from "@coyote/log";
 import { ServiceStatus, StateStore } from "@coyote/spec";
+import { freePorts } from "@coyote/testing";
 import { checkDocker, checkNode, checkPorts } from "./commands/doctor.ts";
 import { parseTime } from "./commands/logs.ts";
 import { packagesWithTests, summaryLine } from "./commands/test.ts";
@@ -52,17 +53,6 @@ async function until(check: () => boolean, timeoutMs: number, describe: () => st
     await sleep(20);
     await poll();
   }
-}
-
-/** Finds free loopback TCP ports (the OS picks them; they are released before use). */
-async function freePorts(count: number): Promise<number[]> {
-  const servers = await Promise.all(Array.from({ length: count }, () => new Promise<Server>((resolve) => {
-    const server = createNetServer();
-    server.listen(0, "127.0.0.1", () => resolve(server));
-  })));
-  const ports = servers.map((s) => (s.address() as { port: number }).port);
-  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
-  return ports;
 }
 
 /** Runs the CLI in this process against a state folder and returns what it printed. */
@@ -329,12 +319,12 @@ describe("coyote up, run and usage", () => {
       assert.match(out, new RegExp(`panel: http://127\\.0\\.0\\.1:${panel}/`));
       assert.match(out, /coyote-crm\s+starting/);
       // The panel answers; a box that is not activated sends every page to the activation wizard.
-      let answer: Response | undefined;
-      await until(() => answer !== undefined, 60_000, () => "the panel does not answer", async () => {
-        answer = await fetch(`http://127.0.0.1:${panel}/admin`, { redirect: "manual" }).catch(() => undefined);
-      });
-      assert.equal(answer?.status, 303);
-      assert.equal(answer?.headers.get("location"), "/activate");
+      const ask = () => fetch(`http://127.0.0.1:${panel}/admin`, { redirect: "manual" }).catch(() => undefined);
+      let answer = await ask();
+      for (const deadline = Date.now() + 60_000; answer === undefined && Date.now() < deadline; answer = await ask()) await sleep(100);
+      assert.ok(answer, "the panel answers within 60 s");
+      assert.equal(answer.status, 303);
+      assert.equal(answer.headers.get("location"), "/activate");
       assert.match(out, /snitch-proxy\s+starting/);
       assert.match(out, /minion\s+starting/);
       // The minion runs in its own process and reports itself; coyote status sees it.
