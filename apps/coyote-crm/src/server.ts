@@ -118,10 +118,11 @@ export async function startCrm(options: CrmServerOptions): Promise<RunningCrm> {
     return activated;
   };
 
-  const { default: createNextApp } = await import("next");
-  const app = createNextApp({ dev: false, dir: APP_DIR, hostname: host, port, quiet: true, customServer: true });
-  await app.prepare();
-  const handle = app.getRequestHandler();
+  // The app is made once the port is known: Next fetches a server action's redirect target from
+  // itself, at the port it was given (port 0 would send it to 3000).
+  const next: { handle?: (req: IncomingMessage, res: ServerResponse) => Promise<void> } = {};
+  let setReady: () => void = () => undefined;
+  const ready = new Promise<void>((resolve) => (setReady = resolve));
 
   const session = sessionCookieName(secure);
   const csrf = csrfCookieName(secure);
@@ -156,7 +157,9 @@ export async function startCrm(options: CrmServerOptions): Promise<RunningCrm> {
         req.headers.cookie = `${req.headers.cookie ? `${req.headers.cookie}; ` : ""}${csrf}=${token}`;
       }
       req.headers["x-coyote-client-ip"] = clientAddress(req);
-      await handle(req, res);
+      await ready;
+      if (next.handle === undefined) throw new Error("the app did not start");
+      await next.handle(req, res);
     })().catch((error: unknown) => {
       logger.event("ERROR", { err: error, path: req.url }, `panel: answering ${req.method ?? "GET"} ${req.url ?? "/"} failed`);
       if (!res.headersSent) res.writeHead(500, { "content-type": "text/plain" }).end("internal error");
@@ -171,6 +174,16 @@ export async function startCrm(options: CrmServerOptions): Promise<RunningCrm> {
     });
   });
   const bound = (server.address() as AddressInfo).port;
+  const { default: createNextApp } = await import("next");
+  const app = createNextApp({ dev: false, dir: APP_DIR, hostname: host, port: bound, quiet: true, customServer: true });
+  try {
+    await app.prepare();
+  } catch (error) {
+    server.close();
+    throw error;
+  }
+  next.handle = app.getRequestHandler();
+  setReady();
 
   const sample = () =>
     sampleStats(db, store).catch((error: unknown) => logger.warn({ err: error }, "sampling the stats for the panel's charts failed"));

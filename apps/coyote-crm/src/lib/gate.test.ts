@@ -55,6 +55,7 @@ describe("the gate", () => {
     assert.equal(refusal({ method: "DELETE", path: "/login", origin: "http://127.0.0.1:3001" }), 403);
     // Compiled assets are always served, and reads need no Origin.
     assert.deepEqual(at({ activated: false, path: "/_next/static/chunks/app.js" }), { kind: "pass" });
+    assert.deepEqual(at({ activated: false, path: "/icon.svg" }), { kind: "pass" });
     assert.deepEqual(at({ path: "/" }), { kind: "pass" });
   });
 

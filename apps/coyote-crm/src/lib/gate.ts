@@ -26,7 +26,7 @@ const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
 
 /** Paths anyone may fetch at any time: the app's compiled assets. */
 function isAsset(path: string): boolean {
-  return path.startsWith("/_next/static/") || path === "/favicon.ico" || path === "/robots.txt";
+  return path.startsWith("/_next/static/") || path === "/favicon.ico" || path === "/icon.svg" || path === "/robots.txt";
 }
 
 function under(path: string, prefix: string): boolean {

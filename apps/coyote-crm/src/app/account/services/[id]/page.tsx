@@ -1,0 +1,83 @@
+import type { Metadata } from "next";
+import { notFound } from "next/navigation";
+import { ServiceProgress } from "../../../../components/shop/ServiceProgress.tsx";
+import { requireCustomer } from "../../../../lib/auth.ts";
+import { crmDb } from "../../../../lib/instance.ts";
+import { credentialsOf, ownedService, serviceLive } from "../../../../lib/shop/services.ts";
+import { readServer, stateStore } from "../../../../lib/state.ts";
+
+type Props = { params: Promise<{ id: string }> };
+
+/** The tab's title is the service's domain (only for its owner; anyone else learns nothing). */
+export async function generateMetadata({ params }: Props): Promise<Metadata> {
+  const user = await requireCustomer();
+  const row = ownedService(crmDb(), user.id, (await params).id);
+  return { title: row?.domain ?? "Service" };
+}
+
+/**
+ * One of the customer's services: its live setup progress and usage, and how to use each part.
+ * Another customer's service, or an unknown id, is "not found", so ids cannot be probed.
+ */
+export default async function ServicePage({ params }: Props) {
+  const user = await requireCustomer();
+  const { id } = await params;
+  const db = crmDb();
+  const row = ownedService(db, user.id, id);
+  if (row === undefined) notFound();
+  const store = await stateStore();
+  const [live, server, spec] = await Promise.all([serviceLive(db, store, row), readServer(store), store.getSpec(row.serviceId).catch(() => undefined)]);
+  const hasWebsite = spec?.kind === "Service" && spec.web !== undefined;
+  const { websiteUrl, mail, xmpp } = credentialsOf(row, hasWebsite, server);
+  return (
+    <main className="medium">
+      <p className="muted">
+        <a href="/account">My services</a> / {row.domain}
+      </p>
+      <h1>{row.domain}</h1>
+      {/* Keyed by service, so that moving to another service's page starts from its own data. */}
+      <ServiceProgress key={live.id} initial={live} />
+      <section aria-labelledby="access-heading">
+        <h2 id="access-heading">How to use it</h2>
+        {websiteUrl === undefined ? null : (
+          <div className="card">
+            <h3>Website</h3>
+            <p>
+              <a href={websiteUrl}>{websiteUrl}</a>
+            </p>
+            <p className="muted">A starter page is there until you publish your own.</p>
+          </div>
+        )}
+        {mail === undefined ? null : (
+          <div className="card">
+            <h3>Mail</h3>
+            <dl>
+              <dt>Address</dt>
+              <dd>{mail.address}</dd>
+              <dt>IMAP and SMTP server</dt>
+              <dd>{mail.server}</dd>
+              <dt>User name</dt>
+              <dd>{mail.address}</dd>
+            </dl>
+            <p className="muted">Your password is the one you signed up with.</p>
+          </div>
+        )}
+        {xmpp === undefined ? null : (
+          <div className="card">
+            <h3>XMPP chat</h3>
+            <dl>
+              <dt>Address</dt>
+              <dd>{xmpp.address}</dd>
+              <dt>Server</dt>
+              <dd>
+                {xmpp.server}
+                {xmpp.port === 5222 ? null : ` (port ${xmpp.port})`}
+              </dd>
+            </dl>
+            <p className="muted">Your password is the one you signed up with.</p>
+          </div>
+        )}
+      </section>
+    </main>
+  );
+}

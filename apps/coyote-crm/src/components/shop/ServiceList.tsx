@@ -1,0 +1,51 @@
+"use client";
+import { parseServiceList, type ServiceLiveView } from "../../lib/shop/views.ts";
+import { usePolling } from "./usePolling.ts";
+import { SERVICE_POLL_MS } from "./ServiceProgress.tsx";
+
+/** A service's Ready badge: ready, still being set up, or not ready (with the minion's reason). */
+export function ReadyBadge({ live }: { live: ServiceLiveView }) {
+  if (live.ready) return <span className="badge ok">Ready</span>;
+  const ready = live.conditions.find((c) => c.type === "Ready");
+  if (ready === undefined) return <span className="badge warn">Setting up</span>;
+  return (
+    <span className="badge warn" title={ready.message}>
+      Not ready yet
+    </span>
+  );
+}
+
+/** The customer's services with live Ready badges (polls `/api/me/services` every 1.5 s). */
+export function ServiceList({ initial }: { initial: ServiceLiveView[] }) {
+  const { data, problem } = usePolling("/api/me/services", initial, parseServiceList, SERVICE_POLL_MS);
+  if (data.length === 0) {
+    return <p className="muted">You have no services yet.</p>;
+  }
+  return (
+    <>
+      <table>
+        <thead>
+          <tr>
+            <th scope="col">Domain</th>
+            <th scope="col">Plan</th>
+            <th scope="col">Status</th>
+          </tr>
+        </thead>
+        <tbody>
+          {data.map((live) => (
+            <tr key={live.id}>
+              <td>
+                <a href={`/account/services/${encodeURIComponent(live.id)}`}>{live.domain}</a>
+              </td>
+              <td>{live.plan.name}</td>
+              <td>
+                <ReadyBadge live={live} />
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {problem === undefined ? null : <p className="muted">Live updates paused: {problem}.</p>}
+    </>
+  );
+}
