@@ -1,21 +1,86 @@
-import type { InputHTMLAttributes } from "react";
+import type { InputHTMLAttributes, ReactNode, SelectHTMLAttributes, TextareaHTMLAttributes } from "react";
 import type { FormState } from "../lib/forms.ts";
 
-/** A labelled input with its error shown under it (and tied to it for screen readers). */
-export function Field({ name, label, hint, state, defaultValue, ...input }: { name: string; label: string; hint?: string; state: FormState } & InputHTMLAttributes<HTMLInputElement>) {
-  const error = state.errors?.[name];
-  const id = `field-${name}`;
+/** What every field has: a name (the form key), a label, an optional hint, the form's state. */
+interface FieldBase {
+  readonly name: string;
+  readonly label: string;
+  readonly hint?: string;
+  readonly state: FormState;
+}
+
+/** The control's accessibility attributes, given its error. */
+function described(id: string, error: string | undefined, hint: string | undefined) {
+  return { id, "aria-invalid": error !== undefined, "aria-describedby": error !== undefined || hint !== undefined ? `${id}-note` : undefined };
+}
+
+/**
+ * A labelled control with its hint under it, replaced by its error (tied to the control for screen
+ * readers) when the last submission found one.
+ */
+function FieldFrame({ id, label, hint, error, children }: { id: string; label: string; hint: string | undefined; error: string | undefined; children: ReactNode }) {
   return (
     <div className={error === undefined ? "field" : "field invalid"}>
       <label htmlFor={id}>{label}</label>
-      <input id={id} name={name} defaultValue={input.type === "password" ? undefined : (state.values?.[name] ?? defaultValue)} aria-invalid={error !== undefined} aria-describedby={error === undefined ? undefined : `${id}-error`} {...input} />
-      {hint !== undefined && error === undefined ? <p className="hint">{hint}</p> : null}
+      {children}
       {error !== undefined ? (
-        <p className="error" id={`${id}-error`} role="alert">
+        <p className="error" id={`${id}-note`} role="alert">
           {error}
+        </p>
+      ) : hint !== undefined ? (
+        <p className="hint" id={`${id}-note`}>
+          {hint}
         </p>
       ) : null}
     </div>
+  );
+}
+
+/** A labelled input. A password is never put back after a failed submission; other values are. */
+export function Field({ name, label, hint, state, defaultValue, ...input }: FieldBase & InputHTMLAttributes<HTMLInputElement>) {
+  const error = state.errors?.[name];
+  const id = `field-${name}`;
+  return (
+    <FieldFrame id={id} label={label} hint={hint} error={error}>
+      <input name={name} defaultValue={input.type === "password" ? undefined : (state.values?.[name] ?? defaultValue)} {...described(id, error, hint)} {...input} />
+    </FieldFrame>
+  );
+}
+
+/** A labelled text area (one entry per line, for lists). */
+export function TextAreaField({ name, label, hint, state, defaultValue, ...textarea }: FieldBase & TextareaHTMLAttributes<HTMLTextAreaElement>) {
+  const error = state.errors?.[name];
+  const id = `field-${name}`;
+  return (
+    <FieldFrame id={id} label={label} hint={hint} error={error}>
+      <textarea name={name} rows={3} defaultValue={state.values?.[name] ?? defaultValue} {...described(id, error, hint)} {...textarea} />
+    </FieldFrame>
+  );
+}
+
+/** One choice of a {@link SelectField}. */
+export interface SelectOption {
+  readonly value: string;
+  readonly label: string;
+}
+
+/** A labelled select; the submitted value comes back through `state.values` after a failed submission. */
+export function SelectField({ name, label, hint, state, options, selected, ...select }: FieldBase & { options: readonly SelectOption[]; selected?: string } & SelectHTMLAttributes<HTMLSelectElement>) {
+  const error = state.errors?.[name];
+  const id = `field-${name}`;
+  const chosen = state.values?.[name] ?? selected;
+  return (
+    <FieldFrame id={id} label={label} hint={hint} error={error}>
+      {/* React sets a select's default only when it mounts, and resets the form to it after each
+          submission; the key remounts it with the value that was submitted. */}
+      <select key={chosen} name={name} defaultValue={chosen} {...described(id, error, hint)} {...select}>
+        {options.map((option) => (
+          <option key={option.value} value={option.value}>
+            {option.label}
+          </option>
+        ))}
+      </select>
+    </FieldFrame>
   );
 }
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { statSync } from "node:fs";
 import { join } from "node:path";
-import { after, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { eq } from "drizzle-orm";
 import { adminExists, advanceTo, normaliseToken, reachedStep, stepOpen, tokenMatches } from "./activation.ts";
 import { audit, readAudit } from "./audit.ts";
@@ -10,17 +10,9 @@ import { activePlans, ensureDefaultPlan, PlanInput, priceText, savePlan } from "
 import { clearFailures, countFailure, retryAfterMs } from "./ratelimit.ts";
 import { users } from "./schema.ts";
 import { createSession, deleteSession, findSession, SESSION_TTL_MS } from "./sessions.ts";
-import { sandbox, type Sandbox } from "./test-support.ts";
+import { sandboxes, type Sandbox } from "./test-support.ts";
 
-const boxes: Sandbox[] = [];
-after(async () => {
-  for (const box of boxes) await box.close();
-});
-async function box(): Promise<Sandbox> {
-  const b = await sandbox();
-  boxes.push(b);
-  return b;
-}
+const box = sandboxes();
 
 function addUser(b: Sandbox, role: "admin" | "customer", email = `${role}@example.org`): string {
   const id = `${role}-${email}`;

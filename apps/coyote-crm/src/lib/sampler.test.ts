@@ -1,14 +1,11 @@
 import assert from "node:assert/strict";
 import { writeFile } from "node:fs/promises";
-import { after, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { ComponentStats, type ServiceSpec } from "@coyote/spec";
 import { countersByService, sampleStats, serviceSeries } from "./sampler.ts";
-import { AUTHOR, sandbox, type Sandbox } from "./test-support.ts";
+import { AUTHOR, sandboxes } from "./test-support.ts";
 
-const boxes: Sandbox[] = [];
-after(async () => {
-  for (const box of boxes) await box.close();
-});
+const box = sandboxes();
 
 const host = (requests: number, bytesOut: number, errors = 0) => ({
   requests,
@@ -43,8 +40,7 @@ describe("the stats sampler", () => {
   });
 
   test("samples the stats files into a series of per-interval traffic; a proxy restart counts from zero", async () => {
-    const b = await sandbox();
-    boxes.push(b);
+    const b = await box();
     await b.store.applySpec(service("blog", ["blog.example"]), { author: AUTHOR });
     const write = (requests: number) => b.store.writeJson("stats/snitch-proxy.json", ComponentStats, stats("snitch-proxy", { hosts: { "blog.example": host(requests, requests * 100) } }));
     const t0 = 1_800_000_000_000;

@@ -1,19 +1,11 @@
 import assert from "node:assert/strict";
 import { statSync } from "node:fs";
-import { after, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { addBuddy, AlarmsInput, BuddyInput, keyMasks, KeysInput, maskSecret, removeBuddy, saveAlarms, saveKeys, saveShop, SettingsError, ShopInput } from "./settings.ts";
 import { readServer } from "./state.ts";
-import { sandbox, type Sandbox } from "./test-support.ts";
+import { sandboxes } from "./test-support.ts";
 
-const boxes: Sandbox[] = [];
-after(async () => {
-  for (const box of boxes) await box.close();
-});
-async function box(): Promise<Sandbox> {
-  const b = await sandbox();
-  boxes.push(b);
-  return b;
-}
+const box = sandboxes();
 const FP = `sha256:${"ab".repeat(32)}`;
 const errorsOf = (result: { success: boolean; error?: { issues: Array<{ path: PropertyKey[]; message: string }> } }) =>
   Object.fromEntries((result.error?.issues ?? []).map((i) => [String(i.path[0] ?? "form"), i.message]));

@@ -30,7 +30,7 @@ export async function readServer(store: StateStore): Promise<ServerSpec> {
 }
 
 /** Every valid service spec, by id. A bad file is left out here (the admin's service list names it). */
-export async function readServices(store: StateStore): Promise<ServiceSpec[]> {
+export async function readServices(store: Pick<StateStore, "listSpecs" | "getSpec">): Promise<ServiceSpec[]> {
   const out: ServiceSpec[] = [];
   for (const entry of await store.listSpecs()) {
     if ("error" in entry || entry.kind !== "Service") continue;

@@ -2,6 +2,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { after } from "node:test";
 import { StateStore } from "@coyote/spec";
 import { openDb, type CrmDb } from "./db.ts";
 
@@ -31,3 +32,16 @@ export async function sandbox(): Promise<Sandbox> {
 
 /** The test author of spec writes. */
 export const AUTHOR = { name: "test", email: "test@example.org" };
+
+/** A maker of sandboxes for one test file: every sandbox it made is removed after the file's tests. */
+export function sandboxes(): () => Promise<Sandbox> {
+  const made: Sandbox[] = [];
+  after(async () => {
+    for (const box of made) await box.close();
+  });
+  return async () => {
+    const box = await sandbox();
+    made.push(box);
+    return box;
+  };
+}

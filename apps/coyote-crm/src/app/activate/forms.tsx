@@ -1,31 +1,11 @@
 "use client";
 import { useActionState } from "react";
-import { Field, FormMessage } from "../../components/Field.tsx";
-import { EMPTY_FORM, type FormState } from "../../lib/forms.ts";
+import { Field, FormMessage, TextAreaField } from "../../components/Field.tsx";
+import { EMPTY_FORM } from "../../lib/forms.ts";
 import { createAdmin, finishStep, saveAlarmsStep, saveBuddyStep, saveKeysStep } from "./actions.ts";
 
 function Csrf({ value }: { value: string }) {
   return <input type="hidden" name="csrf" value={value} />;
-}
-
-function TextArea({ name, label, hint, state, defaultValue }: { name: string; label: string; hint: string; state: FormState; defaultValue: string }) {
-  const error = state.errors?.[name];
-  const id = `field-${name}`;
-  return (
-    <div className={error === undefined ? "field" : "field invalid"}>
-      <label htmlFor={id}>{label}</label>
-      <textarea id={id} name={name} rows={3} defaultValue={state.values?.[name] ?? defaultValue} aria-invalid={error !== undefined} aria-describedby={`${id}-note`} />
-      {error === undefined ? (
-        <p className="hint" id={`${id}-note`}>
-          {hint}
-        </p>
-      ) : (
-        <p className="error" id={`${id}-note`} role="alert">
-          {error}
-        </p>
-      )}
-    </div>
-  );
 }
 
 /** Step 1: token and admin account. */
@@ -53,8 +33,8 @@ export function AlarmsForm({ csrf, emails, webhooks }: { csrf: string; emails: s
     <form action={action} className="card form" noValidate>
       <Csrf value={csrf} />
       <FormMessage state={state} />
-      <TextArea name="emails" label="Alarm e-mail addresses" hint="one per line; they get an e-mail when something needs a human" state={state} defaultValue={emails} />
-      <TextArea name="webhooks" label="Alarm webhooks" hint="one URL per line; each alarm is POSTed to them as JSON" state={state} defaultValue={webhooks} />
+      <TextAreaField name="emails" label="Alarm e-mail addresses" hint="one per line; they get an e-mail when something needs a human" state={state} defaultValue={emails} />
+      <TextAreaField name="webhooks" label="Alarm webhooks" hint="one URL per line; each alarm is POSTed to them as JSON" state={state} defaultValue={webhooks} />
       <button type="submit" disabled={pending}>
         Save and continue
       </button>

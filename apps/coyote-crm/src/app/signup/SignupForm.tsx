@@ -1,7 +1,6 @@
 "use client";
 import { useActionState } from "react";
-import { Field, FormMessage } from "../../components/Field.tsx";
-import { SelectField, type SelectOption } from "../../components/shop/SelectField.tsx";
+import { Field, FormMessage, SelectField, type SelectOption } from "../../components/Field.tsx";
 import { EMPTY_FORM } from "../../lib/forms.ts";
 import { signup } from "./actions.ts";
 

@@ -14,7 +14,7 @@ import { getPlan, type Plan } from "../plans.ts";
 import { countFailure, inMinutes, LIMITS, retryAfterMs } from "../ratelimit.ts";
 import { customerServices, users } from "../schema.ts";
 import { newUserId } from "../sessions.ts";
-import { authorOf } from "../state.ts";
+import { authorOf, readServices } from "../state.ts";
 import { classifyDomain, deriveServiceId, domainTaken, mailLocalPart, normalizeDomain } from "./domains.ts";
 import { passwordProblem } from "../password-policy.ts";
 import { removeStarterSite, siteDir, writeStarterSite } from "./site.ts";
@@ -147,16 +147,6 @@ function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-/** Every valid service spec, read through the narrow store view. */
-async function serviceSpecs(store: SignupStore): Promise<ServiceSpec[]> {
-  const out: ServiceSpec[] = [];
-  for (const entry of await store.listSpecs()) {
-    if ("error" in entry || entry.kind !== "Service") continue;
-    const spec = await store.getSpec(entry.id).catch(() => undefined);
-    if (spec?.kind === "Service") out.push(spec);
-  }
-  return out;
-}
 
 // Signups of this process run one at a time: between the "domain free, id free" checks and the
 // writes nothing else of the shop may claim the same names. (The database's unique keys catch
@@ -190,7 +180,7 @@ export async function signUp(deps: SignupDeps, input: Readonly<Record<string, un
 
 async function create(deps: SignupDeps, input: Readonly<Record<string, unknown>>, now: number): Promise<SignupResult> {
   const { db, store, server, stateDir } = deps;
-  const parsed = signupSchema({ db, server, services: await serviceSpecs(store) }).safeParse(input);
+  const parsed = signupSchema({ db, server, services: await readServices(store) }).safeParse(input);
   if (!parsed.success) return { ok: false, errors: fieldErrors(parsed.error) };
   const { email, password, domain, plan } = parsed.data;
   const claim = classifyDomain(domain, server);
