@@ -1,3 +1,4 @@
 import { config } from "@coyote/eslint-config";
 
-export default config(import.meta.dirname);
+// test-output/ holds the run's results and the test appliance's state folder, never sources.
+export default [{ ignores: ["test-output/**"] }, ...config(import.meta.dirname)];

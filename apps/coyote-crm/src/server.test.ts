@@ -10,7 +10,11 @@ import { StateStore } from "@coyote/spec";
 import { closeCrmDb, crmDb } from "./lib/instance.ts";
 import { users } from "./lib/schema.ts";
 import { createSession } from "./lib/sessions.ts";
+import type { StartCrm } from "./index.ts";
 import { startCrm, type RunningCrm } from "./server.ts";
+
+// The component loads server.ts by URL (index.ts), untyped: this keeps the two in step.
+startCrm satisfies StartCrm;
 
 const AUTHOR = { name: "test", email: "test@example.org" };
 let dir = "";

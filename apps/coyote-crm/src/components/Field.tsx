@@ -14,6 +14,22 @@ function described(id: string, error: string | undefined, hint: string | undefin
   return { id, "aria-invalid": error !== undefined, "aria-describedby": error !== undefined || hint !== undefined ? `${id}-note` : undefined };
 }
 
+/** Under a control: its error when the last submission found one, else its hint. */
+function FieldNote({ id, hint, error }: { id: string; hint: string | undefined; error: string | undefined }) {
+  if (error !== undefined) {
+    return (
+      <p className="error" id={`${id}-note`} role="alert">
+        {error}
+      </p>
+    );
+  }
+  return hint === undefined ? null : (
+    <p className="hint" id={`${id}-note`}>
+      {hint}
+    </p>
+  );
+}
+
 /**
  * A labelled control with its hint under it, replaced by its error (tied to the control for screen
  * readers) when the last submission found one.
@@ -23,15 +39,7 @@ function FieldFrame({ id, label, hint, error, children }: { id: string; label: s
     <div className={error === undefined ? "field" : "field invalid"}>
       <label htmlFor={id}>{label}</label>
       {children}
-      {error !== undefined ? (
-        <p className="error" id={`${id}-note`} role="alert">
-          {error}
-        </p>
-      ) : hint !== undefined ? (
-        <p className="hint" id={`${id}-note`}>
-          {hint}
-        </p>
-      ) : null}
+      <FieldNote id={id} hint={hint} error={error} />
     </div>
   );
 }
@@ -55,6 +63,24 @@ export function TextAreaField({ name, label, hint, state, defaultValue, ...texta
     <FieldFrame id={id} label={label} hint={hint} error={error}>
       <textarea name={name} rows={3} defaultValue={state.values?.[name] ?? defaultValue} {...described(id, error, hint)} {...textarea} />
     </FieldFrame>
+  );
+}
+
+/**
+ * A checkbox with its label beside it. After a failed submission it shows what was submitted (a
+ * ticked box sends "on", an unticked one nothing); before, `defaultChecked`.
+ */
+export function CheckboxField({ name, label, hint, state, defaultChecked, ...input }: FieldBase & InputHTMLAttributes<HTMLInputElement>) {
+  const error = state.errors?.[name];
+  const id = `field-${name}`;
+  const checked = state.values === undefined ? defaultChecked : state.values[name] === "on";
+  return (
+    <div className={error === undefined ? "field" : "field invalid"}>
+      <label htmlFor={id} style={{ fontWeight: 400 }}>
+        <input name={name} type="checkbox" defaultChecked={checked} {...described(id, error, hint)} {...input} /> {label}
+      </label>
+      <FieldNote id={id} hint={hint} error={error} />
+    </div>
   );
 }
 

@@ -99,6 +99,7 @@ export async function ensureSystemDeps(env: CliEnv, io: Io): Promise<Tally> {
 
 interface TurboTask {
   taskId: string;
+  command?: string;
   execution?: { exitCode?: number | null };
   cache?: { status?: string };
 }
@@ -116,6 +117,8 @@ async function turboChecks(env: CliEnv, tasks: readonly string[]): Promise<Tally
   }
   const summary = JSON.parse(await readFile(join(runsDir, fresh[0]), "utf8")) as { tasks: TurboTask[] };
   await rm(join(runsDir, fresh[0]), { force: true });
+  // A package without the script is listed as "<NONEXISTENT>": nothing ran, so nothing is counted.
+  summary.tasks = summary.tasks.filter((t) => t.command !== "<NONEXISTENT>");
   const failures = summary.tasks.filter((t) => (t.execution?.exitCode ?? 0) !== 0).map((t) => t.taskId);
   if (code !== 0 && failures.length === 0) failures.push(`turbo run ${name} exited with ${code}`);
   return { name, passed: summary.tasks.length - failures.length, failed: failures.length, skipped: 0, failures };
@@ -178,14 +181,106 @@ async function unitTests(env: CliEnv): Promise<Tally[]> {
   }
 }
 
-const STEPS = ["deps", "lint", "typecheck", "unit"] as const;
+/** A test result in Playwright's JSON report: one run of one test (retries make more). */
+interface PlaywrightResult {
+  readonly error?: { readonly message?: string };
+  readonly errors?: readonly { readonly message?: string }[];
+}
+
+/** A test in Playwright's JSON report, with its final verdict. */
+interface PlaywrightTest {
+  readonly projectName?: string;
+  readonly status?: "expected" | "unexpected" | "flaky" | "skipped";
+  readonly results?: readonly PlaywrightResult[];
+}
+
+interface PlaywrightSpec {
+  readonly title: string;
+  readonly tests?: readonly PlaywrightTest[];
+}
+
+interface PlaywrightSuite {
+  readonly title: string;
+  readonly specs?: readonly PlaywrightSpec[];
+  readonly suites?: readonly PlaywrightSuite[];
+}
+
+/** The parts of Playwright's JSON report (`reporter: json`) that the tally needs. */
+export interface PlaywrightReport {
+  readonly suites?: readonly PlaywrightSuite[];
+  /** Errors outside any test: a global setup that threw, a file that did not load. */
+  readonly errors?: readonly { readonly message?: string }[];
+}
+
+// Playwright's messages carry the terminal's colour codes even in the JSON report.
+// eslint-disable-next-line no-control-regex -- the escape character is exactly what is matched
+const ANSI = /\u001b\[[0-9;]*m/g;
+
+function firstLine(message: string | undefined): string {
+  return (message ?? "").replace(ANSI, "").split("\n").map((l) => l.trim()).find((l) => l !== "") ?? "no error message";
+}
+
+/**
+ * Turns Playwright's JSON report into the `e2e` tally: passed = expected, failed = unexpected and
+ * flaky (a test that needed a retry is not trusted) plus errors outside tests, skipped = skipped.
+ * Each failure names the test (file › title [project]) and the first line of its error.
+ * @param report the parsed `results.json`, or undefined when the run wrote none (it crashed).
+ * @param exitCode Playwright's exit code: a failing exit with nothing failed in the report still
+ *   counts as one failure, so a broken run can never add up to "all passed".
+ */
+export function playwrightTally(report: PlaywrightReport | undefined, exitCode: number): Tally {
+  if (report === undefined) {
+    return { name: "e2e", passed: 0, failed: 1, skipped: 0, failures: [`e2e: playwright exited with ${exitCode} and wrote no results (e2e/test-output/results.json)`] };
+  }
+  let passed = 0;
+  let skipped = 0;
+  const failures: string[] = [];
+  const visit = (suite: PlaywrightSuite, path: readonly string[]): void => {
+    const here = suite.title === "" ? path : [...path, suite.title];
+    for (const spec of suite.specs ?? []) {
+      for (const test of spec.tests ?? []) {
+        if (test.status === "expected") passed++;
+        else if (test.status === "skipped") skipped++;
+        else {
+          const last = test.results?.at(-1);
+          const error = last?.error?.message ?? last?.errors?.[0]?.message;
+          const verdict = test.status === "flaky" ? "flaky (passed only on a retry)" : firstLine(error);
+          failures.push(`e2e ${[...here, spec.title].join(" › ")}${test.projectName ? ` [${test.projectName}]` : ""}: ${verdict}`);
+        }
+      }
+    }
+    for (const child of suite.suites ?? []) visit(child, here);
+  };
+  for (const suite of report.suites ?? []) visit(suite, []);
+  for (const error of report.errors ?? []) failures.push(`e2e: ${firstLine(error.message)}`);
+  if (exitCode !== 0 && failures.length === 0) failures.push(`e2e: playwright exited with ${exitCode} though no test failed`);
+  return { name: "e2e", passed, failed: failures.length, skipped, failures };
+}
+
+/** Runs the browser tests (`playwright test` in e2e/) and tallies their JSON report. */
+async function e2eTests(env: CliEnv): Promise<Tally> {
+  const dir = join(env.home, "e2e");
+  const results = join(dir, "test-output", "results.json");
+  // A report left by an earlier run must never be read as this run's.
+  await rm(results, { force: true });
+  const code = await exec(join(env.home, "node_modules", ".bin", "playwright"), ["test"], { cwd: dir, env: { ...env.processEnv } });
+  const text = await readFile(results, "utf8").catch(() => undefined);
+  if (text === undefined) return playwrightTally(undefined, code);
+  try {
+    return playwrightTally(JSON.parse(text) as PlaywrightReport, code);
+  } catch (error) {
+    return { name: "e2e", passed: 0, failed: 1, skipped: 0, failures: [`e2e: playwright exited with ${code} and its results.json is not JSON (${error instanceof Error ? error.message : String(error)})`] };
+  }
+}
+
+const STEPS = ["deps", "lint", "typecheck", "build", "unit", "e2e"] as const;
 type Step = (typeof STEPS)[number];
 
 /** Adds `coyote test`. */
 export function testCommand(program: Command, env: CliEnv, io: Io): void {
   program
     .command("test")
-    .description("install what the tests need, then run lint, typecheck and every package's tests; ends with `N passed, N failed`")
+    .description("install what the tests need, then run lint, typecheck, the build, every package's tests and the browser tests; ends with `N passed, N failed`")
     .option("--only <steps>", `run only these steps, comma-separated (${STEPS.join(", ")})`)
     .action(async (options: { only?: string }) => {
       const steps = new Set<Step>(options.only === undefined ? STEPS : options.only.split(",").map((s) => {
@@ -196,7 +291,10 @@ export function testCommand(program: Command, env: CliEnv, io: Io): void {
       if (steps.has("deps")) tallies.push(await ensureSystemDeps(env, io));
       const checks = (["lint", "typecheck"] as const).filter((s) => steps.has(s));
       if (checks.length > 0) tallies.push(await turboChecks(env, checks));
+      // The web app's tests and the browser tests run against the built app.
+      if (steps.has("build")) tallies.push(await turboChecks(env, ["build"]));
       if (steps.has("unit")) tallies.push(...(await unitTests(env)));
+      if (steps.has("e2e")) tallies.push(await e2eTests(env));
       io.out("");
       io.out("summary:");
       for (const t of tallies) io.out(`  ${t.name}: ${t.passed} passed, ${t.failed} failed${t.skipped ? `, ${t.skipped} skipped` : ""}`);

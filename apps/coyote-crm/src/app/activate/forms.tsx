@@ -1,6 +1,6 @@
 "use client";
 import { useActionState } from "react";
-import { Field, FormMessage, TextAreaField } from "../../components/Field.tsx";
+import { CheckboxField, Field, FormMessage, TextAreaField } from "../../components/Field.tsx";
 import { EMPTY_FORM } from "../../lib/forms.ts";
 import { createAdmin, finishStep, saveAlarmsStep, saveBuddyStep, saveKeysStep } from "./actions.ts";
 
@@ -95,11 +95,7 @@ export function FinishForm({ csrf, customerDomain }: { csrf: string; customerDom
       <Csrf value={csrf} />
       <FormMessage state={state} />
       <Field name="customerDomain" label="Customer domain" defaultValue={customerDomain} placeholder="customers.example.org" hint="customers may take a name under it (alice.customers.example.org); leave empty to take own domains only" autoComplete="off" state={state} />
-      <div className="field">
-        <label>
-          <input type="checkbox" name="signupsOpen" defaultChecked /> Open signups now
-        </label>
-      </div>
+      <CheckboxField name="signupsOpen" label="Open signups now" defaultChecked state={state} />
       <button type="submit" disabled={pending}>
         {pending ? "Activating…" : "Finish activation"}
       </button>

@@ -17,6 +17,8 @@ describe("starter site", () => {
     assert.match(html, /<h1>Welcome to example\.org<\/h1>/);
     assert.match(html, /<title>Welcome to example\.org<\/title>/);
     assert.match(html, /Hosted by Coyote/);
+    // A page without an icon makes browsers ask for /favicon.ico, which the site does not have.
+    assert.match(html, /<link rel="icon" href="data:,">/);
     assert.match(starterSiteHtml("<x>"), /Welcome to &#60;x&#62;/);
   });
 

@@ -26,6 +26,7 @@ export function starterSiteHtml(domain: string): string {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Welcome to ${name}</title>
+<link rel="icon" href="data:,">
 <style>
   :root { color-scheme: light dark; }
   body { margin: 0; min-height: 100vh; display: grid; place-items: center; font: 18px/1.6 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; background: linear-gradient(160deg, #fdf6ef, #f1e4d8); color: #1d2430; }

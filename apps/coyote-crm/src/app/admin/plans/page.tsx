@@ -1,0 +1,92 @@
+import type { Metadata } from "next";
+import { requireAdmin, csrfToken } from "../../../lib/auth.ts";
+import type { FormState } from "../../../lib/forms.ts";
+import { crmDb } from "../../../lib/instance.ts";
+import { getPlan, listPlans, priceText, type Plan } from "../../../lib/plans.ts";
+import { PlanForm } from "./PlanForm.tsx";
+
+/** The page's title in the browser tab. */
+export const metadata: Metadata = { title: "Plans" };
+
+function parts(plan: Plan): string {
+  return [plan.web ? "web" : "", plan.mail ? "mail" : "", plan.xmpp ? "XMPP" : ""].filter((p) => p !== "").join(", ");
+}
+
+/** The form's starting values for a plan being edited. */
+function valuesOf(plan: Plan): FormState {
+  const on = (b: boolean) => (b ? "on" : "");
+  return {
+    values: {
+      editing: plan.id,
+      id: plan.id,
+      name: plan.name,
+      description: plan.description,
+      price: (plan.priceCents / 100).toFixed(2),
+      web: on(plan.web),
+      mail: on(plan.mail),
+      xmpp: on(plan.xmpp),
+      active: on(plan.active),
+      sortOrder: String(plan.sortOrder),
+    },
+  };
+}
+
+/** The shop's plans and the form that creates one or edits the one named by `?edit=`. */
+export default async function PlansPage({ searchParams }: { searchParams: Promise<Record<string, string | string[] | undefined>> }) {
+  await requireAdmin();
+  const params = await searchParams;
+  const editId = typeof params.edit === "string" ? params.edit : undefined;
+  const db = crmDb();
+  const plans = listPlans(db);
+  const editing = editId === undefined ? undefined : getPlan(db, editId);
+  const initial: FormState = editing === undefined ? { values: { active: "on", web: "on", sortOrder: "0" } } : valuesOf(editing);
+  return (
+    <>
+      <h1>Plans</h1>
+      {plans.length === 0 ? (
+        <p className="muted">No plans yet: the shop has nothing to sell until you create one.</p>
+      ) : (
+        <table>
+          <thead>
+            <tr>
+              <th scope="col">Name</th>
+              <th scope="col">Price</th>
+              <th scope="col">Parts</th>
+              <th scope="col">Active</th>
+              <th scope="col">
+                <span className="muted">Edit</span>
+              </th>
+            </tr>
+          </thead>
+          <tbody>
+            {plans.map((plan) => (
+              <tr key={plan.id} data-plan={plan.id}>
+                <td>
+                  {plan.name} <span className="muted">({plan.id})</span>
+                </td>
+                <td>{priceText(plan.priceCents)}</td>
+                <td>{parts(plan)}</td>
+                <td>{plan.active ? <span className="badge ok">active</span> : <span className="badge">inactive</span>}</td>
+                <td>
+                  <a href={`/admin/plans?edit=${encodeURIComponent(plan.id)}`}>Edit</a>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      <h2>{editing === undefined ? "New plan" : `Edit plan ${editing.name}`}</h2>
+      {editing !== undefined && params.created === "1" ? (
+        <p className="notice ok" role="status">
+          Created plan {editing.name}.
+        </p>
+      ) : null}
+      {editId !== undefined && editing === undefined ? (
+        <p className="notice error" role="alert">
+          There is no plan with id {editId}; you can create one below.
+        </p>
+      ) : null}
+      <PlanForm key={editing?.id ?? "new"} csrf={await csrfToken()} initial={initial} />
+    </>
+  );
+}
