@@ -204,7 +204,8 @@ describe("coyote status", () => {
     assert.match(r.out, /beta\s+1\s+-\s+not observed yet/);
     assert.match(r.out, /minion\s+stopped\s+never started here/);
     assert.match(r.out, /docker-activator\s+stopped\s+never started here/);
-    assert.match(r.out, /coyote-crm\s+not built\s+arrives with issue #6/);
+    assert.match(r.out, /coyote-crm\s+stopped\s+never started here/);
+    assert.match(r.out, /coyote-listener\s+not built\s+arrives with a later issue/);
     const json = JSON.parse((await cli(state, "status", "--json")).out) as { services: { id: string }[] };
     assert.deepEqual(json.services.map((s) => s.id), ["alpha", "beta"]);
   });
