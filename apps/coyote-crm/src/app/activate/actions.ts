@@ -5,6 +5,7 @@ import { Email } from "@coyote/spec";
 import { advanceTo, adminExists, dropActivationToken, setBuddySkipped, tokenMatches } from "../../lib/activation.ts";
 import { audit } from "../../lib/audit.ts";
 import { clientIp, csrfValid, requireAdmin, setSessionCookie } from "../../lib/auth.ts";
+import { checkAdminForm } from "../../lib/admin-form.ts";
 import { CSRF_FAILED, fieldErrors, formValues, type FormState } from "../../lib/forms.ts";
 import { crmDb } from "../../lib/instance.ts";
 import { passwordProblem } from "../../lib/password-policy.ts";
@@ -56,13 +57,11 @@ export async function createAdmin(_prev: FormState, form: FormData): Promise<For
 
 /** Step 2: where alarms go. */
 export async function saveAlarmsStep(_prev: FormState, form: FormData): Promise<FormState> {
-  const admin = await requireAdmin();
-  if (!(await csrfValid(form))) return CSRF_FAILED;
-  const values = formValues(form);
-  const parsed = AlarmsInput.safeParse(Object.fromEntries(form));
-  if (!parsed.success) return { errors: fieldErrors(parsed.error), values };
-  await saveAlarms(await stateStore(), admin.email, parsed.data);
-  audit(crmDb(), admin.email, "set alarm destinations", "server", { emails: parsed.data.emails, webhooks: parsed.data.webhooks });
+  const checked = await checkAdminForm(form, AlarmsInput);
+  if (!checked.ok) return checked.state;
+  const { admin, data } = checked;
+  await saveAlarms(await stateStore(), admin.email, data);
+  audit(crmDb(), admin.email, "set alarm destinations", "server", { emails: data.emails, webhooks: data.webhooks });
   advanceTo(crmDb(), "keys");
   redirect("/activate/keys");
 }
@@ -115,16 +114,14 @@ export async function saveBuddyStep(_prev: FormState, form: FormData): Promise<F
 
 /** Step 5: the customer domain and the shop's opening; the box is activated and the token dropped. */
 export async function finishStep(_prev: FormState, form: FormData): Promise<FormState> {
-  const admin = await requireAdmin();
-  if (!(await csrfValid(form))) return CSRF_FAILED;
-  const values = formValues(form);
-  const parsed = ShopInput.safeParse(Object.fromEntries(form));
-  if (!parsed.success) return { errors: fieldErrors(parsed.error), values };
+  const checked = await checkAdminForm(form, ShopInput);
+  if (!checked.ok) return checked.state;
+  const { admin, data } = checked;
   const store = await stateStore();
   const db = crmDb();
-  await saveShop(store, admin.email, parsed.data, true);
+  await saveShop(store, admin.email, data, true);
   ensureDefaultPlan(db);
   await dropActivationToken(store);
-  audit(db, admin.email, "activation: box activated", "server", { customerDomain: parsed.data.customerDomain ?? null, signupsOpen: parsed.data.signupsOpen === "on" });
+  audit(db, admin.email, "activation: box activated", "server", { customerDomain: data.customerDomain ?? null, signupsOpen: data.signupsOpen === "on" });
   redirect("/admin");
 }

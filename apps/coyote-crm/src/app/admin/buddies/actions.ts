@@ -4,7 +4,8 @@ import { z } from "zod";
 import { Fingerprint } from "@coyote/spec";
 import { audit } from "../../../lib/audit.ts";
 import { csrfValid, requireAdmin } from "../../../lib/auth.ts";
-import { CSRF_FAILED, fieldErrors, formValues, type FormState } from "../../../lib/forms.ts";
+import { checkAdminForm } from "../../../lib/admin-form.ts";
+import { CSRF_FAILED, type FormState } from "../../../lib/forms.ts";
 import { crmDb } from "../../../lib/instance.ts";
 import { addBuddy, BuddyInput, removeBuddy, SettingsError } from "../../../lib/settings.ts";
 import { readServer, stateStore } from "../../../lib/state.ts";
@@ -15,20 +16,18 @@ function messageOf(error: unknown): string {
 
 /** Adds a buddy server to the server spec (one commit). */
 export async function addBuddyAction(_prev: FormState, form: FormData): Promise<FormState> {
-  const admin = await requireAdmin();
-  if (!(await csrfValid(form))) return CSRF_FAILED;
-  const values = formValues(form);
-  const parsed = BuddyInput.safeParse(Object.fromEntries(form));
-  if (!parsed.success) return { errors: fieldErrors(parsed.error), values };
+  const checked = await checkAdminForm(form, BuddyInput);
+  if (!checked.ok) return checked.state;
+  const { admin, data, values } = checked;
   try {
-    await addBuddy(await stateStore(), admin.email, parsed.data);
+    await addBuddy(await stateStore(), admin.email, data);
   } catch (error) {
     if (error instanceof SettingsError) return { errors: { [error.field]: error.message }, values };
-    return { message: `adding buddy ${parsed.data.name}: ${messageOf(error)}`, values };
+    return { message: `adding buddy ${data.name}: ${messageOf(error)}`, values };
   }
-  audit(crmDb(), admin.email, "buddy.add", parsed.data.name, { address: parsed.data.address, fingerprint: parsed.data.fingerprint });
+  audit(crmDb(), admin.email, "buddy.add", data.name, { address: data.address, fingerprint: data.fingerprint });
   revalidatePath("/admin", "layout");
-  return { ok: true, message: `Added buddy ${parsed.data.name}.` };
+  return { ok: true, message: `Added buddy ${data.name}.` };
 }
 
 const RemoveInput = z.object({ fingerprint: Fingerprint });

@@ -2,8 +2,8 @@
 import { revalidatePath } from "next/cache";
 import { redirect } from "next/navigation";
 import { audit } from "../../../lib/audit.ts";
-import { csrfValid, requireAdmin } from "../../../lib/auth.ts";
-import { CSRF_FAILED, fieldErrors, formValues, type FormState } from "../../../lib/forms.ts";
+import { checkAdminForm } from "../../../lib/admin-form.ts";
+import type { FormState } from "../../../lib/forms.ts";
 import { crmDb } from "../../../lib/instance.ts";
 import { getPlan, PlanInput, priceText, savePlan } from "../../../lib/plans.ts";
 
@@ -12,21 +12,19 @@ import { getPlan, PlanInput, priceText, savePlan } from "../../../lib/plans.ts";
  * refused, so that a new plan never silently replaces one customers signed up for.
  */
 export async function savePlanAction(_prev: FormState, form: FormData): Promise<FormState> {
-  const admin = await requireAdmin();
-  if (!(await csrfValid(form))) return CSRF_FAILED;
-  const values = formValues(form);
-  const parsed = PlanInput.safeParse(Object.fromEntries(form));
-  if (!parsed.success) return { errors: fieldErrors(parsed.error), values };
+  const checked = await checkAdminForm(form, PlanInput);
+  if (!checked.ok) return checked.state;
+  const { admin, data, values } = checked;
   const db = crmDb();
-  const editing = form.get("editing") === parsed.data.id;
-  const existing = getPlan(db, parsed.data.id);
-  if (!editing && existing !== undefined) return { errors: { id: `a plan with id ${parsed.data.id} exists already; edit it from the list instead` }, values };
-  if (editing && existing === undefined) return { message: `saving plan ${parsed.data.id}: it no longer exists; reload the page`, values };
+  const editing = form.get("editing") === data.id;
+  const existing = getPlan(db, data.id);
+  if (!editing && existing !== undefined) return { errors: { id: `a plan with id ${data.id} exists already; edit it from the list instead` }, values };
+  if (editing && existing === undefined) return { message: `saving plan ${data.id}: it no longer exists; reload the page`, values };
   let saved;
   try {
-    saved = savePlan(db, parsed.data);
+    saved = savePlan(db, data);
   } catch (error) {
-    return { message: error instanceof Error ? error.message : `saving plan ${parsed.data.id}: ${String(error)}`, values };
+    return { message: error instanceof Error ? error.message : `saving plan ${data.id}: ${String(error)}`, values };
   }
   audit(db, admin.email, editing ? "plan.update" : "plan.create", saved.id, {
     name: saved.name,
