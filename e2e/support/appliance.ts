@@ -3,11 +3,10 @@
 // never to the test run's own output.
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { createSocket } from "node:dgram";
 import { access, constants, mkdir, mkdtemp, open, readFile, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import { join, resolve } from "node:path";
 import { StateStore } from "@coyote/spec";
+import { freePorts, freeUdpTcpPort } from "@coyote/testing";
 import { OUTPUT_DIR } from "./env.ts";
 
 /** The repository root, found from this file's place (`e2e/support/`), not from a fixed path. */
@@ -38,43 +37,6 @@ export interface ApplianceInfo {
 
 /** The box's host name in the server spec. */
 export const BOX_HOSTNAME = "box.test";
-
-/** A free TCP port on 127.0.0.1 (the OS picks it; the listener is closed before it is used). */
-export function freeTcpPort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address !== null ? address.port : 0;
-      server.close(() => {
-        resolvePort(port);
-      });
-    });
-  });
-}
-
-/** A free UDP port on 127.0.0.1, for the box's DNS server. */
-export function freeUdpPort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const socket = createSocket("udp4");
-    socket.once("error", reject);
-    socket.bind(0, "127.0.0.1", () => {
-      const port = socket.address().port;
-      socket.close(() => {
-        resolvePort(port);
-      });
-    });
-  });
-}
-
-async function distinctPorts(count: number): Promise<number[]> {
-  const ports = new Set<number>();
-  // The OS rarely hands out the same port twice in a row; the bound keeps this loop finite anyway.
-  for (let attempt = 0; attempt < count * 10 && ports.size < count; attempt++) ports.add(await freeTcpPort());
-  if (ports.size < count) throw new Error(`starting the appliance: could not find ${count} distinct free ports on 127.0.0.1`);
-  return [...ports];
-}
 
 /**
  * Checks what the run cannot do without, before anything starts: Chromium and the built web app.
@@ -146,11 +108,11 @@ export async function startAppliance(timeoutMs = 120_000): Promise<ApplianceInfo
   // Playwright when the next run starts, so old appliances' state never piles up.
   await mkdir(OUTPUT_DIR, { recursive: true });
   const stateDir = await mkdtemp(join(OUTPUT_DIR, "state-"));
-  const [panel, http, https, smtp, xmppClient, xmppServer] = await distinctPorts(6);
+  const [panel, http, https, smtp, xmppClient, xmppServer] = await freePorts(6);
   if (panel === undefined || http === undefined || https === undefined || smtp === undefined || xmppClient === undefined || xmppServer === undefined) {
     throw new Error("starting the appliance: too few free ports");
   }
-  const dns = await freeUdpPort();
+  const dns = await freeUdpTcpPort();
   const store = await StateStore.open(stateDir);
   await store.applySpec(
     {
