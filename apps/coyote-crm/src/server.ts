@@ -7,7 +7,7 @@ import type { CoyoteLogger } from "@coyote/log";
 import { specPath, type StateStore } from "@coyote/spec";
 import { cookieHeader, parseCookies } from "./lib/cookies.ts";
 import { crmEnv } from "./lib/env.ts";
-import { decide } from "./lib/gate.ts";
+import { decide, isAsset } from "./lib/gate.ts";
 import { closeCrmDb, crmDb } from "./lib/instance.ts";
 import { sampleStats } from "./lib/sampler.ts";
 import { csrfCookieName, findSession, newToken, sessionCookieName } from "./lib/sessions.ts";
@@ -130,6 +130,11 @@ export async function startCrm(options: CrmServerOptions): Promise<RunningCrm> {
     void (async () => {
       for (const [name, value] of Object.entries(SECURITY_HEADERS)) res.setHeader(name, value);
       const url = new URL(req.url ?? "/", "http://panel.invalid");
+      // Compiled assets are everyone's: no session lookup nor server spec check for them.
+      if (isAsset(url.pathname) && next.handle !== undefined) {
+        await next.handle(req, res);
+        return;
+      }
       const cookies = parseCookies(req.headers.cookie);
       const user = findSession(db, cookies.get(session));
       const hostHeader = req.headers.host ?? `${host}:${port}`;

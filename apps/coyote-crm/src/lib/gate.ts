@@ -24,8 +24,8 @@ export type GateDecision =
 
 const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
 
-/** Paths anyone may fetch at any time: the app's compiled assets. */
-function isAsset(path: string): boolean {
+/** Paths anyone may fetch at any time: the app's compiled assets (no session or state is looked at). */
+export function isAsset(path: string): boolean {
   return path.startsWith("/_next/static/") || path === "/favicon.ico" || path === "/icon.svg" || path === "/robots.txt";
 }
 

@@ -1,17 +1,19 @@
 "use client";
 import { latestMemory, memorySeries, trafficSummary } from "../../lib/admin/chart.ts";
 import { formatTime } from "../../lib/admin/format.ts";
-import { ServiceDetailPayload } from "../../lib/admin/live.ts";
+import { POLL_INTERVAL_MS, ServiceDetailPayload } from "../../lib/admin/live.ts";
+import { usePoll } from "../usePoll.ts";
 import { LineChart } from "./LineChart.tsx";
 import { ReadyBadge } from "./ReadyBadge.tsx";
-import { usePoll } from "./usePoll.ts";
+
+const parseDetail = (json: unknown) => ServiceDetailPayload.safeParse(json).data;
 
 /**
  * A service's live part: readiness, every condition, and the traffic and memory charts of the
  * last hour, all refreshed by polling `GET /api/admin/services/<id>`.
  */
 export function ServiceLive({ initial }: { initial: ServiceDetailPayload }) {
-  const { data, error } = usePoll(`/api/admin/services/${encodeURIComponent(initial.id)}`, ServiceDetailPayload, initial);
+  const { data, problem: error } = usePoll(`/api/admin/services/${encodeURIComponent(initial.id)}`, initial, parseDetail, POLL_INTERVAL_MS);
   const traffic = trafficSummary(data.points);
   const memory = memorySeries(data.points);
   const behind = data.observedGeneration !== undefined && data.observedGeneration < data.generation;

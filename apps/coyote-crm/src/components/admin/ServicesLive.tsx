@@ -1,11 +1,13 @@
 "use client";
-import { ServicesPayload } from "../../lib/admin/live.ts";
+import { POLL_INTERVAL_MS, ServicesPayload } from "../../lib/admin/live.ts";
+import { usePoll } from "../usePoll.ts";
 import { ReadyBadge } from "./ReadyBadge.tsx";
-import { usePoll } from "./usePoll.ts";
+
+const parseServices = (json: unknown) => ServicesPayload.safeParse(json).data;
 
 /** The services table, its status badges kept live by polling `GET /api/admin/services`. */
 export function ServicesLive({ initial }: { initial: ServicesPayload }) {
-  const { data, error } = usePoll("/api/admin/services", ServicesPayload, initial);
+  const { data, problem: error } = usePoll("/api/admin/services", initial, parseServices, POLL_INTERVAL_MS);
   if (data.services.length === 0 && data.invalid.length === 0) {
     return <p className="muted">
         No services yet. Customers' signups and <code>coyote spec apply</code> add them.

@@ -1,6 +1,6 @@
 "use client";
 import { parseServiceList, type ServiceLiveView } from "../../lib/shop/views.ts";
-import { usePolling } from "./usePolling.ts";
+import { usePoll } from "../usePoll.ts";
 import { SERVICE_POLL_MS } from "./ServiceProgress.tsx";
 
 /** A service's Ready badge: ready, still being set up, or not ready (with the minion's reason). */
@@ -17,7 +17,7 @@ export function ReadyBadge({ live }: { live: ServiceLiveView }) {
 
 /** The customer's services with live Ready badges (polls `/api/me/services` every 1.5 s). */
 export function ServiceList({ initial }: { initial: ServiceLiveView[] }) {
-  const { data, problem } = usePolling("/api/me/services", initial, parseServiceList, SERVICE_POLL_MS);
+  const { data, problem } = usePoll("/api/me/services", initial, parseServiceList, SERVICE_POLL_MS);
   if (data.length === 0) {
     return <p className="muted">You have no services yet.</p>;
   }

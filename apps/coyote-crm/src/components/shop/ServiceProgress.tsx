@@ -1,7 +1,7 @@
 "use client";
 import { formatBytes, formatCount } from "../../lib/shop/format.ts";
 import { parseServiceLive, type ServiceLiveView } from "../../lib/shop/views.ts";
-import { usePolling } from "./usePolling.ts";
+import { usePoll } from "../usePoll.ts";
 
 /** How often the service page asks for its service's state. */
 export const SERVICE_POLL_MS = 1500;
@@ -63,7 +63,7 @@ export function UsageBlock({ live }: { live: ServiceLiveView }) {
  * the status and the usage, so that the customer watches their service come up.
  */
 export function ServiceProgress({ initial }: { initial: ServiceLiveView }) {
-  const { data, problem } = usePolling(`/api/me/services/${encodeURIComponent(initial.id)}`, initial, parseServiceLive, SERVICE_POLL_MS);
+  const { data, problem } = usePoll(`/api/me/services/${encodeURIComponent(initial.id)}`, initial, parseServiceLive, SERVICE_POLL_MS);
   return (
     <>
       <section aria-label="Status">
