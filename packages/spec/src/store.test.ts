@@ -179,6 +179,10 @@ describe("reading and deleting specs", () => {
     assert.equal(await store.getSpec("missing"), undefined);
     await assert.rejects(store.getSpec("../../etc/passwd"), ContractError);
     assert.equal(((await store.getSpec("blog")) as { description?: string } | undefined)?.description, "version 1");
+    // readSpecs is the same listing with the parsed specs themselves.
+    const read = await store.readSpecs();
+    assert.deepEqual(read.map((e) => [e.id, "error" in e ? "error" : e.spec.kind]), [["bad", "error"], ["blog", "Service"], ["torn", "error"], ["wrong", "error"]]);
+    assert.deepEqual(read.find((e) => e.id === "blog"), { id: "blog", spec: await store.getSpec("blog") });
   });
 
   test("deleteSpec commits the removal; a missing spec is SPEC_ERR_NOT_FOUND", async () => {

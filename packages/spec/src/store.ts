@@ -103,6 +103,9 @@ export interface HistoryEntry {
 /** One entry of {@link StateStore.listSpecs}: a valid spec's summary, or why its file is bad. */
 export type SpecListEntry = { id: string; kind: "Server" | "Service"; generation: number } | { id: string; error: ContractError };
 
+/** One entry of {@link StateStore.readSpecs}: a valid spec, or why its file is bad. */
+export type SpecReadEntry = { id: string; spec: Spec } | { id: string; error: ContractError };
+
 /** What {@link StateStore.rollback} did. */
 export interface RollbackResult {
   /** The new commit, or the current head when the specs already were as at that revision. */
@@ -409,15 +412,22 @@ export class StateStore {
    * error and does not hide the good ones.
    */
   async listSpecs(): Promise<SpecListEntry[]> {
-    const entries: SpecListEntry[] = [];
+    return (await this.readSpecs()).map((entry) => ("error" in entry ? entry : { id: entry.id, kind: entry.spec.kind, generation: entry.spec.generation ?? 0 }));
+  }
+
+  /**
+   * Reads every spec, in {@link StateStore.listSpecs}'s order, each file once: the parsed spec, or
+   * why its file is bad.
+   */
+  async readSpecs(): Promise<SpecReadEntry[]> {
+    const entries: SpecReadEntry[] = [];
     for (const path of await this.#listSpecFiles()) {
       const id = idOfRepoPath(path);
       if (id === undefined) continue;
       const text = await this.#readText(`specs/${path}`);
       if (text === undefined) continue;
       try {
-        const spec = parseSpecText(text, `specs/${path}`, id);
-        entries.push({ id, kind: spec.kind, generation: spec.generation ?? 0 });
+        entries.push({ id, spec: parseSpecText(text, `specs/${path}`, id) });
       } catch (error) {
         if (!(error instanceof ContractError)) throw error;
         entries.push({ id, error });

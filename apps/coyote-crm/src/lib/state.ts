@@ -3,7 +3,7 @@
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { ComponentStats, InboxRequest, ServerSpec, ServiceStatus, serverOrDefaults, specPath, StateStore } from "@coyote/spec";
-import type { Alarm, ServiceSpec, StoreAuthor } from "@coyote/spec";
+import type { Alarm, ServiceSpec, SpecReadEntry, StoreAuthor } from "@coyote/spec";
 import { crmEnv } from "./env.ts";
 
 const stores = new Map<string, Promise<StateStore>>();
@@ -29,15 +29,14 @@ export async function readServer(store: StateStore): Promise<ServerSpec> {
   return serverOrDefaults(await store.readJson(specPath("server"), ServerSpec));
 }
 
-/** Every valid service spec, by id. A bad file is left out here (the admin's service list names it). */
-export async function readServices(store: Pick<StateStore, "listSpecs" | "getSpec">): Promise<ServiceSpec[]> {
-  const out: ServiceSpec[] = [];
-  for (const entry of await store.listSpecs()) {
-    if ("error" in entry || entry.kind !== "Service") continue;
-    const spec = await store.getSpec(entry.id).catch(() => undefined);
-    if (spec?.kind === "Service") out.push(spec);
-  }
-  return out;
+/** The valid service specs among read specs. A bad file is left out here (the admin's service list names it). */
+export function servicesOf(entries: readonly SpecReadEntry[]): ServiceSpec[] {
+  return entries.flatMap((entry) => ("spec" in entry && entry.spec.kind === "Service" ? [entry.spec] : []));
+}
+
+/** Every valid service spec, each file read once. */
+export async function readServices(store: Pick<StateStore, "readSpecs">): Promise<ServiceSpec[]> {
+  return servicesOf(await store.readSpecs());
 }
 
 /** A service's status as the minion last wrote it, if any. */

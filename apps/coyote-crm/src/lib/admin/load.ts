@@ -14,16 +14,11 @@ import { CHART_WINDOW_MS, serviceDetail, serviceRow, type InvalidServiceRow, typ
 export async function loadServices(store: StateStore): Promise<ServicesPayload> {
   const services: ServiceRow[] = [];
   const invalid: InvalidServiceRow[] = [];
-  for (const entry of await store.listSpecs()) {
+  // Each spec file is read once: its parse is both the listing and the spec.
+  for (const entry of await store.readSpecs()) {
     if (entry.id === "server") continue;
-    if ("error" in entry) {
-      invalid.push({ id: entry.id, error: entry.error.message });
-      continue;
-    }
-    const loaded = await loadService(store, entry.id);
-    // The file can change between the listing and the read; report what the read found.
-    if (loaded.kind === "invalid") invalid.push({ id: entry.id, error: loaded.error });
-    else if (loaded.kind === "ok") services.push(serviceRow(loaded.spec, loaded.status));
+    if ("error" in entry) invalid.push({ id: entry.id, error: entry.error.message });
+    else if (entry.spec.kind === "Service") services.push(serviceRow(entry.spec, await readStatus(store, entry.id)));
   }
   return { services, invalid };
 }

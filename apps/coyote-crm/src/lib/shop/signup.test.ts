@@ -240,7 +240,7 @@ describe("signUp", () => {
 
   it("undoes the account and the site when the spec cannot be stored", async () => {
     const failing: SignupStore = {
-      listSpecs: () => store.listSpecs(),
+      readSpecs: () => store.readSpecs(),
       getSpec: (id) => store.getSpec(id),
       deleteSpec: (id, options) => store.deleteSpec(id, options),
       applySpec: () => Promise.reject(new Error("storing specs/services/alice-box-test.json: the disk is full")),
@@ -252,7 +252,7 @@ describe("signUp", () => {
 
   it("removes a spec that a failed write left behind, and only its own", async () => {
     const halfWriting: SignupStore = {
-      listSpecs: () => store.listSpecs(),
+      readSpecs: () => store.readSpecs(),
       getSpec: (id) => store.getSpec(id),
       deleteSpec: (id, options) => store.deleteSpec(id, options),
       applySpec: async (value, options) => {

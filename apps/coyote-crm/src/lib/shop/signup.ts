@@ -14,13 +14,13 @@ import { getPlan, type Plan } from "../plans.ts";
 import { countFailure, inMinutes, LIMITS, retryAfterMs } from "../ratelimit.ts";
 import { customerServices, users } from "../schema.ts";
 import { newUserId } from "../sessions.ts";
-import { authorOf, readServices } from "../state.ts";
+import { authorOf, servicesOf } from "../state.ts";
 import { classifyDomain, deriveServiceId, domainTaken, mailLocalPart, normalizeDomain } from "./domains.ts";
 import { passwordProblem } from "../password-policy.ts";
 import { removeStarterSite, siteDir, writeStarterSite } from "./site.ts";
 
 /** What of the state store a signup uses (a narrow view, so that tests can make a step fail). */
-export type SignupStore = Pick<StateStore, "applySpec" | "listSpecs" | "getSpec" | "deleteSpec">;
+export type SignupStore = Pick<StateStore, "applySpec" | "readSpecs" | "getSpec" | "deleteSpec">;
 
 /** What a signup's validation checks the form against. */
 export interface SignupContext {
@@ -180,13 +180,14 @@ export async function signUp(deps: SignupDeps, input: Readonly<Record<string, un
 
 async function create(deps: SignupDeps, input: Readonly<Record<string, unknown>>, now: number): Promise<SignupResult> {
   const { db, store, server, stateDir } = deps;
-  const parsed = signupSchema({ db, server, services: await readServices(store) }).safeParse(input);
+  const specs = await store.readSpecs();
+  const parsed = signupSchema({ db, server, services: servicesOf(specs) }).safeParse(input);
   if (!parsed.success) return { ok: false, errors: fieldErrors(parsed.error) };
   const { email, password, domain, plan } = parsed.data;
   const claim = classifyDomain(domain, server);
   if (!claim.ok) return { ok: false, errors: { domain: claim.error } };
 
-  const specIds = new Set((await store.listSpecs()).map((entry) => entry.id));
+  const specIds = new Set(specs.map((entry) => entry.id));
   const rowIds = new Set(db.select({ id: customerServices.serviceId }).from(customerServices).all().map((r) => r.id));
   const serviceId = deriveServiceId(domain, (id) => specIds.has(id) || rowIds.has(id) || existsSync(siteDir(stateDir, id)));
   const local = mailLocalPart(email);
