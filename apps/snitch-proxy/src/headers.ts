@@ -17,6 +17,8 @@ const HOP_BY_HOP = new Set([
   "upgrade",
   "http2-settings",
   "host",
+  // Answered by the proxy itself (100 Continue when it starts reading the body).
+  "expect",
 ]);
 
 /** The names a `Connection` header lists: hop-by-hop too, for this one message. */
@@ -87,6 +89,19 @@ export function clientResponseHeaders(incoming: IncomingHttpHeaders, requestId: 
 export function requestHost(headers: IncomingHttpHeaders): string | undefined {
   const raw = (headers[":authority"] as string | undefined) ?? headers.host;
   if (typeof raw !== "string" || raw.length === 0 || raw.length > 260) return undefined;
+  // The same few names arrive again and again: each is checked once (the cache is bounded).
+  const known = hosts.get(raw);
+  if (known !== undefined) return known === false ? undefined : known;
+  const host = parseHost(raw);
+  if (hosts.size >= 4096) hosts.clear();
+  hosts.set(raw, host ?? false);
+  return host;
+}
+
+/** Host header values already read: the name, or false for a malformed one. */
+const hosts = new Map<string, string | false>();
+
+function parseHost(raw: string): string | undefined {
   let host = raw.toLowerCase();
   if (host.startsWith("[")) return undefined;
   const colon = host.lastIndexOf(":");

@@ -1,13 +1,15 @@
 /** The answers snitch-proxy gives itself, with the words a visitor sees. */
 const PAGES = {
-  400: { title: "Bad request", text: "The request could not be understood: its Host header is missing or malformed." },
+  400: { title: "Bad request", text: "The request could not be understood: it is malformed, or its Host header is missing or malformed." },
   404: { title: "No site here", text: "This server hosts no site at this address." },
   408: { title: "Request timeout", text: "The request took too long to arrive." },
+  417: { title: "Expectation failed", text: "The request expects something this server does not do." },
   421: { title: "Misdirected request", text: "This connection was made for another site. Please retry." },
   431: { title: "Request headers too large", text: "The request's headers are larger than this server accepts." },
   502: { title: "Bad gateway", text: "The site is not answering right now. Please try again in a moment." },
   503: { title: "Service unavailable", text: "The site could not be started right now. Please try again in a moment." },
   504: { title: "Gateway timeout", text: "The site took too long to answer. Please try again in a moment." },
+  505: { title: "HTTP version not supported", text: "This server speaks HTTP/1.0, HTTP/1.1 and HTTP/2." },
 } as const;
 
 /** A status snitch-proxy answers with a page of its own. */

@@ -1,17 +1,19 @@
 import { createServer as createHttpServer, request as httpRequest, type IncomingMessage, type ServerResponse, type Server as HttpServer } from "node:http";
-import { Pool } from "undici";
-import { createSecureServer, type Http2SecureServer, type Http2ServerRequest, type Http2ServerResponse } from "node:http2";
+import { createServer as createHttp2Server, type ServerHttp2Session } from "node:http2";
 import { readFile } from "node:fs/promises";
-import { Transform, type Duplex } from "node:stream";
-import type { AddressInfo, Socket } from "node:net";
-import type { TLSSocket } from "node:tls";
+import type { AddressInfo, Server as NetServer, Socket } from "node:net";
+import { createServer as createTlsServer, type TLSSocket } from "node:tls";
 import { join } from "node:path";
-import { ActivatorClient, ActivatorError } from "@coyote/docker-activator";
+import { ActivatorClient } from "@coyote/docker-activator";
 import { startStatsHeartbeat } from "@coyote/component";
 import { requestIdFrom, type CoyoteLogger } from "@coyote/log";
 import { CertificateStore } from "./certs.ts";
-import { clientResponseHeaders, requestHost, upstreamRequestHeaders } from "./headers.ts";
-import { errorHeaders, errorPage, type PageStatus } from "./pages.ts";
+import { http2Exchange, type Exchange } from "./exchange.ts";
+import { Passage, answerPage, type PassageContext } from "./forward.ts";
+import { Http1Front, type UpgradeRequest } from "./http1/front.ts";
+import { Origins } from "./http1/origin.ts";
+import { requestHost, upstreamRequestHeaders } from "./headers.ts";
+import { errorHeaders, errorPage } from "./pages.ts";
 import { RouteSource, type RouteTable } from "./routes.ts";
 import { openStatic, resolveStatic } from "./static.ts";
 import { TrafficStats } from "./stats.ts";
@@ -99,20 +101,15 @@ export interface RunningProxy {
   stop(graceMs?: number): Promise<void>;
 }
 
-// An HTTP/1.1 request of the allowHTTP1 side arrives as IncomingMessage/ServerResponse; the
-// handlers use only what those share with the HTTP/2 compatibility objects.
-type AnyRequest = Http2ServerRequest;
-type AnyResponse = Http2ServerResponse;
-
 const ACME_PREFIX = "/.well-known/acme-challenge/";
 const TOKEN = /^[A-Za-z0-9_-]{1,256}$/;
-const BODYLESS = new Set(["GET", "HEAD", "OPTIONS", "DELETE", "TRACE"]);
 
 /**
- * Starts snitch-proxy: the TLS front door of the box (DESIGN.md). One `node:http2` secure server
- * with `allowHTTP1` answers HTTP/2 and HTTP/1.1 (and websockets over HTTP/1.1), chooses the
- * certificate by SNI, and forwards each request by host and path prefix to an address, a sleeping
- * activator unit (woken first), or a static folder.
+ * Starts snitch-proxy: the TLS front door of the box (DESIGN.md). One TLS listener chooses the
+ * certificate by SNI and the protocol by ALPN: HTTP/2 goes to `node:http2`, HTTP/1.1 (websockets
+ * included) to snitch-proxy's own engine (http1/front.ts). Each request is forwarded by host and
+ * path prefix to an address or a sleeping activator unit (woken first) over keep-alive HTTP/1.1
+ * (http1/origin.ts), or answered from a static folder.
  */
 export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   const { logger, stateDir } = options;
@@ -122,34 +119,18 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   const activator = options.activator ?? new ActivatorClient(stateDir);
   const upstreams = new Upstreams(activator, logger, options.wakeTimeoutMs ?? 60_000);
   const upstreamTimeoutMs = options.upstreamTimeoutMs ?? 60_000;
-  // Upstream connections: one keep-alive undici pool per address (measured cheaper per request
-  // than node:http's agent; docs/BENCHMARKS.md), at most 1024 pools, the oldest closed first.
-  const pools = new Map<string, Pool>();
-  const upstreamPool = (target: Target): Pool => {
-    const key = `${target.host}:${String(target.port)}`;
-    let pool = pools.get(key);
-    if (!pool) {
-      if (pools.size >= 1024) {
-        const [oldest] = pools;
-        if (oldest) {
-          pools.delete(oldest[0]);
-          void oldest[1].close().catch(() => undefined);
-        }
-      }
-      pool = new Pool(`http://${target.host.includes(":") ? `[${target.host}]` : target.host}:${String(target.port)}`, { connections: 512, pipelining: 1, headersTimeout: upstreamTimeoutMs, bodyTimeout: 0, keepAliveTimeout: 4000 });
-      pools.set(key, pool);
-    }
-    return pool;
-  };
-  const accessLog = options.accessLog ?? true;
+  // Upstream connections: keep-alive pools per address (http1/origin.ts).
+  const origins = new Origins({ headersTimeoutMs: upstreamTimeoutMs });
   const publicHttpsPort = options.publicHttpsPort ?? 443;
   let defaultMaxConnections = options.maxConnections ?? 10_000;
   const share = Math.max(1, options.connectionShare ?? 1);
   /** This process's part of a connection limit. */
   const part = (limit: number) => Math.max(1, Math.ceil(limit / share));
 
-  const tls: Http2SecureServer = createSecureServer({
-    allowHTTP1: true,
+  const tls = createTlsServer({
+    ALPNProtocols: ["h2", "http/1.1"],
+    // Each answer is written at once (corked head and body): no reason to wait for more.
+    noDelay: true,
     SNICallback: (serverName, callback) => {
       certs.find(serverName).then(
         (found) => {
@@ -163,23 +144,45 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       );
     },
     handshakeTimeout: options.handshakeTimeoutMs ?? 10_000,
-    settings: { maxHeaderListSize: options.maxHeaderBytes ?? 16_384, maxConcurrentStreams: 250 },
-    maxSessionMemory: 20,
   });
-  // HTTP/1.1 timeouts of the allowHTTP1 side (Node checks them every connectionsCheckingInterval).
-  Object.assign(tls, {
-    maxHeaderSize: options.maxHeaderBytes ?? 16_384,
-    headersTimeout: options.headersTimeoutMs ?? 10_000,
-    requestTimeout: options.requestTimeoutMs ?? 300_000,
-    connectionsCheckingInterval: options.connectionsCheckingIntervalMs ?? 1000,
-    keepAliveTimeout: 5000,
+  const idleTimeoutMs = options.idleTimeoutMs ?? 60_000;
+  const h2 = createHttp2Server({ settings: { maxHeaderListSize: options.maxHeaderBytes ?? 16_384, maxConcurrentStreams: 250 }, maxSessionMemory: 20 });
+  h2.setTimeout(idleTimeoutMs);
+  const sessions = new Set<ServerHttp2Session>();
+  h2.on("session", (session: ServerHttp2Session) => {
+    sessions.add(session);
+    session.once("close", () => sessions.delete(session));
+  });
+  h2.on("sessionError", (error) => logger.debug({ err: error }, "http/2 session error"));
+  h2.on("request", (req, res) => onExchange(http2Exchange(req, res)));
+  const front = new Http1Front(
+    {
+      maxHeaderBytes: options.maxHeaderBytes ?? 16_384,
+      headersTimeoutMs: options.headersTimeoutMs ?? 10_000,
+      requestTimeoutMs: options.requestTimeoutMs ?? 300_000,
+      keepAliveTimeoutMs: 5000,
+      idleTimeoutMs,
+      checkingIntervalMs: options.connectionsCheckingIntervalMs ?? 1000,
+    },
+    {
+      exchange: (exchange) => onExchange(exchange),
+      upgrade: (request, head) => onUpgrade(request, head),
+      refused: (status, reason) => {
+        stats.counters.badRequests++;
+        logger.debug({ status, reason }, "refused a malformed HTTP/1.1 request");
+      },
+    },
+  );
+  // ALPN decides: HTTP/2 to node:http2, HTTP/1.1 (or no ALPN) to snitch-proxy's own engine.
+  tls.on("secureConnection", (socket: TLSSocket) => {
+    if (socket.alpnProtocol === "h2") h2.emit("connection", socket);
+    else front.attach(socket);
   });
   const source = new RouteSource(join(proxyDir, "routes.json"), logger, (table) => {
     tls.maxConnections = part(table.limits?.maxConnections ?? defaultMaxConnections);
     stats.retainHosts((host) => table.hasHost(host));
   });
   await source.start();
-  tls.setTimeout(options.idleTimeoutMs ?? 60_000);
   const sockets = new Set<Socket>();
   tls.on("connection", (socket: Socket) => {
     stats.counters.connections++;
@@ -187,171 +190,53 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     socket.once("close", () => sockets.delete(socket));
   });
   tls.on("drop", () => stats.counters.connectionsRefused++);
-  tls.on("tlsClientError", (error: Error & { code?: string }) => {
+  // A failed or timed-out handshake: tls.Server leaves the socket open unless told otherwise.
+  tls.on("tlsClientError", (error: Error & { code?: string }, socket: TLSSocket) => {
     stats.counters.tlsErrors++;
     logger.debug({ err: error }, "tls handshake failed");
+    socket.destroy();
   });
-  tls.on("sessionError", (error) => logger.debug({ err: error }, "http/2 session error"));
 
-  const answerPage = (res: AnyResponse, status: PageStatus, requestId: string) => {
-    if (res.headersSent) {
-      res.destroy();
-      return;
-    }
-    const body = errorPage(status, requestId);
-    res.writeHead(status, errorHeaders(body, requestId));
-    res.end(body);
-  };
+  const passageContext: PassageContext = { stats, logger, origins, upstreams, upstreamTimeoutMs, accessLog: options.accessLog ?? true };
 
-  const onRequest = (req: AnyRequest, res: AnyResponse) => {
+  const onExchange = (exchange: Exchange) => {
     const started = performance.now();
-    const requestId = requestIdFrom(req.headers);
-    const host = requestHost(req.headers);
-    const method = req.method;
+    const { reply } = exchange;
+    const requestId = requestIdFrom(exchange.headers);
+    const host = requestHost(exchange.headers);
     if (host === undefined) {
       stats.counters.badRequests++;
-      answerPage(res, 400, requestId);
+      answerPage(reply, 400, requestId);
       return;
     }
-    const socket = req.socket as TLSSocket;
+    const socket = exchange.socket;
     const serverName = socket.servername;
     // A connection made for one site must not serve another (RFC 9110 §7.4): the host must be
     // the SNI name, or be covered by the wildcard certificate that SNI name was served.
     if (typeof serverName === "string" && serverName.toLowerCase() !== host && !coveredByWildcard(certs.servedName(serverName), host)) {
-      answerPage(res, 421, requestId);
+      answerPage(reply, 421, requestId);
       return;
     }
-    const url = req.url;
+    const url = exchange.url;
     const route = source.table.match(host, url);
     if (!route) {
-      answerPage(res, 404, requestId);
+      answerPage(reply, 404, requestId);
       return;
     }
-    let bytesIn = 0;
-    let bytesOut = 0;
-    const unitCounter = route.upstream.kind === "unit" ? stats.unit(route.upstream.unit) : undefined;
-    if (unitCounter) unitCounter.openConnections++;
-    let finished = false;
-    const finish = (status: number) => {
-      if (finished) return;
-      finished = true;
-      const ms = performance.now() - started;
-      // Counted under the route's host, so a wildcard route is one entry however many names it serves.
-      stats.request(route.host, status, ms, bytesIn, bytesOut);
-      if (unitCounter) {
-        unitCounter.openConnections--;
-        unitCounter.requests++;
-        unitCounter.bytesIn += bytesIn;
-        unitCounter.bytesOut += bytesOut;
-        unitCounter.dirty = true;
-      }
-      if (accessLog || status >= 500) {
-        logger.event("RESPONSE_SENT", { requestId, host, method, path: url.length > 200 ? url.slice(0, 200) : url, status, ms: Math.round(ms * 100) / 100, bytesIn, bytesOut, serviceId: route.serviceId });
-      }
-    };
-    res.once("close", () => finish(res.statusCode));
+    const passage = new Passage(passageContext, exchange, route, host, requestId, started);
     const upstream = route.upstream;
     if (upstream.kind === "static") {
-      serveStatic(req, res, upstream.root, requestId, (n) => (bytesOut += n));
+      serveStatic(exchange, upstream.root, requestId, (n) => (passage.bytesOut += n));
       return;
     }
-    const send = (target: Target, retried: boolean) => {
-      const headers = upstreamRequestHeaders(req.headers, { host, clientAddress: socket.remoteAddress ?? "", proto: "https", requestId });
-      const hasBody = !BODYLESS.has(method) || req.headers["content-length"] !== undefined || req.headers["transfer-encoding"] !== undefined;
-      // The body is counted on its way through (a 'data' listener would start it flowing before
-      // the upstream connection is ready, and lose what arrived meanwhile).
-      const body = hasBody ? req.pipe(new Transform({
-        transform(chunk: Buffer, _encoding, callback) {
-          bytesIn += chunk.length;
-          callback(null, chunk);
-        },
-      })) : null;
-      let done = false;
-      upstreamPool(target).dispatch({ path: url, method, headers: headers as Record<string, string | string[]>, body }, {
-        onRequestStart(controller) {
-          res.once("close", () => {
-            if (!done) controller.abort(new Error("the client went away"));
-          });
-        },
-        onResponseStart(_controller, statusCode, responseHeaders) {
-          res.writeHead(statusCode, clientResponseHeaders(responseHeaders, requestId));
-        },
-        onResponseData(controller, chunk) {
-          bytesOut += chunk.length;
-          // Back-pressure: a slow client pauses the upstream instead of filling memory.
-          if (!res.write(chunk)) {
-            controller.pause();
-            res.once("drain", () => controller.resume());
-          }
-        },
-        onResponseEnd() {
-          done = true;
-          res.end();
-        },
-        onResponseError(_controller, error: Error & { code?: string }) {
-          done = true;
-          if (res.headersSent || res.writableEnded || res.destroyed) {
-            res.destroy();
-            return;
-          }
-          if (error.code === "UND_ERR_HEADERS_TIMEOUT") {
-            stats.counters.upstreamTimeouts++;
-            logger.event("ERROR", { requestId, host, serviceId: route.serviceId, upstream: `${target.host}:${String(target.port)}`, timeoutMs: upstreamTimeoutMs }, "upstream too slow");
-            answerPage(res, 504, requestId);
-            return;
-          }
-          const refused = error.code === "ECONNREFUSED" || error.code === "UND_ERR_SOCKET" || error.code === "ECONNRESET";
-          if (refused && target.unit !== undefined && !retried && !hasBody) {
-            // The unit went to sleep since its address was remembered: wake it again, once.
-            upstreams.forget(target.unit);
-            dispatch(true);
-            return;
-          }
-          stats.counters.upstreamErrors++;
-          logger.event("ERROR", { err: error, requestId, host, serviceId: route.serviceId, upstream: `${target.host}:${String(target.port)}` }, "upstream unreachable");
-          answerPage(res, 502, requestId);
-        },
-      });
-    };
-    const dispatch = (retried: boolean) => {
-      let resolved: Target | Promise<Target>;
-      try {
-        resolved = upstreams.resolve(upstream, requestId);
-      } catch (error) {
-        logger.event("ERROR", { err: error, requestId, host }, "resolving the upstream");
-        answerPage(res, 502, requestId);
-        return;
-      }
-      if (!(resolved instanceof Promise)) {
-        send(resolved, retried);
-        return;
-      }
-      // Hold the request while its unit wakes; pause the body meanwhile.
-      req.pause();
-      resolved.then(
-        (target) => {
-          if (res.destroyed || res.writableEnded) return;
-          send(target, retried);
-        },
-        (error: unknown) => {
-          stats.counters.wakeFailures++;
-          const timeout = error instanceof ActivatorError && error.code === "WAKE_TIMEOUT";
-          logger.event("ERROR", { err: error, requestId, host, serviceId: route.serviceId }, "waking the backend");
-          answerPage(res, timeout ? 504 : 503, requestId);
-        },
-      );
-    };
-    dispatch(false);
+    passage.forward();
   };
-  tls.on("request", onRequest);
-  tls.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    onUpgrade(req, socket, head);
-  });
   // HTTP/2 needs no stream timer of its own: a stream exists only once its headers have arrived
   // (their size capped by maxHeaderListSize), a session with no frames at all is closed by the
   // idle timeout, and a stream waiting on its upstream is bounded by the upstream and wake timeouts.
 
-  const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+  const onUpgrade = (req: UpgradeRequest, head: Buffer) => {
+    const socket = req.socket;
     const requestId = requestIdFrom(req.headers);
     const host = requestHost(req.headers);
     const fail = (status: number, text: string) => {
@@ -361,7 +246,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       fail(400, "Bad Request");
       return;
     }
-    const route = source.table.match(host, req.url ?? "/");
+    const route = source.table.match(host, req.url);
     if (route === undefined || route.upstream.kind === "static") {
       fail(404, "Not Found");
       return;
@@ -430,36 +315,44 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     else tunnel(resolved);
   };
 
-  const serveStatic = (req: AnyRequest, res: AnyResponse, root: string, requestId: string, sent: (n: number) => void) => {
-    const url = req.url;
+  const serveStatic = (exchange: Exchange, root: string, requestId: string, sent: (n: number) => void) => {
+    const { reply, url, method } = exchange;
+    // A request body means nothing to a static site; it is not read.
+    exchange.body?.stop();
     const q = url.indexOf("?");
     const pathname = q < 0 ? url : url.slice(0, q);
-    const inm = req.headers["if-none-match"];
-    resolveStatic(root, req.method, pathname, typeof inm === "string" ? inm : undefined).then(
+    const inm = exchange.headers["if-none-match"];
+    resolveStatic(root, method, pathname, typeof inm === "string" ? inm : undefined).then(
       (answer) => {
-        if (res.destroyed) return;
+        if (reply.done) return;
         if (!("headers" in answer)) {
           if (answer.status === 404) {
-            answerPage(res, 404, requestId);
+            answerPage(reply, 404, requestId);
             return;
           }
-          res.writeHead(405, { allow: "GET, HEAD", "content-length": 0, "x-request-id": requestId });
-          res.end();
+          reply.writeHead(405, { allow: "GET, HEAD", "content-length": 0, "x-request-id": requestId });
+          reply.end();
           return;
         }
-        res.writeHead(answer.status, { ...answer.headers, "x-request-id": requestId });
-        if (answer.status !== 200 || answer.file === undefined || req.method === "HEAD") {
-          res.end();
+        reply.writeHead(answer.status, { ...answer.headers, "x-request-id": requestId });
+        if (answer.status !== 200 || answer.file === undefined || method === "HEAD") {
+          reply.end();
           return;
         }
         sent(answer.size);
         const stream = openStatic(answer.file);
-        stream.on("error", () => res.destroy());
-        stream.pipe(res as NodeJS.WritableStream);
+        stream.on("data", (chunk: Buffer | string) => {
+          if (reply.write(chunk as Buffer)) return;
+          stream.pause();
+          reply.onDrain(() => stream.resume());
+        });
+        stream.once("end", () => reply.end());
+        stream.once("error", () => reply.destroy());
+        reply.onClose(() => stream.destroy());
       },
       (error: unknown) => {
         logger.event("ERROR", { err: error, requestId, root }, "serving a static file");
-        answerPage(res, 404, requestId);
+        answerPage(reply, 404, requestId);
       },
     );
   };
@@ -516,7 +409,9 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       clearInterval(reporter);
       await source.stop();
       const closing = Promise.all([closeServer(tls), plain ? closeServer(plain) : Promise.resolve()]);
-      // Idle HTTP/1.1 keep-alive connections would hold close() open; busy ones get the grace.
+      // Idle keep-alive connections would hold close() open; busy ones get the grace.
+      front.stop();
+      for (const session of sessions) session.close();
       plain?.closeIdleConnections();
       const grace = setTimeout(() => {
         for (const socket of sockets) socket.destroy();
@@ -524,7 +419,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       }, graceMs);
       await closing;
       clearTimeout(grace);
-      await Promise.all([...pools.values()].map((pool) => pool.destroy().catch(() => undefined)));
+      origins.close();
       if (!options.activator) activator.close();
       await stopStats?.();
     },
@@ -570,7 +465,7 @@ async function answerPlain(req: IncomingMessage, res: ServerResponse, proxyDir: 
   res.end();
 }
 
-function listen(server: HttpServer | Http2SecureServer, at: Listen, reusePort: boolean): Promise<void> {
+function listen(server: NetServer, at: Listen, reusePort: boolean): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once("error", reject);
     server.listen({ port: at.port, host: at.host, reusePort }, () => {
@@ -580,7 +475,7 @@ function listen(server: HttpServer | Http2SecureServer, at: Listen, reusePort: b
   });
 }
 
-function closeServer(server: HttpServer | Http2SecureServer): Promise<void> {
+function closeServer(server: NetServer): Promise<void> {
   return new Promise((resolve) => server.close(() => resolve()));
 }
 

@@ -1,4 +1,4 @@
-import { createReadStream } from "node:fs";
+import { createReadStream, type ReadStream } from "node:fs";
 import { realpath, stat } from "node:fs/promises";
 import { extname, join, sep } from "node:path";
 
@@ -78,6 +78,6 @@ export async function resolveStatic(root: string, method: string, pathname: stri
 }
 
 /** Opens the file of a 200 answer for streaming. */
-export function openStatic(file: string): NodeJS.ReadableStream {
+export function openStatic(file: string): ReadStream {
   return createReadStream(file);
 }

@@ -1,0 +1,528 @@
+// snitch-proxy's HTTP/1.1 side, on the client's TLS socket: it reads requests one after another
+// (pipelined ones wait their turn), hands each on as an Exchange, streams its body with
+// back-pressure, and writes the answer with one write per burst (head and body corked together).
+// It replaced node:http's server (reached through http2's allowHTTP1), whose per-request objects
+// cost more than the proxying itself (bench/proxy, docs/BENCHMARKS.md). Timeouts are checked by one
+// timer for all connections, as node:http does: headers (slowloris), whole request, keep-alive, idle.
+import { STATUS_CODES, type IncomingHttpHeaders, type OutgoingHttpHeaders } from "node:http";
+import type { TLSSocket } from "node:tls";
+import { newRequestId } from "@coyote/log";
+import type { BodySink, BodySource, Exchange, Reply } from "../exchange.ts";
+import { errorHeaders, errorPage, type PageStatus } from "../pages.ts";
+import { ChunkedDecoder, LAST_CHUNK, chunkHead, fieldLines, parseRequestHead, requestFraming, type Framing, type WireError } from "./wire.ts";
+
+/** Limits of the HTTP/1.1 side. */
+export interface FrontOptions {
+  /** Largest request head (request line and headers), bytes; larger gets 431. */
+  readonly maxHeaderBytes: number;
+  /** Time from a request's first byte to the end of its head, ms (slowloris); then 408. */
+  readonly headersTimeoutMs: number;
+  /** Time from a request's first byte to the end of its body, ms; then 408. */
+  readonly requestTimeoutMs: number;
+  /** An idle keep-alive connection is closed after this, ms. */
+  readonly keepAliveTimeoutMs: number;
+  /** A connection with nothing read or written for this long is closed, ms. */
+  readonly idleTimeoutMs: number;
+  /** How often the timeouts are checked, ms. */
+  readonly checkingIntervalMs: number;
+}
+
+/** A websocket (or other) upgrade request, handed over with its socket. */
+export interface UpgradeRequest {
+  readonly method: string;
+  readonly url: string;
+  readonly headers: IncomingHttpHeaders;
+  readonly socket: TLSSocket;
+}
+
+/** Where the front hands what it read. */
+export interface FrontHandlers {
+  exchange(exchange: Exchange): void;
+  /** Gets the socket for good, with the bytes read past the request's head. */
+  upgrade(request: UpgradeRequest, head: Buffer): void;
+  /** A request refused by the front itself (malformed, too large, too slow). */
+  refused(status: PageStatus, reason: string): void;
+}
+
+const CRLFCRLF = Buffer.from("\r\n\r\n");
+/** Pipelined bytes held while a request is answered; past this the socket is paused. */
+const MAX_PENDING = 65_536;
+const TOKEN_CLOSE = /(?:^|,)\s*close\s*(?:,|$)/i;
+const TOKEN_KEEP_ALIVE = /(?:^|,)\s*keep-alive\s*(?:,|$)/i;
+const TOKEN_UPGRADE = /(?:^|,)\s*upgrade\s*(?:,|$)/i;
+
+const enum State {
+  /** Waiting for (the rest of) a request head. */
+  Head,
+  /** Reading a request body. */
+  Body,
+  /** The request is read; its answer is on its way. */
+  Answer,
+  Closed,
+}
+
+/** The HTTP/1.1 side of snitch-proxy: every client connection that chose HTTP/1.1. */
+export class Http1Front {
+  readonly #connections = new Set<Connection>();
+  readonly #checker: NodeJS.Timeout;
+  /** Stopping: connections close after the answer in flight. */
+  stopping = false;
+
+  readonly options: FrontOptions;
+  readonly handlers: FrontHandlers;
+
+  constructor(options: FrontOptions, handlers: FrontHandlers) {
+    this.options = options;
+    this.handlers = handlers;
+    this.#checker = setInterval(() => this.#check(), options.checkingIntervalMs);
+    this.#checker.unref();
+  }
+
+  /** Serves a TLS socket that negotiated HTTP/1.1 (or no ALPN). */
+  attach(socket: TLSSocket): void {
+    const connection = new Connection(this, socket);
+    this.#connections.add(connection);
+  }
+
+  /** The connections served. */
+  get size(): number {
+    return this.#connections.size;
+  }
+
+  forget(connection: Connection): void {
+    this.#connections.delete(connection);
+  }
+
+  /** Stops the timer and closes connections that are between requests; the others close after their answer. */
+  stop(): void {
+    this.stopping = true;
+    clearInterval(this.#checker);
+    for (const connection of this.#connections) connection.closeIfIdle();
+  }
+
+  #check(): void {
+    const now = performance.now();
+    for (const connection of this.#connections) connection.check(now);
+  }
+}
+
+/** One client connection. */
+class Connection {
+  readonly #front: Http1Front;
+  readonly socket: TLSSocket;
+  #state = State.Head;
+  /** Bytes read and not yet parsed: a partial head, or pipelined requests. */
+  #pending: Buffer | undefined;
+  /** When the current request's first byte arrived (0: none yet). */
+  #requestStarted = 0;
+  /** When the connection went idle between requests (or opened). */
+  #idleSince: number;
+  lastActive: number;
+  #served = 0;
+  #exchange: Http1Exchange | undefined;
+  #pumping = false;
+  #paused = false;
+
+  constructor(front: Http1Front, socket: TLSSocket) {
+    this.#front = front;
+    this.socket = socket;
+    this.#idleSince = this.lastActive = performance.now();
+    socket.on("data", this.#onData);
+    socket.on("error", this.#onError);
+    socket.on("close", this.#onClose);
+  }
+
+  readonly #onData = (chunk: Buffer): void => {
+    this.lastActive = performance.now();
+    // Refused and closing: what else the client sends is not read, nor kept.
+    if (this.#state === State.Closed) return;
+    if (this.#state === State.Body) {
+      (this.#exchange as Http1Exchange).feed(chunk, 0);
+    } else {
+      if (this.#pending === undefined) {
+        this.#pending = chunk;
+        if (this.#state === State.Head && this.#requestStarted === 0) this.#requestStarted = this.lastActive;
+      } else {
+        this.#pending = Buffer.concat([this.#pending, chunk]);
+      }
+      if (this.#state === State.Answer && this.#pending.length > MAX_PENDING) this.pause();
+    }
+    this.#pump();
+  };
+
+  readonly #onError = (): void => {
+    this.socket.destroy();
+  };
+
+  readonly #onClose = (): void => {
+    this.#state = State.Closed;
+    this.#front.forget(this);
+    const exchange = this.#exchange;
+    this.#exchange = undefined;
+    exchange?.lost();
+  };
+
+  pause(): void {
+    if (!this.#paused) {
+      this.#paused = true;
+      this.socket.pause();
+    }
+  }
+
+  resume(): void {
+    if (this.#paused) {
+      this.#paused = false;
+      this.socket.resume();
+    }
+  }
+
+  /** Reads the requests that are complete in `#pending`, one at a time. */
+  #pump(): void {
+    if (this.#pumping) return;
+    this.#pumping = true;
+    try {
+      while (this.#state === State.Head && this.#pending !== undefined) {
+        if (!this.#readRequest(this.#pending)) break;
+      }
+    } finally {
+      this.#pumping = false;
+    }
+  }
+
+  /** Reads one request from `input`; false when its head is not complete yet. */
+  #readRequest(input: Buffer): boolean {
+    const { maxHeaderBytes } = this.#front.options;
+    // Empty lines before a request line are ignored (RFC 9112 §2.2).
+    let start = 0;
+    while (input.length >= start + 2 && input[start] === 13 && input[start + 1] === 10) start += 2;
+    const end = input.indexOf(CRLFCRLF, start);
+    if (end < 0 || end - start > maxHeaderBytes) {
+      if (input.length - start > maxHeaderBytes) this.refuse(431, "the request head is larger than the limit");
+      else this.#pending = start === 0 ? input : start === input.length ? undefined : input.subarray(start);
+      return false;
+    }
+    let head;
+    let framing: Framing;
+    try {
+      head = parseRequestHead(input.toString("latin1", start, end));
+      framing = requestFraming(head.headers);
+    } catch (error) {
+      const wire = error as WireError;
+      this.refuse(wire.status, wire.message);
+      return false;
+    }
+    const rest = end + 4 < input.length ? input.subarray(end + 4) : undefined;
+    this.#pending = undefined;
+    const connectionHeader = head.headers.connection;
+    const headers = head.headers;
+    if (headers.upgrade !== undefined && connectionHeader !== undefined && TOKEN_UPGRADE.test(connectionHeader) && framing.kind === "none") {
+      this.#handOver({ method: head.method, url: head.target, headers, socket: this.socket }, rest ?? Buffer.alloc(0));
+      return false;
+    }
+    const expect = headers.expect;
+    if (expect !== undefined && expect.toLowerCase() !== "100-continue") {
+      this.refuse(417, `the expectation ${JSON.stringify(expect.slice(0, 40))} cannot be met`);
+      return false;
+    }
+    const keepAlive = !this.#front.stopping && (head.minor === 1 ? connectionHeader === undefined || !TOKEN_CLOSE.test(connectionHeader) : connectionHeader !== undefined && TOKEN_KEEP_ALIVE.test(connectionHeader));
+    const exchange = new Http1Exchange(this, head.method, head.target, headers, head.minor, keepAlive, framing, expect !== undefined);
+    this.#exchange = exchange;
+    this.#state = framing.kind === "none" ? State.Answer : State.Body;
+    if (this.#requestStarted === 0) this.#requestStarted = performance.now();
+    if (rest !== undefined) {
+      if (this.#state === State.Body) exchange.feed(rest, 0);
+      else this.#pending = rest;
+    }
+    // A body that was malformed from its first bytes has been refused already.
+    if ((this.#state as State) === State.Closed) return false;
+    this.#front.handlers.exchange(exchange);
+    return true;
+  }
+
+  #handOver(request: UpgradeRequest, head: Buffer): void {
+    this.#state = State.Closed;
+    this.#front.forget(this);
+    this.socket.off("data", this.#onData);
+    this.socket.off("error", this.#onError);
+    this.socket.off("close", this.#onClose);
+    // Not flowing until the upgrade handler pipes it: nothing the client sends meanwhile is lost.
+    this.socket.pause();
+    this.#front.handlers.upgrade(request, head);
+  }
+
+  /** The request's body is read: what follows is the next request. */
+  bodyRead(rest: Buffer | undefined): void {
+    if (this.#state !== State.Body) return;
+    this.#state = State.Answer;
+    if (rest !== undefined && rest.length > 0) this.#pending = rest;
+  }
+
+  /** The answer is written: the next request may be read, unless the connection closes. */
+  answered(exchange: Http1Exchange, close: boolean): void {
+    if (this.#exchange !== exchange) return;
+    this.#exchange = undefined;
+    this.#served++;
+    if (close || this.#front.stopping || this.#state === State.Body || this.#state === State.Closed) {
+      this.#state = State.Closed;
+      this.socket.end();
+      return;
+    }
+    this.#state = State.Head;
+    this.#idleSince = performance.now();
+    this.#requestStarted = this.#pending === undefined ? 0 : this.#idleSince;
+    this.resume();
+    this.#pump();
+  }
+
+  /** Answers a request the front refuses, with its page, and closes the connection. */
+  refuse(status: PageStatus, reason: string): void {
+    this.#front.handlers.refused(status, reason);
+    this.#pending = undefined;
+    const exchange = this.#exchange;
+    this.#state = State.Closed;
+    if (exchange !== undefined && exchange.headersSent) {
+      this.socket.destroy();
+      return;
+    }
+    this.#exchange = undefined;
+    exchange?.lost(status);
+    const requestId = newRequestId();
+    const body = errorPage(status, requestId);
+    this.socket.end(`HTTP/1.1 ${String(status)} ${STATUS_CODES[status] ?? ""}\r\n${fieldLines(errorHeaders(body, requestId))}connection: close\r\n\r\n${body}`);
+    this.resume();
+  }
+
+  closeIfIdle(): void {
+    if (this.#state === State.Head && this.#pending === undefined) {
+      this.#state = State.Closed;
+      this.socket.end();
+    }
+  }
+
+  check(now: number): void {
+    const { headersTimeoutMs, requestTimeoutMs, keepAliveTimeoutMs, idleTimeoutMs } = this.#front.options;
+    switch (this.#state) {
+      case State.Head:
+        if (this.#requestStarted > 0) {
+          if (now - this.#requestStarted > headersTimeoutMs) this.refuse(408, "the request head took too long");
+        } else if (now - this.#idleSince > (this.#served > 0 ? keepAliveTimeoutMs : headersTimeoutMs)) {
+          this.#state = State.Closed;
+          this.socket.destroy();
+        }
+        break;
+      case State.Body:
+        if (now - this.#requestStarted > requestTimeoutMs) this.refuse(408, "the request body took too long");
+        break;
+      case State.Answer:
+        if (now - this.lastActive > idleTimeoutMs) this.socket.destroy();
+        break;
+      case State.Closed:
+        break;
+    }
+  }
+}
+
+/** One request on an HTTP/1.1 connection: its body source and its reply. */
+class Http1Exchange implements Exchange, Reply, BodySource {
+  readonly #connection: Connection;
+  readonly method: string;
+  readonly url: string;
+  readonly headers: IncomingHttpHeaders;
+  readonly body: BodySource | null;
+  readonly reply: Reply = this;
+  readonly #minor: 0 | 1;
+  readonly #keepAlive: boolean;
+  // The body.
+  #remaining = 0;
+  #decoder: ChunkedDecoder | undefined;
+  #sink: BodySink | undefined;
+  #held: Buffer[] | undefined;
+  #heldBytes = 0;
+  #bodyDone: boolean;
+  #bodyStopped = false;
+  #expectContinue: boolean;
+  // The reply.
+  headersSent = false;
+  done = false;
+  statusCode = 200;
+  #head: string | undefined;
+  #chunked = false;
+  #noBody = false;
+  #close = false;
+  #closeListeners: (() => void)[] | undefined;
+
+  constructor(connection: Connection, method: string, url: string, headers: IncomingHttpHeaders, minor: 0 | 1, keepAlive: boolean, framing: Framing, expectContinue: boolean) {
+    this.#connection = connection;
+    this.method = method;
+    this.url = url;
+    this.headers = headers;
+    this.#minor = minor;
+    this.#keepAlive = keepAlive;
+    this.#expectContinue = expectContinue;
+    this.#bodyDone = framing.kind === "none";
+    this.body = this.#bodyDone ? null : this;
+    if (framing.kind === "length") this.#remaining = framing.length;
+    else if (framing.kind === "chunked") this.#decoder = new ChunkedDecoder((piece) => this.#deliver(piece));
+  }
+
+  get socket(): TLSSocket {
+    return this.#connection.socket;
+  }
+
+  // --- the body, as it arrives ---
+
+  /** Takes body bytes from `chunk` at `at`; what follows the body goes back to the connection. */
+  feed(chunk: Buffer, at: number): void {
+    if (this.#decoder !== undefined) {
+      let end: number;
+      try {
+        end = this.#decoder.push(chunk, at);
+      } catch (error) {
+        this.#bodyFailed(error as WireError);
+        return;
+      }
+      if (this.#decoder.done) this.#bodyEnded(end < chunk.length ? chunk.subarray(end) : undefined);
+      return;
+    }
+    const take = Math.min(this.#remaining, chunk.length - at);
+    this.#remaining -= take;
+    this.#deliver(at === 0 && take === chunk.length ? chunk : chunk.subarray(at, at + take));
+    if (this.#remaining === 0) this.#bodyEnded(at + take < chunk.length ? chunk.subarray(at + take) : undefined);
+  }
+
+  #deliver(piece: Buffer): void {
+    if (piece.length === 0 || this.#bodyStopped) return;
+    if (this.#sink !== undefined) {
+      if (!this.#sink.data(piece)) this.#connection.pause();
+      return;
+    }
+    (this.#held ??= []).push(piece);
+    this.#heldBytes += piece.length;
+    // Held until somebody wants the body (a waking unit): not more than a window of it.
+    if (this.#heldBytes > MAX_PENDING) this.#connection.pause();
+  }
+
+  #bodyEnded(rest: Buffer | undefined): void {
+    this.#bodyDone = true;
+    this.#connection.bodyRead(rest);
+    if (this.#sink !== undefined && !this.#bodyStopped) this.#sink.end();
+  }
+
+  #bodyFailed(error: WireError): void {
+    const sink = this.#sink;
+    this.#bodyStopped = true;
+    this.#connection.refuse(error.status === 431 ? 431 : 400, `the request body: ${error.message}`);
+    sink?.error(error);
+  }
+
+  start(sink: BodySink): void {
+    this.#sink = sink;
+    if (this.#expectContinue && !this.headersSent) {
+      this.#expectContinue = false;
+      this.#connection.socket.write("HTTP/1.1 100 Continue\r\n\r\n", "latin1");
+    }
+    const held = this.#held;
+    this.#held = undefined;
+    this.#heldBytes = 0;
+    let more = true;
+    if (held !== undefined) for (const piece of held) more = sink.data(piece) && more;
+    if (this.#bodyDone) sink.end();
+    else if (more) this.#connection.resume();
+  }
+
+  resume(): void {
+    this.#connection.resume();
+  }
+
+  stop(): void {
+    // The body is not wanted: the connection closes after the answer rather than read it all.
+    this.#bodyStopped = true;
+    this.#held = undefined;
+  }
+
+  // --- the reply ---
+
+  writeHead(status: number, headers: OutgoingHttpHeaders): void {
+    if (this.headersSent || this.done) return;
+    this.headersSent = true;
+    this.statusCode = status;
+    this.#noBody = this.method === "HEAD" || status === 204 || status === 304 || status < 200;
+    if (!this.#noBody && headers["content-length"] === undefined) {
+      // A body of unknown length: chunked for HTTP/1.1, delimited by the close for HTTP/1.0.
+      if (this.#minor === 1) this.#chunked = true;
+      else this.#close = true;
+    }
+    if (!this.#keepAlive) this.#close = true;
+    const connection = this.#close ? "connection: close\r\n" : this.#minor === 0 ? "connection: keep-alive\r\n" : "";
+    this.#head = `HTTP/1.1 ${String(status)} ${STATUS_CODES[status] ?? ""}\r\n${fieldLines(headers)}${this.#chunked ? "transfer-encoding: chunked\r\n" : ""}${connection}\r\n`;
+  }
+
+  write(chunk: Buffer): boolean {
+    if (this.done) return true;
+    const socket = this.#connection.socket;
+    this.#connection.lastActive = performance.now();
+    if (this.#head === undefined && (this.#noBody || chunk.length === 0)) return true;
+    socket.cork();
+    const more = this.#put(socket, chunk);
+    socket.uncork();
+    return more;
+  }
+
+  /** Writes the head if it is still pending, then the chunk (framed when chunked); inside a cork. */
+  #put(socket: TLSSocket, chunk: Buffer | undefined): boolean {
+    let more = true;
+    if (this.#head !== undefined) {
+      more = socket.write(this.#head, "latin1");
+      this.#head = undefined;
+    }
+    if (chunk === undefined || chunk.length === 0 || this.#noBody) return more;
+    if (!this.#chunked) return socket.write(chunk);
+    socket.write(chunkHead(chunk.length), "latin1");
+    socket.write(chunk);
+    return socket.write("\r\n", "latin1");
+  }
+
+  onDrain(listener: () => void): void {
+    this.#connection.socket.once("drain", listener);
+  }
+
+  end(body?: string | Buffer): void {
+    if (this.done) return;
+    if (!this.headersSent) this.writeHead(200, {});
+    const socket = this.#connection.socket;
+    socket.cork();
+    this.#put(socket, body === undefined ? undefined : typeof body === "string" ? Buffer.from(body) : body);
+    if (this.#chunked && !this.#noBody) socket.write(LAST_CHUNK, "latin1");
+    socket.uncork();
+    this.done = true;
+    this.#connection.answered(this, this.#close || !this.#bodyDone);
+    this.#closed();
+  }
+
+  destroy(): void {
+    if (this.done) return;
+    this.#connection.socket.destroy();
+  }
+
+  onClose(listener: () => void): void {
+    (this.#closeListeners ??= []).push(listener);
+  }
+
+  /** The connection is gone (or refused the rest of the request): the answer is over, unsent. */
+  lost(status?: number): void {
+    if (this.done) return;
+    this.done = true;
+    if (status !== undefined) this.statusCode = status;
+    if (!this.#bodyDone && !this.#bodyStopped) {
+      this.#bodyStopped = true;
+      this.#sink?.error(new Error("the client went away"));
+    }
+    this.#closed();
+  }
+
+  #closed(): void {
+    const listeners = this.#closeListeners;
+    this.#closeListeners = undefined;
+    if (listeners !== undefined) for (const listener of listeners) listener();
+  }
+}
