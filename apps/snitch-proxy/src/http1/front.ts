@@ -45,6 +45,8 @@ export interface FrontHandlers {
 }
 
 const CRLFCRLF = Buffer.from("\r\n\r\n");
+/** Chunks up to this size are written together with the head as one string. */
+const SMALL = 16_384;
 /** Pipelined bytes held while a request is answered; past this the socket is paused. */
 const MAX_PENDING = 65_536;
 const TOKEN_CLOSE = /(?:^|,)\s*close\s*(?:,|$)/i;
@@ -462,10 +464,25 @@ class Http1Exchange implements Exchange, Reply, BodySource {
     const socket = this.#connection.socket;
     this.#connection.lastActive = performance.now();
     if (this.#head === undefined && (this.#noBody || chunk.length === 0)) return true;
+    if (chunk.length <= SMALL) return socket.write(this.#frame(chunk, false), "latin1");
     socket.cork();
     const more = this.#put(socket, chunk);
     socket.uncork();
     return more;
+  }
+
+  /**
+   * The pending head and a small chunk (framed when chunked), and the last chunk when `last`, as
+   * one latin1 string: one write, which costs less than a corked write of several pieces.
+   */
+  #frame(chunk: Buffer | undefined, last: boolean): string {
+    let out = this.#head ?? "";
+    this.#head = undefined;
+    if (!this.#noBody) {
+      if (chunk !== undefined && chunk.length > 0) out += this.#chunked ? `${chunkHead(chunk.length)}${chunk.toString("latin1")}\r\n` : chunk.toString("latin1");
+      if (last && this.#chunked) out += LAST_CHUNK;
+    }
+    return out;
   }
 
   /** Writes the head if it is still pending, then the chunk (framed when chunked); inside a cork. */
@@ -490,10 +507,16 @@ class Http1Exchange implements Exchange, Reply, BodySource {
     if (this.done) return;
     if (!this.headersSent) this.writeHead(200, {});
     const socket = this.#connection.socket;
-    socket.cork();
-    this.#put(socket, body === undefined ? undefined : typeof body === "string" ? Buffer.from(body) : body);
-    if (this.#chunked && !this.#noBody) socket.write(LAST_CHUNK, "latin1");
-    socket.uncork();
+    const chunk = body === undefined ? undefined : typeof body === "string" ? Buffer.from(body) : body;
+    if (chunk === undefined || chunk.length <= SMALL) {
+      const out = this.#frame(chunk, true);
+      if (out.length > 0) socket.write(out, "latin1");
+    } else {
+      socket.cork();
+      this.#put(socket, chunk);
+      if (this.#chunked && !this.#noBody) socket.write(LAST_CHUNK, "latin1");
+      socket.uncork();
+    }
     this.done = true;
     this.#connection.answered(this, this.#close || !this.#bodyDone);
     this.#closed();
