@@ -31,7 +31,7 @@ const { values } = parseArgs({
     connections: { type: "string", default: "64" },
     threads: { type: "string", default: "2" },
     warmup: { type: "string", default: "2" },
-    // Passed to proxy-server.ts, which supports only 1 until snitch-proxy has a multi-process starter.
+    // snitch-proxy processes: 1 is the library form (startProxy), more its cluster (what coyote up runs, one per core).
     workers: { type: "string", default: "1" },
     // A folder for a CPU profile of snitch-proxy (node --cpu-prof), written when it stops.
     "snitch-cpu-prof": { type: "string" },

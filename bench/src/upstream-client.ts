@@ -1,6 +1,7 @@
 // bench/upstream-client: the CPU one upstream request costs snitch-proxy's process, with node:http's
-// keep-alive Agent and with undici's Pool, against the same local backend, interleaved. DESIGN.md
-// asks for the upstream client to be chosen by benchmark; this is that benchmark.
+// keep-alive Agent, with undici's Pool and with snitch-proxy's own client (Origins, http1/origin.ts),
+// against the same local backend, interleaved. DESIGN.md asks for the upstream client to be chosen
+// by benchmark; this is that benchmark.
 //
 //   node --import tsx src/upstream-client.ts [--rounds 5 --requests 12800 --concurrency 64]
 import { fork } from "node:child_process";
@@ -8,6 +9,7 @@ import { Agent, createServer, request } from "node:http";
 import type { AddressInfo } from "node:net";
 import { parseArgs } from "node:util";
 import { Pool } from "undici";
+import { Origins } from "@coyote/snitch-proxy";
 
 const { values } = parseArgs({ options: { rounds: { type: "string", default: "5" }, requests: { type: "string", default: "12800" }, concurrency: { type: "string", default: "64" }, backend: { type: "string" }, client: { type: "string" } } });
 const rounds = Number(values.rounds);
@@ -40,7 +42,17 @@ if (values.backend === "serve") {
     const { body: answer } = await pool.request({ path: "/", method: "GET", headers: { host: "bench" } });
     await answer.dump();
   };
-  const one = kind === "undici" ? viaUndici : viaHttp;
+  const origins = new Origins({ headersTimeoutMs: 10_000 });
+  const target = { host: "127.0.0.1", port };
+  const viaOrigins = () => new Promise<void>((resolve, reject) => {
+    origins.send(target, { method: "GET", path: "/", headers: { host: "bench" }, body: null }, {
+      onHead: () => undefined,
+      onData: () => true,
+      onEnd: resolve,
+      onError: reject,
+    });
+  });
+  const one = kind === "undici" ? viaUndici : kind === "origins" ? viaOrigins : viaHttp;
   const per = Math.ceil(requests / concurrency);
   const started = performance.now();
   const cpu0 = process.cpuUsage();
@@ -52,6 +64,7 @@ if (values.backend === "serve") {
   process.send?.({ kind, perSecond: (per * concurrency) / seconds, cpuMicros: (cpu.user + cpu.system) / (per * concurrency) });
   await pool.close();
   agent.destroy();
+  origins.close();
   process.exit(0);
 } else {
   const self = import.meta.filename;
@@ -62,21 +75,26 @@ if (values.backend === "serve") {
     child.once("message", (m) => resolve(m as { kind: string; perSecond: number; cpuMicros: number }));
     child.once("exit", (code) => code !== 0 && reject(new Error(`${kind} client exited ${String(code)}`)));
   });
-  const results: Record<string, { perSecond: number[]; cpu: number[] }> = { "node:http": { perSecond: [], cpu: [] }, undici: { perSecond: [], cpu: [] } };
+  const clients = { "node:http": "http", undici: "undici", "snitch-proxy": "origins" } as const;
+  const results: Record<string, { perSecond: number[]; cpu: number[] }> = { "node:http": { perSecond: [], cpu: [] }, undici: { perSecond: [], cpu: [] }, "snitch-proxy": { perSecond: [], cpu: [] } };
   try {
     for (let round = 1; round <= rounds; round++) {
-      for (const kind of ["node:http", "undici"]) {
-        const r = await run(kind === "undici" ? "undici" : "http");
+      for (const [kind, flag] of Object.entries(clients)) {
+        const r = await run(flag);
         results[kind]?.perSecond.push(r.perSecond);
         results[kind]?.cpu.push(r.cpuMicros);
-        process.stdout.write(`round ${String(round)} ${kind.padEnd(9)} ${Math.round(r.perSecond).toString().padStart(6)} req/s  ${r.cpuMicros.toFixed(0).padStart(4)} µs CPU per request\n`);
+        process.stdout.write(`round ${String(round)} ${kind.padEnd(12)} ${Math.round(r.perSecond).toString().padStart(6)} req/s  ${r.cpuMicros.toFixed(0).padStart(4)} µs CPU per request\n`);
       }
     }
   } finally {
     backend.disconnect();
   }
   const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)] ?? 0;
-  const h = results["node:http"] ?? { perSecond: [], cpu: [] };
-  const u = results.undici ?? { perSecond: [], cpu: [] };
-  process.stdout.write(`\n| client | req/s (median) | CPU µs per request (median) |\n|---|---|---|\n| node:http Agent | ${Math.round(median(h.perSecond)).toString()} | ${median(h.cpu).toFixed(0)} |\n| undici Pool | ${Math.round(median(u.perSecond)).toString()} | ${median(u.cpu).toFixed(0)} |\n\nundici / node:http CPU per request: ${(median(u.cpu) / median(h.cpu)).toFixed(2)}×\n`);
+  const none = { perSecond: [], cpu: [] };
+  const h = results["node:http"] ?? none;
+  const u = results.undici ?? none;
+  const o = results["snitch-proxy"] ?? none;
+  const row = (name: string, r: { perSecond: number[]; cpu: number[] }) => `| ${name} | ${Math.round(median(r.perSecond)).toString()} | ${median(r.cpu).toFixed(0)} |\n`;
+  process.stdout.write(`\n| client | req/s (median) | CPU µs per request (median) |\n|---|---|---|\n${row("node:http Agent", h)}${row("undici Pool", u)}${row("snitch-proxy Origins", o)}\n`);
+  process.stdout.write(`CPU per request against node:http: undici ${(median(u.cpu) / median(h.cpu)).toFixed(2)}×, snitch-proxy ${(median(o.cpu) / median(h.cpu)).toFixed(2)}×\n`);
 }

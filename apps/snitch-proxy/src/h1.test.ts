@@ -3,9 +3,10 @@
 // exact bytes are under the test's control.
 import assert from "node:assert/strict";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { Socket } from "node:net";
+import { connect as netConnect, type Socket } from "node:net";
 import { after, afterEach, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
+import { connect as tlsConnect } from "node:tls";
 import { startProxy, type RunningProxy } from "./proxy.ts";
 import { sandbox, type Sandbox } from "./test-support.ts";
 import { getRequest, header, headerLines, rawBackend, recordingBackend, sha256, Wire, type RawBackend, type RawResponse, type RecordingBackend } from "./h1-wire.ts";
@@ -459,6 +460,49 @@ describe("snitch-proxy HTTP/1.1 wire behaviour", () => {
       const tooLarge = await big.roundTrip(getRequest(H, "/big", `X-Big: ${"c".repeat(17 * 1024)}\r\n`));
       assert.equal(tooLarge.status, 431);
       assert.ok(header(tooLarge, "x-request-id"), "the 431 has x-request-id");
+    });
+  });
+
+  describe("connection ends", () => {
+    it("dates every answer once: the proxy's own pages, and upstream answers with or without a Date", async () => {
+      const wire = await open();
+      for (const path of ["/raw/plain", "/dated"]) {
+        const response = await wire.roundTrip(getRequest(H, path));
+        assert.equal(response.status, 200);
+        const dates = headerLines(response, "date");
+        assert.equal(dates.length, 1, `${path} has one Date, got ${JSON.stringify(dates)}`);
+        assert.ok(Math.abs(Date.parse(dates[0] ?? "") - Date.now()) < 5000, `${path}: a current Date, got ${String(dates[0])}`);
+      }
+      const refused = await (await open()).roundTrip(`GET /a HTTP/1.1\r\nHost: ${H}\r\nHost: ${H}\r\n\r\n`);
+      assert.equal(refused.status, 400);
+      assert.equal(headerLines(refused, "date").length, 1, "the proxy's own page has a Date");
+    });
+
+    it("cuts off a client that keeps its side open after a refusal, once the keep-alive timeout has passed", async () => {
+      const quick = await startProxy({ stateDir: box.stateDir, logger: box.logger, https: { host: "127.0.0.1", port: 0 }, accessLog: false, writeStats: false, keepAliveTimeoutMs: 300, connectionsCheckingIntervalMs: 100 });
+      // A client that does not close its side when the proxy ends the connection (allowHalfOpen).
+      const tcp = netConnect({ host: "127.0.0.1", port: quick.httpsAddress.port, allowHalfOpen: true });
+      const socket = tlsConnect({ socket: tcp, servername: H, ca: box.ca.certificatePem, ALPNProtocols: ["http/1.1"] });
+      const poke = setInterval(() => socket.writable && socket.write("x"), 50);
+      try {
+        await new Promise<void>((resolve, reject) => socket.once("secureConnect", resolve).once("error", reject));
+        socket.on("data", () => undefined);
+        socket.on("error", () => undefined);
+        const ended = new Promise<number>((resolve) => socket.once("end", () => resolve(Date.now())));
+        // The client goes on writing: only once the proxy has let go of the connection do writes fail.
+        const closed = new Promise<number>((resolve) => socket.once("close", () => resolve(Date.now())));
+        const started = Date.now();
+        socket.write("NOT HTTP AT ALL\r\n\r\n");
+        const endedAt = await Promise.race([ended, sleep(2000).then(() => 0)]);
+        assert.ok(endedAt > 0, "the proxy answered the refusal and ended its side");
+        const at = await Promise.race([closed, sleep(3000).then(() => 0)]);
+        assert.ok(at > 0, "the half-open connection was closed by the proxy");
+        assert.ok(at - started >= 250, `not before the keep-alive timeout (${String(at - started)} ms)`);
+      } finally {
+        clearInterval(poke);
+        socket.destroy();
+        await quick.stop(200);
+      }
     });
   });
 

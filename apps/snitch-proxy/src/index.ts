@@ -8,3 +8,4 @@ export { RouteTable, RouteSource } from "./routes.ts";
 export { TrafficStats, LATENCY_BUCKETS_MS } from "./stats.ts";
 export { component, startSnitchProxy } from "./component.ts";
 export { startProxyCluster, type ClusterOptions, type RunningCluster } from "./cluster.ts";
+export { Origins, OriginError, type OriginHandler, type OriginRequest, type OriginCall } from "./http1/origin.ts";

@@ -45,6 +45,8 @@ export interface ProxyOptions {
   readonly requestTimeoutMs?: number;
   /** An idle connection is closed after this, ms; 60 s. */
   readonly idleTimeoutMs?: number;
+  /** An HTTP/1.1 connection between requests is closed after this, ms; 5 s. */
+  readonly keepAliveTimeoutMs?: number;
   /** A TLS handshake must finish within this, ms; 10 s. */
   readonly handshakeTimeoutMs?: number;
   /** Time for an upstream to start its answer before a 504, ms; 60 s. */
@@ -160,7 +162,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       maxHeaderBytes: options.maxHeaderBytes ?? 16_384,
       headersTimeoutMs: options.headersTimeoutMs ?? 10_000,
       requestTimeoutMs: options.requestTimeoutMs ?? 300_000,
-      keepAliveTimeoutMs: 5000,
+      keepAliveTimeoutMs: options.keepAliveTimeoutMs ?? 5000,
       idleTimeoutMs,
       checkingIntervalMs: options.connectionsCheckingIntervalMs ?? 1000,
     },

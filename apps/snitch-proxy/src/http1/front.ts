@@ -63,6 +63,20 @@ const enum State {
   Closed,
 }
 
+let dateSecond = 0;
+let dateText = "";
+
+/** The current time as an HTTP date, made once a second. */
+function httpDate(): string {
+  const now = Date.now();
+  const second = Math.floor(now / 1000);
+  if (second !== dateSecond) {
+    dateSecond = second;
+    dateText = new Date(now).toUTCString();
+  }
+  return dateText;
+}
+
 /** The HTTP/1.1 side of snitch-proxy: every client connection that chose HTTP/1.1. */
 export class Http1Front {
   readonly #connections = new Set<Connection>();
@@ -163,6 +177,13 @@ class Connection {
     this.#exchange = undefined;
     exchange?.lost();
   };
+
+  /** Ends the connection after what is written: a peer that never closes its side is cut off later. */
+  #close(): void {
+    this.#state = State.Closed;
+    this.#idleSince = performance.now();
+    this.socket.end();
+  }
 
   pause(): void {
     if (!this.#paused) {
@@ -265,8 +286,7 @@ class Connection {
     this.#exchange = undefined;
     this.#served++;
     if (close || this.#front.stopping || this.#state === State.Body || this.#state === State.Closed) {
-      this.#state = State.Closed;
-      this.socket.end();
+      this.#close();
       return;
     }
     this.#state = State.Head;
@@ -282,6 +302,7 @@ class Connection {
     this.#pending = undefined;
     const exchange = this.#exchange;
     this.#state = State.Closed;
+    this.#idleSince = performance.now();
     if (exchange !== undefined && exchange.headersSent) {
       this.socket.destroy();
       return;
@@ -290,15 +311,12 @@ class Connection {
     exchange?.lost(status);
     const requestId = newRequestId();
     const body = errorPage(status, requestId);
-    this.socket.end(`HTTP/1.1 ${String(status)} ${STATUS_CODES[status] ?? ""}\r\n${fieldLines(errorHeaders(body, requestId))}connection: close\r\n\r\n${body}`);
+    this.socket.end(`HTTP/1.1 ${String(status)} ${STATUS_CODES[status] ?? ""}\r\n${fieldLines(errorHeaders(body, requestId))}date: ${httpDate()}\r\nconnection: close\r\n\r\n${body}`);
     this.resume();
   }
 
   closeIfIdle(): void {
-    if (this.#state === State.Head && this.#pending === undefined) {
-      this.#state = State.Closed;
-      this.socket.end();
-    }
+    if (this.#state === State.Head && this.#pending === undefined) this.#close();
   }
 
   check(now: number): void {
@@ -319,6 +337,8 @@ class Connection {
         if (now - this.lastActive > idleTimeoutMs) this.socket.destroy();
         break;
       case State.Closed:
+        // Ended by this side: a peer that keeps its side open is not kept waiting on forever.
+        if (now - this.#idleSince > keepAliveTimeoutMs) this.socket.destroy();
         break;
     }
   }
@@ -456,7 +476,9 @@ class Http1Exchange implements Exchange, Reply, BodySource {
     }
     if (!this.#keepAlive) this.#close = true;
     const connection = this.#close ? "connection: close\r\n" : this.#minor === 0 ? "connection: keep-alive\r\n" : "";
-    this.#head = `HTTP/1.1 ${String(status)} ${STATUS_CODES[status] ?? ""}\r\n${fieldLines(headers)}${this.#chunked ? "transfer-encoding: chunked\r\n" : ""}${connection}\r\n`;
+    // Every answer carries a Date (RFC 9110 §6.6.1): the upstream's, or the time it was sent on.
+    const date = headers.date === undefined ? `date: ${httpDate()}\r\n` : "";
+    this.#head = `HTTP/1.1 ${String(status)} ${STATUS_CODES[status] ?? ""}\r\n${fieldLines(headers)}${date}${this.#chunked ? "transfer-encoding: chunked\r\n" : ""}${connection}\r\n`;
   }
 
   write(chunk: Buffer): boolean {
