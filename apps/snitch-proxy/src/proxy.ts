@@ -131,7 +131,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
 
   const tls = createTlsServer({
     ALPNProtocols: ["h2", "http/1.1"],
-    // Each answer is written at once (corked head and body): no reason to wait for more.
+    // Each answer goes out in one write (head and body together): no reason to wait for more.
     noDelay: true,
     SNICallback: (serverName, callback) => {
       certs.find(serverName).then(
