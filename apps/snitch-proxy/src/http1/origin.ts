@@ -68,6 +68,8 @@ export interface OriginOptions {
 }
 
 const MAX_RESPONSE_HEAD = 65_536;
+/** Where every upstream read lands (see Connection): reads are handled one at a time. */
+const READ_BUFFER = Buffer.allocUnsafe(65_536);
 const CRLFCRLF = Buffer.from("\r\n\r\n");
 
 const enum Phase {
@@ -157,8 +159,21 @@ class Connection {
   constructor(origins: Origins, address: OriginAddress, key: string) {
     this.#origins = origins;
     this.key = key;
-    this.socket = connect({ host: address.host, port: address.port, noDelay: true });
-    this.socket.on("data", (chunk: Buffer) => this.#read(chunk));
+    // Reads land in one shared buffer and go straight to #read, past the stream machinery of
+    // 'data' events; nothing keeps a view of it (a partial head is copied, a body piece too).
+    this.socket = connect({
+      host: address.host,
+      port: address.port,
+      noDelay: true,
+      onread: {
+        buffer: READ_BUFFER,
+        callback: (length: number, buffer: Uint8Array) => {
+          this.#read((buffer as Buffer).subarray(0, length));
+          // Back-pressure pauses the socket itself (#deliver), not through this answer.
+          return true;
+        },
+      },
+    });
     this.socket.on("end", () => this.#ended());
     this.socket.on("error", (error: NodeJS.ErrnoException) => this.#lost(error));
     this.socket.on("close", () => this.#lost(undefined));
@@ -192,7 +207,7 @@ class Connection {
           call.fail(new OriginError(ORIGIN_PROTOCOL, "the upstream's response head is too large"));
           return -1;
         }
-        this.#head = from === 0 ? input : input.subarray(from);
+        this.#head = Buffer.from(from === 0 ? input : input.subarray(from));
         return -1;
       }
       this.#head = undefined;
@@ -221,7 +236,7 @@ class Connection {
   }
 
   #deliver(call: Call, piece: Buffer): void {
-    if (piece.length > 0 && call.phase === Phase.Body && !call.handler.onData(piece) && !this.#paused) {
+    if (piece.length > 0 && call.phase === Phase.Body && !call.handler.onData(Buffer.from(piece)) && !this.#paused) {
       this.#paused = true;
       this.socket.pause();
     }
