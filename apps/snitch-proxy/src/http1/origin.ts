@@ -211,6 +211,10 @@ class Connection {
         return -1;
       }
       this.#head = undefined;
+      if (end - from > MAX_RESPONSE_HEAD) {
+        call.fail(new OriginError(ORIGIN_PROTOCOL, "the upstream's response head is too large"));
+        return -1;
+      }
       let head;
       let framing: Framing;
       try {
@@ -350,8 +354,8 @@ export class Origins {
       const idle = this.#idle.get(call.key);
       connection = idle?.pop();
     }
+    // A pooled connection was made to read again when it was released.
     connection ??= new Connection(this, call.address, call.key);
-    connection.resume();
     connection.call = call;
     call.connection = connection;
     call.phase = Phase.Head;
@@ -395,6 +399,8 @@ export class Origins {
   /** Back to the pool, or closed when the pool is full or the client is stopping. */
   release(connection: Connection): void {
     connection.reused = true;
+    // Reading again, if back-pressure paused it: an idle connection must notice its backend closing.
+    connection.resume();
     if (this.#closed) {
       connection.socket.destroy();
       return;

@@ -189,7 +189,8 @@ export function responseFraming(method: string, head: ResponseHead): Framing {
   if (te !== undefined) {
     // A length next to a coding is ignored (RFC 9112 §6.3); the client gets the decoded body.
     delete head.headers["content-length"];
-    return te.toLowerCase().trimEnd().endsWith("chunked") ? CHUNKED : CLOSE;
+    const last = te.slice(te.lastIndexOf(",") + 1).trim();
+    return last.length === 7 && last.toLowerCase() === "chunked" ? CHUNKED : CLOSE;
   }
   const cl = head.headers["content-length"];
   if (cl === undefined) return CLOSE;
