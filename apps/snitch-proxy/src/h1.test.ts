@@ -2,6 +2,8 @@
 // the HTTP/1.1 engine (not to whatever node:http happens to do). Raw sockets both sides, so the
 // exact bytes are under the test's control.
 import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { connect as netConnect, type Socket } from "node:net";
 import { after, afterEach, before, describe, it } from "node:test";
@@ -502,6 +504,38 @@ describe("snitch-proxy HTTP/1.1 wire behaviour", () => {
         clearInterval(poke);
         socket.destroy();
         await quick.stop(200);
+      }
+    });
+  });
+
+  describe("upgrades", () => {
+    it("lets go of a connection whose upgrade was refused once the client closes it", async () => {
+      const counted = await startProxy({ stateDir: box.stateDir, logger: box.logger, https: { host: "127.0.0.1", port: 0 }, accessLog: false, statsIntervalMs: 100 });
+      const openConnections = async () => {
+        const text = await readFile(join(box.stateDir, "stats", "snitch-proxy.json"), "utf8").catch(() => "{}");
+        return (JSON.parse(text) as { counters?: { openConnections?: number } }).counters?.openConnections;
+      };
+      try {
+        // A client that answers the proxy's end with its own, as browsers do, without resetting.
+        const socket = tlsConnect({ host: "127.0.0.1", port: counted.httpsAddress.port, servername: H, ca: box.ca.certificatePem, ALPNProtocols: ["http/1.1"] });
+        await new Promise<void>((resolve, reject) => socket.once("secureConnect", resolve).once("error", reject));
+        const answer = new Promise<string>((resolve) => {
+          let text = "";
+          socket.on("data", (chunk: Buffer) => (text += chunk.toString("latin1")));
+          socket.once("end", () => resolve(text));
+        });
+        socket.write(`GET /nowhere HTTP/1.1\r\nHost: unrouted.h1.test\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n`);
+        assert.match(await answer, /^HTTP\/1\.1 404 /);
+        socket.end();
+        const deadline = Date.now() + 3000;
+        let open = await openConnections();
+        while (open !== 0 && Date.now() < deadline) {
+          await sleep(100);
+          open = await openConnections();
+        }
+        assert.equal(open, 0, "the proxy holds no connection once the client has closed");
+      } finally {
+        await counted.stop(200);
       }
     });
   });
