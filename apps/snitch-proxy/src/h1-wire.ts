@@ -3,8 +3,9 @@
 // the proxy sent them.
 import { createHash } from "node:crypto";
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from "node:http";
-import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from "node:net";
+import { createServer as createNetServer, type Server as NetServer, type Socket } from "node:net";
 import { connect as tlsConnect, type TLSSocket } from "node:tls";
+import { listenTracked } from "./test-support.ts";
 
 /** One response as read off the wire. */
 export interface RawResponse {
@@ -258,7 +259,6 @@ export interface RecordingBackend {
  */
 export async function recordingBackend(name: string, handler?: (req: IncomingMessage, res: ServerResponse, body: Buffer) => boolean, keepAliveTimeout = 30_000): Promise<RecordingBackend> {
   const seen: SeenRequest[] = [];
-  const sockets = new Set<Socket>();
   const ids = new WeakMap<Socket, number>();
   let count = 0;
   const server = createHttpServer((req, res) => {
@@ -279,21 +279,9 @@ export async function recordingBackend(name: string, handler?: (req: IncomingMes
   server.on("connection", (socket: Socket) => {
     count++;
     ids.set(socket, count);
-    sockets.add(socket);
-    socket.once("close", () => sockets.delete(socket));
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const port = (server.address() as AddressInfo).port;
-  return {
-    server,
-    address: `127.0.0.1:${String(port)}`,
-    seen,
-    connections: () => count,
-    close: () => new Promise((resolve) => {
-      for (const socket of sockets) socket.destroy();
-      server.close(() => resolve());
-    }),
-  };
+  const { address, close } = await listenTracked(server);
+  return { server, address, seen, connections: () => count, close };
 }
 
 /** One request as a raw backend parsed it. */
@@ -319,12 +307,9 @@ export interface RawBackend {
  */
 export async function rawBackend(answer: (socket: Socket, request: RawRequest) => void): Promise<RawBackend> {
   const seen: RawRequest[] = [];
-  const sockets = new Set<Socket>();
   let count = 0;
   const server: NetServer = createNetServer((socket) => {
     count++;
-    sockets.add(socket);
-    socket.once("close", () => sockets.delete(socket));
     socket.on("error", () => socket.destroy());
     let buf = Buffer.alloc(0);
     socket.on("data", (chunk: Buffer) => {
@@ -344,15 +329,6 @@ export async function rawBackend(answer: (socket: Socket, request: RawRequest) =
       }
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const port = (server.address() as AddressInfo).port;
-  return {
-    address: `127.0.0.1:${String(port)}`,
-    seen,
-    connections: () => count,
-    close: () => new Promise((resolve) => {
-      for (const socket of sockets) socket.destroy();
-      server.close(() => resolve());
-    }),
-  };
+  const { address, close } = await listenTracked(server);
+  return { address, seen, connections: () => count, close };
 }

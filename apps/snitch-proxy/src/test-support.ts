@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { connect as h2connect, type ClientHttp2Session, type IncomingHttpHeaders as H2Headers } from "node:http2";
 import { request as httpsRequest } from "node:https";
 import { connect as tlsConnect, type PeerCertificate } from "node:tls";
-import type { AddressInfo, Socket } from "node:net";
+import type { AddressInfo, Server as NetServer, Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LocalCa } from "@coyote/actuator-snickers";
@@ -77,23 +77,38 @@ export async function backend(name: string, handler?: (req: IncomingMessage, res
     });
   });
   server.keepAliveTimeout = 30_000;
-  // Upgraded sockets leave the server's own bookkeeping; close() must still end them.
+  const { port, address, close } = await listenTracked(server);
+  return { server, port, address, seen, close };
+}
+
+/** A server listening on loopback whose close() ends every connection it has. */
+export interface Listening {
+  readonly port: number;
+  /** `127.0.0.1:port`. */
+  readonly address: string;
+  readonly close: () => Promise<void>;
+}
+
+/**
+ * Listens on a free port of 127.0.0.1 and keeps track of the server's sockets: upgraded ones leave
+ * the server's own bookkeeping, and close() must end them all.
+ */
+export async function listenTracked(server: NetServer): Promise<Listening> {
   const sockets = new Set<Socket>();
-  server.on("connection", (socket) => {
+  server.on("connection", (socket: Socket) => {
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const port = (server.address() as AddressInfo).port;
   return {
-    server,
     port,
-    address: `127.0.0.1:${port}`,
-    seen,
-    close: () => new Promise((resolve) => {
-      for (const socket of sockets) socket.destroy();
-      server.close(() => resolve());
-    }),
+    address: `127.0.0.1:${String(port)}`,
+    close: () =>
+      new Promise((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
   };
 }
 

@@ -8,6 +8,7 @@ import { STATUS_CODES, type IncomingHttpHeaders, type OutgoingHttpHeaders } from
 import type { TLSSocket } from "node:tls";
 import { newRequestId } from "@coyote/log";
 import type { BodySink, BodySource, Exchange, Reply } from "../exchange.ts";
+import { ReadSwitch } from "./read-switch.ts";
 import { errorHeaders, errorPage, type PageStatus } from "../pages.ts";
 import { ChunkedDecoder, LAST_CHUNK, chunkHead, fieldLines, parseRequestHead, requestFraming, type Framing, type WireError } from "./wire.ts";
 
@@ -137,11 +138,12 @@ class Connection {
   #served = 0;
   #exchange: Http1Exchange | undefined;
   #pumping = false;
-  #paused = false;
+  readonly #reads: ReadSwitch;
 
   constructor(front: Http1Front, socket: TLSSocket) {
     this.#front = front;
     this.socket = socket;
+    this.#reads = new ReadSwitch(socket);
     this.#idleSince = this.lastActive = performance.now();
     socket.on("data", this.#onData);
     socket.on("error", this.#onError);
@@ -186,17 +188,11 @@ class Connection {
   }
 
   pause(): void {
-    if (!this.#paused) {
-      this.#paused = true;
-      this.socket.pause();
-    }
+    this.#reads.pause();
   }
 
   resume(): void {
-    if (this.#paused) {
-      this.#paused = false;
-      this.socket.resume();
-    }
+    this.#reads.resume();
   }
 
   /** Reads the requests that are complete in `#pending`, one at a time. */

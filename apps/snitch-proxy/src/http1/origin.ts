@@ -6,6 +6,7 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http";
 import { connect, type Socket } from "node:net";
 import type { BodySource } from "../exchange.ts";
+import { ReadSwitch } from "./read-switch.ts";
 import { ChunkedDecoder, LAST_CHUNK, WireError, chunkHead, fieldLines, parseResponseHead, responseFraming, type Framing } from "./wire.ts";
 
 /** Why an upstream request failed. */
@@ -152,7 +153,7 @@ class Connection {
   /** Whether it has carried a whole exchange already (a failure before any answer may be a stale close). */
   reused = false;
   idleSince = 0;
-  #paused = false;
+  readonly #reads: ReadSwitch;
   #head: Buffer | undefined;
   readonly #origins: Origins;
 
@@ -174,6 +175,7 @@ class Connection {
         },
       },
     });
+    this.#reads = new ReadSwitch(this.socket);
     this.socket.on("end", () => this.#ended());
     this.socket.on("error", (error: NodeJS.ErrnoException) => this.#lost(error));
     this.socket.on("close", () => this.#lost(undefined));
@@ -240,18 +242,12 @@ class Connection {
   }
 
   #deliver(call: Call, piece: Buffer): void {
-    if (piece.length > 0 && call.phase === Phase.Body && !call.handler.onData(Buffer.from(piece)) && !this.#paused) {
-      this.#paused = true;
-      this.socket.pause();
-    }
+    if (piece.length > 0 && call.phase === Phase.Body && !call.handler.onData(Buffer.from(piece))) this.#reads.pause();
   }
 
-  /** Reads again after a pause for back-pressure (resume() costs a tick even when flowing: only when paused). */
+  /** Reads again after a pause for back-pressure. */
   resume(): void {
-    if (this.#paused) {
-      this.#paused = false;
-      this.socket.resume();
-    }
+    this.#reads.resume();
   }
 
   #readBody(call: Call, chunk: Buffer, at: number): void {
