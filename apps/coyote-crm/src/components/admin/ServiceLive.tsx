@@ -5,6 +5,7 @@ import { POLL_INTERVAL_MS, ServiceDetailPayload } from "../../lib/admin/live.ts"
 import { usePoll } from "../usePoll.ts";
 import { LineChart } from "./LineChart.tsx";
 import { ReadyBadge } from "./ReadyBadge.tsx";
+import { Table } from "../Table.tsx";
 
 const parseDetail = (json: unknown) => ServiceDetailPayload.safeParse(json).data;
 
@@ -34,34 +35,22 @@ export function ServiceLive({ initial }: { initial: ServiceDetailPayload }) {
       </p>
 
       <h2>Conditions</h2>
-      {data.conditions.length === 0 ? (
-        <p className="muted">No conditions yet: the minion has not reported on this service.</p>
-      ) : (
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">Type</th>
-              <th scope="col">Status</th>
-              <th scope="col">Reason</th>
-              <th scope="col">Message</th>
-              <th scope="col">Last transition</th>
-            </tr>
-          </thead>
-          <tbody>
-            {data.conditions.map((c) => (
-              <tr key={c.type} data-condition={c.type}>
-                <td>{c.type}</td>
-                <td>
-                  <span className={c.status === "True" ? "badge ok" : c.status === "False" ? "badge bad" : "badge warn"}>{c.status}</span>
-                </td>
-                <td>{c.reason}</td>
-                <td>{c.message}</td>
-                <td>{formatTime(c.lastTransitionTime)}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      )}
+      <Table
+        columns={["Type", "Status", "Reason", "Message", "Last transition"]}
+        items={data.conditions}
+        empty="No conditions yet: the minion has not reported on this service."
+        row={(c) => (
+          <tr key={c.type} data-condition={c.type}>
+            <td>{c.type}</td>
+            <td>
+              <span className={c.status === "True" ? "badge ok" : c.status === "False" ? "badge bad" : "badge warn"}>{c.status}</span>
+            </td>
+            <td>{c.reason}</td>
+            <td>{c.message}</td>
+            <td>{formatTime(c.lastTransitionTime)}</td>
+          </tr>
+        )}
+      />
 
       <h2>Traffic</h2>
       <LineChart title="Requests per interval over the last hour" points={data.points.map((p) => ({ at: p.at, value: p.requests }))} from={data.from} to={data.to} unit="count" />

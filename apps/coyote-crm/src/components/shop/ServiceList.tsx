@@ -1,5 +1,6 @@
 "use client";
 import { parseServiceList, type ServiceLiveView } from "../../lib/shop/views.ts";
+import { Table } from "../Table.tsx";
 import { usePoll } from "../usePoll.ts";
 import { SERVICE_POLL_MS } from "./ServiceProgress.tsx";
 
@@ -23,28 +24,21 @@ export function ServiceList({ initial }: { initial: ServiceLiveView[] }) {
   }
   return (
     <>
-      <table>
-        <thead>
-          <tr>
-            <th scope="col">Domain</th>
-            <th scope="col">Plan</th>
-            <th scope="col">Status</th>
+      <Table
+        columns={["Domain", "Plan", "Status"]}
+        items={data}
+        row={(live) => (
+          <tr key={live.id}>
+            <td>
+              <a href={`/account/services/${encodeURIComponent(live.id)}`}>{live.domain}</a>
+            </td>
+            <td>{live.plan.name}</td>
+            <td>
+              <ReadyBadge live={live} />
+            </td>
           </tr>
-        </thead>
-        <tbody>
-          {data.map((live) => (
-            <tr key={live.id}>
-              <td>
-                <a href={`/account/services/${encodeURIComponent(live.id)}`}>{live.domain}</a>
-              </td>
-              <td>{live.plan.name}</td>
-              <td>
-                <ReadyBadge live={live} />
-              </td>
-            </tr>
-          ))}
-        </tbody>
-      </table>
+        )}
+      />
       {problem === undefined ? null : <p className="muted">Live updates paused: {problem}.</p>}
     </>
   );

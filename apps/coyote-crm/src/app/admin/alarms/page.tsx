@@ -7,12 +7,26 @@ import { csrfToken, requireAdmin } from "../../../lib/auth.ts";
 import { crmDb } from "../../../lib/instance.ts";
 import { stateStore } from "../../../lib/state.ts";
 import { acknowledgeAlarm } from "./actions.ts";
+import { Table } from "../../../components/Table.tsx";
 
 /** The page's title in the browser tab. */
 export const metadata: Metadata = { title: "Alarms" };
 
-function Severity({ alarm }: { alarm: AlarmView }) {
-  return <span className={alarm.severity === "critical" ? "badge bad" : alarm.severity === "warning" ? "badge warn" : "badge"}>{alarm.severity}</span>;
+/** The cells both lists start with: severity, source, code, message and when it was raised. */
+function AlarmCells({ alarm }: { alarm: AlarmView }) {
+  return (
+    <>
+      <td>
+        <span className={alarm.severity === "critical" ? "badge bad" : alarm.severity === "warning" ? "badge warn" : "badge"}>{alarm.severity}</span>
+      </td>
+      <td>{alarm.source}</td>
+      <td>
+        <code>{alarm.code}</code>
+      </td>
+      <td>{alarm.message}</td>
+      <td>{formatTime(alarm.raisedAt)}</td>
+    </>
+  );
 }
 
 function ServiceLink({ alarm }: { alarm: AlarmView }) {
@@ -33,87 +47,43 @@ export default async function AlarmsPage() {
         </p>
       ))}
       <h2>Raised</h2>
-      {board.raised.length === 0 ? (
-        <p className="muted">No alarm is raised.</p>
-      ) : (
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">Severity</th>
-              <th scope="col">Source</th>
-              <th scope="col">Code</th>
-              <th scope="col">Message</th>
-              <th scope="col">Raised at</th>
-              <th scope="col">Service</th>
-              <th scope="col">Acknowledged</th>
-            </tr>
-          </thead>
-          <tbody>
-            {board.raised.map((alarm) => (
-              <tr key={alarm.key} data-alarm={alarm.raiseId}>
-                <td>
-                  <Severity alarm={alarm} />
-                </td>
-                <td>{alarm.source}</td>
-                <td>
-                  <code>{alarm.code}</code>
-                </td>
-                <td>{alarm.message}</td>
-                <td>{formatTime(alarm.raisedAt)}</td>
-                <td>
-                  <ServiceLink alarm={alarm} />
-                </td>
-                <td>
-                  {alarm.ack === undefined ? (
-                    <ActionButton action={acknowledgeAlarm} csrf={csrf} fields={{ alarmId: alarm.raiseId }} label="Acknowledge" pendingLabel="Acknowledging…" className="secondary" />
-                  ) : (
-                    <span>
-                      by {alarm.ack.by} at {formatTime(alarm.ack.at)}
-                    </span>
-                  )}
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      )}
+      <Table
+        columns={["Severity", "Source", "Code", "Message", "Raised at", "Service", "Acknowledged"]}
+        items={board.raised}
+        empty="No alarm is raised."
+        row={(alarm) => (
+          <tr key={alarm.key} data-alarm={alarm.raiseId}>
+            <AlarmCells alarm={alarm} />
+            <td>
+              <ServiceLink alarm={alarm} />
+            </td>
+            <td>
+              {alarm.ack === undefined ? (
+                <ActionButton action={acknowledgeAlarm} csrf={csrf} fields={{ alarmId: alarm.raiseId }} label="Acknowledge" pendingLabel="Acknowledging…" className="secondary" />
+              ) : (
+                <span>
+                  by {alarm.ack.by} at {formatTime(alarm.ack.at)}
+                </span>
+              )}
+            </td>
+          </tr>
+        )}
+      />
       <h2>Cleared</h2>
-      {board.cleared.length === 0 ? (
-        <p className="muted">No alarm has cleared yet.</p>
-      ) : (
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">Severity</th>
-              <th scope="col">Source</th>
-              <th scope="col">Code</th>
-              <th scope="col">Message</th>
-              <th scope="col">Raised at</th>
-              <th scope="col">Cleared at</th>
-              <th scope="col">Service</th>
-            </tr>
-          </thead>
-          <tbody>
-            {board.cleared.map((alarm) => (
-              <tr key={alarm.key}>
-                <td>
-                  <Severity alarm={alarm} />
-                </td>
-                <td>{alarm.source}</td>
-                <td>
-                  <code>{alarm.code}</code>
-                </td>
-                <td>{alarm.message}</td>
-                <td>{formatTime(alarm.raisedAt)}</td>
-                <td>{formatTime(alarm.at)}</td>
-                <td>
-                  <ServiceLink alarm={alarm} />
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      )}
+      <Table
+        columns={["Severity", "Source", "Code", "Message", "Raised at", "Cleared at", "Service"]}
+        items={board.cleared}
+        empty="No alarm has cleared yet."
+        row={(alarm) => (
+          <tr key={alarm.key}>
+            <AlarmCells alarm={alarm} />
+            <td>{formatTime(alarm.at)}</td>
+            <td>
+              <ServiceLink alarm={alarm} />
+            </td>
+          </tr>
+        )}
+      />
     </>
   );
 }

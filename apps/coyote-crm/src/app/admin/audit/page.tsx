@@ -1,4 +1,5 @@
 import type { Metadata } from "next";
+import { Table } from "../../../components/Table.tsx";
 import { detailText, parseDetail } from "../../../lib/admin/audit.ts";
 import { formatTime } from "../../../lib/admin/format.ts";
 import { readAudit } from "../../../lib/audit.ts";
@@ -16,34 +17,22 @@ export default async function AuditPage() {
     <>
       <h1>Audit log</h1>
       <p className="muted">The last {entries.length} admin actions, newest first. Secrets never appear here.</p>
-      {entries.length === 0 ? (
-        <p className="muted">Nothing recorded yet.</p>
-      ) : (
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">Time</th>
-              <th scope="col">Actor</th>
-              <th scope="col">Action</th>
-              <th scope="col">Target</th>
-              <th scope="col">Detail</th>
-            </tr>
-          </thead>
-          <tbody>
-            {entries.map((entry) => (
-              <tr key={entry.id} data-action={entry.action}>
-                <td>{formatTime(entry.at)}</td>
-                <td>{entry.actor}</td>
-                <td>
-                  <code>{entry.action}</code>
-                </td>
-                <td>{entry.target}</td>
-                <td style={{ wordBreak: "break-word" }}>{detailText(parseDetail(entry.detail))}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      )}
+      <Table
+        columns={["Time", "Actor", "Action", "Target", "Detail"]}
+        items={entries}
+        empty="Nothing recorded yet."
+        row={(entry) => (
+          <tr key={entry.id} data-action={entry.action}>
+            <td>{formatTime(entry.at)}</td>
+            <td>{entry.actor}</td>
+            <td>
+              <code>{entry.action}</code>
+            </td>
+            <td>{entry.target}</td>
+            <td style={{ wordBreak: "break-word" }}>{detailText(parseDetail(entry.detail))}</td>
+          </tr>
+        )}
+      />
     </>
   );
 }

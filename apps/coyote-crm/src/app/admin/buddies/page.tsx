@@ -1,6 +1,7 @@
 import type { Metadata } from "next";
 import { ActionButton } from "../../../components/admin/ActionButton.tsx";
 import { NoBuddyWarning } from "../../../components/admin/NoBuddyWarning.tsx";
+import { Table } from "../../../components/Table.tsx";
 import { heartbeatBadge, heartbeatLabel, heartbeatState, heartbeatText } from "../../../lib/admin/heartbeat.ts";
 import { csrfToken, requireAdmin } from "../../../lib/auth.ts";
 import { readServer, readStats, stateStore } from "../../../lib/state.ts";
@@ -24,43 +25,29 @@ export default async function BuddiesPage() {
       <p className="muted">
         Buddies watch each other through heartbeats every {intervalSeconds} s; a buddy silent for {missedBeforeDown} heartbeats ({intervalSeconds * missedBeforeDown} s) is down. <a href="/admin/settings">Change this in the settings.</a>
       </p>
-      {server.buddies.length === 0 ? (
-        <NoBuddyWarning />
-      ) : (
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">Address</th>
-              <th scope="col">Fingerprint</th>
-              <th scope="col">Heartbeat</th>
-              <th scope="col">
-                <span className="muted">Remove</span>
-              </th>
+      <Table
+        columns={["Name", "Address", "Fingerprint", "Heartbeat", <span className="muted">Remove</span>]}
+        items={server.buddies}
+        empty={<NoBuddyWarning />}
+        row={(buddy) => {
+          const state = heartbeatState(buddy.fingerprint, listener, server.heartbeat, now);
+          return (
+            <tr key={buddy.fingerprint} data-buddy={buddy.name}>
+              <td>{buddy.name}</td>
+              <td>{buddy.address}</td>
+              <td>
+                <code style={{ wordBreak: "break-all" }}>{buddy.fingerprint}</code>
+              </td>
+              <td>
+                <span className={`badge ${heartbeatBadge(state)}`}>{heartbeatLabel(state)}</span> {heartbeatText(state)}
+              </td>
+              <td>
+                <ActionButton action={removeBuddyAction} csrf={csrf} fields={{ fingerprint: buddy.fingerprint }} label="Remove" pendingLabel="Removing…" className="danger" />
+              </td>
             </tr>
-          </thead>
-          <tbody>
-            {server.buddies.map((buddy) => {
-              const state = heartbeatState(buddy.fingerprint, listener, server.heartbeat, now);
-              return (
-                <tr key={buddy.fingerprint} data-buddy={buddy.name}>
-                  <td>{buddy.name}</td>
-                  <td>{buddy.address}</td>
-                  <td>
-                    <code style={{ wordBreak: "break-all" }}>{buddy.fingerprint}</code>
-                  </td>
-                  <td>
-                    <span className={`badge ${heartbeatBadge(state)}`}>{heartbeatLabel(state)}</span> {heartbeatText(state)}
-                  </td>
-                  <td>
-                    <ActionButton action={removeBuddyAction} csrf={csrf} fields={{ fingerprint: buddy.fingerprint }} label="Remove" pendingLabel="Removing…" className="danger" />
-                  </td>
-                </tr>
-              );
-            })}
-          </tbody>
-        </table>
-      )}
+          );
+        }}
+      />
       <h2>Add a buddy</h2>
       <BuddyForm csrf={csrf} />
     </>

@@ -4,6 +4,7 @@ import { formatTime, shortRevision } from "../../../lib/admin/format.ts";
 import { Revision } from "../../../lib/admin/history.ts";
 import { requireAdmin } from "../../../lib/auth.ts";
 import { stateStore } from "../../../lib/state.ts";
+import { Table } from "../../../components/Table.tsx";
 
 /** The page's title in the browser tab. */
 export const metadata: Metadata = { title: "History" };
@@ -53,46 +54,34 @@ export default async function HistoryPage({ searchParams }: { searchParams: Prom
           ` The last ${LIMIT} are listed.`
         )}
       </p>
-      {entries.length === 0 ? (
-        <p className="muted">No commits yet.</p>
-      ) : (
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">Revision</th>
-              <th scope="col">Date</th>
-              <th scope="col">Author</th>
-              <th scope="col">Message</th>
-              <th scope="col">Files</th>
-            </tr>
-          </thead>
-          <tbody>
-            {entries.map((entry) => (
-              <tr key={entry.revision} data-revision={entry.revision}>
-                <td>
-                  <a href={`/admin/history/${entry.revision}`}>
-                    <code>{shortRevision(entry.revision)}</code>
-                  </a>
-                </td>
-                <td>{formatTime(entry.date)}</td>
-                <td>{entry.author.name}</td>
-                <td>{entry.message}</td>
-                <td>
-                  {entry.files.length === 0 ? (
-                    <span className="muted">none</span>
-                  ) : (
-                    entry.files.map((file) => (
-                      <div key={file}>
-                        <code>{file}</code>
-                      </div>
-                    ))
-                  )}
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      )}
+      <Table
+        columns={["Revision", "Date", "Author", "Message", "Files"]}
+        items={entries}
+        empty="No commits yet."
+        row={(entry) => (
+          <tr key={entry.revision} data-revision={entry.revision}>
+            <td>
+              <a href={`/admin/history/${entry.revision}`}>
+                <code>{shortRevision(entry.revision)}</code>
+              </a>
+            </td>
+            <td>{formatTime(entry.date)}</td>
+            <td>{entry.author.name}</td>
+            <td>{entry.message}</td>
+            <td>
+              {entry.files.length === 0 ? (
+                <span className="muted">none</span>
+              ) : (
+                entry.files.map((file) => (
+                  <div key={file}>
+                    <code>{file}</code>
+                  </div>
+                ))
+              )}
+            </td>
+          </tr>
+        )}
+      />
     </>
   );
 }

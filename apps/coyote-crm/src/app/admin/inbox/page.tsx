@@ -1,6 +1,7 @@
 import type { Metadata } from "next";
 import type { InboxRequest } from "@coyote/spec";
 import { ActionButton } from "../../../components/admin/ActionButton.tsx";
+import { Table } from "../../../components/Table.tsx";
 import { formatTime } from "../../../lib/admin/format.ts";
 import { requestText, splitInbox } from "../../../lib/admin/inbox.ts";
 import { csrfToken, requireAdmin } from "../../../lib/auth.ts";
@@ -10,28 +11,23 @@ import { decideInboxRequest } from "./actions.ts";
 /** The page's title in the browser tab. */
 export const metadata: Metadata = { title: "Inbox" };
 
-function From({ request }: { request: InboxRequest }) {
+/** The cells both lists start with: who asks, what, and for which service. */
+function RequestCells({ request }: { request: InboxRequest }) {
   return (
     <>
-      {request.from.name ?? <span className="muted">unnamed</span>}
-      <br />
-      <span className="muted">{request.from.address}</span>
-      <br />
-      <code style={{ wordBreak: "break-all", fontSize: "0.75rem" }}>{request.from.fingerprint}</code>
+      <td>
+        {request.from.name ?? <span className="muted">unnamed</span>}
+        <br />
+        <span className="muted">{request.from.address}</span>
+        <br />
+        <code style={{ wordBreak: "break-all", fontSize: "0.75rem" }}>{request.from.fingerprint}</code>
+      </td>
+      <td>
+        {requestText(request)} <code>{request.request}</code>
+      </td>
+      <td>{request.serviceId === undefined ? <span className="muted">none</span> : <a href={`/admin/services/${request.serviceId}`}>{request.serviceId}</a>}</td>
     </>
   );
-}
-
-function What({ request }: { request: InboxRequest }) {
-  return (
-    <>
-      {requestText(request)} <code>{request.request}</code>
-    </>
-  );
-}
-
-function Service({ request }: { request: InboxRequest }) {
-  return request.serviceId === undefined ? <span className="muted">none</span> : <a href={`/admin/services/${request.serviceId}`}>{request.serviceId}</a>;
 }
 
 /** Coyote requests from other servers that coyote-listener could not decide alone: pending ones first. */
@@ -49,85 +45,44 @@ export default async function InboxPage() {
         </p>
       ))}
       <h2>Pending</h2>
-      {lists.pending.length === 0 ? (
-        <p className="muted">No request is waiting.</p>
-      ) : (
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">From</th>
-              <th scope="col">Request</th>
-              <th scope="col">Service</th>
-              <th scope="col">Message</th>
-              <th scope="col">Received</th>
-              <th scope="col">Decision</th>
-            </tr>
-          </thead>
-          <tbody>
-            {lists.pending.map(({ file, request }) => (
-              <tr key={file} data-inbox-file={file}>
-                <td>
-                  <From request={request} />
-                </td>
-                <td>
-                  <What request={request} />
-                </td>
-                <td>
-                  <Service request={request} />
-                </td>
-                <td>{request.message ?? <span className="muted">none</span>}</td>
-                <td>{formatTime(request.receivedAt)}</td>
-                <td>
-                  <div className="row">
-                    <ActionButton action={decideInboxRequest} csrf={csrf} fields={{ file, decision: "accept" }} label="Accept" pendingLabel="Accepting…" />
-                    <ActionButton action={decideInboxRequest} csrf={csrf} fields={{ file, decision: "refuse" }} label="Refuse" pendingLabel="Refusing…" className="danger" />
-                  </div>
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      )}
+      <Table
+        columns={["From", "Request", "Service", "Message", "Received", "Decision"]}
+        items={lists.pending}
+        empty="No request is waiting."
+        row={({ file, request }) => (
+          <tr key={file} data-inbox-file={file}>
+            <RequestCells request={request} />
+            <td>{request.message ?? <span className="muted">none</span>}</td>
+            <td>{formatTime(request.receivedAt)}</td>
+            <td>
+              <div className="row">
+                <ActionButton action={decideInboxRequest} csrf={csrf} fields={{ file, decision: "accept" }} label="Accept" pendingLabel="Accepting…" />
+                <ActionButton action={decideInboxRequest} csrf={csrf} fields={{ file, decision: "refuse" }} label="Refuse" pendingLabel="Refusing…" className="danger" />
+              </div>
+            </td>
+          </tr>
+        )}
+      />
       <h2>Decided</h2>
-      {lists.decided.length === 0 ? (
-        <p className="muted">No request has been decided yet.</p>
-      ) : (
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">From</th>
-              <th scope="col">Request</th>
-              <th scope="col">Service</th>
-              <th scope="col">Received</th>
-              <th scope="col">Decision</th>
-            </tr>
-          </thead>
-          <tbody>
-            {lists.decided.map(({ file, request }) => (
-              <tr key={file} data-inbox-file={file}>
-                <td>
-                  <From request={request} />
-                </td>
-                <td>
-                  <What request={request} />
-                </td>
-                <td>
-                  <Service request={request} />
-                </td>
-                <td>{formatTime(request.receivedAt)}</td>
-                <td>
-                  <span className={request.state === "accepted" ? "badge ok" : "badge bad"}>{request.state}</span>
-                  <br />
-                  <span className="muted">
-                    {request.decidedBy === undefined ? "" : `by ${request.decidedBy} `}
-                    {request.decidedAt === undefined ? "" : `at ${formatTime(request.decidedAt)}`}
-                  </span>
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      )}
+      <Table
+        columns={["From", "Request", "Service", "Received", "Decision"]}
+        items={lists.decided}
+        empty="No request has been decided yet."
+        row={({ file, request }) => (
+          <tr key={file} data-inbox-file={file}>
+            <RequestCells request={request} />
+            <td>{formatTime(request.receivedAt)}</td>
+            <td>
+              <span className={request.state === "accepted" ? "badge ok" : "badge bad"}>{request.state}</span>
+              <br />
+              <span className="muted">
+                {request.decidedBy === undefined ? "" : `by ${request.decidedBy} `}
+                {request.decidedAt === undefined ? "" : `at ${formatTime(request.decidedAt)}`}
+              </span>
+            </td>
+          </tr>
+        )}
+      />
     </>
   );
 }

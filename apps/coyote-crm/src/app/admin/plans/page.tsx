@@ -4,6 +4,7 @@ import type { FormState } from "../../../lib/forms.ts";
 import { crmDb } from "../../../lib/instance.ts";
 import { getPlan, listPlans, priceText, type Plan } from "../../../lib/plans.ts";
 import { PlanForm } from "./PlanForm.tsx";
+import { Table } from "../../../components/Table.tsx";
 
 /** The page's title in the browser tab. */
 export const metadata: Metadata = { title: "Plans" };
@@ -43,38 +44,24 @@ export default async function PlansPage({ searchParams }: { searchParams: Promis
   return (
     <>
       <h1>Plans</h1>
-      {plans.length === 0 ? (
-        <p className="muted">No plans yet: the shop has nothing to sell until you create one.</p>
-      ) : (
-        <table>
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">Price</th>
-              <th scope="col">Parts</th>
-              <th scope="col">Active</th>
-              <th scope="col">
-                <span className="muted">Edit</span>
-              </th>
-            </tr>
-          </thead>
-          <tbody>
-            {plans.map((plan) => (
-              <tr key={plan.id} data-plan={plan.id}>
-                <td>
-                  {plan.name} <span className="muted">({plan.id})</span>
-                </td>
-                <td>{priceText(plan.priceCents)}</td>
-                <td>{parts(plan)}</td>
-                <td>{plan.active ? <span className="badge ok">active</span> : <span className="badge">inactive</span>}</td>
-                <td>
-                  <a href={`/admin/plans?edit=${encodeURIComponent(plan.id)}`}>Edit</a>
-                </td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
-      )}
+      <Table
+        columns={["Name", "Price", "Parts", "Active", <span className="muted">Edit</span>]}
+        items={plans}
+        empty="No plans yet: the shop has nothing to sell until you create one."
+        row={(plan) => (
+          <tr key={plan.id} data-plan={plan.id}>
+            <td>
+              {plan.name} <span className="muted">({plan.id})</span>
+            </td>
+            <td>{priceText(plan.priceCents)}</td>
+            <td>{parts(plan)}</td>
+            <td>{plan.active ? <span className="badge ok">active</span> : <span className="badge">inactive</span>}</td>
+            <td>
+              <a href={`/admin/plans?edit=${encodeURIComponent(plan.id)}`}>Edit</a>
+            </td>
+          </tr>
+        )}
+      />
       <h2>{editing === undefined ? "New plan" : `Edit plan ${editing.name}`}</h2>
       {editing !== undefined && params.created === "1" ? (
         <p className="notice ok" role="status">
