@@ -1,14 +1,14 @@
-import { randomBytes } from "node:crypto";
 import { readdir } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { watch, type FSWatcher } from "chokidar";
 import type { Actuator } from "@coyote/actuator";
 import type { CoyoteLogger } from "@coyote/log";
-import { ServerSpec, ServiceStatus, StateStore, serverOrDefaults, specPath } from "@coyote/spec";
+import { LastGood, ServerSpec, ServiceStatus, StateStore, serverOrDefaults, specPath } from "@coyote/spec";
+import { AlarmBook } from "./alarms.ts";
 import { conditionOf } from "./conditions.ts";
 import { CommitJournal } from "./journal.ts";
 import { PluginFolder } from "./plugins.ts";
-import { READY, Reconciler } from "./reconciler.ts";
+import { READY, Reconciler, SPEC_VALID } from "./reconciler.ts";
 import { WorkQueue } from "./queue.ts";
 
 /** How a minion runs. Every duration in milliseconds. */
@@ -58,7 +58,8 @@ export class Minion {
   #watcher: FSWatcher | undefined;
   #timers: NodeJS.Timeout[] = [];
   #loop: Promise<void> | undefined;
-  #openAlarms = new Map<string, string>();
+  #alarms: AlarmBook | undefined;
+  readonly #serverGood: LastGood<typeof ServerSpec>;
   #busy = false;
   #idleWaiters: (() => void)[] = [];
   #resyncPending = false;
@@ -73,6 +74,8 @@ export class Minion {
     });
     this.#journal = new CommitJournal(options.stateDir);
     this.#plugins = new PluginFolder(options.pluginDir ?? join(options.stateDir, "actuators"), options.stateDir, options.logger);
+    // Kept on disk: a minion restarted while the server spec is invalid must not run on defaults.
+    this.#serverGood = new LastGood({ schema: ServerSpec, label: specPath("server"), keepFile: join(options.stateDir, "minion", "last-good", "server.json") });
   }
 
   /** Every actuator in reconcile order: the bundled ones, then the plugins. */
@@ -95,8 +98,9 @@ export class Minion {
     this.#store = store;
     this.#reconciler = new Reconciler({ store, logger, journal: this.#journal, signal: this.#controller.signal, now: this.#options.now ?? (() => new Date()) });
     await this.#loadStatuses();
-    await this.#loadAlarms();
-    this.#server = serverOrDefaults(await this.#readServer());
+    this.#alarms = new AlarmBook(store, logger);
+    await this.#alarms.load();
+    this.#server = await this.#readServer();
     this.#setBundled(this.#options.actuators(this.#server));
     await this.#plugins.scan(new Set(this.#bundled.map((a) => a.id)));
     await this.#startActuators();
@@ -201,7 +205,7 @@ export class Minion {
   }
 
   async #reloadServer(): Promise<void> {
-    const next = serverOrDefaults(await this.#readServer());
+    const next = await this.#readServer();
     if (JSON.stringify(next) === JSON.stringify(this.#server)) return;
     this.#server = next;
     await this.#stopActuators();
@@ -210,13 +214,29 @@ export class Minion {
     this.#options.logger.event("CONFIG_RELOADED", { what: "server spec", actuators: this.actuators.map((a) => a.id) });
   }
 
-  async #readServer(): Promise<ServerSpec | undefined> {
-    try {
-      return await this.#store?.readJson(specPath("server"), ServerSpec);
-    } catch (error) {
-      this.#options.logger.event("ERROR", { err: error }, "the server spec is invalid: keeping the last good one");
-      return this.#server;
+  /**
+   * The server spec to run on: the file when it is valid, else the last good one applied (kept
+   * across restarts), with an alarm naming the file and the field until the file is valid again.
+   * Defaults only when no valid server spec was ever applied (a first run).
+   */
+  async #readServer(): Promise<ServerSpec> {
+    const store = this.#store;
+    if (!store) return this.#server;
+    const state = await this.#serverGood.refresh(() => store.readJson(specPath("server"), ServerSpec));
+    const now = this.#now();
+    const fields = { code: "SPEC_INVALID", severity: "critical" } as const;
+    if (state.problem === undefined) {
+      await this.#alarms?.clear(SERVER_ALARM, fields, `${specPath("server")} is valid again`, now);
+    } else {
+      const onWhat = state.value === undefined ? "the box runs on the defaults" : "the box runs on the last good server spec; nothing is changed until the file is valid again";
+      this.#options.logger.event("ERROR", { file: specPath("server") }, `${state.problem}: ${onWhat}`);
+      await this.#alarms?.raise(SERVER_ALARM, { ...fields, message: `${state.problem}: ${onWhat}` }, now);
     }
+    return serverOrDefaults(state.value);
+  }
+
+  #now(): Date {
+    return (this.#options.now ?? (() => new Date()))();
   }
 
   #setBundled(actuators: Actuator[]): void {
@@ -268,47 +288,44 @@ export class Minion {
     }
   }
 
-  async #loadAlarms(): Promise<void> {
-    const { alarms } = (await this.#store?.readAlarms()) ?? { alarms: [] };
-    for (const alarm of alarms) {
-      if (!alarm.key.startsWith("minion/converge/")) continue;
-      if (alarm.state === "raised") this.#openAlarms.set(alarm.key, alarm.id);
-      else this.#openAlarms.delete(alarm.key);
-    }
-  }
-
-  /** Raises an alarm for each service not Ready past the deadline, and clears those that recovered. */
+  /**
+   * Raises an alarm for each service not Ready past the deadline and for each invalid service
+   * spec (whose service stays as last applied), and clears those that recovered.
+   */
   async #sweepAlarms(): Promise<void> {
-    const store = this.#store;
-    if (!store) return;
+    const alarms = this.#alarms;
+    if (!alarms) return;
     const deadline = this.#options.convergeDeadlineMs ?? 300_000;
-    const now = (this.#options.now ?? (() => new Date()))();
+    const now = this.#now();
+    const converge = { code: "CONVERGE_DEADLINE", severity: "critical" } as const;
     const live = new Set<string>();
     for (const [id, status] of this.statuses) {
-      const key = `minion/converge/${id}`;
-      live.add(key);
+      live.add(id);
+      const key = `${CONVERGE_ALARM}${id}`;
       const ready = conditionOf(status.conditions, READY);
       const late = ready?.status !== "True" && ready !== undefined && now.getTime() - Date.parse(ready.lastTransitionTime) >= deadline;
-      if (late && !this.#openAlarms.has(key)) {
-        const id8 = `al-${randomBytes(6).toString("hex")}`;
-        const message = `${id} has not converged for ${Math.round(deadline / 1000)} s: ${ready.reason}: ${ready.message}`;
-        await store.appendAlarm({ schemaVersion: 1, id: id8, key, state: "raised", severity: "critical", source: "minion", serviceId: id, code: "CONVERGE_DEADLINE", message: message.slice(0, 2000), at: now.toISOString() });
-        this.#openAlarms.set(key, id8);
-        this.#options.logger.event("ALARM_RAISED", { serviceId: id, alarmId: id8, code: "CONVERGE_DEADLINE" }, message);
-      } else if (ready?.status === "True" && this.#openAlarms.has(key)) {
-        await this.#clearAlarm(key, id, now, `${id} converged`);
+      if (late && !alarms.isOpen(key)) {
+        await alarms.raise(key, { ...converge, serviceId: id, message: `${id} has not converged for ${Math.round(deadline / 1000)} s: ${ready.reason}: ${ready.message}` }, now);
+      } else if (ready?.status === "True") {
+        await alarms.clear(key, { ...converge, serviceId: id }, `${id} converged`, now);
+      }
+      const valid = conditionOf(status.conditions, SPEC_VALID);
+      const spec = { code: "SPEC_INVALID", severity: "critical", serviceId: id } as const;
+      if (valid?.status === "False") await alarms.raise(`${SPEC_ALARM}${id}`, { ...spec, message: valid.message }, now);
+      else if (valid?.status === "True") await alarms.clear(`${SPEC_ALARM}${id}`, spec, `specs/services/${id}.json is valid again`, now);
+    }
+    // A deleted service's alarms have nothing left to wait for.
+    for (const prefix of [CONVERGE_ALARM, SPEC_ALARM]) {
+      for (const key of alarms.openKeys(prefix)) {
+        const id = key.slice(prefix.length);
+        if (live.has(id)) continue;
+        await alarms.clear(key, { code: prefix === SPEC_ALARM ? "SPEC_INVALID" : "CONVERGE_DEADLINE", severity: "critical", serviceId: id }, "the service was removed", now);
       }
     }
-    // A deleted service's alarm has nothing left to wait for.
-    for (const key of [...this.#openAlarms.keys()]) {
-      if (!live.has(key)) await this.#clearAlarm(key, key.slice("minion/converge/".length), now, "the service was removed");
-    }
-  }
-
-  async #clearAlarm(key: string, serviceId: string, now: Date, message: string): Promise<void> {
-    const alarmId = this.#openAlarms.get(key) ?? `al-${randomBytes(6).toString("hex")}`;
-    await this.#store?.appendAlarm({ schemaVersion: 1, id: alarmId, key, state: "cleared", severity: "critical", source: "minion", serviceId, code: "CONVERGE_DEADLINE", message, at: now.toISOString() });
-    this.#openAlarms.delete(key);
-    this.#options.logger.event("ALARM_CLEARED", { serviceId, alarmId, code: "CONVERGE_DEADLINE" }, message);
   }
 }
+
+/** The alarm keys the minion raises: per service, and one for the server spec. */
+const CONVERGE_ALARM = "minion/converge/";
+const SPEC_ALARM = "minion/spec/";
+const SERVER_ALARM = "minion/server-spec";
