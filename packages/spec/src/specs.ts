@@ -14,6 +14,7 @@ import {
   ServiceId,
   WebHostname,
 } from "./primitives.ts";
+import { DomainVouch, ProofToken } from "./domain-proof.ts";
 
 const Ttl = z.int().min(30, { error: "a ttl is at least 30 seconds" }).max(604800, { error: "a ttl is at most 604800 seconds (a week)" });
 const base = { name: RelativeName.default("@"), ttl: Ttl.optional() };
@@ -62,6 +63,13 @@ export const DomainSpec = z.strictObject({
   name: DomainName,
   authoritative: z.boolean().default(true),
   records: z.array(DnsRecord).max(1000).default([]),
+  /**
+   * The ownership claim of a customer's own domain: the token its `_coyote-challenge` TXT record
+   * must hold before the box serves it (domain-proof.ts). Public, not a secret.
+   */
+  challenge: ProofToken.optional(),
+  /** An admin's word that the domain is the owner's, which stands in for the proof. */
+  vouched: DomainVouch.optional(),
 });
 
 /** A mailbox: an address on one of the service's domains and its password hash. */
@@ -249,6 +257,8 @@ export const ServerSpec = z
       .strictObject({
         backend: z.enum(["builtin", "knot"]).default("builtin"),
         listen: z.array(HostPort).min(1).default(["127.0.0.1:5353"]),
+        /** The resolver that domain ownership checks ask (the system's resolver when unset). */
+        resolver: HostPort.optional(),
       })
       .default({ backend: "builtin", listen: ["127.0.0.1:5353"] }),
     mail: z

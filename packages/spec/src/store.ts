@@ -9,8 +9,9 @@ import { blobId, EMPTY_TREE, GitRepo, ZERO_OID, type GitIdentity, type TreeEntry
 import { acquireFileLock, type LockHolder } from "./lock.ts";
 import { SecretRef, ServiceId } from "./primitives.ts";
 import { Alarm } from "./runtime.ts";
-import type { Spec } from "./specs.ts";
-import { parseJson, parseSpec, specId, specPath, validate } from "./validate.ts";
+import { serviceNameIssues } from "./domains.ts";
+import type { ServerSpec, ServiceSpec, Spec } from "./specs.ts";
+import { formatPath, parseJson, parseSpec, serverOrDefaults, specId, specPath, validate } from "./validate.ts";
 
 /**
  * The state store over `COYOTE_STATE` (DESIGN.md, "On disk"): specs in a git repository where
@@ -372,6 +373,7 @@ export class StateStore {
     const id = specId(parsed);
     const path = specPath(id);
     return this.#exclusive(async () => {
+      if (parsed.kind === "Service" && parsed.owner !== undefined) await this.#checkClaimedNames(parsed, file);
       const head = await this.#headState();
       let previous = 0;
       let same = false;
@@ -393,6 +395,20 @@ export class StateStore {
       const revision = await this.#commitChanges(head, [{ path: repoPathOf(id), content }], author, message);
       return { id, path, changed: true, generation, revision };
     });
+  }
+
+  /**
+   * Refuses a customer's service that claims a name no one may claim, or one that equals, holds or
+   * lies in a name another service or the box itself has (domains.ts). A service without an owner
+   * is the admin's own, whose names the admin answers for.
+   * @throws ContractError SPEC_ERR_INVALID naming each refused field.
+   */
+  async #checkClaimedNames(spec: ServiceSpec, file: string): Promise<void> {
+    const specs = (await this.readSpecs()).flatMap((entry) => ("spec" in entry ? [entry.spec] : []));
+    const server = serverOrDefaults(specs.find((s): s is ServerSpec => s.kind === "Server"));
+    const services = specs.filter((s): s is ServiceSpec => s.kind === "Service");
+    const issues = serviceNameIssues(spec, server, services);
+    if (issues.length > 0) throw new ContractError("SPEC_ERR_INVALID", file, issues.map((issue) => ({ field: formatPath(issue.path), message: issue.message })));
   }
 
   /**

@@ -11,9 +11,16 @@ describe("classifyDomain", () => {
   });
 
   it("treats any other name as the customer's own zone", () => {
-    assert.deepEqual(classifyDomain("example.org", server), { ok: true, name: "example.org", authoritative: true });
-    assert.deepEqual(classifyDomain("blog.example.org", server), { ok: true, name: "blog.example.org", authoritative: true });
-    assert.deepEqual(classifyDomain("notbox.test", server), { ok: true, name: "notbox.test", authoritative: true });
+    assert.deepEqual(classifyDomain("bob.org", server), { ok: true, name: "bob.org", authoritative: true });
+    assert.deepEqual(classifyDomain("blog.bob.org", server), { ok: true, name: "blog.bob.org", authoritative: true });
+    assert.deepEqual(classifyDomain("notbox.net", server), { ok: true, name: "notbox.net", authoritative: true });
+  });
+
+  it("refuses what no one may claim: public suffixes, special-use and well-known names, labels clients look up", () => {
+    for (const [name, says] of [["co.uk", "public suffix"], ["github.io", "public suffix"], ["notbox.test", "special use"], ["example.org", "documentation"], ["gmail.com", "well-known"], ["mta-sts.bob.org", "mta-sts"], ["autoconfig.box.test", "reserved"]] as const) {
+      const claim = classifyDomain(name, server);
+      assert.ok(!claim.ok && claim.error.includes(says), `${name}: ${JSON.stringify(claim)}`);
+    }
   });
 
   it("refuses what is not a domain name", () => {
@@ -59,9 +66,15 @@ describe("domainTaken", () => {
     assert.equal(domainTaken("c.org", services, ["c.org"]), "c.org is already taken");
   });
 
+  it("refuses names under and above another service's names, also for a customer's row", () => {
+    const services = [spec([{ name: "w.test", authoritative: false }], ["*.w.test"])];
+    assert.equal(domainTaken("y.x.w.test", services, []), "y.x.w.test lies in w.test, which another service has; choose another domain");
+    assert.equal(domainTaken("test", services, []), "test holds w.test, which another service has; choose another domain");
+    assert.equal(domainTaken("x.b.org", services, ["b.org"]), "x.b.org lies in b.org, which another service has; choose another domain");
+  });
+
   it("leaves free names free", () => {
     const services = [spec([{ name: "w.test", authoritative: false }], ["*.w.test"])];
-    assert.equal(domainTaken("y.x.w.test", services, []), undefined, "a wildcard covers one label");
     assert.equal(domainTaken("a.org", services, ["b.org"]), undefined);
     assert.equal(domainTaken("sub.w.test.org", services, []), undefined);
   });

@@ -1,7 +1,7 @@
 // Which domain a signup may take, whether the box serves its whole zone, and the names derived
 // from it (the service id, the mailbox's local part). Plain functions over their inputs, so that
 // the rules are tested without Next.
-import { DomainName, ServiceId, type ServerSpec, type ServiceSpec } from "@coyote/spec";
+import { DomainName, domainConflict, domainNameProblem, heldNames, ServiceId, type ServerSpec, type ServiceSpec } from "@coyote/spec";
 
 /** A domain a signup asked for, checked against the box: the name and whether the box serves its zone. */
 export type DomainClaim = { readonly ok: true; readonly name: string; readonly authoritative: boolean } | { readonly ok: false; readonly error: string };
@@ -50,6 +50,15 @@ function within(name: string, zone: string): boolean {
  * @param server the box's hostname and customer domain.
  */
 export function classifyDomain(name: string, server: Pick<ServerSpec, "hostname" | "customerDomain">): DomainClaim {
+  const claim = placeDomain(name, server);
+  if (!claim.ok) return claim;
+  // Public suffixes, special-use and well-known names, labels clients look up by name: the same
+  // rules the state store applies to every customer's spec, checked here to say so on the form.
+  const problem = domainNameProblem(name, server);
+  return problem === undefined ? claim : { ok: false, error: problem };
+}
+
+function placeDomain(name: string, server: Pick<ServerSpec, "hostname" | "customerDomain">): DomainClaim {
   if (name === "") return { ok: false, error: "enter a domain" };
   const valid = DomainName.safeParse(name);
   if (!valid.success) return { ok: false, error: valid.error.issues[0]?.message ?? `not a valid domain name: ${JSON.stringify(name)}` };
@@ -95,7 +104,9 @@ export function domainTaken(name: string, services: readonly ServiceSpec[], cust
     const zone = spec.domains.find((d) => d.authoritative && name.endsWith(`.${d.name}`));
     if (zone !== undefined) return `${taken}: it lies in ${zone.name}, which another service holds`;
   }
-  return undefined;
+  // Both directions: a parent would hold another service's names, a child would take one out of
+  // its zone (also for a customer's row whose spec is not written yet).
+  return domainConflict(name, [...heldNames(services), ...customerDomains.map((domain) => ({ serviceId: "", name: domain }))]);
 }
 
 /**

@@ -35,6 +35,8 @@ describe("signUp", () => {
     db = openDb(join(dir, "crm", "crm.db"));
     ensureDefaultPlan(db);
     deps = { db, store, server: serverSpec(), stateDir: dir, clientAddress: "192.0.2.1" };
+    // The store checks a customer's names against the box's own, from the server spec it holds.
+    await store.applySpec(serverSpec(), { author: { name: "admin", email: "admin@box.test" } });
   });
 
   afterEach(async () => {
@@ -99,13 +101,15 @@ describe("signUp", () => {
   });
 
   it("makes the customer's own domain authoritative", async () => {
-    const result = await signUp(deps, form({ domain: "Example.ORG", email: "Bob.Smith+shop@mail.example" }));
+    const result = await signUp(deps, form({ domain: "Bob-Shop.ORG", email: "Bob.Smith+shop@mail.example" }));
     assert.ok(result.ok, JSON.stringify(result));
-    assert.equal(result.serviceId, "example-org");
+    assert.equal(result.serviceId, "bob-shop-org");
     assert.equal(result.email, "bob.smith+shop@mail.example");
-    const spec = (await store.getSpec("example-org")) as ServiceSpec;
-    assert.deepEqual(spec.domains.map((d) => [d.name, d.authoritative]), [["example.org", true]]);
-    assert.equal(spec.mail?.mailboxes[0]?.address, "bob.smithshop@example.org");
+    const spec = (await store.getSpec("bob-shop-org")) as ServiceSpec;
+    assert.deepEqual(spec.domains.map((d) => [d.name, d.authoritative]), [["bob-shop.org", true]]);
+    assert.equal(spec.mail?.mailboxes[0]?.address, "bob.smithshop@bob-shop.org");
+    // Its own domain carries the token whose TXT record proves ownership; a name under the box's domain needs none.
+    assert.match(spec.domains[0]?.challenge ?? "", /^[A-Za-z0-9_-]{32}$/);
   });
 
   it("gives the service only what its plan includes", async () => {
@@ -122,22 +126,23 @@ describe("signUp", () => {
   });
 
   it("adds -2 to the service id when the derived one is taken", async () => {
-    await store.applySpec({ schemaVersion: 1, kind: "Service", id: "example-org", domains: [{ name: "other.test" }] }, { author: { name: "admin", email: "admin@box.test" } });
-    const result = await signUp(deps, form({ domain: "example.org" }));
+    await store.applySpec({ schemaVersion: 1, kind: "Service", id: "bob-org", domains: [{ name: "other.test" }] }, { author: { name: "admin", email: "admin@box.test" } });
+    const result = await signUp(deps, form({ domain: "bob.org" }));
     assert.ok(result.ok, JSON.stringify(result));
-    assert.equal(result.serviceId, "example-org-2");
+    assert.equal(result.serviceId, "bob-org-2");
   });
 
   it("refuses a domain that another service lists, serves on the web, or holds the zone of", async () => {
     await store.applySpec(
-      { schemaVersion: 1, kind: "Service", id: "shop", domains: [{ name: "taken.org" }, { name: "web.test", authoritative: false }], web: { hostnames: ["web.test", "*.web.test"], backend: { kind: "upstream", address: "127.0.0.1:9000" } } },
+      { schemaVersion: 1, kind: "Service", id: "shop", domains: [{ name: "taken.org" }, { name: "web.net", authoritative: false }, { name: "deep.parent.org" }], web: { hostnames: ["web.net", "*.web.net"], backend: { kind: "upstream", address: "127.0.0.1:9000" } } },
       { author: { name: "admin", email: "admin@box.test" } },
     );
     const before = { specs: ["shop"] };
     for (const [domain, error] of [
       ["taken.org", "taken.org is already taken"],
-      ["blog.web.test", "blog.web.test is already taken"],
+      ["blog.web.net", "blog.web.net is already taken"],
       ["mail.taken.org", "mail.taken.org is already taken: it lies in taken.org, which another service holds"],
+      ["parent.org", "parent.org holds deep.parent.org, which another service has; choose another domain"],
     ] as const) {
       const result = await signUp(deps, form({ domain }));
       assert.deepEqual(result, { ok: false, errors: { domain: error } });
@@ -168,6 +173,10 @@ describe("signUp", () => {
     ["the customer domain itself", "box.test", "box.test is the box's own domain; choose a name under it, like yourname.box.test"],
     ["a reserved name", "mail.box.test", "mail.box.test is reserved for the box itself; choose another name"],
     ["the box's hostname", "coyote.box.test", "coyote.box.test is reserved for the box itself; choose another name"],
+    ["a public suffix", "co.uk", "co.uk is a public suffix (a top-level or registry domain) under which anyone registers names; choose a domain registered to you"],
+    ["a well-known public domain", "gmail.com", "gmail.com belongs to gmail.com, a well-known public domain; choose your own domain"],
+    ["a special-use name", "shop.local", "shop.local is under .local, a name reserved for special use that no one can own on the internet"],
+    ["a label mail clients look up", "mta-sts.bob.org", 'mta-sts.bob.org holds the label "mta-sts", which mail clients and certificate authorities look up by name; choose a name without it'],
   ] as const) {
     it(`refuses ${name} and creates nothing`, async () => {
       const result = await signUp(deps, form({ domain }));

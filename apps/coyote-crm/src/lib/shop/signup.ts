@@ -2,11 +2,12 @@
 // derived from the domain, the starter site, the account and the spec, undone as a whole when a
 // step fails. Plain functions over their inputs (database, state store, server spec), so that the
 // whole path is tested without Next; the server action only adds the session and the redirect.
+import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { eq } from "drizzle-orm";
 import { z } from "zod";
 import { scramSha1Credentials } from "@coyote/actuator-xmppconf";
-import { ServiceSpec, type ServerSpec, type StateStore } from "@coyote/spec";
+import { isUnderCustomerDomain, ServiceSpec, type ServerSpec, type StateStore } from "@coyote/spec";
 import type { CrmDb } from "../db.ts";
 import { fieldErrors } from "../forms.ts";
 import { hashPassword } from "../passwords.ts";
@@ -101,6 +102,8 @@ export interface StarterServiceInput {
   readonly plan: Pick<Plan, "id" | "web" | "mail" | "xmpp">;
   readonly domain: string;
   readonly authoritative: boolean;
+  /** The ownership proof token of a customer's own domain (none for a name under the box's customer domain). */
+  readonly challenge?: string;
   /** The starter site's folder, absolute. */
   readonly siteRoot: string;
   /** The local part of the mailbox and the XMPP username. */
@@ -118,11 +121,16 @@ export function buildServiceSpec(input: StarterServiceInput): z.input<typeof Ser
     id: input.serviceId,
     owner: { customerId: input.userId, email: input.email },
     plan: plan.id,
-    domains: [{ name: domain, authoritative: input.authoritative }],
+    domains: [{ name: domain, authoritative: input.authoritative, ...(input.challenge === undefined ? {} : { challenge: input.challenge }) }],
     ...(plan.web ? { web: { hostnames: [domain], backend: { kind: "static" as const, root: input.siteRoot } } } : {}),
     ...(plan.mail ? { mail: { mailboxes: [{ address: `${local}@${domain}`, passwordHash }] } } : {}),
     ...(plan.xmpp ? { xmpp: { users: [{ username: local, domain, passwordHash }] } } : {}),
   };
+}
+
+/** A fresh ownership proof token: 192 random bits, base64url (public: it only names what to publish). */
+export function newProofToken(): string {
+  return randomBytes(24).toString("base64url");
 }
 
 /** What a signup needs: the crm's database and state, the server spec as it is now, the client. */
@@ -193,7 +201,10 @@ async function create(deps: SignupDeps, input: Readonly<Record<string, unknown>>
   const local = mailLocalPart(email);
   const userId = newUserId();
   const siteRoot = siteDir(stateDir, serviceId);
-  const spec = buildServiceSpec({ serviceId, userId, email, plan, domain, authoritative: claim.authoritative, siteRoot, local, passwordHash: scramSha1Credentials(password) });
+  // A customer's own domain is served once its owner shows control over it with this token
+  // (domain-proof.ts); a name under the box's customer domain is the box's to hand out.
+  const challenge = isUnderCustomerDomain(domain, server) ? undefined : newProofToken();
+  const spec = buildServiceSpec({ serviceId, userId, email, plan, domain, authoritative: claim.authoritative, challenge, siteRoot, local, passwordHash: scramSha1Credentials(password) });
   // The store validates too, but only after the site and the rows exist; a spec this shop cannot
   // make valid is better refused before anything is written.
   const valid = ServiceSpec.safeParse(spec);
