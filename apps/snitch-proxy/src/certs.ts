@@ -3,6 +3,23 @@ import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { certificateFileName } from "@coyote/spec";
 
+/**
+ * The TLS 1.2 suites offered: forward-secret AEAD only (no CBC, so no padding oracle such as
+ * LUCKY13), the browsers' preferred ones first; TLS 1.3 suites are all AEAD. Both the listener and
+ * each certificate's context carry the list, since the context chosen by SNI is the one in force.
+ */
+export const TLS_CIPHERS = [
+  "TLS_AES_128_GCM_SHA256",
+  "TLS_AES_256_GCM_SHA384",
+  "TLS_CHACHA20_POLY1305_SHA256",
+  "ECDHE-ECDSA-AES128-GCM-SHA256",
+  "ECDHE-RSA-AES128-GCM-SHA256",
+  "ECDHE-ECDSA-AES256-GCM-SHA384",
+  "ECDHE-RSA-AES256-GCM-SHA384",
+  "ECDHE-ECDSA-CHACHA20-POLY1305",
+  "ECDHE-RSA-CHACHA20-POLY1305",
+].join(":");
+
 /** The file in `proxy/certs/` that holds a name's key and chain (see `certificateFileName`). */
 export function certificateFile(certsDir: string, name: string): string {
   return join(certsDir, certificateFileName(name));
@@ -35,16 +52,24 @@ export class CertificateStore {
   readonly #recheckMs: number;
   readonly #cache = new Map<string, Entry>();
   readonly #maxEntries: number;
+  /** Names with no certificate, until when they are known to have none (a flood of the same unknown name is not a flood of disk reads). */
+  readonly #misses = new Map<string, number>();
+  readonly #missMs: number;
+  readonly #maxMisses: number;
 
   /**
    * Makes the store.
    * @param certsDir `proxy/certs` of the state folder.
-   * @param options `recheckMs` (default 2000) and `maxEntries` of the context cache (default 50000).
+   * @param options `recheckMs` (default 2000) and `maxEntries` of the context cache (default
+   *   50000); how long a name without a certificate is remembered as such, `missMs` (default
+   *   5000), and how many such names at most, `maxMisses` (default 10000).
    */
-  constructor(certsDir: string, options: { recheckMs?: number; maxEntries?: number } = {}) {
+  constructor(certsDir: string, options: { recheckMs?: number; maxEntries?: number; missMs?: number; maxMisses?: number } = {}) {
     this.#dir = certsDir;
     this.#recheckMs = options.recheckMs ?? 2000;
     this.#maxEntries = options.maxEntries ?? 50000;
+    this.#missMs = options.missMs ?? 5000;
+    this.#maxMisses = options.maxMisses ?? 10_000;
   }
 
   /**
@@ -55,11 +80,37 @@ export class CertificateStore {
   async find(serverName: string): Promise<Found | undefined> {
     const host = normalize(serverName);
     if (host === undefined) return undefined;
+    const missUntil = this.#misses.get(host);
+    if (missUntil !== undefined) {
+      if (performance.now() < missUntil) return undefined;
+      this.#misses.delete(host);
+    }
+    const found = await this.#find(host);
+    if (found === undefined) this.#missed(host);
+    return found;
+  }
+
+  async #find(host: string): Promise<Found | undefined> {
     const exact = await this.#lookup(host);
     if (exact) return exact;
     const dot = host.indexOf(".");
     if (dot <= 0 || host.indexOf(".", dot + 1) < 0) return undefined;
     return this.#lookup(`*${host.slice(dot)}`);
+  }
+
+  #missed(host: string): void {
+    if (this.#missMs <= 0) return;
+    if (this.#misses.size >= this.#maxMisses) {
+      // Oldest first (insertion order); a full table of fresh misses loses its oldest one.
+      const oldest = this.#misses.keys().next();
+      if (!oldest.done) this.#misses.delete(oldest.value);
+    }
+    this.#misses.set(host, performance.now() + this.#missMs);
+  }
+
+  /** Forgets which names had no certificate (routes or certificates changed). */
+  forgetMisses(): void {
+    this.#misses.clear();
   }
 
   /**
@@ -78,6 +129,7 @@ export class CertificateStore {
   /** Forgets every cached context (the next handshake of each name reads its file). */
   clear(): void {
     this.#cache.clear();
+    this.#misses.clear();
   }
 
   async #lookup(name: string): Promise<Found | undefined> {
@@ -103,7 +155,7 @@ export class CertificateStore {
     let context: SecureContext;
     try {
       // The key and the chain are in one file; Node picks each out of the PEM by its label.
-      context = createSecureContext({ key: pem, cert: pem, minVersion: "TLSv1.2" });
+      context = createSecureContext({ key: pem, cert: pem, minVersion: "TLSv1.2", ciphers: TLS_CIPHERS });
     } catch (error) {
       throw new Error(`loading certificate ${file}: ${(error as Error).message}`, { cause: error });
     }

@@ -6,8 +6,8 @@ import { ActivatorError } from "@coyote/docker-activator";
 import type { CoyoteLogger } from "@coyote/log";
 import type { IncomingHttpHeaders } from "node:http";
 import type { BodySource, Exchange } from "./exchange.ts";
-import { clientResponseHeaders, upstreamRequestHeaders } from "./headers.ts";
-import { ORIGIN_RESET, ORIGIN_TIMEOUT, type OriginCall, type OriginError, type OriginHandler, type Origins } from "./http1/origin.ts";
+import { HSTS, clientResponseHeaders, upstreamRequestHeaders } from "./headers.ts";
+import { ORIGIN_FAULT, ORIGIN_PROTOCOL, ORIGIN_RESET, ORIGIN_TIMEOUT, type OriginCall, type OriginError, type OriginHandler, type Origins } from "./http1/origin.ts";
 import { errorHeaders, errorPage, type PageStatus } from "./pages.ts";
 import type { Route } from "./routes.ts";
 import type { TrafficStats } from "./stats.ts";
@@ -96,7 +96,11 @@ export class Passage implements OriginHandler {
         this.#context.logger.event("ERROR", { err: error, requestId: this.#requestId, host: this.#host, serviceId: this.#route.serviceId }, "waking the backend");
         answerPage(this.#exchange.reply, timeout ? 504 : 503, this.#requestId);
       },
-    );
+    ).catch((error: unknown) => {
+      // Thrown while sending on or answering: this request is cut off, the process goes on.
+      this.#context.logger.event("ERROR", { err: error, requestId: this.#requestId, host: this.#host }, "forwarding a request");
+      this.#exchange.reply.destroy();
+    });
   }
 
   #send(target: Target): void {
@@ -108,7 +112,10 @@ export class Passage implements OriginHandler {
   }
 
   onHead(status: number, headers: IncomingHttpHeaders): void {
-    this.#exchange.reply.writeHead(status, clientResponseHeaders(headers, this.#requestId));
+    const out = clientResponseHeaders(headers, this.#requestId);
+    // The upstream's own policy (includeSubDomains, preload) wins over the route's plain one.
+    if (this.#route.hsts === true) out["strict-transport-security"] ??= HSTS;
+    this.#exchange.reply.writeHead(status, out);
   }
 
   onData(chunk: Buffer): boolean {
@@ -144,6 +151,18 @@ export class Passage implements OriginHandler {
       stats.counters.upstreamTimeouts++;
       logger.event("ERROR", { requestId: this.#requestId, host: this.#host, serviceId: this.#route.serviceId, upstream, timeoutMs: this.#context.upstreamTimeoutMs }, "upstream too slow");
       answerPage(reply, 504, this.#requestId);
+      return;
+    }
+    if (error.code === ORIGIN_PROTOCOL || error.code === ORIGIN_FAULT) {
+      // An answer no client may be given (a status outside 100-599, a malformed field) or one the
+      // client's side refused: the client gets a 502, the upstream connection was closed.
+      stats.counters.upstreamErrors++;
+      logger.event("ERROR", { err: error, requestId: this.#requestId, host: this.#host, serviceId: this.#route.serviceId, upstream }, "invalid answer from the upstream");
+      try {
+        answerPage(reply, 502, this.#requestId);
+      } catch {
+        reply.destroy();
+      }
       return;
     }
     const refused = error.code === "ECONNREFUSED" || error.code === "ECONNRESET" || error.code === ORIGIN_RESET;

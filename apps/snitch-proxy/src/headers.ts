@@ -32,6 +32,12 @@ function connectionListed(value: string | string[] | undefined): Set<string> | u
   return names.size === 0 ? undefined : names;
 }
 
+/**
+ * The Strict-Transport-Security value for routes that opt in: a year, the host alone (a parent
+ * domain's subdomains may be other customers' sites, so no includeSubDomains).
+ */
+export const HSTS = "max-age=31536000";
+
 /** What the proxy knows about a request that the upstream should know too. */
 export interface ForwardedInfo {
   /** The host the client asked for (from `Host` or `:authority`, without the port). */

@@ -1,4 +1,4 @@
-import { createServer as createHttpServer, request as httpRequest, type IncomingMessage, type ServerResponse, type Server as HttpServer } from "node:http";
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse, type Server as HttpServer } from "node:http";
 import { createServer as createHttp2Server, type ServerHttp2Session } from "node:http2";
 import { readFile } from "node:fs/promises";
 import type { AddressInfo, Server as NetServer, Socket } from "node:net";
@@ -7,17 +7,19 @@ import { join } from "node:path";
 import { ActivatorClient } from "@coyote/docker-activator";
 import { startStatsHeartbeat } from "@coyote/component";
 import { requestIdFrom, type CoyoteLogger } from "@coyote/log";
-import { CertificateStore } from "./certs.ts";
+import { AddressLimit } from "./address-limit.ts";
+import { CertificateStore, TLS_CIPHERS } from "./certs.ts";
 import { http2Exchange, type Exchange } from "./exchange.ts";
 import { Passage, answerPage, type PassageContext } from "./forward.ts";
-import { Http1Front, type UpgradeRequest } from "./http1/front.ts";
+import { Http1Front } from "./http1/front.ts";
 import { Origins } from "./http1/origin.ts";
-import { requestHost, upstreamRequestHeaders } from "./headers.ts";
+import { HSTS, requestHost } from "./headers.ts";
 import { errorHeaders, errorPage } from "./pages.ts";
 import { RouteSource, type RouteTable } from "./routes.ts";
 import { openStatic, resolveStatic } from "./static.ts";
 import { TrafficStats } from "./stats.ts";
-import { Upstreams, type Target } from "./upstreams.ts";
+import { openTunnel, type TunnelContext } from "./tunnel.ts";
+import { Upstreams } from "./upstreams.ts";
 
 /** Where a listener binds. */
 export interface Listen {
@@ -39,11 +41,16 @@ export interface ProxyOptions {
   readonly publicHttpsPort?: number;
   /** Connections allowed at once, until `proxy/routes.json` says otherwise; 10000 by default. */
   readonly maxConnections?: number;
+  /**
+   * Connections one client address (an IPv6 /64) may hold at once, until `proxy/routes.json` says
+   * otherwise; 256 by default. Past it a new connection is destroyed at once.
+   */
+  readonly maxConnectionsPerAddress?: number;
   /** Time to receive a request's headers (slowloris), ms; 10 s. */
   readonly headersTimeoutMs?: number;
   /** Time to receive a whole HTTP/1.1 request, ms; 300 s. */
   readonly requestTimeoutMs?: number;
-  /** An idle connection is closed after this, ms; 60 s. */
+  /** An idle connection (or websocket tunnel, traffic either way counting) is closed after this, ms; 60 s. */
   readonly idleTimeoutMs?: number;
   /** An HTTP/1.1 connection between requests is closed after this, ms; 5 s. */
   readonly keepAliveTimeoutMs?: number;
@@ -122,28 +129,38 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   const upstreams = new Upstreams(activator, logger, options.wakeTimeoutMs ?? 60_000);
   const upstreamTimeoutMs = options.upstreamTimeoutMs ?? 60_000;
   // Upstream connections: keep-alive pools per address (http1/origin.ts).
-  const origins = new Origins({ headersTimeoutMs: upstreamTimeoutMs });
+  const origins = new Origins({ headersTimeoutMs: upstreamTimeoutMs, onFault: (error, where) => logger.event("ERROR", { err: error }, where) });
   const publicHttpsPort = options.publicHttpsPort ?? 443;
   let defaultMaxConnections = options.maxConnections ?? 10_000;
   const share = Math.max(1, options.connectionShare ?? 1);
   /** This process's part of a connection limit. */
   const part = (limit: number) => Math.max(1, Math.ceil(limit / share));
 
+  const perAddress = new AddressLimit(part(options.maxConnectionsPerAddress ?? 256));
+  const defaultPerAddress = options.maxConnectionsPerAddress ?? 256;
+
   const tls = createTlsServer({
     ALPNProtocols: ["h2", "http/1.1"],
+    minVersion: "TLSv1.2",
+    ciphers: TLS_CIPHERS,
+    honorCipherOrder: true,
     // Each answer goes out in one write (head and body together): no reason to wait for more.
     noDelay: true,
     SNICallback: (serverName, callback) => {
-      certs.find(serverName).then(
-        (found) => {
-          if (found) callback(null, found.context);
-          else callback(new Error(`no certificate for ${serverName}`));
-        },
-        (error: unknown) => {
-          logger.event("ERROR", { err: error, serverName }, "loading a certificate");
-          callback(error as Error);
-        },
-      );
+      certs
+        .find(serverName)
+        .then(
+          (found) => {
+            if (found) callback(null, found.context);
+            else callback(new Error(`no certificate for ${serverName}`));
+          },
+          (error: unknown) => {
+            logger.event("ERROR", { err: error, serverName }, "loading a certificate");
+            callback(error as Error);
+          },
+        )
+        // A throw from the callback (a socket gone meanwhile) must not become an unhandled rejection.
+        .catch((error: unknown) => logger.event("ERROR", { err: error, serverName }, "answering a handshake"));
     },
     handshakeTimeout: options.handshakeTimeoutMs ?? 10_000,
   });
@@ -156,7 +173,15 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     session.once("close", () => sessions.delete(session));
   });
   h2.on("sessionError", (error) => logger.debug({ err: error }, "http/2 session error"));
-  h2.on("request", (req, res) => onExchange(http2Exchange(req, res)));
+  h2.on("request", (req, res) => {
+    try {
+      onExchange(http2Exchange(req, res));
+    } catch (error) {
+      // One stream's fault ends that stream, not the session's others nor the process.
+      logger.event("ERROR", { err: error, path: req.url.slice(0, 200) }, "serving an HTTP/2 request");
+      res.stream.destroy();
+    }
+  });
   const front = new Http1Front(
     {
       maxHeaderBytes: options.maxHeaderBytes ?? 16_384,
@@ -168,11 +193,12 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     },
     {
       exchange: (exchange) => onExchange(exchange),
-      upgrade: (request, head) => onUpgrade(request, head),
+      upgrade: (request, head) => openTunnel(tunnelContext, request, head),
       refused: (status, reason) => {
         stats.counters.badRequests++;
         logger.debug({ status, reason }, "refused a malformed HTTP/1.1 request");
       },
+      fault: (error, where) => logger.event("ERROR", { err: error }, where),
     },
   );
   // ALPN decides: HTTP/2 to node:http2, HTTP/1.1 (or no ALPN) to snitch-proxy's own engine.
@@ -182,11 +208,19 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   });
   const source = new RouteSource(join(proxyDir, "routes.json"), logger, (table) => {
     tls.maxConnections = part(table.limits?.maxConnections ?? defaultMaxConnections);
+    perAddress.limit = part(table.limits?.maxConnectionsPerAddress ?? defaultPerAddress);
+    // A name refused a moment ago may have a route and a certificate now.
+    certs.forgetMisses();
     stats.retainHosts((host) => table.hasHost(host));
   });
   await source.start();
   const sockets = new Set<Socket>();
   tls.on("connection", (socket: Socket) => {
+    if (!perAddress.admit(socket)) {
+      stats.counters.connectionsRefused++;
+      socket.destroy();
+      return;
+    }
     stats.counters.connections++;
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
@@ -199,6 +233,24 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     socket.destroy();
   });
 
+  /**
+   * A connection made for one site must not serve another (RFC 9110 §7.4): the host must be the
+   * SNI name, or be covered by the wildcard certificate that SNI name was served.
+   */
+  const hostAllowed = (socket: TLSSocket, host: string): boolean => {
+    const serverName = socket.servername;
+    return typeof serverName !== "string" || serverName.toLowerCase() === host || coveredByWildcard(certs.servedName(serverName), host);
+  };
+  const tunnelContext: TunnelContext = {
+    stats,
+    logger,
+    upstreams,
+    upstreamTimeoutMs,
+    handshakeTimeoutMs: (options.wakeTimeoutMs ?? 60_000) + upstreamTimeoutMs,
+    idleTimeoutMs,
+    route: (host, url) => source.table.match(host, url),
+    hostAllowed,
+  };
   const passageContext: PassageContext = { stats, logger, origins, upstreams, upstreamTimeoutMs, accessLog: options.accessLog ?? true };
 
   const onExchange = (exchange: Exchange) => {
@@ -211,11 +263,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       answerPage(reply, 400, requestId);
       return;
     }
-    const socket = exchange.socket;
-    const serverName = socket.servername;
-    // A connection made for one site must not serve another (RFC 9110 §7.4): the host must be
-    // the SNI name, or be covered by the wildcard certificate that SNI name was served.
-    if (typeof serverName === "string" && serverName.toLowerCase() !== host && !coveredByWildcard(certs.servedName(serverName), host)) {
+    if (!hostAllowed(exchange.socket, host)) {
       answerPage(reply, 421, requestId);
       return;
     }
@@ -228,7 +276,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     const passage = new Passage(passageContext, exchange, route, host, requestId, started);
     const upstream = route.upstream;
     if (upstream.kind === "static") {
-      serveStatic(exchange, upstream.root, requestId, (n) => (passage.bytesOut += n));
+      serveStatic(exchange, upstream.root, requestId, route.hsts === true, (n) => (passage.bytesOut += n));
       return;
     }
     passage.forward();
@@ -237,87 +285,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   // (their size capped by maxHeaderListSize), a session with no frames at all is closed by the
   // idle timeout, and a stream waiting on its upstream is bounded by the upstream and wake timeouts.
 
-  const onUpgrade = (req: UpgradeRequest, head: Buffer) => {
-    const socket = req.socket;
-    const requestId = requestIdFrom(req.headers);
-    const host = requestHost(req.headers);
-    const fail = (status: number, text: string) => {
-      socket.end(`HTTP/1.1 ${status} ${text}\r\nconnection: close\r\ncontent-length: 0\r\nx-request-id: ${requestId}\r\n\r\n`);
-    };
-    if (host === undefined) {
-      fail(400, "Bad Request");
-      return;
-    }
-    const route = source.table.match(host, req.url);
-    if (route === undefined || route.upstream.kind === "static") {
-      fail(404, "Not Found");
-      return;
-    }
-    const upstream = route.upstream;
-    const counter = stats.host(route.host);
-    const tunnel = (target: Target) => {
-      const headers = upstreamRequestHeaders(req.headers, { host, clientAddress: req.socket.remoteAddress ?? "", proto: "https", requestId }, true);
-      const proxyReq = httpRequest({ host: target.host, port: target.port, method: req.method, path: req.url, headers });
-      proxyReq.on("upgrade", (proxyRes: IncomingMessage, upstreamSocket: Socket, upstreamHead: Buffer) => {
-        const lines = [`HTTP/1.1 101 ${proxyRes.statusMessage ?? "Switching Protocols"}`];
-        for (let i = 0; i < proxyRes.rawHeaders.length; i += 2) lines.push(`${proxyRes.rawHeaders[i] ?? ""}: ${proxyRes.rawHeaders[i + 1] ?? ""}`);
-        socket.write(`${lines.join("\r\n")}\r\n\r\n`);
-        if (upstreamHead.length > 0) socket.write(upstreamHead);
-        if (head.length > 0) upstreamSocket.write(head);
-        counter.openConnections++;
-        // Taken now, not before the upgrade: an idle unit's counter is dropped after each report,
-        // and an open connection keeps this one in the table until it closes.
-        const unitCounter = upstream.kind === "unit" ? stats.unit(upstream.unit) : undefined;
-        if (unitCounter) unitCounter.openConnections++;
-        stats.request(route.host, 101, 0, 0, 0);
-        const count = (into: "bytesIn" | "bytesOut") => (chunk: Buffer) => {
-          counter[into] += chunk.length;
-          if (unitCounter) {
-            unitCounter[into] += chunk.length;
-            unitCounter.dirty = true;
-          }
-        };
-        socket.on("data", count("bytesIn"));
-        upstreamSocket.on("data", count("bytesOut"));
-        socket.pipe(upstreamSocket).pipe(socket);
-        let closed = false;
-        const close = () => {
-          if (closed) return;
-          closed = true;
-          counter.openConnections--;
-          if (unitCounter) unitCounter.openConnections--;
-          socket.destroy();
-          upstreamSocket.destroy();
-        };
-        socket.on("close", close);
-        socket.on("error", close);
-        upstreamSocket.on("close", close);
-        upstreamSocket.on("error", close);
-      });
-      proxyReq.on("response", (proxyRes: IncomingMessage) => {
-        // The upstream refused the upgrade: pass its answer on and close.
-        fail(proxyRes.statusCode ?? 502, proxyRes.statusMessage ?? "Bad Gateway");
-        proxyRes.resume();
-      });
-      proxyReq.on("error", (error) => {
-        logger.event("ERROR", { err: error, requestId, host }, "websocket upstream unreachable");
-        fail(502, "Bad Gateway");
-      });
-      proxyReq.end();
-    };
-    socket.on("error", () => socket.destroy());
-    let resolved: Target | Promise<Target>;
-    try {
-      resolved = upstreams.resolve(upstream, requestId);
-    } catch {
-      fail(502, "Bad Gateway");
-      return;
-    }
-    if (resolved instanceof Promise) resolved.then(tunnel, () => fail(503, "Service Unavailable"));
-    else tunnel(resolved);
-  };
-
-  const serveStatic = (exchange: Exchange, root: string, requestId: string, sent: (n: number) => void) => {
+  const serveStatic = (exchange: Exchange, root: string, requestId: string, hsts: boolean, sent: (n: number) => void) => {
     const { reply, url, method } = exchange;
     // A request body means nothing to a static site; it is not read.
     exchange.body?.stop();
@@ -336,7 +304,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
           reply.end();
           return;
         }
-        reply.writeHead(answer.status, { ...answer.headers, "x-request-id": requestId });
+        reply.writeHead(answer.status, { ...answer.headers, "x-request-id": requestId, ...(hsts ? { "strict-transport-security": HSTS } : {}) });
         if (answer.status !== 200 || answer.file === undefined || method === "HEAD") {
           reply.end();
           return;
@@ -344,9 +312,15 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
         sent(answer.size);
         const stream = openStatic(answer.file);
         stream.on("data", (chunk: Buffer | string) => {
-          if (reply.write(chunk as Buffer)) return;
-          stream.pause();
-          reply.onDrain(() => stream.resume());
+          try {
+            if (reply.write(chunk as Buffer)) return;
+            stream.pause();
+            reply.onDrain(() => stream.resume());
+          } catch (error) {
+            logger.event("ERROR", { err: error, requestId, root }, "sending a static file");
+            stream.destroy();
+            reply.destroy();
+          }
         });
         stream.once("end", () => reply.end());
         stream.once("error", () => reply.destroy());
@@ -356,7 +330,11 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
         logger.event("ERROR", { err: error, requestId, root }, "serving a static file");
         answerPage(reply, 404, requestId);
       },
-    );
+    ).catch((error: unknown) => {
+      // Thrown while answering: this request is cut off; unhandled, it would end the process.
+      logger.event("ERROR", { err: error, requestId, root }, "answering a static request");
+      reply.destroy();
+    });
   };
 
   await listen(tls, options.https, options.reusePort ?? false);

@@ -13,6 +13,8 @@ export interface Route {
   readonly pathPrefix: string;
   readonly serviceId: string;
   readonly upstream: Upstream;
+  /** Whether answers carry Strict-Transport-Security (the route opts in). */
+  readonly hsts?: boolean;
 }
 
 /**

@@ -129,7 +129,13 @@ export const ProxyRoutes = z
     schemaVersion: SchemaVersion,
     generatedAt: Timestamp,
     /** Capacity limits from the server spec, applied live (seed 001). */
-    limits: z.strictObject({ maxConnections: z.int().min(1).max(1000000) }).optional(),
+    limits: z
+      .strictObject({
+        maxConnections: z.int().min(1).max(1000000),
+        /** Connections one client address (an IPv6 /64) may hold at once. */
+        maxConnectionsPerAddress: z.int().min(1).max(1000000).optional(),
+      })
+      .optional(),
     routes: z
       .array(
         z.strictObject({
@@ -138,6 +144,8 @@ export const ProxyRoutes = z
           serviceId: ServiceId,
           upstream: Upstream,
           allowedUpstreams: z.array(HostPort).optional(),
+          /** Send Strict-Transport-Security: browsers then reach the host over HTTPS only. */
+          hsts: z.boolean().optional(),
         }),
       )
       .max(100000),

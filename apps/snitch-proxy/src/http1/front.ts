@@ -43,6 +43,8 @@ export interface FrontHandlers {
   upgrade(request: UpgradeRequest, head: Buffer): void;
   /** A request refused by the front itself (malformed, too large, too slow). */
   refused(status: PageStatus, reason: string): void;
+  /** An exception while one connection was served: that connection is destroyed, the others go on. */
+  fault(error: unknown, where: string): void;
 }
 
 const CRLFCRLF = Buffer.from("\r\n\r\n");
@@ -53,6 +55,7 @@ const MAX_PENDING = 65_536;
 const TOKEN_CLOSE = /(?:^|,)\s*close\s*(?:,|$)/i;
 const TOKEN_KEEP_ALIVE = /(?:^|,)\s*keep-alive\s*(?:,|$)/i;
 const TOKEN_UPGRADE = /(?:^|,)\s*upgrade\s*(?:,|$)/i;
+const TOKEN_H2C = /(?:^|,)\s*h2c\s*(?:,|$)/i;
 
 const enum State {
   /** Waiting for (the rest of) a request head. */
@@ -84,6 +87,10 @@ export class Http1Front {
   readonly #checker: NodeJS.Timeout;
   /** Stopping: connections close after the answer in flight. */
   stopping = false;
+  /** Bytes searched for the end of a request head, over all connections (a measure of work). */
+  scannedBytes = 0;
+  /** Bytes copied while gathering request heads that came in pieces (a measure of work). */
+  copiedBytes = 0;
 
   readonly options: FrontOptions;
   readonly handlers: FrontHandlers;
@@ -119,7 +126,13 @@ export class Http1Front {
 
   #check(): void {
     const now = performance.now();
-    for (const connection of this.#connections) connection.check(now);
+    for (const connection of this.#connections) {
+      try {
+        connection.check(now);
+      } catch (error) {
+        connection.fault(error, "checking a connection's deadlines");
+      }
+    }
   }
 }
 
@@ -130,6 +143,13 @@ class Connection {
   #state = State.Head;
   /** Bytes read and not yet parsed: a partial head, or pipelined requests. */
   #pending: Buffer | undefined;
+  /**
+   * Where a head arriving in pieces is gathered: `#pending` is its start, the rest is free room
+   * (doubled when full), so a head sent byte by byte costs linear copying, not quadratic.
+   */
+  #store: Buffer | undefined;
+  /** Bytes at the start of `#pending` already searched for the end of a head, in vain. */
+  #scanned = 0;
   /** When the current request's first byte arrived (0: none yet). */
   #requestStarted = 0;
   /** When the connection went idle between requests (or opened). */
@@ -150,7 +170,30 @@ class Connection {
     socket.on("close", this.#onClose);
   }
 
+  /**
+   * Destroys this connection after an exception while serving it: thrown out of an event handler,
+   * it would end the process and every other connection with it.
+   */
+  fault(error: unknown, where: string): void {
+    this.#state = State.Closed;
+    this.#front.forget(this);
+    this.socket.destroy();
+    try {
+      this.#front.handlers.fault(error, where);
+    } catch {
+      // The report failed too; the connection is gone either way.
+    }
+  }
+
   readonly #onData = (chunk: Buffer): void => {
+    try {
+      this.#take(chunk);
+    } catch (error) {
+      this.fault(error, "serving an HTTP/1.1 request");
+    }
+  };
+
+  #take(chunk: Buffer): void {
     this.lastActive = performance.now();
     // Refused and closing: what else the client sends is not read, nor kept.
     if (this.#state === State.Closed) return;
@@ -158,15 +201,15 @@ class Connection {
       (this.#exchange as Http1Exchange).feed(chunk, 0);
     } else {
       if (this.#pending === undefined) {
-        this.#pending = chunk;
+        this.#setPending(chunk);
         if (this.#state === State.Head && this.#requestStarted === 0) this.#requestStarted = this.lastActive;
       } else {
-        this.#pending = Buffer.concat([this.#pending, chunk]);
+        this.#append(this.#pending, chunk);
       }
-      if (this.#state === State.Answer && this.#pending.length > MAX_PENDING) this.pause();
+      if (this.#state === State.Answer && (this.#pending?.length ?? 0) > MAX_PENDING) this.pause();
     }
     this.#pump();
-  };
+  }
 
   readonly #onError = (): void => {
     this.socket.destroy();
@@ -177,7 +220,11 @@ class Connection {
     this.#front.forget(this);
     const exchange = this.#exchange;
     this.#exchange = undefined;
-    exchange?.lost();
+    try {
+      exchange?.lost();
+    } catch (error) {
+      this.fault(error, "closing an HTTP/1.1 connection");
+    }
   };
 
   /** Ends the connection after what is written: a peer that never closes its side is cut off later. */
@@ -193,6 +240,28 @@ class Connection {
 
   resume(): void {
     this.#reads.resume();
+  }
+
+  /** Replaces what is pending by bytes that are not an extension of it. */
+  #setPending(pending: Buffer | undefined): void {
+    this.#pending = pending;
+    this.#store = undefined;
+    this.#scanned = 0;
+  }
+
+  /** Adds a chunk to what is pending, in the room of `#store` (grown by doubling). */
+  #append(pending: Buffer, chunk: Buffer): void {
+    const length = pending.length + chunk.length;
+    let store = this.#store;
+    if (store === undefined || store.length < length) {
+      store = Buffer.allocUnsafe(Math.max(length, 2 * (store?.length ?? pending.length), 1024));
+      pending.copy(store, 0);
+      this.#front.copiedBytes += pending.length;
+      this.#store = store;
+    }
+    chunk.copy(store, pending.length);
+    this.#front.copiedBytes += chunk.length;
+    this.#pending = store.subarray(0, length);
   }
 
   /** Reads the requests that are complete in `#pending`, one at a time. */
@@ -214,10 +283,22 @@ class Connection {
     // Empty lines before a request line are ignored (RFC 9112 §2.2).
     let start = 0;
     while (input.length >= start + 2 && input[start] === 13 && input[start + 1] === 10) start += 2;
-    const end = input.indexOf(CRLFCRLF, start);
+    // What was searched before is not searched again: only its last 3 bytes, which may begin a
+    // CRLFCRLF that this chunk completes. A head sent byte by byte costs linear time, not quadratic.
+    const from = Math.max(start, this.#scanned - 3);
+    const end = input.indexOf(CRLFCRLF, from);
+    this.#front.scannedBytes += (end < 0 ? input.length : end + 4) - from;
     if (end < 0 || end - start > maxHeaderBytes) {
-      if (input.length - start > maxHeaderBytes) this.refuse(431, "the request head is larger than the limit");
-      else this.#pending = start === 0 ? input : start === input.length ? undefined : input.subarray(start);
+      if (input.length - start > maxHeaderBytes) {
+        this.refuse(431, "the request head is larger than the limit");
+      } else if (start === 0) {
+        // The same bytes stay pending (and #store with them): remember how far they were searched.
+        this.#pending = input;
+        this.#scanned = input.length;
+      } else {
+        this.#setPending(start === input.length ? undefined : input.subarray(start));
+        this.#scanned = input.length - start;
+      }
       return false;
     }
     let head;
@@ -231,10 +312,14 @@ class Connection {
       return false;
     }
     const rest = end + 4 < input.length ? input.subarray(end + 4) : undefined;
-    this.#pending = undefined;
+    this.#setPending(undefined);
     const connectionHeader = head.headers.connection;
     const headers = head.headers;
-    if (headers.upgrade !== undefined && connectionHeader !== undefined && TOKEN_UPGRADE.test(connectionHeader) && framing.kind === "none") {
+    // An h2c upgrade is never tunnelled: HTTP/2 over cleartext has no place inside TLS (RFC 9113
+    // §3.1), and a tunnel would let the client talk HTTP/2 straight to the backend past every
+    // check made here (h2c smuggling). Like nginx and Caddy, the offer is ignored, as a server may
+    // (RFC 9110 §7.8): the request is served as a plain one, Upgrade and HTTP2-Settings stripped.
+    if (headers.upgrade !== undefined && connectionHeader !== undefined && TOKEN_UPGRADE.test(connectionHeader) && framing.kind === "none" && !TOKEN_H2C.test(headers.upgrade)) {
       this.#handOver({ method: head.method, url: head.target, headers, socket: this.socket }, rest ?? Buffer.alloc(0));
       return false;
     }
@@ -250,7 +335,7 @@ class Connection {
     if (this.#requestStarted === 0) this.#requestStarted = performance.now();
     if (rest !== undefined) {
       if (this.#state === State.Body) exchange.feed(rest, 0);
-      else this.#pending = rest;
+      else this.#setPending(rest);
     }
     // A body that was malformed from its first bytes has been refused already.
     if ((this.#state as State) === State.Closed) return false;
@@ -273,7 +358,7 @@ class Connection {
   bodyRead(rest: Buffer | undefined): void {
     if (this.#state !== State.Body) return;
     this.#state = State.Answer;
-    if (rest !== undefined && rest.length > 0) this.#pending = rest;
+    if (rest !== undefined && rest.length > 0) this.#setPending(rest);
   }
 
   /** The answer is written: the next request may be read, unless the connection closes. */
@@ -295,7 +380,7 @@ class Connection {
   /** Answers a request the front refuses, with its page, and closes the connection. */
   refuse(status: PageStatus, reason: string): void {
     this.#front.handlers.refused(status, reason);
-    this.#pending = undefined;
+    this.#setPending(undefined);
     const exchange = this.#exchange;
     this.#state = State.Closed;
     this.#idleSince = performance.now();

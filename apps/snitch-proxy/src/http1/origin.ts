@@ -3,70 +3,12 @@
 // request, docs/BENCHMARKS.md) and does only what a reverse proxy needs: one request at a time
 // per connection, the response streamed back with back-pressure, a bodiless request retried once
 // on a new connection when a reused one turns out to have been closed by the backend.
-import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http";
 import { connect, type Socket } from "node:net";
-import type { BodySource } from "../exchange.ts";
 import { ReadSwitch } from "./read-switch.ts";
 import { ChunkedDecoder, LAST_CHUNK, WireError, chunkHead, fieldLines, parseResponseHead, responseFraming, type Framing } from "./wire.ts";
+import { ORIGIN_FAULT, ORIGIN_PROTOCOL, ORIGIN_RESET, ORIGIN_TIMEOUT, OriginError, checkResponseHead, type OriginAddress, type OriginCall, type OriginHandler, type OriginOptions, type OriginRequest } from "./origin-api.ts";
 
-/** Why an upstream request failed. */
-export class OriginError extends Error {
-  /** A socket error code (ECONNREFUSED, ECONNRESET, ...) or one of snitch-proxy's own. */
-  readonly code: string;
-  constructor(code: string, message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "OriginError";
-    this.code = code;
-  }
-}
-
-/** The error codes of the client itself. */
-export const ORIGIN_TIMEOUT = "UPSTREAM_TIMEOUT";
-export const ORIGIN_PROTOCOL = "UPSTREAM_PROTOCOL";
-export const ORIGIN_RESET = "UPSTREAM_RESET";
-
-/** A request to send upstream. */
-export interface OriginRequest {
-  readonly method: string;
-  readonly path: string;
-  /** Sent as they are (hop-by-hop ones already removed); a body without Content-Length goes chunked. */
-  readonly headers: OutgoingHttpHeaders;
-  readonly body: BodySource | null;
-}
-
-/** What a request's caller hears back. */
-export interface OriginHandler {
-  onHead(status: number, headers: IncomingHttpHeaders): void;
-  /** Part of the body; false pauses the upstream until `OriginCall.resume()`. */
-  onData(chunk: Buffer): boolean;
-  onEnd(): void;
-  onError(error: OriginError): void;
-}
-
-/** A request in flight. */
-export interface OriginCall {
-  resume(): void;
-  /** Gives the request up (the client went away): its connection is closed, the handler hears nothing more. */
-  abort(): void;
-}
-
-/** Where to connect. */
-export interface OriginAddress {
-  readonly host: string;
-  readonly port: number;
-}
-
-/** Limits of the client. */
-export interface OriginOptions {
-  /** Time from sending a request to the end of the response's head, ms. */
-  readonly headersTimeoutMs: number;
-  /** An idle pooled connection is closed after this, ms; 4 s (below the usual backend's 5 s). */
-  readonly keepAliveMs?: number;
-  /** Idle connections kept per address; 256. */
-  readonly maxIdlePerAddress?: number;
-  /** Addresses with a pool; the least recently used pool is closed past this. 1024. */
-  readonly maxAddresses?: number;
-}
+export * from "./origin-api.ts";
 
 const MAX_RESPONSE_HEAD = 65_536;
 /** Where every upstream read lands (see Connection): reads are handled one at a time. */
@@ -169,16 +111,44 @@ class Connection {
       onread: {
         buffer: READ_BUFFER,
         callback: (length: number, buffer: Uint8Array) => {
-          this.#read((buffer as Buffer).subarray(0, length));
+          // A throw here would escape into the event loop and end the process with every
+          // connection it serves: it ends this exchange only.
+          try {
+            this.#read((buffer as Buffer).subarray(0, length));
+          } catch (error) {
+            this.#fault(error, "reading the upstream's answer");
+          }
           // Back-pressure pauses the socket itself (#deliver), not through this answer.
           return true;
         },
       },
     });
     this.#reads = new ReadSwitch(this.socket);
-    this.socket.on("end", () => this.#ended());
-    this.socket.on("error", (error: NodeJS.ErrnoException) => this.#lost(error));
-    this.socket.on("close", () => this.#lost(undefined));
+    this.socket.on("end", () => this.#guard(() => this.#ended(), "ending the upstream's answer"));
+    this.socket.on("error", (error: NodeJS.ErrnoException) => this.#guard(() => this.#lost(error), "losing the upstream connection"));
+    this.socket.on("close", () => this.#guard(() => this.#lost(undefined), "closing the upstream connection"));
+  }
+
+  #guard(run: () => void, where: string): void {
+    try {
+      run();
+    } catch (error) {
+      this.#fault(error, where);
+    }
+  }
+
+  /** An exception while this connection's answer was handled: the connection and its call end. */
+  #fault(error: unknown, where: string): void {
+    this.socket.destroy();
+    const call = this.call;
+    this.call = undefined;
+    this.#origins.fault(error, where);
+    if (call === undefined) return;
+    try {
+      call.fail(new OriginError(ORIGIN_FAULT, `${where}: ${error instanceof Error ? error.message : String(error)}`, { cause: error }));
+    } catch (again) {
+      this.#origins.fault(again, `${where}, then failing the request`);
+    }
   }
 
   #read(chunk: Buffer): void {
@@ -221,6 +191,7 @@ class Connection {
       let framing: Framing;
       try {
         head = parseResponseHead(input.toString("latin1", from, end));
+        checkResponseHead(head);
         if (head.status === 101) throw new WireError(400, "the upstream switched protocols on a plain request");
         framing = responseFraming(call.request.method, head);
       } catch (error) {
@@ -325,7 +296,7 @@ export class Origins {
   #closed = false;
 
   constructor(options: OriginOptions) {
-    this.#options = { keepAliveMs: 4000, maxIdlePerAddress: 256, maxAddresses: 1024, ...options };
+    this.#options = { keepAliveMs: 4000, maxIdlePerAddress: 256, maxAddresses: 1024, onFault: () => undefined, ...options };
     const every = Math.max(25, Math.min(1000, Math.floor(Math.min(this.#options.headersTimeoutMs, this.#options.keepAliveMs) / 4)));
     this.#sweeper = setInterval(() => this.#sweep(), every);
     this.#sweeper.unref();
@@ -431,11 +402,26 @@ export class Origins {
     this.#calls.delete(call);
   }
 
+  /** Reports an exception raised while one connection's answer was handled. */
+  fault(error: unknown, where: string): void {
+    try {
+      this.#options.onFault(error, where);
+    } catch {
+      // The report itself failed: nothing more can be done for this one connection.
+    }
+  }
+
   #sweep(): void {
     const now = performance.now();
     for (const call of this.#calls) {
       if (call.phase === Phase.Head && now - call.sentAt > this.#options.headersTimeoutMs) {
-        call.fail(new OriginError(ORIGIN_TIMEOUT, `the upstream did not answer within ${String(this.#options.headersTimeoutMs)} ms`));
+        try {
+          call.fail(new OriginError(ORIGIN_TIMEOUT, `the upstream did not answer within ${String(this.#options.headersTimeoutMs)} ms`));
+        } catch (error) {
+          // One request's timeout answer failed: the timer goes on for the others.
+          call.connection?.socket.destroy();
+          this.fault(error, "answering an upstream timeout");
+        }
       }
     }
     for (const [key, idle] of this.#idle) {
@@ -454,3 +440,4 @@ export class Origins {
     for (const call of [...this.#calls]) call.fail(new OriginError(ORIGIN_RESET, "the proxy is stopping"));
   }
 }
+
