@@ -78,6 +78,26 @@ describe("the backends actuator's plan", () => {
     );
   });
 
+  it("refuses, for good, a port the box's own daemons use, naming what uses it", () => {
+    const custom = ServerSpec.parse({ schemaVersion: 1, kind: "Server", name: "test", hostname: "box.test.example", ports: { http: 18000, https: 18443, panel: 13000 }, dns: { listen: ["127.0.0.1:15353"] }, mail: { smtpListen: "127.0.0.1:12525" } });
+    const cases: Array<[number, RegExp]> = [
+      [25, /SMTP/], [53, /DNS/], [80, /HTTP/], [443, /HTTPS/], [465, /SMTP/], [587, /SMTP/], [993, /IMAPS/], [995, /POP3S/], [110, /POP3/], [143, /IMAP/], [5222, /XMPP/], [5269, /XMPP/], [5280, /XMPP/],
+      [18000, /ports\.http/], [18443, /ports\.https/], [13000, /ports\.panel/], [15353, /dns\.listen/], [12525, /mail\.smtpListen/],
+    ];
+    for (const [port, what] of cases) {
+      for (const backend of [container(port), processBackend(port)]) {
+        assert.throws(
+          () => planBackends({ id: "greedy", spec: service("greedy", backend) }, emptyObserved, custom),
+          (error: unknown) => error instanceof ActuatorError && error.terminal && error.reason === "PortReserved" && error.message.includes(`port ${port} is reserved for`) && what.test(error.message),
+          `port ${port}`,
+        );
+      }
+    }
+    // The defaults of a spec that does not name them are reserved too.
+    assert.throws(() => planBackends({ id: "greedy", spec: service("greedy", container(3000)) }, emptyObserved, server()), /reserved for the panel/);
+    assert.equal(planBackends({ id: "fine", spec: service("fine", container(18080)) }, emptyObserved, custom).steps[0]?.kind, "write-fragment");
+  });
+
   it("has nothing to do for a service without a sleeping backend and no fragment", () => {
     assert.deepEqual(planBackends({ id: "site", spec: service("site", { kind: "static", root: "/srv/site" }) }, emptyObserved, server()).steps, []);
     assert.deepEqual(planBackends({ id: "gone", spec: undefined }, emptyObserved, server()).steps, []);

@@ -5,6 +5,7 @@ import type { Actuator, ActuatorContext, Plan, Target } from "@coyote/actuator";
 import type { CoyoteLogger } from "@coyote/log";
 import { ActivatorUnits, fsyncDir, parseJson, removeStaleTempFiles, writeFileAtomic } from "@coyote/spec";
 import type { ServerSpec, ServiceSpec } from "@coyote/spec";
+import { reservedPorts } from "./reserved.ts";
 
 /** The actuator's id. */
 export const BACKENDS_ACTUATOR_ID = "actuator.backends.activator";
@@ -130,13 +131,17 @@ async function readCombined(path: string, logger: CoyoteLogger): Promise<Activat
 
 /**
  * Plans one service. Pure: everything it needs was observed.
- * @throws ActuatorError `RuntimeUnavailable` (terminal), `PortTaken` (retried: it clears when the
- *   other service lets go of the address).
+ * @throws ActuatorError `RuntimeUnavailable` (terminal), `PortReserved` (terminal: a port of the
+ *   box's own daemons), `PortTaken` (retried: it clears when the other service lets go of the address).
  */
 export function planBackends(target: Target, observed: BackendsObserved, server: ServerSpec): Plan<BackendsStep> {
   const desired = target.spec === undefined ? undefined : unitOf(target.id, target.spec, server);
   if (desired === undefined) {
     return observed.fragmentExists ? { steps: [{ kind: "remove-fragment" }], describe: ["remove the service's backend unit (its container or process is stopped and removed)"] } : { steps: [], describe: [] };
+  }
+  const reserved = reservedPorts(server).get(desired.port);
+  if (reserved !== undefined) {
+    throw new ActuatorError("PortReserved", `planning the backend of service ${target.id}: port ${desired.port} is reserved for ${reserved}; choose another port for the backend`, { terminal: true });
   }
   const address = `${desired.host}:${desired.port}`;
   const holder = observed.addresses[address];
