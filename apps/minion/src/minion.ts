@@ -6,6 +6,7 @@ import type { CoyoteLogger } from "@coyote/log";
 import { LastGood, ServerSpec, ServiceStatus, StateStore, serverOrDefaults, specPath } from "@coyote/spec";
 import { AlarmBook } from "./alarms.ts";
 import { conditionOf } from "./conditions.ts";
+import { createDomainProofActuator, DomainProofBook, withDomainProof } from "./domain-proof.ts";
 import { CommitJournal } from "./journal.ts";
 import { PluginFolder } from "./plugins.ts";
 import { READY, Reconciler, SPEC_VALID } from "./reconciler.ts";
@@ -63,6 +64,8 @@ export class Minion {
   #busy = false;
   #idleWaiters: (() => void)[] = [];
   #resyncPending = false;
+  readonly #proofs = new DomainProofBook();
+  readonly #proof = createDomainProofActuator(this.#proofs);
 
   /** Makes a minion; nothing happens before {@link Minion.start}. */
   constructor(options: MinionOptions) {
@@ -78,9 +81,12 @@ export class Minion {
     this.#serverGood = new LastGood({ schema: ServerSpec, label: specPath("server"), keepFile: join(options.stateDir, "minion", "last-good", "server.json") });
   }
 
-  /** Every actuator in reconcile order: the bundled ones, then the plugins. */
+  /**
+   * Every actuator in reconcile order: the domain proof first, then the bundled ones, then the
+   * plugins, each behind the gate that shows it only the domains that may be served.
+   */
   get actuators(): Actuator[] {
-    return [...this.#bundled, ...this.#plugins.actuators];
+    return withDomainProof([...this.#bundled, ...this.#plugins.actuators], this.#proofs, this.#proof);
   }
 
   /** The statuses the minion last wrote. */
@@ -102,7 +108,7 @@ export class Minion {
     await this.#alarms.load();
     this.#server = await this.#readServer();
     this.#setBundled(this.#options.actuators(this.#server));
-    await this.#plugins.scan(new Set(this.#bundled.map((a) => a.id)));
+    await this.#plugins.scan(new Set([this.#proof.id, ...this.#bundled.map((a) => a.id)]));
     await this.#startActuators();
 
     // A minion killed between an apply and its commit owes that commit: pay it before anything else.
@@ -270,7 +276,7 @@ export class Minion {
   }
 
   async #rescanPlugins(): Promise<void> {
-    if (await this.#plugins.scan(new Set(this.#bundled.map((a) => a.id)))) {
+    if (await this.#plugins.scan(new Set([this.#proof.id, ...this.#bundled.map((a) => a.id)]))) {
       await this.#startActuators();
       this.#options.logger.event("CONFIG_RELOADED", { what: "plugins", actuators: this.actuators.map((a) => a.id) });
       await this.resync();

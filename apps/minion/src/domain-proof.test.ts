@@ -1,0 +1,158 @@
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { createSocket } from "node:dgram";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, test } from "node:test";
+import { setTimeout as sleep } from "node:timers/promises";
+import { promisify } from "node:util";
+import { startDnsServer, type DnsServer } from "@coyote/actuator-dnsconf";
+import { createLogger, logFileFor } from "@coyote/log";
+import { challengeValue, StateStore, type Condition } from "@coyote/spec";
+import { bundledActuators } from "./bundled.ts";
+import { lookupTxt } from "./domain-proof.ts";
+import { Minion } from "./minion.ts";
+
+const run = promisify(execFile);
+const AUTHOR = { name: "Shop", email: "shop@box.net" };
+const TOKEN = "tok_0123456789abcdefghijkl";
+const dirs: string[] = [];
+const cleanups: (() => Promise<void>)[] = [];
+after(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+async function freeUdpPort(): Promise<number> {
+  const socket = createSocket("udp4");
+  await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", resolve));
+  const port = socket.address().port;
+  await new Promise<void>((resolve) => socket.close(() => resolve()));
+  return port;
+}
+
+/** The status of a query (NOERROR, REFUSED ...) and its short answers, from the box's DNS server. */
+async function dig(port: number, name: string, type: string): Promise<{ status: string; answers: string[] }> {
+  const { stdout } = await run("kdig", ["@127.0.0.1", "-p", String(port), "+timeout=2", "+retry=0", name, type]);
+  const status = /status: ([A-Z]+)/.exec(stdout)?.[1] ?? "NONE";
+  const answers = stdout.split("\n").filter((line) => !line.startsWith(";") && line.trim() !== "" && line.includes(`\t${type}\t`));
+  return { status, answers };
+}
+
+/**
+ * Writes the zone the rest of the world sees for bob.org (the registrar's or the old host's
+ * servers), with the given `_coyote-challenge` TXT values, and reloads the world's server.
+ */
+async function publishWorld(dir: string, server: DnsServer | undefined, serial: number, txt: readonly string[]): Promise<void> {
+  const records = [
+    { name: "bob.org", ttl: 60, type: "NS", target: "ns.elsewhere.net" },
+    ...txt.map((text) => ({ name: "_coyote-challenge.bob.org", ttl: 60, type: "TXT", strings: [text] })),
+  ];
+  const soa = { mname: "ns.elsewhere.net", rname: "hostmaster.bob.org", refresh: 3600, retry: 900, expire: 1209600, minimum: 60, ttl: 60 };
+  // Written aside and renamed in, as zone files are: the server's folder cache sees the change.
+  writeFileSync(join(dir, ".bob.org.tmp"), JSON.stringify({ schemaVersion: 1, kind: "DnsZone", zone: "bob.org", owner: "world", serial, soa, records }));
+  renameSync(join(dir, ".bob.org.tmp"), join(dir, "bob.org.json"));
+  await server?.reload();
+}
+
+function condition(minion: Minion, type: string): Condition | undefined {
+  return minion.statuses.get("bob")?.conditions.find((c) => c.type === type);
+}
+
+async function waitFor(what: string, check: () => boolean, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+function routedHosts(stateDir: string): string[] {
+  const file = join(stateDir, "proxy", "routes.json");
+  if (!existsSync(file)) return [];
+  const routes = JSON.parse(readFileSync(file, "utf8")) as { routes?: { host: string }[] };
+  return (routes.routes ?? []).map((r) => r.host);
+}
+
+test("lookupTxt asks the configured resolver over UDP and tells a missing record from a failed lookup", { timeout: 20_000 }, async () => {
+  const worldDir = mkdtempSync(join(tmpdir(), "coyote-world-"));
+  dirs.push(worldDir);
+  await publishWorld(worldDir, undefined, 1, ["v=other", challengeValue(TOKEN)]);
+  const logger = createLogger({ component: "world-dns", file: logFileFor(worldDir, "world") });
+  const world = await startDnsServer({ listen: ["127.0.0.1:0"], zonesDir: worldDir, logger });
+  cleanups.push(() => world.stop());
+  const address = `127.0.0.1:${world.addresses[0]?.port ?? 0}`;
+  assert.deepEqual(await lookupTxt("_coyote-challenge.bob.org", address), { values: ["v=other", challengeValue(TOKEN)] });
+  assert.deepEqual(await lookupTxt("_coyote-challenge.nothing.bob.org", address), { values: [] });
+  // The world's server refuses a zone it does not hold; a silent port times out within the deadline.
+  assert.ok("error" in (await lookupTxt("_coyote-challenge.carol.org", address)));
+  const silent = await freeUdpPort();
+  const started = Date.now();
+  assert.ok("error" in (await lookupTxt("_coyote-challenge.bob.org", `127.0.0.1:${silent}`, 300)));
+  assert.ok(Date.now() - started < 2000, "the lookup gives up at its deadline");
+});
+
+test("a customer's own domain gets no zone, route or certificate until its TXT proof appears in the world's DNS", { timeout: 90_000 }, async () => {
+  const stateDir = mkdtempSync(join(tmpdir(), "coyote-proof-"));
+  const worldDir = mkdtempSync(join(tmpdir(), "coyote-world-"));
+  dirs.push(stateDir, worldDir);
+  mkdirSync(join(stateDir, "logs"), { recursive: true });
+  await publishWorld(worldDir, undefined, 1, []);
+  const worldLogger = createLogger({ component: "world-dns", file: logFileFor(worldDir, "world") });
+  const world = await startDnsServer({ listen: ["127.0.0.1:0"], zonesDir: worldDir, logger: worldLogger });
+  cleanups.push(() => world.stop());
+  const boxPort = await freeUdpPort();
+
+  const store = await StateStore.open(stateDir, { author: AUTHOR });
+  await store.applySpec({
+    schemaVersion: 1, kind: "Server", name: "box", hostname: "box.host.net", customerDomain: "box.net", publicIPv4: "192.0.2.7",
+    dns: { listen: [`127.0.0.1:${boxPort}`], resolver: `127.0.0.1:${world.addresses[0]?.port ?? 0}` },
+  }, { author: AUTHOR });
+  await store.applySpec({
+    schemaVersion: 1, kind: "Service", id: "bob", owner: { customerId: "u-bob", email: "bob@mail.net" },
+    domains: [{ name: "bob.org", challenge: TOKEN }],
+    web: { hostnames: ["bob.org", "www.bob.org"], backend: { kind: "upstream", address: "127.0.0.1:9" } },
+  }, { author: AUTHOR });
+
+  const logger = createLogger({ component: "minion", file: logFileFor(stateDir, "minion") });
+  const missing = { postfix: join(stateDir, "no-postfix"), prosodyctl: join(stateDir, "no-prosodyctl") };
+  const minion = new Minion({ stateDir, logger, actuators: (server) => bundledActuators(server, stateDir, missing), debounceMs: 10, backoffInitialMs: 50, backoffMaxMs: 300 });
+  cleanups.push(async () => {
+    await minion.stop();
+    await logger.close();
+  });
+  await minion.start();
+
+  await waitFor("DomainVerified False", () => condition(minion, "DomainVerified")?.status === "False");
+  const unverified = condition(minion, "DomainVerified");
+  assert.equal(unverified?.reason, "DomainUnverified");
+  assert.equal(unverified.message, `bob.org is not proven yet: set a TXT record _coyote-challenge.bob.org with the value "${challengeValue(TOKEN)}" (last look: no such record)`);
+  assert.equal(condition(minion, "Ready")?.status, "False");
+  // Nothing is served for it: the box refuses the zone, no route, no certificate.
+  assert.equal((await dig(boxPort, "bob.org", "SOA")).status, "REFUSED");
+  assert.ok(!existsSync(join(stateDir, "dns", "zones", "bob.org.json")), "no zone file");
+  assert.deepEqual(routedHosts(stateDir).filter((h) => h.endsWith("bob.org")), [], "no route");
+
+  // A wrong value is named in the status as what was seen.
+  await publishWorld(worldDir, world, 2, ["coyote-domain-proof=not-the-token-at-all"]);
+  await waitFor("the wrong value in the status", () => condition(minion, "DomainVerified")?.message.includes('found "coyote-domain-proof=not-the-token-at-all"') === true);
+  assert.equal((await dig(boxPort, "bob.org", "SOA")).status, "REFUSED");
+
+  await publishWorld(worldDir, world, 3, [challengeValue(TOKEN)]);
+  await waitFor("Ready", () => condition(minion, "Ready")?.status === "True");
+  assert.equal(condition(minion, "DomainVerified")?.status, "True");
+  const soa = await dig(boxPort, "bob.org", "SOA");
+  assert.equal(soa.status, "NOERROR");
+  assert.equal(soa.answers.length, 1);
+  assert.deepEqual(routedHosts(stateDir).filter((h) => h.endsWith("bob.org")).sort(), ["bob.org", "www.bob.org"]);
+  const record = JSON.parse(readFileSync(join(stateDir, "domains", "bob.json"), "utf8")) as { proven: { name: string; token: string }[] };
+  assert.deepEqual(record.proven.map((p) => [p.name, p.token]), [["bob.org", TOKEN]]);
+
+  // Once proven, the proof stays while the domain and its token stay in the spec: the record may go.
+  await publishWorld(worldDir, world, 4, []);
+  await minion.resync();
+  await sleep(300);
+  assert.equal(condition(minion, "DomainVerified")?.status, "True");
+  assert.equal((await dig(boxPort, "bob.org", "SOA")).status, "NOERROR");
+});

@@ -1,0 +1,201 @@
+// The minion's side of domain ownership (packages/spec/src/domain-proof.ts): an actuator that looks
+// for each customer domain's `_coyote-challenge` TXT record and records what it saw proven, and a
+// gate around every other actuator so that they only ever see the domains that may be served. No
+// zone, mailbox, route or certificate is made for a customer's domain before its proof is seen.
+import { Resolver } from "node:dns/promises";
+import { rm } from "node:fs/promises";
+import { ActuatorError, type Actuator, type ActuatorContext, type Target } from "@coyote/actuator";
+import {
+  DomainProofs,
+  challengeName,
+  challengeValue,
+  domainProofsPath,
+  isProven,
+  needsProof,
+  servedSpec,
+  type ProvenDomain,
+  type ServerSpec,
+  type ServiceSpec,
+  type StateStore,
+} from "@coyote/spec";
+
+/** The condition the proof actuator reports on customers' services. */
+export const DOMAIN_VERIFIED = "DomainVerified";
+
+/** How long one TXT lookup may take before it counts as unanswered. */
+const LOOKUP_TIMEOUT_MS = 3000;
+/** The most TXT values of one name that are looked at (and named in the status). */
+const MAX_VALUES = 20;
+
+/** What one look for a domain's proof found. */
+export interface ProofCheck {
+  readonly name: string;
+  /** The token the TXT record must hold, when the spec has one. */
+  readonly token: string | undefined;
+  readonly found: boolean;
+  /** What was seen, for the status: the values, "no such record", or why the lookup failed. */
+  readonly seen: string;
+}
+
+/**
+ * The proven domains of every service, as recorded in `domains/<id>.json`, cached in memory. One
+ * book is shared by the proof actuator (which writes it) and the gates (which read it).
+ */
+export class DomainProofBook {
+  readonly #records = new Map<string, ProvenDomain[]>();
+
+  /**
+   * The domains seen proven for a service. A missing file is none; a bad one counts as none too
+   * (the proof is looked for again), never as proven.
+   */
+  async proven(store: StateStore, id: string): Promise<ProvenDomain[]> {
+    const cached = this.#records.get(id);
+    if (cached) return cached;
+    const record = await store.readJson(domainProofsPath(id), DomainProofs).catch(() => undefined);
+    const proven = record?.id === id ? record.proven : [];
+    this.#records.set(id, proven);
+    return proven;
+  }
+
+  /** Records the proven domains of a service (an empty list removes the file). */
+  async record(store: StateStore, id: string, proven: ProvenDomain[]): Promise<void> {
+    if (proven.length === 0) await rm(store.path(domainProofsPath(id)), { force: true });
+    else await store.writeJson(domainProofsPath(id), DomainProofs, { schemaVersion: 1, id, proven });
+    this.#records.set(id, proven);
+  }
+
+  /**
+   * The target as the other actuators may serve it: a service's domains that need no proof or are
+   * proven, and only what lies on them. Reads the record loaded by {@link DomainProofBook.proven}.
+   */
+  served(target: Target, server: ServerSpec): Target {
+    const spec = target.spec;
+    if (spec === undefined) return target;
+    const proven = this.#records.get(target.id) ?? [];
+    const names = new Set(spec.domains.filter((d) => !needsProof(d, spec, server) || isProven(d, proven)).map((d) => d.name));
+    return { id: target.id, spec: servedSpec(spec, names) };
+  }
+}
+
+/**
+ * Looks up the TXT values of a name through the configured resolver (the system's when none is).
+ * @returns the values, an empty list when the name or the record does not exist, or why the lookup failed.
+ */
+export async function lookupTxt(name: string, resolverAddress: string | undefined, timeoutMs = LOOKUP_TIMEOUT_MS): Promise<{ values: string[] } | { error: string }> {
+  const resolver = new Resolver({ timeout: timeoutMs, tries: 1 });
+  if (resolverAddress !== undefined) resolver.setServers([resolverAddress]);
+  // The resolver's own timeout covers one try; this one bounds the whole call whatever happens.
+  const deadline = setTimeout(() => resolver.cancel(), timeoutMs + 500);
+  try {
+    const records = await resolver.resolveTxt(name);
+    return { values: records.slice(0, MAX_VALUES).map((chunks) => chunks.join("")) };
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    if (code === "ENODATA" || code === "ENOTFOUND") return { values: [] };
+    return { error: typeof code === "string" ? code : String(error) };
+  } finally {
+    clearTimeout(deadline);
+  }
+}
+
+/** Looks for the proof of one domain. */
+async function check(name: string, token: string, resolverAddress: string | undefined): Promise<ProofCheck> {
+  const result = await lookupTxt(challengeName(name), resolverAddress);
+  if ("error" in result) return { name, token, found: false, seen: `the lookup failed (${result.error})` };
+  const found = result.values.includes(challengeValue(token));
+  const seen = result.values.length === 0 ? "no such record" : `found ${result.values.map((v) => JSON.stringify(v.slice(0, 120))).join(", ")}`;
+  return { name, token, found, seen };
+}
+
+interface Observed {
+  readonly proven: readonly ProvenDomain[];
+  readonly checks: readonly ProofCheck[];
+  /** When the checks were made (for the record). */
+  readonly at: string;
+}
+
+interface Step {
+  readonly proven: ProvenDomain[];
+  /** Set when some domain is still unproven: the apply records what was proven, then reports this. */
+  readonly unverified: string | undefined;
+}
+
+function describeMissing(check: ProofCheck | undefined, name: string): string {
+  if (check?.token === undefined) return `${name} needs a proof token in the spec (domains[].challenge) or an admin's vouch`;
+  return `${name} is not proven yet: set a TXT record ${challengeName(name)} with the value "${challengeValue(check.token)}" (last look: ${check.seen})`;
+}
+
+/**
+ * The actuator that looks for ownership proofs (`actuator.domains.proof`, condition
+ * `DomainVerified`). It runs first; a domain still unproven makes it fail with `DomainUnverified`
+ * and a message naming exactly what to set and what was seen, so the minion looks again on its
+ * backoff schedule. A proof once seen is recorded and stays while the domain and its token stay
+ * in the spec (the customer may then remove the record).
+ */
+export function createDomainProofActuator(book: DomainProofBook): Actuator<Observed, Step> {
+  return {
+    id: "actuator.domains.proof",
+    condition: DOMAIN_VERIFIED,
+    appliesTo: (spec) => spec.owner !== undefined,
+    async observe(target, context) {
+      const at = new Date().toISOString();
+      const proven = await book.proven(context.store, target.id);
+      const spec = target.spec;
+      if (spec === undefined) return { proven, checks: [], at };
+      const pending = spec.domains.filter((d) => needsProof(d, spec, context.server) && !isProven(d, proven) && d.challenge !== undefined);
+      const checks = await Promise.all(pending.map((d) => check(d.name, d.challenge ?? "", context.server.dns.resolver)));
+      return { proven, checks, at };
+    },
+    plan(target, observed, server) {
+      const spec = target.spec;
+      if (spec === undefined) return observed.proven.length === 0 ? { steps: [], describe: [] } : { steps: [{ proven: [], unverified: undefined }], describe: ["forget the proofs of a removed service"] };
+      // Proofs of domains that left the spec, or whose token changed, are dropped.
+      const kept = observed.proven.filter((p) => spec.domains.some((d) => d.name === p.name && isProven(d, [p])));
+      const fresh = observed.checks.filter((c) => c.found).map((c): ProvenDomain => ({ name: c.name, method: "txt", token: c.token, at: observed.at }));
+      const next = [...kept, ...fresh];
+      const missing = spec.domains.filter((d) => needsProof(d, spec, server) && !isProven(d, next));
+      const unverified = missing.length === 0 ? undefined : missing.map((d) => describeMissing(observed.checks.find((c) => c.name === d.name), d.name)).join("; ");
+      const changed = next.length !== observed.proven.length || fresh.length > 0;
+      if (changed) return { steps: [{ proven: next, unverified }], describe: fresh.map((c) => `${c.name} proven by its TXT record`) };
+      if (unverified !== undefined) throw new ActuatorError("DomainUnverified", unverified);
+      return { steps: [], describe: [] };
+    },
+    async apply(plan, target, context: ActuatorContext) {
+      for (const step of plan.steps) {
+        await book.record(context.store, target.id, step.proven);
+        if (step.unverified !== undefined) throw new ActuatorError("DomainUnverified", step.unverified);
+      }
+    },
+  };
+}
+
+const gates = new WeakMap<Actuator, Actuator>();
+
+/**
+ * Wraps an actuator so that it sees a service's spec with only the domains that may be served
+ * (the same wrapper for the same actuator, so that the minion's per-actuator bookkeeping holds).
+ */
+export function gateActuator(inner: Actuator, book: DomainProofBook): Actuator {
+  const known = gates.get(inner);
+  if (known) return known;
+  const gated: Actuator = {
+    id: inner.id,
+    condition: inner.condition,
+    ...(inner.appliesTo ? { appliesTo: (spec: ServiceSpec) => inner.appliesTo?.(spec) ?? true } : {}),
+    async observe(target, context) {
+      await book.proven(context.store, target.id);
+      return inner.observe(book.served(target, context.server), context);
+    },
+    plan: (target, observed, server) => inner.plan(book.served(target, server), observed, server),
+    apply: (plan, target, context) => inner.apply(plan, book.served(target, context.server), context),
+    ...(inner.commit ? { commit: (context: ActuatorContext) => inner.commit?.(context) ?? Promise.resolve() } : {}),
+    ...(inner.start ? { start: (context: ActuatorContext) => inner.start?.(context) ?? Promise.resolve({ stop: () => Promise.resolve() }) } : {}),
+  };
+  gates.set(inner, gated);
+  return gated;
+}
+
+/** The proof actuator first, then every other actuator behind the gate. */
+export function withDomainProof(actuators: readonly Actuator[], book: DomainProofBook, proof: Actuator): Actuator[] {
+  return [proof, ...actuators.map((a) => gateActuator(a, book))];
+}
