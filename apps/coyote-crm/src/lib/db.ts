@@ -38,6 +38,10 @@ const MIGRATIONS: readonly string[] = [
      at INTEGER NOT NULL, service_id TEXT NOT NULL, requests INTEGER NOT NULL, bytes_in INTEGER NOT NULL,
      bytes_out INTEGER NOT NULL, errors INTEGER NOT NULL, memory_bytes INTEGER,
      PRIMARY KEY (service_id, at));`,
+  // Back-off instead of fixed windows; the old counts are dropped (at worst a limit starts afresh).
+  `DROP TABLE login_failures;
+   CREATE TABLE attempts (key TEXT PRIMARY KEY, failures INTEGER NOT NULL, blocked_until INTEGER NOT NULL, expires_at INTEGER NOT NULL);
+   CREATE INDEX attempts_expiry ON attempts(expires_at);`,
 ];
 
 /**

@@ -75,11 +75,15 @@ export const alarmAcks = sqliteTable("alarm_acks", {
   at: text("at").notNull(),
 });
 
-/** Failed logins per key (an address or an e-mail) in the current window, for rate limiting. */
-export const loginFailures = sqliteTable("login_failures", {
+/**
+ * Counted attempts per key (a client network, an account on a client network), for the back-off of
+ * ratelimit.ts. Times are epoch milliseconds; a row is meaningless once `expiresAt` passed.
+ */
+export const attempts = sqliteTable("attempts", {
   key: text("key").primaryKey(),
-  count: integer("count").notNull(),
-  windowStart: integer("window_start").notNull(),
+  failures: integer("failures").notNull(),
+  blockedUntil: integer("blocked_until").notNull(),
+  expiresAt: integer("expires_at").notNull(),
 });
 
 /** Small settings of the crm itself (the activation wizard's progress). */
