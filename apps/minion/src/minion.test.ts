@@ -135,8 +135,13 @@ describe("minion", () => {
     const cleared = (await alarms()).find((a) => a.state === "cleared");
     assert.equal(cleared?.id, alarm.id, "the clear names the alarm it clears");
     assert.equal((await alarms()).filter((a) => a.state === "raised").length, 1, "raised once");
-    const { records } = await mergeTimeline([logFileFor(t.stateDir, "minion")]);
-    assert.ok(records.some((r) => r.event === "ALARM_RAISED") && records.some((r) => r.event === "ALARM_CLEARED"));
+    // The log is written asynchronously: its lines may land a moment after the alarms file.
+    const logged = async () => {
+      const { records } = await mergeTimeline([logFileFor(t.stateDir, "minion")]);
+      return records.some((r) => r.event === "ALARM_RAISED") && records.some((r) => r.event === "ALARM_CLEARED");
+    };
+    while (!(await logged()) && Date.now() < deadline + 10_000) await sleep(50);
+    assert.ok(await logged(), "ALARM_RAISED and ALARM_CLEARED are logged");
     await t.minion.stop();
   });
 
