@@ -87,6 +87,10 @@ function readFields(text: string, from: number, headers: IncomingHttpHeaders, wh
     let end = eol;
     while (start < end && (text.charCodeAt(start) === 32 || text.charCodeAt(start) === 9)) start++;
     while (end > start && (text.charCodeAt(end - 1) === 32 || text.charCodeAt(end - 1) === 9)) end--;
+    // RFC 9110 trims a tab after a value as it trims a space, but llhttp (node:http, so many
+    // backends) does not for Transfer-Encoding: "chunked<TAB>" is chunked here and an unknown
+    // coding there. A framing header the two would read differently is refused.
+    if (end < eol && key === "transfer-encoding" && text.slice(end, eol).includes("\t")) malformed(whose, "a Transfer-Encoding value that ends in a tab");
     for (let k = start; k < end; k++) {
       const c = text.charCodeAt(k);
       if ((c < 32 && c !== 9) || c === 127) malformed(whose, `the ${key} header has a control character`);
@@ -146,6 +150,12 @@ export function parseResponseHead(text: string): ResponseHead {
   else return malformed(UPSTREAM, "no HTTP/1.x status line");
   const code = statusLine.slice(9, 12);
   if (!/^[1-9]\d\d$/.test(code) || (statusLine.length > 12 && statusLine.charCodeAt(12) !== 32)) malformed(UPSTREAM, "no three-digit status");
+  // The reason phrase is not passed on, but a control character in it (a bare CR above all, which
+  // ends the line for some parsers and hides the next field) means the head cannot be trusted.
+  for (let k = 13; k < statusLine.length; k++) {
+    const c = statusLine.charCodeAt(k);
+    if ((c < 32 && c !== 9) || c === 127) malformed(UPSTREAM, "a control character in the status line");
+  }
   const headers = new HeaderBag();
   if (lineEnd >= 0) readFields(text, lineEnd + 2, headers, UPSTREAM);
   return { status: Number(code), minor, headers };
@@ -153,6 +163,9 @@ export function parseResponseHead(text: string): ResponseHead {
 
 /** How a message's body is delimited. */
 export type Framing = { readonly kind: "none" } | { readonly kind: "length"; readonly length: number } | { readonly kind: "chunked" } | { readonly kind: "close" };
+
+/** Leading and trailing optional whitespace (RFC 9110 §5.6.3: SP and HTAB only). */
+const OWS_EDGES = /^[ \t]+|[ \t]+$/g;
 
 const NONE: Framing = { kind: "none" };
 const CHUNKED: Framing = { kind: "chunked" };
@@ -184,17 +197,21 @@ export function requestFraming(headers: IncomingHttpHeaders): Framing {
  * chunked is the last coding; a Content-Length; otherwise until the upstream closes.
  */
 export function responseFraming(method: string, head: ResponseHead): Framing {
+  const cl = head.headers["content-length"];
+  // Checked even where it does not frame the body (HEAD, 204, 304, next to a coding): it is passed
+  // on to the client, and a parser that reads it anyway must not read something else.
+  if (cl !== undefined && !DIGITS.test(cl)) throw new WireError(400, "the upstream's answer has a Content-Length that is not a number");
   if (method === "HEAD" || head.status < 200 || head.status === 204 || head.status === 304) return NONE;
   const te = head.headers["transfer-encoding"];
   if (te !== undefined) {
     // A length next to a coding is ignored (RFC 9112 §6.3); the client gets the decoded body.
     delete head.headers["content-length"];
-    const last = te.slice(te.lastIndexOf(",") + 1).trim();
-    return last.length === 7 && last.toLowerCase() === "chunked" ? CHUNKED : CLOSE;
+    // Only SP and HTAB are whitespace here (RFC 9110 OWS): String.trim would also drop a
+    // no-break space (0xA0 in latin1), and "gzip,<NBSP>chunked" is not chunked to llhttp.
+    const last = te.slice(te.lastIndexOf(",") + 1).replace(OWS_EDGES, "");
+    return isChunked(last) ? CHUNKED : CLOSE;
   }
-  const cl = head.headers["content-length"];
   if (cl === undefined) return CLOSE;
-  if (!DIGITS.test(cl)) throw new WireError(400, "the upstream's answer has a Content-Length that is not a number");
   return { kind: "length", length: Number(cl) };
 }
 
@@ -210,6 +227,13 @@ const enum Chunk {
   Done,
 }
 
+/** Where a trailer line is: at its start (an empty line ends the trailers), in its name, in its value. */
+const enum Trailer {
+  Start,
+  Name,
+  Value,
+}
+
 /**
  * Decodes a chunked body as it arrives. `push` hands each piece of data to `onData` and returns
  * how many bytes of its input belonged to the body: all of them until the last chunk and its
@@ -221,7 +245,7 @@ export class ChunkedDecoder {
   #digits = 0;
   #lineBytes = 0;
   #trailerBytes = 0;
-  #trailerLineEmpty = true;
+  #trailerPart = Trailer.Start;
   readonly #onData: (chunk: Buffer) => void;
   readonly #maxTrailerBytes: number;
 
@@ -276,7 +300,7 @@ export class ChunkedDecoder {
           i++;
           if (this.#size === 0) {
             this.#state = Chunk.Trailer;
-            this.#trailerLineEmpty = true;
+            this.#trailerPart = Trailer.Start;
           } else {
             this.#state = Chunk.Data;
           }
@@ -302,24 +326,34 @@ export class ChunkedDecoder {
           i++;
           break;
         case Chunk.Trailer: {
-          // Trailer fields are read past and dropped: nothing here forwards them.
+          // Trailer fields are dropped (nothing here forwards them), but each line must still be a
+          // field line, as in a head: a line another parser would read differently is refused.
           const c = input[i] as number;
           i++;
           if (++this.#trailerBytes > this.#maxTrailerBytes) throw new WireError(431, "the trailers are too large");
-          if (c === 13) this.#state = Chunk.TrailerLf;
-          else if (c === 10 || c === 0) throw new WireError(400, "a malformed trailer line");
-          else this.#trailerLineEmpty = false;
+          if (c === 13) {
+            if (this.#trailerPart === Trailer.Name) throw new WireError(400, "a trailer line without a name and a colon");
+            this.#state = Chunk.TrailerLf;
+          } else if (this.#trailerPart === Trailer.Value) {
+            if ((c < 32 && c !== 9) || c === 127) throw new WireError(400, "a trailer field has a control character");
+          } else if (TOKEN_CHARS[c] === 1) {
+            this.#trailerPart = Trailer.Name;
+          } else if (c === 58 /* : */ && this.#trailerPart === Trailer.Name) {
+            this.#trailerPart = Trailer.Value;
+          } else {
+            throw new WireError(400, this.#trailerPart === Trailer.Start && (c === 32 || c === 9) ? "a folded trailer line" : "a malformed trailer line");
+          }
           break;
         }
         case Chunk.TrailerLf:
           if (input[i] !== 10) throw new WireError(400, "a trailer line does not end in CRLF");
           i++;
-          if (this.#trailerLineEmpty) {
+          if (this.#trailerPart === Trailer.Start) {
             this.#state = Chunk.Done;
             return i;
           }
           this.#state = Chunk.Trailer;
-          this.#trailerLineEmpty = true;
+          this.#trailerPart = Trailer.Start;
           break;
         case Chunk.Done:
           return i;
