@@ -99,7 +99,7 @@ describe("the backends actuator's plan", () => {
   });
 
   it("has nothing to do for a service without a sleeping backend and no fragment", () => {
-    assert.deepEqual(planBackends({ id: "site", spec: service("site", { kind: "static", root: "/srv/site" }) }, emptyObserved, server()).steps, []);
+    assert.deepEqual(planBackends({ id: "site", spec: service("site", { kind: "static", root: "." }) }, emptyObserved, server()).steps, []);
     assert.deepEqual(planBackends({ id: "gone", spec: undefined }, emptyObserved, server()).steps, []);
   });
 });
@@ -182,7 +182,7 @@ describe("the backends actuator against a state folder", () => {
   it("removes a deleted service's unit, and that of a service whose backend is no longer sleeping-capable", async () => {
     const backends = make();
     assert.ok((await converge(backends, { id: "app", spec: undefined }, context)).changed);
-    assert.ok((await converge(backends, { id: "blog", spec: service("blog", { kind: "static", root: "/srv/blog" }) }, context)).changed);
+    assert.ok((await converge(backends, { id: "blog", spec: service("blog", { kind: "static", root: "." }) }, context)).changed);
     await backends.commit?.(context);
     assert.deepEqual((await readUnits()).units, []);
     assert.deepEqual(await readdir(join(context.stateDir, FRAGMENTS_DIR)), []);

@@ -28,7 +28,7 @@ function zoneSet(): ZoneSet {
         ],
       },
     ],
-    web: { hostnames: ["www.example.org"], backend: { kind: "static", root: "/srv" } },
+    web: { hostnames: ["www.example.org"], backend: { kind: "static", root: "." } },
   });
   const files = zonesFor(spec, serverSpec()).map((zone) => DnsZoneFile.parse(JSON.parse(renderZoneJson(zone, "site", 5))));
   return indexZones(files);

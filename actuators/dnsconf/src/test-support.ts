@@ -227,7 +227,7 @@ export function siteSpec(extraRecords: unknown[] = []): ServiceSpec {
         ],
       },
     ],
-    web: { hostnames: ["example.org", "www.example.org"], backend: { kind: "static", root: "/srv" } },
+    web: { hostnames: ["example.org", "www.example.org"], backend: { kind: "static", root: "." } },
     mail: {},
     xmpp: {},
   });

@@ -32,7 +32,7 @@ function fullService() {
       },
       { name: "example.net", authoritative: false },
     ],
-    web: { hostnames: ["example.org", "www.example.org", "shop.example.net"], backend: { kind: "static", root: "/srv" } },
+    web: { hostnames: ["example.org", "www.example.org", "shop.example.net"], backend: { kind: "static", root: "." } },
     mail: { mailboxes: [{ address: "info@example.org", passwordHash: "{ARGON2ID}abc" }] },
     xmpp: { users: [{ username: "ann", domain: "example.org", passwordHash: "{ARGON2ID}abc" }] },
   });
@@ -70,10 +70,10 @@ describe("zonesFor", () => {
   });
 
   test("a service without authoritative domains has no zones; no address records without server addresses", () => {
-    const none = serviceSpec("ext", { domains: [{ name: "example.com", authoritative: false }], web: { hostnames: ["example.com"], backend: { kind: "static", root: "/srv" } } });
+    const none = serviceSpec("ext", { domains: [{ name: "example.com", authoritative: false }], web: { hostnames: ["example.com"], backend: { kind: "static", root: "." } } });
     assert.deepEqual(zonesFor(none, serverSpec()), []);
     const bare = serverSpec({ publicIPv4: undefined, publicIPv6: undefined, certificates: { mode: "local-ca" } });
-    const web = serviceSpec("web", { domains: [{ name: "example.com" }], web: { hostnames: ["www.example.com"], backend: { kind: "static", root: "/srv" } } });
+    const web = serviceSpec("web", { domains: [{ name: "example.com" }], web: { hostnames: ["www.example.com"], backend: { kind: "static", root: "." } } });
     const [zone] = zonesFor(web, bare);
     assert.deepEqual(zone?.records.map((r) => `${r.name} ${r.type}`), ["example.com NS"], "no A/AAAA, no CAA with a local CA");
   });
@@ -81,7 +81,7 @@ describe("zonesFor", () => {
   test("a web hostname belongs to the most specific zone; the server's hostname inside a zone gets its addresses", () => {
     const spec = serviceSpec("nest", {
       domains: [{ name: "example.com" }, { name: "dev.example.com" }],
-      web: { hostnames: ["app.dev.example.com", "www.example.com"], backend: { kind: "static", root: "/srv" } },
+      web: { hostnames: ["app.dev.example.com", "www.example.com"], backend: { kind: "static", root: "." } },
     });
     const zones = zonesFor(spec, serverSpec({ hostname: "ns1.example.com", publicIPv6: undefined }));
     const names = (zone: string) => zones.find((z) => z.name === zone)?.records.filter((r) => r.type === "A").map((r) => r.name);
@@ -104,7 +104,7 @@ describe("zonesFor", () => {
     check(clash([{ type: "CNAME", name: "@", target: "a.example.net" }]), /CNAME at example\.org is not allowed: the zone apex/);
     check(clash([{ type: "CNAME", name: "x", target: "a.example.net" }, { type: "CNAME", name: "x", target: "b.example.net" }]), /x\.example\.org has 2 CNAME records/);
     // A generated record counts too: the web hostname's A record.
-    check(clash([{ type: "CNAME", name: "www", target: "a.example.net" }], { web: { hostnames: ["www.example.org"], backend: { kind: "static", root: "/s" } } }), /www\.example\.org shares its name with other records \(A, AAAA\)/);
+    check(clash([{ type: "CNAME", name: "www", target: "a.example.net" }], { web: { hostnames: ["www.example.org"], backend: { kind: "static", root: "." } } }), /www\.example\.org shares its name with other records \(A, AAAA\)/);
   });
 
   test("duplicates collapse, an RRset gets one TTL, and the order of the spec does not matter", () => {

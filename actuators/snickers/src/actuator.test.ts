@@ -22,7 +22,7 @@ function server(extra: Record<string, unknown> = {}): ServerSpec {
 }
 
 function service(id: string, hostnames: string[], domain = `${id}.test`): ServiceSpec {
-  return validate(ServiceSpec, { schemaVersion: 1, kind: "Service", id, domains: [{ name: domain }], web: { hostnames, backend: { kind: "static", root: "/srv/site" } } }, id);
+  return validate(ServiceSpec, { schemaVersion: 1, kind: "Service", id, domains: [{ name: domain }], web: { hostnames, backend: { kind: "static", root: "." } } }, id);
 }
 
 describe("snickers", () => {

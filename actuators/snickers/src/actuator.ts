@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { z } from "zod";
 import { ActuatorError, DirectoryCache, FileCache, memoizeByIdentity } from "@coyote/actuator";
 import type { Actuator, ActuatorContext, Plan } from "@coyote/actuator";
-import { ProxyRoutes, SchemaVersion, ServiceId, Timestamp, WebHostname, certificateFileName, chmodExact, parseJson, validate, writeFileAtomic } from "@coyote/spec";
+import { ProxyRoutes, SchemaVersion, ServiceId, Timestamp, WebHostname, certificateFileName, chmodExact, parseJson, staticRootFolder, validate, writeFileAtomic } from "@coyote/spec";
 import { publishAcmeChallenge, waitForTxt, withdrawAcmeChallenge } from "@coyote/actuator-dnsconf";
 import type { ServerSpec, ServiceSpec } from "@coyote/spec";
 import { AcmeIssuer } from "./acme.ts";
@@ -96,20 +96,23 @@ export type SnickersStep =
   | { readonly kind: "drop-certificate"; readonly host: string }
   | { readonly kind: "limits" };
 
-/** The routes a service's spec asks for: every web hostname, path `/`, to its backend. */
-export function routesFor(spec: ServiceSpec): Route[] {
+/**
+ * The routes a service's spec asks for: every web hostname, path `/`, to its backend. A static
+ * backend's root is resolved inside the service's own site folder (`<state>/sites/<id>`).
+ */
+export function routesFor(spec: ServiceSpec, stateDir: string): Route[] {
   const web = spec.web;
   if (!web) return [];
   const backend = web.backend;
   const upstream: Route["upstream"] =
-    backend.kind === "static" ? { kind: "static", root: backend.root }
+    backend.kind === "static" ? { kind: "static", root: staticRootFolder(stateDir, spec.id, backend.root) }
     : backend.kind === "upstream" ? { kind: "address", address: backend.address }
     : { kind: "unit", unit: spec.id };
   return web.hostnames.map((host) => ({ host, pathPrefix: "/", serviceId: spec.id, upstream }));
 }
 
-function fragmentTextOf(spec: ServiceSpec): string | undefined {
-  const routes = routesFor(spec);
+function fragmentTextOf(spec: ServiceSpec, stateDir: string): string | undefined {
+  const routes = routesFor(spec, stateDir);
   if (routes.length === 0) return undefined;
   const fragment: RoutesFragment = { schemaVersion: 1, serviceId: spec.id, hosts: routes.map((r) => r.host), routes };
   return `${JSON.stringify(fragment, null, 2)}\n`;
@@ -262,14 +265,14 @@ export function createSnickersActuator(options: SnickersOptions): Actuator<Snick
       const steps: SnickersStep[] = [];
       const describe: string[] = [];
       const spec = target.spec;
-      const wanted = spec ? routesFor(spec).map((r) => r.host) : [];
+      const wanted = spec ? routesFor(spec, options.stateDir).map((r) => r.host) : [];
       for (const host of wanted) {
         const owner = observed.owners.get(host);
         if (owner !== undefined && owner !== target.id) {
           throw new ActuatorError("HostnameTaken", `web hostname ${host} is already served by service ${owner}`, { terminal: true });
         }
       }
-      const text = spec ? fragmentTextOf(spec) : undefined;
+      const text = spec ? fragmentTextOf(spec, options.stateDir) : undefined;
       if (text !== observed.fragmentText) {
         if (text === undefined) {
           steps.push({ kind: "drop-routes" });

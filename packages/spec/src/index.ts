@@ -13,3 +13,4 @@ export * from "./atomic.ts";
 export * from "./lock.ts";
 export * from "./store.ts";
 export * from "./last-good.ts";
+export * from "./sites.ts";

@@ -82,9 +82,27 @@ export const HttpUrl = z.url({ protocol: /^https?$/, error: (issue) => `not an h
  * `{SHA512-CRYPT}`, ...) or a PHC string (`$argon2id$...`, `$scrypt$...`). Specs live in a git
  * history, so a clear-text password must never reach one.
  */
-export const PasswordHash = z.string().regex(/^(\{[A-Z0-9.-]+\}\S+|\$[a-z0-9-]+\$\S+)$/, {
-  error: "not a password hash (a clear-text password must never be put in a spec; store a {SCHEME}hash or a $argon2id$/$scrypt$ PHC string)",
+export const PasswordHash = z.string().max(1024, { error: "a password hash has at most 1024 characters" }).regex(/^(\{[A-Z0-9.-]+\}|\$[a-z0-9-]+\$)[\x21-\x39\x3b-\x7e]+$/, {
+  // Printable ASCII without colon or space: the hash becomes one field of Dovecot's passwd-file
+  // (colon-separated, one line per user), and no scheme's output holds anything else.
+  error: "not a password hash (printable ASCII without colons or spaces; a clear-text password must never be put in a spec; store a {SCHEME}hash or a $argon2id$/$scrypt$ PHC string)",
 });
+
+const SITE_SEGMENT = /^(?!\.\.?$)[A-Za-z0-9._-]{1,128}$/;
+
+/**
+ * A folder inside a service's own site folder (`sites/<id>/` in the state folder): `.` for the
+ * site folder itself, or a relative `/`-separated path of plain names (no `..`, no absolute path,
+ * no backslash or control character), so that a static site can never publish anything outside it
+ * (the state folder's `secrets/`, or `/`).
+ */
+export const SiteRelativePath = z
+  .string()
+  .max(1024, { error: "a site folder path has at most 1024 characters" })
+  .refine((path) => path === "." || path.split("/").every((segment) => SITE_SEGMENT.test(segment)), {
+    error: (issue) =>
+      `not a folder inside the service's site folder: ${JSON.stringify(issue.input)} ("." or a relative path of names of a-z, A-Z, 0-9, dot, underscore, hyphen; no "..", no leading "/")`,
+  });
 
 /** A name of a file in `secrets/`: the spec refers to the secret, it never holds it. */
 export const SecretRef = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,127}$/, {

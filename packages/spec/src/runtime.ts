@@ -120,7 +120,16 @@ export type Alarm = z.infer<typeof Alarm>;
 export const Upstream = z.discriminatedUnion("kind", [
   z.strictObject({ kind: z.literal("address"), address: HostPort }),
   z.strictObject({ kind: z.literal("unit"), unit: ServiceId }),
-  z.strictObject({ kind: z.literal("static"), root: z.string().min(1) }),
+  /** `root` is the absolute, normalised folder snickers resolved inside the service's site folder. */
+  z.strictObject({
+    kind: z.literal("static"),
+    root: z
+      .string()
+      .max(4096)
+      .refine((root) => root.startsWith("/") && !/[\\\p{Cc}]/u.test(root) && root.split("/").every((segment) => segment !== "." && segment !== ".."), {
+        error: (issue) => `not an absolute, normalised folder: ${JSON.stringify(issue.input)}`,
+      }),
+  }),
 ]);
 
 /** `proxy/routes.json`: what snitch-proxy serves, written by the minion's snickers actuator. */

@@ -12,6 +12,7 @@ import {
   SchemaVersion,
   SecretRef,
   ServiceId,
+  SiteRelativePath,
   WebHostname,
 } from "./primitives.ts";
 import { DomainVouch, ProofToken } from "./domain-proof.ts";
@@ -131,7 +132,8 @@ const sleeping = {
 export const WebBackend = z.discriminatedUnion(
   "kind",
   [
-    z.strictObject({ kind: z.literal("static"), root: z.string().min(1) }),
+    /** Files served from `root`, a folder inside the service's own site folder `sites/<id>/`. */
+    z.strictObject({ kind: z.literal("static"), root: SiteRelativePath.default(".") }),
     z.strictObject({ kind: z.literal("container"), image: z.string().min(1), command: z.array(z.string()).optional(), ...sleeping }),
     z.strictObject({ kind: z.literal("process"), command: z.array(z.string().min(1)).min(1), cwd: z.string().optional(), ...sleeping }),
     z.strictObject({ kind: z.literal("upstream"), address: HostPort }),

@@ -78,7 +78,7 @@ describe("signUp", () => {
     assert.deepEqual(spec.owner, { customerId: result.userId, email: "alice@mail.example" });
     assert.equal(spec.plan, "starter");
     assert.deepEqual(spec.domains, [{ name: "alice.box.test", authoritative: false, records: [] }]);
-    assert.deepEqual(spec.web, { hostnames: ["alice.box.test"], backend: { kind: "static", root: join(dir, "sites", "alice-box-test") } });
+    assert.deepEqual(spec.web, { hostnames: ["alice.box.test"], backend: { kind: "static", root: "." } });
     const mailbox = spec.mail?.mailboxes[0];
     const xmppUser = spec.xmpp?.users[0];
     assert.ok(mailbox !== undefined && xmppUser !== undefined);
@@ -279,7 +279,7 @@ describe("signUp", () => {
 describe("buildServiceSpec", () => {
   it("builds a valid spec for each combination of parts", () => {
     for (const parts of [{ web: true, mail: false, xmpp: false }, { web: false, mail: true, xmpp: true }, { web: true, mail: true, xmpp: true }]) {
-      const spec = buildServiceSpec({ serviceId: "x-test", userId: "u1", email: "x@y.test", plan: { id: "p", ...parts }, domain: "x.test", authoritative: true, siteRoot: "/srv/x", local: "x", passwordHash: "{SCRAM-SHA-1}4096,c2FsdA==,a2V5,a2V5" });
+      const spec = buildServiceSpec({ serviceId: "x-test", userId: "u1", email: "x@y.test", plan: { id: "p", ...parts }, domain: "x.test", authoritative: true, local: "x", passwordHash: "{SCRAM-SHA-1}4096,c2FsdA==,a2V5,a2V5" });
       const parsed = ServiceSpec.parse(spec);
       assert.equal("web" in parsed, parts.web);
       assert.equal("mail" in parsed, parts.mail);

@@ -104,8 +104,6 @@ export interface StarterServiceInput {
   readonly authoritative: boolean;
   /** The ownership proof token of a customer's own domain (none for a name under the box's customer domain). */
   readonly challenge?: string;
-  /** The starter site's folder, absolute. */
-  readonly siteRoot: string;
   /** The local part of the mailbox and the XMPP username. */
   readonly local: string;
   /** The `{SCRAM-SHA-1}` credential for both the mailbox and the XMPP account. */
@@ -122,7 +120,7 @@ export function buildServiceSpec(input: StarterServiceInput): z.input<typeof Ser
     owner: { customerId: input.userId, email: input.email },
     plan: plan.id,
     domains: [{ name: domain, authoritative: input.authoritative, ...(input.challenge === undefined ? {} : { challenge: input.challenge }) }],
-    ...(plan.web ? { web: { hostnames: [domain], backend: { kind: "static" as const, root: input.siteRoot } } } : {}),
+    ...(plan.web ? { web: { hostnames: [domain], backend: { kind: "static" as const, root: "." } } } : {}),
     ...(plan.mail ? { mail: { mailboxes: [{ address: `${local}@${domain}`, passwordHash }] } } : {}),
     ...(plan.xmpp ? { xmpp: { users: [{ username: local, domain, passwordHash }] } } : {}),
   };
@@ -204,7 +202,7 @@ async function create(deps: SignupDeps, input: Readonly<Record<string, unknown>>
   // A customer's own domain is served once its owner shows control over it with this token
   // (domain-proof.ts); a name under the box's customer domain is the box's to hand out.
   const challenge = isUnderCustomerDomain(domain, server) ? undefined : newProofToken();
-  const spec = buildServiceSpec({ serviceId, userId, email, plan, domain, authoritative: claim.authoritative, challenge, siteRoot, local, passwordHash: scramSha1Credentials(password) });
+  const spec = buildServiceSpec({ serviceId, userId, email, plan, domain, authoritative: claim.authoritative, challenge, local, passwordHash: scramSha1Credentials(password) });
   // The store validates too, but only after the site and the rows exist; a spec this shop cannot
   // make valid is better refused before anything is written.
   const valid = ServiceSpec.safeParse(spec);
