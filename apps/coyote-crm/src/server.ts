@@ -7,10 +7,14 @@ import type { CoyoteLogger } from "@coyote/log";
 import { specPath, type StateStore } from "@coyote/spec";
 import { cookieHeader, parseCookies } from "./lib/cookies.ts";
 import { crmEnv } from "./lib/env.ts";
+import { clientAddress, forwardingSecret, originsFor, ownHosts, type OwnHosts } from "./lib/forwarding.ts";
 import { decide, isAsset } from "./lib/gate.ts";
 import { closeCrmDb, crmDb } from "./lib/instance.ts";
+import { setScryptParams, type ScryptParams } from "./lib/passwords.ts";
+import { encodePath, normalisePath } from "./lib/paths.ts";
 import { sampleStats } from "./lib/sampler.ts";
 import { csrfCookieName, findSession, newToken, sessionCookieName } from "./lib/sessions.ts";
+import { setVerificationCaps, verificationsBusy, type SlotCaps } from "./lib/signin.ts";
 import { readServer, stateStore } from "./lib/state.ts";
 
 /** The app's folder (where `.next/` is built). */
@@ -28,6 +32,13 @@ export interface CrmServerOptions {
   readonly sampleIntervalMs?: number;
   /** Cookies with `Secure` (default: on, unless `COYOTE_CRM_INSECURE_COOKIES=1`; see env.ts). */
   readonly secureCookies?: boolean;
+  /**
+   * The scrypt parameters of new password hashes (default: passwords.ts's SCRYPT_DEFAULT). Only
+   * tests lower them, to spare the 128 MiB and the time a production hash takes.
+   */
+  readonly scrypt?: ScryptParams;
+  /** How many password checks may run at once (default: signin.ts's VERIFY_SLOTS and ACCOUNT_SLOTS). */
+  readonly verificationSlots?: SlotCaps;
 }
 
 /** A running crm. */
@@ -63,15 +74,13 @@ function originOf(req: IncomingMessage): string | undefined {
   return undefined;
 }
 
-/** The client's address: the socket's, or the proxy's last hop when snitch-proxy (on loopback) forwarded it. */
-function clientAddress(req: IncomingMessage): string {
-  const remote = req.socket.remoteAddress ?? "unknown";
-  const forwarded = req.headers["x-forwarded-for"];
-  if ((remote === "127.0.0.1" || remote === "::1" || remote === "::ffff:127.0.0.1") && typeof forwarded === "string" && forwarded.trim() !== "") {
-    return forwarded.split(",").at(-1)?.trim() ?? remote;
-  }
-  return remote;
+/** A refusal before any session or path is looked at: a request the panel cannot or will not read. */
+function refuse(res: ServerResponse, status: 400 | 421 | 429, message: string, extra: Record<string, string> = {}): void {
+  res.writeHead(status, { ...SECURITY_HEADERS, "content-type": "text/plain; charset=utf-8", "cache-control": "no-store", connection: "close", ...extra }).end(`${message}\n`);
 }
+
+// Form posts that make the panel check a password (sign-in, activation, signup).
+const VERIFYING_PATHS = new Set(["/login", "/activate", "/signup"]);
 
 function deny(req: IncomingMessage, res: ServerResponse, status: 401 | 403, reason: string, path: string): void {
   const wantsJson = path.startsWith("/api/") || !(req.headers.accept ?? "").includes("text/html");
@@ -100,23 +109,30 @@ export async function startCrm(options: CrmServerOptions): Promise<RunningCrm> {
   const buildId = await stat(`${APP_DIR}/.next/BUILD_ID`).catch(() => undefined);
   if (buildId === undefined) throw new Error(`starting coyote-crm: the app is not built (no ${APP_DIR}/.next/BUILD_ID); run npm run build in apps/coyote-crm, or coyote up, which builds`);
 
+  if (options.scrypt !== undefined) setScryptParams(options.scrypt);
+  if (options.verificationSlots !== undefined) setVerificationCaps(options.verificationSlots);
   const store: StateStore = await stateStore(options.stateDir);
   const db = crmDb();
+  const forwarding = await forwardingSecret(store);
   const server0 = await readServer(store);
   const host = options.host ?? "127.0.0.1";
   const port = options.port ?? server0.ports.panel;
 
-  let activated = server0.activated;
+  // The server spec as last read: whether the box is activated, and its names.
+  let current = server0;
+  let own: OwnHosts = ownHosts(host, port, server0.hostname, server0.ports.https);
   let serverStamp = "";
-  const refreshActivated = async (): Promise<boolean> => {
+  const refreshServer = async (): Promise<void> => {
     const s = await stat(store.path(specPath("server"))).catch(() => undefined);
     const stamp = s === undefined ? "none" : `${s.ino}:${s.size}:${s.mtimeMs}`;
     if (stamp !== serverStamp) {
       serverStamp = stamp;
-      activated = (await readServer(store).catch(() => undefined))?.activated ?? activated;
+      // An unreadable spec keeps the last good one.
+      current = (await readServer(store).catch(() => undefined)) ?? current;
+      own = ownHosts(host, boundPort, current.hostname, current.ports.https);
     }
-    return activated;
   };
+  let boundPort = port;
 
   // The app is made once the port is known: Next fetches a server action's redirect target from
   // itself, at the port it was given (port 0 would send it to 3000).
@@ -129,26 +145,44 @@ export async function startCrm(options: CrmServerOptions): Promise<RunningCrm> {
   const server: Server = createServer((req, res) => {
     void (async () => {
       for (const [name, value] of Object.entries(SECURITY_HEADERS)) res.setHeader(name, value);
-      const url = new URL(req.url ?? "/", "http://panel.invalid");
+      await refreshServer();
+      // Only the box's own names: a foreign Host is a rebinding page or a misrouted request.
+      const hostHeader = (req.headers.host ?? "").toLowerCase();
+      const ownOrigins = originsFor(hostHeader, own);
+      if (ownOrigins === undefined) {
+        refuse(res, 421, `this panel does not answer to the name ${JSON.stringify(hostHeader.slice(0, 300))}`);
+        return;
+      }
+      const target = req.url ?? "/";
+      const normal = normalisePath(target);
+      if (!normal.ok) {
+        refuse(res, 400, `bad request: ${normal.reason}`);
+        return;
+      }
+      // Next.js gets the path the gate decided on, so the two cannot read it differently.
+      const query = target.indexOf("?");
+      req.url = `${encodePath(normal.path)}${query === -1 ? "" : target.slice(query)}`;
+      const path = normal.path;
+      const method = req.method ?? "GET";
+      const client = clientAddress(req, forwarding);
+      req.headers["x-coyote-client-ip"] = client;
       // Compiled assets are everyone's: no session lookup nor server spec check for them.
-      if (isAsset(url.pathname) && next.handle !== undefined) {
+      if (isAsset(path) && next.handle !== undefined) {
         await next.handle(req, res);
+        return;
+      }
+      // A password check would find no free slot: say so now rather than after the app's work.
+      if (method === "POST" && VERIFYING_PATHS.has(path) && verificationsBusy()) {
+        logger.info({ path, client }, `panel: 429 for POST ${path}, every password check slot is taken`);
+        refuse(res, 429, "too many sign-ins are being checked right now; try again in a moment", { "retry-after": "1" });
         return;
       }
       const cookies = parseCookies(req.headers.cookie);
       const user = findSession(db, cookies.get(session));
-      const hostHeader = req.headers.host ?? `${host}:${port}`;
-      const decision = decide({
-        method: req.method ?? "GET",
-        path: url.pathname,
-        activated: await refreshActivated(),
-        role: user?.role,
-        origin: originOf(req),
-        ownOrigins: [`http://${hostHeader}`, `https://${hostHeader}`],
-      });
+      const decision = decide({ method, path, activated: current.activated, role: user?.role, origin: originOf(req), ownOrigins });
       if (decision.kind === "deny") {
-        logger.info({ path: url.pathname, method: req.method, status: decision.status, user: user?.email }, `panel: ${decision.status} for ${req.method ?? "GET"} ${url.pathname}`);
-        deny(req, res, decision.status, decision.reason, url.pathname);
+        logger.info({ path, method, status: decision.status, user: user?.email }, `panel: ${decision.status} for ${method} ${path}`);
+        deny(req, res, decision.status, decision.reason, path);
         return;
       }
       if (decision.kind === "redirect") {
@@ -161,7 +195,6 @@ export async function startCrm(options: CrmServerOptions): Promise<RunningCrm> {
         res.appendHeader("set-cookie", cookieHeader(csrf, token, { secure }));
         req.headers.cookie = `${req.headers.cookie ? `${req.headers.cookie}; ` : ""}${csrf}=${token}`;
       }
-      req.headers["x-coyote-client-ip"] = clientAddress(req);
       await ready;
       if (next.handle === undefined) throw new Error("the app did not start");
       await next.handle(req, res);
@@ -179,6 +212,8 @@ export async function startCrm(options: CrmServerOptions): Promise<RunningCrm> {
     });
   });
   const bound = (server.address() as AddressInfo).port;
+  boundPort = bound;
+  own = ownHosts(host, bound, current.hostname, current.ports.https);
   const { default: createNextApp } = await import("next");
   const app = createNextApp({ dev: false, dir: APP_DIR, hostname: host, port: bound, quiet: true, customServer: true });
   try {

@@ -39,6 +39,36 @@ export async function dropActivationToken(store: StateStore): Promise<void> {
   await rm(store.path(`secrets/${ACTIVATION_SECRET}`), { force: true });
 }
 
+/** The admin account the wizard's first step makes. */
+export interface FirstAdmin {
+  readonly id: string;
+  readonly email: string;
+  readonly passwordHash: string;
+  readonly createdAt: string;
+}
+
+const ADMIN_CLAIM_KEY = "activation.admin";
+
+/**
+ * Creates the box's first admin, unless one exists: the check, the claim and the insert are one
+ * immediate transaction, and the claim is a row under a primary key, so of two activations that
+ * both passed the earlier checks (even in two processes) only the first makes an admin. The
+ * claim also uses up the activation token for making admins: it can make no second one.
+ * @returns whether this call made the admin.
+ */
+export function createFirstAdmin(db: CrmDb, admin: FirstAdmin): boolean {
+  return db.transaction(
+    (tx) => {
+      if (tx.select({ id: users.id }).from(users).where(eq(users.role, "admin")).limit(1).get() !== undefined) return false;
+      const claimed = tx.insert(settings).values({ key: ADMIN_CLAIM_KEY, value: admin.id }).onConflictDoNothing().run().changes === 1;
+      if (!claimed) return false;
+      tx.insert(users).values({ ...admin, role: "admin" }).run();
+      return true;
+    },
+    { behavior: "immediate" },
+  );
+}
+
 /** Whether an admin account exists. */
 export function adminExists(db: CrmDb): boolean {
   return db.select({ id: users.id }).from(users).where(eq(users.role, "admin")).limit(1).get() !== undefined;

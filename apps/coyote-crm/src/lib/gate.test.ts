@@ -59,8 +59,16 @@ describe("the gate", () => {
     assert.deepEqual(at({ path: "/" }), { kind: "pass" });
   });
 
+  test("admin and customer folders are protected in any letter case and with a dotted suffix", () => {
+    for (const path of ["/ADMIN", "/Admin/services", "/admin.rsc", "/API/admin/services", "/api/ADMIN"]) assert.equal(refusal({ path }), 401, path);
+    assert.equal(refusal({ path: "/API/ME" }), 401);
+    assert.equal(at({ path: "/Account" }).kind, "redirect");
+  });
+
   test("safeNext keeps local paths only", () => {
     assert.equal(safeNext("/admin/services", "/x"), "/admin/services");
-    for (const bad of ["https://evil.example/", "//evil.example", "/\\evil.example", "admin", "/a\r\nset-cookie: x", null, undefined]) assert.equal(safeNext(bad, "/x"), "/x", String(bad));
+    assert.equal(safeNext("/account?tab=2#top", "/x"), "/account?tab=2#top");
+    const bad = ["https://evil.example/", "//evil.example", "/\\evil.example", "admin", "/a\r\nset-cookie: x", "/\t/evil.example", "/\n/evil.example", "/ /evil.example", "/\u0000x", "/\u0085x", "", null, undefined];
+    for (const next of bad) assert.equal(safeNext(next, "/x"), "/x", JSON.stringify(next));
   });
 });

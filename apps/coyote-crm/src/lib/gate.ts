@@ -1,5 +1,6 @@
 // The one place that decides who may reach what, before Next.js sees a request. Pages and actions
 // check again (requireAdmin, requireCustomer), so a mistake in one layer does not open a route.
+import { hasControlOrSpace } from "./paths.ts";
 
 /** What the gate knows about a request. */
 export interface GateInput {
@@ -33,14 +34,24 @@ function under(path: string, prefix: string): boolean {
   return path === prefix || path.startsWith(`${prefix}/`);
 }
 
-/** Whether a path is the admin's: the panel's pages and its API. */
-export function isAdminPath(path: string): boolean {
-  return under(path, "/admin") || under(path, "/api/admin");
+/**
+ * Like {@link under}, for protected folders: in any letter case, and also for a name that only
+ * adds a suffix after a dot (`/admin.rsc`, `/admin.txt`), which some servers map to the folder's
+ * page. Wider than the routes on purpose: a false "protected" costs nothing.
+ */
+function guarded(path: string, prefix: string): boolean {
+  const lower = path.toLowerCase();
+  return under(lower, prefix) || lower.startsWith(`${prefix}.`);
 }
 
-/** Whether a path is a signed-in customer's. */
+/** Whether a path (decoded and normalised, see paths.ts) is the admin's: the panel's pages and its API. */
+export function isAdminPath(path: string): boolean {
+  return guarded(path, "/admin") || guarded(path, "/api/admin");
+}
+
+/** Whether a path (decoded and normalised) is a signed-in customer's. */
 export function isCustomerPath(path: string): boolean {
-  return under(path, "/account") || under(path, "/api/me");
+  return guarded(path, "/account") || guarded(path, "/api/me");
 }
 
 /**
@@ -54,13 +65,14 @@ export function isCustomerPath(path: string): boolean {
 export function decide(input: GateInput): GateDecision {
   const { path, method } = input;
   if (isAsset(path)) return { kind: "pass" };
+  const api = guarded(path, "/api");
   if (!SAFE_METHODS.has(method) && (input.origin === undefined || !input.ownOrigins.includes(input.origin))) {
     return { kind: "deny", status: 403, reason: "a change must come from this panel's own pages (the Origin header is missing or foreign)" };
   }
   if (!input.activated) {
     // The sign-in page too: an admin whose session ended half-way through the wizard signs in again.
     if (under(path, "/activate") || path === "/login") return { kind: "pass" };
-    if (under(path, "/api")) return { kind: "deny", status: 403, reason: "the box is not activated yet" };
+    if (api) return { kind: "deny", status: 403, reason: "the box is not activated yet" };
     return { kind: "redirect", location: "/activate" };
   }
   if (under(path, "/activate")) {
@@ -74,18 +86,32 @@ export function decide(input: GateInput): GateDecision {
   }
   if (isCustomerPath(path)) {
     if (input.role === undefined) {
-      if (under(path, "/api")) return { kind: "deny", status: 401, reason: "sign in to see this" };
+      if (api) return { kind: "deny", status: 401, reason: "sign in to see this" };
       return { kind: "redirect", location: `/login?next=${encodeURIComponent(path)}` };
     }
-    if (input.role === "admin") return under(path, "/api") ? { kind: "deny", status: 403, reason: "this is for customers" } : { kind: "redirect", location: "/admin" };
+    if (input.role === "admin") return api ? { kind: "deny", status: 403, reason: "this is for customers" } : { kind: "redirect", location: "/admin" };
     return { kind: "pass" };
   }
   return { kind: "pass" };
 }
 
-/** A `next` parameter that is safe to redirect to after sign-in: a path on this site, else `fallback`. */
+const NEXT_BASE = "http://panel.invalid";
+
+/**
+ * A `next` parameter that is safe to redirect to after sign-in: a path on this site, else
+ * `fallback`. Browsers drop tabs and newlines inside a URL and read a backslash as a slash, so
+ * `/\t/evil.example` would leave the site: any control character or backslash is refused, and
+ * what is left must resolve, as a URL against this site, to this site's own origin.
+ */
 export function safeNext(next: string | null | undefined, fallback: string): string {
-  if (next === null || next === undefined) return fallback;
-  if (!next.startsWith("/") || next.startsWith("//") || next.startsWith("/\\") || /[\r\n]/.test(next)) return fallback;
-  return next;
+  if (typeof next !== "string" || !next.startsWith("/") || next.startsWith("//")) return fallback;
+  if (next.includes("\\") || hasControlOrSpace(next)) return fallback;
+  let url: URL;
+  try {
+    url = new URL(next, NEXT_BASE);
+  } catch {
+    return fallback;
+  }
+  if (url.origin !== NEXT_BASE) return fallback;
+  return `${url.pathname}${url.search}${url.hash}`;
 }

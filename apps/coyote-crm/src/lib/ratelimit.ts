@@ -28,8 +28,9 @@ const MINUTE = 60_000;
 export const LIMITS = {
   loginPerAccountAddress: { max: 5, windowMs: 15 * MINUTE, baseDelayMs: 1000, maxDelayMs: 15 * MINUTE },
   loginPerAddress: { max: 20, windowMs: 15 * MINUTE, baseDelayMs: 1000, maxDelayMs: 15 * MINUTE },
-  activationPerAddress: { max: 5, windowMs: 15 * MINUTE, baseDelayMs: 30_000, maxDelayMs: 60 * MINUTE },
-  signupPerAddress: { max: 10, windowMs: 60 * MINUTE, baseDelayMs: 60_000, maxDelayMs: 60 * MINUTE },
+  activationPerAddress: { max: 5, windowMs: 15 * MINUTE, baseDelayMs: 15 * MINUTE, maxDelayMs: 60 * MINUTE },
+  // Ten an hour, then one an hour while the network keeps signing up.
+  signupPerAddress: { max: 10, windowMs: 60 * MINUTE, baseDelayMs: 60 * MINUTE, maxDelayMs: 60 * MINUTE },
 } as const satisfies Record<string, Limit>;
 
 /**

@@ -2,7 +2,7 @@
 import { redirect } from "next/navigation";
 import { z } from "zod";
 import { Email } from "@coyote/spec";
-import { advanceTo, adminExists, dropActivationToken, setBuddySkipped, tokenMatches } from "../../lib/activation.ts";
+import { advanceTo, adminExists, createFirstAdmin, dropActivationToken, setBuddySkipped, tokenMatches } from "../../lib/activation.ts";
 import { audit } from "../../lib/audit.ts";
 import { clientIp, csrfValid, requireAdmin, setSessionCookie } from "../../lib/auth.ts";
 import { checkAdminForm } from "../../lib/admin-form.ts";
@@ -11,8 +11,8 @@ import { crmDb } from "../../lib/instance.ts";
 import { passwordProblem } from "../../lib/password-policy.ts";
 import { hashPassword } from "../../lib/passwords.ts";
 import { ensureDefaultPlan } from "../../lib/plans.ts";
-import { countFailure, inMinutes, LIMITS, retryAfterMs } from "../../lib/ratelimit.ts";
-import { users } from "../../lib/schema.ts";
+import { clearFailures, inMinutes, LIMITS, reserveAttempt } from "../../lib/ratelimit.ts";
+import { clientNetwork } from "../../lib/network.ts";
 import { createSession, newUserId } from "../../lib/sessions.ts";
 import { addBuddy, AlarmsInput, BuddyInput, KeysInput, saveAlarms, saveKeys, saveShop, SettingsError, ShopInput } from "../../lib/settings.ts";
 import { readServer, stateStore } from "../../lib/state.ts";
@@ -37,17 +37,21 @@ export async function createAdmin(_prev: FormState, form: FormData): Promise<For
   const db = crmDb();
   const store = await stateStore();
   if ((await readServer(store)).activated || adminExists(db)) return { message: "this box already has its admin; sign in to go on", values };
-  const key = `activation-ip:${await clientIp()}`;
-  const wait = retryAfterMs(db, key, LIMITS.activationPerAddress);
-  if (wait > 0) return { errors: { token: `too many wrong tokens; try again ${inMinutes(wait)}` }, values };
   const parsed = AdminInput.safeParse(Object.fromEntries(form));
   if (!parsed.success) return { errors: fieldErrors(parsed.error), values };
+  // Counted before the token is compared, so parallel guesses cannot all be checked.
+  const key = `activation-net:${clientNetwork(await clientIp())}`;
+  const wait = reserveAttempt(db, [[key, LIMITS.activationPerAddress]]);
+  if (wait > 0) return { errors: { token: `too many wrong tokens; try again ${inMinutes(wait)}` }, values };
   if (!(await tokenMatches(store, parsed.data.token))) {
-    countFailure(db, key, LIMITS.activationPerAddress);
     return { errors: { token: "this is not the activation token of this box (coyote up printed it; it is also in secrets/activation-token)" }, values };
   }
+  clearFailures(db, key);
   const id = newUserId();
-  db.insert(users).values({ id, email: parsed.data.email, passwordHash: await hashPassword(parsed.data.password), role: "admin", createdAt: new Date().toISOString() }).run();
+  const passwordHash = await hashPassword(parsed.data.password);
+  if (!createFirstAdmin(db, { id, email: parsed.data.email, passwordHash, createdAt: new Date().toISOString() })) {
+    return { message: "this box already has its admin; sign in to go on", values };
+  }
   const session = createSession(db, id);
   await setSessionCookie(session.token, session.expiresAt);
   audit(db, parsed.data.email, "activation: admin account created", "panel");
