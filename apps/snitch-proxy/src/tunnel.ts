@@ -78,9 +78,14 @@ export function openTunnel(context: TunnelContext, req: UpgradeRequest, head: Bu
   const socket = req.socket;
   const requestId = requestIdFrom(req.headers);
   socket.on("error", () => socket.destroy());
+  /** Whether the tunnel is open (101 sent) or the upgrade refused: either way, decided. */
   let switched = false;
+  let refused = false;
   const fail = (status: number) => {
-    if (!switched) refuseUpgrade(socket, status, requestId);
+    if (switched || refused) return;
+    refused = true;
+    clearTimeout(deadline);
+    refuseUpgrade(socket, status, requestId);
   };
   // One deadline for everything before the 101, however the time is spent (waking, connecting,
   // the upstream's answer): the engine's own timers let go of the socket at the hand-over.
