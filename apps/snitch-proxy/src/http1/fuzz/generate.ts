@@ -6,12 +6,13 @@ import type { Random } from "./random.ts";
 
 /** A line ending: mostly CRLF, sometimes a bare LF or a bare CR. */
 function eol(random: Random, p: number): string {
-  return random.chance(p) ? random.pick(["\n", "\r", "\r\r\n", "\n\r"]) : "\r\n";
+  return random.odd(p) ? random.pick(["\n", "\r", "\r\r\n", "\n\r"]) : "\r\n";
 }
 
 /** A decimal length, written as the mutation picks. */
 function lengthValue(random: Random, length: number): string {
-  if (!random.chance(0.35)) return String(length);
+  if (random.chance(0.1)) return `0${String(length)}`;
+  if (!random.odd(0.35)) return String(length);
   return random.pick([
     `0${String(length)}`,
     `000000000000000${String(length)}`,
@@ -38,11 +39,13 @@ const TRANSFER_CODINGS = ["chunked", "Chunked", "CHUNKED", " chunked", "chunked 
 function chunkSize(random: Random, size: number): string {
   let hex = size.toString(16);
   if (random.chance(0.3)) hex = hex.toUpperCase();
-  if (random.chance(0.15)) hex = "0".repeat(1 + random.int(14)) + hex;
-  if (random.chance(0.03)) hex = random.pick(["fffffffffffffffff1", "10000000000000000", "ffffffffffffff", "-1", "0x5", " 5", "5 ", "", "g"]);
+  if (random.chance(0.15)) hex = "0".repeat(1 + random.int(random.odd(0.5) ? 14 : 4)) + hex;
+  if (random.odd(0.03)) hex = random.pick(["fffffffffffffffff1", "10000000000000000", "ffffffffffffff", "-1", "0x5", " 5", "5 ", "", "g"]);
   let ext = "";
   if (random.chance(0.25)) {
-    ext = random.pick([";a=b", ";a", '; a="b c"', ";a=b;c=d", "; a = b", ";", ";a=\"\\\"\"", ";\t", " ;a", "\t;a", ";a=b c", ";a=\x01", ";a=\x7f", ";a=\xff", ";" + "x".repeat(5000), ';a="b\r\nc"']);
+    ext = random.odd(0.5)
+      ? random.pick(["; a = b", ";", ";\t", " ;a", "\t;a", ";a=b c", ";a=\x01", ";a=\x7f", ";a=\xff", ";" + "x".repeat(5000), ';a="b\r\nc"'])
+      : random.pick([";a=b", ";a", ';a="b c"', ";a=b;c=d", ';a="\\""', ";name=value;x"]);
   }
   return `${hex}${ext}${eol(random, 0.04)}`;
 }
@@ -52,7 +55,7 @@ function trailers(random: Random): string {
   let out = "";
   const count = random.chance(0.7) ? 0 : 1 + random.int(3);
   for (let i = 0; i < count; i++) {
-    out += random.pick(["X-Trailer: one", "x-sum: 5", "Content-Length: 5", "Transfer-Encoding: chunked", " folded", "no colon", "X:", "X : y", "X: a\0b", "X: \x01", ":", "X-T: \xe9"]);
+    out += random.odd(0.5) ? random.pick(["Content-Length: 5", "Transfer-Encoding: chunked", " folded", "no colon", "X : y", "X: a\0b", "X: \x01", ":"]) : random.pick(["X-Trailer: one", "x-sum: 5", "X:", "X-T: \xe9", "Server-Timing: a;dur=1"]);
     out += eol(random, 0.04);
   }
   return `${out}${eol(random, 0.04)}`;
@@ -64,28 +67,28 @@ function chunkedBody(random: Random): string {
   const count = random.int(4);
   for (let i = 0; i < count; i++) {
     const data = random.bytes(1 + random.int(random.chance(0.1) ? 300 : 20)).toString("latin1");
-    const lie = random.chance(0.05) ? random.pick([-1, 1, 2]) : 0;
+    const lie = random.odd(0.05) ? random.pick([-1, 1, 2]) : 0;
     out += chunkSize(random, Math.max(0, data.length + lie)) + data + eol(random, 0.04);
   }
-  out += random.chance(0.1) ? random.pick(["000", "0;x=y", "00000000000000000", "0 "]) + eol(random, 0.04) : chunkSize(random, 0);
+  out += random.odd(0.1) ? random.pick(["000", "0;x=y", "00000000000000000", "0 "]) + eol(random, 0.04) : chunkSize(random, 0);
   return out + trailers(random);
 }
 
 /** One header line, mutated: name case, space before the colon, value whitespace, folds, controls. */
 function headerLine(random: Random, name: string, value: string): string {
   let n = random.chance(0.5) ? random.mixCase(name) : name;
-  if (random.chance(0.02)) n += random.pick([" ", "\t"]);
-  if (random.chance(0.01)) n = random.pick([" ", "\t"]) + n;
-  if (random.chance(0.01)) n = n.slice(0, 1) + random.pick(["\0", "@", "(", " ", "\x7f", "\xe9", "/"]) + n.slice(1);
+  if (random.odd(0.02)) n += random.pick([" ", "\t"]);
+  if (random.odd(0.01)) n = random.pick([" ", "\t"]) + n;
+  if (random.odd(0.01)) n = n.slice(0, 1) + random.pick(["\0", "@", "(", " ", "\x7f", "\xe9", "/"]) + n.slice(1);
   let v = value;
   const ows = ["", " ", "  ", "\t", " \t"];
-  v = `${random.chance(0.85) ? " " : random.pick(ows)}${v}${random.chance(0.8) ? "" : random.pick(ows)}`;
-  if (random.chance(0.02)) v += `${eol(random, 0)}${random.pick([" ", "\t", "  "])}folded`;
-  if (random.chance(0.02)) {
+  v = `${random.chance(0.85) ? " " : random.pick(ows)}${v}${random.chance(0.8) ? "" : random.odd(0.5) ? random.pick(ows) : " "}`;
+  if (random.odd(0.02)) v += `${eol(random, 0)}${random.pick([" ", "\t", "  "])}folded`;
+  if (random.odd(0.02)) {
     const at = random.int(v.length + 1);
     v = v.slice(0, at) + random.pick(["\0", "\x01", "\x7f", "\x1b", "\t", "\xff", "\x80", "\v", "\f"]) + v.slice(at);
   }
-  const colon = random.chance(0.005) ? "" : ":";
+  const colon = random.odd(0.005) ? "" : ":";
   return `${n}${colon}${v}${eol(random, 0.02)}`;
 }
 
@@ -121,15 +124,15 @@ function framing(random: Random, mode: string): { lines: string[]; body: string 
   const data = random.bytes(random.int(40)).toString("latin1");
   switch (mode) {
     case "length": {
-      const declared = random.chance(0.05) ? data.length + random.pick([-1, 1, 5]) : data.length;
+      const declared = random.odd(0.05) ? data.length + random.pick([-1, 1, 5]) : data.length;
       const lines = [headerLine(random, "Content-Length", lengthValue(random, Math.max(0, declared)))];
-      if (random.chance(0.08)) lines.push(headerLine(random, "Content-Length", random.chance(0.5) ? String(declared) : String(declared + 1)));
+      if (random.odd(0.08)) lines.push(headerLine(random, "Content-Length", random.chance(0.5) ? String(declared) : String(declared + 1)));
       return { lines, body: data };
     }
     case "chunked": {
-      const lines = [headerLine(random, "Transfer-Encoding", random.chance(0.7) ? "chunked" : random.pick(TRANSFER_CODINGS))];
-      if (random.chance(0.05)) lines.push(headerLine(random, "Transfer-Encoding", random.pick(TRANSFER_CODINGS)));
-      if (random.chance(0.05)) lines.push(headerLine(random, "Content-Length", String(data.length)));
+      const lines = [headerLine(random, "Transfer-Encoding", random.odd(0.3) ? random.pick(TRANSFER_CODINGS) : random.pick(["chunked", "Chunked", "CHUNKED"]))];
+      if (random.odd(0.05)) lines.push(headerLine(random, "Transfer-Encoding", random.pick(TRANSFER_CODINGS)));
+      if (random.odd(0.05)) lines.push(headerLine(random, "Content-Length", String(data.length)));
       return { lines, body: chunkedBody(random) };
     }
     default:
@@ -141,8 +144,12 @@ function framing(random: Random, mode: string): { lines: string[]; body: string 
 function fieldSection(random: Random, framingLines: string[]): string {
   const lines = [...framingLines];
   const count = random.int(6);
+  const used = new Set<string>();
   for (let i = 0; i < count; i++) {
     const [name, value] = random.pick(FIELDS);
+    // A repeated Host or Expect is refused: a well-formed case has one at most.
+    if ((name === "Host" || name === "Expect") && used.has(name) && !random.odd(1)) continue;
+    used.add(name);
     lines.splice(random.int(lines.length + 1), 0, headerLine(random, name, value));
   }
   if (random.chance(0.01)) for (let i = 0; i < 40; i++) lines.push(headerLine(random, `X-Many-${String(i)}`, String(i)));
@@ -151,7 +158,7 @@ function fieldSection(random: Random, framingLines: string[]): string {
 
 /** Random byte edits: flip, insert, delete or repeat, at most a few, on a fraction of the cases. */
 function edit(random: Random, message: string): string {
-  if (!random.chance(0.15)) return message;
+  if (!random.odd(0.15)) return message;
   let out = message;
   const edits = 1 + random.int(3);
   for (let i = 0; i < edits && out.length > 0; i++) {
@@ -174,20 +181,26 @@ function edit(random: Random, message: string): string {
   return out;
 }
 
+/** A case's hostility: two in five are well-formed, one in five mildly odd, two in five fully. */
+function hostility(random: Random): number {
+  return random.pick([0, 0, 0.3, 1, 1]);
+}
+
 /** One request: request line, fields, blank line, body. */
 function request(random: Random): string {
-  const method = random.chance(0.85) ? random.pick(METHODS.slice(0, 10)) : random.pick(METHODS);
-  const target = random.chance(0.85) ? random.pick(TARGETS.slice(0, 4)) : random.pick(TARGETS);
-  const version = random.chance(0.85) ? random.pick(VERSIONS.slice(0, 4)) : random.pick(VERSIONS);
-  const sp = () => (random.chance(0.97) ? " " : random.pick(["  ", "\t", ""]));
+  const method = random.odd(0.15) ? random.pick(METHODS) : random.pick(METHODS.slice(0, 10));
+  const target = random.odd(0.15) ? random.pick(TARGETS) : random.pick(TARGETS.slice(0, 4));
+  const version = random.odd(0.15) ? random.pick(VERSIONS) : random.pick(VERSIONS.slice(0, 4));
+  const sp = () => (random.odd(0.03) ? random.pick(["  ", "\t", ""]) : " ");
   const mode = random.pick(["none", "none", "length", "chunked"]);
   const { lines, body } = framing(random, mode);
-  const lead = random.chance(0.05) ? random.pick(["\r\n", "\n", "\r\n\r\n", " "]) : "";
+  const lead = random.odd(0.05) ? random.pick(["\r\n", "\n", "\r\n\r\n", " "]) : random.chance(0.02) ? "\r\n" : "";
   return `${lead}${method}${sp()}${target}${sp()}${version}${eol(random, 0.03)}${fieldSection(random, lines)}${eol(random, 0.03)}${body}`;
 }
 
 /** A stream of one to three pipelined requests, as latin1 bytes. */
 export function requestCase(random: Random): Buffer {
+  random.hostility = hostility(random);
   const count = random.chance(0.6) ? 1 : 2 + random.int(2);
   let out = "";
   for (let i = 0; i < count; i++) out += request(random);
@@ -199,24 +212,25 @@ const STATUS_TEXT = ["HTTP/1.1 ", "HTTP/1.1 ", "HTTP/1.1 ", "HTTP/1.0 ", "HTTP/1
 
 /** A status line: version, code (sometimes not three digits) and reason phrase. */
 function statusLine(random: Random, status: number): string {
-  const version = random.chance(0.9) ? random.pick(STATUS_TEXT.slice(0, 4)) : random.pick(STATUS_TEXT);
+  const version = random.odd(0.1) ? random.pick(STATUS_TEXT) : random.pick(STATUS_TEXT.slice(0, 4));
   let code = String(status).padStart(3, "0");
-  if (random.chance(0.02)) code = random.pick(["20", "2000", "2a0", " 200", "-20"]);
-  const text = random.chance(0.9) ? random.pick([" OK", " Not Found", "", " ", " Weird \xe9 reason", " a\tb"]) : random.pick(["\0", " a\x01b", " a\x7f", "x", "\t"]);
+  if (random.odd(0.02)) code = random.pick(["20", "2000", "2a0", " 200", "-20"]);
+  const text = random.odd(0.1) ? random.pick(["\0", " a\x01b", " a\x7f", "x", "\t"]) : random.pick([" OK", " Not Found", "", " ", " Weird \xe9 reason", " a\tb"]);
   return `${version}${code}${text}${eol(random, 0.03)}`;
 }
 
 /** An upstream's answer: interim answers, then the final one with a body framed one of four ways. */
 export function responseCase(random: Random): { input: Buffer; method: string } {
+  random.hostility = hostility(random);
   const method = random.chance(0.15) ? "HEAD" : "GET";
   let out = "";
   if (random.chance(0.1)) out += `${statusLine(random, random.pick([100, 102, 103]))}${random.chance(0.5) ? headerLine(random, "Link", "</a.css>; rel=preload") : ""}${eol(random, 0.03)}`;
-  const status = random.chance(0.8) ? random.pick(STATUSES.slice(0, 12)) : random.pick(STATUSES);
+  const status = random.odd(0.2) ? random.pick(STATUSES) : random.pick(STATUSES.slice(0, 12));
   const mode = random.pick(["length", "length", "chunked", "close", "none"]);
   const { lines, body } = mode === "close" ? { lines: [], body: random.bytes(random.int(30)).toString("latin1") } : framing(random, mode);
   // A coding other than chunked on a response means the body runs until the close.
-  const extra = random.chance(0.1) ? [headerLine(random, "Transfer-Encoding", random.pick(["gzip", "identity", "gzip, chunked", "chunked, gzip"]))] : [];
-  const lead = random.chance(0.03) ? random.pick(["\r\n", "\n"]) : "";
+  const extra = random.odd(0.1) ? [headerLine(random, "Transfer-Encoding", random.pick(["gzip", "identity", "gzip, chunked", "chunked, gzip"]))] : [];
+  const lead = random.odd(0.03) ? random.pick(["\r\n", "\n"]) : "";
   out = `${lead}${out}${statusLine(random, status)}${fieldSection(random, [...lines, ...extra])}${eol(random, 0.03)}${body}`;
   if (random.chance(0.1)) out += "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi";
   return { input: Buffer.from(edit(random, out), "latin1"), method };

@@ -23,6 +23,17 @@ export class Random {
     return Math.floor(this.next() * n);
   }
 
+  /**
+   * How hostile the case being generated is: 0 for a well-formed message, 1 for the full rate of
+   * odd variations. `odd` scales by it.
+   */
+  hostility = 1;
+
+  /** True with probability `p` scaled by the hostility: for a variation a clean case never has. */
+  odd(p: number): boolean {
+    return this.chance(p * this.hostility);
+  }
+
   /** True with probability `p`. */
   chance(p: number): boolean {
     return this.next() < p;
