@@ -47,7 +47,10 @@ function client(port: number, allowHalfOpen = false): Promise<Client> {
     });
     const until = (done: () => boolean, ms: number) =>
       new Promise<boolean>((settle) => {
-        if (done()) return settle(true);
+        if (done()) {
+          settle(true);
+          return;
+        }
         const check = () => {
           if (!done()) return;
           waiters.delete(check);
@@ -95,7 +98,10 @@ describe("snitch-proxy upgrades and tunnels", () => {
       const every = (ms: number, times: number, run: (i: number) => void) => {
         let i = 0;
         const timer = setInterval(() => {
-          if (i >= times || socket.destroyed) return void clearInterval(timer);
+          if (i >= times || socket.destroyed) {
+            clearInterval(timer);
+            return;
+          }
           run(i++);
         }, ms);
         timers.add(timer);
