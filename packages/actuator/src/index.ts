@@ -46,6 +46,33 @@ export interface Plan<Step = unknown> {
 
 
 /**
+ * What an `apply` returns when the service is not converged yet and nothing failed: a certificate
+ * order still under way, a retry time kept on disk. The minion reports the condition as False
+ * with this reason and message, and reconciles the service again after `afterMs` (a level-based
+ * "requeue after", as controller-runtime's Result). Exceptions are for failures only.
+ */
+export interface Requeue {
+  /** How long to wait before the next reconcile of this service, in milliseconds. */
+  readonly afterMs: number;
+  /** A PascalCase word for the condition's reason, e.g. `CertificatePending`. */
+  readonly reason: string;
+  /** Where things stand, in lowercase words with a context prefix. */
+  readonly message: string;
+}
+
+/** Makes a {@link Requeue}: call again after `afterMs` (at least 1 ms, at most a day). */
+export function requeueAfter(afterMs: number, reason: string, message: string): Requeue {
+  return { afterMs: Math.min(Math.max(1, Math.ceil(afterMs)), 86_400_000), reason, message };
+}
+
+/** Tells whether an apply's result asks to be called again (a {@link Requeue}). */
+export function isRequeue(value: unknown): value is Requeue {
+  if (typeof value !== "object" || value === null) return false;
+  const r = value as Record<string, unknown>;
+  return typeof r.afterMs === "number" && Number.isFinite(r.afterMs) && typeof r.reason === "string" && typeof r.message === "string";
+}
+
+/**
  * One actuator. Its constructor (or factory) has no side effects; `observe` only reads; `plan` is
  * pure (same input, same plan, no I/O); `apply` and `commit` may be interrupted at any point
  * (SIGKILL) and run again: both must be idempotent.
@@ -69,8 +96,14 @@ export interface Actuator<Observed = unknown, Step = unknown> {
    * @throws ActuatorError with `terminal: true` when the spec cannot be served (retrying would not help).
    */
   plan(target: Target, observed: Observed, server: ServerSpec): Plan<Step>;
-  /** Carries out a plan with steps. Must tolerate a half-finished earlier apply. */
-  apply(plan: Plan<Step>, target: Target, context: ActuatorContext): Promise<void>;
+  /**
+   * Carries out a plan with steps. Must tolerate a half-finished earlier apply. Resolves to a
+   * {@link Requeue} when the service is not converged yet through no failure (work under way
+   * elsewhere, a retry time not reached): the minion reconciles it again after that long.
+   */
+  // `void` stays in the union: an apply with nothing to report is a plain `async apply() {}`.
+  // eslint-disable-next-line @typescript-eslint/no-invalid-void-type
+  apply(plan: Plan<Step>, target: Target, context: ActuatorContext): Promise<void | Requeue>;
   /**
    * Makes applied changes live (reload a daemon, rebuild a combined map), once per batch. Called
    * after a batch in which `apply` ran, and at minion start when an earlier run was killed between
@@ -123,14 +156,14 @@ export class ActuatorError extends Error {
 
 /**
  * Observes, plans and (when needed) applies one actuator for one service. It does not commit.
- * @returns the plan, and whether anything was applied.
+ * @returns the plan, whether anything was applied, and the apply's {@link Requeue} when it asked for one.
  */
-export async function converge<O, S>(actuator: Actuator<O, S>, target: Target, context: ActuatorContext): Promise<{ changed: boolean; plan: Plan<S> }> {
+export async function converge<O, S>(actuator: Actuator<O, S>, target: Target, context: ActuatorContext): Promise<{ changed: boolean; plan: Plan<S>; requeue?: Requeue }> {
   const observed = await actuator.observe(target, context);
   const plan = actuator.plan(target, observed, context.server);
   if (plan.steps.length === 0) return { changed: false, plan };
-  await actuator.apply(plan, target, context);
-  return { changed: true, plan };
+  const result = await actuator.apply(plan, target, context);
+  return isRequeue(result) ? { changed: true, plan, requeue: result } : { changed: true, plan };
 }
 
 /** Tells whether a value looks like an actuator (for plugins, whose types are not checked). */
