@@ -1,5 +1,5 @@
 import { rm } from "node:fs/promises";
-import { ActuatorError, FileCache, type Actuator, type ActuatorContext, type Target } from "@coyote/actuator";
+import { ActuatorError, FileCache, isRequeue, type Actuator, type ActuatorContext, type Requeue, type Target } from "@coyote/actuator";
 import type { CoyoteLogger } from "@coyote/log";
 import { ContractError, ServiceStatus, parseSpec, readJsonText, specPath, type ServerSpec, type ServiceSpec, type Spec, type StateStore } from "@coyote/spec";
 import { readFile } from "node:fs/promises";
@@ -30,6 +30,8 @@ interface ActuatorResult {
   message: string;
   terminal: boolean;
   applied: boolean;
+  /** Set when the apply asked to be called again: not converged, and not failed either. */
+  requeue: Requeue | undefined;
 }
 
 /** One service's part of a batch. */
@@ -44,6 +46,9 @@ interface ServiceWork {
 
 /** How many services of a batch are observed at once. */
 const CONCURRENCY = 8;
+
+/** What a condition's reason may be: one PascalCase word. */
+const REASON = /^[A-Z][A-Za-z0-9]{0,63}$/;
 
 /** The condition the reconciler itself reports on every service: whether its spec is usable. */
 export const SPEC_VALID = "SpecValid";
@@ -97,7 +102,7 @@ export class Reconciler {
       logger.event("RECONCILE_STARTED", { serviceId: item.id, generation: item.generation });
       for (const actuator of actuators) {
         const reported = item.spec !== undefined && (actuator.appliesTo?.(item.spec) ?? true);
-        const result: ActuatorResult = { actuator, reported, ok: true, reason: "Converged", message: "matches the spec", terminal: false, applied: false };
+        const result: ActuatorResult = { actuator, reported, ok: true, reason: "Converged", message: "matches the spec", terminal: false, applied: false, requeue: undefined };
         item.results.push(result);
         const context = this.#context(actuator, item.id, server);
         try {
@@ -112,7 +117,12 @@ export class Reconciler {
             }
             // Recorded before the apply: a kill after it must still end in a commit.
             await this.#deps.journal.owe(actuator.id);
-            await actuator.apply(plan, target, context);
+            const returned = await actuator.apply(plan, target, context);
+            if (isRequeue(returned)) {
+              result.requeue = returned;
+              result.reason = REASON.test(returned.reason) ? returned.reason : "NotConverged";
+              result.message = returned.message.slice(0, 2000);
+            }
             // The condition says where things stand, not what was just done (that goes to the
             // log), so that the next, converged pass leaves the status untouched.
             result.applied = true;
@@ -179,7 +189,7 @@ export class Reconciler {
   #fail(result: ActuatorResult, error: unknown): void {
     result.ok = false;
     if (error instanceof ActuatorError) {
-      result.reason = /^[A-Z][A-Za-z0-9]{0,63}$/.test(error.reason) ? error.reason : "ActuatorFailed";
+      result.reason = REASON.test(error.reason) ? error.reason : "ActuatorFailed";
       result.terminal = error.terminal;
     } else {
       result.reason = "ActuatorFailed";
@@ -227,9 +237,13 @@ export class Reconciler {
   async #finish(item: ServiceWork): Promise<Outcome> {
     const { logger, store } = this.#deps;
     const failed = item.results.filter((r) => !r.ok);
+    // The soonest time an actuator asked to be called again, when one did and nothing failed.
+    const waits = item.results.flatMap((r) => (r.requeue ? [r.requeue.afterMs] : []));
+    const requeue: Outcome | undefined = waits.length > 0 ? { kind: "after", ms: Math.min(...waits) } : undefined;
     if (item.spec === undefined && item.specProblem === undefined) {
       // Deleted: once every actuator has removed its part, the status goes too.
       if (failed.length === 0) {
+        if (requeue) return requeue;
         await rm(store.path(`status/${item.id}.json`), { force: true });
         this.statuses.delete(item.id);
         logger.event("RECONCILE_DONE", { serviceId: item.id, deleted: true }, `${item.id} removed`);
@@ -248,7 +262,7 @@ export class Reconciler {
     } else {
       updates.push({ type: SPEC_VALID, status: "True", reason: "Valid", message: "the spec is valid", observedGeneration: generation });
       for (const r of item.results.filter((r) => r.reported)) {
-        updates.push({ type: r.actuator.condition, status: r.ok ? "True" : "False", reason: r.reason, message: r.message || (r.ok ? "converged" : "failed"), observedGeneration: generation });
+        updates.push({ type: r.actuator.condition, status: r.ok && r.requeue === undefined ? "True" : "False", reason: r.reason, message: r.message || (r.ok ? "converged" : "failed"), observedGeneration: generation });
       }
       const notReady = updates.filter((u) => u.status !== "True");
       updates.push(notReady.length === 0
@@ -260,6 +274,11 @@ export class Reconciler {
     if (item.specProblem !== undefined) {
       logger.event("RECONCILE_FAILED", { serviceId: item.id, generation, reason: "InvalidSpec", terminal: true }, item.specProblem);
       return { kind: "terminal" };
+    }
+    if (failed.length === 0 && requeue?.kind === "after") {
+      const waiting = item.results.filter((r) => r.requeue !== undefined);
+      logger.event("RECONCILE_DONE", { serviceId: item.id, generation, converged: false, requeueAfterMs: requeue.ms, reasons: waiting.map((r) => r.reason) }, `not converged yet: ${waiting.map((r) => r.message).join("; ")}`);
+      return requeue;
     }
     if (failed.length === 0) {
       const ms = item.startedAt === undefined ? undefined : Math.round(performance.now() - item.startedAt);
