@@ -6,6 +6,7 @@ import * as acme from "acme-client";
 import forge from "node-forge";
 import type { CoyoteLogger } from "@coyote/log";
 import { chmodExact, writeFileAtomic } from "@coyote/spec";
+import { ACME_CALL_TIMEOUT_MS, AcmeTransportError, MAX_RESPONSE_BYTES, callScope, installAcmeTransport, type CallScope } from "./acme-http.ts";
 import { newKeyPair, type IssuedCertificate } from "./local-ca.ts";
 
 /** Where the ACME server is and who the account is. */
@@ -16,6 +17,20 @@ export interface AcmeSettings {
   readonly profile?: string;
   /** Extra CA certificates to trust for the ACME server itself (a test CA such as Pebble's). */
   readonly caBundlePem?: string;
+  /** The deadline of each request to the CA, in milliseconds; 20 s by default. */
+  readonly callTimeoutMs?: number;
+}
+
+/** Rejects with the signal's reason once it aborts; never resolves. */
+function whenAborted(signal: AbortSignal): Promise<never> {
+  return new Promise<never>((_, reject) => {
+    const fail = () => {
+      const reason: unknown = signal.reason;
+      reject(reason instanceof Error ? reason : new Error("aborted"));
+    };
+    if (signal.aborted) fail();
+    else signal.addEventListener("abort", fail, { once: true });
+  });
 }
 
 /** Where DNS-01 challenges are published (the built-in DNS server, through dnsconf). */
@@ -93,12 +108,17 @@ export class AcmeIssuer {
     this.#logger = logger;
   }
 
+  get #callTimeoutMs(): number {
+    return this.#settings.callTimeoutMs ?? ACME_CALL_TIMEOUT_MS;
+  }
+
   /** The directory this issuer uses. */
   get directoryUrl(): string {
     return this.#settings.directoryUrl;
   }
 
   #trust(): void {
+    installAcmeTransport();
     if (this.#settings.caBundlePem !== undefined) {
       // acme-client talks through its own axios instance; trusting the test CA there (and not by
       // turning verification off) is what DESIGN.md asks for.
@@ -137,22 +157,29 @@ export class AcmeIssuer {
    * interceptor hides the cause of a connection failure; a CA that cannot be reached is thus
    * reported as such before anything else is tried.
    */
-  async #readDirectory(): Promise<Directory> {
+  async #readDirectory(signal: AbortSignal): Promise<Directory> {
     if (this.#directory) return this.#directory;
     this.#trust();
     const url = this.#settings.directoryUrl;
+    const timeoutMs = this.#callTimeoutMs;
+    const deadline = AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]);
     const text = await new Promise<string>((resolve, reject) => {
-      const req = httpsGet(url, { ...(this.#settings.caBundlePem === undefined ? {} : { ca: this.#settings.caBundlePem }), timeout: 10_000 }, (res) => {
+      const req = httpsGet(url, { ...(this.#settings.caBundlePem === undefined ? {} : { ca: this.#settings.caBundlePem }), timeout: timeoutMs, signal: deadline }, (res) => {
         const chunks: Buffer[] = [];
-        res.on("data", (chunk: Buffer) => chunks.push(chunk));
+        let size = 0;
+        res.on("data", (chunk: Buffer) => {
+          size += chunk.length;
+          if (size > MAX_RESPONSE_BYTES) req.destroy(new Error(`the directory is larger than ${MAX_RESPONSE_BYTES} bytes`));
+          else chunks.push(chunk);
+        });
         res.on("end", () => {
           if (res.statusCode === 200) resolve(Buffer.concat(chunks).toString("utf8"));
           else reject(new Error(`the directory answered ${String(res.statusCode)}`));
         });
         res.on("error", reject);
       });
-      req.on("timeout", () => req.destroy(new Error("the directory did not answer within 10 s")));
-      req.on("error", reject);
+      req.on("timeout", () => req.destroy(new Error(`the directory did not answer within ${seconds(timeoutMs)}`)));
+      req.on("error", (error) => reject(deadline.aborted && !signal.aborted ? new Error(`the directory did not answer within ${seconds(timeoutMs)}`, { cause: error }) : error));
     });
     let directory: Directory;
     try {
@@ -167,18 +194,30 @@ export class AcmeIssuer {
   /**
    * Obtains a certificate for one hostname: over HTTP-01, or over DNS-01 through `dns` for a
    * wildcard (`*.example.org`), which HTTP-01 cannot prove.
+   * Every request to the CA has its own deadline, and the whole order ends when `signal` aborts.
    * @throws an Error naming the hostname and the CA's problem document when the order fails.
    */
-  async issue(hostname: string, dns?: DnsChallenges): Promise<IssuedCertificate> {
+  async issue(hostname: string, dns?: DnsChallenges, signal: AbortSignal = new AbortController().signal): Promise<IssuedCertificate> {
     try {
-      return await this.#issue(hostname, dns);
+      const scope: CallScope = { signal, callTimeoutMs: this.#callTimeoutMs };
+      // The race ends the order at its deadline even in a step that is not a request to the CA.
+      return await Promise.race([callScope.run(scope, () => this.#issue(hostname, dns, signal)), whenAborted(signal)]);
     } catch (error) {
-      throw new Error(`ordering a certificate for ${hostname} from ${this.#settings.directoryUrl}: ${describe(error)}`, { cause: error });
+      throw new Error(`ordering a certificate for ${hostname} from ${this.#settings.directoryUrl}: ${this.#describe(error, signal)}`, { cause: error });
     }
   }
 
-  async #issue(hostname: string, dns: DnsChallenges | undefined): Promise<IssuedCertificate> {
-    const directory = await this.#readDirectory();
+  /** Says what went wrong, naming the deadline when one passed. */
+  #describe(error: unknown, signal: AbortSignal): string {
+    if (signal.aborted && error === signal.reason) {
+      return error instanceof Error && error.name === "TimeoutError" ? "the order did not finish before its deadline" : "the order was cancelled";
+    }
+    if (error instanceof AcmeTransportError) return error.message;
+    return describe(error);
+  }
+
+  async #issue(hostname: string, dns: DnsChallenges | undefined, signal: AbortSignal): Promise<IssuedCertificate> {
+    const directory = await this.#readDirectory(signal);
     const client = await this.#account();
     const profile = this.#settings.profile;
     const offersProfile = profile !== undefined && directory.meta?.profiles?.[profile] !== undefined;
@@ -232,9 +271,12 @@ export class AcmeIssuer {
    * not offer ARI; Let's Encrypt exempts renewals made inside the window from its rate limits.
    */
   async renewalAdvice(chainPem: string, now = new Date()): Promise<RenewalAdvice | undefined> {
-    const directory = await this.#readDirectory();
+    this.#trust();
+    const signal = AbortSignal.timeout(this.#callTimeoutMs);
+    const directory = await this.#readDirectory(signal);
     if (directory.renewalInfo === undefined) return undefined;
-    const response = await acme.axios.get<{ suggestedWindow?: { start?: string; end?: string } }>(`${directory.renewalInfo.replace(/\/$/, "")}/${ariCertId(chainPem)}`);
+    const url = `${directory.renewalInfo.replace(/\/$/, "")}/${ariCertId(chainPem)}`;
+    const response = await callScope.run({ signal, callTimeoutMs: this.#callTimeoutMs }, () => acme.axios.get<{ suggestedWindow?: { start?: string; end?: string } }>(url));
     const start = new Date(response.data.suggestedWindow?.start ?? "");
     const end = new Date(response.data.suggestedWindow?.end ?? "");
     if (Number.isNaN(start.getTime()) || Number.isNaN(end.getTime()) || end < start) throw new Error("reading renewal info: the CA's suggested window is malformed");
@@ -243,6 +285,10 @@ export class AcmeIssuer {
     const seconds = Number.isFinite(retryAfter) ? Math.min(Math.max(retryAfter, 3600), 86400) : 21600;
     return { windowStart: start, windowEnd: end, nextCheckAt: new Date(now.getTime() + seconds * 1000) };
   }
+}
+
+function seconds(ms: number): string {
+  return `${Math.round(ms / 100) / 10} s`;
 }
 
 function describe(error: unknown): string {

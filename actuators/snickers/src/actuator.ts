@@ -2,13 +2,17 @@ import { randomInt } from "node:crypto";
 import { access, mkdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
-import { ActuatorError, DirectoryCache, FileCache, memoizeByIdentity } from "@coyote/actuator";
-import type { Actuator, ActuatorContext, Plan } from "@coyote/actuator";
-import { ProxyRoutes, SchemaVersion, ServiceId, Timestamp, WebHostname, certificateFileName, chmodExact, parseJson, staticRootFolder, validate, writeFileAtomic } from "@coyote/spec";
+import { ActuatorError, DirectoryCache, FileCache, memoizeByIdentity, requeueAfter } from "@coyote/actuator";
+import type { Actuator, ActuatorContext, Plan, Requeue } from "@coyote/actuator";
+import { ProxyRoutes, SchemaVersion, ServiceId, WebHostname, certificateFileName, chmodExact, parseJson, staticRootFolder, validate, writeFileAtomic } from "@coyote/spec";
 import { publishAcmeChallenge, waitForTxt, withdrawAcmeChallenge } from "@coyote/actuator-dnsconf";
 import type { ServerSpec, ServiceSpec } from "@coyote/spec";
 import { AcmeIssuer } from "./acme.ts";
 import { LocalCa, type IssuedCertificate } from "./local-ca.ts";
+import { CertificateMeta, backoffMs, metaFile, pemFile, renewalTime } from "./certificate-meta.ts";
+import { OrderRunner } from "./orders.ts";
+
+export { CertificateMeta, backoffMs, renewalTime } from "./certificate-meta.ts";
 
 /** The actuator's id. */
 export const SNICKERS_ACTUATOR_ID = "actuator.snickers.proxy";
@@ -26,35 +30,6 @@ const RoutesFragment = z.strictObject({
 });
 type RoutesFragment = z.infer<typeof RoutesFragment>;
 
-/**
- * What snickers knows of one hostname's certificate: `proxy/certs/<host>.json`, next to the
- * `<host>.pem` that snitch-proxy serves. The attempts part is the ACME backoff kept on disk, so a
- * restarted minion does not hammer the CA (Let's Encrypt allows 5 failed authorizations per name
- * per hour).
- */
-export const CertificateMeta = z.strictObject({
-  schemaVersion: SchemaVersion,
-  host: WebHostname,
-  serviceId: ServiceId,
-  certificate: z
-    .strictObject({
-      issuer: z.enum(["local-ca", "acme"]),
-      directoryUrl: z.string().optional(),
-      notBefore: Timestamp,
-      notAfter: Timestamp,
-      renewAfter: Timestamp,
-      ariNextCheckAt: Timestamp.optional(),
-    })
-    .optional(),
-  attempts: z.strictObject({
-    failures: z.int().min(0),
-    nextAttemptAt: Timestamp.optional(),
-    lastError: z.string().max(2000).optional(),
-  }),
-});
-/** What snickers knows of one hostname's certificate. */
-export type CertificateMeta = z.infer<typeof CertificateMeta>;
-
 /** The folders and files of snickers in a state folder. */
 export function snickersPaths(stateDir: string) {
   const proxy = join(stateDir, "proxy");
@@ -66,10 +41,6 @@ export function snickersPaths(stateDir: string) {
     ca: join(proxy, "ca"),
   };
 }
-
-/** A certificate's files for a host: `<host>.pem` (what snitch-proxy serves) and `<host>.json`. */
-const pemFile = (certsDir: string, host: string) => join(certsDir, certificateFileName(host));
-const metaFile = (certsDir: string, host: string) => join(certsDir, certificateFileName(host).replace(/\.pem$/, ".json"));
 
 /** What `observe` saw for one service. */
 export interface SnickersObserved {
@@ -84,6 +55,8 @@ export interface SnickersObserved {
   readonly certs: Readonly<Record<string, { readonly pem: boolean; readonly meta: CertificateMeta | undefined }>>;
   /** The connection limit in the combined routes file. */
   readonly routesLimit: number | undefined;
+  /** The hostnames whose certificate order is queued or running now. */
+  readonly ordering: readonly string[];
 }
 
 /** One change snickers makes. */
@@ -92,6 +65,7 @@ export type SnickersStep =
   | { readonly kind: "drop-routes" }
   | { readonly kind: "issue"; readonly host: string; readonly why: string }
   | { readonly kind: "wait"; readonly host: string; readonly until: string; readonly lastError: string }
+  | { readonly kind: "await-order"; readonly host: string }
   | { readonly kind: "ask-renewal"; readonly host: string }
   | { readonly kind: "drop-certificate"; readonly host: string }
   | { readonly kind: "limits" };
@@ -118,23 +92,19 @@ function fragmentTextOf(spec: ServiceSpec, stateDir: string): string | undefined
   return `${JSON.stringify(fragment, null, 2)}\n`;
 }
 
-/** When to renew: two thirds into the lifetime, plus up to a thirtieth of it at random. */
-export function renewalTime(notBefore: Date, notAfter: Date, random: (max: number) => number = (max) => randomInt(Math.max(1, max))): Date {
-  const lifetime = notAfter.getTime() - notBefore.getTime();
-  return new Date(notBefore.getTime() + Math.floor((lifetime * 2) / 3) + random(Math.floor(lifetime / 30)));
-}
-
-/** How long to wait after the n-th failure in a row: 1, 2, 4 ... minutes, at most 6 hours, ±20 %. */
-export function backoffMs(failures: number, random: () => number = Math.random): number {
-  const base = Math.min(60_000 * 2 ** Math.max(0, failures - 1), 6 * 3_600_000);
-  return Math.round(base * (0.8 + 0.4 * random()));
-}
-
 /** Options of {@link createSnickersActuator}. */
 export interface SnickersOptions {
   readonly stateDir: string;
   /** The clock; tests move it. */
   readonly now?: () => number;
+  /** How many ACME orders run at once; 2 by default. */
+  readonly orderConcurrency?: number;
+  /** How long one ACME order may take before it fails; 3 minutes by default. */
+  readonly orderTimeoutMs?: number;
+  /** The deadline of each request to the CA; 20 s by default. */
+  readonly acmeCallTimeoutMs?: number;
+  /** How soon a service whose order is under way is looked at again; 2 s by default. */
+  readonly orderPollMs?: number;
 }
 
 /**
@@ -166,6 +136,9 @@ export function createSnickersActuator(options: SnickersOptions): Actuator<Snick
   const issuers = new Map<string, AcmeIssuer>();
   /** Hostnames to order over ACME at the next commit, with the service that asked. */
   const pending = new Map<string, string>();
+  const orderPollMs = options.orderPollMs ?? 2000;
+  let runner: OrderRunner | undefined;
+  const orders = () => (runner ??= new OrderRunner({ concurrency: options.orderConcurrency ?? 2, timeoutMs: options.orderTimeoutMs ?? 180_000 }));
 
   // A missing or broken meta file is treated as no certificate: a fresh one is issued and replaces it.
   const readMeta = (host: string): Promise<CertificateMeta | undefined> =>
@@ -179,7 +152,8 @@ export function createSnickersActuator(options: SnickersOptions): Actuator<Snick
     let issuer = issuers.get(key);
     if (!issuer) {
       const caBundlePem = mode.caBundleFile === undefined ? undefined : await readFile(mode.caBundleFile, "utf8");
-      issuer = new AcmeIssuer({ directoryUrl: mode.directoryUrl, email: mode.email, ...(mode.profile ? { profile: mode.profile } : {}), ...(caBundlePem === undefined ? {} : { caBundlePem }) }, paths.proxy, context.logger);
+      const callTimeoutMs = options.acmeCallTimeoutMs;
+      issuer = new AcmeIssuer({ directoryUrl: mode.directoryUrl, email: mode.email, ...(mode.profile ? { profile: mode.profile } : {}), ...(caBundlePem === undefined ? {} : { caBundlePem }), ...(callTimeoutMs === undefined ? {} : { callTimeoutMs }) }, paths.proxy, context.logger);
       issuers.set(key, issuer);
     }
     return issuer;
@@ -208,36 +182,42 @@ export function createSnickersActuator(options: SnickersOptions): Actuator<Snick
   };
 
   /**
-   * Orders the pending ACME certificates one after another. A failure is not the commit's: it is
-   * recorded with its backoff in the host's meta file, where the service's next plan finds it.
+   * Orders one certificate (in the background, see {@link OrderRunner}). A failure, a stalled CA
+   * included, is recorded with its backoff in the host's meta file, where the service's next
+   * plan finds it.
    */
+  const orderOne = async (issuer: AcmeIssuer, host: string, serviceId: string, context: ActuatorContext, signal: AbortSignal) => {
+    const directoryUrl = issuer.directoryUrl;
+    try {
+      const listen = context.server.dns.listen[0] ?? "127.0.0.1:53";
+      const dns = {
+        publish: (domain: string, value: string) => publishAcmeChallenge(options.stateDir, domain, value),
+        withdraw: (domain: string, value: string) => withdrawAcmeChallenge(options.stateDir, domain, value),
+        wait: (domain: string, value: string) => waitForTxt(listen, `_acme-challenge.${domain}`, value),
+      };
+      await writeCertificate(host, serviceId, await issuer.issue(host, dns, AbortSignal.any([signal, context.signal])), "acme", directoryUrl);
+      context.logger.event("CERT_ISSUED", { host, serviceId, issuer: "acme", directoryUrl });
+    } catch (error) {
+      const meta = (await readMeta(host)) ?? { schemaVersion: 1 as const, host, serviceId, attempts: { failures: 0 } };
+      const count = meta.attempts.failures + 1;
+      const message = (error instanceof Error ? error.message : String(error)).slice(0, 1500);
+      const next: CertificateMeta = { ...meta, serviceId, attempts: { failures: count, nextAttemptAt: new Date(now() + backoffMs(count)).toISOString(), lastError: message } };
+      await mkdir(paths.certs, { recursive: true, mode: 0o700 });
+      await writeFileAtomic(metaFile(paths.certs, host), `${JSON.stringify(validate(CertificateMeta, next, "certificate meta"), null, 2)}\n`, { mode: 0o600 });
+      context.logger.event("ERROR", { err: error, host, serviceId, failures: count, nextAttemptAt: next.attempts.nextAttemptAt }, "ordering a certificate failed");
+    }
+  };
+
+  /** Hands the pending ACME orders to the runner; returns at once. */
   const orderPending = async (context: ActuatorContext) => {
-    const mode = context.server.certificates;
-    if (mode.mode !== "acme") {
+    if (context.server.certificates.mode !== "acme") {
       pending.clear();
       return;
     }
     const issuer = await issuerFor(context.server, context);
     for (const [host, serviceId] of [...pending]) {
       pending.delete(host);
-      try {
-        const listen = context.server.dns.listen[0] ?? "127.0.0.1:53";
-        const dns = {
-          publish: (domain: string, value: string) => publishAcmeChallenge(options.stateDir, domain, value),
-          withdraw: (domain: string, value: string) => withdrawAcmeChallenge(options.stateDir, domain, value),
-          wait: (domain: string, value: string) => waitForTxt(listen, `_acme-challenge.${domain}`, value),
-        };
-        await writeCertificate(host, serviceId, await issuer.issue(host, dns), "acme", mode.directoryUrl);
-        context.logger.event("CERT_ISSUED", { host, serviceId, issuer: "acme", directoryUrl: mode.directoryUrl });
-      } catch (error) {
-        const meta = (await readMeta(host)) ?? { schemaVersion: 1 as const, host, serviceId, attempts: { failures: 0 } };
-        const count = meta.attempts.failures + 1;
-        const message = (error as Error).message.slice(0, 1500);
-        const next: CertificateMeta = { ...meta, serviceId, attempts: { failures: count, nextAttemptAt: new Date(now() + backoffMs(count)).toISOString(), lastError: message } };
-        await mkdir(paths.certs, { recursive: true, mode: 0o700 });
-        await writeFileAtomic(metaFile(paths.certs, host), `${JSON.stringify(validate(CertificateMeta, next, "certificate meta"), null, 2)}\n`, { mode: 0o600 });
-        context.logger.event("ERROR", { err: error, host, serviceId, failures: count, nextAttemptAt: next.attempts.nextAttemptAt }, "ordering a certificate failed");
-      }
+      orders().start(host, (signal) => orderOne(issuer, host, serviceId, context, signal));
     }
   };
 
@@ -258,7 +238,8 @@ export function createSnickersActuator(options: SnickersOptions): Actuator<Snick
         certs[host] = { pem: await exists(pemFile(paths.certs, host)), meta: await readMeta(host) };
       }));
       const routesLimit = (await combined.read().catch(() => undefined))?.limits?.maxConnections;
-      return { now: now(), fragmentText, previousHosts: own?.hosts ?? [], owners, certs, routesLimit };
+      const ordering = [...hosts].filter((host) => runner?.inFlight(host) === true);
+      return { now: now(), fragmentText, previousHosts: own?.hosts ?? [], owners, certs, routesLimit, ordering };
     },
 
     plan(target, observed, server): Plan<SnickersStep> {
@@ -299,7 +280,10 @@ export function createSnickersActuator(options: SnickersOptions): Actuator<Snick
         else if (observed.now >= Date.parse(current.renewAfter)) why = "due for renewal";
         if (why !== undefined) {
           const next = meta?.attempts.nextAttemptAt;
-          if (next !== undefined && Date.parse(next) > observed.now) {
+          if (observed.ordering.includes(host)) {
+            steps.push({ kind: "await-order", host });
+            describe.push(`wait for the certificate order of ${host}`);
+          } else if (next !== undefined && Date.parse(next) > observed.now) {
             steps.push({ kind: "wait", host, until: next, lastError: meta?.attempts.lastError ?? "an earlier attempt failed" });
             describe.push(`wait until ${next} to retry the certificate of ${host}`);
           } else {
@@ -328,7 +312,7 @@ export function createSnickersActuator(options: SnickersOptions): Actuator<Snick
     async apply(plan, target, context) {
       const server = context.server;
       const ordering: string[] = [];
-      let waiting: string | undefined;
+      const waiting: Requeue[] = [];
       for (const step of plan.steps) {
         switch (step.kind) {
           case "write-routes":
@@ -353,7 +337,10 @@ export function createSnickersActuator(options: SnickersOptions): Actuator<Snick
             break;
           }
           case "wait":
-            waiting = `the certificate of ${step.host} failed (${step.lastError}); next attempt at ${step.until}`;
+            waiting.push(requeueAfter(Date.parse(step.until) - now(), "CertificateBackoff", `the certificate of ${step.host} failed (${step.lastError}); next attempt at ${step.until}`));
+            break;
+          case "await-order":
+            ordering.push(step.host);
             break;
           case "ask-renewal": {
             const meta = await readMeta(step.host);
@@ -391,9 +378,24 @@ export function createSnickersActuator(options: SnickersOptions): Actuator<Snick
             break;
         }
       }
-      if (waiting !== undefined) throw new ActuatorError("CertificateBackoff", waiting);
-      // Not ready until the order (in commit) succeeds; the minion looks again shortly.
-      if (ordering.length > 0 && server.certificates.mode === "acme") throw new ActuatorError("CertificatePending", `ordering certificates for ${ordering.join(", ")} from ${server.certificates.directoryUrl}`);
+      // Not ready until the order (started by the commit, run in the background) ends; the
+      // minion looks again shortly, or when the backoff ends.
+      if (ordering.length > 0 && server.certificates.mode === "acme") waiting.push(requeueAfter(orderPollMs, "CertificatePending", `ordering certificates for ${ordering.join(", ")} from ${server.certificates.directoryUrl}`));
+      const soonest = Math.min(...waiting.map((w) => w.afterMs));
+      const first = waiting[0];
+      return first === undefined ? undefined : requeueAfter(soonest, first.reason, waiting.map((w) => w.message).join("; "));
+    },
+
+    // Orders run in the background; stopping the minion (or rebuilding the actuators for a new
+    // server spec) aborts them.
+    start() {
+      return Promise.resolve({
+        stop: async () => {
+          const stopping = runner;
+          runner = undefined;
+          await stopping?.stop();
+        },
+      });
     },
 
     async commit(context) {

@@ -3,6 +3,7 @@
  * services (DESIGN.md). It writes `proxy/routes.json` and `proxy/certs/`, which snitch-proxy serves.
  */
 export { createSnickersActuator, routesFor, renewalTime, backoffMs, snickersPaths, CertificateMeta, SNICKERS_ACTUATOR_ID, WEB_CONDITION, type SnickersObserved, type SnickersStep, type SnickersOptions } from "./actuator.ts";
+export { ACME_CALL_TIMEOUT_MS } from "./acme-http.ts";
 export { AcmeIssuer, ariCertId, type AcmeSettings, type RenewalAdvice } from "./acme.ts";
 export { LocalCa, newKeyPair, type IssuedCertificate } from "./local-ca.ts";
 export { createCertificate, keyIdentifier, type CertificateRequest } from "./x509.ts";

@@ -5,7 +5,8 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, openSync, closeSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
-import { request } from "node:https";
+import { createServer as createHttpsServer, request } from "node:https";
+import { createServer as createTcpServer, type AddressInfo, type Socket } from "node:net";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { LocalCa } from "./local-ca.ts";
@@ -108,5 +109,51 @@ export async function startPebble(dir: string, options: { httpPort: number; dnsS
     tlsCaPem: ca.certificatePem,
     rootPem: async () => (await get(`https://localhost:${managementPort}/roots/0`, ca.certificatePem)).body,
     stop,
+  };
+}
+
+/** A CA that stalls, for deadline tests (see {@link startStalledCa}). */
+export interface StalledCa {
+  /** Its ACME directory URL (`https://localhost:<port>/dir`); the directory itself answers. */
+  readonly directoryUrl: string;
+  /** The file with the CA of its TLS certificate, for `certificates.caBundleFile`. */
+  readonly caFile: string;
+  /** How many connections to the stalled URLs are open now. */
+  openConnections(): number;
+  /** Closes both listeners and every connection. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a CA on loopback whose directory answers and whose every other URL is a port that
+ * accepts TCP connections and never sends a byte, not even a TLS handshake: a stalled CA.
+ */
+export async function startStalledCa(dir: string): Promise<StalledCa> {
+  await mkdir(dir, { recursive: true });
+  const sockets = new Set<Socket>();
+  const stuck = createTcpServer((socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+    socket.on("error", () => undefined);
+  });
+  await new Promise<void>((resolve) => stuck.listen(0, "127.0.0.1", resolve));
+  const stuckUrl = `https://localhost:${(stuck.address() as AddressInfo).port}`;
+  const ca = await LocalCa.open(join(dir, "tls-ca"), "stalled-ca");
+  const tls = ca.issue(["localhost"]);
+  const caFile = join(dir, "tls-ca", "ca.pem");
+  const directory = createHttpsServer({ key: tls.keyPem, cert: tls.chainPem }, (_req, res) => {
+    res.writeHead(200, { "content-type": "application/json" });
+    res.end(JSON.stringify({ newNonce: `${stuckUrl}/nonce`, newAccount: `${stuckUrl}/account`, newOrder: `${stuckUrl}/order`, revokeCert: `${stuckUrl}/revoke`, keyChange: `${stuckUrl}/key` }));
+  });
+  await new Promise<void>((resolve) => directory.listen(0, "127.0.0.1", resolve));
+  return {
+    directoryUrl: `https://localhost:${(directory.address() as AddressInfo).port}/dir`,
+    caFile,
+    openConnections: () => sockets.size,
+    stop: async () => {
+      for (const socket of sockets) socket.destroy();
+      directory.closeAllConnections();
+      await Promise.all([new Promise((resolve) => stuck.close(resolve)), new Promise((resolve) => directory.close(resolve))]);
+    },
   };
 }
