@@ -55,10 +55,7 @@ export function signupSchema(ctx: SignupContext) {
         .toLowerCase()
         .min(1, { error: "enter your e-mail address" })
         .max(254, { error: "an e-mail address has at most 254 characters" })
-        .pipe(z.email({ error: "enter a valid e-mail address, like you@example.org" }))
-        .refine((email) => db.select({ id: users.id }).from(users).where(eq(users.email, email)).get() === undefined, {
-          error: "an account with this e-mail address already exists; sign in instead",
-        }),
+        .pipe(z.email({ error: "enter a valid e-mail address, like you@example.org" })),
       password: z.string({ error: "enter a password" }),
       confirm: z.string({ error: "repeat your password" }),
       domain: z
@@ -149,6 +146,18 @@ export type SignupResult =
   | { readonly ok: true; readonly userId: string; readonly email: string; readonly serviceId: string; readonly domain: string }
   | { readonly ok: false; readonly message?: string; readonly errors?: Readonly<Record<string, string>> };
 
+/**
+ * The answer when the e-mail address already has an account. It comes only once everything else
+ * in the form is valid and a password was hashed, as for a new account, and costs a signup from
+ * the address's allowance: finding out which addresses have accounts is slow and costly, and is
+ * not a field check anyone can run for free.
+ */
+export const ACCOUNT_NOT_MADE = "no account could be made with these details; if you have one here already, sign in instead";
+
+function emailTaken(db: CrmDb, email: string): boolean {
+  return db.select({ id: users.id }).from(users).where(eq(users.email, email)).get() !== undefined;
+}
+
 function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
@@ -208,6 +217,7 @@ async function create(deps: SignupDeps, input: Readonly<Record<string, unknown>>
   const valid = ServiceSpec.safeParse(spec);
   if (!valid.success) return { ok: false, message: `setting up ${domain} failed: ${valid.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}` };
   const accountHash = await hashPassword(password);
+  if (emailTaken(db, email)) return { ok: false, message: ACCOUNT_NOT_MADE };
 
   // Only a plan with a website gets a site folder: nothing would serve one without it.
   if (plan.web) {
@@ -228,6 +238,8 @@ async function create(deps: SignupDeps, input: Readonly<Record<string, unknown>>
     });
   } catch (error) {
     await removeStarterSite(siteRoot);
+    // Another signup of the same address won the race: the same answer as above.
+    if (emailTaken(db, email)) return { ok: false, message: ACCOUNT_NOT_MADE };
     return { ok: false, message: `creating the account for ${email} failed: ${messageOf(error)}` };
   }
 
