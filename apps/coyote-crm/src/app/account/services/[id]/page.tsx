@@ -3,6 +3,7 @@ import { notFound } from "next/navigation";
 import { ServiceProgress } from "../../../../components/shop/ServiceProgress.tsx";
 import { requireCustomer } from "../../../../lib/auth.ts";
 import { crmDb } from "../../../../lib/instance.ts";
+import { ownershipOf } from "../../../../lib/shop/ownership.ts";
 import { credentialsOf, ownedService, serviceLive } from "../../../../lib/shop/services.ts";
 import { readServer, stateStore } from "../../../../lib/state.ts";
 
@@ -29,6 +30,7 @@ export default async function ServicePage({ params }: Props) {
   const [live, server, spec] = await Promise.all([serviceLive(db, store, row), readServer(store), store.getSpec(row.serviceId).catch(() => undefined)]);
   const hasWebsite = spec?.kind === "Service" && spec.web !== undefined;
   const { websiteUrl, mail, xmpp } = credentialsOf(row, hasWebsite, server);
+  const ownership = ownershipOf(spec, server, live.conditions);
   return (
     <main className="medium">
       <p className="muted">
@@ -37,6 +39,34 @@ export default async function ServicePage({ params }: Props) {
       <h1>{row.domain}</h1>
       {/* Keyed by service, so that moving to another service's page starts from its own data. */}
       <ServiceProgress key={live.id} initial={live} />
+      {ownership.length === 0 ? null : (
+        <section aria-labelledby="ownership-heading">
+          <h2 id="ownership-heading">Your domain</h2>
+          {ownership.map((o) => (
+            <div className="card" key={o.domain}>
+              <h3>{o.domain}</h3>
+              {o.state === "seen" ? (
+                <p>Ownership confirmed: the box serves {o.domain}.</p>
+              ) : o.txt === undefined ? (
+                <p>The box waits for an administrator to confirm that {o.domain} is yours.</p>
+              ) : (
+                <>
+                  <p>To show that {o.domain} is yours, add this TXT record at your DNS provider. The box serves the domain (website, mail, certificates) as soon as it sees it, and looks again every few minutes.</p>
+                  <dl>
+                    <dt>Name</dt>
+                    <dd><code>{o.txt.name}</code></dd>
+                    <dt>Type</dt>
+                    <dd>TXT</dd>
+                    <dt>Value</dt>
+                    <dd><code>{o.txt.value}</code></dd>
+                  </dl>
+                  {o.lastLook === undefined ? null : <p className="muted">Last look: {o.lastLook}</p>}
+                </>
+              )}
+            </div>
+          ))}
+        </section>
+      )}
       <section aria-labelledby="access-heading">
         <h2 id="access-heading">How to use it</h2>
         {websiteUrl === undefined ? null : (
