@@ -17,7 +17,8 @@ export const MailAddress = z.string().refine((value) => {
 /** A mailbox in a fragment: its password hash already carries Dovecot's `{SCHEME}` prefix. */
 export const FragmentMailbox = z.strictObject({
   address: MailAddress,
-  passwordHash: z.string().regex(/^\{[A-Z0-9.-]+\}[^:\s]+$/, { error: "not a {SCHEME}hash without colons or whitespace" }),
+  // Printable ASCII without colon: one field of one passwd-file line.
+  passwordHash: z.string().max(1024).regex(/^\{[A-Z0-9.-]+\}[\x21-\x39\x3b-\x7e]+$/, { error: "not a {SCHEME}hash of printable ASCII without colons or whitespace" }),
   quotaMb: z.int().min(1).max(1048576).optional(),
 });
 /** A mailbox in a fragment. */

@@ -84,9 +84,10 @@ export function normalizePasswordHash(hash: string, schemes: ReadonlySet<string>
   if (CLEAR_TEXT.has(scheme)) return { ok: false, why: `{${scheme}} is a clear-text password, which a spec must never hold` };
   if (!schemes.has(scheme)) return { ok: false, why: `dovecot cannot verify the {${scheme}} scheme` };
   if (full.length === scheme.length + 2) return { ok: false, why: `the {${scheme}} hash is empty` };
-  // The passwd-file separates fields with colons and records with newlines; no scheme's output has
-  // either, so a hash that does is broken rather than something to escape.
-  if (/[:\s]/.test(full)) return { ok: false, why: `the {${scheme}} hash holds a colon or whitespace` };
+  // The passwd-file separates fields with colons and records with newlines (and a NUL would end
+  // the line for Dovecot's C parser); no scheme's output has anything but printable ASCII without
+  // colons, so a hash that does is broken rather than something to escape.
+  if (!/^[\x21-\x39\x3b-\x7e]+$/.test(full)) return { ok: false, why: `the {${scheme}} hash holds a colon or whitespace, or a character outside printable ASCII` };
   return { ok: true, hash: full, scheme };
 }
 

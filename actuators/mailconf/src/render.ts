@@ -1,5 +1,6 @@
 import { join } from "node:path";
-import type { MailFragment } from "./fragment.ts";
+import { ActuatorError } from "@coyote/actuator";
+import { MailFragment } from "./fragment.ts";
 import { resolveOptions } from "./options.ts";
 import type { MailActuatorOptions, ResolvedOptions } from "./options.ts";
 
@@ -170,6 +171,19 @@ function fileOf(lines: string[], comment: string): string {
 }
 
 /**
+ * Validates a fragment again right before its values become lines of the maps and the users
+ * file: each value must stay one field of one line (no colon, whitespace, NUL or line break in a
+ * hash; addresses of a-z, 0-9 and `_'+.-`), whoever built the fragment.
+ * @throws ActuatorError `InvalidFragment` (terminal), naming the service and field but never a hash.
+ */
+function checkedFragment(fragment: MailFragment): MailFragment {
+  const parsed = MailFragment.safeParse(fragment);
+  if (parsed.success) return parsed.data;
+  const where = parsed.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`).join("; ");
+  throw new ActuatorError("InvalidFragment", `rendering the mail maps: the fragment of service ${JSON.stringify(fragment.id)} is invalid (${where})`, { terminal: true });
+}
+
+/**
  * Combines every service's fragment into the Postfix maps and the Dovecot users file. Pure and
  * deterministic (lines sorted), whatever order the fragments come in.
  *
@@ -185,7 +199,7 @@ function fileOf(lines: string[], comment: string): string {
  * @param previousOwners the owners from the last commit, so that a domain never changes hands by accident.
  */
 export function renderMaps(fragments: readonly MailFragment[], options: UsersFileOptions, previousOwners: Readonly<Record<string, string>> = {}): RenderedMaps {
-  const sorted = [...fragments].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  const sorted = fragments.map(checkedFragment).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   const claims = new Map<string, string[]>();
   for (const fragment of sorted) {
     for (const domain of fragment.domains) claims.set(domain, [...(claims.get(domain) ?? []), fragment.id]);
