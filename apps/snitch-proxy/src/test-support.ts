@@ -19,7 +19,7 @@ export interface Sandbox {
   /** Issues a certificate for names and stores it where snitch-proxy looks (`*.x` allowed). */
   certify(...names: string[]): Promise<void>;
   /** Writes `proxy/routes.json`. */
-  routes(routes: readonly unknown[], limits?: { maxConnections: number }): Promise<void>;
+  routes(routes: readonly unknown[], limits?: { maxConnections: number; maxConnectionsPerAddress?: number }): Promise<void>;
   cleanup(): Promise<void>;
 }
 
