@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import { DomainName, ServiceId } from "@coyote/spec";
 import type { ScramSha1Credential } from "./scram.ts";
 
 /**
@@ -159,6 +160,10 @@ const VIRTUAL_HOST_LINE = /^\s*VirtualHost\s*\(?\s*["']([^"']+)["']/gm;
  * domain is refused and a deleted service's hosts are found again.
  */
 export function renderHostConfig(domain: string, serviceId: string): string {
+  // The service id is written into a comment line and the domain into a Lua string: both must be
+  // what their schemas say, so that neither can end the comment or the string.
+  if (!ServiceId.safeParse(serviceId).success) throw new TypeError(`rendering a prosody host file: not a service id: ${JSON.stringify(serviceId)}`);
+  if (!DomainName.safeParse(domain).success) throw new TypeError(`rendering a prosody host file: not a domain name: ${JSON.stringify(domain)}`);
   return [
     `-- Rendered by Coyote's xmppconf actuator for service ${serviceId}. Do not edit: it is rewritten or removed.`,
     `-- coyote-owner: ${serviceId}`,
