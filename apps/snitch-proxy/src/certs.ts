@@ -5,8 +5,8 @@ import { certificateFileName } from "@coyote/spec";
 
 /**
  * The TLS 1.2 suites offered: forward-secret AEAD only (no CBC, so no padding oracle such as
- * LUCKY13), the browsers' preferred ones first; TLS 1.3 suites are all AEAD. Both the listener and
- * each certificate's context carry the list, since the context chosen by SNI is the one in force.
+ * LUCKY13), the browsers' preferred ones first; TLS 1.3 suites are all AEAD. The listener's list
+ * is the one in force: a context chosen by SNI brings its certificate, not its suites.
  */
 export const TLS_CIPHERS = [
   "TLS_AES_128_GCM_SHA256",
@@ -155,7 +155,7 @@ export class CertificateStore {
     let context: SecureContext;
     try {
       // The key and the chain are in one file; Node picks each out of the PEM by its label.
-      context = createSecureContext({ key: pem, cert: pem, minVersion: "TLSv1.2", ciphers: TLS_CIPHERS });
+      context = createSecureContext({ key: pem, cert: pem, minVersion: "TLSv1.2" });
     } catch (error) {
       throw new Error(`loading certificate ${file}: ${(error as Error).message}`, { cause: error });
     }
