@@ -38,8 +38,8 @@ describe("the per-address connection cap", () => {
   let proxy: RunningProxy;
   let port: number;
   const open: Socket[] = [];
-  const connect = async () => {
-    const socket = netConnect(port, "127.0.0.1");
+  const connect = async (to = port) => {
+    const socket = netConnect(to, "127.0.0.1");
     socket.on("error", () => undefined);
     open.push(socket);
     await new Promise((resolve) => socket.once("connect", resolve));
@@ -49,7 +49,7 @@ describe("the per-address connection cap", () => {
   before(async () => {
     box = await sandbox();
     await box.routes([]);
-    proxy = await startProxy({ stateDir: box.stateDir, logger: box.logger, https: { host: "127.0.0.1", port: 0 }, accessLog: false, writeStats: false, maxConnectionsPerAddress: 3 });
+    proxy = await startProxy({ stateDir: box.stateDir, logger: box.logger, https: { host: "127.0.0.1", port: 0 }, http: { host: "127.0.0.1", port: 0 }, accessLog: false, writeStats: false, maxConnectionsPerAddress: 3 });
     port = proxy.httpsAddress.port;
   });
 
@@ -63,6 +63,8 @@ describe("the per-address connection cap", () => {
     const held = [await connect(), await connect(), await connect()];
     const extra = await connect();
     assert.equal(await closedWithin(extra, 2000), true, "the fourth connection was destroyed");
+    const plain = await connect(proxy.httpAddress?.port);
+    assert.equal(await closedWithin(plain, 2000), true, "a plain HTTP connection counts against the same cap");
     const firstStays = closedWithin(held[0] as Socket, 300);
     assert.equal(await firstStays, false, "the admitted connections stay open");
     (held[1] as Socket).destroy();

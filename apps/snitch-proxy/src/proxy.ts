@@ -260,6 +260,12 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       void answerPlain(req, res, proxyDir, publicHttpsPort, logger);
     });
     plain.maxConnections = part(defaultMaxConnections);
+    // The same per-address count as the TLS side: one address's connections to both ports together.
+    plain.on("connection", (socket: Socket) => {
+      if (perAddress.admit(socket)) return;
+      stats.counters.connectionsRefused++;
+      socket.destroy();
+    });
     plain.setTimeout(options.idleTimeoutMs ?? 60_000);
     await listen(plain, options.http, options.reusePort ?? false);
   }
