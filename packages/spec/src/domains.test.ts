@@ -44,7 +44,7 @@ const HOSTILE: readonly (readonly [name: string, why: string, says: string])[] =
   ["_acme-challenge.bob.org", "underscore label", "_acme-challenge"],
   ["mta-sts.box.net", "special label right under the customer domain", "mta-sts"],
   // the box's own names
-  ["box.net", "the customer domain's apex", "box's own domain"],
+  ["box.net", "the customer domain's apex", "is the box's own domain; choose a name under it, like yourname.box.net"],
   ["net", "a parent of the box's names (and a suffix)", "box's own"],
   ["coyote.host.net", "the box's hostname", "box's own name"],
   ["host.net", "a parent of the box's hostname", "box's own name"],
@@ -67,6 +67,10 @@ describe("domainNameProblem", () => {
   test("names under the customer domain are allowed even when the box's hostname is the customer domain", () => {
     assert.equal(domainNameProblem("alice.box.net", { hostname: "box.net", customerDomain: "box.net" }), undefined);
     assert.match(domainNameProblem("box.net", { hostname: "box.net", customerDomain: "box.net" }) ?? "", /box's own name/);
+  });
+
+  test("refuses a parent of the customer domain that holds nothing else of the box", () => {
+    assert.equal(domainNameProblem("box.org", { hostname: "coyote.host.net", customerDomain: "c.box.org" }), "box.org holds the box's own domain c.box.org; choose another domain");
   });
 
   test("names under a special-use customer domain are allowed (the admin chose it), its parent is not", () => {
