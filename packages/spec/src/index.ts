@@ -14,3 +14,4 @@ export * from "./lock.ts";
 export * from "./store.ts";
 export * from "./last-good.ts";
 export * from "./sites.ts";
+export * from "./alarm-log.ts";
