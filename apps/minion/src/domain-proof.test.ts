@@ -117,7 +117,7 @@ test("a customer's own domain gets no zone, route or certificate until its TXT p
 
   const logger = createLogger({ component: "minion", file: logFileFor(stateDir, "minion") });
   const missing = { postfix: join(stateDir, "no-postfix"), prosodyctl: join(stateDir, "no-prosodyctl") };
-  const minion = new Minion({ stateDir, logger, actuators: (server) => bundledActuators(server, stateDir, missing), debounceMs: 10, backoffInitialMs: 50, backoffMaxMs: 300 });
+  const minion = new Minion({ stateDir, logger, actuators: (server) => bundledActuators(server, stateDir, missing), debounceMs: 10, backoffInitialMs: 50, backoffMaxMs: 300, convergeDeadlineMs: 200 });
   cleanups.push(async () => {
     await minion.stop();
     await logger.close();
@@ -133,6 +133,11 @@ test("a customer's own domain gets no zone, route or certificate until its TXT p
   assert.equal((await dig(boxPort, "bob.org", "SOA")).status, "REFUSED");
   assert.ok(!existsSync(join(stateDir, "dns", "zones", "bob.org.json")), "no zone file");
   assert.deepEqual(routedHosts(stateDir).filter((h) => h.endsWith("bob.org")), [], "no route");
+
+  // Waiting for the customer's proof is not the box failing to converge: no alarm past the deadline.
+  await sleep(600);
+  const alarms = await store.readAlarms();
+  assert.deepEqual(alarms.alarms.filter((a) => a.serviceId === "bob").map((a) => a.code), []);
 
   // A wrong value is named in the status as what was seen.
   await publishWorld(worldDir, world, 2, ["coyote-domain-proof=not-the-token-at-all"]);
