@@ -10,6 +10,7 @@ import { escapeBytes, judge, type FuzzKind } from "./run.ts";
 const EXAMPLES: readonly (readonly [string, FuzzKind, string, string?])[] = [
   ["request-line-form", "request", "GET  / HTTP/1.1\r\n\r\n"],
   ["request-line-form", "request", "GET /HTTP/1.1\r\n\r\n"],
+  ["request-line-form", "request", "GET /HTTP/1.1\n\r\n"],
   ["http-version", "request", "GET / HTTP/2.0\r\n\r\n"],
   ["target-form", "request", "GET http://a.test/ HTTP/1.1\r\nHost: a.test\r\n\r\n"],
   ["bare-empty-line-before-request", "request", "\nGET / HTTP/1.1\r\n\r\n"],

@@ -55,8 +55,10 @@ export const CATEGORIES: readonly Category[] = [
     name: "request-line-form",
     side: "llhttp",
     kinds: ["request"],
-    why: "RFC 9112 §3: METHOD SP TARGET SP VERSION, one space each; llhttp also takes runs of spaces and a line with no version (HTTP/0.9), which snitch-proxy refuses (400) rather than guess where the target ends",
-    matches: (d) => (d.refusal === "the request line is not METHOD TARGET VERSION" || d.refusal === "the request line has no HTTP version") && !/^[^ ]+ [^ ]+ HTTP\/1\.[01]$/.test(d.bytes.replace(/^(\r\n)+/, "").split("\r\n")[0] ?? ""),
+    why: "RFC 9112 §3: METHOD SP TARGET SP VERSION, one space each; llhttp also takes runs of spaces and a line with no version (HTTP/0.9, even ended by a bare LF), which snitch-proxy refuses (400, or 408 while it waits for a CRLF) rather than guess where the target ends",
+    matches: (d) =>
+      (d.refusal === "the request line is not METHOD TARGET VERSION" || d.refusal === "the request line has no HTTP version" || (d.refusal === "incomplete" && d.message.version === "0.9")) &&
+      !/^[^ ]+ [^ ]+ HTTP\/1\.[01]$/.test(d.bytes.replace(/^(\r\n)+/, "").split("\r\n")[0] ?? ""),
   },
   {
     name: "http-version",
