@@ -11,7 +11,7 @@ import { startDnsServer, type DnsServer } from "@coyote/actuator-dnsconf";
 import { createLogger, logFileFor } from "@coyote/log";
 import { challengeValue, StateStore, type Condition } from "@coyote/spec";
 import { bundledActuators } from "./bundled.ts";
-import { lookupTxt } from "./domain-proof.ts";
+import { lookupTxt, waitsOnlyForProof } from "./domain-proof.ts";
 import { Minion } from "./minion.ts";
 
 const run = promisify(execFile);
@@ -74,6 +74,13 @@ function routedHosts(stateDir: string): string[] {
   const routes = JSON.parse(readFileSync(file, "utf8")) as { routes?: { host: string }[] };
   return (routes.routes ?? []).map((r) => r.host);
 }
+
+test("only a service that waits for nothing but its domain's proof is spared the converge alarm", () => {
+  const c = (type: string, status: "True" | "False" | "Unknown") => ({ type, status });
+  assert.equal(waitsOnlyForProof([c("SpecValid", "True"), c("DomainVerified", "False"), c("DnsReady", "True"), c("Ready", "False")]), true);
+  assert.equal(waitsOnlyForProof([c("DomainVerified", "False"), c("DnsReady", "False"), c("Ready", "False")]), false, "another failure still alarms");
+  assert.equal(waitsOnlyForProof([c("Ready", "Unknown")]), false, "a first reconcile that never ends still alarms");
+});
 
 test("lookupTxt asks the configured resolver over UDP and tells a missing record from a failed lookup", { timeout: 20_000 }, async () => {
   const worldDir = mkdtempSync(join(tmpdir(), "coyote-world-"));

@@ -13,6 +13,7 @@ import {
   isProven,
   needsProof,
   servedSpec,
+  type Condition,
   type ProvenDomain,
   type ServerSpec,
   type ServiceSpec,
@@ -167,6 +168,16 @@ export function createDomainProofActuator(book: DomainProofBook): Actuator<Obser
       }
     },
   };
+}
+
+/**
+ * Whether a service is not Ready only because a domain waits for its owner's proof: no fault of
+ * the box, so no converge alarm. A service with no failing condition at all (its first reconcile
+ * still under way) does not count.
+ */
+export function waitsOnlyForProof(conditions: readonly Pick<Condition, "type" | "status">[]): boolean {
+  const notTrue = conditions.filter((c) => c.type !== "Ready" && c.status !== "True");
+  return notTrue.length > 0 && notTrue.every((c) => c.type === DOMAIN_VERIFIED);
 }
 
 const gates = new WeakMap<Actuator, Actuator>();

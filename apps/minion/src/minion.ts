@@ -6,7 +6,7 @@ import type { CoyoteLogger } from "@coyote/log";
 import { LastGood, ServerSpec, ServiceStatus, StateStore, serverOrDefaults, specPath } from "@coyote/spec";
 import { AlarmBook } from "./alarms.ts";
 import { conditionOf } from "./conditions.ts";
-import { createDomainProofActuator, DOMAIN_VERIFIED, DomainProofBook, withDomainProof } from "./domain-proof.ts";
+import { createDomainProofActuator, DomainProofBook, waitsOnlyForProof, withDomainProof } from "./domain-proof.ts";
 import { CommitJournal } from "./journal.ts";
 import { PluginFolder } from "./plugins.ts";
 import { READY, Reconciler, SPEC_VALID } from "./reconciler.ts";
@@ -310,8 +310,7 @@ export class Minion {
       const key = `${CONVERGE_ALARM}${id}`;
       const ready = conditionOf(status.conditions, READY);
       // A customer who has not yet published their domain's proof is no fault of the box: no alarm.
-      const waitingForProof = status.conditions.filter((c) => c.type !== READY && c.status !== "True").every((c) => c.type === DOMAIN_VERIFIED);
-      const late = ready?.status !== "True" && ready !== undefined && !waitingForProof && now.getTime() - Date.parse(ready.lastTransitionTime) >= deadline;
+      const late = ready?.status !== "True" && ready !== undefined && !waitsOnlyForProof(status.conditions) && now.getTime() - Date.parse(ready.lastTransitionTime) >= deadline;
       if (late && !alarms.isOpen(key)) {
         await alarms.raise(key, { ...converge, serviceId: id, message: `${id} has not converged for ${Math.round(deadline / 1000)} s: ${ready.reason}: ${ready.message}` }, now);
       } else if (ready?.status === "True") {
