@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import type { Socket } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
-import { connect as tlsConnect, type TLSSocket } from "node:tls";
+import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from "node:tls";
 import { startProxy, type RunningProxy } from "./proxy.ts";
 import { backend, sandbox, type Backend, type Sandbox } from "./test-support.ts";
 import { rawBackend, type RawBackend } from "./h1-wire.ts";
@@ -29,7 +29,9 @@ interface Client {
 
 function client(port: number, allowHalfOpen = false): Promise<Client> {
   return new Promise((resolve, reject) => {
-    const socket = tlsConnect({ host: "127.0.0.1", port, servername: H, ca: ca(), ALPNProtocols: ["http/1.1"], allowHalfOpen });
+    // allowHalfOpen reaches the TLS socket, though the option type does not list it.
+    const options: ConnectionOptions & { allowHalfOpen: boolean } = { host: "127.0.0.1", port, servername: H, ca: ca(), ALPNProtocols: ["http/1.1"], allowHalfOpen };
+    const socket = tlsConnect(options);
     let text = "";
     let isClosed = false;
     const waiters = new Set<() => void>();

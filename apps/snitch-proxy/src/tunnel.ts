@@ -119,7 +119,8 @@ export function openTunnel(context: TunnelContext, req: UpgradeRequest, head: Bu
     // The handshake's timeout is over: the tunnel's idleness is measured on the client's side.
     upstreamSocket.setTimeout(0);
     const invalid = invalidSwitch(proxyRes);
-    if (invalid !== undefined || socket.destroyed) {
+    // Too late (refused meanwhile, on its deadline) or invalid: the upstream's socket is let go.
+    if (invalid !== undefined || socket.destroyed || refused) {
       upstreamSocket.destroy();
       if (invalid !== undefined) {
         stats.counters.upstreamErrors++;
@@ -148,15 +149,6 @@ export function openTunnel(context: TunnelContext, req: UpgradeRequest, head: Bu
         unitCounter.dirty = true;
       }
     };
-    socket.on("data", count("bytesIn"));
-    upstreamSocket.on("data", count("bytesOut"));
-    // The client's socket reads what the client sends and writes what the upstream sends: its
-    // timer is reset by traffic in either direction, so it measures the tunnel's idleness.
-    socket.setTimeout(context.idleTimeoutMs, () => {
-      logger.debug({ requestId, host, timeoutMs: context.idleTimeoutMs }, "closing an idle tunnel");
-      close();
-    });
-    socket.pipe(upstreamSocket).pipe(socket);
     let closed = false;
     const close = () => {
       if (closed) return;
@@ -166,6 +158,15 @@ export function openTunnel(context: TunnelContext, req: UpgradeRequest, head: Bu
       socket.destroy();
       upstreamSocket.destroy();
     };
+    socket.on("data", count("bytesIn"));
+    upstreamSocket.on("data", count("bytesOut"));
+    // The client's socket reads what the client sends and writes what the upstream sends: its
+    // timer is reset by traffic in either direction, so it measures the tunnel's idleness.
+    socket.setTimeout(context.idleTimeoutMs, () => {
+      logger.debug({ requestId, host, timeoutMs: context.idleTimeoutMs }, "closing an idle tunnel");
+      close();
+    });
+    socket.pipe(upstreamSocket).pipe(socket);
     socket.on("close", close);
     upstreamSocket.on("close", close);
   };
