@@ -368,6 +368,22 @@ describe("the mail actuator with real Postfix and Dovecot", () => {
     await authEventually("alice@a.test", "alice-pw", false);
   });
 
+  it("lets Dovecot log a user in with the hash read from the secret the spec names", { skip }, async () => {
+    const name = "credential-alpha-mail-0123456789abcdef-0123456789ab";
+    await context.store.writeSecret(name, await hashPassword("from-secrets"));
+    const changed = structuredClone(alphaMail) as { mailboxes: Array<Record<string, unknown>> };
+    const alice = changed.mailboxes[0];
+    assert.ok(alice !== undefined);
+    delete alice.passwordHash;
+    alice.credential = name;
+    alphaMail = changed;
+    await reconcile("alpha", service("alpha", ["a.test"], alphaMail));
+    await commit();
+    await authEventually("alice@a.test", "from-secrets", true);
+    const fragment = await readFile(join(options.stateDir, "mail", "services", "alpha.json"), "utf8");
+    assert.doesNotMatch(fragment, new RegExp(name), "the fragment holds the hash itself, never a name to look up later");
+  });
+
   it("reloads at the next commit when a commit died between writing the Postfix files and reloading", { skip }, async () => {
     // A postfix that fails to reload stands in for a crash right before the reload.
     const failing = join(root, "postfix-failing-reload");

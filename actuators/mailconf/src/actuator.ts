@@ -5,7 +5,7 @@ import { z } from "zod";
 import { ActuatorError, FileCache } from "@coyote/actuator";
 import type { Actuator, ActuatorContext, Plan, Target } from "@coyote/actuator";
 import type { CoyoteLogger } from "@coyote/log";
-import { DomainName, removeStaleTempFiles, SchemaVersion, ServiceId, writeFileAtomic } from "@coyote/spec";
+import { DomainName, readCredentials, removeStaleTempFiles, SchemaVersion, ServiceId, withCredentials, writeFileAtomic } from "@coyote/spec";
 import type { ServerSpec } from "@coyote/spec";
 import { dkimRecordOf, dkimRecordText, generateDkimKey } from "./dkim.ts";
 import { buildFragment, fragmentText, MailFragment } from "./fragment.ts";
@@ -78,6 +78,8 @@ export interface MailObserved {
   readonly owners: Readonly<Record<string, string>>;
   /** The DKIM files of those domains. */
   readonly dkim: Readonly<Record<string, DkimObserved>>;
+  /** The hashes of the secrets the spec's mailboxes name, by secret name. */
+  readonly credentials?: ReadonlyMap<string, string>;
 }
 
 /** One change the actuator makes for a service, in the order the plan lists them. */
@@ -308,11 +310,18 @@ export function createMailActuator(options: MailActuatorOptions): Actuator<MailO
         if (owner !== undefined) owners[domain] = owner;
         dkim[domain] = await observeDkim(paths, domain, resolved.dkimSelector);
       }
-      return { fragmentText: text, fragment, owners, dkim };
+      let credentials: ReadonlyMap<string, string> = new Map();
+      if (target.spec !== undefined) {
+        const read = await readCredentials(target.spec, (name) => context.store.readSecret(name));
+        if (read.missing.length > 0) context.logger.warn({ serviceId: target.id, secrets: read.missing }, "mailbox credentials named by the spec are missing from secrets/");
+        credentials = read.hashes;
+      }
+      return { fragmentText: text, fragment, owners, dkim, credentials };
     },
 
     plan(target: Target, observed: MailObserved, _server: ServerSpec): Plan<MailStep> {
-      return planMail(resolved, target, observed);
+      // Plan from the spec with its credentials read (observe); a spec that names no secret is the same.
+      return planMail(resolved, target.spec === undefined ? target : { ...target, spec: withCredentials(target.spec, observed.credentials ?? new Map()) }, observed);
     },
 
     async apply(plan: Plan<MailStep>, target: Target, context: ActuatorContext): Promise<void> {

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { ActuatorError } from "@coyote/actuator";
-import { DomainName, Email, SchemaVersion, ServiceId } from "@coyote/spec";
+import { DomainName, Email, MISSING_CREDENTIAL, SchemaVersion, ServiceId } from "@coyote/spec";
 import type { ServiceSpec } from "@coyote/spec";
 import { normalizePasswordHash } from "./password.ts";
 
@@ -95,7 +95,8 @@ export function buildFragment(
   const rejected: RejectedMailbox[] = [];
   for (const box of mail.mailboxes) {
     const address = claim(box.address);
-    const normalized = normalizePasswordHash(box.passwordHash, schemes);
+    // The spec reaching here has its hashes read from secrets/ (resolveCredentials).
+    const normalized = normalizePasswordHash(box.passwordHash ?? MISSING_CREDENTIAL, schemes);
     if (normalized.ok) {
       mailboxes.push({ address, passwordHash: normalized.hash, ...(box.quotaMb === undefined ? {} : { quotaMb: box.quotaMb }) });
       continue;

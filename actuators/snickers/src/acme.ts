@@ -270,9 +270,9 @@ export class AcmeIssuer {
    * Asks the CA when to renew a certificate (ARI, RFC 9773). Resolves undefined when the CA does
    * not offer ARI; Let's Encrypt exempts renewals made inside the window from its rate limits.
    */
-  async renewalAdvice(chainPem: string, now = new Date()): Promise<RenewalAdvice | undefined> {
+  async renewalAdvice(chainPem: string, now = new Date(), abort?: AbortSignal): Promise<RenewalAdvice | undefined> {
     this.#trust();
-    const signal = AbortSignal.timeout(this.#callTimeoutMs);
+    const signal = abort === undefined ? AbortSignal.timeout(this.#callTimeoutMs) : AbortSignal.any([abort, AbortSignal.timeout(this.#callTimeoutMs)]);
     const directory = await this.#readDirectory(signal);
     if (directory.renewalInfo === undefined) return undefined;
     const url = `${directory.renewalInfo.replace(/\/$/, "")}/${ariCertId(chainPem)}`;

@@ -108,7 +108,7 @@ describe("snickers", () => {
   it("refuses a hostname another service already routes, as a terminal error", async () => {
     const snickers = actuator();
     const target: Target = { id: "thief", spec: service("thief", ["shop.test"], "shop.test") };
-    assert.throws(() => snickers.plan(target, { now: clock, fragmentText: undefined, previousHosts: [], owners: new Map([["shop.test", "shop"]]), certs: {}, routesLimit: 500, ordering: [] }, server()), (error: unknown) => {
+    assert.throws(() => snickers.plan(target, { now: clock, fragmentText: undefined, previousHosts: [], owners: new Map([["shop.test", "shop"]]), certs: {}, routesLimit: 500, ordering: [], asking: [] }, server()), (error: unknown) => {
       assert.ok(error instanceof ActuatorError);
       assert.equal(error.terminal, true);
       assert.equal(error.reason, "HostnameTaken");
@@ -183,7 +183,7 @@ describe("snickers", () => {
     const knot = server({ certificates: { mode: "acme", directoryUrl: "https://127.0.0.1:1/dir", email: "admin@box.test" }, dns: { backend: "knot", listen: ["127.0.0.1:53"] } });
     const snickers = actuator();
     const target: Target = { id: "wild2", spec: service("wild2", ["*.wild2.test"], "wild2.test") };
-    assert.throws(() => snickers.plan(target, { now: clock, fragmentText: undefined, previousHosts: [], owners: new Map(), certs: {}, routesLimit: 500, ordering: [] }, knot), (error: unknown) => {
+    assert.throws(() => snickers.plan(target, { now: clock, fragmentText: undefined, previousHosts: [], owners: new Map(), certs: {}, routesLimit: 500, ordering: [], asking: [] }, knot), (error: unknown) => {
       assert.ok(error instanceof ActuatorError);
       assert.equal(error.terminal, true);
       assert.match(error.message, /\*\.wild2\.test needs an ACME DNS-01 challenge.*this server uses knot/);

@@ -1,4 +1,3 @@
-import { randomInt } from "node:crypto";
 import { access, mkdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
@@ -11,6 +10,7 @@ import { AcmeIssuer } from "./acme.ts";
 import { LocalCa, type IssuedCertificate } from "./local-ca.ts";
 import { CertificateMeta, backoffMs, metaFile, pemFile, renewalTime } from "./certificate-meta.ts";
 import { OrderRunner } from "./orders.ts";
+import { askRenewal } from "./renewal.ts";
 
 export { CertificateMeta, backoffMs, renewalTime } from "./certificate-meta.ts";
 
@@ -57,6 +57,8 @@ export interface SnickersObserved {
   readonly routesLimit: number | undefined;
   /** The hostnames whose certificate order is queued or running now. */
   readonly ordering: readonly string[];
+  /** The hostnames whose renewal question (ARI) is queued or running now. */
+  readonly asking: readonly string[];
 }
 
 /** One change snickers makes. */
@@ -239,7 +241,8 @@ export function createSnickersActuator(options: SnickersOptions): Actuator<Snick
       }));
       const routesLimit = (await combined.read().catch(() => undefined))?.limits?.maxConnections;
       const ordering = [...hosts].filter((host) => runner?.inFlight(host) === true);
-      return { now: now(), fragmentText, previousHosts: own?.hosts ?? [], owners, certs, routesLimit, ordering };
+      const asking = [...hosts].filter((host) => runner?.inFlight(`ari:${host}`) === true);
+      return { now: now(), fragmentText, previousHosts: own?.hosts ?? [], owners, certs, routesLimit, ordering, asking };
     },
 
     plan(target, observed, server): Plan<SnickersStep> {
@@ -290,7 +293,7 @@ export function createSnickersActuator(options: SnickersOptions): Actuator<Snick
             steps.push({ kind: "issue", host, why });
             describe.push(`issue a certificate for ${host} (${why})`);
           }
-        } else if (mode.mode === "acme" && current?.ariNextCheckAt !== undefined && observed.now >= Date.parse(current.ariNextCheckAt)) {
+        } else if (mode.mode === "acme" && current?.ariNextCheckAt !== undefined && observed.now >= Date.parse(current.ariNextCheckAt) && !observed.asking.includes(host)) {
           steps.push({ kind: "ask-renewal", host });
           describe.push(`ask the CA when to renew ${host}`);
         }
@@ -343,31 +346,10 @@ export function createSnickersActuator(options: SnickersOptions): Actuator<Snick
             ordering.push(step.host);
             break;
           case "ask-renewal": {
-            const meta = await readMeta(step.host);
-            const current = meta?.certificate;
-            if (!meta || !current) break;
+            // In the background, like orders: the CA may stall, and this runs under the apply lock.
             const issuer = await issuerFor(server, context);
-            const advice = await issuer.renewalAdvice(await readFile(pemFile(paths.certs, step.host), "utf8"), new Date(now())).then(
-              (found) => found ?? null,
-              (error: unknown) => {
-                context.logger.warn({ err: error, host: step.host }, "asking the CA for renewal info failed; keeping the current renewal time");
-                return undefined;
-              },
-            );
-            let updated: CertificateMeta;
-            if (advice === null) {
-              // The CA offers no ARI: the renewal time set at issue stands, and it is not asked again.
-              const { ariNextCheckAt: _asked, ...rest } = current;
-              updated = { ...meta, certificate: rest };
-            } else if (advice === undefined) {
-              updated = { ...meta, certificate: { ...current, ariNextCheckAt: new Date(now() + 6 * 3_600_000).toISOString() } };
-            } else {
-              // A random moment inside the suggested window (RFC 9773 §4.2), so renewals spread out.
-              const span = advice.windowEnd.getTime() - advice.windowStart.getTime();
-              const renewAfter = new Date(advice.windowStart.getTime() + randomInt(Math.max(1, span))).toISOString();
-              updated = { ...meta, certificate: { ...current, renewAfter, ariNextCheckAt: advice.nextCheckAt.toISOString() } };
-            }
-            await writeFileAtomic(metaFile(paths.certs, step.host), `${JSON.stringify(updated, null, 2)}\n`, { mode: 0o600 });
+            const key = `ari:${step.host}`;
+            orders().start(key, (signal) => askRenewal({ issuer, certsDir: paths.certs, host: step.host, now, logger: context.logger, signal: AbortSignal.any([signal, context.signal]) }));
             break;
           }
           case "drop-certificate":

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -7,6 +7,7 @@ import { converge, type ActuatorContext, type Target } from "@coyote/actuator";
 import { createLogger, type CoyoteLogger } from "@coyote/log";
 import { ServerSpec, ServiceSpec, StateStore, certificateFileName, parseJson, validate } from "@coyote/spec";
 import { CertificateMeta, createSnickersActuator, type SnickersOptions } from "./actuator.ts";
+import { LocalCa } from "./local-ca.ts";
 import { startStalledCa, type StalledCa } from "./testing.ts";
 
 const AUTHOR = { name: "Test", email: "test@example.org" };
@@ -87,6 +88,36 @@ describe("ACME orders against a CA that never answers", () => {
       assert.match(after.requeue.message, /did not finish before its deadline\); next attempt at/);
     } finally {
       await run.stop();
+    }
+  });
+
+  it("asks the CA for renewal info in the background, and gives up at the question's deadline", async () => {
+    const host = "x.ari.test";
+    const issued = (await LocalCa.open(join(dir, "leaf-ca"), "leaf-ca")).issue([host]);
+    const certs = join(store.root, "proxy", "certs");
+    await mkdir(certs, { recursive: true });
+    await writeFile(join(certs, certificateFileName(host)), issued.keyPem + issued.chainPem, { mode: 0o600 });
+    const meta0: CertificateMeta = {
+      schemaVersion: 1, host, serviceId: "ari", attempts: { failures: 0 },
+      certificate: { issuer: "acme", directoryUrl: ca.directoryUrl, notBefore: issued.notBefore.toISOString(), notAfter: issued.notAfter.toISOString(), renewAfter: issued.notAfter.toISOString(), ariNextCheckAt: new Date(Date.now() - 1000).toISOString() },
+    };
+    await writeFile(join(certs, certificateFileName(host).replace(/\.pem$/, ".json")), JSON.stringify(meta0));
+    const snickers = createSnickersActuator({ stateDir: store.root, acmeCallTimeoutMs: 1500 });
+    const handle = await snickers.start?.(context());
+    try {
+      const started = performance.now();
+      const result = await converge(snickers, { id: "ari", spec: service("ari", [host]) }, context());
+      const ms = performance.now() - started;
+      assert.ok(result.plan.describe.includes(`ask the CA when to renew ${host}`), result.plan.describe.join("; "));
+      assert.ok(ms < 700, `the apply does not wait for the CA (${Math.round(ms)} ms)`);
+      const asked = await until("the question to give up", async () => {
+        const found = await meta(host);
+        return found?.certificate?.ariNextCheckAt !== meta0.certificate?.ariNextCheckAt ? found : undefined;
+      }, 5000);
+      assert.ok(Date.parse(asked.certificate?.ariNextCheckAt ?? "") > Date.now() + 5 * 3_600_000, "asked again in 6 hours");
+      assert.equal(asked.certificate?.renewAfter, meta0.certificate?.renewAfter, "the renewal time stands");
+    } finally {
+      await handle?.stop();
     }
   });
 

@@ -143,7 +143,7 @@ export async function startStalledCa(dir: string): Promise<StalledCa> {
   const caFile = join(dir, "tls-ca", "ca.pem");
   const directory = createHttpsServer({ key: tls.keyPem, cert: tls.chainPem }, (_req, res) => {
     res.writeHead(200, { "content-type": "application/json" });
-    res.end(JSON.stringify({ newNonce: `${stuckUrl}/nonce`, newAccount: `${stuckUrl}/account`, newOrder: `${stuckUrl}/order`, revokeCert: `${stuckUrl}/revoke`, keyChange: `${stuckUrl}/key` }));
+    res.end(JSON.stringify({ renewalInfo: `${stuckUrl}/ari`, newNonce: `${stuckUrl}/nonce`, newAccount: `${stuckUrl}/account`, newOrder: `${stuckUrl}/order`, revokeCert: `${stuckUrl}/revoke`, keyChange: `${stuckUrl}/key` }));
   });
   await new Promise<void>((resolve) => directory.listen(0, "127.0.0.1", resolve));
   return {

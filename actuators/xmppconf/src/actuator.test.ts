@@ -240,3 +240,23 @@ test("commit fails (to be retried) when prosody runs but its admin shell cannot 
   });
   await assert.rejects(stat(join(options.stateDir, "xmppconf", "commit.json")), { code: "ENOENT" }, "not recorded: the next commit tries again");
 });
+
+test("reads each user's credential from the secret the spec names; a missing secret keeps the account as it was", async () => {
+  const { actuator, context, options } = setup();
+  await store.writeSecret("credential-vault-xmpp-0000000000000000-000000000000", hash.alice);
+  const spec = ServiceSpec.parse({
+    schemaVersion: 1,
+    kind: "Service",
+    id: "vault",
+    domains: [{ name: "vault.example" }],
+    xmpp: { users: [{ username: "alice", domain: "vault.example", credential: "credential-vault-xmpp-0000000000000000-000000000000" }] },
+  });
+  await converge(actuator, { id: "vault", spec }, context);
+  const account = await readFile(accountFile(options.dataDir, "vault.example", "alice"), "utf8");
+  assert.match(account, /\["iteration_count"\] = 4096;/);
+
+  const gone = ServiceSpec.parse({ ...spec, xmpp: { users: [{ username: "alice", domain: "vault.example", credential: "credential-vault-xmpp-0000000000000000-111111111111" }] } });
+  const observed = await actuator.observe({ id: "vault", spec: gone }, context);
+  assert.throws(() => actuator.plan({ id: "vault", spec: gone }, observed, server), (error: unknown) => error instanceof ActuatorError && /\{MISSING-SECRET\}/.test(error.message));
+  assert.equal(await readFile(accountFile(options.dataDir, "vault.example", "alice"), "utf8"), account);
+});

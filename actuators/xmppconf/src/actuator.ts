@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { chown, lstat, mkdir, readdir, readFile, rmdir, unlink } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { ActuatorError, DirectoryCache, memoizeByIdentity, type Actuator, type ActuatorContext, type Plan, type Target } from "@coyote/actuator";
-import { isPidAlive, removeStaleTempFiles, writeFileAtomic, type ServiceSpec } from "@coyote/spec";
+import { isPidAlive, MISSING_CREDENTIAL, readCredentials, removeStaleTempFiles, withCredentials, writeFileAtomic, type ServiceSpec } from "@coyote/spec";
 import {
   accountsDir,
   decodeDataPathPart,
@@ -99,6 +99,8 @@ export interface XmppObserved {
    * other services' domains are not read).
    */
   readonly accounts: ReadonlyMap<string, readonly ObservedAccount[]>;
+  /** The hashes of the secrets the spec's users name, by secret name. */
+  readonly credentials?: ReadonlyMap<string, string>;
 }
 
 /** One change the actuator makes. */
@@ -347,7 +349,7 @@ export function createXmppActuator(options: XmppActuatorOptions): XmppActuator {
       return spec.xmpp !== undefined;
     },
 
-    async observe(target: Target): Promise<XmppObserved> {
+    async observe(target: Target, context: ActuatorContext): Promise<XmppObserved> {
       // Only the files that matter to this service: those it owns and those that define (or are
       // named after) one of its domains. The index is built once per state of the folder, so a
       // resync of n services does not look at n files n times.
@@ -363,7 +365,13 @@ export function createXmppActuator(options: XmppActuatorOptions): XmppActuator {
       }
       const accounts = new Map<string, ObservedAccount[]>();
       for (const domain of [...domains].sort()) accounts.set(domain, await readAccounts(domain));
-      return { mainConfig: await readText(configFile), hostFiles: files, accounts };
+      let credentials: ReadonlyMap<string, string> = new Map();
+      if (target.spec !== undefined) {
+        const read = await readCredentials(target.spec, (name) => context.store.readSecret(name));
+        if (read.missing.length > 0) context.logger.warn({ serviceId: target.id, secrets: read.missing }, "xmpp credentials named by the spec are missing from secrets/");
+        credentials = read.hashes;
+      }
+      return { mainConfig: await readText(configFile), hostFiles: files, accounts, credentials };
     },
 
     plan(target: Target, observed: XmppObserved): Plan<XmppStep> {
@@ -371,7 +379,8 @@ export function createXmppActuator(options: XmppActuatorOptions): XmppActuator {
       const describe: string[] = [];
       const problems: Problem[] = [];
       const context = `planning xmpp for service ${target.id}`;
-      const spec = target.spec;
+      // The spec with its credentials read from secrets/ (observe).
+      const spec = target.spec === undefined ? undefined : withCredentials(target.spec, observed.credentials ?? new Map());
       const wanted = spec?.xmpp === undefined ? [] : spec.domains.map((d) => d.name);
 
       // Which files this service owns, and every file that defines each VirtualHost today.
@@ -419,27 +428,27 @@ export function createXmppActuator(options: XmppActuatorOptions): XmppActuator {
       const keep = new Set<string>();
       const seen = new Map<string, string>();
       for (const domain of served) desired.set(domain, new Map());
-      for (const user of spec?.xmpp?.users ?? []) {
+      for (const { passwordHash = MISSING_CREDENTIAL, ...user } of spec?.xmpp?.users ?? []) {
         const jid = `${user.username}@${user.domain}`;
         const accounts = desired.get(user.domain);
         if (accounts === undefined) continue; // its domain is taken: already reported
         const earlier = seen.get(jid);
         if (earlier !== undefined) {
-          if (earlier !== user.passwordHash) {
+          if (earlier !== passwordHash) {
             problems.push({ reason: "DuplicateUser", message: `user ${jid} is listed twice with different password hashes` });
             accounts.delete(user.username);
             keep.add(jid);
           }
           continue;
         }
-        seen.set(jid, user.passwordHash);
-        const parsed = parseScramSha1(user.passwordHash);
+        seen.set(jid, passwordHash);
+        const parsed = parseScramSha1(passwordHash);
         if (!parsed.ok) {
           keep.add(jid);
           if (parsed.problem === "unsupported-scheme") {
             problems.push({
               reason: "UnsupportedPasswordHash",
-              message: `user ${jid} has a ${passwordHashScheme(user.passwordHash)} password hash; xmpp needs {SCRAM-SHA-1} credentials in dovecot's format`,
+              message: `user ${jid} has a ${passwordHashScheme(passwordHash)} password hash; xmpp needs {SCRAM-SHA-1} credentials in dovecot's format`,
             });
           } else {
             problems.push({

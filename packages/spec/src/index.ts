@@ -15,3 +15,4 @@ export * from "./store.ts";
 export * from "./last-good.ts";
 export * from "./sites.ts";
 export * from "./alarm-log.ts";
+export * from "./credentials.ts";

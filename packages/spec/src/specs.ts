@@ -73,12 +73,28 @@ export const DomainSpec = z.strictObject({
   vouched: DomainVouch.optional(),
 });
 
-/** A mailbox: an address on one of the service's domains and its password hash. */
-export const Mailbox = z.strictObject({
-  address: Email,
-  passwordHash: PasswordHash,
-  quotaMb: z.int().min(1).max(1048576).optional(),
-});
+/**
+ * The password of a mailbox or XMPP account: `credential` names the secret in `secrets/` that
+ * holds its hash (credentials.ts). A writer may hand the store an inline `passwordHash` instead;
+ * the store moves it to `secrets/` before the spec is written, so a stored spec (a git history,
+ * shown in diffs) never holds one.
+ */
+const accountCredential = { passwordHash: PasswordHash.optional(), credential: SecretRef.optional() };
+
+function oneCredential(value: { passwordHash?: string | undefined; credential?: string | undefined }, ctx: z.RefinementCtx): void {
+  if ((value.passwordHash === undefined) === (value.credential === undefined)) {
+    ctx.addIssue({ code: "custom", path: ["credential"], message: "an account has exactly one of credential (a secret name) and passwordHash" });
+  }
+}
+
+/** A mailbox: an address on one of the service's domains and its credential. */
+export const Mailbox = z
+  .strictObject({
+    address: Email,
+    ...accountCredential,
+    quotaMb: z.int().min(1).max(1048576).optional(),
+  })
+  .superRefine(oneCredential);
 
 /** Mail for a service's domains (Postfix virtual domains, Dovecot users, DKIM). */
 export const MailSpec = z.strictObject({
@@ -91,11 +107,13 @@ export const MailSpec = z.strictObject({
 export const XmppSpec = z.strictObject({
   users: z
     .array(
-      z.strictObject({
-        username: z.string().regex(/^[a-z0-9._-]{1,64}$/, { error: (issue) => `not an XMPP username: ${JSON.stringify(issue.input)} (1-64 of a-z, 0-9, dot, underscore, hyphen)` }),
-        domain: DomainName,
-        passwordHash: PasswordHash,
-      }),
+      z
+        .strictObject({
+          username: z.string().regex(/^[a-z0-9._-]{1,64}$/, { error: (issue) => `not an XMPP username: ${JSON.stringify(issue.input)} (1-64 of a-z, 0-9, dot, underscore, hyphen)` }),
+          domain: DomainName,
+          ...accountCredential,
+        })
+        .superRefine(oneCredential),
     )
     .max(10000)
     .default([]),

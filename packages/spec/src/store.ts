@@ -13,6 +13,8 @@ import type { Alarm } from "./runtime.ts";
 import { serviceNameIssues } from "./domains.ts";
 import type { ServerSpec, ServiceSpec, Spec } from "./specs.ts";
 import { formatPath, parseJson, parseSpec, serverOrDefaults, specId, specPath, validate } from "./validate.ts";
+import { hasInlineCredentials } from "./credentials.ts";
+import { migrateLegacyFields, pruneCredentials, rebindToCurrentCredentials, storeInlineCredentials, type SecretFolder } from "./spec-secrets.ts";
 
 /**
  * The state store over `COYOTE_STATE` (DESIGN.md, "On disk"): specs in a git repository where
@@ -323,6 +325,9 @@ export class StateStore {
     try {
       await mkdir(root, { recursive: true });
       real = await realpath(root);
+      // The state root holds secrets, the crm's database and the control sockets: only the
+      // appliance's user may even list it.
+      await chmodExact(real, 0o700);
       for (const [folder, mode] of STATE_LAYOUT) {
         await mkdir(join(real, folder), { recursive: true, mode });
         if (mode === 0o700) await chmodExact(join(real, folder), mode);
@@ -331,7 +336,10 @@ export class StateStore {
       throw ioError(`opening state folder ${root}`, cause);
     }
     const store = new StateStore(real, options);
-    store.#recovery = await store.#exclusive((report) => Promise.resolve(report), true);
+    store.#recovery = await store.#exclusive(async (report) => {
+      await store.#migrate();
+      return report;
+    }, true);
     return store;
   }
 
@@ -369,12 +377,14 @@ export class StateStore {
    */
   async applySpec(value: unknown, options: ApplySpecOptions): Promise<ApplySpecResult> {
     const file = options.source ?? guessSpecPath(value);
-    const parsed = parseSpec(value, file);
+    const given = parseSpec(value, file);
     const author = checkAuthor(options.author, "author");
-    const id = specId(parsed);
+    const id = specId(given);
     const path = specPath(id);
     return this.#exclusive(async () => {
-      if (parsed.kind === "Service" && parsed.owner !== undefined) await this.#checkClaimedNames(parsed, file);
+      if (given.kind === "Service" && given.owner !== undefined) await this.#checkClaimedNames(given, file);
+      // Inline hashes go to secrets/ first: the spec that names them is written after.
+      const parsed = given.kind === "Service" ? await storeInlineCredentials(given, this.#secrets) : given;
       const head = await this.#headState();
       let previous = 0;
       let same = false;
@@ -394,6 +404,7 @@ export class StateStore {
       const content = serialise(withGeneration(parsed, generation, file));
       const message = cleanMessage(options.message, `apply ${describe(id)} (generation ${generation})`);
       const revision = await this.#commitChanges(head, [{ path: repoPathOf(id), content }], author, message);
+      if (parsed.kind === "Service") await pruneCredentials(id, parsed, this.#secrets);
       return { id, path, changed: true, generation, revision };
     });
   }
@@ -468,6 +479,7 @@ export class StateStore {
       if ((await this.#readText(path)) === undefined) throw new CoyoteError("SPEC_ERR_NOT_FOUND", `deleting ${describe(id)}: no spec with that id`);
       const message = cleanMessage(options.message, `delete ${describe(id)}`);
       const revision = await this.#commitChanges(head, [{ path: repoPathOf(id), content: null }], author, message);
+      if (id !== "server") await pruneCredentials(id, undefined, this.#secrets);
       return { id, path, revision };
     });
   }
@@ -535,7 +547,12 @@ export class StateStore {
       for (const [path, entry] of targetFiles) {
         const bytes = blobs.get(entry.oid) ?? Buffer.alloc(0);
         const id = idOfRepoPath(path) ?? "";
-        restored.set(path, { spec: parseSpecText(bytes.toString("utf8"), `specs/${path} at ${target.slice(0, 12)}`, id), bytes });
+        const file = `specs/${path} at ${target.slice(0, 12)}`;
+        const old = parseSpecText(bytes.toString("utf8"), file, id);
+        // An old revision's inline hash, or a secret replaced since, is never brought back: each
+        // account keeps its current credential.
+        const spec = old.kind === "Service" ? await rebindToCurrentCredentials(old, this.#secrets, file) : old;
+        restored.set(path, { spec, bytes: canonical(spec) === canonical(old) ? bytes : serialise(spec) });
       }
       const changes: Change[] = [];
       for (const [path, { spec, bytes }] of restored) {
@@ -562,6 +579,10 @@ export class StateStore {
       const subject = (await this.#git.readCommit(target)).message.split("\n")[0] ?? "";
       const message = cleanMessage(options.message, `rollback to ${target.slice(0, 12)}: ${subject}`);
       const commit = await this.#commitChanges(head, changes, author, message);
+      for (const change of changes) {
+        const id = idOfRepoPath(change.path);
+        if (change.content === null && id !== undefined && id !== "server") await pruneCredentials(id, undefined, this.#secrets);
+      }
       return { revision: commit, changed: changes.map((c) => `specs/${c.path}`).sort() };
     });
   }
@@ -644,6 +665,66 @@ export class StateStore {
       if (isNotFound(cause)) return undefined;
       throw ioError(`reading secret ${name}`, cause);
     }
+  }
+
+  /** The names of every secret. */
+  async listSecrets(): Promise<string[]> {
+    try {
+      return (await readdir(this.path("secrets"), { withFileTypes: true })).filter((e) => e.isFile() && SecretRef.safeParse(e.name).success).map((e) => e.name).sort();
+    } catch (cause) {
+      if (isNotFound(cause)) return [];
+      throw ioError("listing secrets", cause);
+    }
+  }
+
+  /** Removes a secret; no error when there is none. */
+  async removeSecret(name: string): Promise<void> {
+    validate(SecretRef, name, "secret name");
+    await rm(this.path(`secrets/${name}`), { force: true }).catch((cause: unknown) => Promise.reject(ioError(`removing secret ${name}`, cause)));
+  }
+
+  readonly #secrets: SecretFolder = {
+    write: (name, data) => this.writeSecret(name, data),
+    exists: async (name) => (await this.readSecret(name)) !== undefined,
+    list: () => this.listSecrets(),
+    remove: (name) => this.removeSecret(name),
+  };
+
+  /**
+   * Brings specs written before today's rules up to them, as one commit (under the lock, at
+   * open): inline credentials move to secrets/, absolute static roots move inside the service's
+   * site folder. A spec that is invalid either way is left for its reader to report.
+   */
+  async #migrate(): Promise<void> {
+    const changes: Change[] = [];
+    const what: string[] = [];
+    for (const path of await this.#listSpecFiles()) {
+      const id = idOfRepoPath(path);
+      const text = await this.#readText(`specs/${path}`);
+      if (id === undefined || id === "server" || text === undefined) continue;
+      let value: unknown;
+      try {
+        value = JSON.parse(text);
+      } catch {
+        continue;
+      }
+      const legacy = migrateLegacyFields(value, this.root);
+      let spec: Spec;
+      try {
+        spec = parseSpec(legacy.value, `specs/${path}`);
+      } catch {
+        continue;
+      }
+      if (spec.kind !== "Service" || spec.id !== id) continue;
+      const inline = hasInlineCredentials(spec);
+      if (!inline && legacy.changes.length === 0) continue;
+      const stored = await storeInlineCredentials(spec, this.#secrets);
+      // A new generation, so that every daemon applies the spec again in its new shape.
+      changes.push({ path, content: serialise(withGeneration(stored, (stored.generation ?? 0) + 1, `specs/${path}`)) });
+      what.push(`${describe(id)}: ${[...(inline ? ["credentials moved to secrets/"] : []), ...legacy.changes].join(", ")}`);
+    }
+    if (changes.length === 0) return;
+    await this.#commitChanges(await this.#headState(), changes, this.#committer, `migrate: ${what.join("; ")}`);
   }
 
   // ------------------------------------------------------------------------------ internals
