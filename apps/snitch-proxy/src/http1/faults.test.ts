@@ -102,7 +102,7 @@ describe("faults stay with their connection", () => {
   });
 });
 
-describe("an upstream answer whose handling throws", () => {
+describe("the upstream client against a hostile backend", () => {
   let backend: Listening;
   const faults: string[] = [];
   let origins: Origins;
@@ -139,6 +139,55 @@ describe("an upstream answer whose handling throws", () => {
         onError: (error) => resolve({ body, error }),
       });
     });
+
+  it("reads a response head trickled in small pieces in linear work", async () => {
+    const head = `HTTP/1.1 200 OK\r\nX-Pad: ${"a".repeat(30_000)}\r\nContent-Length: 2\r\n\r\n`;
+    const trickler = await listenTracked(
+      createNetServer((socket) => {
+        socket.setNoDelay(true);
+        socket.once("data", () => {
+          let at = 0;
+          const next = () => {
+            if (socket.destroyed) return;
+            if (at >= head.length) {
+              socket.write("ok");
+              return;
+            }
+            socket.write(head.slice(at, at + 4));
+            at += 4;
+            setImmediate(next);
+          };
+          next();
+        });
+      }),
+    );
+    try {
+      const scanned = origins.scannedBytes;
+      const copied = origins.copiedBytes;
+      const answer = await new Promise<{ status?: number; body: string; error?: OriginError }>((resolve) => {
+        let status: number | undefined;
+        let body = "";
+        origins.send({ host: "127.0.0.1", port: trickler.port }, { method: "GET", path: "/", headers: { host: "x" }, body: null }, {
+          onHead: (code) => (status = code),
+          onData(chunk) {
+            body += chunk.toString("latin1");
+            return true;
+          },
+          onEnd: () => resolve({ status, body }),
+          onError: (error) => resolve({ body, error }),
+        });
+      });
+      assert.equal(answer.status, 200, answer.error?.message);
+      assert.equal(answer.body, "ok");
+      // Rescanning from the start on each read would cost about length² / (2 × read size).
+      const scanWork = origins.scannedBytes - scanned;
+      const copyWork = origins.copiedBytes - copied;
+      assert.ok(scanWork < 4 * head.length, `scanned ${String(scanWork)} bytes for a ${String(head.length)}-byte head`);
+      assert.ok(copyWork < 4 * head.length, `copied ${String(copyWork)} bytes for a ${String(head.length)}-byte head`);
+    } finally {
+      await trickler.close();
+    }
+  });
 
   it("fails that request with a fault and keeps serving others", async () => {
     const bad = await call(true);

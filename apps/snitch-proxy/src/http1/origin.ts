@@ -96,7 +96,11 @@ class Connection {
   reused = false;
   idleSince = 0;
   readonly #reads: ReadSwitch;
+  /** An unfinished response head: the start of `#headStore`, whose rest is room to grow (doubled when full). */
   #head: Buffer | undefined;
+  #headStore: Buffer | undefined;
+  /** Bytes at the start of `#head` already searched for its end, in vain. */
+  #headScanned = 0;
   readonly #origins: Origins;
 
   constructor(origins: Origins, address: OriginAddress, key: string) {
@@ -161,7 +165,7 @@ class Connection {
     call.answered = true;
     let at = 0;
     if (call.phase === Phase.Head) {
-      const input = this.#head === undefined ? chunk : Buffer.concat([this.#head, chunk]);
+      const input = this.#head === undefined ? chunk : this.#appendHead(this.#head, chunk);
       at = this.#readHead(call, input);
       if (at < 0) return;
       chunk = input;
@@ -173,16 +177,20 @@ class Connection {
   #readHead(call: Call, input: Buffer): number {
     let from = 0;
     for (;;) {
-      const end = input.indexOf(CRLFCRLF, from);
+      // A head trickled in small reads is searched once, not again from its start on each read.
+      const searchFrom = from === 0 ? Math.max(0, this.#headScanned - 3) : from;
+      const end = input.indexOf(CRLFCRLF, searchFrom);
+      this.#origins.scannedBytes += (end < 0 ? input.length : end + 4) - searchFrom;
       if (end < 0) {
         if (input.length - from > MAX_RESPONSE_HEAD) {
           call.fail(new OriginError(ORIGIN_PROTOCOL, "the upstream's response head is too large"));
           return -1;
         }
-        this.#head = Buffer.from(from === 0 ? input : input.subarray(from));
+        this.#keepHead(from === 0 ? input : input.subarray(from));
         return -1;
       }
-      this.#head = undefined;
+      this.#head = this.#headStore = undefined;
+      this.#headScanned = 0;
       if (end - from > MAX_RESPONSE_HEAD) {
         call.fail(new OriginError(ORIGIN_PROTOCOL, "the upstream's response head is too large"));
         return -1;
@@ -210,6 +218,35 @@ class Connection {
       call.handler.onHead(head.status, head.headers);
       return from;
     }
+  }
+
+  /** Keeps an unfinished head, copied (reads land in a shared buffer) unless it is in `#headStore` already. */
+  #keepHead(bytes: Buffer): void {
+    const store = this.#headStore;
+    if (store === undefined || bytes.buffer !== store.buffer || bytes.byteOffset !== store.byteOffset) {
+      const fresh = Buffer.allocUnsafe(Math.max(1024, 2 * bytes.length));
+      bytes.copy(fresh);
+      this.#origins.copiedBytes += bytes.length;
+      this.#headStore = fresh;
+      bytes = fresh.subarray(0, bytes.length);
+    }
+    this.#head = bytes;
+    this.#headScanned = bytes.length;
+  }
+
+  /** Adds a read to the unfinished head, in the room of `#headStore`; returns the head so far. */
+  #appendHead(head: Buffer, chunk: Buffer): Buffer {
+    const length = head.length + chunk.length;
+    let store = this.#headStore;
+    if (store === undefined || store.length < length) {
+      store = Buffer.allocUnsafe(Math.max(length, 2 * (store?.length ?? head.length)));
+      head.copy(store);
+      this.#origins.copiedBytes += head.length;
+      this.#headStore = store;
+    }
+    chunk.copy(store, head.length);
+    this.#origins.copiedBytes += chunk.length;
+    return store.subarray(0, length);
   }
 
   #deliver(call: Call, piece: Buffer): void {
@@ -294,6 +331,10 @@ export class Origins {
   readonly #calls = new Set<Call>();
   readonly #sweeper: NodeJS.Timeout;
   #closed = false;
+  /** Bytes searched for the end of a response head, over all connections (a measure of work). */
+  scannedBytes = 0;
+  /** Bytes copied while gathering response heads that came in pieces (a measure of work). */
+  copiedBytes = 0;
 
   constructor(options: OriginOptions) {
     this.#options = { keepAliveMs: 4000, maxIdlePerAddress: 256, maxAddresses: 1024, onFault: () => undefined, ...options };
