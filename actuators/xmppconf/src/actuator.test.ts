@@ -253,7 +253,7 @@ test("reads each user's credential from the secret the spec names; a missing sec
   });
   await converge(actuator, { id: "vault", spec }, context);
   const account = await readFile(accountFile(options.dataDir, "vault.example", "alice"), "utf8");
-  assert.match(account, /\["iteration_count"\] = 4096;/);
+  assert.match(account, /\["iteration_count"\] = 32768;/);
 
   const gone = ServiceSpec.parse({ ...spec, xmpp: { users: [{ username: "alice", domain: "vault.example", credential: "credential-vault-xmpp-0000000000000000-111111111111" }] } });
   const observed = await actuator.observe({ id: "vault", spec: gone }, context);

@@ -41,6 +41,7 @@ export {
   passwordHashScheme,
   saslprep,
   SCRAM_MAX_ITERATIONS,
+  SCRAM_DEFAULT_ITERATIONS,
   SCRAM_MIN_ITERATIONS,
   SCRAM_SHA1_SCHEME,
   scramSha1Credentials,
