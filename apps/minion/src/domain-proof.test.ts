@@ -8,6 +8,7 @@ import { after, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
 import { startDnsServer, type DnsServer } from "@coyote/actuator-dnsconf";
+import { hashPassword } from "@coyote/actuator-mailconf";
 import { createLogger, logFileFor } from "@coyote/log";
 import { challengeValue, StateStore, type Condition } from "@coyote/spec";
 import { bundledActuators } from "./bundled.ts";
@@ -68,6 +69,13 @@ async function waitFor(what: string, check: () => boolean, timeoutMs = 20_000): 
   }
 }
 
+/** The domains Postfix takes mail for (its virtual_mailbox_domains map). */
+function mailDomains(stateDir: string): string[] {
+  const file = join(stateDir, "mail", "postfix", "conf", "virtual_domains");
+  if (!existsSync(file)) return [];
+  return readFileSync(file, "utf8").split("\n").map((line) => line.split(/\s/)[0] ?? "").filter((name) => name !== "" && !name.startsWith("#"));
+}
+
 function routedHosts(stateDir: string): string[] {
   const file = join(stateDir, "proxy", "routes.json");
   if (!existsSync(file)) return [];
@@ -119,12 +127,14 @@ test("a customer's own domain gets no zone, route or certificate until its TXT p
   await store.applySpec({
     schemaVersion: 1, kind: "Service", id: "bob", owner: { customerId: "u-bob", email: "bob@mail.net" },
     domains: [{ name: "bob.org", challenge: TOKEN }],
+    mail: { mailboxes: [{ address: "bob@bob.org", passwordHash: await hashPassword("correct horse battery") }] },
     web: { hostnames: ["bob.org", "www.bob.org"], backend: { kind: "upstream", address: "127.0.0.1:9" } },
   }, { author: AUTHOR });
 
   const logger = createLogger({ component: "minion", file: logFileFor(stateDir, "minion") });
-  const missing = { postfix: join(stateDir, "no-postfix"), prosodyctl: join(stateDir, "no-prosodyctl") };
-  const minion = new Minion({ stateDir, logger, actuators: (server) => bundledActuators(server, stateDir, missing), debounceMs: 10, backoffInitialMs: 50, backoffMaxMs: 300, convergeDeadlineMs: 200 });
+  // Real Postfix maps (when Postfix is installed); no XMPP here.
+  const missing = { postfix: "/usr/sbin/postfix", prosodyctl: join(stateDir, "no-prosodyctl") };
+  const minion = new Minion({ stateDir, logger, actuators: (server) => bundledActuators(server, stateDir, missing), debounceMs: 10, backoffInitialMs: 50, backoffMaxMs: 300, convergeDeadlineMs: 5000 });
   cleanups.push(async () => {
     await minion.stop();
     await logger.close();
@@ -140,11 +150,14 @@ test("a customer's own domain gets no zone, route or certificate until its TXT p
   assert.equal((await dig(boxPort, "bob.org", "SOA")).status, "REFUSED");
   assert.ok(!existsSync(join(stateDir, "dns", "zones", "bob.org.json")), "no zone file");
   assert.deepEqual(routedHosts(stateDir).filter((h) => h.endsWith("bob.org")), [], "no route");
+  assert.deepEqual(mailDomains(stateDir), [], "no mail domain");
 
-  // Waiting for the customer's proof is not the box failing to converge: no alarm past the deadline.
-  await sleep(600);
+  // Waiting for the customer's proof is not the box failing to converge: no alarm past the deadline
+  // (counted from Ready's last flip, at the end of the first reconcile).
+  const flipped = Date.parse(condition(minion, "Ready")?.lastTransitionTime ?? "");
+  await sleep(Math.max(0, flipped + 6500 - Date.now()));
   const alarms = await store.readAlarms();
-  assert.deepEqual(alarms.alarms.filter((a) => a.serviceId === "bob").map((a) => a.code), []);
+  assert.deepEqual(alarms.alarms.filter((a) => a.serviceId === "bob").map((a) => a.code), [], JSON.stringify(minion.statuses.get("bob")?.conditions));
 
   // A wrong value is named in the status as what was seen.
   await publishWorld(worldDir, world, 2, ["coyote-domain-proof=not-the-token-at-all"]);
@@ -158,6 +171,7 @@ test("a customer's own domain gets no zone, route or certificate until its TXT p
   assert.equal(soa.status, "NOERROR");
   assert.equal(soa.answers.length, 1);
   assert.deepEqual(routedHosts(stateDir).filter((h) => h.endsWith("bob.org")).sort(), ["bob.org", "www.bob.org"]);
+  assert.deepEqual(mailDomains(stateDir), ["bob.org"], "mail accepted for it");
   const record = JSON.parse(readFileSync(join(stateDir, "domains", "bob.json"), "utf8")) as { proven: { name: string; token: string }[] };
   assert.deepEqual(record.proven.map((p) => [p.name, p.token]), [["bob.org", TOKEN]]);
 
