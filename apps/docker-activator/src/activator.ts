@@ -294,7 +294,9 @@ export class Activator {
       }
       didStart = true;
     }
-    const outcome = await waitReady(unit, t0 + unit.readinessTimeoutSeconds * 1000, () => runtime.status(unit.id), this.#closing.signal);
+    const probeHost = await runtime.probeHost?.(unit).catch(() => undefined);
+    const probed = probeHost === undefined ? unit : { ...unit, host: probeHost };
+    const outcome = await waitReady(probed, t0 + unit.readinessTimeoutSeconds * 1000, () => runtime.status(unit.id), this.#closing.signal);
     if (outcome.kind !== "ready") {
       record.state = "failed";
       status = await runtime.status(unit.id).catch(() => ({ running: false }));

@@ -4,6 +4,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import Docker from "dockerode";
 import type { CoyoteLogger } from "@coyote/log";
 import { ActivatorUnits, readJsonText, validate } from "@coyote/spec";
+import { BRIDGE_LISTEN_HOST, checkConfinement, CONFINEMENT_LABEL, confinedContainer, confinementStamp, DEFAULT_CONFINEMENT, ensureUnitsNetwork } from "./confinement.ts";
+import type { ContainerConfinement } from "./confinement.ts";
 import { ActivatorFailure } from "./errors.ts";
 import { errorText, unitEnvironment } from "./runtime.ts";
 import type { DumpHook, ObservedUnit, Runtime, Unit } from "./runtime.ts";
@@ -32,9 +34,9 @@ export interface DockerRuntimeOptions {
   readonly logger: CoyoteLogger;
   /** How long one engine call may take (default 30 s). */
   readonly callTimeoutMs?: number;
+  /** How containers are confined; each field defaults to {@link DEFAULT_CONFINEMENT}'s. */
+  readonly confinement?: Partial<ContainerConfinement>;
 }
-
-const MIB = 1024 * 1024;
 
 function statusCode(error: unknown): number | undefined {
   const code = (error as { statusCode?: unknown } | null)?.statusCode;
@@ -75,9 +77,10 @@ export async function pingEngine(socketPath: string, timeoutMs = 3000): Promise<
 }
 
 /**
- * The `docker` runtime: one container per unit, made stopped when the unit appears, on host
- * networking with the unit's memory limit, and `--init` so that the app gets signals and its
- * children are reaped. Containers are found again by their labels after an activator restart.
+ * The `docker` runtime: one container per unit, made stopped when the unit appears, confined
+ * ({@link ContainerConfinement}: its own network with only its port published, no capabilities,
+ * a non-root user, limits), and `--init` so that the app gets signals and its children are
+ * reaped. Containers are found again by their labels after an activator restart.
  */
 export class DockerRuntime implements Runtime {
   /** This is the docker runtime. */
@@ -87,22 +90,56 @@ export class DockerRuntime implements Runtime {
   readonly #logger: CoyoteLogger;
   readonly #timeoutMs: number;
   readonly #socketPath: string;
+  readonly #confinement: ContainerConfinement;
+  /** The units' bridge network. */
+  readonly networkName: string;
+  readonly #stamp: string;
+  #network: Promise<void> | undefined;
 
-  private constructor(options: DockerRuntimeOptions) {
+  private constructor(options: DockerRuntimeOptions, confinement: ContainerConfinement) {
     this.#socketPath = options.socketPath;
     this.#docker = new Docker({ socketPath: options.socketPath });
     this.#scope = createHash("sha256").update(options.stateDir).digest("hex").slice(0, 12);
     this.#logger = options.logger;
     this.#timeoutMs = options.callTimeoutMs ?? 30_000;
+    this.#confinement = confinement;
+    this.networkName = confinement.networkName ?? `coyote-units-${this.#scope}`;
+    this.#stamp = confinementStamp(confinement, this.networkName);
   }
 
   /**
    * Connects to an engine and checks that it answers.
-   * @throws ActivatorFailure ENGINE_UNAVAILABLE naming the socket.
+   * @throws ActivatorFailure ENGINE_UNAVAILABLE naming the socket; Error for an invalid confinement.
    */
   static async connect(options: DockerRuntimeOptions): Promise<DockerRuntime> {
+    const confinement = checkConfinement({ ...DEFAULT_CONFINEMENT, ...options.confinement });
     await pingEngine(options.socketPath);
-    return new DockerRuntime(options);
+    if (confinement.network === "host") {
+      options.logger.warn({ socket: options.socketPath }, "containers share the host's network (confinement network \"host\"): a unit can reach every loopback service and take other units' ports");
+    }
+    return new DockerRuntime(options, confinement);
+  }
+
+  /** Makes the units' network once; a failure is tried again at the next ensure. */
+  #ensureNetwork(): Promise<void> {
+    if (this.#confinement.network !== "bridge") return Promise.resolve();
+    this.#network ??= this.#call(ensureUnitsNetwork(this.#docker, this.networkName, { [LABELS.scope]: this.#scope }), `making docker network ${this.networkName}`).catch((error: unknown) => {
+      this.#network = undefined;
+      throw error;
+    });
+    return this.#network;
+  }
+
+  /**
+   * Where the activator probes a unit: in a bridged container, its own address on the units'
+   * network. The published loopback port is answered by the engine's proxy as soon as the
+   * container runs, ready or not, so probing it would call every unit ready at once.
+   */
+  async probeHost(unit: Unit): Promise<string | undefined> {
+    if (this.#confinement.network !== "bridge") return undefined;
+    const info = await this.#call(this.#docker.getContainer(this.containerName(unit.id)).inspect(), `inspecting unit ${unit.id}`);
+    const address = info.NetworkSettings.Networks[this.networkName]?.IPAddress;
+    return address === undefined || address === "" ? undefined : address;
   }
 
   /** The container name of a unit: unique per state folder on a shared engine. */
@@ -138,7 +175,9 @@ export class DockerRuntime implements Runtime {
       } catch (error) {
         this.#logger.warn({ unit: id, err: error }, `container of unit ${id} has an unreadable unit label`);
       }
-      out.set(id, { running: info.State === "running", hash: info.Labels[LABELS.hash], ...(unit === undefined ? {} : { unit }) });
+      // A container confined otherwise (an older activator's, or a changed setting) is made anew.
+      const hash = info.Labels[CONFINEMENT_LABEL] === this.#stamp ? info.Labels[LABELS.hash] : undefined;
+      out.set(id, { running: info.State === "running", hash, ...(unit === undefined ? {} : { unit }) });
     }
     return out;
   }
@@ -147,13 +186,16 @@ export class DockerRuntime implements Runtime {
     const container = this.#docker.getContainer(this.containerName(unit.id));
     try {
       const info = await this.#call(container.inspect(), `inspecting the container of unit ${unit.id}`);
-      if (info.Config.Labels[LABELS.hash] === hash) return;
+      if (info.Config.Labels[LABELS.hash] === hash && info.Config.Labels[CONFINEMENT_LABEL] === this.#stamp) return;
       // The activator dumped and stopped it before asking for the new one; this is the removal.
       await this.#call(container.remove({ force: true }), `removing the old container of unit ${unit.id}`);
     } catch (error) {
       if (statusCode(error) !== 404) throw error;
     }
-    const env = Object.entries(unitEnvironment(unit)).map(([k, v]) => `${k}=${v}`);
+    await this.#ensureNetwork();
+    // In its own network the app listens on its namespace's addresses; the engine publishes them.
+    const listen = this.#confinement.network === "bridge" ? { HOST: BRIDGE_LISTEN_HOST } : {};
+    const env = Object.entries({ ...unitEnvironment(unit), ...listen }).map(([k, v]) => `${k}=${v}`);
     try {
       await this.#call(
         this.#docker.createContainer({
@@ -168,15 +210,9 @@ export class DockerRuntime implements Runtime {
             [LABELS.hash]: hash,
             [LABELS.scope]: this.#scope,
             [LABELS.config]: JSON.stringify(unit),
+            [CONFINEMENT_LABEL]: this.#stamp,
           },
-          HostConfig: {
-            NetworkMode: "host",
-            Memory: unit.memoryMb * MIB,
-            // No swap beyond the limit: the budget counts memory, and swapping would hide it.
-            MemorySwap: unit.memoryMb * MIB,
-            Init: true,
-            RestartPolicy: { Name: "no" },
-          },
+          ...confinedContainer(unit, this.#confinement, this.networkName),
         }),
         `creating the container of unit ${unit.id}`,
       );

@@ -3,7 +3,7 @@ import { after, before, describe, it } from "node:test";
 import { ActivatorClient } from "./client.ts";
 import { LABELS } from "./docker-runtime.ts";
 import { defineBehaviour } from "./test/behaviour.ts";
-import { BUSYBOX, freePort, importBusyboxImage, makeHarness, missingTools, startDockerd, tcpOpen, TEST_IMAGE, unitEntry, waitFor } from "./test/support.ts";
+import { BUSYBOX, createUnitsNetwork, freePort, importBusyboxImage, makeHarness, missingTools, startDockerd, tcpOpen, TEST_IMAGE, unitEntry, UNITS_NETWORK, waitFor } from "./test/support.ts";
 import type { Dockerd } from "./test/support.ts";
 
 const skip = missingTools(["/usr/sbin/dockerd", "/usr/bin/containerd", "/usr/sbin/runc", BUSYBOX, "/usr/bin/docker-init"]) ?? false;
@@ -20,6 +20,7 @@ before(async () => {
   if (skip !== false) return;
   dockerd = await startDockerd("activator");
   await importBusyboxImage(dockerd);
+  await createUnitsNetwork(dockerd);
 }, { timeout: 90_000 });
 
 after(async () => {
@@ -38,7 +39,9 @@ defineBehaviour(
   {
     name: "docker",
     serverRuntime: "docker",
-    options: () => ({ dockerSocket: engine().socketPath }),
+    options: () => ({ dockerSocket: engine().socketPath, containerConfinement: { networkName: UNITS_NETWORK.name } }),
+    bind: (port) => `0.0.0.0:${port}`,
+    witnessHost: () => UNITS_NETWORK.gateway,
     www: () => "/www",
     sh: (script) => ["sh", "-c", script],
     runtimeFields: (command) => ({ runtime: "docker", image: TEST_IMAGE, command }),
@@ -53,19 +56,19 @@ defineBehaviour(
 );
 
 describe("docker-activator's containers", { skip }, () => {
-  it("are created stopped when the unit appears, labelled, on host networking with the memory limit", async () => {
+  it("are created stopped when the unit appears, labelled, on the units' network with the memory limit", async () => {
     const harness = await makeHarness({ dockerSocket: engine().socketPath });
     try {
       await harness.writeServer({ runtime: "docker" });
       const port = await freePort();
-      await harness.writeUnits([unitEntry({ id: "made", serviceId: "made", port, memoryMb: 48, runtime: "docker", image: TEST_IMAGE, command: ["httpd", "-f", "-p", `127.0.0.1:${port}`, "-h", "/www"] })]);
+      await harness.writeUnits([unitEntry({ id: "made", serviceId: "made", port, memoryMb: 48, runtime: "docker", image: TEST_IMAGE, command: ["httpd", "-f", "-p", `0.0.0.0:${port}`, "-h", "/www"] })]);
       await harness.start();
       const info = await waitFor(async () => (await engine().docker.listContainers({ all: true, filters: { label: [`${LABELS.unit}=made`] } }))[0], 10_000, "the container");
       assert.equal(info.State, "created");
       assert.equal(info.Labels[LABELS.service], "made");
       assert.match(info.Labels[LABELS.hash] ?? "", /^[0-9a-f]{16}$/);
       const inspect = await engine().docker.getContainer(info.Id).inspect();
-      assert.equal(inspect.HostConfig.NetworkMode, "host");
+      assert.match(inspect.HostConfig.NetworkMode ?? "", /^coyote-units-[0-9a-f]{12}$/, "a network of the activator's own, made by it");
       assert.equal(inspect.HostConfig.Memory, 48 * 1024 * 1024);
       assert.equal(inspect.HostConfig.Init, true);
     } finally {
@@ -80,7 +83,7 @@ describe("docker-activator's containers", { skip }, () => {
     try {
       await harness.writeServer({ runtime: "docker" });
       const port = await freePort();
-      await harness.writeUnits([unitEntry({ id: "byhand", serviceId: "byhand", port, idleTimeoutSeconds: 1, runtime: "docker", image: TEST_IMAGE, command: ["httpd", "-f", "-p", `127.0.0.1:${port}`, "-h", "/www"] })]);
+      await harness.writeUnits([unitEntry({ id: "byhand", serviceId: "byhand", port, idleTimeoutSeconds: 1, runtime: "docker", image: TEST_IMAGE, command: ["httpd", "-f", "-p", `0.0.0.0:${port}`, "-h", "/www"] })]);
       await harness.start();
       const info = await waitFor(async () => (await engine().docker.listContainers({ all: true, filters: { label: [`${LABELS.unit}=byhand`] } }))[0], 10_000, "the container");
       await engine().docker.getContainer(info.Id).start();
@@ -100,7 +103,7 @@ describe("docker-activator's containers", { skip }, () => {
     try {
       await harness.writeServer({ runtime: "docker" });
       const port = await freePort();
-      const unit = (memoryMb: number) => unitEntry({ id: "shift", serviceId: "shift", port, memoryMb, runtime: "docker", image: TEST_IMAGE, command: ["httpd", "-f", "-p", `127.0.0.1:${port}`, "-h", "/www"] });
+      const unit = (memoryMb: number) => unitEntry({ id: "shift", serviceId: "shift", port, memoryMb, runtime: "docker", image: TEST_IMAGE, command: ["httpd", "-f", "-p", `0.0.0.0:${port}`, "-h", "/www"] });
       await harness.writeUnits([unit(32)]);
       await harness.start();
       const first = await waitFor(async () => (await engine().docker.listContainers({ all: true, filters: { label: [`${LABELS.unit}=shift`] } }))[0], 10_000, "the first container");

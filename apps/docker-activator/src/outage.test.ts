@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { chmod, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -18,6 +18,8 @@ let dir = "";
 before(async () => {
   if (skip !== false) return;
   dir = await mkdtemp(join(tmpdir(), "cdp-"));
+  // Process units run as an unprivileged user when the tests run as root: it must reach busybox.
+  await chmod(dir, 0o755);
   dockerd = await startDockerd("outage");
   await importBusyboxImage(dockerd);
 }, { timeout: 90_000 });
@@ -38,7 +40,7 @@ describe("docker-activator when the Docker engine goes away", { skip }, () => {
       await harness.writeServer({ runtime: "auto" });
       const [p1, p2] = [await freePort(), await freePort()];
       await harness.writeUnits([
-        unitEntry({ id: "boxed", serviceId: "boxed", port: p1, runtime: "docker", image: TEST_IMAGE, command: ["httpd", "-f", "-p", `127.0.0.1:${p1}`, "-h", "/www"] }),
+        unitEntry({ id: "boxed", serviceId: "boxed", port: p1, runtime: "docker", image: TEST_IMAGE, command: ["httpd", "-f", "-p", `0.0.0.0:${p1}`, "-h", "/www"] }),
         unitEntry({ id: "plain", serviceId: "plain", port: p2, runtime: "process", command: [join(bin, "httpd"), "-f", "-p", `127.0.0.1:${p2}`, "-h", www] }),
       ]);
       const running = await harness.start();

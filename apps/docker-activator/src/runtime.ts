@@ -42,6 +42,11 @@ export interface Runtime {
    * @throws Error saying why the dump failed (exit status, timeout, signal not delivered).
    */
   dump(unit: Unit, hook: DumpHook, timeoutMs: number): Promise<void>;
+  /**
+   * The address to probe the unit's readiness on, when it is not the unit's own `host` (a
+   * container on its own network); undefined to probe `host`.
+   */
+  probeHost?(unit: Unit): Promise<string | undefined>;
   /** The memory used now by each of these running units, in bytes; units it cannot read are left out. */
   memory(unitIds: readonly string[]): Promise<Map<string, number>>;
   /** Lets go of the runtime's connections; units keep running. */

@@ -9,6 +9,7 @@ import type { CoyoteLogger } from "@coyote/log";
 import { ACTIVATOR_SOCKET, ActivatorUnits, parseJson, ServerSpec, serverOrDefaults, StateStore } from "@coyote/spec";
 import { Activator } from "./activator.ts";
 import type { AlarmSink } from "./activator.ts";
+import type { ContainerConfinement } from "./confinement.ts";
 import { DockerRuntime } from "./docker-runtime.ts";
 import { DEFAULT_DOCKER_SOCKET } from "./env.ts";
 import { ActivatorFailure } from "./errors.ts";
@@ -28,6 +29,10 @@ const MIB = 1024 * 1024;
 export interface ActivatorStartOptions {
   /** The Docker engine's socket (default `/var/run/docker.sock`). */
   readonly dockerSocket?: string;
+  /** How unit containers are confined (defaults: DEFAULT_CONFINEMENT of confinement.ts). */
+  readonly containerConfinement?: Partial<ContainerConfinement>;
+  /** The uid and gid process units run as when the activator is root (default 65534:65534). */
+  readonly processUnitUser?: { readonly uid: number; readonly gid: number };
   /** Variables process units inherit (default: only PATH as `/usr/local/bin:/usr/bin:/bin`). */
   readonly baseEnv?: Record<string, string>;
   /** See {@link ActivatorOptions}. */
@@ -140,7 +145,7 @@ export async function startActivator(context: ComponentContext, options: Activat
     dockerMissingReason = `the server spec's runtime is "process"`;
   } else {
     try {
-      dockerRuntime = await DockerRuntime.connect({ socketPath: socket, stateDir: root, logger });
+      dockerRuntime = await DockerRuntime.connect({ socketPath: socket, stateDir: root, logger, ...(options.containerConfinement === undefined ? {} : { confinement: options.containerConfinement }) });
     } catch (error) {
       if (server.runtime === "docker") {
         throw new ActivatorFailure("ENGINE_UNAVAILABLE", `starting docker-activator: the server spec's runtime is "docker" but ${errorText(error).replace(/^docker runtime: /, "")}`, { cause: error });
@@ -149,7 +154,7 @@ export async function startActivator(context: ComponentContext, options: Activat
       logger.warn({ socket, err: error }, `no Docker engine on ${socket}; container units cannot run, process units can`);
     }
   }
-  const processRuntime = await ProcessRuntime.open({ stateDir: root, baseEnv: options.baseEnv ?? { PATH: "/usr/local/bin:/usr/bin:/bin" }, logger });
+  const processRuntime = await ProcessRuntime.open({ stateDir: root, baseEnv: options.baseEnv ?? { PATH: "/usr/local/bin:/usr/bin:/bin" }, logger, ...(options.processUnitUser === undefined ? {} : { unitUser: options.processUnitUser }) });
   const alarms = await storeAlarms(store, logger);
   const activatorOptions: ActivatorOptions = {
     logger,

@@ -18,6 +18,10 @@ export interface Flavour {
   readonly serverRuntime: "docker" | "process";
   /** Options for every activator (docker socket, PATH of process units); read after `before`. */
   options(): ActivatorStartOptions;
+  /** The address a unit's busybox httpd binds for a port: its own network's, or the host's loopback. */
+  bind(port: number): string;
+  /** The address a unit reaches the test's dump witness on (the host, as the unit sees it). */
+  witnessHost(): string;
   /** The web root busybox httpd serves, as the unit sees it. */
   www(): string;
   /** A command running a shell script, as the unit (or its dump hook) runs it. */
@@ -48,10 +52,10 @@ export function defineBehaviour(flavour: Flavour, skip: () => string | false): v
     return { harness, client };
   };
   const httpUnit = (id: string, port: number, extra: Record<string, unknown> = {}) =>
-    unitEntry({ id, serviceId: id, port, ...flavour.runtimeFields(flavour.sh(`exec httpd -f -p 127.0.0.1:${port} -h ${flavour.www()}`)), ...extra });
+    unitEntry({ id, serviceId: id, port, ...flavour.runtimeFields(flavour.sh(`exec httpd -f -p ${flavour.bind(port)} -h ${flavour.www()}`)), ...extra });
   /** A unit that holds about 27 MiB in its shell before serving, so that memory shows in the stats. */
   const hogUnit = (id: string, port: number, extra: Record<string, unknown> = {}) =>
-    unitEntry({ id, serviceId: id, port, ...flavour.runtimeFields(flavour.sh(`x=$(head -c 28000000 /dev/zero | tr "\\0" a); httpd -f -p 127.0.0.1:${port} -h ${flavour.www()} & wait`)), ...extra });
+    unitEntry({ id, serviceId: id, port, ...flavour.runtimeFields(flavour.sh(`x=$(head -c 28000000 /dev/zero | tr "\\0" a); httpd -f -p ${flavour.bind(port)} -h ${flavour.www()} & wait`)), ...extra });
   const units = async (client: ActivatorClient) => (await client.units()) as UnitsBody;
   const stateOf = async (client: ActivatorClient, id: string) => (await units(client)).units[id]?.state;
 
@@ -95,8 +99,8 @@ export function defineBehaviour(flavour: Flavour, skip: () => string | false): v
       const { harness, client } = await setup();
       const [p1, p2] = [await freePort(), await freePort()];
       await harness.writeUnits([
-        unitEntry({ id: "slow", serviceId: "slow", port: p1, readiness: { kind: "http", path: "/index.html", expectStatus: 200 }, ...flavour.runtimeFields(flavour.sh(`sleep 1; exec httpd -f -p 127.0.0.1:${p1} -h ${flavour.www()}`)) }),
-        unitEntry({ id: "picky", serviceId: "picky", port: p2, readinessTimeoutSeconds: 1, readiness: { kind: "http", path: "/index.html", expectStatus: 204 }, ...flavour.runtimeFields(flavour.sh(`exec httpd -f -p 127.0.0.1:${p2} -h ${flavour.www()}`)) }),
+        unitEntry({ id: "slow", serviceId: "slow", port: p1, readiness: { kind: "http", path: "/index.html", expectStatus: 200 }, ...flavour.runtimeFields(flavour.sh(`sleep 1; exec httpd -f -p ${flavour.bind(p1)} -h ${flavour.www()}`)) }),
+        unitEntry({ id: "picky", serviceId: "picky", port: p2, readinessTimeoutSeconds: 1, readiness: { kind: "http", path: "/index.html", expectStatus: 204 }, ...flavour.runtimeFields(flavour.sh(`exec httpd -f -p ${flavour.bind(p2)} -h ${flavour.www()}`)) }),
       ]);
       await harness.start();
       const answer = await client.wake("slow", { timeoutMs: 20_000 });
@@ -201,7 +205,7 @@ export function defineBehaviour(flavour: Flavour, skip: () => string | false): v
       const { harness, client } = await setup();
       const port = await freePort();
       await harness.writeUnits([
-        unitEntry({ id: "stubborn", serviceId: "stubborn", port, idleTimeoutSeconds: 1, ...flavour.runtimeFields(flavour.sh(`trap "" TERM; httpd -f -p 127.0.0.1:${port} -h ${flavour.www()} & wait`)) }),
+        unitEntry({ id: "stubborn", serviceId: "stubborn", port, idleTimeoutSeconds: 1, ...flavour.runtimeFields(flavour.sh(`trap "" TERM; httpd -f -p ${flavour.bind(port)} -h ${flavour.www()} & wait`)) }),
       ]);
       await harness.start({ stopGraceMs: 1000 });
       await client.wake("stubborn", { timeoutMs: 20_000 });
@@ -215,10 +219,10 @@ export function defineBehaviour(flavour: Flavour, skip: () => string | false): v
     it("runs the dump hook before every stop; a failed dump keeps the unit running and raises an alarm, a later good one clears it", async () => {
       const { harness, client } = await setup();
       const port = await freePort();
-      const witness = await startDumpWitness(() => port);
+      const witness = await startDumpWitness(() => port, flavour.witnessHost());
       try {
         witness.answer = "fail";
-        const dump = flavour.sh(`r=$(wget -q -O - http://127.0.0.1:${witness.port}/dump); test "$r" = ok`);
+        const dump = flavour.sh(`r=$(wget -q -O - http://${flavour.witnessHost()}:${witness.port}/dump); test "$r" = ok`);
         await harness.writeUnits([httpUnit("saver", port, { idleTimeoutSeconds: 1, dumpState: { kind: "exec", command: dump }, dumpTimeoutSeconds: 5 })]);
         await harness.start();
         await client.wake("saver", { timeoutMs: 20_000 });
@@ -292,9 +296,9 @@ export function defineBehaviour(flavour: Flavour, skip: () => string | false): v
     it("replaces a running unit whose configuration changed: dumped and stopped, and the next wake serves the new one", async () => {
       const { harness, client } = await setup();
       const [p1, p2] = [await freePort(), await freePort()];
-      const witness = await startDumpWitness(() => p1);
+      const witness = await startDumpWitness(() => p1, flavour.witnessHost());
       try {
-        const dumpState = { kind: "exec", command: flavour.sh(`r=$(wget -q -O - http://127.0.0.1:${witness.port}/dump); test "$r" = ok`) };
+        const dumpState = { kind: "exec", command: flavour.sh(`r=$(wget -q -O - http://${flavour.witnessHost()}:${witness.port}/dump); test "$r" = ok`) };
         await harness.writeUnits([httpUnit("moving", p1, { dumpState })]);
         await harness.start();
         await client.wake("moving", { timeoutMs: 20_000 });

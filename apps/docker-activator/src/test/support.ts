@@ -3,7 +3,7 @@
 import { spawn, spawnSync } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { existsSync, openSync, closeSync, createReadStream } from "node:fs";
-import { mkdir, mkdtemp, readFile, rm, symlink, writeFile, copyFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readFile, rm, symlink, writeFile, copyFile } from "node:fs/promises";
 import { connect } from "node:net";
 import type { Socket } from "node:net";
 import { createServer as createHttpServer, request } from "node:http";
@@ -25,7 +25,7 @@ export const IN_CI = process.env.CI === "true" || process.env.CI === "1";
 export const BUSYBOX = "/usr/bin/busybox";
 /** The image the docker tests import. */
 export const TEST_IMAGE = "coyote-test/busybox:1";
-const APPLETS = ["sh", "httpd", "wget", "sleep", "head", "tr", "cat", "echo", "test", "["];
+const APPLETS = ["sh", "httpd", "wget", "sleep", "head", "tr", "cat", "echo", "test", "[", "id", "grep", "nc"];
 
 /**
  * Why tests that need these programs cannot run, or undefined when they can. Under CI a missing
@@ -118,7 +118,11 @@ export async function startDockerd(name: string): Promise<Dockerd> {
   );
   closeSync(log);
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const docker = new Docker({ socketPath });
   const stop = async () => {
+    // dockerd leaves the kernel bridges of its networks behind when it stops: remove its
+    // containers and networks first, and then any bridge of its that is still there.
+    const bridges = await removeNetworks(docker).catch(() => []);
     if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
       process.kill(child.pid, "SIGTERM");
       const killed = await Promise.race([exited.then(() => false), sleep(30_000).then(() => true)]);
@@ -130,6 +134,9 @@ export async function startDockerd(name: string): Promise<Dockerd> {
     // dockerd bind-mounts the host's network namespace into its exec root and leaves it there.
     const mounts = (await readFile("/proc/mounts", "utf8").catch(() => "")).split("\n").map((l) => l.split(" ")[1] ?? "").filter((m) => m.startsWith(`${dir}/`));
     for (const mount of mounts.reverse()) spawnSync("umount", [mount]);
+    for (const bridge of bridges) {
+      if (existsSync(`/sys/class/net/${bridge}`)) spawnSync("ip", ["link", "delete", bridge]);
+    }
     await rm(dir, { recursive: true, force: true });
   };
   try {
@@ -142,7 +149,30 @@ export async function startDockerd(name: string): Promise<Dockerd> {
     await stop();
     throw new Error(`test harness: dockerd did not start: ${error instanceof Error ? error.message : String(error)}\n${tail}`, { cause: error });
   }
-  return { socketPath, docker: new Docker({ socketPath }), dir, stop };
+  return { socketPath, docker, dir, stop };
+}
+
+/**
+ * Removes every container and user-defined network of a test engine, within a few seconds.
+ * @returns the names of the kernel bridges those networks had, to delete if the engine left them.
+ */
+async function removeNetworks(docker: Docker): Promise<string[]> {
+  const work = async () => {
+    for (const info of await docker.listContainers({ all: true })) await docker.getContainer(info.Id).remove({ force: true }).catch(() => undefined);
+    const bridges: string[] = [];
+    for (const network of await docker.listNetworks()) {
+      if (network.Driver !== "bridge") continue;
+      bridges.push(network.Options?.["com.docker.network.bridge.name"] ?? `br-${network.Id.slice(0, 12)}`);
+      await docker.getNetwork(network.Id).remove().catch(() => undefined);
+    }
+    return bridges;
+  };
+  const timer = new AbortController();
+  try {
+    return await Promise.race([work(), sleep(15_000, [], { signal: timer.signal })]);
+  } finally {
+    timer.abort();
+  }
 }
 
 /** Makes a root of busybox with applet links and a web root `/www`, for the image and for processes. */
@@ -153,9 +183,15 @@ export async function makeBusyboxRoot(dir: string): Promise<{ root: string; bin:
   await mkdir(bin, { recursive: true });
   await mkdir(www, { recursive: true });
   await mkdir(join(root, "tmp"), { recursive: true });
+  // As in every real image: the engine gives a tmpfs /tmp the mode of the image's /tmp.
+  await chmod(join(root, "tmp"), 0o1777);
   await copyFile(BUSYBOX, join(bin, "busybox"));
   for (const applet of APPLETS) await symlink("busybox", join(bin, applet)).catch(() => undefined);
   await writeFile(join(www, "index.html"), "hello from a coyote unit\n");
+  // For the confinement tests: a file only root may read, and a folder anyone may write.
+  await writeFile(join(root, "root-only"), "root's eyes only\n", { mode: 0o600 });
+  await mkdir(join(root, "shared"), { recursive: true });
+  await chmod(join(root, "shared"), 0o777);
   return { root, bin, www };
 }
 
@@ -170,6 +206,17 @@ export async function importBusyboxImage(dockerd: Dockerd): Promise<void> {
   await new Promise<void>((resolve, reject) => {
     dockerd.docker.modem.followProgress(stream, (error: Error | null) => (error ? reject(error) : resolve()));
   });
+}
+
+/**
+ * The units' bridge network of the docker tests: a fixed subnet, so that a test's dump witness
+ * can listen on its gateway (the host as a bridged unit sees it). It stays within this box.
+ */
+export const UNITS_NETWORK = { name: "coyote-test-units", subnet: "10.231.7.0/24", gateway: "10.231.7.1" } as const;
+
+/** Makes {@link UNITS_NETWORK} on a test engine; the activator finds and uses it by name. */
+export async function createUnitsNetwork(dockerd: Dockerd): Promise<void> {
+  await dockerd.docker.createNetwork({ Name: UNITS_NETWORK.name, Driver: "bridge", IPAM: { Driver: "default", Config: [{ Subnet: UNITS_NETWORK.subnet, Gateway: UNITS_NETWORK.gateway }] } });
 }
 
 /** A state folder, a logger writing into it, and a way to start activators on it. */
@@ -255,8 +302,11 @@ export interface DumpWitness {
   close(): Promise<void>;
 }
 
-/** Starts a {@link DumpWitness}; `unitPort` is probed at each call, before the answer. */
-export async function startDumpWitness(unitPort: () => number): Promise<DumpWitness> {
+/**
+ * Starts a {@link DumpWitness} on `host` (a loopback address, or the units' bridge gateway for
+ * containers on their own network); `unitPort` is probed at each call, before the answer.
+ */
+export async function startDumpWitness(unitPort: () => number, host = "127.0.0.1"): Promise<DumpWitness> {
   const port = await freePort();
   const server = createHttpServer((req, res) => {
     req.resume();
@@ -275,7 +325,7 @@ export async function startDumpWitness(unitPort: () => number): Promise<DumpWitn
         server.closeAllConnections();
       }),
   };
-  await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
+  await new Promise<void>((resolve) => server.listen(port, host, resolve));
   return witness;
 }
 
