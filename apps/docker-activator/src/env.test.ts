@@ -13,6 +13,15 @@ describe("docker-activator's environment", () => {
     assert.throws(() => readActivatorEnv({ DOCKER_HOST: "tcp://10.0.0.1:2375" }), /DOCKER_HOST tcp:\/\/10\.0\.0\.1:2375 is not a unix:\/\/ socket/);
   });
 
+  it("confines units by default and takes a fallback network and the units' user only when they are valid", () => {
+    assert.deepEqual(readActivatorEnv({}).unitNetwork, "bridge");
+    assert.equal(readActivatorEnv({}).unitUser, undefined);
+    assert.equal(readActivatorEnv({ COYOTE_UNIT_NETWORK: "host" }).unitNetwork, "host");
+    assert.throws(() => readActivatorEnv({ COYOTE_UNIT_NETWORK: "none" }), /COYOTE_UNIT_NETWORK none is neither bridge nor host/);
+    assert.deepEqual(readActivatorEnv({ COYOTE_UNIT_USER: "990:990" }).unitUser, { uid: 990, gid: 990 });
+    for (const bad of ["0:0", "990:0", "nobody", "990", "-1:5"]) assert.throws(() => readActivatorEnv({ COYOTE_UNIT_USER: bad }), /COYOTE_UNIT_USER/, bad);
+  });
+
   it("passes PATH and the locale to process units, and nothing else", () => {
     assert.deepEqual(readActivatorEnv({ PATH: "/x/bin", LANG: "C.UTF-8", SECRET_TOKEN: "s3cr3t" }).baseEnv, { PATH: "/x/bin", LANG: "C.UTF-8" });
   });

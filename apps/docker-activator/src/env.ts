@@ -12,12 +12,21 @@ export interface ActivatorEnv {
   readonly dockerSocket: string;
   /** Variables every process unit inherits: PATH and the locale, nothing secret. */
   readonly baseEnv: Record<string, string>;
+  /**
+   * `COYOTE_UNIT_NETWORK`: `bridge` (the default, each container on the units' own network) or
+   * `host`, the explicit fallback for an engine without a bridge driver.
+   */
+  readonly unitNetwork: "bridge" | "host";
+  /** `COYOTE_UNIT_USER` (`uid:gid`): who units run as, containers and processes; unset for nobody. */
+  readonly unitUser: { readonly uid: number; readonly gid: number } | undefined;
 }
 
 /**
  * Reads the environment.
  * @param env normally `process.env`.
- * @throws Error for a `DOCKER_HOST` that is not a unix socket (the activator talks to a local engine only).
+ * @throws Error for a `DOCKER_HOST` that is not a unix socket (the activator talks to a local
+ *   engine only), a `COYOTE_UNIT_NETWORK` other than bridge or host, a `COYOTE_UNIT_USER` that is
+ *   not an unprivileged numeric `uid:gid`.
  */
 export function readActivatorEnv(env: NodeJS.ProcessEnv = process.env): ActivatorEnv {
   let dockerSocket = env.COYOTE_DOCKER_SOCKET;
@@ -33,5 +42,15 @@ export function readActivatorEnv(env: NodeJS.ProcessEnv = process.env): Activato
     const value = env[name];
     if (value !== undefined) baseEnv[name] = value;
   }
-  return { dockerSocket, baseEnv };
+  const network = env.COYOTE_UNIT_NETWORK ?? "bridge";
+  if (network !== "bridge" && network !== "host") throw new Error(`docker-activator environment: COYOTE_UNIT_NETWORK ${network} is neither bridge nor host`);
+  let unitUser: ActivatorEnv["unitUser"];
+  const user = env.COYOTE_UNIT_USER;
+  if (user !== undefined && user !== "") {
+    const match = /^(\d{1,10}):(\d{1,10})$/.exec(user);
+    const [uid, gid] = [Number(match?.[1]), Number(match?.[2])];
+    if (match === null || uid < 1 || gid < 1 || uid > 4294967294 || gid > 4294967294) throw new Error(`docker-activator environment: COYOTE_UNIT_USER ${user} is not an unprivileged numeric uid:gid`);
+    unitUser = { uid, gid };
+  }
+  return { dockerSocket, baseEnv, unitNetwork: network, unitUser };
 }

@@ -23,6 +23,13 @@ export const component: ComponentDefinition = {
   summary: "Starts containers on first request, stops idle ones, keeps within the memory budget",
   start: (context) => {
     const env = readActivatorEnv();
-    return startActivator(context, { dockerSocket: env.dockerSocket, baseEnv: env.baseEnv, writeStats: false });
+    const user = env.unitUser;
+    return startActivator(context, {
+      dockerSocket: env.dockerSocket,
+      baseEnv: env.baseEnv,
+      writeStats: false,
+      containerConfinement: { network: env.unitNetwork, ...(user === undefined ? {} : { user: `${user.uid}:${user.gid}` }) },
+      ...(user === undefined ? {} : { processUnitUser: user }),
+    });
   },
 };

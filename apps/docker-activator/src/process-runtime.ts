@@ -1,8 +1,8 @@
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
-import { closeSync, openSync, readFileSync, readdirSync } from "node:fs";
+import { closeSync, openSync, readFileSync, readdirSync, realpathSync } from "node:fs";
 import { mkdir, readFile } from "node:fs/promises";
-import { join } from "node:path";
+import { join, resolve, sep } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { CoyoteLogger } from "@coyote/log";
 import { ActivatorUnits, readJsonText, validate, writeFileAtomic } from "@coyote/spec";
@@ -22,7 +22,18 @@ export interface ProcessRuntimeOptions {
   readonly baseEnv: Readonly<Record<string, string>>;
   /** The activator's logger. */
   readonly logger: CoyoteLogger;
+  /**
+   * The user and group units (and their dump commands) run as, when the activator runs as root
+   * (default 65534:65534, nobody). Not root, the activator cannot switch users: units then run as
+   * its own user, which is logged as a warning at start.
+   */
+  readonly unitUser?: { readonly uid: number; readonly gid: number };
+  /** The working directory of a unit without a `cwd` of its own (default `/`): never the state folder. */
+  readonly workDir?: string;
 }
+
+/** The default user and group of process units: nobody. */
+export const DEFAULT_UNIT_USER = { uid: 65534, gid: 65534 } as const;
 
 interface Tracked {
   readonly pid: number;
@@ -106,9 +117,36 @@ export class ProcessRuntime implements Runtime {
   readonly #tracked = new Map<string, Tracked>();
   readonly #exits = new Map<string, string>();
   #writing: Promise<void> = Promise.resolve();
+  /**
+   * Who units run as: a uid and gid to switch to, or undefined when the activator cannot switch
+   * (it is not root) and units run as its own user.
+   */
+  readonly unitUser: { readonly uid: number; readonly gid: number } | undefined;
 
   private constructor(options: ProcessRuntimeOptions) {
     this.#options = options;
+    const user = options.unitUser ?? DEFAULT_UNIT_USER;
+    for (const [what, id] of [["uid", user.uid], ["gid", user.gid]] as const) {
+      // Root is refused: a unit is a stranger's code and must not own the box.
+      if (!Number.isInteger(id) || id < 1 || id > 4294967294) throw new Error(`process runtime: the units' ${what} ${String(id)} is not an unprivileged id (1 to 4294967294)`);
+    }
+    this.unitUser = process.getuid?.() === 0 ? user : undefined;
+  }
+
+  /** How a unit is spawned: as the units' user, outside the state folder. */
+  #spawnIdentity(unit: Unit): { cwd: string; uid?: number; gid?: number } {
+    const cwd = resolve(unit.cwd ?? this.#options.workDir ?? "/");
+    const real = (path: string) => {
+      try {
+        return realpathSync(path);
+      } catch {
+        return path;
+      }
+    };
+    const state = real(resolve(this.#options.stateDir));
+    const inside = real(cwd);
+    if (inside === state || inside.startsWith(state + sep)) throw new Error(`unit ${unit.id}: its working directory ${cwd} is inside the state folder, which units have no access to`);
+    return { cwd, ...(this.unitUser === undefined ? {} : { uid: this.unitUser.uid, gid: this.unitUser.gid }) };
   }
 
   /**
@@ -123,6 +161,14 @@ export class ProcessRuntime implements Runtime {
       text = await readFile(file, "utf8");
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+    }
+    if (runtime.unitUser === undefined) {
+      options.logger.warn(
+        { uid: process.getuid?.() },
+        "the activator does not run as root, so it cannot switch process units to an unprivileged user: they run as the activator's own user and can read what it can",
+      );
+    } else {
+      options.logger.info({ uid: runtime.unitUser.uid, gid: runtime.unitUser.gid }, `process units run as uid ${runtime.unitUser.uid}, gid ${runtime.unitUser.gid}`);
     }
     if (text !== undefined) {
       try {
@@ -192,13 +238,14 @@ export class ProcessRuntime implements Runtime {
     if (existing !== undefined && this.#alive(existing)) return;
     const [program, ...args] = unit.command ?? [];
     if (program === undefined) throw new Error(`unit ${unit.id} has no command`);
+    const identity = this.#spawnIdentity(unit);
     const logs = join(this.#options.stateDir, PROCESS_LOGS_DIR);
     await mkdir(logs, { recursive: true });
     const fd = openSync(join(logs, `${unit.id}.log`), "a", 0o640);
     let child: ChildProcess;
     try {
       child = spawn(program, args, {
-        cwd: unit.cwd,
+        ...identity,
         env: { ...this.#options.baseEnv, ...unitEnvironment(unit) },
         // Its own process group, so that stop reaches its children, and no tie to the activator,
         // so that it survives an activator restart and is adopted again.
@@ -277,7 +324,7 @@ export class ProcessRuntime implements Runtime {
       if (!this.#alive(tracked)) throw new Error(`it died of ${hook.signal} instead of dumping its state (${this.#exits.get(unit.id) ?? "exited"})`);
       return;
     }
-    await runDumpCommand(hook.command, { cwd: unit.cwd, env: { ...this.#options.baseEnv, ...unitEnvironment(unit), COYOTE_UNIT_PID: String(tracked.pid) } }, timeoutMs);
+    await runDumpCommand(hook.command, { ...this.#spawnIdentity(unit), env: { ...this.#options.baseEnv, ...unitEnvironment(unit), COYOTE_UNIT_PID: String(tracked.pid) } }, timeoutMs);
   }
 
   memory(unitIds: readonly string[]): Promise<Map<string, number>> {
@@ -309,11 +356,11 @@ export class ProcessRuntime implements Runtime {
  * whole when the bound passes.
  * @throws Error with the exit status and the end of its standard error.
  */
-function runDumpCommand(command: readonly string[], options: { cwd: string | undefined; env: Record<string, string> }, timeoutMs: number): Promise<void> {
+function runDumpCommand(command: readonly string[], options: { cwd: string; uid?: number; gid?: number; env: Record<string, string> }, timeoutMs: number): Promise<void> {
   const [program, ...args] = command;
   if (program === undefined) return Promise.reject(new Error("the dump command is empty"));
   return new Promise((resolve, reject) => {
-    const child = spawn(program, args, { cwd: options.cwd, env: options.env, detached: true, stdio: ["ignore", "ignore", "pipe"] });
+    const child = spawn(program, args, { ...options, detached: true, stdio: ["ignore", "ignore", "pipe"] });
     let stderr = "";
     child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
       stderr = (stderr + chunk).slice(-1000);

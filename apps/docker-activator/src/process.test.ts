@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -17,6 +17,8 @@ let www = "";
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), "cdp-"));
+  // Units run as an unprivileged user when the tests run as root: it must reach busybox and /www.
+  await chmod(dir, 0o755);
   ({ bin, www } = await makeBusyboxRoot(dir));
 });
 
@@ -51,6 +53,8 @@ defineBehaviour(
     name: "process",
     serverRuntime: "process",
     options: () => ({ baseEnv: { PATH: `${bin}:/usr/bin:/bin` } }),
+    bind: (port) => `127.0.0.1:${port}`,
+    witnessHost: () => "127.0.0.1",
     www: () => www,
     sh: (script) => [join(bin, "sh"), "-c", script],
     runtimeFields: (command) => ({ runtime: "process", command }),
