@@ -135,7 +135,7 @@ describe("wake-on-request with the real docker-activator (Docker engine)", () =>
       schemaVersion: 1,
       generatedAt: new Date().toISOString(),
       units: [{
-        id: "web", serviceId: "web", runtime: "docker", image: TEST_IMAGE, command: ["httpd", "-f", "-p", `127.0.0.1:${String(appPort)}`, "-h", "/www"],
+        id: "web", serviceId: "web", runtime: "docker", image: TEST_IMAGE, command: ["httpd", "-f", "-p", `0.0.0.0:${String(appPort)}`, "-h", "/www"],
         port: appPort, memoryMb: 64, idleTimeoutSeconds: 60, dumpTimeoutSeconds: 5, readiness: { kind: "http", path: "/" }, readinessTimeoutSeconds: 30,
       }],
     }));
