@@ -116,11 +116,13 @@ try {
   await store.applySpec(ServerSpec.parse({ schemaVersion: 1, kind: "Server", name: "bench", hostname: "bench.example", runtime: "docker" }), { author: { name: "bench", email: "bench@example.org" } });
   const unitPort = await freePort();
   const barePort = await freePort();
-  const command = (port: number) => ["httpd", "-f", "-p", `127.0.0.1:${port}`, "-h", "/www"];
+  // A unit listens on its own network's addresses (the activator publishes its port on loopback);
+  // the bare container shares the host's network and stays on loopback.
+  const command = (port: number, host = "127.0.0.1") => ["httpd", "-f", "-p", `${host}:${port}`, "-h", "/www"];
   await writeFileAtomic(join(store.root, "activator", "units.json"), JSON.stringify({
     schemaVersion: 1,
     generatedAt: new Date().toISOString(),
-    units: [{ id: "bench", serviceId: "bench", runtime: "docker", image: IMAGE, command: command(unitPort), port: unitPort, memoryMb: 64, idleTimeoutSeconds: 1, dumpTimeoutSeconds: 5, readiness: { kind: "tcp" }, readinessTimeoutSeconds: 30 }],
+    units: [{ id: "bench", serviceId: "bench", runtime: "docker", image: IMAGE, command: command(unitPort, "0.0.0.0"), port: unitPort, memoryMb: 64, idleTimeoutSeconds: 1, dumpTimeoutSeconds: 5, readiness: { kind: "tcp" }, readinessTimeoutSeconds: 30 }],
   }));
   const logger = createLogger({ component: "docker-activator", file: join(dir, "activator.log"), level: "warn" });
   const activator = await startActivator({ name: "docker-activator", stateDir: store.root, logger, signal: new AbortController().signal }, { dockerSocket: socketPath, tickMs: 100, stopGraceMs: 2000 });
