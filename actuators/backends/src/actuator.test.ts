@@ -188,6 +188,20 @@ describe("the backends actuator against a state folder", () => {
     assert.deepEqual(await readdir(join(context.stateDir, FRAGMENTS_DIR)), []);
   });
 
+  it("gives a unit the environment values of the secret its spec names", async () => {
+    const backends = make();
+    await context.store.writeSecret("env-vault-0123456789ab", JSON.stringify({ API_TOKEN: "from-secrets" }));
+    await converge(backends, { id: "vault", spec: service("vault", container(18099, { envSecret: "env-vault-0123456789ab", env: { MODE: "prod" } })) }, context);
+    await backends.commit?.(context);
+    assert.deepEqual((await readUnits()).units.find((u) => u.id === "vault")?.env, { API_TOKEN: "from-secrets", MODE: "prod" });
+    await assert.rejects(
+      backends.observe({ id: "vault", spec: service("vault", container(18099, { envSecret: "env-vault-ffffffffffff" })) }, context),
+      (error: unknown) => error instanceof ActuatorError && error.terminal && /env-vault-ffffffffffff is missing/.test(error.message),
+    );
+    await converge(backends, { id: "vault", spec: undefined }, context);
+    await backends.commit?.(context);
+  });
+
   it("leaves out an invalid fragment and keeps the others", async () => {
     const backends = make();
     await converge(backends, { id: "blog", spec: service("blog", container(18080)) }, context);

@@ -16,3 +16,4 @@ export * from "./last-good.ts";
 export * from "./sites.ts";
 export * from "./alarm-log.ts";
 export * from "./credentials.ts";
+export * from "./env-secrets.ts";

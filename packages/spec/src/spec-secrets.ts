@@ -15,8 +15,8 @@ import type { ServiceSpec } from "./specs.ts";
 export interface SecretFolder {
   /** Writes a secret (mode 0600, atomically). */
   write(name: string, data: string): Promise<void>;
-  /** Whether a secret exists. */
-  exists(name: string): Promise<boolean>;
+  /** Reads a secret, or undefined when there is none. */
+  read(name: string): Promise<Uint8Array | undefined>;
   /** The names of every secret. */
   list(): Promise<string[]>;
   /** Removes a secret (no error when it is not there). */

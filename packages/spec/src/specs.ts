@@ -137,7 +137,13 @@ export const DumpState = z.discriminatedUnion("kind", [
 
 const sleeping = {
   port: Port,
+  /**
+   * Environment variables. Their values may be secrets (API keys, database passwords): the store
+   * moves them into the secret `envSecret` names before the spec is written (env-secrets.ts), so
+   * a stored spec holds none.
+   */
   env: Environment.default({}),
+  envSecret: SecretRef.optional(),
   memoryMb: z.int().min(16, { error: "memoryMb is at least 16" }).max(1048576).default(256),
   idleTimeoutSeconds: z.int().min(0).max(604800).default(900),
   dumpState: DumpState.optional(),

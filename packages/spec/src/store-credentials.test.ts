@@ -111,3 +111,52 @@ describe("credentials in the state store", () => {
     assert.deepEqual(await readdir(join(root, "secrets")), []);
   });
 });
+
+describe("backend environment values in the state store", () => {
+  let root = "";
+  beforeEach(async () => {
+    root = await mkdtemp(join(tmpdir(), "coyote-store-env-"));
+  });
+  afterEach(async () => {
+    await rm(root, { recursive: true, force: true });
+  });
+
+  const app = (env: Record<string, string>): Record<string, unknown> => ({
+    schemaVersion: 1,
+    kind: "Service",
+    id: "app",
+    domains: [{ name: "app.example" }],
+    web: { hostnames: ["app.example"], backend: { kind: "process", command: ["node", "server.js"], port: 3001, env } },
+  });
+
+  test("env values go to a secret the spec names; never into the spec file or its history; a rollback keeps today's values", async () => {
+    const store = await StateStore.open(root);
+    await store.applySpec(app({ API_TOKEN: "tok-one-1111", MODE: "prod" }), { author: AUTHOR });
+    const first = await store.head();
+    await store.applySpec(app({ API_TOKEN: "tok-two-2222" }), { author: AUTHOR });
+    assert.doesNotMatch(wholeHistory(root), /tok-one|tok-two/);
+    const spec = (await store.getSpec("app")) as ServiceSpec;
+    const backend = spec.web?.backend;
+    assert.ok(backend?.kind === "process");
+    assert.deepEqual(backend.env, {});
+    const name = backend.envSecret ?? "";
+    assert.deepEqual(JSON.parse((await store.readSecret(name))?.toString("utf8") ?? ""), { API_TOKEN: "tok-two-2222" });
+    assert.deepEqual(await store.listSecrets(), [name], "the old values' secret is gone");
+
+    await store.rollback(first, { author: AUTHOR });
+    const rolled = (await store.getSpec("app")) as ServiceSpec;
+    assert.equal(rolled.web?.backend.kind === "process" ? rolled.web.backend.envSecret : undefined, name, "the removed values are not restored");
+    await store.deleteSpec("app", { author: AUTHOR });
+    assert.deepEqual(await store.listSecrets(), []);
+  });
+
+  test("on open, a spec with inline env values is migrated", async () => {
+    await StateStore.open(root);
+    await writeFile(join(root, "specs", "services", "app.json"), `${JSON.stringify({ ...app({ DB_PASSWORD: "hunter2-secret" }), generation: 1 }, null, 2)}\n`);
+    const store = await StateStore.open(root);
+    assert.doesNotMatch(await readFile(join(root, "specs", "services", "app.json"), "utf8"), /hunter2/);
+    const spec = (await store.getSpec("app")) as ServiceSpec;
+    const name = spec.web?.backend.kind === "process" ? spec.web.backend.envSecret : undefined;
+    assert.deepEqual(JSON.parse((await store.readSecret(name ?? ""))?.toString("utf8") ?? ""), { DB_PASSWORD: "hunter2-secret" });
+  });
+});

@@ -15,6 +15,7 @@ import type { ServerSpec, ServiceSpec, Spec } from "./specs.ts";
 import { formatPath, parseJson, parseSpec, serverOrDefaults, specId, specPath, validate } from "./validate.ts";
 import { hasInlineCredentials } from "./credentials.ts";
 import { migrateLegacyFields, pruneCredentials, rebindToCurrentCredentials, storeInlineCredentials, type SecretFolder } from "./spec-secrets.ts";
+import { pruneEnvSecrets, rebindToCurrentEnv, storeInlineEnv } from "./env-secrets.ts";
 
 /**
  * The state store over `COYOTE_STATE` (DESIGN.md, "On disk"): specs in a git repository where
@@ -384,7 +385,7 @@ export class StateStore {
     return this.#exclusive(async () => {
       if (given.kind === "Service" && given.owner !== undefined) await this.#checkClaimedNames(given, file);
       // Inline hashes go to secrets/ first: the spec that names them is written after.
-      const parsed = given.kind === "Service" ? await storeInlineCredentials(given, this.#secrets) : given;
+      const parsed = given.kind === "Service" ? await storeInlineEnv(await storeInlineCredentials(given, this.#secrets), this.#secrets) : given;
       const head = await this.#headState();
       let previous = 0;
       let same = false;
@@ -404,7 +405,7 @@ export class StateStore {
       const content = serialise(withGeneration(parsed, generation, file));
       const message = cleanMessage(options.message, `apply ${describe(id)} (generation ${generation})`);
       const revision = await this.#commitChanges(head, [{ path: repoPathOf(id), content }], author, message);
-      if (parsed.kind === "Service") await pruneCredentials(id, parsed, this.#secrets);
+      if (parsed.kind === "Service") await this.#pruneSecrets(id, parsed);
       return { id, path, changed: true, generation, revision };
     });
   }
@@ -479,7 +480,7 @@ export class StateStore {
       if ((await this.#readText(path)) === undefined) throw new CoyoteError("SPEC_ERR_NOT_FOUND", `deleting ${describe(id)}: no spec with that id`);
       const message = cleanMessage(options.message, `delete ${describe(id)}`);
       const revision = await this.#commitChanges(head, [{ path: repoPathOf(id), content: null }], author, message);
-      if (id !== "server") await pruneCredentials(id, undefined, this.#secrets);
+      if (id !== "server") await this.#pruneSecrets(id, undefined);
       return { id, path, revision };
     });
   }
@@ -551,7 +552,7 @@ export class StateStore {
         const old = parseSpecText(bytes.toString("utf8"), file, id);
         // An old revision's inline hash, or a secret replaced since, is never brought back: each
         // account keeps its current credential.
-        const spec = old.kind === "Service" ? await rebindToCurrentCredentials(old, this.#secrets, file) : old;
+        const spec = old.kind === "Service" ? await rebindToCurrentEnv(await rebindToCurrentCredentials(old, this.#secrets, file), this.#secrets, file) : old;
         restored.set(path, { spec, bytes: canonical(spec) === canonical(old) ? bytes : serialise(spec) });
       }
       const changes: Change[] = [];
@@ -581,7 +582,7 @@ export class StateStore {
       const commit = await this.#commitChanges(head, changes, author, message);
       for (const change of changes) {
         const id = idOfRepoPath(change.path);
-        if (change.content === null && id !== undefined && id !== "server") await pruneCredentials(id, undefined, this.#secrets);
+        if (change.content === null && id !== undefined && id !== "server") await this.#pruneSecrets(id, undefined);
       }
       return { revision: commit, changed: changes.map((c) => `specs/${c.path}`).sort() };
     });
@@ -683,9 +684,15 @@ export class StateStore {
     await rm(this.path(`secrets/${name}`), { force: true }).catch((cause: unknown) => Promise.reject(ioError(`removing secret ${name}`, cause)));
   }
 
+  /** Removes the credential and environment secrets of a service that its spec no longer names. */
+  async #pruneSecrets(id: string, spec: ServiceSpec | undefined): Promise<void> {
+    await pruneCredentials(id, spec, this.#secrets);
+    await pruneEnvSecrets(id, spec, this.#secrets);
+  }
+
   readonly #secrets: SecretFolder = {
     write: (name, data) => this.writeSecret(name, data),
-    exists: async (name) => (await this.readSecret(name)) !== undefined,
+    read: (name) => this.readSecret(name),
     list: () => this.listSecrets(),
     remove: (name) => this.removeSecret(name),
   };
@@ -717,11 +724,13 @@ export class StateStore {
       }
       if (spec.kind !== "Service" || spec.id !== id) continue;
       const inline = hasInlineCredentials(spec);
-      if (!inline && legacy.changes.length === 0) continue;
-      const stored = await storeInlineCredentials(spec, this.#secrets);
+      const backend = spec.web?.backend;
+      const inlineEnv = (backend?.kind === "container" || backend?.kind === "process") && Object.keys(backend.env).length > 0;
+      if (!inline && !inlineEnv && legacy.changes.length === 0) continue;
+      const stored = await storeInlineEnv(await storeInlineCredentials(spec, this.#secrets), this.#secrets);
       // A new generation, so that every daemon applies the spec again in its new shape.
       changes.push({ path, content: serialise(withGeneration(stored, (stored.generation ?? 0) + 1, `specs/${path}`)) });
-      what.push(`${describe(id)}: ${[...(inline ? ["credentials moved to secrets/"] : []), ...legacy.changes].join(", ")}`);
+      what.push(`${describe(id)}: ${[...(inline ? ["credentials moved to secrets/"] : []), ...(inlineEnv ? ["environment values moved to secrets/"] : []), ...legacy.changes].join(", ")}`);
     }
     if (changes.length === 0) return;
     await this.#commitChanges(await this.#headState(), changes, this.#committer, `migrate: ${what.join("; ")}`);
