@@ -249,6 +249,17 @@ describe("snitch-proxy upgrades and tunnels", () => {
     c.socket.destroy();
   });
 
+  it("reads Connection tokens as llhttp does: a no-break space before upgrade is no upgrade", async () => {
+    const c = await client(port);
+    const seen = echo.seen.length;
+    // 0xA0 is not HTTP whitespace: a backend on node:http sees no upgrade here, so neither may the proxy.
+    c.socket.write(Buffer.from(`GET /plain/nbsp HTTP/1.1\r\nHost: ${H}\r\nConnection: \xa0upgrade\r\nUpgrade: websocket\r\n\r\n`, "latin1"));
+    await c.received(/echo GET \/plain\/nbsp $/);
+    assert.match(c.text(), /^HTTP\/1\.1 200 /);
+    assert.equal(echo.seen[seen]?.headers.upgrade, undefined, "served as a plain request, without Upgrade");
+    c.socket.destroy();
+  });
+
   it("refuses an upgrade for another site than the connection's (421)", async () => {
     await box.certify("other.tunnel.test");
     const c = await client(port);

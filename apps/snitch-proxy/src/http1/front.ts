@@ -49,10 +49,10 @@ export interface FrontHandlers {
 }
 
 const CRLFCRLF = Buffer.from("\r\n\r\n");
-const TOKEN_CLOSE = /(?:^|,)\s*close\s*(?:,|$)/i;
-const TOKEN_KEEP_ALIVE = /(?:^|,)\s*keep-alive\s*(?:,|$)/i;
-const TOKEN_UPGRADE = /(?:^|,)\s*upgrade\s*(?:,|$)/i;
-const TOKEN_H2C = /(?:^|,)\s*h2c\s*(?:,|$)/i;
+const TOKEN_CLOSE = /(?:^|,)[ \t]*close[ \t]*(?:,|$)/i;
+const TOKEN_KEEP_ALIVE = /(?:^|,)[ \t]*keep-alive[ \t]*(?:,|$)/i;
+const TOKEN_UPGRADE = /(?:^|,)[ \t]*upgrade[ \t]*(?:,|$)/i;
+const TOKEN_H2C = /(?:^|,)[ \t]*h2c[ \t]*(?:,|$)/i;
 
 const enum State {
   /** Waiting for (the rest of) a request head. */

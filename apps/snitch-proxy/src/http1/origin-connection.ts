@@ -219,7 +219,7 @@ export class Connection {
       // 100 Continue, 103 Early Hints: interim answers this proxy does not pass on.
       if (head.status < 200) continue;
       const connection = head.headers.connection;
-      call.reusable = head.minor === 1 && framing.kind !== "close" && (connection === undefined || !/(?:^|,)\s*close\s*(?:,|$)/i.test(connection));
+      call.reusable = head.minor === 1 && framing.kind !== "close" && (connection === undefined || !/(?:^|,)[ \t]*close[ \t]*(?:,|$)/i.test(connection));
       call.framing = framing;
       call.phase = Phase.Body;
       if (framing.kind === "length") call.remaining = framing.length;
