@@ -2,7 +2,7 @@ import { watch, type FSWatcher } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
 import { dirname, basename, join } from "node:path";
 import type { CoyoteLogger } from "@coyote/log";
-import { ProxyRoutes, parseJson } from "@coyote/spec";
+import { LastGood, ProxyRoutes, parseJson } from "@coyote/spec";
 
 /** Where `proxy/routes.json` sends one host and path prefix. */
 export type Upstream = ProxyRoutes["routes"][number]["upstream"];
@@ -71,8 +71,10 @@ export class RouteTable {
 /**
  * Keeps the current {@link RouteTable} of `proxy/routes.json`: loads it at start and again
  * whenever the file is replaced (the minion writes it atomically, by rename, so the folder is
- * watched rather than the file). A file that fails to parse or validate is logged with its field
- * and the last good table stays in service.
+ * watched rather than the file). A file that fails to parse or validate, or that vanished, is
+ * logged with its field and the last good table stays in service; that table is kept on disk
+ * (`proxy/last-good/routes.json`), so a proxy restarted while the file is bad still serves every
+ * site it served before.
  */
 export class RouteSource {
   readonly #file: string;
@@ -84,6 +86,8 @@ export class RouteSource {
   #loading: Promise<void> = Promise.resolve();
   #lastText: string | undefined;
   #lastStamp = "";
+  readonly #lastGood: LastGood<typeof ProxyRoutes>;
+  #loaded = false;
 
   /**
    * Makes the source; nothing is read until {@link RouteSource.start}.
@@ -95,6 +99,7 @@ export class RouteSource {
     this.#file = file;
     this.#logger = logger;
     this.#onChange = onChange;
+    this.#lastGood = new LastGood({ schema: ProxyRoutes, label: join("proxy", basename(file)), keepFile: join(dirname(file), "last-good", basename(file)) });
   }
 
   /** The table in service. */
@@ -150,19 +155,14 @@ export class RouteSource {
       text = "";
     }
     if (text === this.#lastText) return;
-    if (text === "") {
-      this.#lastText = text;
-      this.#swap(new RouteTable());
-      return;
-    }
-    try {
-      const doc = parseJson(ProxyRoutes, text, join("proxy", basename(this.#file)));
-      this.#lastText = text;
-      this.#swap(new RouteTable(doc));
-    } catch (error) {
-      // Remember the bad text so the same mistake is logged once, not every second.
-      this.#lastText = text;
-      this.#logger.event("ERROR", { err: error, file: this.#file }, "routes file refused; the previous routes stay in service");
+    // Remembered before the outcome, so that the same bad text is logged once, not every second.
+    this.#lastText = text;
+    const label = join("proxy", basename(this.#file));
+    const state = await this.#lastGood.refresh(() => Promise.resolve(text === "" ? undefined : parseJson(ProxyRoutes, text, label)));
+    if (state.problem !== undefined) this.#logger.event("ERROR", { file: this.#file, problem: state.problem }, "routes file refused; the previous routes stay in service");
+    if (state.changed || !this.#loaded) {
+      this.#loaded = true;
+      this.#swap(new RouteTable(state.value));
     }
   }
 
