@@ -11,7 +11,7 @@
 // busybox image (Debian's busybox-static) with `docker import`, runs containers on host
 // networking on 127.0.0.1, stops dockerd by its pid and removes the folder at the end.
 import { spawn, spawnSync } from "node:child_process";
-import { closeSync, copyFileSync, createReadStream, mkdirSync, openSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { closeSync, copyFileSync, createReadStream, existsSync, mkdirSync, openSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { request } from "node:http";
 import { request as httpsRequest } from "node:https";
@@ -77,6 +77,17 @@ closeSync(log);
 const exited = new Promise<void>((resolve) => dockerd.once("exit", () => resolve()));
 
 async function cleanup(): Promise<void> {
+  // dockerd leaves the kernel bridges of its networks (the activator's units network) behind.
+  const engine = new Docker({ socketPath });
+  const bridges: string[] = [];
+  await (async () => {
+    for (const c of await engine.listContainers({ all: true })) await engine.getContainer(c.Id).remove({ force: true }).catch(() => undefined);
+    for (const network of await engine.listNetworks()) {
+      if (network.Driver !== "bridge") continue;
+      bridges.push(`br-${network.Id.slice(0, 12)}`);
+      await engine.getNetwork(network.Id).remove().catch(() => undefined);
+    }
+  })().catch(() => undefined);
   if (dockerd.exitCode === null && dockerd.pid !== undefined) {
     process.kill(dockerd.pid, "SIGTERM");
     if (await Promise.race([exited.then(() => false), sleep(30_000).then(() => true)])) {
@@ -86,6 +97,7 @@ async function cleanup(): Promise<void> {
   }
   // dockerd leaves the host's network namespace bind-mounted in its exec root.
   for (const mount of readFileSync("/proc/mounts", "utf8").split("\n").map((l) => l.split(" ")[1] ?? "").filter((m) => m.startsWith(`${dir}/`)).reverse()) spawnSync("umount", [mount]);
+  for (const bridge of bridges) if (existsSync(`/sys/class/net/${bridge}`)) spawnSync("ip", ["link", "delete", bridge]);
   await rm(dir, { recursive: true, force: true });
 }
 
