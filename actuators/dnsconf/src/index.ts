@@ -7,6 +7,7 @@
  * - {@link DkimRecordFile} and {@link dkimFilePath}: the contract with the mail actuator, which
  *   publishes each domain's DKIM key in `<stateDir>/mail/dkim/<domain>.json`.
  * - {@link startDnsServer} and {@link answerQuery}: the built-in server, usable on its own.
+ * - {@link queryDelegation}: which name servers a parent zone's server delegates a name to.
  * - {@link publishAcmeChallenge} and {@link withdrawAcmeChallenge}: ACME DNS-01 records the
  *   built-in server serves on top of its zones, for snickers' wildcard certificates.
  * - The renderers ({@link renderZoneFile}, {@link renderZoneJson}, {@link renderKnotConf}) and the
@@ -16,6 +17,7 @@ export { createDnsActuator } from "./actuator.ts";
 export { AcmeChallengesFile, acmeChallengesPath, publishAcmeChallenge, readAcmeChallenges, waitForTxt, withdrawAcmeChallenge } from "./challenges.ts";
 export type { DnsActuator, DnsActuatorOptions, DnsObserved, DnsStep, KnotBackendOptions, ObservedZoneFile } from "./actuator.ts";
 export { answerQuery, EDNS_PAYLOAD_SIZE, indexZones, RCODE } from "./answer.ts";
+export { queryDelegation } from "./delegation.ts";
 export type { ZoneSet } from "./answer.ts";
 export { canonicalIPv6, compareNames, isInZone, isOwnerName } from "./names.ts";
 export { DnsZoneFile, knotListenAddress, parseZoneFileHeader, parseZoneJsonHeader, renderKnotConf, renderZoneFile, renderZoneJson } from "./render.ts";

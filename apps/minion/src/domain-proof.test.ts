@@ -42,23 +42,36 @@ async function dig(port: number, name: string, type: string): Promise<{ status: 
 }
 
 /**
- * Writes the zone the rest of the world sees for bob.org (the registrar's or the old host's
+ * Writes the zone the rest of the world sees for bob.parent.net (the registrar's or the old host's
  * servers), with the given `_coyote-challenge` TXT values, and reloads the world's server.
  */
+function writeZone(dir: string, zone: string, records: readonly Record<string, unknown>[]): void {
+  const soa = { mname: `ns.${zone}`, rname: `hostmaster.${zone}`, refresh: 3600, retry: 900, expire: 1209600, minimum: 60, ttl: 60 };
+  writeFileSync(join(dir, `.${zone}.tmp`), JSON.stringify({ schemaVersion: 1, kind: "DnsZone", zone, owner: "world", serial: 1, soa, records }));
+  renameSync(join(dir, `.${zone}.tmp`), join(dir, `${zone}.json`));
+}
+
 async function publishWorld(dir: string, server: DnsServer | undefined, serial: number, txt: readonly string[]): Promise<void> {
   const records = [
-    { name: "bob.org", ttl: 60, type: "NS", target: "ns.elsewhere.net" },
-    ...txt.map((text) => ({ name: "_coyote-challenge.bob.org", ttl: 60, type: "TXT", strings: [text] })),
+    { name: "bob.parent.net", ttl: 60, type: "NS", target: "ns.elsewhere.net" },
+    ...txt.map((text) => ({ name: "_coyote-challenge.bob.parent.net", ttl: 60, type: "TXT", strings: [text] })),
   ];
-  const soa = { mname: "ns.elsewhere.net", rname: "hostmaster.bob.org", refresh: 3600, retry: 900, expire: 1209600, minimum: 60, ttl: 60 };
+  const soa = { mname: "ns.elsewhere.net", rname: "hostmaster.bob.parent.net", refresh: 3600, retry: 900, expire: 1209600, minimum: 60, ttl: 60 };
+  writeZone(dir, "parent.net", [
+    { name: "parent.net", ttl: 60, type: "NS", target: "ns.parent.net" },
+    { name: "ns.parent.net", ttl: 60, type: "A", address: "127.0.0.1" },
+    { name: "bob.parent.net", ttl: 60, type: "NS", target: "ns.elsewhere.net" },
+    // carol.parent.net's owner has delegated it to this box.
+    { name: "carol.parent.net", ttl: 60, type: "NS", target: "box.host.net" },
+  ]);
   // Written aside and renamed in, as zone files are: the server's folder cache sees the change.
-  writeFileSync(join(dir, ".bob.org.tmp"), JSON.stringify({ schemaVersion: 1, kind: "DnsZone", zone: "bob.org", owner: "world", serial, soa, records }));
-  renameSync(join(dir, ".bob.org.tmp"), join(dir, "bob.org.json"));
+  writeFileSync(join(dir, ".bob.parent.net.tmp"), JSON.stringify({ schemaVersion: 1, kind: "DnsZone", zone: "bob.parent.net", owner: "world", serial, soa, records }));
+  renameSync(join(dir, ".bob.parent.net.tmp"), join(dir, "bob.parent.net.json"));
   await server?.reload();
 }
 
-function condition(minion: Minion, type: string): Condition | undefined {
-  return minion.statuses.get("bob")?.conditions.find((c) => c.type === type);
+function condition(minion: Minion, type: string, id = "bob"): Condition | undefined {
+  return minion.statuses.get(id)?.conditions.find((c) => c.type === type);
 }
 
 async function waitFor(what: string, check: () => boolean, timeoutMs = 20_000): Promise<void> {
@@ -98,13 +111,13 @@ test("lookupTxt asks the configured resolver over UDP and tells a missing record
   const world = await startDnsServer({ listen: ["127.0.0.1:0"], zonesDir: worldDir, logger });
   cleanups.push(() => world.stop());
   const address = `127.0.0.1:${world.addresses[0]?.port ?? 0}`;
-  assert.deepEqual(await lookupTxt("_coyote-challenge.bob.org", address), { values: ["v=other", challengeValue(TOKEN)] });
-  assert.deepEqual(await lookupTxt("_coyote-challenge.nothing.bob.org", address), { values: [] });
+  assert.deepEqual(await lookupTxt("_coyote-challenge.bob.parent.net", address), { values: ["v=other", challengeValue(TOKEN)] });
+  assert.deepEqual(await lookupTxt("_coyote-challenge.nothing.bob.parent.net", address), { values: [] });
   // The world's server refuses a zone it does not hold; a silent port times out within the deadline.
   assert.ok("error" in (await lookupTxt("_coyote-challenge.carol.org", address)));
   const silent = await freeUdpPort();
   const started = Date.now();
-  assert.ok("error" in (await lookupTxt("_coyote-challenge.bob.org", `127.0.0.1:${silent}`, 300)));
+  assert.ok("error" in (await lookupTxt("_coyote-challenge.bob.parent.net", `127.0.0.1:${silent}`, 300)));
   assert.ok(Date.now() - started < 2000, "the lookup gives up at its deadline");
 });
 
@@ -126,15 +139,17 @@ test("a customer's own domain gets no zone, route or certificate until its TXT p
   }, { author: AUTHOR });
   await store.applySpec({
     schemaVersion: 1, kind: "Service", id: "bob", owner: { customerId: "u-bob", email: "bob@mail.net" },
-    domains: [{ name: "bob.org", challenge: TOKEN }],
-    mail: { mailboxes: [{ address: "bob@bob.org", passwordHash: await hashPassword("correct horse battery") }] },
-    web: { hostnames: ["bob.org", "www.bob.org"], backend: { kind: "upstream", address: "127.0.0.1:9" } },
+    domains: [{ name: "bob.parent.net", challenge: TOKEN }],
+    mail: { mailboxes: [{ address: "bob@bob.parent.net", passwordHash: await hashPassword("correct horse battery") }] },
+    web: { hostnames: ["bob.parent.net", "www.bob.parent.net"], backend: { kind: "upstream", address: "127.0.0.1:9" } },
   }, { author: AUTHOR });
+
+  await store.applySpec({ schemaVersion: 1, kind: "Service", id: "carol", owner: { customerId: "u-carol", email: "carol@mail.net" }, domains: [{ name: "carol.parent.net" }] }, { author: AUTHOR });
 
   const logger = createLogger({ component: "minion", file: logFileFor(stateDir, "minion") });
   // Real Postfix maps (when Postfix is installed); no XMPP here.
   const missing = { postfix: "/usr/sbin/postfix", prosodyctl: join(stateDir, "no-prosodyctl") };
-  const minion = new Minion({ stateDir, logger, actuators: (server) => bundledActuators(server, stateDir, missing), debounceMs: 10, backoffInitialMs: 50, backoffMaxMs: 300, convergeDeadlineMs: 5000 });
+  const minion = new Minion({ stateDir, logger, actuators: (server) => bundledActuators(server, stateDir, missing), debounceMs: 10, backoffInitialMs: 50, backoffMaxMs: 300, convergeDeadlineMs: 5000, authoritativeDnsPort: world.addresses[0]?.port ?? 0 });
   cleanups.push(async () => {
     await minion.stop();
     await logger.close();
@@ -144,13 +159,19 @@ test("a customer's own domain gets no zone, route or certificate until its TXT p
   await waitFor("DomainVerified False", () => condition(minion, "DomainVerified")?.status === "False");
   const unverified = condition(minion, "DomainVerified");
   assert.equal(unverified?.reason, "DomainUnverified");
-  assert.equal(unverified.message, `bob.org is not proven yet: set a TXT record _coyote-challenge.bob.org with the value "${challengeValue(TOKEN)}" (last look: no such record)`);
+  assert.equal(unverified.message, `bob.parent.net is not proven yet: set a TXT record _coyote-challenge.bob.parent.net with the value "${challengeValue(TOKEN)}", or delegate it to the name server box.host.net (last look: TXT: no such record; NS: delegated to ns.elsewhere.net)`);
   assert.equal(condition(minion, "Ready")?.status, "False");
   // Nothing is served for it: the box refuses the zone, no route, no certificate.
-  assert.equal((await dig(boxPort, "bob.org", "SOA")).status, "REFUSED");
-  assert.ok(!existsSync(join(stateDir, "dns", "zones", "bob.org.json")), "no zone file");
-  assert.deepEqual(routedHosts(stateDir).filter((h) => h.endsWith("bob.org")), [], "no route");
+  assert.equal((await dig(boxPort, "bob.parent.net", "SOA")).status, "REFUSED");
+  assert.ok(!existsSync(join(stateDir, "dns", "zones", "bob.parent.net.json")), "no zone file");
+  assert.deepEqual(routedHosts(stateDir).filter((h) => h.endsWith("bob.parent.net")), [], "no route");
   assert.deepEqual(mailDomains(stateDir), [], "no mail domain");
+
+  // A domain delegated to this box by its parent zone is proven by that, without any token.
+  await waitFor("carol Ready", () => condition(minion, "Ready", "carol")?.status === "True");
+  assert.equal((await dig(boxPort, "carol.parent.net", "SOA")).status, "NOERROR");
+  const carol = JSON.parse(readFileSync(join(stateDir, "domains", "carol.json"), "utf8")) as { proven: { name: string; method: string }[] };
+  assert.deepEqual(carol.proven.map((p) => [p.name, p.method]), [["carol.parent.net", "ns"]]);
 
   // Waiting for the customer's proof is not the box failing to converge: no alarm past the deadline
   // (counted from Ready's last flip, at the end of the first reconcile).
@@ -162,23 +183,23 @@ test("a customer's own domain gets no zone, route or certificate until its TXT p
   // A wrong value is named in the status as what was seen.
   await publishWorld(worldDir, world, 2, ["coyote-domain-proof=not-the-token-at-all"]);
   await waitFor("the wrong value in the status", () => condition(minion, "DomainVerified")?.message.includes('found "coyote-domain-proof=not-the-token-at-all"') === true);
-  assert.equal((await dig(boxPort, "bob.org", "SOA")).status, "REFUSED");
+  assert.equal((await dig(boxPort, "bob.parent.net", "SOA")).status, "REFUSED");
 
   await publishWorld(worldDir, world, 3, [challengeValue(TOKEN)]);
   await waitFor("Ready", () => condition(minion, "Ready")?.status === "True");
   assert.equal(condition(minion, "DomainVerified")?.status, "True");
-  const soa = await dig(boxPort, "bob.org", "SOA");
+  const soa = await dig(boxPort, "bob.parent.net", "SOA");
   assert.equal(soa.status, "NOERROR");
   assert.equal(soa.answers.length, 1);
-  assert.deepEqual(routedHosts(stateDir).filter((h) => h.endsWith("bob.org")).sort(), ["bob.org", "www.bob.org"]);
-  assert.deepEqual(mailDomains(stateDir), ["bob.org"], "mail accepted for it");
+  assert.deepEqual(routedHosts(stateDir).filter((h) => h.endsWith("bob.parent.net")).sort(), ["bob.parent.net", "www.bob.parent.net"]);
+  assert.deepEqual(mailDomains(stateDir), ["bob.parent.net"], "mail accepted for it");
   const record = JSON.parse(readFileSync(join(stateDir, "domains", "bob.json"), "utf8")) as { proven: { name: string; token: string }[] };
-  assert.deepEqual(record.proven.map((p) => [p.name, p.token]), [["bob.org", TOKEN]]);
+  assert.deepEqual(record.proven.map((p) => [p.name, p.token]), [["bob.parent.net", TOKEN]]);
 
   // Once proven, the proof stays while the domain and its token stay in the spec: the record may go.
   await publishWorld(worldDir, world, 4, []);
   await minion.resync();
   await sleep(300);
   assert.equal(condition(minion, "DomainVerified")?.status, "True");
-  assert.equal((await dig(boxPort, "bob.org", "SOA")).status, "NOERROR");
+  assert.equal((await dig(boxPort, "bob.parent.net", "SOA")).status, "NOERROR");
 });

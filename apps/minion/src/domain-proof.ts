@@ -1,10 +1,12 @@
 // The minion's side of domain ownership (packages/spec/src/domain-proof.ts): an actuator that looks
-// for each customer domain's `_coyote-challenge` TXT record and records what it saw proven, and a
-// gate around every other actuator so that they only ever see the domains that may be served. No
-// zone, mailbox, route or certificate is made for a customer's domain before its proof is seen.
+// for each customer domain's `_coyote-challenge` TXT record or its delegation to this box and
+// records what it saw proven, and a gate around every other actuator so that they only ever see
+// the domains that may be served. No zone, mailbox, route or certificate is made for a customer's
+// domain before its proof is seen.
 import { Resolver } from "node:dns/promises";
 import { rm } from "node:fs/promises";
 import { ActuatorError, type Actuator, type ActuatorContext, type Target } from "@coyote/actuator";
+import { queryDelegation } from "@coyote/actuator-dnsconf";
 import {
   DomainProofs,
   challengeName,
@@ -34,6 +36,8 @@ export interface ProofCheck {
   /** The token the TXT record must hold, when the spec has one. */
   readonly token: string | undefined;
   readonly found: boolean;
+  /** How it was proven, when it was. */
+  readonly method: "txt" | "ns" | undefined;
   /** What was seen, for the status: the values, "no such record", or why the lookup failed. */
   readonly seen: string;
 }
@@ -99,13 +103,55 @@ export async function lookupTxt(name: string, resolverAddress: string | undefine
   }
 }
 
-/** Looks for the proof of one domain. */
-async function check(name: string, token: string, resolverAddress: string | undefined): Promise<ProofCheck> {
+/** What a check of a domain's TXT record found: whether it holds the token, and what was seen. */
+async function checkTxt(name: string, token: string, resolverAddress: string | undefined): Promise<{ found: boolean; seen: string }> {
   const result = await lookupTxt(challengeName(name), resolverAddress);
-  if ("error" in result) return { name, token, found: false, seen: `the lookup failed (${result.error})` };
+  if ("error" in result) return { found: false, seen: `the lookup failed (${result.error})` };
   const found = result.values.includes(challengeValue(token));
-  const seen = result.values.length === 0 ? "no such record" : `found ${result.values.map((v) => JSON.stringify(v.slice(0, 120))).join(", ")}`;
-  return { name, token, found, seen };
+  return { found, seen: result.values.length === 0 ? "no such record" : `found ${result.values.map((v) => JSON.stringify(v.slice(0, 120))).join(", ")}` };
+}
+
+/**
+ * The name servers a domain is delegated to, as its parent zone's own servers say: the closest
+ * enclosing zone's servers are found through the resolver, then one of them is asked without
+ * recursion (a resolver would ask this box, which does not serve the zone yet).
+ */
+async function delegationOf(name: string, resolverAddress: string | undefined, port: number): Promise<{ names: string[] } | { error: string }> {
+  const resolver = new Resolver({ timeout: LOOKUP_TIMEOUT_MS, tries: 1 });
+  if (resolverAddress !== undefined) resolver.setServers([resolverAddress]);
+  const labels = name.split(".");
+  let servers: string[] = [];
+  for (let i = 1; i < labels.length && servers.length === 0; i++) {
+    const zone = labels.slice(i).join(".");
+    try {
+      servers = (await resolver.resolveNs(zone)).slice(0, 4);
+    } catch (error) {
+      const code = (error as { code?: unknown }).code;
+      if (code !== "ENODATA" && code !== "ENOTFOUND") return { error: `finding the name servers of ${zone}: ${typeof code === "string" ? code : String(error)}` };
+    }
+  }
+  if (servers.length === 0) return { error: `no zone above ${name} has name servers` };
+  const addresses = (await Promise.all(servers.map((ns) => resolver.resolve4(ns).catch(() => [] as string[])))).flat().slice(0, 4);
+  let last: { error: string } = { error: `no address for the name servers ${servers.join(", ")}` };
+  for (const host of addresses) {
+    const answer = await queryDelegation({ host, port }, name, LOOKUP_TIMEOUT_MS);
+    if ("names" in answer) return answer;
+    last = answer;
+  }
+  return last;
+}
+
+/** Looks for the proof of one domain: its TXT record (when the spec has a token) and its delegation. */
+async function check(name: string, token: string | undefined, server: ServerSpec, port: number): Promise<ProofCheck> {
+  const [txt, delegation] = await Promise.all([
+    token === undefined ? undefined : checkTxt(name, token, server.dns.resolver),
+    delegationOf(name, server.dns.resolver, port),
+  ]);
+  const delegated = "names" in delegation && delegation.names.includes(server.hostname);
+  const ns = "error" in delegation ? `the lookup failed (${delegation.error})` : delegation.names.length === 0 ? "no delegation" : `delegated to ${delegation.names.join(", ")}`;
+  const seen = txt === undefined ? `NS: ${ns}` : `TXT: ${txt.seen}; NS: ${ns}`;
+  const method = txt?.found === true ? "txt" : delegated ? "ns" : undefined;
+  return { name, token, found: method !== undefined, method, seen };
 }
 
 interface Observed {
@@ -121,9 +167,17 @@ interface Step {
   readonly unverified: string | undefined;
 }
 
-function describeMissing(check: ProofCheck | undefined, name: string): string {
-  if (check?.token === undefined) return `${name} needs a proof token in the spec (domains[].challenge) or an admin's vouch`;
-  return `${name} is not proven yet: set a TXT record ${challengeName(name)} with the value "${challengeValue(check.token)}" (last look: ${check.seen})`;
+function describeMissing(check: ProofCheck | undefined, name: string, hostname: string): string {
+  const delegate = `delegate it to the name server ${hostname}`;
+  const seen = check === undefined ? "" : ` (last look: ${check.seen})`;
+  if (check?.token === undefined) return `${name} is not proven yet: ${delegate}, or ask the admin to vouch for it${seen}`;
+  return `${name} is not proven yet: set a TXT record ${challengeName(name)} with the value "${challengeValue(check.token)}", or ${delegate}${seen}`;
+}
+
+/** Options of {@link createDomainProofActuator}. */
+export interface DomainProofOptions {
+  /** The port authoritative servers are asked on for a delegation (53; tests use another). */
+  readonly authoritativePort?: number;
 }
 
 /**
@@ -133,7 +187,8 @@ function describeMissing(check: ProofCheck | undefined, name: string): string {
  * backoff schedule. A proof once seen is recorded and stays while the domain and its token stay
  * in the spec (the customer may then remove the record).
  */
-export function createDomainProofActuator(book: DomainProofBook): Actuator<Observed, Step> {
+export function createDomainProofActuator(book: DomainProofBook, options: DomainProofOptions = {}): Actuator<Observed, Step> {
+  const port = options.authoritativePort ?? 53;
   return {
     id: "actuator.domains.proof",
     condition: DOMAIN_VERIFIED,
@@ -143,8 +198,8 @@ export function createDomainProofActuator(book: DomainProofBook): Actuator<Obser
       const proven = await book.proven(context.store, target.id);
       const spec = target.spec;
       if (spec === undefined) return { proven, checks: [], at };
-      const pending = spec.domains.filter((d) => needsProof(d, spec, context.server) && !isProven(d, proven) && d.challenge !== undefined);
-      const checks = await Promise.all(pending.map((d) => check(d.name, d.challenge ?? "", context.server.dns.resolver)));
+      const pending = spec.domains.filter((d) => needsProof(d, spec, context.server) && !isProven(d, proven));
+      const checks = await Promise.all(pending.map((d) => check(d.name, d.challenge, context.server, port)));
       return { proven, checks, at };
     },
     plan(target, observed, server) {
@@ -152,12 +207,12 @@ export function createDomainProofActuator(book: DomainProofBook): Actuator<Obser
       if (spec === undefined) return observed.proven.length === 0 ? { steps: [], describe: [] } : { steps: [{ proven: [], unverified: undefined }], describe: ["forget the proofs of a removed service"] };
       // Proofs of domains that left the spec, or whose token changed, are dropped.
       const kept = observed.proven.filter((p) => spec.domains.some((d) => d.name === p.name && isProven(d, [p])));
-      const fresh = observed.checks.filter((c) => c.found).map((c): ProvenDomain => ({ name: c.name, method: "txt", token: c.token, at: observed.at }));
+      const fresh = observed.checks.flatMap((c): ProvenDomain[] => (c.method === undefined ? [] : [{ name: c.name, method: c.method, ...(c.token === undefined ? {} : { token: c.token }), at: observed.at }]));
       const next = [...kept, ...fresh];
       const missing = spec.domains.filter((d) => needsProof(d, spec, server) && !isProven(d, next));
-      const unverified = missing.length === 0 ? undefined : missing.map((d) => describeMissing(observed.checks.find((c) => c.name === d.name), d.name)).join("; ");
+      const unverified = missing.length === 0 ? undefined : missing.map((d) => describeMissing(observed.checks.find((c) => c.name === d.name), d.name, server.hostname)).join("; ");
       const changed = next.length !== observed.proven.length || fresh.length > 0;
-      if (changed) return { steps: [{ proven: next, unverified }], describe: fresh.map((c) => `${c.name} proven by its TXT record`) };
+      if (changed) return { steps: [{ proven: next, unverified }], describe: fresh.map((p) => `${p.name} proven by its ${p.method === "txt" ? "TXT record" : "delegation"}`) };
       if (unverified !== undefined) throw new ActuatorError("DomainUnverified", unverified);
       return { steps: [], describe: [] };
     },

@@ -38,6 +38,8 @@ export interface MinionOptions {
   readonly batchSize?: number;
   /** The clock; tests move it. */
   readonly now?: () => Date;
+  /** The port authoritative DNS servers are asked on when a domain's delegation is checked; 53 by default. */
+  readonly authoritativeDnsPort?: number;
 }
 
 /**
@@ -65,11 +67,12 @@ export class Minion {
   #idleWaiters: (() => void)[] = [];
   #resyncPending = false;
   readonly #proofs = new DomainProofBook();
-  readonly #proof = createDomainProofActuator(this.#proofs);
+  readonly #proof: Actuator;
 
   /** Makes a minion; nothing happens before {@link Minion.start}. */
   constructor(options: MinionOptions) {
     this.#options = options;
+    this.#proof = createDomainProofActuator(this.#proofs, { authoritativePort: options.authoritativeDnsPort ?? 53 });
     this.#queue = new WorkQueue({
       debounceMs: options.debounceMs ?? 50,
       backoffInitialMs: options.backoffInitialMs ?? 1000,

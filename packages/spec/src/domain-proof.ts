@@ -33,8 +33,9 @@ export const DomainVouch = z.strictObject({
 /** One domain the minion has seen proven for a service. */
 export const ProvenDomain = z.strictObject({
   name: DomainName,
-  method: z.enum(["txt"]),
-  /** The token the TXT record held (a new token in the spec asks for a new proof). */
+  /** How: the `_coyote-challenge` TXT record, or the parent zone's delegation to this box. */
+  method: z.enum(["txt", "ns"]),
+  /** The spec's token when the proof was seen (a new token in the spec asks for a new proof). */
   token: ProofToken.optional(),
   at: z.iso.datetime(),
 });
@@ -69,11 +70,11 @@ export function needsProof(domain: ProofDomain, spec: Pick<ServiceSpec, "owner">
 }
 
 /**
- * Whether a record shows a domain proven for the spec as it is now: by TXT with the spec's current
- * token (a changed token asks for a new proof).
+ * Whether a record shows a domain proven for the spec as it is now: seen with the spec's current
+ * token (a changed token asks for a new proof), by its TXT record or by its delegation.
  */
 export function isProven(domain: ProofDomain, proven: readonly ProvenDomain[]): boolean {
-  return proven.some((p) => p.name === domain.name && domain.challenge !== undefined && p.token === domain.challenge);
+  return proven.some((p) => p.name === domain.name && p.token === domain.challenge && (p.method === "ns" || domain.challenge !== undefined));
 }
 
 function inAny(name: string, zones: readonly string[]): boolean {
