@@ -188,12 +188,14 @@ describe("the backends actuator against a state folder", () => {
     assert.deepEqual(await readdir(join(context.stateDir, FRAGMENTS_DIR)), []);
   });
 
-  it("gives a unit the environment values of the secret its spec names", async () => {
+  it("names the environment secret in the unit and never writes its values to units.json", async () => {
     const backends = make();
     await context.store.writeSecret("env-vault-0123456789ab", JSON.stringify({ API_TOKEN: "from-secrets" }));
     await converge(backends, { id: "vault", spec: service("vault", container(18099, { envSecret: "env-vault-0123456789ab", env: { MODE: "prod" } })) }, context);
     await backends.commit?.(context);
-    assert.deepEqual((await readUnits()).units.find((u) => u.id === "vault")?.env, { API_TOKEN: "from-secrets", MODE: "prod" });
+    const unit = (await readUnits()).units.find((u) => u.id === "vault");
+    assert.deepEqual([unit?.env, unit?.envSecret], [{ MODE: "prod" }, "env-vault-0123456789ab"]);
+    assert.doesNotMatch(await readFile(join(context.stateDir, UNITS_FILE), "utf8"), /from-secrets/);
     await assert.rejects(
       backends.observe({ id: "vault", spec: service("vault", container(18099, { envSecret: "env-vault-ffffffffffff" })) }, context),
       (error: unknown) => error instanceof ActuatorError && error.terminal && /env-vault-ffffffffffff is missing/.test(error.message),

@@ -35,8 +35,6 @@ export interface BackendsObserved {
   readonly combined: Unit | undefined;
   /** Which unit holds each `host:port` in the combined file, to refuse a taken address early. */
   readonly addresses: Readonly<Record<string, string>>;
-  /** The environment values read from the secret the spec's `envSecret` names. */
-  readonly env?: Readonly<Record<string, string>>;
 }
 
 /** One change the actuator makes for a service. */
@@ -65,7 +63,7 @@ function sleepingBackend(spec: ServiceSpec | undefined) {
  * @throws ActuatorError `RuntimeUnavailable` (terminal) for a container backend on a server whose
  *   runtime is `process`: child processes cannot run an image.
  */
-export function unitOf(id: string, spec: ServiceSpec, server: ServerSpec, secretEnv: Readonly<Record<string, string>> = {}): Unit | undefined {
+export function unitOf(id: string, spec: ServiceSpec, server: ServerSpec): Unit | undefined {
   const backend = sleepingBackend(spec);
   if (backend === undefined) return undefined;
   const common = {
@@ -73,7 +71,10 @@ export function unitOf(id: string, spec: ServiceSpec, server: ServerSpec, secret
     serviceId: id,
     host: "127.0.0.1",
     port: backend.port,
-    env: { ...secretEnv, ...backend.env },
+    // Values stay in secrets/: the unit names the secret, and the activator reads it when it
+    // creates the container or process (never written to units.json or a container label).
+    env: backend.env,
+    ...(backend.envSecret === undefined ? {} : { envSecret: backend.envSecret }),
     memoryMb: backend.memoryMb,
     idleTimeoutSeconds: backend.idleTimeoutSeconds,
     ...(backend.dumpState === undefined ? {} : { dumpState: backend.dumpState }),
@@ -137,7 +138,7 @@ async function readCombined(path: string, logger: CoyoteLogger): Promise<Activat
  *   box's own daemons), `PortTaken` (retried: it clears when the other service lets go of the address).
  */
 export function planBackends(target: Target, observed: BackendsObserved, server: ServerSpec): Plan<BackendsStep> {
-  const desired = target.spec === undefined ? undefined : unitOf(target.id, target.spec, server, observed.env);
+  const desired = target.spec === undefined ? undefined : unitOf(target.id, target.spec, server);
   if (desired === undefined) {
     return observed.fragmentExists ? { steps: [{ kind: "remove-fragment" }], describe: ["remove the service's backend unit (its container or process is stopped and removed)"] } : { steps: [], describe: [] };
   }
@@ -195,16 +196,15 @@ export function createBackendsActuator(options: BackendsActuatorOptions): Actuat
       const combined = await readCombined(unitsFile, context.logger);
       const addresses: Record<string, string> = {};
       for (const unit of combined?.units ?? []) addresses[`${unit.host}:${unit.port}`] = unit.id;
-      // The values are secrets (the store keeps them out of specs); a missing or bad secret is a
-      // terminal error for a human, never a unit started without its configuration.
+      // A missing or bad environment secret is a terminal error for a human, never a unit that
+      // the activator would start without its configuration.
       const envSecret = sleepingBackend(target.spec)?.envSecret;
-      let env: Record<string, string> = {};
       if (envSecret !== undefined) {
         const bytes = await context.store.readSecret(envSecret);
         if (bytes === undefined) throw new ActuatorError("MissingSecret", `observing the backend of service ${target.id}: its environment secret ${envSecret} is missing from secrets/`, { terminal: true });
-        env = parseEnvSecret(bytes, envSecret);
+        parseEnvSecret(bytes, envSecret);
       }
-      return { fragment, fragmentExists: text !== undefined, combined: combined?.units.find((u) => u.id === target.id), addresses, env };
+      return { fragment, fragmentExists: text !== undefined, combined: combined?.units.find((u) => u.id === target.id), addresses };
     },
 
     plan(target: Target, observed: BackendsObserved, server: ServerSpec): Plan<BackendsStep> {

@@ -9,6 +9,7 @@ import type { ContainerConfinement } from "./confinement.ts";
 import { ActivatorFailure } from "./errors.ts";
 import { errorText, unitEnvironment } from "./runtime.ts";
 import type { DumpHook, ObservedUnit, Runtime, Unit } from "./runtime.ts";
+import { withoutSecretValues } from "./unit-secrets.ts";
 
 /** The labels every container of the activator carries. */
 export const LABELS = {
@@ -209,7 +210,8 @@ export class DockerRuntime implements Runtime {
             [LABELS.unit]: unit.id,
             [LABELS.hash]: hash,
             [LABELS.scope]: this.#scope,
-            [LABELS.config]: JSON.stringify(unit),
+            // Labels are readable by anyone who may list containers: no environment values.
+            [LABELS.config]: JSON.stringify(withoutSecretValues(unit)),
             [CONFINEMENT_LABEL]: this.#stamp,
           },
           ...confinedContainer(unit, this.#confinement, this.networkName),

@@ -8,6 +8,7 @@ import type { CoyoteLogger } from "@coyote/log";
 import { ActivatorUnits, readJsonText, validate, writeFileAtomic } from "@coyote/spec";
 import { errorText, unitEnvironment } from "./runtime.ts";
 import type { DumpHook, ObservedUnit, Runtime, Unit } from "./runtime.ts";
+import { withoutSecretValues } from "./unit-secrets.ts";
 
 /** Where the process runtime records the processes it started, relative to the state folder. */
 export const PROCESSES_FILE = "activator/processes.json";
@@ -197,7 +198,7 @@ export class ProcessRuntime implements Runtime {
 
   #persist(): Promise<void> {
     const processes: Record<string, unknown> = {};
-    for (const [id, t] of this.#tracked) processes[id] = { pid: t.pid, startTime: t.startTime, hash: t.hash, unit: t.unit };
+    for (const [id, t] of this.#tracked) processes[id] = { pid: t.pid, startTime: t.startTime, hash: t.hash, unit: withoutSecretValues(t.unit) };
     const text = `${JSON.stringify({ schemaVersion: 1, processes }, null, 2)}\n`;
     const file = join(this.#options.stateDir, PROCESSES_FILE);
     // Chained, so that two writes never race on the temp file and the last state wins.

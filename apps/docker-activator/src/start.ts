@@ -15,6 +15,7 @@ import { DEFAULT_DOCKER_SOCKET } from "./env.ts";
 import { ActivatorFailure } from "./errors.ts";
 import { ProcessRuntime } from "./process-runtime.ts";
 import { errorText } from "./runtime.ts";
+import { withUnitSecrets } from "./unit-secrets.ts";
 import type { Runtime } from "./runtime.ts";
 import { startControlServer } from "./server.ts";
 
@@ -191,7 +192,7 @@ export async function startActivator(context: ComponentContext, options: Activat
     unitsStamp = stamp;
     let document: ActivatorUnits;
     try {
-      document = parseJson(ActivatorUnits, text, UNITS_FILE);
+      document = await withUnitSecrets(parseJson(ActivatorUnits, text, UNITS_FILE), (name) => store.readSecret(name));
     } catch (error) {
       const message = `loading units: ${errorText(error)}; the last good units are kept`;
       logger.event("ERROR", { file: unitsFile, err: error }, message);

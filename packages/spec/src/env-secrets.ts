@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { ContractError } from "./errors.ts";
 import { Environment } from "./primitives.ts";
 import type { SecretFolder } from "./spec-secrets.ts";
@@ -7,8 +7,9 @@ import type { ServiceSpec } from "./specs.ts";
 /**
  * A backend's environment values live in `secrets/`, never in a spec (a git history shown in
  * diffs): the secret `env-<service>-<version>` holds them as a JSON object, and the spec's
- * `envSecret` names it. `<version>` is a digest of the values, so that changing one changes the
- * spec (a commit, which wakes the minion) without the spec telling anything about them.
+ * `envSecret` names it. `<version>` is random (a digest of the values would let anyone who reads
+ * the spec test guesses of a short value), new whenever the values change, so that a change
+ * still changes the spec (a commit, which wakes the minion); the same values keep their name.
  */
 
 /** The prefix of every environment secret of a service. */
@@ -58,9 +59,23 @@ export async function storeInlineEnv(spec: ServiceSpec, secrets: SecretFolder): 
   const before = backend.envSecret === undefined ? undefined : await secrets.read(backend.envSecret);
   const env = { ...(before === undefined || backend.envSecret === undefined ? {} : parseEnvSecret(before, backend.envSecret)), ...backend.env };
   const text = canonicalEnv(env);
-  const name = `${envSecretPrefix(spec.id)}${createHash("sha256").update(text, "utf8").digest("hex").slice(0, 12)}`;
-  await secrets.write(name, text);
+  let name: string | undefined;
+  for (const existing of await secrets.list()) {
+    if (!isEnvSecretOf(spec.id, existing)) continue;
+    const bytes = await secrets.read(existing);
+    if (bytes !== undefined && Buffer.from(bytes).toString("utf8") === text) name = existing;
+  }
+  if (name === undefined) {
+    name = `${envSecretPrefix(spec.id)}${randomBytes(6).toString("hex")}`;
+    await secrets.write(name, text);
+  }
   return withBackend(spec, { ...backend, env: {}, envSecret: name });
+}
+
+/** Whether a secret name is one of a service's environment secrets. */
+function isEnvSecretOf(serviceId: string, name: string): boolean {
+  const prefix = envSecretPrefix(serviceId);
+  return name.startsWith(prefix) && /^[0-9a-f]{12}$/.test(name.slice(prefix.length));
 }
 
 /**
@@ -69,9 +84,8 @@ export async function storeInlineEnv(spec: ServiceSpec, secrets: SecretFolder): 
  */
 export async function pruneEnvSecrets(serviceId: string, spec: ServiceSpec | undefined, secrets: SecretFolder): Promise<void> {
   const named = spec === undefined ? undefined : sleepingBackend(spec)?.envSecret;
-  const prefix = envSecretPrefix(serviceId);
   for (const name of await secrets.list()) {
-    if (name.startsWith(prefix) && /^[0-9a-f]{12}$/.test(name.slice(prefix.length)) && name !== named) await secrets.remove(name);
+    if (isEnvSecretOf(serviceId, name) && name !== named) await secrets.remove(name);
   }
 }
 
@@ -87,7 +101,7 @@ export async function rebindToCurrentEnv(spec: ServiceSpec, secrets: SecretFolde
   const names = await secrets.list();
   const inline = Object.keys(backend.env).length > 0;
   if (!inline && (backend.envSecret === undefined || names.includes(backend.envSecret))) return spec;
-  const current = names.filter((name) => name.startsWith(envSecretPrefix(spec.id)) && /^[0-9a-f]{12}$/.test(name.slice(envSecretPrefix(spec.id).length)))[0];
+  const current = names.filter((name) => isEnvSecretOf(spec.id, name))[0];
   if (current === undefined) {
     throw new ContractError("SPEC_ERR_INVALID", file, [{ field: "web.backend.envSecret", message: "the environment values of this revision were removed since; removed values are never restored, so set them again after the rollback or roll back to a later revision" }]);
   }

@@ -7,6 +7,7 @@ import {
   HttpUrl,
   Port,
   SchemaVersion,
+  SecretRef,
   ServiceId,
   Timestamp,
   WebHostname,
@@ -188,6 +189,8 @@ export const ActivatorUnits = z
             host: z.ipv4().default("127.0.0.1"),
             port: Port,
             env: Environment.default({}),
+            /** The secret (in `secrets/`) whose values the activator adds to `env` when it creates the unit. */
+            envSecret: SecretRef.optional(),
             memoryMb: z.int().min(16).max(1048576),
             idleTimeoutSeconds: z.int().min(0).max(604800),
             dumpState: DumpState.optional(),
