@@ -52,7 +52,7 @@ describe("vouching for a customer's domain", () => {
   it("the customer's page shows the TXT record to set until the proof is seen, then that it was", async () => {
     const spec = await store.getSpec("bob");
     const waiting = ownershipOf(spec, server, [condition("False", "bob.org is not proven yet: ... (last look: no such record)")]);
-    assert.deepEqual(waiting, [{ domain: "bob.org", txt: { name: "_coyote-challenge.bob.org", value: `coyote-domain-proof=${TOKEN}` }, state: "waiting", lastLook: "bob.org is not proven yet: ... (last look: no such record)" }]);
+    assert.deepEqual(waiting, [{ domain: "bob.org", txt: { name: "_coyote-challenge.bob.org", value: `coyote-domain-proof=${TOKEN}` }, nameServer: "coyote.host.net", state: "waiting", lastLook: "bob.org is not proven yet: ... (last look: no such record)" }]);
     assert.equal(ownershipOf(spec, server, [condition("True", "matches the spec")])[0]?.state, "seen");
     assert.equal(ownershipOf(spec, server, [])[0]?.state, "waiting", "no condition yet: not seen");
     await vouchForDomain({ db, store }, "ada@box.net", "bob", "bob.org");

@@ -1,5 +1,6 @@
 // What a customer must publish to prove a domain of theirs, and whether the box has seen it: the
-// panel shows the TXT record's exact name and value next to the minion's DomainVerified condition.
+// panel shows the TXT record's exact name and value (or the name server to delegate the domain
+// to) next to the minion's DomainVerified condition.
 import { challengeName, challengeValue, needsProof, type ServerSpec, type Spec } from "@coyote/spec";
 import type { ConditionView } from "./views.ts";
 
@@ -8,6 +9,8 @@ export interface OwnershipView {
   readonly domain: string;
   /** The TXT record to set: its full name and its value (none when the spec holds no token). */
   readonly txt: { readonly name: string; readonly value: string } | undefined;
+  /** The name server to delegate the domain to instead (the box's hostname). */
+  readonly nameServer: string;
   /** `seen` once the box saw the proof (or an admin vouched), else `waiting`. */
   readonly state: "seen" | "waiting";
   /** What the box last saw, from the minion's condition, while waiting. */
@@ -31,6 +34,6 @@ export function ownershipOf(spec: Spec | undefined, server: Pick<ServerSpec, "ho
       // One condition covers every domain of the service; while it is not True, its message names
       // each domain still missing and what was seen for it.
       const waiting = d.vouched === undefined && verified?.status !== "True";
-      return { domain: d.name, txt, state: waiting ? "waiting" : "seen", lastLook: waiting ? verified?.message : undefined };
+      return { domain: d.name, txt, nameServer: server.hostname, state: waiting ? "waiting" : "seen", lastLook: waiting ? verified?.message : undefined };
     });
 }

@@ -47,19 +47,25 @@ export default async function ServicePage({ params }: Props) {
               <h3>{o.domain}</h3>
               {o.state === "seen" ? (
                 <p>Ownership confirmed: the box serves {o.domain}.</p>
-              ) : o.txt === undefined ? (
-                <p>The box waits for an administrator to confirm that {o.domain} is yours.</p>
               ) : (
                 <>
-                  <p>To show that {o.domain} is yours, add this TXT record at your DNS provider. The box serves the domain (website, mail, certificates) as soon as it sees it, and looks again every few minutes.</p>
-                  <dl>
-                    <dt>Name</dt>
-                    <dd><code>{o.txt.name}</code></dd>
-                    <dt>Type</dt>
-                    <dd>TXT</dd>
-                    <dt>Value</dt>
-                    <dd><code>{o.txt.value}</code></dd>
-                  </dl>
+                  <p>The box serves {o.domain} (website, mail, certificates) as soon as it sees that the domain is yours. It looks again every few minutes.</p>
+                  {o.txt === undefined ? null : (
+                    <>
+                      <p>Either add this TXT record at your current DNS provider:</p>
+                      <dl>
+                        <dt>Name</dt>
+                        <dd><code>{o.txt.name}</code></dd>
+                        <dt>Type</dt>
+                        <dd>TXT</dd>
+                        <dt>Value</dt>
+                        <dd><code>{o.txt.value}</code></dd>
+                      </dl>
+                    </>
+                  )}
+                  <p>
+                    {o.txt === undefined ? "Point" : "or point"} the domain's name servers at your registrar to <code>{o.nameServer}</code>. Add the TXT record first if you will move the name servers later: the box answers for the domain only once it is confirmed.
+                  </p>
                   {o.lastLook === undefined ? null : <p className="muted">Last look: {o.lastLook}</p>}
                 </>
               )}

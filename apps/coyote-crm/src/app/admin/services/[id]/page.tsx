@@ -54,7 +54,7 @@ export default async function ServicePage({ params }: { params: Promise<{ id: st
         <>
           <h2>Domain ownership</h2>
           <p>
-            The box serves a customer's own domain once its <code>_coyote-challenge</code> TXT record holds the token the customer's page shows. Vouch for a domain only when you know it is theirs: the box then serves it at once, and the audit log records who vouched.
+            The box serves a customer's own domain once its <code>_coyote-challenge</code> TXT record holds the token the customer's page shows, or once the domain is delegated to this box. Vouch for a domain only when you know it is theirs: the box then serves it at once, and the audit log records who vouched.
           </p>
           <ul>
             {unproven.map((name) => (
