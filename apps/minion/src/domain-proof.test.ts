@@ -115,9 +115,12 @@ test("lookupTxt asks the configured resolver over UDP and tells a missing record
   assert.deepEqual(await lookupTxt("_coyote-challenge.nothing.bob.parent.net", address), { values: [] });
   // The world's server refuses a zone it does not hold; a silent port times out within the deadline.
   assert.ok("error" in (await lookupTxt("_coyote-challenge.carol.org", address)));
-  const silent = await freeUdpPort();
+  // A server that reads queries and never answers.
+  const silent = createSocket("udp4");
+  await new Promise<void>((resolve) => silent.bind(0, "127.0.0.1", resolve));
+  cleanups.push(() => new Promise<void>((resolve) => silent.close(() => resolve())));
   const started = Date.now();
-  assert.ok("error" in (await lookupTxt("_coyote-challenge.bob.parent.net", `127.0.0.1:${silent}`, 300)));
+  assert.ok("error" in (await lookupTxt("_coyote-challenge.bob.parent.net", `127.0.0.1:${silent.address().port}`, 300)));
   assert.ok(Date.now() - started < 2000, "the lookup gives up at its deadline");
 });
 
