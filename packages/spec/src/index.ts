@@ -17,3 +17,4 @@ export * from "./sites.ts";
 export * from "./alarm-log.ts";
 export * from "./credentials.ts";
 export * from "./env-secrets.ts";
+export * from "./webhook-secrets.ts";

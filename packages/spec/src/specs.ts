@@ -309,7 +309,12 @@ export const ServerSpec = z
       .default({ memoryBudgetMb: 2048, maxConnections: 10000 }),
     buddies: z.array(Buddy).max(100).default([]),
     alarms: z
-      .strictObject({ email: z.array(Email).default([]), webhooks: z.array(HttpUrl).default([]) })
+      .strictObject({
+        email: z.array(Email).default([]),
+        /** URLs given to the store; it moves them into the secret `webhooksSecret` names (webhook-secrets.ts). */
+        webhooks: z.array(HttpUrl).max(100).default([]),
+        webhooksSecret: SecretRef.optional(),
+      })
       .default({ email: [], webhooks: [] }),
     providers: z
       .strictObject({ vultr: SecretRef.optional(), namecheap: SecretRef.optional() })

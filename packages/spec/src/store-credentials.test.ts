@@ -6,7 +6,8 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, test } from "node:test";
 import { ContractError } from "./errors.ts";
 import { StateStore } from "./store.ts";
-import type { ServiceSpec } from "./specs.ts";
+import type { ServerSpec, ServiceSpec } from "./specs.ts";
+import { readWebhooks } from "./webhook-secrets.ts";
 
 const AUTHOR = { name: "Test", email: "test@example.org" };
 const HASH_1 = "{SCRAM-SHA-1}4096,c2FsdHNhbHRzYWx0c2FsdA==,AAAAAAAAAAAAAAAAAAAAAAAAAAA=,BBBBBBBBBBBBBBBBBBBBBBBBBBB=";
@@ -158,5 +159,41 @@ describe("backend environment values in the state store", () => {
     const spec = (await store.getSpec("app")) as ServiceSpec;
     const name = spec.web?.backend.kind === "process" ? spec.web.backend.envSecret : undefined;
     assert.deepEqual(JSON.parse((await store.readSecret(name ?? ""))?.toString("utf8") ?? ""), { DB_PASSWORD: "hunter2-secret" });
+  });
+});
+
+describe("alarm webhooks in the state store", () => {
+  let root = "";
+  beforeEach(async () => {
+    root = await mkdtemp(join(tmpdir(), "coyote-store-webhooks-"));
+  });
+  afterEach(async () => {
+    await rm(root, { recursive: true, force: true });
+  });
+
+  const server = (webhooks: string[]): Record<string, unknown> => ({ schemaVersion: 1, kind: "Server", name: "box", hostname: "box.example.org", alarms: { email: ["ops@example.org"], webhooks } });
+
+  test("webhook URLs go to a secret the server spec names, never into its history; a rollback keeps today's list", async () => {
+    const store = await StateStore.open(root);
+    await store.applySpec(server(["https://hooks.example.org/T0K3N-one"]), { author: AUTHOR });
+    const first = await store.head();
+    await store.applySpec(server(["https://hooks.example.org/T0K3N-two"]), { author: AUTHOR });
+    assert.doesNotMatch(wholeHistory(root), /T0K3N/);
+    const spec = (await store.getSpec("server")) as ServerSpec;
+    assert.deepEqual(await readWebhooks(spec, (name) => store.readSecret(name)), ["https://hooks.example.org/T0K3N-two"]);
+    assert.equal((await store.listSecrets()).length, 1, "the old list's secret is gone");
+    await store.rollback(first, { author: AUTHOR });
+    const rolled = (await store.getSpec("server")) as ServerSpec;
+    assert.deepEqual(await readWebhooks(rolled, (name) => store.readSecret(name)), ["https://hooks.example.org/T0K3N-two"]);
+    await store.applySpec(server([]), { author: AUTHOR });
+    assert.deepEqual(await store.listSecrets(), []);
+  });
+
+  test("on open, a server spec with inline webhook URLs is migrated", async () => {
+    await StateStore.open(root);
+    await writeFile(join(root, "specs", "server.json"), `${JSON.stringify({ ...server(["https://hooks.example.org/T0K3N-old"]), generation: 1 }, null, 2)}\n`);
+    const store = await StateStore.open(root);
+    assert.doesNotMatch(await readFile(join(root, "specs", "server.json"), "utf8"), /T0K3N/);
+    assert.deepEqual(await readWebhooks((await store.getSpec("server")) as ServerSpec, (name) => store.readSecret(name)), ["https://hooks.example.org/T0K3N-old"]);
   });
 });

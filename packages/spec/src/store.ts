@@ -16,6 +16,7 @@ import { formatPath, parseJson, parseSpec, serverOrDefaults, specId, specPath, v
 import { hasInlineCredentials } from "./credentials.ts";
 import { migrateLegacyFields, pruneCredentials, rebindToCurrentCredentials, storeInlineCredentials, type SecretFolder } from "./spec-secrets.ts";
 import { pruneEnvSecrets, rebindToCurrentEnv, storeInlineEnv } from "./env-secrets.ts";
+import { pruneWebhookSecrets, rebindToCurrentWebhooks, storeInlineWebhooks } from "./webhook-secrets.ts";
 
 /**
  * The state store over `COYOTE_STATE` (DESIGN.md, "On disk"): specs in a git repository where
@@ -385,7 +386,7 @@ export class StateStore {
     return this.#exclusive(async () => {
       if (given.kind === "Service" && given.owner !== undefined) await this.#checkClaimedNames(given, file);
       // Inline hashes go to secrets/ first: the spec that names them is written after.
-      const parsed = given.kind === "Service" ? await storeInlineEnv(await storeInlineCredentials(given, this.#secrets), this.#secrets) : given;
+      const parsed = given.kind === "Service" ? await storeInlineEnv(await storeInlineCredentials(given, this.#secrets), this.#secrets) : await storeInlineWebhooks(given, this.#secrets);
       const head = await this.#headState();
       let previous = 0;
       let same = false;
@@ -406,6 +407,7 @@ export class StateStore {
       const message = cleanMessage(options.message, `apply ${describe(id)} (generation ${generation})`);
       const revision = await this.#commitChanges(head, [{ path: repoPathOf(id), content }], author, message);
       if (parsed.kind === "Service") await this.#pruneSecrets(id, parsed);
+      else await pruneWebhookSecrets(parsed, this.#secrets);
       return { id, path, changed: true, generation, revision };
     });
   }
@@ -481,6 +483,7 @@ export class StateStore {
       const message = cleanMessage(options.message, `delete ${describe(id)}`);
       const revision = await this.#commitChanges(head, [{ path: repoPathOf(id), content: null }], author, message);
       if (id !== "server") await this.#pruneSecrets(id, undefined);
+      else await pruneWebhookSecrets(undefined, this.#secrets);
       return { id, path, revision };
     });
   }
@@ -552,7 +555,7 @@ export class StateStore {
         const old = parseSpecText(bytes.toString("utf8"), file, id);
         // An old revision's inline hash, or a secret replaced since, is never brought back: each
         // account keeps its current credential.
-        const spec = old.kind === "Service" ? await rebindToCurrentEnv(await rebindToCurrentCredentials(old, this.#secrets, file), this.#secrets, file) : old;
+        const spec = old.kind === "Service" ? await rebindToCurrentEnv(await rebindToCurrentCredentials(old, this.#secrets, file), this.#secrets, file) : await rebindToCurrentWebhooks(old, this.#secrets);
         restored.set(path, { spec, bytes: canonical(spec) === canonical(old) ? bytes : serialise(spec) });
       }
       const changes: Change[] = [];
@@ -708,7 +711,7 @@ export class StateStore {
     for (const path of await this.#listSpecFiles()) {
       const id = idOfRepoPath(path);
       const text = await this.#readText(`specs/${path}`);
-      if (id === undefined || id === "server" || text === undefined) continue;
+      if (id === undefined || text === undefined) continue;
       let value: unknown;
       try {
         value = JSON.parse(text);
@@ -722,7 +725,14 @@ export class StateStore {
       } catch {
         continue;
       }
-      if (spec.kind !== "Service" || spec.id !== id) continue;
+      if (spec.kind === "Server") {
+        if (id !== "server" || spec.alarms.webhooks.length === 0) continue;
+        const moved = await storeInlineWebhooks(spec, this.#secrets);
+        changes.push({ path, content: serialise(withGeneration(moved, (moved.generation ?? 0) + 1, `specs/${path}`)) });
+        what.push("server: alarm webhooks moved to secrets/");
+        continue;
+      }
+      if (spec.id !== id) continue;
       const inline = hasInlineCredentials(spec);
       const backend = spec.web?.backend;
       const inlineEnv = (backend?.kind === "container" || backend?.kind === "process") && Object.keys(backend.env).length > 0;

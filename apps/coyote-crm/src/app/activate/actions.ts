@@ -65,7 +65,7 @@ export async function saveAlarmsStep(_prev: FormState, form: FormData): Promise<
   if (!checked.ok) return checked.state;
   const { admin, data } = checked;
   await saveAlarms(await stateStore(), admin.email, data);
-  audit(crmDb(), admin.email, "set alarm destinations", "server", { emails: data.emails, webhooks: data.webhooks });
+  audit(crmDb(), admin.email, "set alarm destinations", "server", { emails: data.emails, webhooks: data.webhooks.length });
   advanceTo(crmDb(), "keys");
   redirect("/activate/keys");
 }

@@ -83,9 +83,12 @@ describe("signUp", () => {
     const xmppUser = spec.xmpp?.users[0];
     assert.ok(mailbox !== undefined && xmppUser !== undefined);
     assert.equal(mailbox.address, "alice@alice.box.test");
-    assert.match(mailbox.passwordHash, /^\{SCRAM-SHA-1\}/);
+    // The hash is in secrets/, named from the spec; the spec (and its history) holds none.
+    assert.equal(mailbox.passwordHash, undefined);
+    const hash = (await store.readSecret(mailbox.credential ?? ""))?.toString("utf8") ?? "";
+    assert.match(hash, /^\{SCRAM-SHA-1\}/);
     assert.deepEqual([xmppUser.username, xmppUser.domain], ["alice", "alice.box.test"]);
-    assert.equal(xmppUser.passwordHash, mailbox.passwordHash, "one credential serves mail and XMPP");
+    assert.equal((await store.readSecret(xmppUser.credential ?? ""))?.toString("utf8"), hash, "one hash serves mail and XMPP");
 
     const html = await readFile(join(dir, "sites", "alice-box-test", "index.html"), "utf8");
     assert.match(html, /<h1>Welcome to alice\.box\.test<\/h1>/);
@@ -97,6 +100,7 @@ describe("signUp", () => {
     // The clear password is nowhere on disk: not in the spec (nor its history), not in the database.
     const specText = await readFile(join(dir, "specs", "services", "alice-box-test.json"), "utf8");
     assert.ok(!specText.includes(PASSWORD));
+    assert.ok(!specText.includes("SCRAM"), "no password hash in the spec");
     assert.ok(!(await readFile(join(dir, "crm", "crm.db"))).includes(PASSWORD));
   });
 
