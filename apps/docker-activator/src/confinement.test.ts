@@ -4,7 +4,7 @@ import type { Server } from "node:http";
 import { PassThrough } from "node:stream";
 import { after, before, describe, it } from "node:test";
 import { ActivatorClient } from "./client.ts";
-import { checkConfinement, DEFAULT_CONFINEMENT } from "./confinement.ts";
+import { checkConfinement, confinedContainer, DEFAULT_CONFINEMENT } from "./confinement.ts";
 import { LABELS } from "./docker-runtime.ts";
 import { BUSYBOX, freePort, httpGet, importBusyboxImage, makeHarness, missingTools, startDockerd, TEST_IMAGE, unitEntry, waitFor } from "./test/support.ts";
 import type { Dockerd } from "./test/support.ts";
@@ -67,6 +67,12 @@ describe("the confinement of unit containers", { skip }, () => {
     assert.throws(() => checkConfinement({ ...DEFAULT_CONFINEMENT, network: "none" as "host" }), /network must be/);
     assert.throws(() => checkConfinement({ ...DEFAULT_CONFINEMENT, pidsLimit: 0 }), /pidsLimit/);
     assert.throws(() => checkConfinement({ ...DEFAULT_CONFINEMENT, cpus: Number.NaN }), /cpus/);
+  });
+
+  it("publishes a unit's port on loopback only", () => {
+    const unit = unitEntry({ id: "wide", serviceId: "wide", port: 18090, runtime: "docker", image: TEST_IMAGE, host: "0.0.0.0" }) as Parameters<typeof confinedContainer>[0];
+    assert.throws(() => confinedContainer(unit, DEFAULT_CONFINEMENT, "units"), /address 0\.0\.0\.0 is not a loopback address/);
+    assert.deepEqual(confinedContainer({ ...unit, host: "127.0.0.2" }, DEFAULT_CONFINEMENT, "units").HostConfig?.PortBindings, { "18090/tcp": [{ HostIp: "127.0.0.2", HostPort: "18090" }] });
   });
 
   /** Wakes a unit serving $HOST:$PORT, and a loopback listener standing for the panel; runs `check`. */

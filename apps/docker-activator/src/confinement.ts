@@ -67,8 +67,11 @@ export function confinementStamp(c: ContainerConfinement, networkName: string): 
 /**
  * The parts of a container's create options that confine it: host config, the exposed port and
  * the user. Pure.
+ * @throws Error for a unit whose address is not a loopback one: its port would be published to
+ *   the world, past snitch-proxy.
  */
 export function confinedContainer(unit: Unit, c: ContainerConfinement, networkName: string): Pick<Docker.ContainerCreateOptions, "HostConfig" | "ExposedPorts" | "User"> {
+  if (c.network === "bridge" && !unit.host.startsWith("127.")) throw new Error(`unit ${unit.id}: its address ${unit.host} is not a loopback address; a unit's port is published on loopback only, where snitch-proxy dials it`);
   const portKey = `${unit.port}/tcp`;
   const network: Docker.HostConfig =
     c.network === "bridge"
