@@ -12,7 +12,7 @@ import { hashPassword } from "@coyote/actuator-mailconf";
 import { createLogger, logFileFor } from "@coyote/log";
 import { challengeValue, StateStore, type Condition } from "@coyote/spec";
 import { bundledActuators } from "./bundled.ts";
-import { lookupTxt, waitsOnlyForProof } from "./domain-proof.ts";
+import { delegationOf, lookupTxt, waitsOnlyForProof } from "./domain-proof.ts";
 import { Minion } from "./minion.ts";
 
 const run = promisify(execFile);
@@ -122,6 +122,10 @@ test("lookupTxt asks the configured resolver over UDP and tells a missing record
   const started = Date.now();
   assert.ok("error" in (await lookupTxt("_coyote-challenge.bob.parent.net", `127.0.0.1:${silent.address().port}`, 300)));
   assert.ok(Date.now() - started < 2000, "the lookup gives up at its deadline");
+  // The delegation walk has one deadline for all its lookups.
+  const walk = Date.now();
+  assert.ok("error" in (await delegationOf("bob.parent.net", `127.0.0.1:${silent.address().port}`, 53, 500)));
+  assert.ok(Date.now() - walk < 1500, "the delegation walk gives up at its deadline");
 });
 
 test("a customer's own domain gets no zone, route or certificate until its TXT proof appears in the world's DNS", { timeout: 90_000 }, async () => {

@@ -27,6 +27,10 @@ export const DOMAIN_VERIFIED = "DomainVerified";
 
 /** How long one TXT lookup may take before it counts as unanswered. */
 const LOOKUP_TIMEOUT_MS = 3000;
+/** How long finding and asking a domain's parent zone may take in all. */
+const DELEGATION_DEADLINE_MS = 8000;
+/** How many zones up the walk for the parent zone goes. */
+const MAX_ZONE_WALK = 8;
 /** The most TXT values of one name that are looked at (and named in the status). */
 const MAX_VALUES = 20;
 
@@ -115,13 +119,29 @@ async function checkTxt(name: string, token: string, resolverAddress: string | u
  * The name servers a domain is delegated to, as its parent zone's own servers say: the closest
  * enclosing zone's servers are found through the resolver, then one of them is asked without
  * recursion (a resolver would ask this box, which does not serve the zone yet).
+ * @param name the domain.
+ * @param resolverAddress the resolver (`host:port`), the system's when undefined.
+ * @param port the port the parent's servers are asked on.
+ * @param deadlineMs how long the whole walk may take.
  */
-async function delegationOf(name: string, resolverAddress: string | undefined, port: number): Promise<{ names: string[] } | { error: string }> {
+export async function delegationOf(name: string, resolverAddress: string | undefined, port: number, deadlineMs = DELEGATION_DEADLINE_MS): Promise<{ names: string[] } | { error: string }> {
   const resolver = new Resolver({ timeout: LOOKUP_TIMEOUT_MS, tries: 1 });
   if (resolverAddress !== undefined) resolver.setServers([resolverAddress]);
+  // One deadline for the whole walk, whatever the resolver and the parent's servers do.
+  const end = performance.now() + deadlineMs;
+  const deadline = setTimeout(() => resolver.cancel(), deadlineMs);
+  try {
+    return await walkDelegation(resolver, name, port, end);
+  } finally {
+    clearTimeout(deadline);
+  }
+}
+
+async function walkDelegation(resolver: Resolver, name: string, port: number, end: number): Promise<{ names: string[] } | { error: string }> {
   const labels = name.split(".");
   let servers: string[] = [];
-  for (let i = 1; i < labels.length && servers.length === 0; i++) {
+  // The closest enclosing zone is rarely more than a few labels up; the walk stops there.
+  for (let i = 1; i < Math.min(labels.length, MAX_ZONE_WALK + 1) && servers.length === 0; i++) {
     const zone = labels.slice(i).join(".");
     try {
       servers = (await resolver.resolveNs(zone)).slice(0, 4);
@@ -134,7 +154,9 @@ async function delegationOf(name: string, resolverAddress: string | undefined, p
   const addresses = (await Promise.all(servers.map((ns) => resolver.resolve4(ns).catch(() => [] as string[])))).flat().slice(0, 4);
   let last: { error: string } = { error: `no address for the name servers ${servers.join(", ")}` };
   for (const host of addresses) {
-    const answer = await queryDelegation({ host, port }, name, LOOKUP_TIMEOUT_MS);
+    const left = end - performance.now();
+    if (left <= 0) return { error: "no answer before the deadline" };
+    const answer = await queryDelegation({ host, port }, name, Math.min(LOOKUP_TIMEOUT_MS, left));
     if ("names" in answer) return answer;
     last = answer;
   }
