@@ -109,8 +109,11 @@ export const SecretRef = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,127}$/, {
   error: (issue) => `not a secret name: ${JSON.stringify(issue.input)} (a file name in secrets/: a-z, 0-9, dot, underscore, hyphen)`,
 });
 
-/** Environment variables for a backend: POSIX names to string values. */
+/**
+ * Environment variables for a backend: POSIX names to string values. A value cannot hold a NUL
+ * (the C strings a process's environment is made of would end there, and Node refuses to spawn).
+ */
 export const Environment = z.record(
-  z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: (issue) => `not an environment variable name: ${JSON.stringify(issue.input)}` }),
-  z.string(),
+  z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,254}$/, { error: (issue) => `not an environment variable name: ${JSON.stringify(issue.input)}` }),
+  z.string().max(32768, { error: "an environment value has at most 32768 characters" }).refine((value) => !value.includes("\0"), { error: "an environment value cannot hold a NUL character" }),
 );

@@ -139,6 +139,7 @@ const BAD: Record<ContractName, BadCase[]> = {
     { name: "hash with a newline adds a passwd-file line", change: (d) => (d.mail.mailboxes[0].passwordHash = "{SHA512-CRYPT}$6$x\nevil@alice.example:{PLAIN}x"), field: "mail.mailboxes[0].passwordHash", says: /without colons/ },
     { name: "hash with a colon adds a passwd-file field", change: (d) => (d.mail.mailboxes[0].passwordHash = "{SHA512-CRYPT}$6$x::0:0::/"), field: "mail.mailboxes[0].passwordHash", says: /without colons/ },
     { name: "hash with a NUL", change: (d) => (d.xmpp.users[0].passwordHash = "$scrypt$x\u0000y"), field: "xmpp.users[0].passwordHash", says: /printable ASCII/ },
+    { name: "env value with a NUL", change: (d) => (d.web.backend.env = { TOKEN: "a\u0000b" }), field: "web.backend.env.TOKEN", says: /NUL/ },
     { name: "static root escapes with ..", change: (d) => (d.web.backend = { kind: "static", root: "public/../../secrets" }), field: "web.backend.root", says: /site folder/ },
     { name: "static root absolute", change: (d) => (d.web.backend = { kind: "static", root: "/" }), field: "web.backend.root", says: /no leading/ },
     { name: "static root with a backslash", change: (d) => (d.web.backend = { kind: "static", root: "..\\secrets" }), field: "web.backend.root" },
