@@ -452,9 +452,10 @@ export class GitRepo {
   /**
    * A unified diff between two trees or commits, paths shown under `prefix` (e.g. `specs/`).
    */
-  async diff(from: string, to: string, prefix = ""): Promise<string> {
+  async diff(from: string, to: string, prefix = "", context?: number): Promise<string> {
     const result = await this.run([
       "diff",
+      ...(context === undefined ? [] : [`-U${context}`]),
       "--no-color",
       "--no-ext-diff",
       "--no-textconv",

@@ -17,6 +17,10 @@ import { hasInlineCredentials } from "./credentials.ts";
 import { migrateLegacyFields, pruneCredentials, rebindToCurrentCredentials, storeInlineCredentials, type SecretFolder } from "./spec-secrets.ts";
 import { pruneEnvSecrets, rebindToCurrentEnv, storeInlineEnv } from "./env-secrets.ts";
 import { pruneWebhookSecrets, rebindToCurrentWebhooks, storeInlineWebhooks } from "./webhook-secrets.ts";
+import { redactSpecDiff, trimDiffContext } from "./redact-diff.ts";
+
+// More lines than any spec file has: a diff with the whole file as context.
+const WHOLE_FILE = 1_000_000;
 
 /**
  * The state store over `COYOTE_STATE` (DESIGN.md, "On disk"): specs in a git repository where
@@ -515,7 +519,8 @@ export class StateStore {
   }
 
   /**
-   * A unified diff of the specs (paths shown as `specs/...`). With two revisions: from `from` to
+   * A unified diff of the specs (paths shown as `specs/...`), with the secret values that old
+   * revisions may still hold (password hashes, environment values, webhook URLs) hidden. With two revisions: from `from` to
    * `to`. With one: the change that `from` itself made (against its parent, or against nothing
    * for the first commit), which is what a history view shows per entry; to compare a revision
    * with the current state, pass `await store.head()` as `to`.
@@ -524,9 +529,12 @@ export class StateStore {
   async diff(from: string, to?: string): Promise<string> {
     const head = await this.head();
     const a = await this.#resolve(from, head, "diffing");
-    if (to !== undefined) return this.#git.diff(a, await this.#resolve(to, head, "diffing"), "specs/");
+    // Whole-file context first, so that every secret value is recognised by its enclosing field,
+    // then back to git's three lines.
+    const shown = (text: string) => trimDiffContext(redactSpecDiff(text));
+    if (to !== undefined) return shown(await this.#git.diff(a, await this.#resolve(to, head, "diffing"), "specs/", WHOLE_FILE));
     const parent = (await this.#git.readCommit(a)).parents[0];
-    return this.#git.diff(parent ?? EMPTY_TREE, a, "specs/");
+    return shown(await this.#git.diff(parent ?? EMPTY_TREE, a, "specs/", WHOLE_FILE));
   }
 
   /**
