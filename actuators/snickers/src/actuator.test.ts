@@ -105,6 +105,17 @@ describe("snickers", () => {
     clock = Date.parse("2026-11-01T00:00:00Z");
   });
 
+  it("passes a service's HSTS choice to its routes, and only when it opted in", async () => {
+    const snickers = actuator();
+    const spec = server();
+    const optedIn = validate(ServiceSpec, { ...service("strict", ["strict.test"]), web: { hostnames: ["strict.test"], backend: { kind: "static", root: "." }, hsts: true } }, "strict");
+    await converge(snickers, { id: "strict", spec: optedIn }, context(spec));
+    await snickers.commit?.(context(spec));
+    const doc = await routes();
+    assert.equal(doc.routes.find((r) => r.host === "strict.test")?.hsts, true);
+    assert.equal(doc.routes.find((r) => r.host === "shop.test")?.hsts, undefined, "a service that did not opt in sends none");
+  });
+
   it("refuses a hostname another service already routes, as a terminal error", async () => {
     const snickers = actuator();
     const target: Target = { id: "thief", spec: service("thief", ["shop.test"], "shop.test") };

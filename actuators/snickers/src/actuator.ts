@@ -84,7 +84,7 @@ export function routesFor(spec: ServiceSpec, stateDir: string): Route[] {
     backend.kind === "static" ? { kind: "static", root: staticRootFolder(stateDir, spec.id, backend.root) }
     : backend.kind === "upstream" ? { kind: "address", address: backend.address }
     : { kind: "unit", unit: spec.id };
-  return web.hostnames.map((host) => ({ host, pathPrefix: "/", serviceId: spec.id, upstream }));
+  return web.hostnames.map((host) => ({ host, pathPrefix: "/", serviceId: spec.id, upstream, ...(web.hsts === true ? { hsts: true } : {}) }));
 }
 
 function fragmentTextOf(spec: ServiceSpec, stateDir: string): string | undefined {

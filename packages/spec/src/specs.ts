@@ -169,6 +169,11 @@ export const WebBackend = z.discriminatedUnion(
 export const WebSpec = z.strictObject({
   hostnames: z.array(WebHostname).min(1).max(100),
   backend: WebBackend,
+  /**
+   * Answers carry Strict-Transport-Security for a year: browsers then reach these hostnames over
+   * HTTPS only. Off unless the service opts in, since it cannot be taken back for that year.
+   */
+  hsts: z.boolean().optional(),
 });
 
 /**
