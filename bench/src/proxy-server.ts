@@ -22,6 +22,8 @@ const { values } = parseArgs({
     chain: { type: "string" },
     // Processes to run: 1 runs the proxy in this process, more run its cluster of workers.
     workers: { type: "string", default: "1" },
+    // The route opts in to Strict-Transport-Security (bench/tls-audit rates the headers too).
+    hsts: { type: "boolean", default: false },
   },
 });
 
@@ -42,7 +44,7 @@ await mkdir(certsDir, { recursive: true, mode: 0o700 });
 const routes: ProxyRoutes = {
   schemaVersion: 1,
   generatedAt: new Date().toISOString(),
-  routes: [{ host, pathPrefix: "/", serviceId: "bench", upstream: { kind: "address", address: backend } }],
+  routes: [{ host, pathPrefix: "/", serviceId: "bench", upstream: { kind: "address", address: backend }, ...(values.hsts ? { hsts: true } : {}) }],
 };
 await writeFile(join(proxyDir, "routes.json"), `${JSON.stringify(routes, null, 2)}\n`);
 // One file with the key and the chain, as snickers stores certificates (0600: it holds the key).

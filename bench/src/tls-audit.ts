@@ -118,7 +118,8 @@ try {
   const [backendPort = 0, snitchPort = 0, nginxPort = 0] = await freePorts(3);
   startBackend(setup, backendPort, BODY);
   const benchDir = dirname(dirname(fileURLToPath(import.meta.url)));
-  startSnitch(setup, { name: "snitch", benchDir, port: snitchPort, backendPort, workers: values.workers });
+  // The site opts in to HSTS, as a service's spec can (web.hsts).
+  startSnitch(setup, { name: "snitch", benchDir, port: snitchPort, backendPort, workers: values.workers, hsts: true });
   await waitListening(snitchPort);
   const targets: [string, number][] = [["snitch-proxy", snitchPort]];
   if (values.peer) {

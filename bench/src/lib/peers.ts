@@ -152,7 +152,7 @@ export function startCaddy(setup: PeerSetup, port: number, backendPort: number):
  * snitch-proxy in its own Node process, like the peers, from the bench folder `benchDir` (this
  * tree's, or an earlier commit's). `profileDir` asks for a CPU profile (node --cpu-prof).
  */
-export function startSnitch(setup: PeerSetup, options: { name: string; benchDir: string; port: number; backendPort: number; workers: string; profileDir?: string }): { daemon: Daemon; errorLog: string; stateDir: string } {
+export function startSnitch(setup: PeerSetup, options: { name: string; benchDir: string; port: number; backendPort: number; workers: string; profileDir?: string; hsts?: boolean }): { daemon: Daemon; errorLog: string; stateDir: string } {
   const stateDir = join(setup.workDir, options.name);
   mkdirSync(stateDir, { recursive: true });
   const args = [
@@ -166,6 +166,7 @@ export function startSnitch(setup: PeerSetup, options: { name: string; benchDir:
     "--key", setup.keyFile,
     "--chain", setup.chainFile,
     "--workers", options.workers,
+    ...(options.hsts === true ? ["--hsts"] : []),
   ];
   const daemon = startDaemon(options.name, process.execPath, args, join(stateDir, "output.log"), { cwd: options.benchDir, stdin: "pipe", stdout: "pipe" });
   setup.daemons.push(daemon);
