@@ -190,7 +190,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     const passage = new Passage(passageContext, exchange, route, host, requestId, started);
     const upstream = route.upstream;
     if (upstream.kind === "static") {
-      serveStatic(exchange, upstream.root, requestId, route.hsts === true, (n) => (passage.bytesOut += n));
+      serveStatic(exchange, upstream.root, join(options.stateDir, "sites", route.serviceId), requestId, route.hsts === true, (n) => (passage.bytesOut += n));
       return;
     }
     passage.forward();
@@ -199,14 +199,14 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   // (their size capped by maxHeaderListSize), a session with no frames at all is closed by the
   // idle timeout, and a stream waiting on its upstream is bounded by the upstream and wake timeouts.
 
-  const serveStatic = (exchange: Exchange, root: string, requestId: string, hsts: boolean, sent: (n: number) => void) => {
+  const serveStatic = (exchange: Exchange, root: string, jail: string, requestId: string, hsts: boolean, sent: (n: number) => void) => {
     const { reply, url, method } = exchange;
     // A request body means nothing to a static site; it is not read.
     exchange.body?.stop();
     const q = url.indexOf("?");
     const pathname = q < 0 ? url : url.slice(0, q);
     const inm = exchange.headers["if-none-match"];
-    resolveStatic(root, method, pathname, typeof inm === "string" ? inm : undefined).then(
+    resolveStatic(root, jail, method, pathname, typeof inm === "string" ? inm : undefined).then(
       (answer) => {
         if (reply.done) return;
         if (!("headers" in answer)) {

@@ -23,6 +23,9 @@ const TYPES: Record<string, string> = {
   ".wasm": "application/wasm",
 };
 
+/** Whether a resolved path is a folder or the folder itself. */
+const within = (path: string, folder: string) => path === folder || path.startsWith(folder.endsWith(sep) ? folder : folder + sep);
+
 /** What the static handler decided for one request. */
 export type StaticAnswer =
   | { readonly status: 200 | 304; readonly headers: Record<string, string | number>; readonly file?: string; readonly size: number }
@@ -33,10 +36,13 @@ export type StaticAnswer =
  * Finds the file for a request to a static site: GET and HEAD only, the path decoded once,
  * `index.html` for a folder, and nothing outside the root, not even through a symbolic link.
  * @param root the site's folder.
+ * @param jail the folder the root itself must resolve into (the service's `sites/<id>`): a root
+ *   that is, or passes through, a symbolic link out of it serves nothing, so a customer who can
+ *   write into their site folder cannot publish the rest of the box.
  * @param pathname the request path, without the query.
  * @param ifNoneMatch the request's `If-None-Match`, for a 304.
  */
-export async function resolveStatic(root: string, method: string, pathname: string, ifNoneMatch: string | undefined): Promise<StaticAnswer> {
+export async function resolveStatic(root: string, jail: string, method: string, pathname: string, ifNoneMatch: string | undefined): Promise<StaticAnswer> {
   if (method !== "GET" && method !== "HEAD") return { status: 405 };
   let decoded: string;
   try {
@@ -48,12 +54,14 @@ export async function resolveStatic(root: string, method: string, pathname: stri
   let realRoot: string;
   let real: string;
   try {
+    const realJail = await realpath(jail);
     realRoot = await realpath(root);
+    if (!within(realRoot, realJail)) return { status: 404 };
     real = await realpath(join(realRoot, decoded));
   } catch {
     return { status: 404 };
   }
-  if (real !== realRoot && !real.startsWith(realRoot + sep)) return { status: 404 };
+  if (!within(real, realRoot)) return { status: 404 };
   let info = await stat(real);
   if (info.isDirectory()) {
     if (!pathname.endsWith("/")) return { status: 301, headers: { location: `${pathname}/` } };

@@ -87,7 +87,7 @@ describe("snitch-proxy under traffic", () => {
   });
 
   it("serves static sites: index files, 304s, HEAD, no way out of the root", async () => {
-    const root = join(box.stateDir, "site");
+    const root = join(box.stateDir, "sites", "static");
     await mkdir(join(root, "docs"), { recursive: true });
     await writeFile(join(root, "index.html"), "<p>home</p>");
     await writeFile(join(root, "docs", "index.html"), "<p>docs</p>");
@@ -114,6 +114,19 @@ describe("snitch-proxy under traffic", () => {
       assert.equal(answer.status, 404, `${path} → ${String(answer.status)}`);
       assert.ok(!answer.body.includes("secret"), path);
     }
+  });
+
+  it("serves nothing from a site root that leads out of the service's own site folder through a symbolic link", async () => {
+    // The customer controls what is in sites/<id>; a link there to / would otherwise publish secrets/.
+    await mkdir(join(box.stateDir, "sites", "linked"), { recursive: true });
+    await writeFile(join(box.stateDir, "outside.txt"), "outside");
+    await symlink(box.stateDir, join(box.stateDir, "sites", "linked", "public"));
+    await box.certify("linked.test");
+    await box.routes([{ host: "linked.test", pathPrefix: "/", serviceId: "linked", upstream: { kind: "static", root: join(box.stateDir, "sites", "linked", "public") } }]);
+    await proxy.reloadRoutes();
+    const answer = await get1(port, "linked.test", box.ca.certificatePem, "/outside.txt");
+    assert.equal(answer.status, 404);
+    assert.ok(!answer.body.includes("outside"));
   });
 });
 
