@@ -26,7 +26,7 @@ before(async () => {
   store = await StateStore.open(dir, { author: AUTHOR });
   await store.applySpec({ schemaVersion: 1, kind: "Server", name: "box", hostname: "box.example.org", activated: true }, { author: AUTHOR });
   await store.applySpec(
-    { schemaVersion: 1, kind: "Service", id: "alpha", owner: { customerId: "c1", email: "ann@example.org" }, plan: "starter", domains: [{ name: "alpha.example.org" }], web: { hostnames: ["alpha.example.org"], backend: { kind: "upstream", address: "127.0.0.1:8080" } } },
+    { schemaVersion: 1, kind: "Service", id: "alpha", owner: { customerId: "c1", email: "ann@example.org" }, plan: "starter", domains: [{ name: "alpha.shop-one.net" }], web: { hostnames: ["alpha.shop-one.net"], backend: { kind: "upstream", address: "127.0.0.1:8080" } } },
     { author: AUTHOR },
   );
   await writeFile(store.path("specs/services/broken.json"), '{"schemaVersion":1,"kind":"Service","id":"broken","domains":[]}\n');
@@ -138,7 +138,7 @@ describe("the admin panel", () => {
     assert.match(html, /20 requests in the last hour/);
     assert.match(html, /no memory readings: this service has no sleeping backend/);
     assert.match(html, /<svg class="chart"/);
-    assert.match(html, /&quot;alpha\.example\.org&quot;/);
+    assert.match(html, /&quot;alpha\.shop-one\.net&quot;/);
     assert.match(html, /href="\/admin\/history\?service=alpha"/);
     const api = await json("/api/admin/services/alpha");
     const detail = ServiceDetailPayload.parse(api.body);
