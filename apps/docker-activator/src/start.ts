@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { startStatsHeartbeat } from "@coyote/component";
 import type { ComponentContext, RunningComponent } from "@coyote/component";
 import type { CoyoteLogger } from "@coyote/log";
-import { ACTIVATOR_SOCKET, ActivatorUnits, parseJson, ServerSpec, serverOrDefaults, StateStore } from "@coyote/spec";
+import { ACTIVATOR_SOCKET, ActivatorUnits, LastGood, parseJson, ServerSpec, serverOrDefaults, StateStore } from "@coyote/spec";
 import { Activator } from "./activator.ts";
 import type { AlarmSink } from "./activator.ts";
 import type { ContainerConfinement } from "./confinement.ts";
@@ -173,35 +173,45 @@ export async function startActivator(context: ComponentContext, options: Activat
   activator.setMemoryBudget(server.limits.memoryBudgetMb * MIB);
 
   let unitsStamp = "";
+  // The last valid units.json, kept on disk (names of secrets only, never their values), so that an
+  // activator restarted while the file is invalid still knows every unit it had.
+  const lastGoodUnits = new LastGood({ schema: ActivatorUnits, label: UNITS_FILE, keepFile: join(root, "activator", "last-good", "units.json") });
+  let unitsApplied = false;
   const loadUnits = async (): Promise<void> => {
     const stamp = await fileStamp(unitsFile);
     if (stamp === unitsStamp) return;
-    let text: string;
+    let text: string | undefined;
     try {
       text = await readFile(unitsFile, "utf8");
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === "ENOENT") {
-        // No file yet: the minion has not written one. Nothing is removed on that account.
-        unitsStamp = stamp;
-        logger.info({ file: unitsFile }, `${UNITS_FILE} does not exist yet; no units`);
-        return;
-      }
-      // Any other failure (EMFILE, EIO) leaves the stamp, so the next reload reads the file again.
-      throw error;
+      // Any failure but ENOENT (EMFILE, EIO) leaves the stamp, so the next reload reads the file again.
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
     }
     unitsStamp = stamp;
+    const state = await lastGoodUnits.refresh(() => Promise.resolve(text === undefined ? undefined : parseJson(ActivatorUnits, text, UNITS_FILE)));
+    if (state.problem !== undefined) {
+      const message = `loading units: ${state.problem}`;
+      logger.event("ERROR", { file: unitsFile }, message);
+      await alarms.raise("docker-activator/units", { code: "ACTIVATOR_UNITS_INVALID", message, severity: "critical" });
+    } else if (text === undefined) {
+      // No file yet: the minion has not written one. Nothing is removed on that account.
+      logger.info({ file: unitsFile }, `${UNITS_FILE} does not exist yet; no units`);
+    }
+    const units = state.value;
+    if (units === undefined || (unitsApplied && !state.changed)) return;
     let document: ActivatorUnits;
     try {
-      document = await withUnitSecrets(parseJson(ActivatorUnits, text, UNITS_FILE), (name) => store.readSecret(name));
+      document = await withUnitSecrets(units, (name) => store.readSecret(name));
     } catch (error) {
       const message = `loading units: ${errorText(error)}; the last good units are kept`;
       logger.event("ERROR", { file: unitsFile, err: error }, message);
       await alarms.raise("docker-activator/units", { code: "ACTIVATOR_UNITS_INVALID", message, severity: "critical" });
       return;
     }
-    await alarms.clear("docker-activator/units", `${UNITS_FILE} is valid again`);
+    if (state.problem === undefined) await alarms.clear("docker-activator/units", `${UNITS_FILE} is valid again`);
+    unitsApplied = true;
     await activator.setUnits(document);
-    logger.event("CONFIG_RELOADED", { file: unitsFile, units: document.units.length }, `loaded ${document.units.length} unit(s) from ${UNITS_FILE}`);
+    logger.event("CONFIG_RELOADED", { file: unitsFile, units: document.units.length }, `loaded ${document.units.length} unit(s) from ${state.problem === undefined ? UNITS_FILE : "the last good units"}`);
   };
   const reloadServer = async (): Promise<void> => {
     const stamp = await fileStamp(serverFile);

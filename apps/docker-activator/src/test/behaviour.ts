@@ -359,5 +359,20 @@ export function defineBehaviour(flavour: Flavour, skip: () => string | false): v
       await harness.writeUnits([httpUnit("good", port)]);
       await waitFor(async () => (await harness.alarms()).some((a) => a.key === "docker-activator/units" && a.state === "cleared"), 10_000, "the alarm to clear");
     });
+
+    it("keeps the last good units across a restart while units.json is bad", async () => {
+      const { harness, client } = await setup();
+      const port = await freePort();
+      await harness.writeUnits([httpUnit("steady", port)]);
+      const first = await harness.start();
+      await waitFor(async () => (await units(client)).units.steady !== undefined, 10_000, "the unit to load");
+      await first.stop();
+      await harness.writeUnits([{ ...(httpUnit("steady", port) as Record<string, unknown>), port: "eighty" }]);
+      await harness.start();
+      const answer = await client.wake("steady", { timeoutMs: 20_000 });
+      assert.equal((await httpGet(answer.address)).status, 200, "the restarted activator still knows the unit");
+      const alarm = await waitFor(async () => (await harness.alarms()).find((a) => a.code === "ACTIVATOR_UNITS_INVALID" && a.state === "raised"), 10_000, "the units alarm");
+      assert.match(alarm.message, /activator\/units\.json: units\[0\]\.port/);
+    });
   });
 }
