@@ -205,7 +205,7 @@ describe("coyote status", () => {
     assert.match(r.out, /minion\s+stopped\s+never started here/);
     assert.match(r.out, /docker-activator\s+stopped\s+never started here/);
     assert.match(r.out, /coyote-crm\s+stopped\s+never started here/);
-    assert.match(r.out, /coyote-listener\s+not built\s+arrives with a later issue/);
+    assert.match(r.out, /coyote-listener\s+not built\s+arrives with the buddy protocol/);
     const json = JSON.parse((await cli(state, "status", "--json")).out) as { services: { id: string }[] };
     assert.deepEqual(json.services.map((s) => s.id), ["alpha", "beta"]);
   });
@@ -377,7 +377,7 @@ describe("coyote up, run and usage", () => {
     const state = tempDir();
     const r = await cli(state, "run", "coyote-listener");
     assert.equal(r.code, EXIT.MISSING);
-    assert.match(r.err, /coyote-listener is not built yet \(a later issue \(not filed yet\)\)/);
+    assert.match(r.err, /coyote-listener is not built yet \(the buddy protocol\)/);
     assert.equal((await cli(state, "run", "toaster")).code, EXIT.USAGE);
   });
 

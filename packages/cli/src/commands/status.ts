@@ -50,7 +50,7 @@ export async function gatherStatus(store: StateStore): Promise<{ services: Servi
     if (found) stats.set(found.component, found);
   }
   const components = COMPONENTS.map((definition): ComponentReport => {
-    if (!definition.start) return { name: definition.name, state: "not built", detail: `arrives with ${definition.plannedIn ?? "a later issue"}` };
+    if (!definition.start) return { name: definition.name, state: "not built", detail: `arrives with ${definition.plannedIn ?? "a later version"}` };
     const own = stats.get(definition.name);
     if (own && isAlive(own.pid)) {
       return { name: definition.name, state: "running", detail: `pid ${own.pid}, up ${formatDuration((Date.now() - Date.parse(own.startedAt)) / 1000)}` };

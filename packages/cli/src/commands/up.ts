@@ -71,11 +71,11 @@ export function upCommands(program: Command, env: CliEnv, io: Io, cliEntry: stri
       const crm = runnable.find((c) => c.name === "coyote-crm");
       const server = await store.readJson(specPath("server"), ServerSpec);
       const panelPort = server?.ports.panel ?? 3000;
-      io.out(crm ? `panel: http://127.0.0.1:${panelPort}/` : `panel: not there yet (coyote-crm arrives with ${findComponent("coyote-crm")?.plannedIn ?? "a later issue"})`);
+      io.out(crm ? `panel: http://127.0.0.1:${panelPort}/` : `panel: not there yet (coyote-crm arrives with ${findComponent("coyote-crm")?.plannedIn ?? "a later version"})`);
       if (token) io.out(`activation token: ${token} (one-time; kept in ${store.path(`secrets/${ACTIVATION_SECRET}`)} until the box is activated)`);
       else io.out("activation: done; log in to the panel as the admin");
       io.out("components:");
-      for (const line of table(COMPONENTS.map((c) => [`  ${c.name}`, isRunnable(c) ? "starting" : `not built yet (${c.plannedIn ?? "a later issue"})`]))) io.out(line);
+      for (const line of table(COMPONENTS.map((c) => [`  ${c.name}`, isRunnable(c) ? "starting" : `not built yet (${c.plannedIn ?? "a later version"})`]))) io.out(line);
       if (runnable.length === 0) {
         io.out("nothing to run yet: no component is built. The state folder is ready; coyote status shows it.");
         return;
@@ -105,7 +105,7 @@ export function upCommands(program: Command, env: CliEnv, io: Io, cliEntry: stri
     .action(async (name: string) => {
       const definition = findComponent(name);
       if (!definition) throw new CliError(`run: no component "${name}" (one of ${COMPONENTS.map((c) => c.name).join(", ")})`, EXIT.USAGE);
-      if (!isRunnable(definition)) throw new CliError(`run: ${name} is not built yet (${definition.plannedIn ?? "a later issue"})`, EXIT.MISSING);
+      if (!isRunnable(definition)) throw new CliError(`run: ${name} is not built yet (${definition.plannedIn ?? "a later version"})`, EXIT.MISSING);
       const code = await runAlone(definition, { stateDir: env.stateDir });
       if (code !== 0) throw new CliError(`run: ${name} stopped with an error (see coyote logs --component ${name})`);
     });
