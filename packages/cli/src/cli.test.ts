@@ -335,10 +335,11 @@ describe("coyote up, run and usage", () => {
       const status = await cli(state, "status");
       assert.match(status.out, /minion\s+running\s+pid \d+/);
       // A service spec applied while it runs is converged by the minion and shows up Ready.
-      const site = join(files, "site");
-      mkdirSync(site);
+      // A static site is served from the service's own folder, sites/<id>.
+      const site = join(state, "sites", "blog");
+      mkdirSync(site, { recursive: true });
       writeFileSync(join(site, "index.html"), "<h1>blog</h1>\n");
-      const blog = { schemaVersion: 1, kind: "Service", id: "blog", domains: [{ name: "blog.example", records: [{ type: "A", address: "192.0.2.5" }] }], web: { hostnames: ["blog.example"], backend: { kind: "static", root: site } } };
+      const blog = { schemaVersion: 1, kind: "Service", id: "blog", domains: [{ name: "blog.example", records: [{ type: "A", address: "192.0.2.5" }] }], web: { hostnames: ["blog.example"], backend: { kind: "static", root: "." } } };
       assert.equal((await cli(state, "spec", "apply", writeJson(files, "blog.json", blog))).code, EXIT.OK);
       let shown = "";
       await until(() => /blog\s+1\s+1\s+SpecValid=True.*DnsReady=True.*WebReady=True.*Ready=True/.test(shown), 30_000, () => shown, async () => {
