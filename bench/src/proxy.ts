@@ -16,18 +16,17 @@
 // only on 127.0.0.1, and is stopped by its pid; the folder is removed at the end, on failure, on
 // SIGINT and when the time budget runs out. Set BENCH_KEEP=1 to keep the folder (daemon logs).
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { availableParallelism, cpus, loadavg, release, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { LocalCa } from "@coyote/actuator-snickers";
 import { freePorts } from "@coyote/testing";
 import { unpackBaseline } from "./lib/baseline.ts";
 import { H2LOAD, runH2load, runWrk, WRK, type LoadResult, type LoadSpec, type Watched } from "./lib/load.ts";
-import { CADDY, NGINX, startBackend, startCaddy, startNginxProxy, startSnitch, type PeerSetup } from "./lib/peers.ts";
+import { benchSetup, CADDY, NGINX, startBackend, startCaddy, startNginxProxy, startSnitch } from "./lib/peers.ts";
 import { descendants, stopDaemon, type Daemon } from "./lib/proc.ts";
 
 const { values } = parseArgs({
@@ -184,14 +183,8 @@ try {
   out(`run: ${ROUNDS} rounds × ${PROTOCOLS.join("+")} × (snitch${baseline ? `, snitch@${baseline.commit}` : ""}, nginx, caddy), ${WARMUP} s warm-up + ${DURATION} s each, ${CONNECTIONS} connections, ${THREADS} threads, ${STREAMS} HTTP/2 streams per connection`);
 
   // The one certificate every proxy serves.
-  const tlsDir = join(workDir, "tls");
-  mkdirSync(tlsDir, { mode: 0o700 });
-  const ca = await LocalCa.open(join(workDir, "ca"), "bench");
-  const issued = ca.issue([HOST]);
-  const setup: PeerSetup = { workDir, host: HOST, keyFile: join(tlsDir, "key.pem"), chainFile: join(tlsDir, "chain.pem"), daemons };
-  writeFileSync(setup.keyFile, issued.keyPem, { mode: 0o600 });
-  writeFileSync(setup.chainFile, issued.chainPem, { mode: 0o644 });
-  const trust = { ca: ca.certificatePem };
+  const { setup, caPem } = await benchSetup(workDir, HOST, daemons);
+  const trust = { ca: caPem };
 
   const [backendPort = 0, nginxPort = 0, caddyPort = 0, snitchPort = 0, basePort = 0] = await freePorts(5);
   const backend = startBackend(setup, backendPort, BODY);

@@ -9,14 +9,13 @@
 // contacts nothing else unless asked to (--phone-out, not given). Every daemon runs from a
 // temporary folder and is stopped by its pid; the folder is removed at the end.
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { LocalCa } from "@coyote/actuator-snickers";
 import { freePorts } from "@coyote/testing";
-import { startBackend, startNginxProxy, startSnitch, type PeerSetup } from "./lib/peers.ts";
+import { benchSetup, startBackend, startNginxProxy, startSnitch } from "./lib/peers.ts";
 import { startDaemon, stopDaemon, type Daemon } from "./lib/proc.ts";
 
 const { values } = parseArgs({
@@ -105,15 +104,7 @@ try {
   } catch {
     throw new Error(`bench/tls-audit: ${TESTSSL} is missing (Debian package testssl.sh)`);
   }
-  const tlsDir = join(workDir, "tls");
-  mkdirSync(tlsDir, { mode: 0o700 });
-  const ca = await LocalCa.open(join(workDir, "ca"), "bench");
-  const issued = ca.issue([HOST]);
-  const setup: PeerSetup = { workDir, host: HOST, keyFile: join(tlsDir, "key.pem"), chainFile: join(tlsDir, "chain.pem"), daemons };
-  writeFileSync(setup.keyFile, issued.keyPem, { mode: 0o600 });
-  writeFileSync(setup.chainFile, issued.chainPem, { mode: 0o644 });
-  const caFile = join(tlsDir, "ca.pem");
-  writeFileSync(caFile, ca.certificatePem);
+  const { setup, caFile } = await benchSetup(workDir, HOST, daemons);
 
   const [backendPort = 0, snitchPort = 0, nginxPort = 0] = await freePorts(3);
   startBackend(setup, backendPort, BODY);

@@ -8,8 +8,10 @@
 //   node --import tsx bench/src/wake.ts [--rounds 10]
 //
 // It starts a private dockerd (vfs, no bridge, no iptables) in a temporary folder, imports a
-// busybox image (Debian's busybox-static) with `docker import`, runs containers on host
-// networking on 127.0.0.1, stops dockerd by its pid and removes the folder at the end.
+// busybox image (Debian's busybox-static) with `docker import`, runs the unit as the activator
+// confines it (on the units' bridge, in the network namespace of its holder, which stays up while
+// the unit sleeps, with its port published on 127.0.0.1) and the bare container on host networking
+// on 127.0.0.1, stops dockerd by its pid and removes the folder at the end.
 import { spawn, spawnSync } from "node:child_process";
 import { closeSync, copyFileSync, createReadStream, existsSync, mkdirSync, openSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";

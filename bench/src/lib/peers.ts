@@ -4,6 +4,7 @@
 // (bench/src/proxy-server.ts, from this tree or from an earlier commit's).
 import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { LocalCa } from "@coyote/actuator-snickers";
 import { startDaemon, type Daemon } from "./proc.ts";
 
 export const NGINX = "/usr/sbin/nginx";
@@ -17,6 +18,23 @@ export interface PeerSetup {
   readonly chainFile: string;
   /** Every daemon started is added here, so that the benchmark's cleanup stops it. */
   readonly daemons: Daemon[];
+}
+
+/**
+ * Makes the one certificate every peer serves (ECDSA P-256 from a local CA, for `host`) in
+ * `<workDir>/tls`, and the setup that names it; `caFile` is the CA to trust.
+ */
+export async function benchSetup(workDir: string, host: string, daemons: Daemon[]): Promise<{ setup: PeerSetup; caPem: string; caFile: string }> {
+  const tlsDir = join(workDir, "tls");
+  mkdirSync(tlsDir, { mode: 0o700 });
+  const ca = await LocalCa.open(join(workDir, "ca"), "bench");
+  const issued = ca.issue([host]);
+  const setup: PeerSetup = { workDir, host, keyFile: join(tlsDir, "key.pem"), chainFile: join(tlsDir, "chain.pem"), daemons };
+  writeFileSync(setup.keyFile, issued.keyPem, { mode: 0o600 });
+  writeFileSync(setup.chainFile, issued.chainPem, { mode: 0o644 });
+  const caFile = join(tlsDir, "ca.pem");
+  writeFileSync(caFile, ca.certificatePem);
+  return { setup, caPem: ca.certificatePem, caFile };
 }
 
 /**
