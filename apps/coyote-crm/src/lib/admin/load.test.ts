@@ -20,8 +20,8 @@ function service(id: string): Record<string, unknown> {
     kind: "Service",
     id,
     owner: { customerId: "c1", email: `owner@${id}.example.org` },
-    domains: [{ name: `${id}.example.org` }],
-    web: { hostnames: [`${id}.example.org`], backend: { kind: "upstream", address: "127.0.0.1:8080" } },
+    domains: [{ name: `${id}.shop-one.net` }],
+    web: { hostnames: [`${id}.shop-one.net`], backend: { kind: "upstream", address: "127.0.0.1:8080" } },
   };
 }
 
