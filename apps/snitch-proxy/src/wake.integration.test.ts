@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -35,19 +36,25 @@ describe("wake-on-request with the real docker-activator (process runtime)", () 
   let activatorLogger: CoyoteLogger;
   let port: number;
   let startsFile: string;
+  let appDir: string;
 
   before(async () => {
     box = await sandbox();
-    startsFile = join(box.stateDir, "starts");
+    // The unit runs as an unprivileged user with no access to the state folder: its program and
+    // the file it notes its starts in live in a folder of their own.
+    appDir = await mkdtemp(join(tmpdir(), "wake-app-"));
+    await chmod(appDir, 0o755);
+    startsFile = join(appDir, "starts");
     await writeFile(startsFile, "");
-    await writeFile(join(box.stateDir, "app.cjs"), APP);
+    await chmod(startsFile, 0o666);
+    await writeFile(join(appDir, "app.cjs"), APP, { mode: 0o644 });
     const appPort = await freePort();
     await mkdir(join(box.stateDir, "activator"), { recursive: true });
     await writeFileAtomic(join(box.stateDir, "activator", "units.json"), JSON.stringify({
       schemaVersion: 1,
       generatedAt: new Date().toISOString(),
       units: [{
-        id: "app", serviceId: "app", runtime: "process", command: [process.execPath, join(box.stateDir, "app.cjs")],
+        id: "app", serviceId: "app", runtime: "process", command: [process.execPath, join(appDir, "app.cjs")],
         port: appPort, env: { STARTS_FILE: startsFile, PORT: String(appPort) }, memoryMb: 64, idleTimeoutSeconds: 1,
         dumpTimeoutSeconds: 5, readiness: { kind: "http", path: "/" }, readinessTimeoutSeconds: 10,
       }],
@@ -79,6 +86,7 @@ describe("wake-on-request with the real docker-activator (process runtime)", () 
     }
     await activatorLogger.close();
     await box.cleanup();
+    await rm(appDir, { recursive: true, force: true });
   });
 
   const starts = async () => (await readFile(startsFile, "utf8")).split("\n").filter(Boolean).length;
