@@ -268,7 +268,17 @@ try {
     if (s && n && c) {
       out(`ratios ${protocol} (req/s): snitch/nginx ${(s.rps / n.rps).toFixed(2)}×, snitch/Caddy ${(s.rps / c.rps).toFixed(2)}×; p99: snitch/nginx ${(s.p99 / n.p99).toFixed(2)}×, snitch/Caddy ${(s.p99 / c.p99).toFixed(2)}×`);
     }
-    if (s && b) out(`against ${b.label} (${protocol}): req/s ${(s.rps / b.rps).toFixed(3)}×, p99 ${(s.p99 / b.p99).toFixed(2)}×`);
+    if (s && b) {
+      // Each round's pair ran back to back, so a round's ratio is the steadier figure when the
+      // machine's speed drifts: their median is given beside the ratio of the medians.
+      const own = results.get(`${protocol}:snitch`) ?? [];
+      const theirs = results.get(`${protocol}:base`) ?? [];
+      const paired = own.map((run, i) => {
+        const other = theirs[i];
+        return other ? run.result.requests / run.result.seconds / (other.result.requests / other.result.seconds) : 1;
+      });
+      out(`against ${b.label} (${protocol}): req/s ${(s.rps / b.rps).toFixed(3)}× (median of the rounds' own ratios ${median(paired).toFixed(3)}×: ${paired.map((r) => r.toFixed(2)).join(", ")}), p99 ${(s.p99 / b.p99).toFixed(2)}×`);
+    }
   }
   out("");
   out(`CPU is in cores (1.00 = one core busy), sampled over each run but its first and last second; load average at the end ${loadavg().map((x) => x.toFixed(2)).join(" ")}`);
