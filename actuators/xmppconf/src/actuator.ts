@@ -19,7 +19,7 @@ import {
   type MainConfigInput,
 } from "./render.ts";
 import { parseHostList, runCommand, summarize, type CommandResult } from "./prosodyctl.ts";
-import { parseScramSha1, passwordHashScheme } from "./scram.ts";
+import { parseScram, passwordHashScheme, type ScramCredential, type ScramHash } from "./scram.ts";
 
 /** How to reach and configure one Prosody. Every path, port and binary is named here. */
 export interface XmppActuatorOptions {
@@ -134,6 +134,8 @@ const DATA_DIR_MODE = 0o750;
 interface CommitState {
   /** The digest of the configuration Prosody was last made to load. */
   readonly configDigest?: string;
+  /** The digest of each VirtualHost's file as Prosody last loaded it, by host. */
+  readonly hosts?: Readonly<Record<string, string>>;
 }
 
 interface Problem {
@@ -301,8 +303,13 @@ export function createXmppActuator(options: XmppActuatorOptions): XmppActuator {
     const text = await readText(commitStateFile);
     if (text === undefined) return {};
     try {
-      const value = JSON.parse(text) as { configDigest?: unknown } | null;
-      return typeof value?.configDigest === "string" ? { configDigest: value.configDigest } : {};
+      const value = JSON.parse(text) as { configDigest?: unknown; hosts?: unknown } | null;
+      if (typeof value?.configDigest !== "string") return {};
+      const hosts: Record<string, string> = {};
+      if (typeof value.hosts === "object" && value.hosts !== null) {
+        for (const [host, digest] of Object.entries(value.hosts)) if (typeof digest === "string") hosts[host] = digest;
+      }
+      return { configDigest: value.configDigest, hosts };
     } catch {
       // Unreadable bookkeeping only costs one extra reload.
       return {};
@@ -310,15 +317,20 @@ export function createXmppActuator(options: XmppActuatorOptions): XmppActuator {
   }
 
   /** A digest of everything Prosody reads as configuration: the main file and every host file. */
-  async function configDigest(): Promise<{ digest: string; virtualHosts: Set<string> }> {
+  async function configDigest(): Promise<{ digest: string; virtualHosts: Set<string>; hosts: Record<string, string> }> {
     const hash = createHash("sha256");
     hash.update(`${MAIN_CONFIG_FILE}\0${(await readText(configFile)) ?? "\0missing"}\0`);
     const virtualHosts = new Set<string>();
+    const hosts: Record<string, string> = {};
     for (const file of await readHostFiles()) {
       hash.update(`${file.file}\0${file.content}\0`);
-      for (const host of file.hosts) virtualHosts.add(host);
+      const fileDigest = createHash("sha256").update(file.content).digest("hex");
+      for (const host of file.hosts) {
+        virtualHosts.add(host);
+        hosts[host] = fileDigest;
+      }
     }
-    return { digest: hash.digest("hex"), virtualHosts };
+    return { digest: hash.digest("hex"), virtualHosts, hosts };
   }
 
   async function prosodyPid(): Promise<number | undefined> {
@@ -414,17 +426,9 @@ export function createXmppActuator(options: XmppActuatorOptions): XmppActuator {
         steps.push({ kind: "write-main-config", content: mainConfig });
         describe.push(`write ${MAIN_CONFIG_FILE}`);
       }
-      for (const domain of served) {
-        const content = renderHostConfig(domain, target.id);
-        if (owned.get(domain)?.content !== content) {
-          steps.push({ kind: "write-host", domain, content });
-          describe.push(`${owned.has(domain) ? "rewrite" : "add"} VirtualHost ${domain}`);
-        }
-      }
-
       // Desired accounts of the served domains; a user whose hash is unusable keeps whatever
       // account it has (a bad spec never wipes good state) and is reported.
-      const desired = new Map<string, Map<string, string>>();
+      const desired = new Map<string, Map<string, ScramCredential>>();
       const keep = new Set<string>();
       const seen = new Map<string, string>();
       for (const domain of served) desired.set(domain, new Map());
@@ -442,30 +446,57 @@ export function createXmppActuator(options: XmppActuatorOptions): XmppActuator {
           continue;
         }
         seen.set(jid, passwordHash);
-        const parsed = parseScramSha1(passwordHash);
+        const parsed = parseScram(passwordHash);
         if (!parsed.ok) {
           keep.add(jid);
           if (parsed.problem === "unsupported-scheme") {
             problems.push({
               reason: "UnsupportedPasswordHash",
-              message: `user ${jid} has a ${passwordHashScheme(passwordHash)} password hash; xmpp needs {SCRAM-SHA-1} credentials in dovecot's format`,
+              message: `user ${jid} has a ${passwordHashScheme(passwordHash)} password hash; xmpp needs {SCRAM-SHA-1} or {SCRAM-SHA-256} credentials in dovecot's format`,
             });
           } else {
             problems.push({
               reason: "InvalidPasswordHash",
-              message: `user ${jid} has a malformed {SCRAM-SHA-1} hash (expected <iterations 4096-1000000>,<base64 salt>,<base64 StoredKey>,<base64 ServerKey>)`,
+              message: `user ${jid} has a malformed ${passwordHashScheme(passwordHash)} hash (expected <iterations 4096-1000000>,<base64 salt>,<base64 StoredKey>,<base64 ServerKey>)`,
             });
           }
           continue;
         }
-        accounts.set(user.username, renderAccount(parsed.credential));
+        accounts.set(user.username, parsed.credential);
+      }
+
+      // Each host verifies one SCRAM hash (its password_hash), so its accounts must share one. A
+      // host whose users mix them is left exactly as it is: switching it either way would lock
+      // out the users of the other scheme, whose passwords are not known.
+      const rendered = new Map<string, Map<string, string>>();
+      for (const domain of served) {
+        const accounts = desired.get(domain) ?? new Map<string, ScramCredential>();
+        const byHash = new Map<ScramHash, string[]>();
+        for (const [username, credential] of accounts) byHash.set(credential.hash, [...(byHash.get(credential.hash) ?? []), username]);
+        if (byHash.size > 1) {
+          const mix = [...byHash].sort(([a], [b]) => a.localeCompare(b)).map(([hash, users]) => `{SCRAM-${hash}} (${users.sort().join(", ")})`);
+          problems.push({
+            reason: "MixedPasswordHashes",
+            message: `host ${domain} has users with ${mix.join(" and ")} credentials; prosody verifies one scheme per host, so all of its users need the same one`,
+          });
+          for (const username of accounts.keys()) keep.add(`${username}@${domain}`);
+          rendered.set(domain, new Map());
+          continue;
+        }
+        const [hash = "SHA-1"] = byHash.keys();
+        const content = renderHostConfig(domain, target.id, hash);
+        if (owned.get(domain)?.content !== content) {
+          steps.push({ kind: "write-host", domain, content });
+          describe.push(`${owned.has(domain) ? "rewrite" : "add"} VirtualHost ${domain}`);
+        }
+        rendered.set(domain, new Map([...accounts].map(([username, credential]) => [username, renderAccount(credential)])));
       }
 
       const writes: XmppStep[] = [];
       const removals: XmppStep[] = [];
       const close: string[] = [];
       for (const domain of served) {
-        const want = desired.get(domain) ?? new Map<string, string>();
+        const want = rendered.get(domain) ?? new Map<string, string>();
         const have = new Map((observed.accounts.get(domain) ?? []).map((a) => [a.username, a]));
         for (const [username, content] of want) {
           const existing = have.get(username);
@@ -601,7 +632,7 @@ export function createXmppActuator(options: XmppActuatorOptions): XmppActuator {
     },
 
     async commit(context: ActuatorContext): Promise<void> {
-      const { digest, virtualHosts } = await configDigest();
+      const { digest, virtualHosts, hosts } = await configDigest();
       const state = await readCommitState();
       const pending = await readJournal();
       if (state.configDigest === digest && pending.length === 0) return;
@@ -618,7 +649,11 @@ export function createXmppActuator(options: XmppActuatorOptions): XmppActuator {
           const deactivate = [...active].filter((h) => !virtualHosts.has(h)).sort();
           for (const host of activate) await shell(`host:activate(${luaString(host)})`, context);
           for (const host of deactivate) await shell(`host:deactivate(${luaString(host)})`, context);
-          context.logger.info({ pid, activated: activate, deactivated: deactivate }, "prosody configuration reloaded");
+          // internal_hashed reads password_hash once, when it is loaded: a running host whose file
+          // changed (its accounts moved to another SCRAM hash) loads it again to verify the new ones.
+          const changed = [...virtualHosts].filter((h) => active.has(h) && state.hosts?.[h] !== hosts[h]).sort();
+          for (const host of changed) await shell(`module:reload("auth_internal_hashed", ${luaString(host)})`, context);
+          context.logger.info({ pid, activated: activate, deactivated: deactivate, reloadedAuth: changed }, "prosody configuration reloaded");
         }
         // A batch of a few hundred closings per call keeps the admin shell's input line short.
         for (let i = 0; i < pending.length; i += 200) {
@@ -629,7 +664,7 @@ export function createXmppActuator(options: XmppActuatorOptions): XmppActuator {
       }
       try {
         await mkdir(bookDir, { recursive: true, mode: 0o700 });
-        await writeFileAtomic(commitStateFile, `${JSON.stringify({ configDigest: digest } satisfies CommitState)}\n`, { mode: 0o600 });
+        await writeFileAtomic(commitStateFile, `${JSON.stringify({ configDigest: digest, hosts } satisfies CommitState)}\n`, { mode: 0o600 });
         if (pending.length > 0) await removeFile(closeJournal);
       } catch (error) {
         throw new ActuatorError("CommitFailed", `committing xmpp: writing ${bookDir}: ${errorText(error)}`, { cause: error });

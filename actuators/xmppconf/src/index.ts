@@ -3,8 +3,8 @@
  * every domain of a service with an `xmpp` section a VirtualHost and every user of `xmpp.users`
  * an account in Prosody's `internal_hashed` store. The SRV records are published by dnsconf.
  *
- * Other packages use {@link scramSha1Credentials} (the web panel makes the one stored credential
- * that serves both mail and XMPP with it) and the path helpers.
+ * Other packages use {@link scramSha256Credentials} and {@link scramHashFor} (the web panel makes
+ * the one stored credential that serves both mail and XMPP with them) and the path helpers.
  */
 export {
   createXmppActuator,
@@ -35,8 +35,11 @@ export {
   type ParsedHostFile,
 } from "./render.ts";
 export {
+  deriveScram,
   deriveScramSha1,
+  formatScram,
   formatScramSha1,
+  parseScram,
   parseScramSha1,
   passwordHashScheme,
   saslprep,
@@ -44,7 +47,15 @@ export {
   SCRAM_DEFAULT_ITERATIONS,
   SCRAM_MIN_ITERATIONS,
   SCRAM_SHA1_SCHEME,
+  SCRAM_SHA256_DEFAULT_ITERATIONS,
+  SCRAM_SHA256_SCHEME,
+  scramCredentials,
+  scramHashFor,
   scramSha1Credentials,
+  scramSha256Credentials,
+  type ScramCredential,
+  type ScramHash,
   type ScramParseProblem,
+  type ScramParseResult,
   type ScramSha1Credential,
 } from "./scram.ts";

@@ -9,8 +9,8 @@ import { ActuatorError, converge, type ActuatorContext, type Target } from "@coy
 import { createLogger, type CoyoteLogger } from "@coyote/log";
 import { ServerSpec, ServiceSpec, StateStore } from "@coyote/spec";
 import type { Client } from "@xmpp/client";
-import { accountFile, createXmppActuator, DEFAULT_PROSODY_MODULES, scramSha1Credentials, type XmppActuator, type XmppActuatorOptions } from "./index.ts";
-import { disconnected, freePort, login, pings, requireProgram, startProsody, type RunningProsody } from "./test-fixtures/prosody.ts";
+import { accountFile, createXmppActuator, DEFAULT_PROSODY_MODULES, scramSha1Credentials, scramSha256Credentials, type XmppActuator, type XmppActuatorOptions } from "./index.ts";
+import { disconnected, freePort, login, pings, requireProgram, startProsody, type RunningProsody, type ScramMechanism } from "./test-fixtures/prosody.ts";
 
 const hasProsody = spawnSync("sh", ["-c", "command -v prosody && command -v prosodyctl"]).status === 0;
 
@@ -52,15 +52,15 @@ describe("xmppconf against a real prosody", { skip: !hasProsody && process.env.C
   };
   let alpha: Target;
 
-  async function connect(domain: string, username: string, password: string): Promise<Client> {
-    const result = await login(c2sPort, domain, username, password);
+  async function connect(domain: string, username: string, password: string, mechanism?: ScramMechanism): Promise<Client> {
+    const result = await login(c2sPort, domain, username, password, mechanism);
     assert.ok(result.ok, `${username}@${domain} logs in: ${result.ok ? "" : result.error}`);
     clients.push(result.client);
     return result.client;
   }
 
-  async function cannotLogIn(domain: string, username: string, password: string): Promise<string> {
-    const result = await login(c2sPort, domain, username, password);
+  async function cannotLogIn(domain: string, username: string, password: string, mechanism?: ScramMechanism): Promise<string> {
+    const result = await login(c2sPort, domain, username, password, mechanism);
     if (result.ok) {
       await result.client.stop();
       assert.fail(`${username}@${domain} must not log in`);
@@ -280,6 +280,58 @@ describe("xmppconf against a real prosody", { skip: !hasProsody && process.env.C
     assert.equal(await cannotLogIn("example.org", "alice", pw.alice), "not-authorized");
     await connect("example.org", "alice", newPassword);
     assert.equal(await prosody.reloads(), reloads);
+  });
+
+  it("gives a service whose users have SCRAM-SHA-256 credentials a SHA-256 host, where they log in with SCRAM-SHA-256", async () => {
+    const delta: Target = { id: "delta", spec: service("delta", ["third.test"], [
+      { username: "dora", domain: "third.test", passwordHash: scramSha256Credentials("dora-secret") },
+      { username: "fred", domain: "third.test", passwordHash: scramSha256Credentials("fred-secret") },
+    ]) };
+    assert.equal(await reconcile(delta), true);
+    const hostFile = await readFile(join(options.configDir, "conf.d", "third.test.cfg.lua"), "utf8");
+    assert.match(hostFile, /^VirtualHost "third\.test"\npassword_hash = "SHA-256"$/m);
+    assert.match(await readFile(accountFile(options.dataDir, "third.test", "dora"), "utf8"), /\["stored_key"\] = "[0-9a-f]{64}";/, "32-byte SHA-256 keys");
+
+    const dora = await connect("third.test", "dora", "dora-secret", "SCRAM-SHA-256");
+    assert.equal(await pings(dora, "third.test"), true);
+    assert.equal(await cannotLogIn("third.test", "dora", "not-her-password", "SCRAM-SHA-256"), "not-authorized");
+    assert.match(await cannotLogIn("third.test", "fred", "fred-secret"), /SCRAM-SHA-1 not offered/, "the host verifies SHA-256 only");
+    assert.match(await readFile(options.logFile, "utf8"), /mechanism='SCRAM-SHA-256'/);
+    // The SHA-1 host beside it is unchanged.
+    await connect("example.org", "alice", "alice-new-secret");
+  });
+
+  it("refuses a host whose users mix SCRAM-SHA-1 and SCRAM-SHA-256 with a terminal error, changing nothing", async () => {
+    const mixed: Target = { id: "delta", spec: service("delta", ["third.test"], [
+      { username: "dora", domain: "third.test", passwordHash: scramSha256Credentials("dora-other") },
+      { username: "fred", domain: "third.test", passwordHash: scramSha256Credentials("fred-secret") },
+      { username: "gina", domain: "third.test", passwordHash: scramSha1Credentials("gina-secret") },
+    ]) };
+    const before = new Map([...(await mtimes(options.configDir)), ...(await mtimes(options.dataDir))]);
+    await assert.rejects(converge(actuator, mixed, context), (error: unknown) => {
+      assert.ok(error instanceof ActuatorError);
+      assert.equal(error.reason, "MixedPasswordHashes");
+      assert.equal(error.terminal, true);
+      assert.match(error.message, /host third\.test has users with \{SCRAM-SHA-1\} \(gina\) and \{SCRAM-SHA-256\} \(dora, fred\) credentials; prosody verifies one scheme per host/);
+      return true;
+    });
+    assert.deepEqual(new Map([...(await mtimes(options.configDir)), ...(await mtimes(options.dataDir))]), before, "no account or host file is written");
+    await connect("third.test", "dora", "dora-secret", "SCRAM-SHA-256");
+    assert.notEqual(await cannotLogIn("third.test", "gina", "gina-secret"), "");
+  });
+
+  it("moves a running host to SHA-256 once all its users have SCRAM-SHA-256 credentials, without a restart", async () => {
+    assert.ok(prosody);
+    alpha = { id: "alpha", spec: service("alpha", ["example.org"], [
+      { username: "alice", domain: "example.org", passwordHash: scramSha256Credentials("alice-256") },
+      { username: "erin", domain: "example.org", passwordHash: scramSha256Credentials(pw.erin) },
+    ]) };
+    assert.equal(await reconcile(alpha), true);
+    assert.match(await readFile(join(options.configDir, "conf.d", "example.org.cfg.lua"), "utf8"), /^password_hash = "SHA-256"$/m);
+    await connect("example.org", "alice", "alice-256", "SCRAM-SHA-256");
+    await connect("example.org", "erin", pw.erin, "SCRAM-SHA-256");
+    assert.match(await cannotLogIn("example.org", "alice", "alice-256"), /SCRAM-SHA-1 not offered/);
+    assert.equal(await reconcile(alpha), false);
   });
 
   it("renders a production configuration (TLS required, all modules, prosody's own user) that check config accepts", async (t) => {

@@ -75,7 +75,7 @@ test("renders account files that Lua reads back exactly, whatever bytes the salt
   const salt = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
   const storedKey = Buffer.alloc(20, 0xab);
   const serverKey = Buffer.alloc(20, 0x01);
-  const text = renderAccount({ iterations: 4096, salt, storedKey, serverKey });
+  const text = renderAccount({ hash: "SHA-1", iterations: 4096, salt, storedKey, serverKey });
   assert.equal(
     text.replace(/"salt"\] = ".*";/, '"salt"] = "…";'),
     'return {\n\t["iteration_count"] = 4096;\n\t["salt"] = "…";\n\t["server_key"] = "0101010101010101010101010101010101010101";\n\t["stored_key"] = "abababababababababababababababababababab";\n};\n',
@@ -109,5 +109,9 @@ test("encodes data paths as prosody's datamanager does", () => {
 test("records the owning service in each VirtualHost file", () => {
   const text = renderHostConfig("example.org", "blog");
   assert.deepEqual(parseHostFile(text), { owner: "blog", hosts: ["example.org"] });
+  assert.doesNotMatch(text, /password_hash/, "a SHA-1 host's file is the one made before SHA-256 existed");
+  const sha256 = renderHostConfig("example.org", "blog", "SHA-256");
+  assert.match(sha256, /^VirtualHost "example\.org"\npassword_hash = "SHA-256"\n$/m);
+  assert.deepEqual(parseHostFile(sha256), { owner: "blog", hosts: ["example.org"] });
   assert.deepEqual(parseHostFile('VirtualHost "a.test"\nVirtualHost(\'b.test\')\n-- VirtualHost "c.test"\n'), { owner: undefined, hosts: ["a.test", "b.test"] });
 });

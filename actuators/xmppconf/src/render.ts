@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { DomainName, ServiceId } from "@coyote/spec";
-import type { ScramSha1Credential } from "./scram.ts";
+import type { ScramCredential, ScramHash } from "./scram.ts";
 
 /**
  * What Prosody 0.12 reads, rendered as text: the main `prosody.cfg.lua`, one file per VirtualHost,
@@ -158,8 +158,15 @@ const VIRTUAL_HOST_LINE = /^\s*VirtualHost\s*\(?\s*["']([^"']+)["']/gm;
  * Renders the file of one VirtualHost. Its `coyote-owner` line records the service that asked for
  * the domain: the file is the ownership record, so that a second service asking for the same
  * domain is refused and a deleted service's hosts are found again.
+ *
+ * `password_hash` tells the host's `internal_hashed` store which SCRAM hash its accounts hold.
+ * Prosody reads one per host, so a host's accounts must all share it; SHA-1, Prosody's default,
+ * is left unsaid, so that the files of the hosts made before SHA-256 stay byte for byte the same.
+ * @param domain the VirtualHost.
+ * @param serviceId the service that owns it.
+ * @param hash the SCRAM hash of the host's accounts.
  */
-export function renderHostConfig(domain: string, serviceId: string): string {
+export function renderHostConfig(domain: string, serviceId: string, hash: ScramHash = "SHA-1"): string {
   // The service id is written into a comment line and the domain into a Lua string: both must be
   // what their schemas say, so that neither can end the comment or the string.
   if (!ServiceId.safeParse(serviceId).success) throw new TypeError(`rendering a prosody host file: not a service id: ${JSON.stringify(serviceId)}`);
@@ -168,6 +175,7 @@ export function renderHostConfig(domain: string, serviceId: string): string {
     `-- Rendered by Coyote's xmppconf actuator for service ${serviceId}. Do not edit: it is rewritten or removed.`,
     `-- coyote-owner: ${serviceId}`,
     `VirtualHost ${luaString(domain)}`,
+    ...(hash === "SHA-256" ? [`password_hash = ${luaString(hash)}`] : []),
     "",
   ].join("\n");
 }
@@ -189,9 +197,10 @@ export function parseHostFile(content: string): ParsedHostFile {
 /**
  * Renders an account of Prosody's `internal_hashed` store exactly as Prosody 0.12's datamanager
  * writes it (`return ` + util.serialization + `;\n`), keys in sorted order: the salt as raw bytes,
- * the keys in lowercase hex, no clear-text `password` field.
+ * the keys in lowercase hex, no clear-text `password` field. A SHA-256 account has the same
+ * fields with 32-byte keys; its host must say `password_hash = "SHA-256"` ({@link renderHostConfig}).
  */
-export function renderAccount(credential: ScramSha1Credential): string {
+export function renderAccount(credential: ScramCredential): string {
   return [
     "return {",
     `\t["iteration_count"] = ${credential.iterations};`,

@@ -2,7 +2,19 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { createHash, createHmac } from "node:crypto";
 import { test } from "node:test";
-import { deriveScramSha1, formatScramSha1, parseScramSha1, passwordHashScheme, saslprep, scramSha1Credentials } from "./index.ts";
+import {
+  deriveScram,
+  deriveScramSha1,
+  formatScram,
+  formatScramSha1,
+  parseScram,
+  parseScramSha1,
+  passwordHashScheme,
+  saslprep,
+  scramHashFor,
+  scramSha1Credentials,
+  scramSha256Credentials,
+} from "./index.ts";
 import { requireProgram } from "./test-fixtures/prosody.ts";
 
 function xor(a: Buffer, b: Buffer): Buffer {
@@ -87,4 +99,53 @@ test("prepares passwords with SASLprep", () => {
   // Same credential for the prepared and the unprepared form, as a client that applies SASLprep sends it.
   const salt = Buffer.from("salt-salt-salt!!");
   assert.equal(scramSha1Credentials("a\u00A0b", salt), scramSha1Credentials("a b", salt));
+});
+
+test("matches the SCRAM-SHA-256 exchange of RFC 7677 section 3", () => {
+  const credential = deriveScram("SHA-256", "pencil", Buffer.from("W22ZaJ0SNY7soEsUEjb6gQ==", "base64"), 4096);
+  const authMessage =
+    "n=user,r=rOprNGfwEbeRWgbNEkqO,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096,c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0";
+  assert.equal(createHmac("sha256", credential.serverKey).update(authMessage).digest("base64"), "6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=");
+  const clientKey = xor(Buffer.from("dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ=", "base64"), createHmac("sha256", credential.storedKey).update(authMessage).digest());
+  assert.deepEqual(createHash("sha256").update(clientKey).digest(), credential.storedKey);
+});
+
+test("makes SCRAM-SHA-256 credentials in dovecot's format that dovecot verifies, and reads both schemes", (t) => {
+  const salt = Buffer.from("QSXCR+Q6sek8bf92", "base64");
+  const hash = scramSha256Credentials("correct horse", salt);
+  assert.match(hash, /^\{SCRAM-SHA-256\}16384,QSXCR\+Q6sek8bf92,[A-Za-z0-9+/]{43}=,[A-Za-z0-9+/]{43}=$/);
+  const parsed = parseScram(hash);
+  assert.ok(parsed.ok);
+  assert.equal(parsed.credential.hash, "SHA-256");
+  assert.equal(formatScram(parsed.credential), hash);
+  assert.deepEqual(parseScramSha1(hash), { ok: false, problem: "unsupported-scheme" }, "a SHA-1 reader never takes a SHA-256 credential");
+  const sha1 = parseScram(scramSha1Credentials("correct horse", salt));
+  assert.ok(sha1.ok);
+  assert.equal(sha1.credential.hash, "SHA-1");
+  // Keys of the other hash's length are malformed: a SHA-1 credential relabelled is refused.
+  assert.deepEqual(parseScram(scramSha1Credentials("pencil", salt).replace("{SCRAM-SHA-1}", "{SCRAM-SHA-256}")), { ok: false, problem: "malformed" });
+  assert.deepEqual(parseScram(hash.replace("{SCRAM-SHA-256}", "{SCRAM-SHA-1}")), { ok: false, problem: "malformed" });
+  assert.deepEqual(parseScram("{SCRAM-SHA-512}4096,a,b,c"), { ok: false, problem: "unsupported-scheme" });
+  assert.throws(() => scramSha256Credentials("pencil", salt, 4095), /making scram-sha-256 credentials: iterations must be a whole number from 4096/);
+
+  if (!requireProgram(t, "doveadm")) return;
+  const ours = scramSha256Credentials("correct horse");
+  const verify = spawnSync("doveadm", ["pw", "-t", ours, "-p", "correct horse"], { encoding: "utf8" });
+  assert.equal(verify.status, 0, verify.stderr);
+  assert.match(verify.stdout, /\(verified\)/);
+  assert.notEqual(spawnSync("doveadm", ["pw", "-t", ours, "-p", "battery staple"], { encoding: "utf8" }).status, 0);
+  const theirs = spawnSync("doveadm", ["pw", "-s", "SCRAM-SHA-256", "-p", "correct horse"], { encoding: "utf8" }).stdout.trim();
+  const read = parseScram(theirs);
+  assert.ok(read.ok, theirs);
+  assert.equal(scramSha256Credentials("correct horse", read.credential.salt, read.credential.iterations), theirs);
+});
+
+test("a new credential follows the scheme of the service's accounts: SHA-256 for a new one, never a mix", () => {
+  const sha1 = scramSha1Credentials("a", Buffer.from("salt"), 4096);
+  const sha256 = scramSha256Credentials("a", Buffer.from("salt"), 4096);
+  assert.equal(scramHashFor([]), "SHA-256");
+  assert.equal(scramHashFor([sha256, sha256]), "SHA-256");
+  assert.equal(scramHashFor([sha1, sha1]), "SHA-1");
+  assert.throws(() => scramHashFor([sha1, sha256]), /the service's accounts use \{SCRAM-SHA-1\} and \{SCRAM-SHA-256\}, not one scram scheme/);
+  assert.throws(() => scramHashFor(["{ARGON2ID}$argon2id$x"]), /use \{ARGON2ID\}/);
 });

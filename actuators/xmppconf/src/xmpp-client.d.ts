@@ -35,6 +35,8 @@ declare module "@xmpp/client" {
     stop(): Promise<unknown>;
     readonly reconnect: { stop(): void };
     readonly iqCaller: { request(element: Element, timeout?: number): Promise<Element> };
+    /** The SASL mechanisms the client knows; `use` adds one, which the client then prefers last. */
+    readonly saslFactory: { use(name: string, mechanism: new () => unknown): unknown };
   }
 
   /** Makes a client. */
