@@ -6,7 +6,7 @@ import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { eq } from "drizzle-orm";
 import { z } from "zod";
-import { scramSha1Credentials } from "@coyote/actuator-xmppconf";
+import { scramSha256Credentials } from "@coyote/actuator-xmppconf";
 import { isUnderCustomerDomain, ServiceSpec, type ServerSpec, type StateStore } from "@coyote/spec";
 import type { CrmDb } from "../db.ts";
 import { fieldErrors } from "../forms.ts";
@@ -103,7 +103,7 @@ export interface StarterServiceInput {
   readonly challenge?: string;
   /** The local part of the mailbox and the XMPP username. */
   readonly local: string;
-  /** The `{SCRAM-SHA-1}` credential for both the mailbox and the XMPP account. */
+  /** The SCRAM credential (`{SCRAM-SHA-256}` for a new service) for both the mailbox and the XMPP account. */
   readonly passwordHash: string;
 }
 
@@ -211,7 +211,9 @@ async function create(deps: SignupDeps, input: Readonly<Record<string, unknown>>
   // A customer's own domain is served once its owner shows control over it with this token
   // (domain-proof.ts); a name under the box's customer domain is the box's to hand out.
   const challenge = isUnderCustomerDomain(domain, server) ? undefined : newProofToken();
-  const spec = buildServiceSpec({ serviceId, userId, email, plan, domain, authoritative: claim.authoritative, challenge, local, passwordHash: scramSha1Credentials(password) });
+  // A new service has no accounts yet, so its mail and XMPP credential takes the strongest scheme
+  // Dovecot and Prosody both verify; its Prosody host is SHA-256 from the start.
+  const spec = buildServiceSpec({ serviceId, userId, email, plan, domain, authoritative: claim.authoritative, challenge, local, passwordHash: scramSha256Credentials(password) });
   // The store validates too, but only after the site and the rows exist; a spec this shop cannot
   // make valid is better refused before anything is written.
   const valid = ServiceSpec.safeParse(spec);
