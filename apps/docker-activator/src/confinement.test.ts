@@ -4,8 +4,9 @@ import type { Server } from "node:http";
 import { PassThrough } from "node:stream";
 import { after, before, describe, it } from "node:test";
 import { ActivatorClient } from "./client.ts";
-import { checkConfinement, confinedContainer, DEFAULT_CONFINEMENT } from "./confinement.ts";
+import { checkConfinement, confinedContainer, DEFAULT_CONFINEMENT, HOLDER_LIMITS, holderContainer } from "./confinement.ts";
 import { LABELS } from "./docker-runtime.ts";
+import { HOLDER_LABEL } from "./holder.ts";
 import { BUSYBOX, freePort, httpGet, importBusyboxImage, makeHarness, missingTools, startDockerd, TEST_IMAGE, unitEntry, waitFor } from "./test/support.ts";
 import type { Dockerd } from "./test/support.ts";
 
@@ -49,6 +50,13 @@ async function asTheUnit(containerId: string, script: string): Promise<{ code: n
   return { code: info.ExitCode ?? -1, out };
 }
 
+/** Removes the containers (apps and network holders) a test's units left behind. */
+async function removeUnitContainers(): Promise<void> {
+  for (const label of [LABELS.unit, HOLDER_LABEL]) {
+    for (const c of await engine().docker.listContainers({ all: true, filters: { label: [label] } })) await engine().docker.getContainer(c.Id).remove({ force: true });
+  }
+}
+
 /** A listener on the host's loopback, standing for the panel and the other daemons. */
 async function loopbackListener(port: number): Promise<Server> {
   const server = createServer((req, res) => {
@@ -71,8 +79,12 @@ describe("the confinement of unit containers", { skip }, () => {
 
   it("publishes a unit's port on loopback only", () => {
     const unit = unitEntry({ id: "wide", serviceId: "wide", port: 18090, runtime: "docker", image: TEST_IMAGE, host: "0.0.0.0" }) as Parameters<typeof confinedContainer>[0];
-    assert.throws(() => confinedContainer(unit, DEFAULT_CONFINEMENT, "units"), /address 0\.0\.0\.0 is not a loopback address/);
-    assert.deepEqual(confinedContainer({ ...unit, host: "127.0.0.2" }, DEFAULT_CONFINEMENT, "units").HostConfig?.PortBindings, { "18090/tcp": [{ HostIp: "127.0.0.2", HostPort: "18090" }] });
+    assert.throws(() => holderContainer(unit, DEFAULT_CONFINEMENT, "units"), /address 0\.0\.0\.0 is not a loopback address/);
+    assert.throws(() => confinedContainer(unit, DEFAULT_CONFINEMENT, "0123456789ab"), /address 0\.0\.0\.0 is not a loopback address/);
+    assert.deepEqual(holderContainer({ ...unit, host: "127.0.0.2" }, DEFAULT_CONFINEMENT, "units").HostConfig?.PortBindings, { "18090/tcp": [{ HostIp: "127.0.0.2", HostPort: "18090" }] });
+    // The app publishes nothing of its own: it joins its holder's namespace.
+    assert.equal(confinedContainer({ ...unit, host: "127.0.0.2" }, DEFAULT_CONFINEMENT, "0123456789ab").HostConfig?.PortBindings, undefined);
+    assert.throws(() => confinedContainer({ ...unit, host: "127.0.0.2" }, DEFAULT_CONFINEMENT, "host"), /not a container id/);
   });
 
   /** Wakes a unit serving $HOST:$PORT, and a loopback listener standing for the panel; runs `check`. */
@@ -95,7 +107,7 @@ describe("the confinement of unit containers", { skip }, () => {
       panel.closeAllConnections();
       client.close();
       await harness.cleanup();
-      for (const c of await engine().docker.listContainers({ all: true, filters: { label: [LABELS.unit] } })) await engine().docker.getContainer(c.Id).remove({ force: true });
+      await removeUnitContainers();
     }
   }
 
@@ -129,10 +141,22 @@ describe("the confinement of unit containers", { skip }, () => {
     await withJailedUnit(async (id, port) => {
       const inspect = await engine().docker.getContainer(id).inspect();
       const host = inspect.HostConfig;
-      assert.match(host.NetworkMode ?? "", /^coyote-units-[0-9a-f]{12}$/);
-      const network = (await engine().docker.getNetwork(host.NetworkMode ?? "").inspect()) as { Driver: string };
+      const holderInfo = (await engine().docker.listContainers({ filters: { label: [`${HOLDER_LABEL}=jail`] } }))[0];
+      assert.ok(holderInfo !== undefined, "the unit's network holder runs");
+      assert.equal(host.NetworkMode, `container:${holderInfo.Id}`, "the unit joins its holder's network namespace");
+      assert.deepEqual(host.PortBindings ?? {}, {}, "the unit publishes no port of its own");
+      const holder = await engine().docker.getContainer(holderInfo.Id).inspect();
+      assert.match(holder.HostConfig.NetworkMode ?? "", /^coyote-units-[0-9a-f]{12}$/);
+      const network = (await engine().docker.getNetwork(holder.HostConfig.NetworkMode ?? "").inspect()) as { Driver: string };
       assert.equal(network.Driver, "bridge");
-      assert.deepEqual(host.PortBindings, { [`${port}/tcp`]: [{ HostIp: "127.0.0.1", HostPort: String(port) }] });
+      assert.deepEqual(holder.HostConfig.PortBindings, { [`${port}/tcp`]: [{ HostIp: "127.0.0.1", HostPort: String(port) }] });
+      // The holder is confined as the app is, with tiny limits.
+      assert.deepEqual(holder.HostConfig.CapDrop, ["ALL"]);
+      assert.deepEqual(holder.HostConfig.SecurityOpt, ["no-new-privileges"]);
+      assert.equal(holder.HostConfig.ReadonlyRootfs, true);
+      assert.equal(holder.HostConfig.Memory, HOLDER_LIMITS.memoryMb * 1024 * 1024);
+      assert.equal(holder.HostConfig.PidsLimit, HOLDER_LIMITS.pids);
+      assert.equal(holder.Config.User, "65534:65534");
       assert.deepEqual(host.CapDrop, ["ALL"]);
       assert.deepEqual(host.SecurityOpt, ["no-new-privileges"]);
       assert.equal(host.PidsLimit, DEFAULT_CONFINEMENT.pidsLimit);
@@ -158,7 +182,7 @@ describe("the confinement of unit containers", { skip }, () => {
     } finally {
       client.close();
       await harness.cleanup();
-      for (const c of await engine().docker.listContainers({ all: true, filters: { label: [LABELS.unit] } })) await engine().docker.getContainer(c.Id).remove({ force: true });
+      await removeUnitContainers();
     }
   });
 });

@@ -60,40 +60,83 @@ export function checkConfinement(c: ContainerConfinement): ContainerConfinement 
 
 /** A short fingerprint of a confinement, kept in {@link CONFINEMENT_LABEL}. */
 export function confinementStamp(c: ContainerConfinement, networkName: string): string {
-  const made = { ...c, networkName: c.network === "bridge" ? networkName : null };
+  // `netns`: how a bridged unit gets its network; a container made the older way is made anew.
+  const made = { ...c, networkName: c.network === "bridge" ? networkName : null, netns: c.network === "bridge" ? "holder" : null };
   return createHash("sha256").update(JSON.stringify(made)).digest("hex").slice(0, 12);
 }
 
-/**
- * The parts of a container's create options that confine it: host config, the exposed port and
- * the user. Pure.
- * @throws Error for a unit whose address is not a loopback one: its port would be published to
- *   the world, past snitch-proxy.
- */
-export function confinedContainer(unit: Unit, c: ContainerConfinement, networkName: string): Pick<Docker.ContainerCreateOptions, "HostConfig" | "ExposedPorts" | "User"> {
+/** Throws for a bridged unit whose address is not a loopback one: its port would be published to the world. */
+function checkLoopback(unit: Unit, c: ContainerConfinement): void {
   if (c.network === "bridge" && !unit.host.startsWith("127.")) throw new Error(`unit ${unit.id}: its address ${unit.host} is not a loopback address; a unit's port is published on loopback only, where snitch-proxy dials it`);
+}
+
+/** The limits and privileges every container of a unit (the app and its network holder) runs under. */
+function confinedHost(c: ContainerConfinement): Docker.HostConfig {
+  return {
+    PidsLimit: c.pidsLimit,
+    CapDrop: ["ALL"],
+    SecurityOpt: ["no-new-privileges"],
+    ReadonlyRootfs: c.readonlyRootfs,
+    Init: true,
+  };
+}
+
+/** The memory (MiB), CPUs and processes of a network holder, which only sleeps. */
+export const HOLDER_LIMITS = { memoryMb: 8, cpus: 0.05, pids: 8 } as const;
+
+/**
+ * The create options of a unit's network holder: the container that owns the unit's network
+ * namespace on the units' bridge, with the unit's port published on its loopback address, and
+ * that stays up while the app sleeps, so that a wake only starts the app in a namespace that is
+ * already there (no new namespace, veth or port proxy per wake). Confined as the app is, with
+ * tiny limits. Pure.
+ * @throws Error for a unit whose address is not a loopback one.
+ */
+export function holderContainer(unit: Unit, c: ContainerConfinement, networkName: string): Pick<Docker.ContainerCreateOptions, "HostConfig" | "ExposedPorts" | "User"> {
+  checkLoopback(unit, c);
   const portKey = `${unit.port}/tcp`;
-  const network: Docker.HostConfig =
-    c.network === "bridge"
-      ? // Published on the unit's loopback address only, where snitch-proxy dials it.
-        { NetworkMode: networkName, PortBindings: { [portKey]: [{ HostIp: unit.host, HostPort: String(unit.port) }] } }
-      : { NetworkMode: "host" };
   return {
     User: c.user,
-    ...(c.network === "bridge" ? { ExposedPorts: { [portKey]: {} } } : {}),
+    ExposedPorts: { [portKey]: {} },
     HostConfig: {
-      ...network,
+      ...confinedHost(c),
+      // Published on the unit's loopback address only, where snitch-proxy dials it.
+      NetworkMode: networkName,
+      PortBindings: { [portKey]: [{ HostIp: unit.host, HostPort: String(unit.port) }] },
+      Memory: HOLDER_LIMITS.memoryMb * MIB,
+      MemorySwap: HOLDER_LIMITS.memoryMb * MIB,
+      NanoCpus: Math.round(HOLDER_LIMITS.cpus * 1e9),
+      PidsLimit: HOLDER_LIMITS.pids,
+      // Up again after an engine restart: the unit's port stays published while the app sleeps.
+      RestartPolicy: { Name: "unless-stopped" },
+    },
+  };
+}
+
+/**
+ * The parts of a unit container's create options that confine it: host config and the user. A
+ * bridged unit joins its network holder's namespace (`holderId`, see {@link holderContainer}),
+ * which publishes its port. Pure.
+ * @throws Error for a unit whose address is not a loopback one, or a bridged unit without a holder.
+ */
+export function confinedContainer(unit: Unit, c: ContainerConfinement, holderId: string | undefined): Pick<Docker.ContainerCreateOptions, "HostConfig" | "User"> {
+  checkLoopback(unit, c);
+  let networkMode = "host";
+  if (c.network === "bridge") {
+    if (holderId === undefined || !/^[0-9a-f]{12,64}$/.test(holderId)) throw new Error(`unit ${unit.id}: a bridged unit joins its network holder's namespace, and ${JSON.stringify(holderId)} is not a container id`);
+    networkMode = `container:${holderId}`;
+  }
+  return {
+    User: c.user,
+    HostConfig: {
+      ...confinedHost(c),
+      NetworkMode: networkMode,
       Memory: unit.memoryMb * MIB,
       // No swap beyond the limit: the budget counts memory, and swapping would hide it.
       MemorySwap: unit.memoryMb * MIB,
       NanoCpus: Math.round(c.cpus * 1e9),
-      PidsLimit: c.pidsLimit,
-      CapDrop: ["ALL"],
-      SecurityOpt: ["no-new-privileges"],
-      ReadonlyRootfs: c.readonlyRootfs,
       // The engine copies the image's /tmp onto the tmpfs, mode included; `mode` counts where it does not.
       ...(c.readonlyRootfs ? { Tmpfs: { "/tmp": `rw,nosuid,nodev,size=${c.tmpMb}m,mode=1777` } } : {}),
-      Init: true,
       RestartPolicy: { Name: "no" },
     },
   };

@@ -4,9 +4,11 @@ import { setTimeout as sleep } from "node:timers/promises";
 import Docker from "dockerode";
 import type { CoyoteLogger } from "@coyote/log";
 import { ActivatorUnits, readJsonText, validate } from "@coyote/spec";
-import { BRIDGE_LISTEN_HOST, checkConfinement, CONFINEMENT_LABEL, confinedContainer, confinementStamp, DEFAULT_CONFINEMENT, ensureUnitsNetwork } from "./confinement.ts";
+import { BRIDGE_LISTEN_HOST, checkConfinement, CONFINEMENT_LABEL, confinedContainer, confinementStamp, DEFAULT_CONFINEMENT, ensureUnitsNetwork, holderContainer } from "./confinement.ts";
 import type { ContainerConfinement } from "./confinement.ts";
-import { ActivatorFailure } from "./errors.ts";
+import { bounded, engineMessage, pingEngine, statusCode } from "./engine.ts";
+export { pingEngine } from "./engine.ts";
+import { DEFAULT_HOLDER_BINARY, ensureHolderImage, HOLDER_COMMAND, HOLDER_IMAGE, HOLDER_LABEL } from "./holder.ts";
 import { errorText, unitEnvironment } from "./runtime.ts";
 import type { DumpHook, ObservedUnit, Runtime, Unit } from "./runtime.ts";
 import { withoutSecretValues } from "./unit-secrets.ts";
@@ -37,51 +39,18 @@ export interface DockerRuntimeOptions {
   readonly callTimeoutMs?: number;
   /** How containers are confined; each field defaults to {@link DEFAULT_CONFINEMENT}'s. */
   readonly confinement?: Partial<ContainerConfinement>;
-}
-
-function statusCode(error: unknown): number | undefined {
-  const code = (error as { statusCode?: unknown } | null)?.statusCode;
-  return typeof code === "number" ? code : undefined;
-}
-
-function engineMessage(error: unknown): string {
-  const json = (error as { json?: { message?: unknown } } | null)?.json;
-  return typeof json?.message === "string" ? json.message : errorText(error);
-}
-
-async function bounded<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  const controller = new AbortController();
-  try {
-    return await Promise.race([
-      promise,
-      sleep(ms, undefined, { signal: controller.signal }).then(() => {
-        throw new Error(`${what}: the Docker engine did not answer within ${ms} ms`);
-      }),
-    ]);
-  } finally {
-    controller.abort();
-  }
-}
-
-/**
- * Checks that a Docker engine answers on a socket.
- * @throws ActivatorFailure ENGINE_UNAVAILABLE naming the socket and why.
- */
-export async function pingEngine(socketPath: string, timeoutMs = 3000): Promise<void> {
-  const docker = new Docker({ socketPath });
-  try {
-    await bounded(docker.ping(), timeoutMs, `pinging ${socketPath}`);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new ActivatorFailure("ENGINE_UNAVAILABLE", `docker runtime: no Docker engine answers on ${socketPath} (${code ?? errorText(error)})`, { cause: error });
-  }
+  /** The static busybox the network holders' image is imported from (default `/usr/bin/busybox`). */
+  readonly holderBinary?: string;
 }
 
 /**
  * The `docker` runtime: one container per unit, made stopped when the unit appears, confined
  * ({@link ContainerConfinement}: its own network with only its port published, no capabilities,
  * a non-root user, limits), and `--init` so that the app gets signals and its children are
- * reaped. Containers are found again by their labels after an activator restart.
+ * reaped. On the units' bridge, each unit also has a network holder ({@link holderContainer}):
+ * made with the unit, kept running while the unit sleeps and removed with it; the unit's
+ * container joins the holder's network namespace, so that a wake costs no namespace, veth or port
+ * proxy. Containers are found again by their labels after an activator restart.
  */
 export class DockerRuntime implements Runtime {
   /** This is the docker runtime. */
@@ -95,7 +64,9 @@ export class DockerRuntime implements Runtime {
   /** The units' bridge network. */
   readonly networkName: string;
   readonly #stamp: string;
+  readonly #holderBinary: string;
   #network: Promise<void> | undefined;
+  #holderImage: Promise<void> | undefined;
 
   private constructor(options: DockerRuntimeOptions, confinement: ContainerConfinement) {
     this.#socketPath = options.socketPath;
@@ -106,6 +77,7 @@ export class DockerRuntime implements Runtime {
     this.#confinement = confinement;
     this.networkName = confinement.networkName ?? `coyote-units-${this.#scope}`;
     this.#stamp = confinementStamp(confinement, this.networkName);
+    this.#holderBinary = options.holderBinary ?? DEFAULT_HOLDER_BINARY;
   }
 
   /**
@@ -131,6 +103,73 @@ export class DockerRuntime implements Runtime {
     return this.#network;
   }
 
+  /** Imports the holders' image once when the engine lacks it; a failure is tried again at the next ensure. */
+  #ensureHolderImage(): Promise<void> {
+    this.#holderImage ??= this.#call(ensureHolderImage(this.#docker, this.#holderBinary), `importing ${HOLDER_IMAGE}`).catch((error: unknown) => {
+      this.#holderImage = undefined;
+      throw error;
+    });
+    return this.#holderImage;
+  }
+
+  /** The name of a unit's network holder; `-net` ends no {@link containerName}, whose scope is hex. */
+  holderName(unitId: string): string {
+    return `${this.containerName(unitId)}-net`;
+  }
+
+  /**
+   * Makes the unit's network holder when it is missing or was made from another configuration,
+   * and starts it when it does not run.
+   * @returns the holder's container id.
+   */
+  async #holder(unit: Unit, hash: string): Promise<string> {
+    const name = this.holderName(unit.id);
+    const holder = this.#docker.getContainer(name);
+    // Twice at most: a concurrent ensure of the same unit may make it between our look and our create.
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        const info = await this.#call(holder.inspect(), `inspecting the network holder of unit ${unit.id}`);
+        if (info.Config.Labels[LABELS.hash] === hash && info.Config.Labels[CONFINEMENT_LABEL] === this.#stamp) {
+          if (!info.State.Running) await this.#startHolder(unit.id, info.Id);
+          return info.Id;
+        }
+        await this.#call(holder.remove({ force: true }), `removing the old network holder of unit ${unit.id}`);
+      } catch (error) {
+        if (statusCode(error) !== 404) throw error;
+      }
+      let id: string;
+      try {
+        const made = await this.#call(
+          this.#docker.createContainer({
+            name,
+            Image: HOLDER_IMAGE,
+            Cmd: [...HOLDER_COMMAND],
+            // Not the unit's label: whoever lists a unit's containers by it finds the app alone.
+            Labels: { [LABELS.service]: unit.serviceId, [HOLDER_LABEL]: unit.id, [LABELS.hash]: hash, [LABELS.scope]: this.#scope, [CONFINEMENT_LABEL]: this.#stamp },
+            ...holderContainer(unit, this.#confinement, this.networkName),
+          }),
+          `creating the network holder of unit ${unit.id}`,
+        );
+        id = made.id;
+      } catch (error) {
+        if (statusCode(error) === 409) continue;
+        throw new Error(`creating the network holder: ${engineMessage(error)}`, { cause: error });
+      }
+      await this.#startHolder(unit.id, id);
+      this.#logger.info({ unit: unit.id, container: name }, `made the network holder of unit ${unit.id}`);
+      return id;
+    }
+    throw new Error(`the network holder ${name} of unit ${unit.id} keeps being made anew by someone else`);
+  }
+
+  async #startHolder(unitId: string, id: string): Promise<void> {
+    try {
+      await this.#call(this.#docker.getContainer(id).start(), `starting the network holder of unit ${unitId}`);
+    } catch (error) {
+      if (statusCode(error) !== 304) throw new Error(`starting the network holder (which publishes the unit's port): ${engineMessage(error)}`, { cause: error });
+    }
+  }
+
   /**
    * Where the activator probes a unit: in a bridged container, its own address on the units'
    * network. The published loopback port is answered by the engine's proxy as soon as the
@@ -138,7 +177,8 @@ export class DockerRuntime implements Runtime {
    */
   async probeHost(unit: Unit): Promise<string | undefined> {
     if (this.#confinement.network !== "bridge") return undefined;
-    const info = await this.#call(this.#docker.getContainer(this.containerName(unit.id)).inspect(), `inspecting unit ${unit.id}`);
+    // The unit shares its holder's namespace: the holder's address is the unit's.
+    const info = await this.#call(this.#docker.getContainer(this.holderName(unit.id)).inspect(), `inspecting the network holder of unit ${unit.id}`);
     const address = info.NetworkSettings.Networks[this.networkName]?.IPAddress;
     return address === undefined || address === "" ? undefined : address;
   }
@@ -166,7 +206,10 @@ export class DockerRuntime implements Runtime {
   async observe(): Promise<Map<string, ObservedUnit>> {
     const list = await this.#call(this.#docker.listContainers({ all: true, filters: { label: [`${LABELS.scope}=${this.#scope}`] } }), "listing containers");
     const out = new Map<string, ObservedUnit>();
+    const stoppedHolders = new Map<string, string>();
     for (const info of list) {
+      const holderOf = info.Labels[HOLDER_LABEL];
+      if (holderOf !== undefined && info.State !== "running") stoppedHolders.set(holderOf, info.Id);
       const id = info.Labels[LABELS.unit];
       if (id === undefined) continue;
       let unit: Unit | undefined;
@@ -180,20 +223,35 @@ export class DockerRuntime implements Runtime {
       const hash = info.Labels[CONFINEMENT_LABEL] === this.#stamp ? info.Labels[LABELS.hash] : undefined;
       out.set(id, { running: info.State === "running", hash, ...(unit === undefined ? {} : { unit }) });
     }
+    // A holder keeps the unit's port published while the unit sleeps: one found stopped (by hand,
+    // or by an engine restart) runs again. Removing a unit removes its holder.
+    for (const [unitId, holderId] of stoppedHolders) {
+      if (!out.has(unitId)) continue;
+      await this.#startHolder(unitId, holderId).then(
+        () => this.#logger.warn({ unit: unitId, container: this.holderName(unitId) }, `the network holder of unit ${unitId} was stopped; started it again`),
+        (error: unknown) => this.#logger.warn({ unit: unitId, err: error }, `the network holder of unit ${unitId} is stopped and did not start: ${errorText(error)}`),
+      );
+    }
     return out;
   }
 
   async ensure(unit: Unit, hash: string): Promise<void> {
+    let holderId: string | undefined;
+    if (this.#confinement.network === "bridge") {
+      await this.#ensureNetwork();
+      await this.#ensureHolderImage();
+      holderId = await this.#holder(unit, hash);
+    }
     const container = this.#docker.getContainer(this.containerName(unit.id));
     try {
       const info = await this.#call(container.inspect(), `inspecting the container of unit ${unit.id}`);
-      if (info.Config.Labels[LABELS.hash] === hash && info.Config.Labels[CONFINEMENT_LABEL] === this.#stamp) return;
+      const joined = holderId === undefined || info.HostConfig.NetworkMode === `container:${holderId}`;
+      if (info.Config.Labels[LABELS.hash] === hash && info.Config.Labels[CONFINEMENT_LABEL] === this.#stamp && joined) return;
       // The activator dumped and stopped it before asking for the new one; this is the removal.
       await this.#call(container.remove({ force: true }), `removing the old container of unit ${unit.id}`);
     } catch (error) {
       if (statusCode(error) !== 404) throw error;
     }
-    await this.#ensureNetwork();
     // In its own network the app listens on its namespace's addresses; the engine publishes them.
     const listen = this.#confinement.network === "bridge" ? { HOST: BRIDGE_LISTEN_HOST } : {};
     const env = Object.entries({ ...unitEnvironment(unit), ...listen }).map(([k, v]) => `${k}=${v}`);
@@ -214,7 +272,7 @@ export class DockerRuntime implements Runtime {
             [LABELS.config]: JSON.stringify(withoutSecretValues(unit)),
             [CONFINEMENT_LABEL]: this.#stamp,
           },
-          ...confinedContainer(unit, this.#confinement, this.networkName),
+          ...confinedContainer(unit, this.#confinement, holderId),
         }),
         `creating the container of unit ${unit.id}`,
       );
@@ -259,10 +317,13 @@ export class DockerRuntime implements Runtime {
   }
 
   async remove(unitId: string): Promise<void> {
-    try {
-      await this.#call(this.#docker.getContainer(this.containerName(unitId)).remove({ force: true }), `removing unit ${unitId}`);
-    } catch (error) {
-      if (statusCode(error) !== 404) throw new Error(`removing the container: ${engineMessage(error)}`, { cause: error });
+    // The app first: a holder is not removed from under a container that uses its namespace.
+    for (const [name, what] of [[this.containerName(unitId), "container"], [this.holderName(unitId), "network holder"]] as const) {
+      try {
+        await this.#call(this.#docker.getContainer(name).remove({ force: true }), `removing the ${what} of unit ${unitId}`);
+      } catch (error) {
+        if (statusCode(error) !== 404) throw new Error(`removing the ${what}: ${engineMessage(error)}`, { cause: error });
+      }
     }
   }
 

@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { ActivatorClient, ActivatorError } from "./client.ts";
+import { LABELS } from "./docker-runtime.ts";
 import { PROCESSES_FILE } from "./process-runtime.ts";
 import { BUSYBOX, freePort, httpGet, importBusyboxImage, makeBusyboxRoot, makeHarness, missingTools, startDockerd, TEST_IMAGE, unitEntry, waitFor } from "./test/support.ts";
 import type { Dockerd } from "./test/support.ts";
@@ -45,7 +46,8 @@ describe("docker-activator when the Docker engine goes away", { skip }, () => {
       ]);
       const running = await harness.start();
       assert.equal(running.dockerRuntime, true);
-      await waitFor(async () => (await engine.docker.listContainers({ all: true })).length === 1, 10_000, "the container to be made");
+      // The unit's container, made last (after its network holder).
+      await waitFor(async () => (await engine.docker.listContainers({ all: true, filters: { label: [LABELS.unit] } })).length === 1, 10_000, "the container to be made");
       await engine.stop();
       dockerd = undefined;
       await assert.rejects(

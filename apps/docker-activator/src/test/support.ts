@@ -52,7 +52,11 @@ export async function waitFor<T>(check: () => Promise<T | undefined | false> | T
 
 export { freePort };
 
-/** Whether something accepts TCP connections on 127.0.0.1:port. */
+/**
+ * Whether something serves on 127.0.0.1:port: a byte comes back to a request. A connection alone
+ * says nothing for a container on its own network: the engine's port proxy accepts connections
+ * while the unit sleeps (its network holder keeps the port published) and closes them.
+ */
 export function tcpOpen(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket: Socket = connect({ host: "127.0.0.1", port });
@@ -61,7 +65,10 @@ export function tcpOpen(port: number): Promise<boolean> {
       resolve(open);
     };
     socket.setTimeout(1000, () => done(false));
-    socket.once("connect", () => done(true));
+    socket.once("connect", () => socket.write("HEAD / HTTP/1.0\r\n\r\n"));
+    socket.once("data", () => done(true));
+    socket.once("end", () => done(false));
+    socket.once("close", () => done(false));
     socket.once("error", () => done(false));
   });
 }
