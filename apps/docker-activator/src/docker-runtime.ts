@@ -1,12 +1,11 @@
 import { createHash } from "node:crypto";
-import { PassThrough } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import Docker from "dockerode";
 import type { CoyoteLogger } from "@coyote/log";
 import { ActivatorUnits, readJsonText, validate } from "@coyote/spec";
 import { BRIDGE_LISTEN_HOST, checkConfinement, CONFINEMENT_LABEL, confinedContainer, confinementStamp, DEFAULT_CONFINEMENT, ensureUnitsNetwork, holderContainer } from "./confinement.ts";
 import type { ContainerConfinement } from "./confinement.ts";
-import { bounded, engineMessage, pingEngine, statusCode } from "./engine.ts";
+import { bounded, engineMessage, pingEngine, runDumpExec, statusCode } from "./engine.ts";
 export { pingEngine } from "./engine.ts";
 import { DEFAULT_HOLDER_BINARY, ensureHolderImage, HOLDER_COMMAND, HOLDER_IMAGE, HOLDER_LABEL } from "./holder.ts";
 import { errorText, unitEnvironment } from "./runtime.ts";
@@ -346,37 +345,7 @@ export class DockerRuntime implements Runtime {
       if (!status.running) throw new Error(`it died of ${hook.signal} instead of dumping its state (${status.exit ?? "exited"})`);
       return;
     }
-    const exec = await this.#call(container.exec({ Cmd: [...hook.command], AttachStdout: true, AttachStderr: true }), `creating the dump exec of unit ${unit.id}`);
-    const stream = await this.#call(exec.start({ hijack: true, stdin: false }), `starting the dump exec of unit ${unit.id}`);
-    let stderr = "";
-    const errSink = new PassThrough();
-    errSink.setEncoding("utf8").on("data", (chunk: string) => {
-      stderr = (stderr + chunk).slice(-1000);
-    });
-    const outSink = new PassThrough();
-    outSink.resume();
-    this.#docker.modem.demuxStream(stream, outSink, errSink);
-    const ended = new Promise<void>((resolve) => {
-      stream.once("end", resolve);
-      stream.once("close", resolve);
-      stream.once("error", () => resolve());
-    });
-    try {
-      await bounded(ended, Math.max(1, until - performance.now()), "the dump");
-    } catch {
-      stream.destroy();
-      throw new Error(`the dump command ${hook.command.join(" ")} did not finish within ${timeoutMs} ms`);
-    }
-    // The stream ends when the command does; the exit code may lag a moment behind in the engine.
-    for (;;) {
-      const info = await this.#call(exec.inspect(), `inspecting the dump exec of unit ${unit.id}`);
-      if (!info.Running) {
-        if (info.ExitCode === 0) return;
-        throw new Error(`the dump command ${hook.command.join(" ")} exited with code ${String(info.ExitCode)}${stderr.trim() === "" ? "" : `: ${stderr.trim()}`}`);
-      }
-      if (performance.now() >= until) throw new Error(`the dump command ${hook.command.join(" ")} did not finish within ${timeoutMs} ms`);
-      await sleep(20);
-    }
+    await runDumpExec(this.#docker, container, hook.command, { until, timeoutMs, unitId: unit.id, call: (promise, what) => this.#call(promise, what) });
   }
 
   async memory(unitIds: readonly string[]): Promise<Map<string, number>> {

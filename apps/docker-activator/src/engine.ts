@@ -1,3 +1,4 @@
+import { PassThrough } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import Docker from "dockerode";
 import { ActivatorFailure } from "./errors.ts";
@@ -41,5 +42,57 @@ export async function pingEngine(socketPath: string, timeoutMs = 3000): Promise<
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     throw new ActivatorFailure("ENGINE_UNAVAILABLE", `docker runtime: no Docker engine answers on ${socketPath} (${code ?? errorText(error)})`, { cause: error });
+  }
+}
+
+/** How {@link runDumpExec} bounds and names its engine calls. */
+export interface DumpExecOptions {
+  /** When the dump must be done (`performance.now()` time). */
+  readonly until: number;
+  /** The dump's whole timeout, for the messages. */
+  readonly timeoutMs: number;
+  /** The unit, for the messages. */
+  readonly unitId: string;
+  /** Runs one engine call within the runtime's deadline. */
+  call<T>(promise: Promise<T>, what: string): Promise<T>;
+}
+
+/**
+ * Runs a dump command in a unit's running container and waits for it to exit.
+ * @throws Error naming the command when it exits non-zero (with the end of its stderr) or does not
+ *   finish in time.
+ */
+export async function runDumpExec(docker: Docker, container: Docker.Container, command: readonly string[], options: DumpExecOptions): Promise<void> {
+  const { until, timeoutMs, unitId: id } = options;
+  const exec = await options.call(container.exec({ Cmd: [...command], AttachStdout: true, AttachStderr: true }), `creating the dump exec of unit ${id}`);
+  const stream = await options.call(exec.start({ hijack: true, stdin: false }), `starting the dump exec of unit ${id}`);
+  let stderr = "";
+  const errSink = new PassThrough();
+  errSink.setEncoding("utf8").on("data", (chunk: string) => {
+    stderr = (stderr + chunk).slice(-1000);
+  });
+  const outSink = new PassThrough();
+  outSink.resume();
+  docker.modem.demuxStream(stream, outSink, errSink);
+  const ended = new Promise<void>((resolve) => {
+    stream.once("end", resolve);
+    stream.once("close", resolve);
+    stream.once("error", () => resolve());
+  });
+  try {
+    await bounded(ended, Math.max(1, until - performance.now()), "the dump");
+  } catch {
+    stream.destroy();
+    throw new Error(`the dump command ${command.join(" ")} did not finish within ${timeoutMs} ms`);
+  }
+  // The stream ends when the command does; the exit code may lag a moment behind in the engine.
+  for (;;) {
+    const info = await options.call(exec.inspect(), `inspecting the dump exec of unit ${id}`);
+    if (!info.Running) {
+      if (info.ExitCode === 0) return;
+      throw new Error(`the dump command ${command.join(" ")} exited with code ${String(info.ExitCode)}${stderr.trim() === "" ? "" : `: ${stderr.trim()}`}`);
+    }
+    if (performance.now() >= until) throw new Error(`the dump command ${command.join(" ")} did not finish within ${timeoutMs} ms`);
+    await sleep(20);
   }
 }
