@@ -3,8 +3,8 @@
 // backend (nginx) answers a small body, one whose backend accepts websocket upgrades and then says
 // nothing. A well-behaved client asks the site every 50 ms over one keep-alive connection and the
 // panel's sign-in page every 500 ms, first alone, then while the attacker (lib/attacker.ts), from
-// other loopback addresses, holds silent, slow, idle and upgraded connections and sends bursts of
-// malformed requests and wrong sign-ins. Prints the client's p50/p99/errors in both phases, their
+// other loopback addresses and in a process of its own, holds silent, slow, idle and upgraded
+// connections and sends bursts of malformed requests and wrong sign-ins. Prints the client's p50/p99/errors in both phases, their
 // ratio, and what the server did with each attack shape.
 //
 //   node --import tsx bench/src/attack.ts [--calm 20] [--attack 60] [--per-shape 200] [--open-rate 50] [--sign-ins 8] [--sources 4]
@@ -20,9 +20,9 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { freePorts } from "@coyote/testing";
 import { startAppliance, stopAppliance } from "./lib/appliance.ts";
-import { holdShapes, signInBursts, type AttackTarget, type ShapeReport } from "./lib/attacker.ts";
+import type { AttackTarget, ShapeReport } from "./lib/attacker.ts";
 import { startBackend, type PeerSetup } from "./lib/peers.ts";
-import { stopDaemon, type Daemon } from "./lib/proc.ts";
+import { startDaemon, stopDaemon, type Daemon } from "./lib/proc.ts";
 
 const { values } = parseArgs({
   options: {
@@ -153,18 +153,31 @@ try {
     await sleep(250);
   }
 
+  const target: AttackTarget = { httpsPort: box.ports.https, site: SITE, wsSite: WS_SITE, panelUrl: box.panelUrl, sources: Array.from({ length: SOURCES }, (_, i) => `127.0.0.${i + 2}`) };
+  // The attacker runs in a process of its own (attacker-process.ts) and reports when done.
+  const attacker = async (seconds: number): Promise<{ shapes: ShapeReport[]; signIns: Map<string, number> }> => {
+    const args = ["--import", "tsx", join(dirname(fileURLToPath(import.meta.url)), "attacker-process.ts"), JSON.stringify({ target, seconds, perShape: PER_SHAPE, openRate: OPEN_RATE, signIns: SIGN_INS })];
+    const daemon = startDaemon("attacker", process.execPath, args, join(workDir, "attacker.log"), { stdin: "pipe", stdout: "pipe" });
+    daemons.push(daemon);
+    let stdout = "";
+    daemon.child.stdout?.setEncoding("utf8");
+    daemon.child.stdout?.on("data", (chunk: string) => (stdout += chunk));
+    await daemon.exited;
+    const line = stdout.split("\n").find((l) => l.startsWith("REPORT "));
+    if (line === undefined) throw new Error(`the attacker printed no report; see ${join(workDir, "attacker.log")}`);
+    const report = JSON.parse(line.slice("REPORT ".length)) as { shapes: (Omit<ShapeReport, "answers"> & { answers: [string, number][] })[]; signIns: [string, number][] };
+    return { shapes: report.shapes.map((s) => ({ ...s, answers: new Map(s.answers) })), signIns: new Map(report.signIns) };
+  };
   const phase = async (seconds: number, attack: boolean) => {
     const stop = new AbortController();
     const timer = setTimeout(() => stop.abort(), seconds * 1000);
-    const target: AttackTarget = { httpsPort: box.ports.https, site: SITE, wsSite: WS_SITE, panelUrl: box.panelUrl, sources: Array.from({ length: SOURCES }, (_, i) => `127.0.0.${i + 2}`) };
-    const [siteRecord, panelRecord, shapes, signIns] = await Promise.all([
+    const [siteRecord, panelRecord, attacked] = await Promise.all([
       steadyClient(getSite, 50, stop.signal),
       steadyClient(getPanel, 500, stop.signal),
-      attack ? holdShapes(target, PER_SHAPE, OPEN_RATE, stop.signal) : Promise.resolve([] as ShapeReport[]),
-      attack ? signInBursts(target, SIGN_INS, stop.signal) : Promise.resolve(new Map<string, number>()),
+      attack ? attacker(seconds) : Promise.resolve({ shapes: [] as ShapeReport[], signIns: new Map<string, number>() }),
     ]);
     clearTimeout(timer);
-    return { siteRecord, panelRecord, shapes, signIns };
+    return { siteRecord, panelRecord, ...attacked };
   };
 
   out(`calm: ${CALM_S} s of the well-behaved client alone`);
