@@ -1,0 +1,167 @@
+/**
+ * The files the actuator touches, in one place: the resolved layout of the configuration, data
+ * and bookkeeping folders, and the small file helpers (reads that treat a missing file as
+ * absent, removals that tolerate one, folders given Prosody's owner).
+ */
+import { chown, lstat, mkdir, readdir, readFile, rmdir, unlink } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { ActuatorError } from "@coyote/actuator";
+import { accountsDir, decodeDataPathPart, DEFAULT_PROSODY_MODULES, HOSTS_DIR, MAIN_CONFIG_FILE, type MainConfigInput } from "./render.ts";
+import type { ObservedAccount, XmppActuatorOptions } from "./types.ts";
+
+/** A host file's name, `<domain>.cfg.lua`; group 1 is the domain. */
+export const HOST_FILE_NAME = /^([a-z0-9](?:[a-z0-9.-]*[a-z0-9])?)\.cfg\.lua$/;
+/** The mode of an account file: Prosody's group reads it, nobody else. */
+export const ACCOUNT_MODE = 0o640;
+const DATA_DIR_MODE = 0o750;
+
+/** The owner given to the files and folders the actuator writes, when the options name one. */
+export type FileOwner = { readonly uid: number; readonly gid: number } | undefined;
+
+/** Every path, binary and limit of one actuator, resolved once from its options. */
+export interface XmppLayout {
+  /** Where `prosody.cfg.lua` lives. */
+  readonly configDir: string;
+  /** Prosody's `data_path`. */
+  readonly dataDir: string;
+  /** The `conf.d/` folder of the per-host files. */
+  readonly hostsDir: string;
+  /** The main configuration file. */
+  readonly configFile: string;
+  /** The actuator's bookkeeping folder, `<stateDir>/xmppconf`. */
+  readonly bookDir: string;
+  /** The digests of the configuration Prosody last loaded. */
+  readonly commitStateFile: string;
+  /** The sessions still to be closed. */
+  readonly closeJournal: string;
+  /** Prosody's pid file. */
+  readonly pidFile: string;
+  /** The prosodyctl binary. */
+  readonly prosodyctl: string;
+  /** How long one prosodyctl call may take. */
+  readonly timeoutMs: number;
+  /** The owner of the files written, if any. */
+  readonly owner: FileOwner;
+  /** What the main configuration is rendered from. */
+  readonly mainInput: MainConfigInput;
+}
+
+function checkPorts(name: string, ports: readonly number[]): void {
+  for (const port of ports) {
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new TypeError(`creating the xmpp actuator: ${name} holds ${port}, not a port`);
+  }
+}
+
+/**
+ * Resolves the options into the actuator's layout.
+ * @throws TypeError when a port is not one.
+ */
+export function resolveLayout(options: XmppActuatorOptions): XmppLayout {
+  checkPorts("c2sPorts", options.c2sPorts);
+  checkPorts("s2sPorts", options.s2sPorts);
+  const configDir = resolve(options.configDir);
+  const dataDir = resolve(options.dataDir);
+  const bookDir = join(resolve(options.stateDir), "xmppconf");
+  return {
+    configDir,
+    dataDir,
+    hostsDir: join(configDir, HOSTS_DIR),
+    configFile: join(configDir, MAIN_CONFIG_FILE),
+    bookDir,
+    commitStateFile: join(bookDir, "commit.json"),
+    closeJournal: join(bookDir, "close-sessions.json"),
+    pidFile: resolve(options.pidFile),
+    prosodyctl: options.prosodyctl ?? "prosodyctl",
+    timeoutMs: options.commandTimeoutMs ?? 30_000,
+    owner: options.fileOwner,
+    mainInput: {
+      configDir,
+      dataDir,
+      pidFile: resolve(options.pidFile),
+      logFile: resolve(options.logFile),
+      logLevel: options.logLevel ?? "info",
+      interfaces: [...options.interfaces],
+      c2sPorts: [...options.c2sPorts],
+      s2sPorts: [...options.s2sPorts],
+      modules: options.modules ?? DEFAULT_PROSODY_MODULES,
+      requireEncryption: options.requireEncryption ?? true,
+      certificatesDir: options.certificatesDir === undefined ? undefined : resolve(options.certificatesDir),
+      runAsRoot: options.runAsRoot ?? false,
+    },
+  };
+}
+
+/** Whether a file-system error says the file (or a folder on its path) does not exist. */
+export function isNotFound(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  return code === "ENOENT" || code === "ENOTDIR";
+}
+
+/** An error's message, whatever was thrown. */
+export function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/**
+ * A file's text, or undefined when it does not exist.
+ * @throws ActuatorError ReadFailed for any other failure.
+ */
+export async function readText(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, "utf8");
+  } catch (error) {
+    if (isNotFound(error)) return undefined;
+    throw new ActuatorError("ReadFailed", `reading ${path}: ${errorText(error)}`, { cause: error });
+  }
+}
+
+async function listDir(path: string): Promise<string[]> {
+  try {
+    return (await readdir(path)).sort();
+  } catch (error) {
+    if (isNotFound(error)) return [];
+    throw new ActuatorError("ReadFailed", `listing ${path}: ${errorText(error)}`, { cause: error });
+  }
+}
+
+/** The account files of one domain, with whether each has the owner and mode the actuator gives. */
+export async function readAccounts(dataDir: string, domain: string, owner: FileOwner): Promise<ObservedAccount[]> {
+  const dir = accountsDir(dataDir, domain);
+  const accounts: ObservedAccount[] = [];
+  for (const file of await listDir(dir)) {
+    // Prosody's own scratch files end in `~`, ours in `.tmp`; neither is an account.
+    if (!file.endsWith(".dat") || file.startsWith(".")) continue;
+    const path = join(dir, file);
+    const content = await readText(path);
+    if (content === undefined) continue;
+    const stats = await lstat(path);
+    const metadataOk = (stats.mode & 0o777) === ACCOUNT_MODE && (owner === undefined || (stats.uid === owner.uid && stats.gid === owner.gid));
+    accounts.push({ file, username: decodeDataPathPart(file.slice(0, -".dat".length)), content, metadataOk });
+  }
+  return accounts;
+}
+
+/** Creates a folder (and its parents) and gives it the data owner, as Prosody would have. */
+export async function ensureDataDir(path: string, owner: FileOwner): Promise<void> {
+  await mkdir(path, { recursive: true, mode: DATA_DIR_MODE });
+  if (owner !== undefined) await chown(path, owner.uid, owner.gid);
+}
+
+/** Removes a file; no error when it is already gone. */
+export async function removeFile(path: string): Promise<void> {
+  try {
+    await unlink(path);
+  } catch (error) {
+    if (!isNotFound(error)) throw error;
+  }
+}
+
+/** Removes a folder when it is empty; a folder that still holds something is left. */
+export async function removeDirIfEmpty(path: string): Promise<void> {
+  try {
+    await rmdir(path);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (!isNotFound(error) && code !== "ENOTEMPTY" && code !== "EEXIST") throw error;
+  }
+}

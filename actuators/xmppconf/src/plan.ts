@@ -1,0 +1,180 @@
+/**
+ * Planning: from what observe saw and the service's spec, the steps that make Prosody serve the
+ * service's domains and users. Pure: it reads nothing and writes nothing.
+ */
+import { ActuatorError, type Plan, type Target } from "@coyote/actuator";
+import { MISSING_CREDENTIAL, withCredentials } from "@coyote/spec";
+import { HOST_FILE_NAME } from "./files.ts";
+import { encodeDataPathPart, HOST_FILE_SUFFIX, HOSTS_DIR, MAIN_CONFIG_FILE, renderAccount, renderHostConfig } from "./render.ts";
+import { parseScram, passwordHashScheme, type ScramCredential, type ScramHash } from "./scram.ts";
+import type { ObservedHostFile, XmppObserved, XmppStep } from "./types.ts";
+
+interface Problem {
+  readonly reason: string;
+  readonly message: string;
+}
+
+/**
+ * Plans the changes for one service. A domain another file already defines, or a user whose hash
+ * is unusable, is reported without touching what exists: the rest is applied first and a last
+ * `reject` step reports the problems (or the plan fails at once when nothing else is to be done).
+ * @param mainConfig the rendered main configuration, written when the service serves a domain.
+ * @throws ActuatorError (terminal) when there is nothing to do but report problems.
+ */
+export function planXmpp(target: Target, observed: XmppObserved, mainConfig: string): Plan<XmppStep> {
+  const steps: XmppStep[] = [];
+  const describe: string[] = [];
+  const problems: Problem[] = [];
+  const context = `planning xmpp for service ${target.id}`;
+  // The spec with its credentials read from secrets/ (observe).
+  const spec = target.spec === undefined ? undefined : withCredentials(target.spec, observed.credentials ?? new Map());
+  const wanted = spec?.xmpp === undefined ? [] : spec.domains.map((d) => d.name);
+
+  // Which files this service owns, and every file that defines each VirtualHost today.
+  const owned = new Map<string, ObservedHostFile>();
+  for (const file of observed.hostFiles) {
+    const domain = HOST_FILE_NAME.exec(file.file)?.[1];
+    if (domain !== undefined && file.owner === target.id) owned.set(domain, file);
+  }
+  const definers = new Map<string, ObservedHostFile[]>();
+  for (const file of observed.hostFiles) {
+    const named = HOST_FILE_NAME.exec(file.file)?.[1];
+    for (const host of new Set(named === undefined ? file.hosts : [...file.hosts, named])) definers.set(host, [...(definers.get(host) ?? []), file]);
+  }
+
+  // The domains this service may serve: those no other file defines (or is named after). A
+  // conflicting domain this service already owns is left as it is, not removed: a bad state
+  // never wipes what works.
+  const served: string[] = [];
+  for (const domain of wanted) {
+    const ownFile = `${domain}${HOST_FILE_SUFFIX}`;
+    const holder = (definers.get(domain) ?? []).find((file) => !(file.file === ownFile && file.owner === target.id));
+    if (holder !== undefined) {
+      const who = holder.owner === undefined ? `a file coyote did not make (${HOSTS_DIR}/${holder.file})` : `service ${holder.owner}`;
+      problems.push({ reason: "DomainTaken", message: `domain ${domain} is already an xmpp host of ${who}` });
+      continue;
+    }
+    served.push(domain);
+  }
+
+  if (served.length > 0 && observed.mainConfig !== mainConfig) {
+    steps.push({ kind: "write-main-config", content: mainConfig });
+    describe.push(`write ${MAIN_CONFIG_FILE}`);
+  }
+  // Desired accounts of the served domains; a user whose hash is unusable keeps whatever
+  // account it has (a bad spec never wipes good state) and is reported.
+  const desired = new Map<string, Map<string, ScramCredential>>();
+  const keep = new Set<string>();
+  const seen = new Map<string, string>();
+  for (const domain of served) desired.set(domain, new Map());
+  for (const { passwordHash = MISSING_CREDENTIAL, ...user } of spec?.xmpp?.users ?? []) {
+    const jid = `${user.username}@${user.domain}`;
+    const accounts = desired.get(user.domain);
+    if (accounts === undefined) continue; // its domain is taken: already reported
+    const earlier = seen.get(jid);
+    if (earlier !== undefined) {
+      if (earlier !== passwordHash) {
+        problems.push({ reason: "DuplicateUser", message: `user ${jid} is listed twice with different password hashes` });
+        accounts.delete(user.username);
+        keep.add(jid);
+      }
+      continue;
+    }
+    seen.set(jid, passwordHash);
+    const parsed = parseScram(passwordHash);
+    if (!parsed.ok) {
+      keep.add(jid);
+      if (parsed.problem === "unsupported-scheme") {
+        problems.push({
+          reason: "UnsupportedPasswordHash",
+          message: `user ${jid} has a ${passwordHashScheme(passwordHash)} password hash; xmpp needs {SCRAM-SHA-1} or {SCRAM-SHA-256} credentials in dovecot's format`,
+        });
+      } else {
+        problems.push({
+          reason: "InvalidPasswordHash",
+          message: `user ${jid} has a malformed ${passwordHashScheme(passwordHash)} hash (expected <iterations 4096-1000000>,<base64 salt>,<base64 StoredKey>,<base64 ServerKey>)`,
+        });
+      }
+      continue;
+    }
+    accounts.set(user.username, parsed.credential);
+  }
+
+  // Each host verifies one SCRAM hash (its password_hash), so its accounts must share one. A
+  // host whose users mix them is left exactly as it is: switching it either way would lock
+  // out the users of the other scheme, whose passwords are not known.
+  const rendered = new Map<string, Map<string, string>>();
+  for (const domain of served) {
+    const accounts = desired.get(domain) ?? new Map<string, ScramCredential>();
+    const byHash = new Map<ScramHash, string[]>();
+    for (const [username, credential] of accounts) byHash.set(credential.hash, [...(byHash.get(credential.hash) ?? []), username]);
+    if (byHash.size > 1) {
+      const mix = [...byHash].sort(([a], [b]) => a.localeCompare(b)).map(([hash, users]) => `{SCRAM-${hash}} (${users.sort().join(", ")})`);
+      problems.push({
+        reason: "MixedPasswordHashes",
+        message: `host ${domain} has users with ${mix.join(" and ")} credentials; prosody verifies one scheme per host, so all of its users need the same one`,
+      });
+      for (const username of accounts.keys()) keep.add(`${username}@${domain}`);
+      rendered.set(domain, new Map());
+      continue;
+    }
+    const [hash = "SHA-1"] = byHash.keys();
+    const content = renderHostConfig(domain, target.id, hash);
+    if (owned.get(domain)?.content !== content) {
+      steps.push({ kind: "write-host", domain, content });
+      describe.push(`${owned.has(domain) ? "rewrite" : "add"} VirtualHost ${domain}`);
+    }
+    rendered.set(domain, new Map([...accounts].map(([username, credential]) => [username, renderAccount(credential)])));
+  }
+
+  const writes: XmppStep[] = [];
+  const removals: XmppStep[] = [];
+  const close: string[] = [];
+  for (const domain of served) {
+    const want = rendered.get(domain) ?? new Map<string, string>();
+    const have = new Map((observed.accounts.get(domain) ?? []).map((a) => [a.username, a]));
+    for (const [username, content] of want) {
+      const existing = have.get(username);
+      if (existing?.content === content && existing.metadataOk) continue;
+      // A changed credential ends the user's sessions, as a password change in Prosody does.
+      if (existing !== undefined && existing.content !== content) close.push(`${username}@${domain}`);
+      writes.push({ kind: "write-account", domain, file: `${encodeDataPathPart(username)}.dat`, content });
+      describe.push(`${existing === undefined ? "add" : "update"} account ${username}@${domain}`);
+    }
+    for (const account of have.values()) {
+      if (want.has(account.username) || keep.has(`${account.username}@${domain}`)) continue;
+      close.push(`${account.username}@${domain}`);
+      removals.push({ kind: "remove-account", domain, file: account.file });
+      describe.push(`remove account ${account.username}@${domain}`);
+    }
+  }
+  // Domains this service owns but no longer serves: their accounts first, the host file (the
+  // ownership record) last, so that an interrupted removal is found and finished next time.
+  const dropped = [...owned.keys()].filter((domain) => !wanted.includes(domain)).sort();
+  for (const domain of dropped) {
+    for (const account of observed.accounts.get(domain) ?? []) {
+      removals.push({ kind: "remove-account", domain, file: account.file });
+      describe.push(`remove account ${account.username}@${domain}`);
+    }
+  }
+  if (close.length > 0) {
+    steps.push({ kind: "close-sessions", jids: close.sort() });
+    describe.push(`close the sessions of ${close.join(", ")}`);
+  }
+  steps.push(...writes, ...removals);
+  for (const domain of dropped) {
+    steps.push({ kind: "remove-host", domain });
+    describe.push(`remove VirtualHost ${domain}`);
+  }
+
+  const first = problems[0];
+  if (first !== undefined) {
+    const message = `${context}: ${problems.map((p) => p.message).join("; ")}`;
+    // With nothing else to do the plan fails now; otherwise the rest is applied first and the
+    // last step reports the problems, so that one bad user does not hold back the others.
+    if (steps.length === 0) throw new ActuatorError(first.reason, message, { terminal: true });
+    steps.push({ kind: "reject", reason: first.reason, message });
+    describe.push(`report: ${problems.map((p) => p.message).join("; ")}`);
+  }
+  return { steps, describe };
+}
