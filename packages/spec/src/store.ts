@@ -51,6 +51,11 @@ export * from "./store-types.ts";
  * every write is a commit (history, diff and rollback, seed 004), runtime files validated on every
  * read and write, secrets with mode 0600, all of it written atomically and safe against a crash
  * at any instruction.
+ *
+ * The store's parts: `spec-repo.ts` (the specs repository, its lock and crash-safe commits),
+ * `store-recovery.ts` (repairs after a crash), `store-history.ts` (log, diff, rollback plan),
+ * `store-secrets.ts` (the secrets/ folder and the hooks that keep secret values out of specs),
+ * `store-migrate.ts`, `store-claims.ts` (domain claims) and `spec-files.ts` (pure helpers).
  */
 
 /**
