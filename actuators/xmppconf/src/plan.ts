@@ -3,16 +3,20 @@
  * service's domains and users. Pure: it reads nothing and writes nothing.
  */
 import { ActuatorError, type Plan, type Target } from "@coyote/actuator";
-import { MISSING_CREDENTIAL, withCredentials } from "@coyote/spec";
+import { MISSING_CREDENTIAL, withCredentials, type ServiceSpec } from "@coyote/spec";
 import { HOST_FILE_NAME } from "./files.ts";
 import { encodeDataPathPart, HOST_FILE_SUFFIX, HOSTS_DIR, MAIN_CONFIG_FILE, renderAccount, renderHostConfig } from "./render.ts";
 import { parseScram, passwordHashScheme, type ScramCredential, type ScramHash } from "./scram.ts";
 import type { ObservedHostFile, XmppObserved, XmppStep } from "./types.ts";
 
+/** A reason the plan cannot do all that the spec asks, reported by its last step. */
 interface Problem {
   readonly reason: string;
   readonly message: string;
 }
+
+/** One entry of a spec's `xmpp.users`. */
+type XmppUser = NonNullable<ServiceSpec["xmpp"]>["users"][number];
 
 /**
  * Plans the changes for one service. A domain another file already defines, or a user whose hash
@@ -30,75 +34,13 @@ export function planXmpp(target: Target, observed: XmppObserved, mainConfig: str
   const spec = target.spec === undefined ? undefined : withCredentials(target.spec, observed.credentials ?? new Map());
   const wanted = spec?.xmpp === undefined ? [] : spec.domains.map((d) => d.name);
 
-  // Which files this service owns, and every file that defines each VirtualHost today.
-  const owned = new Map<string, ObservedHostFile>();
-  for (const file of observed.hostFiles) {
-    const domain = HOST_FILE_NAME.exec(file.file)?.[1];
-    if (domain !== undefined && file.owner === target.id) owned.set(domain, file);
-  }
-  const definers = new Map<string, ObservedHostFile[]>();
-  for (const file of observed.hostFiles) {
-    const named = HOST_FILE_NAME.exec(file.file)?.[1];
-    for (const host of new Set(named === undefined ? file.hosts : [...file.hosts, named])) definers.set(host, [...(definers.get(host) ?? []), file]);
-  }
-
-  // The domains this service may serve: those no other file defines (or is named after). A
-  // conflicting domain this service already owns is left as it is, not removed: a bad state
-  // never wipes what works.
-  const served: string[] = [];
-  for (const domain of wanted) {
-    const ownFile = `${domain}${HOST_FILE_SUFFIX}`;
-    const holder = (definers.get(domain) ?? []).find((file) => !(file.file === ownFile && file.owner === target.id));
-    if (holder !== undefined) {
-      const who = holder.owner === undefined ? `a file coyote did not make (${HOSTS_DIR}/${holder.file})` : `service ${holder.owner}`;
-      problems.push({ reason: "DomainTaken", message: `domain ${domain} is already an xmpp host of ${who}` });
-      continue;
-    }
-    served.push(domain);
-  }
+  const { owned, served } = servableDomains(target.id, observed.hostFiles, wanted, problems);
 
   if (served.length > 0 && observed.mainConfig !== mainConfig) {
     steps.push({ kind: "write-main-config", content: mainConfig });
     describe.push(`write ${MAIN_CONFIG_FILE}`);
   }
-  // Desired accounts of the served domains; a user whose hash is unusable keeps whatever
-  // account it has (a bad spec never wipes good state) and is reported.
-  const desired = new Map<string, Map<string, ScramCredential>>();
-  const keep = new Set<string>();
-  const seen = new Map<string, string>();
-  for (const domain of served) desired.set(domain, new Map());
-  for (const { passwordHash = MISSING_CREDENTIAL, ...user } of spec?.xmpp?.users ?? []) {
-    const jid = `${user.username}@${user.domain}`;
-    const accounts = desired.get(user.domain);
-    if (accounts === undefined) continue; // its domain is taken: already reported
-    const earlier = seen.get(jid);
-    if (earlier !== undefined) {
-      if (earlier !== passwordHash) {
-        problems.push({ reason: "DuplicateUser", message: `user ${jid} is listed twice with different password hashes` });
-        accounts.delete(user.username);
-        keep.add(jid);
-      }
-      continue;
-    }
-    seen.set(jid, passwordHash);
-    const parsed = parseScram(passwordHash);
-    if (!parsed.ok) {
-      keep.add(jid);
-      if (parsed.problem === "unsupported-scheme") {
-        problems.push({
-          reason: "UnsupportedPasswordHash",
-          message: `user ${jid} has a ${passwordHashScheme(passwordHash)} password hash; xmpp needs {SCRAM-SHA-1} or {SCRAM-SHA-256} credentials in dovecot's format`,
-        });
-      } else {
-        problems.push({
-          reason: "InvalidPasswordHash",
-          message: `user ${jid} has a malformed ${passwordHashScheme(passwordHash)} hash (expected <iterations 4096-1000000>,<base64 salt>,<base64 StoredKey>,<base64 ServerKey>)`,
-        });
-      }
-      continue;
-    }
-    accounts.set(user.username, parsed.credential);
-  }
+  const { desired, keep } = desiredAccounts(spec?.xmpp?.users ?? [], served, problems);
 
   // Each host verifies one SCRAM hash (its password_hash), so its accounts must share one. A
   // host whose users mix them is left exactly as it is: switching it either way would lock
@@ -177,4 +119,85 @@ export function planXmpp(target: Target, observed: XmppObserved, mainConfig: str
     describe.push(`report: ${problems.map((p) => p.message).join("; ")}`);
   }
   return { steps, describe };
+}
+
+/**
+ * Which host files the service owns (by domain), and which of the domains it wants it may serve:
+ * those no other file defines (or is named after). A conflicting domain this service already owns
+ * is left as it is, not removed: a bad state never wipes what works. Each refused domain is added
+ * to `problems`.
+ */
+function servableDomains(serviceId: string, hostFiles: readonly ObservedHostFile[], wanted: readonly string[], problems: Problem[]): { owned: Map<string, ObservedHostFile>; served: string[] } {
+  // Which files this service owns, and every file that defines each VirtualHost today.
+  const owned = new Map<string, ObservedHostFile>();
+  for (const file of hostFiles) {
+    const domain = HOST_FILE_NAME.exec(file.file)?.[1];
+    if (domain !== undefined && file.owner === serviceId) owned.set(domain, file);
+  }
+  const definers = new Map<string, ObservedHostFile[]>();
+  for (const file of hostFiles) {
+    const named = HOST_FILE_NAME.exec(file.file)?.[1];
+    for (const host of new Set(named === undefined ? file.hosts : [...file.hosts, named])) definers.set(host, [...(definers.get(host) ?? []), file]);
+  }
+
+  // The domains this service may serve: those no other file defines (or is named after). A
+  // conflicting domain this service already owns is left as it is, not removed: a bad state
+  // never wipes what works.
+  const served: string[] = [];
+  for (const domain of wanted) {
+    const ownFile = `${domain}${HOST_FILE_SUFFIX}`;
+    const holder = (definers.get(domain) ?? []).find((file) => !(file.file === ownFile && file.owner === serviceId));
+    if (holder !== undefined) {
+      const who = holder.owner === undefined ? `a file coyote did not make (${HOSTS_DIR}/${holder.file})` : `service ${holder.owner}`;
+      problems.push({ reason: "DomainTaken", message: `domain ${domain} is already an xmpp host of ${who}` });
+      continue;
+    }
+    served.push(domain);
+  }
+  return { owned, served };
+}
+
+/**
+ * The accounts each served domain should have: username → credential. A user whose hash is
+ * unusable, or who is listed twice with different hashes, keeps whatever account it has (a bad
+ * spec never wipes good state): its JID goes to `keep` and the reason to `problems`.
+ */
+function desiredAccounts(users: readonly XmppUser[], served: readonly string[], problems: Problem[]): { desired: Map<string, Map<string, ScramCredential>>; keep: Set<string> } {
+  const desired = new Map<string, Map<string, ScramCredential>>();
+  const keep = new Set<string>();
+  const seen = new Map<string, string>();
+  for (const domain of served) desired.set(domain, new Map());
+  for (const { passwordHash = MISSING_CREDENTIAL, ...user } of users) {
+    const jid = `${user.username}@${user.domain}`;
+    const accounts = desired.get(user.domain);
+    if (accounts === undefined) continue; // its domain is taken: already reported
+    const earlier = seen.get(jid);
+    if (earlier !== undefined) {
+      if (earlier !== passwordHash) {
+        problems.push({ reason: "DuplicateUser", message: `user ${jid} is listed twice with different password hashes` });
+        accounts.delete(user.username);
+        keep.add(jid);
+      }
+      continue;
+    }
+    seen.set(jid, passwordHash);
+    const parsed = parseScram(passwordHash);
+    if (!parsed.ok) {
+      keep.add(jid);
+      if (parsed.problem === "unsupported-scheme") {
+        problems.push({
+          reason: "UnsupportedPasswordHash",
+          message: `user ${jid} has a ${passwordHashScheme(passwordHash)} password hash; xmpp needs {SCRAM-SHA-1} or {SCRAM-SHA-256} credentials in dovecot's format`,
+        });
+      } else {
+        problems.push({
+          reason: "InvalidPasswordHash",
+          message: `user ${jid} has a malformed ${passwordHashScheme(passwordHash)} hash (expected <iterations 4096-1000000>,<base64 salt>,<base64 StoredKey>,<base64 ServerKey>)`,
+        });
+      }
+      continue;
+    }
+    accounts.set(user.username, parsed.credential);
+  }
+  return { desired, keep };
 }
