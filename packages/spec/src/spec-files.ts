@@ -1,16 +1,17 @@
 /**
  * The pure helpers of the spec store: where each spec lives in the repository, how a spec file is
- * parsed, compared and serialised, and the checks on authors and commit messages. Nothing here
- * touches git; the file system only through the callers.
+ * parsed, compared and serialised, the checks on authors and commit messages, and the paths of
+ * the state folder. Nothing here touches git.
  */
-import { readFile } from "node:fs/promises";
-import { isAbsolute, resolve, sep } from "node:path";
+import { mkdir, readFile, realpath } from "node:fs/promises";
+import { isAbsolute, join, resolve, sep } from "node:path";
+import { chmodExact } from "./atomic.ts";
 import { CoyoteError, ContractError } from "./errors.ts";
 import type { GitIdentity, TreeEntry } from "./git.ts";
 import { ServiceId } from "./primitives.ts";
 import type { Spec } from "./specs.ts";
 import { parseSpec, specId, specPath, validate } from "./validate.ts";
-import type { StoreAuthor } from "./store-types.ts";
+import { STATE_LAYOUT, type StoreAuthor } from "./store-types.ts";
 
 /** The committer when the store's options name none. */
 export const DEFAULT_AUTHOR: StoreAuthor = { name: "Coyote", email: "coyote@localhost" };
@@ -188,4 +189,28 @@ export async function readStateText(root: string, relative: string): Promise<str
     if (isNotFound(cause)) return undefined;
     throw ioError(`reading ${relative}`, cause);
   }
+}
+
+/**
+ * Creates the state folder's layout where it is missing and gives the private folders their modes.
+ * @param root the `COYOTE_STATE` folder (created when missing).
+ * @returns the folder, absolute, symbolic links resolved.
+ * @throws CoyoteError STORE_ERR_IO.
+ */
+export async function prepareStateFolder(root: string): Promise<string> {
+  let real: string;
+  try {
+    await mkdir(root, { recursive: true });
+    real = await realpath(root);
+    // The state root holds secrets, the crm's database and the control sockets: only the
+    // appliance's user may even list it.
+    await chmodExact(real, 0o700);
+    for (const [folder, mode] of STATE_LAYOUT) {
+      await mkdir(join(real, folder), { recursive: true, mode });
+      if (mode === 0o700) await chmodExact(join(real, folder), mode);
+    }
+  } catch (cause) {
+    throw ioError(`opening state folder ${root}`, cause);
+  }
+  return real;
 }

@@ -1,48 +1,21 @@
-import { mkdir, realpath } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import { dirname, join, sep } from "node:path";
 import type { z } from "zod";
-import { chmodExact, writeFileAtomic } from "./atomic.ts";
+import { writeFileAtomic } from "./atomic.ts";
 import { CoyoteError } from "./errors.ts";
 import { AlarmLog } from "./alarm-log.ts";
 import type { Alarm } from "./runtime.ts";
 import type { Spec } from "./specs.ts";
 import { parseJson, parseSpec, specId, specPath, validate } from "./validate.ts";
 import { pruneWebhookSecrets } from "./webhook-secrets.ts";
-import {
-  checkAuthor,
-  checkSpecId,
-  cleanMessage,
-  DEFAULT_AUTHOR,
-  describe,
-  guessSpecPath,
-  idOfRepoPath,
-  ioError,
-  parseSpecText,
-  rawGeneration,
-  repoPathOf,
-  serialise,
-  statePath,
-  withGeneration,
-  withoutGeneration,
-} from "./spec-files.ts";
+import { checkAuthor, checkSpecId, cleanMessage, DEFAULT_AUTHOR, describe, guessSpecPath, idOfRepoPath, ioError, parseSpecText, prepareStateFolder, rawGeneration, repoPathOf, serialise, statePath, withGeneration, withoutGeneration } from "./spec-files.ts";
 import { SpecRepo } from "./spec-repo.ts";
 import { emptyReport } from "./store-recovery.ts";
 import { checkClaimedNames } from "./store-claims.ts";
 import { migrateSpecs } from "./store-migrate.ts";
 import { pruneServiceSecrets, secretFolder, storeInlineSecrets, type StoreSecretFolder } from "./store-secrets.ts";
 import { readHistory, rollbackChanges, specDiff } from "./store-history.ts";
-import {
-  STATE_LAYOUT,
-  type ApplySpecOptions,
-  type ApplySpecResult,
-  type HistoryEntry,
-  type RecoveryReport,
-  type RollbackResult,
-  type SpecListEntry,
-  type SpecReadEntry,
-  type StateStoreOptions,
-  type StoreAuthor,
-} from "./store-types.ts";
+import type { ApplySpecOptions, ApplySpecResult, HistoryEntry, RecoveryReport, RollbackResult, SpecListEntry, SpecReadEntry, StateStoreOptions, StoreAuthor } from "./store-types.ts";
 
 export * from "./store-types.ts";
 
@@ -89,20 +62,7 @@ export class StateStore {
    * @throws CoyoteError STORE_ERR_IO, STORE_ERR_GIT or STORE_ERR_LOCKED.
    */
   static async open(root: string, options: StateStoreOptions = {}): Promise<StateStore> {
-    let real: string;
-    try {
-      await mkdir(root, { recursive: true });
-      real = await realpath(root);
-      // The state root holds secrets, the crm's database and the control sockets: only the
-      // appliance's user may even list it.
-      await chmodExact(real, 0o700);
-      for (const [folder, mode] of STATE_LAYOUT) {
-        await mkdir(join(real, folder), { recursive: true, mode });
-        if (mode === 0o700) await chmodExact(join(real, folder), mode);
-      }
-    } catch (cause) {
-      throw ioError(`opening state folder ${root}`, cause);
-    }
+    const real = await prepareStateFolder(root);
     const store = new StateStore(real, options);
     store.#recovery = await store.#repo.exclusive(async (report) => {
       await migrateSpecs(store.#repo, store.#secrets);
