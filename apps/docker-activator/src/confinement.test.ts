@@ -3,7 +3,7 @@ import { createServer } from "node:http";
 import type { Server } from "node:http";
 import { PassThrough } from "node:stream";
 import { after, before, describe, it } from "node:test";
-import { ActivatorClient } from "./client.ts";
+import { ActivatorClient } from "@coyote/spec";
 import { checkConfinement, confinedContainer, DEFAULT_CONFINEMENT, HOLDER_LIMITS, holderContainer } from "./confinement.ts";
 import { LABELS } from "./docker-runtime.ts";
 import { HOLDER_LABEL } from "./holder.ts";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { ActivatorClient } from "./client.ts";
+import { ActivatorClient } from "@coyote/spec";
 import { LABELS } from "./docker-runtime.ts";
 import { HOLDER_LABEL } from "./holder.ts";
 import { defineBehaviour } from "./test/behaviour.ts";

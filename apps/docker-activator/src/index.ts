@@ -2,7 +2,7 @@ import type { ComponentDefinition } from "@coyote/component";
 import { readActivatorEnv } from "./env.ts";
 import { startActivator } from "./start.ts";
 
-export { ActivatorClient, ActivatorError, type WakeErrorCode } from "./client.ts";
+export { ActivatorClient, ActivatorError, type WakeErrorCode } from "@coyote/spec";
 export { Activator, type ActivatorOptions, type AlarmSink, type DownReason } from "./activator.ts";
 export { DockerRuntime, LABELS, pingEngine, type DockerRuntimeOptions } from "./docker-runtime.ts";
 export { DEFAULT_DOCKER_SOCKET, readActivatorEnv, type ActivatorEnv } from "./env.ts";

@@ -4,7 +4,7 @@ import { chmod, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { ActivatorClient, ActivatorError } from "./client.ts";
+import { ActivatorClient, ActivatorError } from "@coyote/spec";
 import { LABELS } from "./docker-runtime.ts";
 import { PROCESSES_FILE } from "./process-runtime.ts";
 import { BUSYBOX, freePort, httpGet, importBusyboxImage, makeBusyboxRoot, makeHarness, missingTools, startDockerd, TEST_IMAGE, unitEntry, waitFor } from "./test/support.ts";

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { createLogger } from "@coyote/log";
-import { ActivatorClient, ActivatorError } from "./client.ts";
+import { ActivatorClient, ActivatorError } from "@coyote/spec";
 import { PROCESS_LOGS_DIR, PROCESSES_FILE, ProcessRuntime } from "./process-runtime.ts";
 import { BUSYBOX, freePort, makeBusyboxRoot, makeHarness, missingTools, unitEntry, waitFor } from "./test/support.ts";
 

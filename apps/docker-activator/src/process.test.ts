@@ -3,7 +3,7 @@ import { chmod, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { ActivatorClient, ActivatorError } from "./client.ts";
+import { ActivatorClient, ActivatorError } from "@coyote/spec";
 import { PROCESSES_FILE } from "./process-runtime.ts";
 import { defineBehaviour } from "./test/behaviour.ts";
 import { BUSYBOX, freePort, httpGet, makeBusyboxRoot, makeHarness, missingTools, tcpOpen, TEST_IMAGE, unitEntry, waitFor } from "./test/support.ts";

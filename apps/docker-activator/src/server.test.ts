@@ -4,7 +4,7 @@ import { request } from "node:http";
 import { join } from "node:path";
 import { afterEach, describe, it } from "node:test";
 import { ACTIVATOR_SOCKET, ControlError, parseJson } from "@coyote/spec";
-import { ActivatorClient, ActivatorError } from "./client.ts";
+import { ActivatorClient, ActivatorError } from "@coyote/spec";
 import { component } from "./index.ts";
 import { makeHarness } from "./test/support.ts";
 import type { Harness } from "./test/support.ts";

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import type { AddressInfo } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { startStatsHeartbeat } from "@coyote/component";
-import { ActivatorClient } from "@coyote/docker-activator";
+import { ActivatorClient } from "@coyote/spec";
 import type { CoyoteLogger } from "@coyote/log";
 import type { UnitActivity } from "@coyote/spec";
 import type { ProxyOptions, TrafficReport } from "./proxy.ts";

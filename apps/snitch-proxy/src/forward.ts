@@ -2,7 +2,7 @@
 // is a sleeping unit), the answer streamed back, the error pages, and the stats and access log
 // once it is over. A class rather than closures: this runs for every request, and its methods
 // are made once, not per request.
-import { ActivatorError } from "@coyote/docker-activator";
+import { ActivatorError } from "@coyote/spec";
 import type { CoyoteLogger } from "@coyote/log";
 import type { IncomingHttpHeaders } from "node:http";
 import type { BodySource, Exchange } from "./exchange.ts";

@@ -1,6 +1,6 @@
 // How snitch-proxy is run and what a running one offers (proxy.ts starts it).
 import type { CoyoteLogger } from "@coyote/log";
-import type { ActivatorClient } from "@coyote/docker-activator";
+import type { ActivatorClient } from "@coyote/spec";
 import type { AddressInfo } from "node:net";
 import type { RouteTable } from "./routes.ts";
 import type { TrafficStats } from "./stats.ts";

@@ -4,7 +4,7 @@ import { readFile } from "node:fs/promises";
 import type { AddressInfo, Server as NetServer, Socket } from "node:net";
 import { createServer as createTlsServer, type TLSSocket } from "node:tls";
 import { join } from "node:path";
-import { ActivatorClient } from "@coyote/docker-activator";
+import { ActivatorClient } from "@coyote/spec";
 import { startStatsHeartbeat } from "@coyote/component";
 import { requestIdFrom, type CoyoteLogger } from "@coyote/log";
 import { AddressLimit } from "./address-limit.ts";

@@ -1,4 +1,4 @@
-import type { ActivatorClient } from "@coyote/docker-activator";
+import type { ActivatorClient } from "@coyote/spec";
 import type { CoyoteLogger } from "@coyote/log";
 import type { Upstream } from "./routes.ts";
 

@@ -1,11 +1,11 @@
-// The behaviour tests of issue #5, written once and run on each runtime (docker.test.ts,
+// The behaviour tests of the sleeping backends, written once and run on each runtime (docker.test.ts,
 // process.test.ts): the same wake, idle, activity, budget, dump and adoption rules must hold on both.
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, describe, it } from "node:test";
-import { ActivatorClient, ActivatorError } from "../client.ts";
+import { ActivatorClient, ActivatorError } from "@coyote/spec";
 import type { ActivatorStartOptions } from "../start.ts";
 import { freePort, httpGet, makeHarness, startDumpWitness, tcpOpen, unitEntry, waitFor } from "./support.ts";
 import type { Harness } from "./support.ts";

@@ -1,6 +1,7 @@
 import { request, Agent } from "node:http";
 import { join } from "node:path";
-import { ACTIVATOR_SOCKET, ControlError, WakeResponse, parseJson, type ActivityReport } from "@coyote/spec";
+import { ACTIVATOR_SOCKET, ControlError, WakeResponse, type ActivityReport } from "./runtime.ts";
+import { parseJson } from "./validate.ts";
 
 /** Why a wake failed, as the wake API says it (DESIGN.md, `run/docker-activator.sock`). */
 export type WakeErrorCode = "UNIT_UNKNOWN" | "WAKE_FAILED" | "WAKE_TIMEOUT" | "ACTIVATOR_UNREACHABLE" | "BAD_ANSWER";
