@@ -1,5 +1,5 @@
 /**
- * `@coyote/actuator-backends`: the sleeping-capable backends of hosted services (issue #5). Web
+ * `@coyote/actuator-backends`: the sleeping-capable backends of hosted services. Web
  * backends of kind `container` or `process` become docker-activator units: one fragment per
  * service under `<stateDir>/activator/units.d/<id>.json`, combined once per batch into
  * `<stateDir>/activator/units.json`, which docker-activator watches.

@@ -1,5 +1,5 @@
 /**
- * `@coyote/actuator-mailconf`: hosted mail (issue #3, part 4). Postfix virtual domains, mailboxes
+ * `@coyote/actuator-mailconf`: hosted mail. Postfix virtual domains, mailboxes
  * and aliases in an instance of its own, Dovecot users with hashed passwords, and a DKIM key per
  * domain whose public half dnsconf publishes.
  *

@@ -22,7 +22,7 @@ export const XMPP_ACTUATOR_ID = "actuator.xmppconf.prosody";
 export const XMPP_CONDITION = "XmppReady";
 
 /**
- * Makes the Prosody actuator (issue #3): one VirtualHost file per domain of every service that has
+ * Makes the Prosody actuator: one VirtualHost file per domain of every service that has
  * an `xmpp` section, owned by that service, and one account file per user of `xmpp.users` in
  * Prosody's `internal_hashed` store. Side-effect-free: nothing is read or written until the
  * minion calls it.

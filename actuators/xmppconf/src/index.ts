@@ -1,5 +1,5 @@
 /**
- * `@coyote/actuator-xmppconf`: the Prosody actuator (DESIGN.md, "actuators"; issue #3). It gives
+ * `@coyote/actuator-xmppconf`: the Prosody actuator. It gives
  * every domain of a service with an `xmpp` section a VirtualHost and every user of `xmpp.users`
  * an account in Prosody's `internal_hashed` store. The SRV records are published by dnsconf.
  *

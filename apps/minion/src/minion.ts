@@ -43,7 +43,7 @@ export interface MinionOptions {
 }
 
 /**
- * The minion (seed 002): makes the server match its specs, or raises an alarm. Level-based: a
+ * The minion: makes the server match its specs, or raises an alarm. Level-based: a
  * change only names a service; the minion re-reads the spec and observes the world afresh, so
  * running it again after a crash converges without doing anything twice.
  */

@@ -10,7 +10,7 @@ interface Loaded {
 }
 
 /**
- * The plugin folder (seed 001: "governors periodically scan the components sub directory"): each
+ * The plugin folder (rescanned periodically, without a restart): each
  * sub-folder is a package whose entry module exports `createActuator`. A rescan loads new and
  * changed plugins and drops removed ones, without restarting the minion. A broken plugin is
  * logged and skipped; it never stops the bundled actuators.

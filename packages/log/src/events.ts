@@ -1,12 +1,12 @@
-// The one event vocabulary of Coyote (seed 003, "Microcosm"): every component logs its
+// The one event vocabulary of Coyote: every component logs its
 // high-level events under these names, so that `coyote logs --timeline` can tell one story
 // across components without a per-component dictionary.
 
 /**
  * Every event name a Coyote component may log, in one readonly tuple.
  *
- * The first group comes from seed 003 (a service's life and one request's path through the
- * components); the second from the minion's reconcile loop and the spec history; the third from
+ * The first group is a service's life and one request's path through the
+ * components; the second from the minion's reconcile loop and the spec history; the third from
  * the daemons' own life; the last names the moments of failover, certificates and the activator
  * that an operator most often needs to find in a story. Add a name here (with its description)
  * rather than inventing a free-form one in a component.

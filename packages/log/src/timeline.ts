@@ -1,4 +1,4 @@
-// The timeline: read the log files of every component and tell one ordered story (seed 003).
+// The timeline: read the log files of every component and tell one ordered story.
 import { createReadStream } from "node:fs";
 import { readdir } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";

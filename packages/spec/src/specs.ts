@@ -177,7 +177,7 @@ export const WebSpec = z.strictObject({
 });
 
 /**
- * Who holds a service (seed 002): one authority, at most one failover, any number of backups, by
+ * Who holds a service: one authority, at most one failover, any number of backups, by
  * server fingerprint. The failover takes over only after `failoverWindowSeconds` of the service and
  * its zone both being unreachable; a backup only alarms.
  */
@@ -197,7 +197,7 @@ export const Replication = z
     });
   });
 
-/** A service's contract (seed 000): its documentation and the upstream calls it is allowed to make. */
+/** A service's contract: its documentation and the upstream calls it is allowed to make. */
 export const Contract = z.strictObject({
   docsUrl: HttpUrl,
   allowedUpstreams: z.array(HostPort).default([]),

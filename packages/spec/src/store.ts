@@ -21,7 +21,7 @@ export * from "./store-types.ts";
 
 /**
  * The state store over `COYOTE_STATE` (DESIGN.md, "On disk"): specs in a git repository where
- * every write is a commit (history, diff and rollback, seed 004), runtime files validated on every
+ * every write is a commit (history, diff and rollback), runtime files validated on every
  * read and write, secrets with mode 0600, all of it written atomically and safe against a crash
  * at any instruction.
  *
