@@ -7,7 +7,8 @@ import { ProxyRoutes, SchemaVersion, ServiceId, WebHostname, certificateFileName
 import { publishAcmeChallenge, waitForTxt, withdrawAcmeChallenge } from "@coyote/actuator-dnsconf";
 import type { ServerSpec, ServiceSpec } from "@coyote/spec";
 import { AcmeIssuer } from "./acme.ts";
-import { LocalCa, type IssuedCertificate } from "./local-ca.ts";
+import { CRL_CHECK_INTERVAL_MS, CaKeeper } from "./ca-keeper.ts";
+import type { IssuedCertificate } from "./local-ca.ts";
 import { CertificateMeta, backoffMs, metaFile, pemFile, renewalTime } from "./certificate-meta.ts";
 import { OrderRunner } from "./orders.ts";
 import { askRenewal } from "./renewal.ts";
@@ -134,7 +135,7 @@ export function createSnickersActuator(options: SnickersOptions): Actuator<Snick
     return owners;
   });
   const combined = new FileCache<ProxyRoutes>(paths.routes, (text) => parseJson(ProxyRoutes, text, "proxy/routes.json"));
-  let localCa: Promise<LocalCa> | undefined;
+  const localCa = new CaKeeper(paths.ca, now);
   const issuers = new Map<string, AcmeIssuer>();
   /** Hostnames to order over ACME at the next commit, with the service that asked. */
   const pending = new Map<string, string>();
@@ -161,9 +162,12 @@ export function createSnickersActuator(options: SnickersOptions): Actuator<Snick
     return issuer;
   };
 
-  const writeCertificate = async (host: string, serviceId: string, issued: IssuedCertificate, issuer: "local-ca" | "acme", directoryUrl: string | undefined) => {
+  const writeCertificate = async (host: string, serviceId: string, issued: IssuedCertificate, issuer: "local-ca" | "acme", directoryUrl: string | undefined, context: ActuatorContext) => {
     await mkdir(paths.certs, { recursive: true, mode: 0o700 });
     await chmodExact(paths.certs, 0o700);
+    // The certificate replaced is revoked first: were the new one written first, a crash between
+    // the two would forget the old one, still valid for weeks.
+    await localCa.revokeFile(pemFile(paths.certs, host), host, "superseded", context.server.hostname, context.logger);
     await writeFileAtomic(pemFile(paths.certs, host), issued.keyPem + issued.chainPem, { mode: 0o600 });
     const meta: CertificateMeta = {
       schemaVersion: 1,
@@ -197,7 +201,7 @@ export function createSnickersActuator(options: SnickersOptions): Actuator<Snick
         withdraw: (domain: string, value: string) => withdrawAcmeChallenge(options.stateDir, domain, value),
         wait: (domain: string, value: string) => waitForTxt(listen, `_acme-challenge.${domain}`, value),
       };
-      await writeCertificate(host, serviceId, await issuer.issue(host, dns, AbortSignal.any([signal, context.signal])), "acme", directoryUrl);
+      await writeCertificate(host, serviceId, await issuer.issue(host, dns, AbortSignal.any([signal, context.signal])), "acme", directoryUrl, context);
       context.logger.event("CERT_ISSUED", { host, serviceId, issuer: "acme", directoryUrl });
     } catch (error) {
       const meta = (await readMeta(host)) ?? { schemaVersion: 1 as const, host, serviceId, attempts: { failures: 0 } };
@@ -334,8 +338,8 @@ export function createSnickersActuator(options: SnickersOptions): Actuator<Snick
               ordering.push(step.host);
               break;
             }
-            localCa ??= LocalCa.open(paths.ca, server.hostname);
-            await writeCertificate(step.host, target.id, (await localCa).issue([step.host]), "local-ca", undefined);
+            const ca = await localCa.forIssuing(server.hostname);
+            await writeCertificate(step.host, target.id, ca.issue([step.host]), "local-ca", undefined, context);
             context.logger.event("CERT_ISSUED", { host: step.host, serviceId: target.id, issuer: "local-ca", why: step.why });
             break;
           }
@@ -353,6 +357,7 @@ export function createSnickersActuator(options: SnickersOptions): Actuator<Snick
             break;
           }
           case "drop-certificate":
+            await localCa.revokeFile(pemFile(paths.certs, step.host), step.host, "cessationOfOperation", server.hostname, context.logger);
             await rm(pemFile(paths.certs, step.host), { force: true });
             await rm(metaFile(paths.certs, step.host), { force: true });
             break;
@@ -370,9 +375,15 @@ export function createSnickersActuator(options: SnickersOptions): Actuator<Snick
 
     // Orders run in the background; stopping the minion (or rebuilding the actuators for a new
     // server spec) aborts them.
-    start() {
+    // The local CA's CRL is reissued halfway through its validity, converged or not.
+    start(context) {
+      const refresh = () => localCa.refresh(context.server.hostname, context.logger).catch((error: unknown) => context.logger.event("ERROR", { err: error }, "reissuing the local CA's CRL"));
+      void refresh();
+      const timer = setInterval(() => void refresh(), CRL_CHECK_INTERVAL_MS);
+      timer.unref();
       return Promise.resolve({
         stop: async () => {
+          clearInterval(timer);
           const stopping = runner;
           runner = undefined;
           await stopping?.stop();

@@ -5,5 +5,6 @@
 export { createSnickersActuator, routesFor, renewalTime, backoffMs, snickersPaths, CertificateMeta, SNICKERS_ACTUATOR_ID, WEB_CONDITION, type SnickersObserved, type SnickersStep, type SnickersOptions } from "./actuator.ts";
 export { ACME_CALL_TIMEOUT_MS } from "./acme-http.ts";
 export { AcmeIssuer, ariCertId, type AcmeSettings, type RenewalAdvice } from "./acme.ts";
-export { LocalCa, newKeyPair, type IssuedCertificate } from "./local-ca.ts";
+export { LocalCa, newKeyPair, CRL_VALIDITY_MS, type IssuedCertificate } from "./local-ca.ts";
+export { createCrl, REVOCATION_REASONS, type RevocationReason, type RevokedEntry } from "./crl.ts";
 export { createCertificate, keyIdentifier, type CertificateRequest } from "./x509.ts";
