@@ -14,12 +14,18 @@ export interface Listen {
 
 /** How snitch-proxy is run. Every limit has a default fit for a small appliance. */
 export interface ProxyOptions {
-  /** The state folder: `proxy/routes.json`, `proxy/certs/`, `proxy/challenges/`, `stats/`. */
+  /**
+   * The state folder: `proxy/routes.json`, `proxy/certs/`, `proxy/challenges/`, the local CA's
+   * `proxy/ca/ca.pem` and `proxy/ca/ca.crl` (served under `/.well-known/coyote/`), `stats/`.
+   */
   readonly stateDir: string;
   readonly logger: CoyoteLogger;
   /** The TLS listener (HTTP/2 and HTTP/1.1). */
   readonly https: Listen;
-  /** The plain HTTP listener: ACME HTTP-01 challenges, and a redirect to HTTPS for the rest. */
+  /**
+   * The plain HTTP listener: ACME HTTP-01 challenges, the local CA's certificate and CRL, and a
+   * redirect to HTTPS for the rest.
+   */
   readonly http?: Listen;
   /** The HTTPS port the world sees, for redirects (443 by default: no port in the URL). */
   readonly publicHttpsPort?: number;

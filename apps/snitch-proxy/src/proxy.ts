@@ -4,7 +4,7 @@ import { readFile } from "node:fs/promises";
 import type { AddressInfo, Server as NetServer, Socket } from "node:net";
 import { createServer as createTlsServer, type TLSSocket } from "node:tls";
 import { join } from "node:path";
-import { ActivatorClient } from "@coyote/spec";
+import { ActivatorClient, LOCAL_CA_URL_PREFIX } from "@coyote/spec";
 import { startStatsHeartbeat } from "@coyote/component";
 import { requestIdFrom, type CoyoteLogger } from "@coyote/log";
 import { AddressLimit } from "./address-limit.ts";
@@ -21,6 +21,7 @@ import { openStatic, resolveStatic } from "./static.ts";
 import { TrafficStats } from "./stats.ts";
 import { openTunnel, type TunnelContext } from "./tunnel.ts";
 import { Upstreams } from "./upstreams.ts";
+import { serveWellKnown } from "./well-known.ts";
 
 export type { Listen, ProxyOptions, RunningProxy, TrafficReport } from "./options.ts";
 
@@ -182,6 +183,10 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       return;
     }
     const url = exchange.url;
+    if (url.startsWith(LOCAL_CA_URL_PREFIX)) {
+      answerLocalCa(exchange, requestId);
+      return;
+    }
     const route = source.table.match(host, url);
     if (!route) {
       answerPage(reply, 404, requestId);
@@ -198,6 +203,18 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   // HTTP/2 needs no stream timer of its own: a stream exists only once its headers have arrived
   // (their size capped by maxHeaderListSize), a session with no frames at all is closed by the
   // idle timeout, and a stream waiting on its upstream is bounded by the upstream and wake timeouts.
+
+  /** The local CA's certificate and CRL, for every host (well-known.ts); never forwarded. */
+  const answerLocalCa = (exchange: Exchange, requestId: string) => {
+    const { reply } = exchange;
+    exchange.body?.stop();
+    const send = (status: number, headers: Record<string, string | number>, body: Buffer) => {
+      if (reply.done) return;
+      reply.writeHead(status, headers);
+      reply.end(body);
+    };
+    serveWellKnown(proxyDir, logger, { method: exchange.method, url: exchange.url, requestId }, send, () => reply.destroy());
+  };
 
   const serveStatic = (exchange: Exchange, root: string, jail: string, requestId: string, hsts: boolean, sent: (n: number) => void) => {
     const { reply, url, method } = exchange;
@@ -336,6 +353,12 @@ function coveredByWildcard(served: string | undefined, host: string): boolean {
 async function answerPlain(req: IncomingMessage, res: ServerResponse, proxyDir: string, httpsPort: number, logger: CoyoteLogger): Promise<void> {
   const requestId = requestIdFrom(req.headers);
   const url = req.url ?? "/";
+  // Plain HTTP on purpose: a CRL is fetched before anything can be verified (RFC 5280 §4.2.1.13).
+  const send = (status: number, headers: Record<string, string | number>, body: Buffer) => {
+    res.writeHead(status, headers);
+    res.end(body);
+  };
+  if (serveWellKnown(proxyDir, logger, { method: req.method ?? "GET", url, requestId }, send, () => res.destroy())) return;
   if (url.startsWith(ACME_PREFIX)) {
     const token = url.slice(ACME_PREFIX.length);
     if (TOKEN.test(token)) {
