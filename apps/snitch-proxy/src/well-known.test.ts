@@ -57,6 +57,8 @@ describe("snitch-proxy serves the local CA's certificate and CRL", () => {
   it("answers them over HTTPS too, on HTTP/1.1 and HTTP/2, though no route names the host", async () => {
     const pem = await get1(proxy.httpsAddress.port, "site.test", box.ca.certificatePem, "/.well-known/coyote/ca.pem");
     assert.deepEqual([pem.status, pem.headers["content-type"], pem.body], [200, "application/x-pem-file", box.ca.certificatePem]);
+    const head = await get1(proxy.httpsAddress.port, "site.test", box.ca.certificatePem, "/.well-known/coyote/ca.pem", { method: "HEAD" });
+    assert.deepEqual([head.status, head.headers["content-length"], head.body], [200, String(Buffer.byteLength(box.ca.certificatePem)), ""]);
     const session = await session2(proxy.httpsAddress.port, "site.test", box.ca.certificatePem);
     try {
       const crl = await get2(session, "/.well-known/coyote/ca.crl");
