@@ -87,14 +87,16 @@ export class LocalCa {
    */
   static async load(dir: string, hostname: string, now = Date.now()): Promise<LocalCa | undefined> {
     const host = checkHostname(hostname);
-    let keyPem: string;
-    let certPem: string;
-    try {
-      [keyPem, certPem] = await Promise.all([readFile(join(dir, "ca-key.pem"), "utf8"), readFile(join(dir, LOCAL_CA_FILES.certificate.file), "utf8")]);
-    } catch (error) {
+    const read = (file: string) => readFile(join(dir, file), "utf8").catch((error: unknown) => {
       if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
       throw new Error(`loading the local CA in ${dir}: ${(error as Error).message}`, { cause: error });
-    }
+    });
+    const [keyPem, certPem] = await Promise.all([read("ca-key.pem"), read(LOCAL_CA_FILES.certificate.file)]);
+    // A key without its certificate is a creation cut short (the key is written first): nothing
+    // was signed with it, so a new CA may replace it. A certificate without its key is a CA that
+    // people may trust: it is never replaced by another.
+    if (certPem === undefined) return undefined;
+    if (keyPem === undefined) throw new Error(`loading the local CA in ${dir}: ca-key.pem is missing while ca.pem is there; restore the key (no new CA is made over a certificate people may trust)`);
     try {
       const ca = new LocalCa(dir, createPrivateKey(keyPem), certPem, host, await readRevocations(join(dir, "revocations.json")));
       await ca.refreshCrl(now);

@@ -154,6 +154,20 @@ describe("the local CA's revocation", () => {
   });
 });
 
+describe("the local CA's files", () => {
+  it("makes no new CA over a certificate whose key is missing", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "snickers-ca-"));
+    try {
+      const ca = await LocalCa.open(dir, "keep.test");
+      await rm(join(dir, "ca-key.pem"));
+      await assert.rejects(LocalCa.open(dir, "keep.test"), /ca-key\.pem is missing/);
+      assert.equal(await readFile(join(dir, "ca.pem"), "utf8"), ca.certificatePem, "the trusted certificate stays");
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe("CRL encoding", () => {
   it("writes serials as minimal positive INTEGERs, which OpenSSL requires", async () => {
     const dir = await mkdtemp(join(tmpdir(), "snickers-der-"));
