@@ -91,7 +91,31 @@ async function submit(path: string, form: FormPage, fields: Record<string, strin
 const from = (address: string) => ({ [FORWARDED_BY_HEADER]: secret, "x-forwarded-for": address });
 const said = (text: string) => (text.includes("wrong e-mail address or password") ? "wrong" : text.includes("too many failed sign-ins") ? "wait" : text.includes("busy") ? "busy" : "other");
 
+/** The headers of a GET with the request target and Host exactly as given. */
+function rawHeaders(target: string, headers: Record<string, string>): Promise<Record<string, string | string[] | undefined>> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: "127.0.0.1", port: new URL(crm.url).port, path: target, headers: { accept: "text/html", ...headers }, timeout: 10_000 }, (res) => {
+      res.resume();
+      resolve(res.headers);
+    });
+    req.once("timeout", () => req.destroy(new Error(`GET ${target}: no answer`)));
+    req.once("error", reject);
+    req.end();
+  });
+}
+
 describe("the panel's guards", () => {
+  test("sends HSTS on its public name when snitch-proxy forwarded the request over HTTPS, and only then", async () => {
+    const box = "coyote.localhost";
+    const viaProxy = { host: box, [FORWARDED_BY_HEADER]: secret, "x-forwarded-for": "192.0.2.7", "x-forwarded-proto": "https" };
+    assert.equal((await rawHeaders("/login", viaProxy))["strict-transport-security"], "max-age=31536000");
+    // Anyone on the box can send the public name to the loopback listener: no secret, no HSTS.
+    assert.equal((await rawHeaders("/login", { ...viaProxy, [FORWARDED_BY_HEADER]: "not-the-secret" }))["strict-transport-security"], undefined);
+    assert.equal((await rawHeaders("/login", { ...viaProxy, "x-forwarded-proto": "http" }))["strict-transport-security"], undefined);
+    assert.equal((await rawHeaders("/login", { host: new URL(crm.url).host }))["strict-transport-security"], undefined, "plain HTTP on loopback");
+  });
+
+
   test("of parallel activations with the right token, only one makes an admin", async () => {
     const pages = await Promise.all(Array.from({ length: 4 }, () => formPage("/activate")));
     const results = await Promise.all(

@@ -7,7 +7,7 @@ import type { CoyoteLogger } from "@coyote/log";
 import { specPath, type StateStore } from "@coyote/spec";
 import { cookieHeader, parseCookies } from "./lib/cookies.ts";
 import { crmEnv } from "./lib/env.ts";
-import { clientAddress, forwardingSecret, originsFor, ownHosts, type OwnHosts } from "./lib/forwarding.ts";
+import { clientAddress, forwardingSecret, HSTS, originsFor, ownHosts, proxiedOverHttps, type OwnHosts } from "./lib/forwarding.ts";
 import { decide, isAsset } from "./lib/gate.ts";
 import { closeCrmDb, crmDb } from "./lib/instance.ts";
 import { setScryptParams, type ScryptParams } from "./lib/passwords.ts";
@@ -164,6 +164,9 @@ export async function startCrm(options: CrmServerOptions): Promise<RunningCrm> {
       req.url = `${encodePath(normal.path)}${query === -1 ? "" : target.slice(query)}`;
       const path = normal.path;
       const method = req.method ?? "GET";
+      // The public name is served over HTTPS only (through snitch-proxy): browsers are told to
+      // keep to it. A header sent over plain HTTP would be ignored, so only HTTPS answers carry it.
+      if (own.public.includes(hostHeader) && proxiedOverHttps(req, forwarding)) res.setHeader("strict-transport-security", HSTS);
       const client = clientAddress(req, forwarding);
       req.headers["x-coyote-client-ip"] = client;
       // Compiled assets are everyone's: no session lookup nor server spec check for them.

@@ -57,6 +57,18 @@ export function originsFor(host: string, own: OwnHosts): string[] | undefined {
   return undefined;
 }
 
+/** What the panel sends as `Strict-Transport-Security` on its public name: a year, as browsers' preload lists ask. */
+export const HSTS = "max-age=31536000";
+
+/**
+ * Whether a request came through snitch-proxy over HTTPS: it carries the forwarding secret and
+ * `X-Forwarded-Proto: https`. Read before {@link clientAddress}, which removes both.
+ */
+export function proxiedOverHttps(req: IncomingMessage, secret: string): boolean {
+  const given = req.headers[FORWARDED_BY_HEADER];
+  return typeof given === "string" && sameSecret(given, secret) && req.headers["x-forwarded-proto"] === "https";
+}
+
 /**
  * The client's address: the last `X-Forwarded-For` hop when the request carries the forwarding
  * secret (snitch-proxy appends the address it saw last), else the socket's peer. Either way the
