@@ -244,7 +244,7 @@ export class Activator {
       throw new ActivatorFailure("UNIT_UNKNOWN", `waking unit ${unitId}: no such unit in activator/units.json (${known})`);
     }
     record.lastActivity = Date.now();
-    const answer = (didStart: boolean): WakeResponse => ({ unit: unitId, address: `${record.unit.host}:${record.unit.port}`, started: didStart, waitedMs: Math.round((performance.now() - started) * 1000) / 1000 });
+    const answer = (didStart: boolean): WakeResponse => ({ unit: unitId, address: `${this.#runtimeFor(record.unit)?.serveHost?.(record.unit) ?? record.unit.host}:${record.unit.port}`, started: didStart, waitedMs: Math.round((performance.now() - started) * 1000) / 1000 });
     if (record.state === "running" && record.waking === undefined && record.previous === undefined) return answer(false);
     if (record.waking !== undefined) {
       await record.waking;

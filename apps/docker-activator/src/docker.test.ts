@@ -50,6 +50,9 @@ defineBehaviour(
     options: () => ({ dockerSocket: engine().socketPath, containerConfinement: { networkName: UNITS_NETWORK.name } }),
     bind: (port) => `0.0.0.0:${port}`,
     witnessHost: () => UNITS_NETWORK.gateway,
+    witnessListen: () => UNITS_NETWORK.gateway,
+    // A byte must come back: the engine's port proxy accepts connections while the unit sleeps.
+    serving: (_stateDir, port) => tcpOpen(port),
     www: () => "/www",
     sh: (script) => ["sh", "-c", script],
     runtimeFields: (command) => ({ runtime: "docker", image: TEST_IMAGE, command }),

@@ -3,6 +3,8 @@
  * `process.env`); everything else takes it as options.
  */
 
+import { DEFAULT_PROCESS_UNIT_NETWORK, parseUnitPool } from "./process-network.ts";
+
 /** The default Docker engine socket. */
 export const DEFAULT_DOCKER_SOCKET = "/var/run/docker.sock";
 
@@ -19,6 +21,12 @@ export interface ActivatorEnv {
   readonly unitNetwork: "bridge" | "host";
   /** `COYOTE_UNIT_USER` (`uid:gid`): who units run as, containers and processes; unset for nobody. */
   readonly unitUser: { readonly uid: number; readonly gid: number } | undefined;
+  /**
+   * `COYOTE_PROCESS_UNIT_NETWORK`: the private IPv4 range process units get their own networks
+   * from (default {@link DEFAULT_PROCESS_UNIT_NETWORK}), or `host`, the explicit fallback where
+   * they share the host's network.
+   */
+  readonly processUnitNetwork: string;
 }
 
 /**
@@ -26,7 +34,8 @@ export interface ActivatorEnv {
  * @param env normally `process.env`.
  * @throws Error for a `DOCKER_HOST` that is not a unix socket (the activator talks to a local
  *   engine only), a `COYOTE_UNIT_NETWORK` other than bridge or host, a `COYOTE_UNIT_USER` that is
- *   not an unprivileged numeric `uid:gid`.
+ *   not an unprivileged numeric `uid:gid`, a `COYOTE_PROCESS_UNIT_NETWORK` that is neither `host`
+ *   nor a private IPv4 range.
  */
 export function readActivatorEnv(env: NodeJS.ProcessEnv = process.env): ActivatorEnv {
   let dockerSocket = env.COYOTE_DOCKER_SOCKET;
@@ -52,5 +61,13 @@ export function readActivatorEnv(env: NodeJS.ProcessEnv = process.env): Activato
     if (match === null || uid < 1 || gid < 1 || uid > 4294967294 || gid > 4294967294) throw new Error(`docker-activator environment: COYOTE_UNIT_USER ${user} is not an unprivileged numeric uid:gid`);
     unitUser = { uid, gid };
   }
-  return { dockerSocket, baseEnv, unitNetwork: network, unitUser };
+  const processUnitNetwork = env.COYOTE_PROCESS_UNIT_NETWORK === undefined || env.COYOTE_PROCESS_UNIT_NETWORK === "" ? DEFAULT_PROCESS_UNIT_NETWORK : env.COYOTE_PROCESS_UNIT_NETWORK;
+  if (processUnitNetwork !== "host") {
+    try {
+      parseUnitPool(processUnitNetwork);
+    } catch (error) {
+      throw new Error(`docker-activator environment: COYOTE_PROCESS_UNIT_NETWORK: ${(error as Error).message}, nor host`, { cause: error });
+    }
+  }
+  return { dockerSocket, baseEnv, unitNetwork: network, unitUser, processUnitNetwork };
 }

@@ -8,6 +8,7 @@ export { DockerRuntime, LABELS, pingEngine, type DockerRuntimeOptions } from "./
 export { DEFAULT_DOCKER_SOCKET, readActivatorEnv, type ActivatorEnv } from "./env.ts";
 export { ACTIVATOR_ERRORS, ActivatorFailure, type ActivatorErrorCode } from "./errors.ts";
 export { probeOnce, waitReady, type ProbeResult, type ReadyOutcome } from "./probe.ts";
+export { DEFAULT_PROCESS_UNIT_NETWORK, ProcessUnitNetwork, type UnitLink } from "./process-network.ts";
 export { PROCESS_LOGS_DIR, PROCESSES_FILE, ProcessRuntime, type ProcessRuntimeOptions } from "./process-runtime.ts";
 export { unitEnvironment, unitHash, type DumpHook, type ObservedUnit, type Runtime, type Unit } from "./runtime.ts";
 export { startControlServer, type ControlServer } from "./server.ts";
@@ -27,6 +28,7 @@ export const component: ComponentDefinition = {
     return startActivator(context, {
       dockerSocket: env.dockerSocket,
       baseEnv: env.baseEnv,
+      processUnitNetwork: env.processUnitNetwork,
       writeStats: false,
       containerConfinement: { network: env.unitNetwork, ...(user === undefined ? {} : { user: `${user.uid}:${user.gid}` }) },
       ...(user === undefined ? {} : { processUnitUser: user }),

@@ -42,7 +42,7 @@ describe("docker-activator when the Docker engine goes away", { skip }, () => {
       const [p1, p2] = [await freePort(), await freePort()];
       await harness.writeUnits([
         unitEntry({ id: "boxed", serviceId: "boxed", port: p1, runtime: "docker", image: TEST_IMAGE, command: ["httpd", "-f", "-p", `0.0.0.0:${p1}`, "-h", "/www"] }),
-        unitEntry({ id: "plain", serviceId: "plain", port: p2, runtime: "process", command: [join(bin, "httpd"), "-f", "-p", `127.0.0.1:${p2}`, "-h", www] }),
+        unitEntry({ id: "plain", serviceId: "plain", port: p2, runtime: "process", command: [join(bin, "sh"), "-c", `exec httpd -f -p $HOST:${p2} -h ${www}`] }),
       ]);
       const running = await harness.start();
       assert.equal(running.dockerRuntime, true);

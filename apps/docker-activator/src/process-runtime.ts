@@ -1,11 +1,13 @@
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
-import { closeSync, openSync, readFileSync, readdirSync, realpathSync } from "node:fs";
+import { closeSync, openSync, readdirSync, realpathSync } from "node:fs";
 import { mkdir, readFile } from "node:fs/promises";
 import { join, resolve, sep } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { CoyoteLogger } from "@coyote/log";
-import { ActivatorUnits, readJsonText, validate, writeFileAtomic } from "@coyote/spec";
+import { writeFileAtomic } from "@coyote/spec";
+import type { ProcessUnitNetwork } from "./process-network.ts";
+import { exitText, findProgram, killNamespace, netNamespace, parseProcessesFile, procStat, runDumpCommand, signalGroup, vmRssBytes } from "./process-support.ts";
 import { errorText, unitEnvironment } from "./runtime.ts";
 import type { DumpHook, ObservedUnit, Runtime, Unit } from "./runtime.ts";
 import { withoutSecretValues } from "./unit-secrets.ts";
@@ -31,6 +33,11 @@ export interface ProcessRuntimeOptions {
   readonly unitUser?: { readonly uid: number; readonly gid: number };
   /** The working directory of a unit without a `cwd` of its own (default `/`): never the state folder. */
   readonly workDir?: string;
+  /**
+   * The networks of units: each unit in a network namespace of its own. Used when the activator
+   * runs as root; without it (or without root) units share the host's network.
+   */
+  readonly network?: ProcessUnitNetwork;
 }
 
 /** The default user and group of process units: nobody. */
@@ -44,65 +51,12 @@ interface Tracked {
   readonly unit: Unit;
   /** Set for a process this activator spawned (its exit is seen); absent for an adopted one. */
   readonly child: ChildProcess | undefined;
-}
-
-interface ProcStat {
-  readonly state: string;
-  readonly pgrp: number;
-  readonly startTime: string;
-}
-
-function procStat(pid: number): ProcStat | undefined {
-  let text: string;
-  try {
-    text = readFileSync(`/proc/${pid}/stat`, "utf8");
-  } catch {
-    return undefined;
-  }
-  // The command name (field 2) may hold spaces and parentheses: count from the last ")".
-  const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
-  return { state: fields[0] ?? "", pgrp: Number(fields[2]), startTime: fields[19] ?? "" };
-}
-
-function vmRssBytes(pid: number): number {
-  try {
-    const match = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-    return match?.[1] === undefined ? 0 : Number(match[1]) * 1024;
-  } catch {
-    return 0;
-  }
-}
-
-function signalGroup(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pid, signal);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== "ESRCH") throw error;
-  }
-}
-
-function exitText(code: number | null, signal: NodeJS.Signals | null): string {
-  return signal === null ? `exited with code ${String(code)}` : `was killed by ${signal}`;
-}
-
-/** The on-disk record of the processes: validated by hand, as it is this package's own file. */
-function parseProcessesFile(text: string, file: string): Map<string, { pid: number; startTime: string | undefined; hash: string; unit: Unit }> {
-  const value = readJsonText(text, file) as { schemaVersion?: unknown; processes?: unknown } | null;
-  const out = new Map<string, { pid: number; startTime: string | undefined; hash: string; unit: Unit }>();
-  if (value === null || typeof value !== "object" || value.schemaVersion !== 1 || typeof value.processes !== "object" || value.processes === null) {
-    throw new Error(`${file}: not a processes record (schemaVersion 1 with a processes object)`);
-  }
-  for (const [id, entry] of Object.entries(value.processes as Record<string, unknown>)) {
-    const e = entry as { pid?: unknown; startTime?: unknown; hash?: unknown; unit?: unknown } | null;
-    if (e === null || typeof e !== "object" || typeof e.pid !== "number" || !Number.isInteger(e.pid) || e.pid <= 1 || typeof e.hash !== "string") {
-      throw new Error(`${file}: processes.${id}: needs a pid above 1 and a hash`);
-    }
-    const units = validate(ActivatorUnits, { schemaVersion: 1, generatedAt: new Date(0).toISOString(), units: [e.unit] }, `${file}: processes.${id}.unit`);
-    const unit = units.units[0];
-    if (unit?.id !== id) throw new Error(`${file}: processes.${id}: holds unit ${unit?.id ?? "(none)"}`);
-    out.set(id, { pid: e.pid, startTime: typeof e.startTime === "string" ? e.startTime : undefined, hash: e.hash, unit });
-  }
-  return out;
+  /** The slot of the unit's own network, when it runs in one. */
+  readonly slot: number | undefined;
+  /** The unit's address in its own network, when it runs in one. */
+  readonly address: string | undefined;
+  /** The unit's own network namespace (`net:[inode]`), when it runs in one. */
+  readonly netns: string | undefined;
 }
 
 /**
@@ -134,8 +88,8 @@ export class ProcessRuntime implements Runtime {
     this.unitUser = process.getuid?.() === 0 ? user : undefined;
   }
 
-  /** How a unit is spawned: as the units' user, outside the state folder. */
-  #spawnIdentity(unit: Unit): { cwd: string; uid?: number; gid?: number } {
+  /** Where a unit works: outside the state folder. */
+  #workDir(unit: Unit): string {
     const cwd = resolve(unit.cwd ?? this.#options.workDir ?? "/");
     const real = (path: string) => {
       try {
@@ -147,7 +101,7 @@ export class ProcessRuntime implements Runtime {
     const state = real(resolve(this.#options.stateDir));
     const inside = real(cwd);
     if (inside === state || inside.startsWith(state + sep)) throw new Error(`unit ${unit.id}: its working directory ${cwd} is inside the state folder, which units have no access to`);
-    return { cwd, ...(this.unitUser === undefined ? {} : { uid: this.unitUser.uid, gid: this.unitUser.gid }) };
+    return cwd;
   }
 
   /**
@@ -176,7 +130,7 @@ export class ProcessRuntime implements Runtime {
         for (const [id, entry] of parseProcessesFile(text, PROCESSES_FILE)) {
           const stat = procStat(entry.pid);
           if (stat !== undefined && stat.state !== "Z" && stat.startTime === entry.startTime) {
-            runtime.#tracked.set(id, { ...entry, child: undefined });
+            runtime.#tracked.set(id, { ...entry, child: undefined, netns: entry.slot === undefined ? undefined : netNamespace(entry.pid) });
             options.logger.info({ unit: id, pid: entry.pid }, `adopted process ${entry.pid} of unit ${id}`);
           }
         }
@@ -198,7 +152,7 @@ export class ProcessRuntime implements Runtime {
 
   #persist(): Promise<void> {
     const processes: Record<string, unknown> = {};
-    for (const [id, t] of this.#tracked) processes[id] = { pid: t.pid, startTime: t.startTime, hash: t.hash, unit: withoutSecretValues(t.unit) };
+    for (const [id, t] of this.#tracked) processes[id] = { pid: t.pid, startTime: t.startTime, hash: t.hash, unit: withoutSecretValues(t.unit), ...(t.slot === undefined ? {} : { slot: t.slot, address: t.address }) };
     const text = `${JSON.stringify({ schemaVersion: 1, processes }, null, 2)}\n`;
     const file = join(this.#options.stateDir, PROCESSES_FILE);
     // Chained, so that two writes never race on the temp file and the last state wins.
@@ -234,41 +188,99 @@ export class ProcessRuntime implements Runtime {
     return Promise.resolve();
   }
 
+  /** The network this runtime gives units, when it can (it needs root). */
+  get #network(): ProcessUnitNetwork | undefined {
+    return this.unitUser === undefined ? undefined : this.#options.network;
+  }
+
+  /**
+   * How a unit's command is run: as is, or (with unit networks) through `unshare` into a new
+   * network namespace, a shell that waits for its network, and `setpriv` down to the units' user.
+   */
+  #launch(unit: Unit, command: readonly string[], slot: number | undefined): { program: string; args: string[]; uid?: number; gid?: number; host: string } {
+    const network = this.#network;
+    const user = this.unitUser;
+    const [program, ...args] = command;
+    if (program === undefined) throw new Error(`unit ${unit.id} has no command`);
+    if (slot === undefined || network === undefined || user === undefined) return { program, args, ...(user ?? {}), host: unit.host };
+    // The program is run by setpriv inside the new namespace, where a missing one is only an exit
+    // status: look for it first, so that the error names it as a direct spawn would.
+    findProgram(program, unit.env.PATH ?? this.#options.baseEnv.PATH ?? "");
+    const [wrapper, ...wrapped] = network.launchCommand(user, command);
+    return { program: wrapper ?? program, args: wrapped, host: network.link(slot).unitAddress };
+  }
+
   async start(unit: Unit, hash: string): Promise<void> {
     const existing = this.#tracked.get(unit.id);
     if (existing !== undefined && this.#alive(existing)) return;
-    const [program, ...args] = unit.command ?? [];
-    if (program === undefined) throw new Error(`unit ${unit.id} has no command`);
-    const identity = this.#spawnIdentity(unit);
+    const network = this.#network;
+    const busy = new Set([...this.#tracked.values()].flatMap((t) => (t.slot === undefined ? [] : [t.slot])));
+    for (let attempt = 1; ; attempt++) {
+      const slot = network?.freeSlot(busy);
+      const launch = this.#launch(unit, unit.command ?? [], slot);
+      const child = await this.#spawn(unit, launch, slot !== undefined);
+      const pid = child.pid;
+      if (pid === undefined) throw new Error(`spawning ${unit.command?.[0] ?? "(no command)"}: no pid`);
+      if (network !== undefined && slot !== undefined) {
+        try {
+          await network.attach(pid, slot);
+          child.stdin?.end("go\n");
+        } catch (error) {
+          signalGroup(pid, "SIGKILL");
+          // Another activator on this machine took the same slot between the check and the link.
+          if (attempt < 3 && /File exists/.test(errorText(error))) {
+            busy.add(slot);
+            continue;
+          }
+          throw error;
+        }
+      }
+      child.once("exit", (code, signal) => this.#exits.set(unit.id, exitText(code, signal)));
+      this.#exits.delete(unit.id);
+      const netns = slot === undefined ? undefined : netNamespace(pid);
+      this.#tracked.set(unit.id, { pid, startTime: procStat(pid)?.startTime, hash, unit, child, slot, address: slot === undefined ? undefined : launch.host, netns });
+      await this.#persist();
+      return;
+    }
+  }
+
+  /** Spawns a unit's launch command, its output appended to the unit's log. */
+  async #spawn(unit: Unit, launch: { program: string; args: string[]; uid?: number; gid?: number; host: string }, waitsForNetwork: boolean): Promise<ChildProcess> {
+    const cwd = this.#workDir(unit);
     const logs = join(this.#options.stateDir, PROCESS_LOGS_DIR);
     await mkdir(logs, { recursive: true });
     const fd = openSync(join(logs, `${unit.id}.log`), "a", 0o640);
-    let child: ChildProcess;
     try {
-      child = spawn(program, args, {
-        ...identity,
-        env: { ...this.#options.baseEnv, ...unitEnvironment(unit) },
+      const child = spawn(launch.program, launch.args, {
+        cwd,
+        ...(launch.uid === undefined ? {} : { uid: launch.uid, gid: launch.gid }),
+        env: { ...this.#options.baseEnv, ...unitEnvironment(unit, launch.host) },
         // Its own process group, so that stop reaches its children, and no tie to the activator,
         // so that it survives an activator restart and is adopted again.
         detached: true,
-        stdio: ["ignore", fd, fd],
+        stdio: [waitsForNetwork ? "pipe" : "ignore", fd, fd],
       });
       await new Promise<void>((resolve, reject) => {
         child.once("spawn", resolve);
         child.once("error", reject);
       });
+      child.unref();
+      return child;
     } catch (error) {
-      throw new Error(`spawning ${program}: ${errorText(error)}`, { cause: error });
+      throw new Error(`spawning ${unit.command?.[0] ?? "(no command)"}: ${errorText(error)}`, { cause: error });
     } finally {
       closeSync(fd);
     }
-    child.unref();
-    const pid = child.pid;
-    if (pid === undefined) throw new Error(`spawning ${program}: no pid`);
-    child.once("exit", (code, signal) => this.#exits.set(unit.id, exitText(code, signal)));
-    this.#exits.delete(unit.id);
-    this.#tracked.set(unit.id, { pid, startTime: procStat(pid)?.startTime, hash, unit, child });
-    await this.#persist();
+  }
+
+  /** The address a running unit is reached at: its own network's, or its `host`. */
+  serveHost(unit: Unit): string | undefined {
+    return this.#tracked.get(unit.id)?.address;
+  }
+
+  /** Where the readiness probe connects: where the unit is reached. */
+  probeHost(unit: Unit): Promise<string | undefined> {
+    return Promise.resolve(this.serveHost(unit));
   }
 
   status(unitId: string): Promise<{ running: boolean; exit?: string }> {
@@ -298,8 +310,13 @@ export class ProcessRuntime implements Runtime {
         if (!(await this.#waitGone(tracked, 5000))) throw new Error(`process ${tracked.pid} survived SIGKILL for 5 s`);
       }
     }
-    // Children that outlived their leader belong to the unit too.
+    // Children that outlived their leader belong to the unit too, and so does every process in its
+    // own network, even one that left the process group.
     signalGroup(tracked.pid, "SIGKILL");
+    if (tracked.netns !== undefined) {
+      const escaped = killNamespace(tracked.netns);
+      if (escaped > 0) this.#options.logger.warn({ unit: unitId, processes: escaped }, `killed ${escaped} process(es) of unit ${unitId} that had left its process group`);
+    }
     this.#forget(unitId, tracked);
     await this.#persist();
   }
@@ -325,7 +342,17 @@ export class ProcessRuntime implements Runtime {
       if (!this.#alive(tracked)) throw new Error(`it died of ${hook.signal} instead of dumping its state (${this.#exits.get(unit.id) ?? "exited"})`);
       return;
     }
-    await runDumpCommand(hook.command, { ...this.#spawnIdentity(unit), env: { ...this.#options.baseEnv, ...unitEnvironment(unit), COYOTE_UNIT_PID: String(tracked.pid) } }, timeoutMs);
+    // A dump command runs where its unit does: as its user, in its network.
+    const cwd = this.#workDir(unit);
+    const network = this.#network;
+    const user = this.unitUser;
+    const command =
+      tracked.address === undefined || network === undefined || user === undefined
+        ? hook.command
+        : network.enterCommand(tracked.pid, user, hook.command);
+    const identity = command === hook.command && user !== undefined ? { uid: user.uid, gid: user.gid } : {};
+    const host = this.serveHost(unit) ?? unit.host;
+    await runDumpCommand(command, { cwd, ...identity, env: { ...this.#options.baseEnv, ...unitEnvironment(unit, host), COYOTE_UNIT_PID: String(tracked.pid) } }, timeoutMs);
   }
 
   memory(unitIds: readonly string[]): Promise<Map<string, number>> {
@@ -352,32 +379,3 @@ export class ProcessRuntime implements Runtime {
   }
 }
 
-/**
- * Runs a dump command to its end within a bound. It runs in a process group of its own, killed
- * whole when the bound passes.
- * @throws Error with the exit status and the end of its standard error.
- */
-function runDumpCommand(command: readonly string[], options: { cwd: string; uid?: number; gid?: number; env: Record<string, string> }, timeoutMs: number): Promise<void> {
-  const [program, ...args] = command;
-  if (program === undefined) return Promise.reject(new Error("the dump command is empty"));
-  return new Promise((resolve, reject) => {
-    const child = spawn(program, args, { ...options, detached: true, stdio: ["ignore", "ignore", "pipe"] });
-    let stderr = "";
-    child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
-      stderr = (stderr + chunk).slice(-1000);
-    });
-    const timer = setTimeout(() => {
-      if (child.pid !== undefined) signalGroup(child.pid, "SIGKILL");
-      reject(new Error(`the dump command ${command.join(" ")} did not finish within ${timeoutMs} ms`));
-    }, timeoutMs);
-    child.once("error", (error) => {
-      clearTimeout(timer);
-      reject(new Error(`running the dump command ${program}: ${errorText(error)}`, { cause: error }));
-    });
-    child.once("close", (code, signal) => {
-      clearTimeout(timer);
-      if (code === 0) resolve();
-      else reject(new Error(`the dump command ${command.join(" ")} ${exitText(code, signal)}${stderr.trim() === "" ? "" : `: ${stderr.trim()}`}`));
-    });
-  });
-}

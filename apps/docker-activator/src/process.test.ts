@@ -40,6 +40,17 @@ async function killRecorded(stateDir: string): Promise<void> {
   }
 }
 
+const isRoot = process.getuid?.() === 0;
+
+/** Whether the recorded process unit with this port answers, at the address the runtime recorded for it. */
+async function servingProcess(stateDir: string, port: number): Promise<boolean> {
+  const text = await readFile(join(stateDir, PROCESSES_FILE), "utf8").catch(() => "");
+  if (text === "") return false;
+  const record = JSON.parse(text) as { processes: Record<string, { address?: string; unit: { port: number } }> };
+  const entry = Object.values(record.processes).find((p) => p.unit.port === port);
+  return entry === undefined ? false : tcpOpen(port, entry.address ?? "127.0.0.1");
+}
+
 /** Kills one unit's process group, by the pid the runtime recorded. */
 async function killOne(stateDir: string, unitId: string): Promise<void> {
   const record = JSON.parse(await readFile(join(stateDir, PROCESSES_FILE), "utf8")) as { processes: Record<string, { pid: number }> };
@@ -53,8 +64,12 @@ defineBehaviour(
     name: "process",
     serverRuntime: "process",
     options: () => ({ baseEnv: { PATH: `${bin}:/usr/bin:/bin` } }),
-    bind: (port) => `127.0.0.1:${port}`,
-    witnessHost: () => "127.0.0.1",
+    // Where the activator says the unit listens: its own network's address (as root), or loopback.
+    bind: (port) => `$HOST:${port}`,
+    // The host's end of the unit's link is the address before the unit's own in its /30.
+    witnessHost: () => (isRoot ? '${HOST%.*}.$((${HOST##*.} - 1))' : "127.0.0.1"),
+    witnessListen: () => (isRoot ? "0.0.0.0" : "127.0.0.1"),
+    serving: servingProcess,
     www: () => www,
     sh: (script) => [join(bin, "sh"), "-c", script],
     runtimeFields: (command) => ({ runtime: "process", command }),
@@ -84,7 +99,7 @@ describe("docker-activator without a Docker engine", { skip }, () => {
       const socket = join(harness.stateDir, "no-such-docker.sock");
       const [p1, p2] = [await freePort(), await freePort()];
       await harness.writeUnits([
-        unitEntry({ id: "proc", serviceId: "proc", port: p1, runtime: "process", command: [join(bin, "httpd"), "-f", "-p", `127.0.0.1:${p1}`, "-h", www] }),
+        unitEntry({ id: "proc", serviceId: "proc", port: p1, runtime: "process", command: [join(bin, "sh"), "-c", `exec httpd -f -p $HOST:${p1} -h ${www}`] }),
         unitEntry({ id: "boxed", serviceId: "boxed", port: p2, runtime: "docker", image: TEST_IMAGE }),
       ]);
       const running = await harness.start({ dockerSocket: socket });
@@ -118,7 +133,7 @@ describe("docker-activator without a Docker engine", { skip }, () => {
     try {
       await harness.writeServer({ runtime: "process" });
       const port = await freePort();
-      await harness.writeUnits([unitEntry({ id: "orphaned", serviceId: "orphaned", port, idleTimeoutSeconds: 1, runtime: "process", command: [join(bin, "httpd"), "-f", "-p", `127.0.0.1:${port}`, "-h", www] })]);
+      await harness.writeUnits([unitEntry({ id: "orphaned", serviceId: "orphaned", port, idleTimeoutSeconds: 1, runtime: "process", command: [join(bin, "sh"), "-c", `exec httpd -f -p $HOST:${port} -h ${www}`] })]);
       await harness.start({ activityStaleMs: 2500 });
       await client.wake("orphaned", { timeoutMs: 10_000 });
       const t0 = Date.now();
@@ -138,7 +153,7 @@ describe("docker-activator without a Docker engine", { skip }, () => {
     try {
       await harness.writeServer({ runtime: "process" });
       const port = await freePort();
-      const unit = unitEntry({ id: "solo", serviceId: "solo", port, runtime: "process", command: [join(bin, "httpd"), "-f", "-p", `127.0.0.1:${port}`, "-h", www] });
+      const unit = unitEntry({ id: "solo", serviceId: "solo", port, runtime: "process", command: [join(bin, "sh"), "-c", `exec httpd -f -p $HOST:${port} -h ${www}`] });
       await harness.writeUnits([unit]);
       // Our own pid with a wrong start time: alive, but not the unit's process.
       await writeFile(join(harness.stateDir, PROCESSES_FILE), JSON.stringify({ schemaVersion: 1, processes: { solo: { pid: process.pid, startTime: "1", hash: "x", unit } } }));
@@ -146,7 +161,7 @@ describe("docker-activator without a Docker engine", { skip }, () => {
       assert.equal(((await client.units()) as { units: Record<string, { state: string }> }).units.solo?.state, "stopped");
       const answer = await client.wake("solo", { timeoutMs: 10_000 });
       assert.equal(answer.started, true);
-      assert.ok(await tcpOpen(port));
+      assert.ok(await servingProcess(harness.stateDir, port));
       const record = JSON.parse(await readFile(join(harness.stateDir, PROCESSES_FILE), "utf8")) as { processes: Record<string, { pid: number }> };
       assert.notEqual(record.processes.solo?.pid, process.pid);
     } finally {

@@ -47,6 +47,11 @@ export interface Runtime {
    * container on its own network); undefined to probe `host`.
    */
   probeHost?(unit: Unit): Promise<string | undefined>;
+  /**
+   * The address the unit is reached at once running, when it is not its own `host` (a process in
+   * a network of its own); undefined for `host`.
+   */
+  serveHost?(unit: Unit): string | undefined;
   /** The memory used now by each of these running units, in bytes; units it cannot read are left out. */
   memory(unitIds: readonly string[]): Promise<Map<string, number>>;
   /** Lets go of the runtime's connections; units keep running. */
@@ -74,9 +79,10 @@ export function unitHash(unit: Unit): string {
 /**
  * The environment a unit runs with: its own variables, plus `HOST` and `PORT` (unless it sets
  * them) so that an app can listen where the activator probes it.
+ * @param host where the unit is reached, when not its `host` (its own network's address).
  */
-export function unitEnvironment(unit: Unit): Record<string, string> {
-  return { HOST: unit.host, PORT: String(unit.port), ...unit.env };
+export function unitEnvironment(unit: Unit, host: string = unit.host): Record<string, string> {
+  return { HOST: host, PORT: String(unit.port), ...unit.env };
 }
 
 /** The message of an error of any kind. */

@@ -13,6 +13,7 @@ import type { ContainerConfinement } from "./confinement.ts";
 import { DockerRuntime } from "./docker-runtime.ts";
 import { DEFAULT_DOCKER_SOCKET } from "./env.ts";
 import { ActivatorFailure } from "./errors.ts";
+import { DEFAULT_PROCESS_UNIT_NETWORK, ProcessUnitNetwork } from "./process-network.ts";
 import { ProcessRuntime } from "./process-runtime.ts";
 import { errorText } from "./runtime.ts";
 import { withUnitSecrets } from "./unit-secrets.ts";
@@ -34,6 +35,12 @@ export interface ActivatorStartOptions {
   readonly containerConfinement?: Partial<ContainerConfinement>;
   /** The uid and gid process units run as when the activator is root (default 65534:65534). */
   readonly processUnitUser?: { readonly uid: number; readonly gid: number };
+  /**
+   * Where process units' own networks come from: a private IPv4 range (default
+   * DEFAULT_PROCESS_UNIT_NETWORK of process-network.ts), or `host` to share the host's network.
+   * Used when the activator runs as root.
+   */
+  readonly processUnitNetwork?: string;
   /** Variables process units inherit (default: only PATH as `/usr/local/bin:/usr/bin:/bin`). */
   readonly baseEnv?: Record<string, string>;
   /** See {@link ActivatorOptions}. */
@@ -155,7 +162,18 @@ export async function startActivator(context: ComponentContext, options: Activat
       logger.warn({ socket, err: error }, `no Docker engine on ${socket}; container units cannot run, process units can`);
     }
   }
-  const processRuntime = await ProcessRuntime.open({ stateDir: root, baseEnv: options.baseEnv ?? { PATH: "/usr/local/bin:/usr/bin:/bin" }, logger, ...(options.processUnitUser === undefined ? {} : { unitUser: options.processUnitUser }) });
+  const poolCidr = options.processUnitNetwork ?? DEFAULT_PROCESS_UNIT_NETWORK;
+  let network: ProcessUnitNetwork | undefined;
+  if (poolCidr === "host") logger.warn({ network: "host" }, "process units share the host's network (COYOTE_PROCESS_UNIT_NETWORK=host): a unit can reach every loopback service and take other units' ports");
+  else if (process.getuid?.() === 0) network = await ProcessUnitNetwork.open(poolCidr, logger);
+  else logger.warn({ uid: process.getuid?.() }, "the activator does not run as root, so process units cannot have networks of their own: they share the host's");
+  const processRuntime = await ProcessRuntime.open({
+    stateDir: root,
+    baseEnv: options.baseEnv ?? { PATH: "/usr/local/bin:/usr/bin:/bin" },
+    logger,
+    ...(options.processUnitUser === undefined ? {} : { unitUser: options.processUnitUser }),
+    ...(network === undefined ? {} : { network }),
+  });
   const alarms = await storeAlarms(store, logger);
   const activatorOptions: ActivatorOptions = {
     logger,

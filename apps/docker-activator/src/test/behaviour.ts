@@ -7,7 +7,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, describe, it } from "node:test";
 import { ActivatorClient, ActivatorError } from "@coyote/spec";
 import type { ActivatorStartOptions } from "../start.ts";
-import { freePort, httpGet, makeHarness, startDumpWitness, tcpOpen, unitEntry, waitFor } from "./support.ts";
+import { freePort, httpGet, makeHarness, startDumpWitness, unitEntry, waitFor } from "./support.ts";
 import type { Harness } from "./support.ts";
 
 /** How one runtime runs the shared behaviour tests. */
@@ -20,8 +20,12 @@ export interface Flavour {
   options(): ActivatorStartOptions;
   /** The address a unit's busybox httpd binds for a port: its own network's, or the host's loopback. */
   bind(port: number): string;
-  /** The address a unit reaches the test's dump witness on (the host, as the unit sees it). */
+  /** The address a unit reaches the test's dump witness on (the host, as the unit sees it), in the unit's shell. */
   witnessHost(): string;
+  /** The address the test's dump witness listens on. */
+  witnessListen(): string;
+  /** Whether a unit of the harness with this port serves now (a byte comes back to a request). */
+  serving(stateDir: string, port: number): Promise<boolean>;
   /** The web root busybox httpd serves, as the unit sees it. */
   www(): string;
   /** A command running a shell script, as the unit (or its dump hook) runs it. */
@@ -72,10 +76,10 @@ export function defineBehaviour(flavour: Flavour, skip: () => string | false): v
       const port = await freePort();
       await harness.writeUnits([httpUnit("blog", port)]);
       await harness.start();
-      assert.equal(await tcpOpen(port), false, "nothing runs before the first wake");
+      assert.equal(await flavour.serving(harness.stateDir, port), false, "nothing runs before the first wake");
       const answers = await Promise.all(Array.from({ length: 50 }, (_, i) => client.wake("blog", { timeoutMs: 20_000, requestId: `req-${i}` })));
       assert.equal(answers.filter((a) => a.started).length, 1, "exactly one wake started it");
-      assert.ok(answers.every((a) => a.address === `127.0.0.1:${port}` && a.unit === "blog"));
+      assert.ok(answers.every((a) => a.address.endsWith(`:${port}`) && a.unit === "blog"));
       const responses = await Promise.all(answers.map((a) => httpGet(a.address, "/index.html")));
       assert.ok(responses.every((r) => r.status === 200 && r.body === "hello from a coyote unit\n"));
       const stats = (await units(client)).units.blog;
@@ -116,10 +120,10 @@ export function defineBehaviour(flavour: Flavour, skip: () => string | false): v
       await harness.start();
       const woke = Date.now();
       await client.wake("idle", { timeoutMs: 20_000 });
-      assert.ok(await tcpOpen(port));
+      assert.ok(await flavour.serving(harness.stateDir, port));
       await waitFor(async () => (await stateOf(client, "idle")) === "stopped", 15_000, "the idle stop");
       assert.ok(Date.now() - woke >= 1000, "not before the timeout");
-      assert.equal(await tcpOpen(port), false);
+      assert.equal(await flavour.serving(harness.stateDir, port), false);
       const down = await harness.events("SERVICE_DOWN");
       assert.ok(down.some((e) => e.reason === "idle" && e.unit === "idle"));
       // A tick that listed the runtime while the stop ran must not take the old listing for news.
@@ -145,7 +149,7 @@ export function defineBehaviour(flavour: Flavour, skip: () => string | false): v
         await sleep(300);
       }
       assert.equal(await stateOf(client, "ws"), "running", "still awake after three idle timeouts");
-      assert.ok(await tcpOpen(port));
+      assert.ok(await flavour.serving(harness.stateDir, port));
       await client.reportActivity({ units: { ws: { requests: 0, openConnections: 0, bytesIn: 120, bytesOut: 340 } } });
       await waitFor(async () => (await stateOf(client, "ws")) === "stopped", 15_000, "the stop after the connection closed");
       assert.equal((await units(client)).units.ws?.bytesIn, 120);
@@ -174,7 +178,7 @@ export function defineBehaviour(flavour: Flavour, skip: () => string | false): v
       assert.equal(after.alpha?.state, "stopped", "alpha, the least recently used, was evicted");
       assert.equal(after.beta?.state, "running");
       assert.equal(after.gamma?.state, "running");
-      assert.equal(await tcpOpen(pa), false);
+      assert.equal(await flavour.serving(harness.stateDir, pa), false);
       const down = await harness.events("SERVICE_DOWN");
       assert.deepEqual(down.filter((e) => e.reason === "evicted").map((e) => e.unit), ["alpha"]);
     });
@@ -213,13 +217,13 @@ export function defineBehaviour(flavour: Flavour, skip: () => string | false): v
       const t0 = Date.now();
       await waitFor(async () => (await stateOf(client, "stubborn")) === "stopped", 15_000, "the stop to end");
       assert.ok(Date.now() - t0 >= 700, "it waited for the grace period before killing");
-      assert.equal(await tcpOpen(port), false);
+      assert.equal(await flavour.serving(harness.stateDir, port), false);
     });
 
     it("runs the dump hook before every stop; a failed dump keeps the unit running and raises an alarm, a later good one clears it", async () => {
       const { harness, client } = await setup();
       const port = await freePort();
-      const witness = await startDumpWitness(() => port, flavour.witnessHost());
+      const witness = await startDumpWitness(() => flavour.serving(harness.stateDir, port), flavour.witnessListen());
       try {
         witness.answer = "fail";
         const dump = flavour.sh(`r=$(wget -q -O - http://${flavour.witnessHost()}:${witness.port}/dump); test "$r" = ok`);
@@ -230,9 +234,9 @@ export function defineBehaviour(flavour: Flavour, skip: () => string | false): v
         assert.equal(alarm.code, "ACTIVATOR_DUMP_FAILED");
         assert.match(alarm.message, /saver/);
         assert.equal(await stateOf(client, "saver"), "running");
-        assert.ok(await tcpOpen(port), "the unit was not stopped");
+        assert.ok(await flavour.serving(harness.stateDir, port), "the unit was not stopped");
         await waitFor(() => witness.calls.length >= 2, 10_000, "a second dump attempt");
-        assert.equal(await tcpOpen(port), true, "still running after the second failure");
+        assert.equal(await flavour.serving(harness.stateDir, port), true, "still running after the second failure");
         assert.equal((await harness.alarms()).filter((a) => a.key === "docker-activator/dump/saver" && a.state === "raised").length, 1, "raised once, not once per attempt");
         witness.answer = "ok";
         await waitFor(async () => (await stateOf(client, "saver")) === "stopped", 15_000, "the stop after a good dump");
@@ -284,7 +288,7 @@ export function defineBehaviour(flavour: Flavour, skip: () => string | false): v
       const first = await harness.start();
       await client.wake("keep", { timeoutMs: 20_000 });
       await first.stop();
-      assert.ok(await tcpOpen(port), "the unit outlives the activator");
+      assert.ok(await flavour.serving(harness.stateDir, port), "the unit outlives the activator");
       await harness.start();
       await waitFor(async () => (await stateOf(client, "keep")) === "running", 5000, "the adoption");
       const again = await client.wake("keep", { timeoutMs: 20_000 });
@@ -296,7 +300,7 @@ export function defineBehaviour(flavour: Flavour, skip: () => string | false): v
     it("replaces a running unit whose configuration changed: dumped and stopped, and the next wake serves the new one", async () => {
       const { harness, client } = await setup();
       const [p1, p2] = [await freePort(), await freePort()];
-      const witness = await startDumpWitness(() => p1, flavour.witnessHost());
+      const witness = await startDumpWitness(() => flavour.serving(harness.stateDir, p1), flavour.witnessListen());
       try {
         const dumpState = { kind: "exec", command: flavour.sh(`r=$(wget -q -O - http://${flavour.witnessHost()}:${witness.port}/dump); test "$r" = ok`) };
         await harness.writeUnits([httpUnit("moving", p1, { dumpState })]);
@@ -306,10 +310,10 @@ export function defineBehaviour(flavour: Flavour, skip: () => string | false): v
         // Whether the tick or this wake does the replacement, the answer is the new address.
         const answer = await waitFor(async () => {
           const a = await client.wake("moving", { timeoutMs: 20_000 });
-          return a.address === `127.0.0.1:${p2}` ? a : undefined;
+          return a.address.endsWith(`:${p2}`) ? a : undefined;
         }, 15_000, "the wake to answer the new address");
         assert.equal((await httpGet(answer.address)).status, 200);
-        assert.equal(await tcpOpen(p1), false, "the old copy is stopped");
+        assert.equal(await flavour.serving(harness.stateDir, p1), false, "the old copy is stopped");
         assert.ok(witness.calls.length >= 1 && witness.calls.every((c) => c.unitWasUp), "the old copy dumped its state while it was up");
         assert.ok((await harness.events("SERVICE_DOWN")).some((e) => e.reason === "replaced" && e.unit === "moving"));
       } finally {
@@ -324,7 +328,7 @@ export function defineBehaviour(flavour: Flavour, skip: () => string | false): v
       await harness.start();
       await client.wake("leave", { timeoutMs: 20_000 });
       await harness.writeUnits([httpUnit("stay", p1)]);
-      await waitFor(async () => !(await tcpOpen(p2)), 15_000, "the removed unit to stop");
+      await waitFor(async () => !(await flavour.serving(harness.stateDir, p2)), 15_000, "the removed unit to stop");
       await assert.rejects(client.wake("leave", { timeoutMs: 5000 }), (e: unknown) => e instanceof ActivatorError && e.code === "UNIT_UNKNOWN");
       await waitFor(async () => (await harness.events("SERVICE_DOWN")).some((e) => e.reason === "removed" && e.unit === "leave"), 5000, "SERVICE_DOWN removed");
     });

@@ -53,13 +53,22 @@ export async function waitFor<T>(check: () => Promise<T | undefined | false> | T
 export { freePort };
 
 /**
+ * A /24 for one test activator's process unit networks, picked at random in 10.233.0.0/16 so that
+ * activators of tests running at once rarely meet (and retry on another slot when they do), and
+ * never the appliance's own default range.
+ */
+export function testUnitPool(): string {
+  return `10.233.${Math.floor(Math.random() * 256)}.0/24`;
+}
+
+/**
  * Whether something serves on 127.0.0.1:port: a byte comes back to a request. A connection alone
  * says nothing for a container on its own network: the engine's port proxy accepts connections
  * while the unit sleeps (its network holder keeps the port published) and closes them.
  */
-export function tcpOpen(port: number): Promise<boolean> {
+export function tcpOpen(port: number, host = "127.0.0.1"): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket: Socket = connect({ host: "127.0.0.1", port });
+    const socket: Socket = connect({ host, port });
     const done = (open: boolean) => {
       socket.destroy();
       resolve(open);
@@ -259,6 +268,7 @@ export async function makeHarness(defaults: ActivatorStartOptions = {}): Promise
   const logFile = join(stateDir, "logs", "docker-activator.log");
   const logger = createLogger({ component: "docker-activator", file: logFile, level: "debug" });
   const running: RunningActivator[] = [];
+  const pool = testUnitPool();
   const readLog = async () =>
     (await readFile(logFile, "utf8").catch(() => ""))
       .split("\n")
@@ -270,7 +280,7 @@ export async function makeHarness(defaults: ActivatorStartOptions = {}): Promise
     logFile,
     store,
     async start(options = {}) {
-      const activator = await startActivator({ name: "docker-activator", stateDir: store.root, logger, signal: new AbortController().signal }, { ...FAST, ...defaults, ...options });
+      const activator = await startActivator({ name: "docker-activator", stateDir: store.root, logger, signal: new AbortController().signal }, { ...FAST, processUnitNetwork: pool, ...defaults, ...options });
       running.push(activator);
       return activator;
     },
@@ -313,11 +323,11 @@ export interface DumpWitness {
  * Starts a {@link DumpWitness} on `host` (a loopback address, or the units' bridge gateway for
  * containers on their own network); `unitPort` is probed at each call, before the answer.
  */
-export async function startDumpWitness(unitPort: () => number, host = "127.0.0.1"): Promise<DumpWitness> {
+export async function startDumpWitness(unitUp: () => Promise<boolean>, host = "127.0.0.1"): Promise<DumpWitness> {
   const port = await freePort();
   const server = createHttpServer((req, res) => {
     req.resume();
-    void tcpOpen(unitPort()).then((up) => {
+    void unitUp().then((up) => {
       witness.calls.push({ at: Date.now(), answered: witness.answer, unitWasUp: up });
       res.writeHead(200, { "content-type": "text/plain" }).end(`${witness.answer}\n`);
     });
