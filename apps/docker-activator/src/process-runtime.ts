@@ -7,7 +7,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { CoyoteLogger } from "@coyote/log";
 import { writeFileAtomic } from "@coyote/spec";
 import type { ProcessUnitNetwork } from "./process-network.ts";
-import { exitText, findProgram, killNamespace, netNamespace, parseProcessesFile, procStat, runDumpCommand, signalGroup, vmRssBytes } from "./process-support.ts";
+import { exitText, findProgram, killNamespace, netNamespace, waitOwnNamespace, parseProcessesFile, procStat, runDumpCommand, signalGroup, vmRssBytes } from "./process-support.ts";
 import { errorText, unitEnvironment } from "./runtime.ts";
 import type { DumpHook, ObservedUnit, Runtime, Unit } from "./runtime.ts";
 import { withoutSecretValues } from "./unit-secrets.ts";
@@ -223,6 +223,7 @@ export class ProcessRuntime implements Runtime {
       if (pid === undefined) throw new Error(`spawning ${unit.command?.[0] ?? "(no command)"}: no pid`);
       if (network !== undefined && slot !== undefined) {
         try {
+          await waitOwnNamespace(pid);
           await network.attach(pid, slot);
           child.stdin?.end("go\n");
         } catch (error) {

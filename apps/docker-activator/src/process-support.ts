@@ -1,6 +1,7 @@
 import { spawn } from "node:child_process";
 import { accessSync, constants, readdirSync, readFileSync, readlinkSync, statSync } from "node:fs";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { isIPv4 } from "node:net";
 import { ActivatorUnits, readJsonText, validate } from "@coyote/spec";
 import { errorText } from "./runtime.ts";
@@ -67,10 +68,29 @@ export function netNamespace(pid: number): string | undefined {
 }
 
 /**
+ * Waits until process `pid` (an `unshare --net` just spawned) is in a network namespace other
+ * than the activator's: before that, a link moved "into its namespace" would land on the host.
+ * @throws Error when it is not within 5 s, or the process is gone.
+ */
+export async function waitOwnNamespace(pid: number): Promise<string> {
+  const own = netNamespace(process.pid);
+  const until = performance.now() + 5000;
+  for (;;) {
+    const namespace = netNamespace(pid);
+    if (namespace === undefined) throw new Error(`process ${pid} ended before it had a network of its own`);
+    if (namespace !== own) return namespace;
+    if (performance.now() > until) throw new Error(`process ${pid} had no network of its own within 5 s`);
+    await sleep(1);
+  }
+}
+
+/**
  * Kills every process in a network namespace: what is left of a unit whose processes left its
  * process group (a daemon that detached itself). Returns how many it killed.
  */
 export function killNamespace(namespace: string): number {
+  // Never the activator's own network: that would be every process of the box.
+  if (namespace === netNamespace(process.pid)) return 0;
   let killed = 0;
   for (const name of readdirSync("/proc")) {
     if (!/^\d+$/.test(name) || netNamespace(Number(name)) !== namespace) continue;
