@@ -1,7 +1,8 @@
 // bench/tls-audit: testssl.sh (Debian's package) against snitch-proxy and, as the peer, nginx with
 // its stock TLS settings, both serving the same certificate (ECDSA P-256 from the local CA, with
-// the CRL distribution point every certificate of the local CA carries) on loopback. Prints the count of findings per severity for each, and every finding rated MEDIUM or
-// worse; exits 1 when snitch-proxy has a finding rated HIGH or CRITICAL.
+// the CRL distribution point every certificate of the local CA carries) on loopback. Prints the
+// count of findings per severity for each, and every finding rated MEDIUM or worse; exits 1 when
+// snitch-proxy has a finding rated HIGH or CRITICAL.
 //
 //   node --import tsx bench/src/tls-audit.ts [--peer] [--workers 1]
 //
