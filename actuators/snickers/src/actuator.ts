@@ -115,7 +115,8 @@ export interface SnickersOptions {
  * per service, combined into `proxy/routes.json` once per batch, with the server's connection
  * limit) and a certificate per hostname, from the local CA or over ACME, renewed two thirds into
  * its life (or inside the window the CA's ARI suggests). A hostname another service already
- * routes is refused; certificates are issued only for hostnames a spec names.
+ * routes is refused; certificates are issued only for hostnames a spec names. A certificate of the
+ * local CA that it replaces or removes before it expires is revoked first (ca-keeper.ts).
  */
 export function createSnickersActuator(options: SnickersOptions): Actuator<SnickersObserved, SnickersStep> {
   const paths = snickersPaths(options.stateDir);
