@@ -2,7 +2,7 @@ import { resolve } from "node:path";
 
 /**
  * Everything the CLI takes from the environment, read and checked in this one module
- * (CONVENTIONS.md: only `env.ts` reads `process.env`); the rest of the CLI takes it as arguments.
+ * (docs/CONTRIBUTING.md, "Conventions": only `env.ts` reads `process.env`); the rest of the CLI takes it as arguments.
  */
 export interface CliEnv {
   /** The Coyote checkout or install folder (where `./coyote`, `package.json` and `tooling/` are). */
@@ -33,4 +33,9 @@ export function readEnv(env: Readonly<Record<string, string | undefined>>, isTty
     dockerSocket: env.DOCKER_HOST?.startsWith("unix://") ? env.DOCKER_HOST.slice("unix://".length) : "/var/run/docker.sock",
     processEnv: env,
   };
+}
+
+/** Reads the CLI's environment from this process's own. */
+export function readProcessEnv(): CliEnv {
+  return readEnv(process.env, process.stdout.isTTY);
 }

@@ -1,6 +1,6 @@
-import { readdir } from "node:fs/promises";
+import { readdir, stat } from "node:fs/promises";
 import type { Command } from "commander";
-import { ComponentStats, ServiceStatus, StateStore } from "@coyote/spec";
+import { ComponentStats, ServerSpec, ServiceStatus, StateStore } from "@coyote/spec";
 import { COMPONENTS } from "../components.ts";
 import type { CliEnv } from "../env.ts";
 import { CliError, EXIT } from "../errors.ts";
@@ -30,6 +30,14 @@ export interface ComponentReport {
 
 /** Gathers what `coyote status` shows. Reads only; never repairs or writes. */
 export async function gatherStatus(store: StateStore): Promise<{ services: ServiceReport[]; components: ComponentReport[] }> {
+  const stats = new Map<string, ComponentStats>();
+  const files = await readdir(store.path("stats")).catch(() => [] as string[]);
+  for (const file of files.filter((f) => f.endsWith(".json"))) {
+    const found = await store.readJson(`stats/${file}`, ComponentStats).catch(() => undefined);
+    if (found) stats.set(found.component, found);
+  }
+  const minion = stats.get("minion");
+  const minionRunning = minion !== undefined && isAlive(minion.pid);
   const services: ServiceReport[] = [];
   for (const entry of await store.listSpecs()) {
     if ("error" in entry) {
@@ -37,17 +45,12 @@ export async function gatherStatus(store: StateStore): Promise<{ services: Servi
       continue;
     }
     try {
-      const status = await store.readJson(`status/${entry.id}.json`, ServiceStatus);
+      let status = await store.readJson(`status/${entry.id}.json`, ServiceStatus);
+      if (status === undefined && entry.kind === "Server" && minionRunning) status = await serverStatus(store, entry.generation);
       services.push({ id: entry.id, generation: entry.generation, status, problem: undefined });
     } catch (error) {
       services.push({ id: entry.id, generation: entry.generation, status: undefined, problem: error instanceof Error ? error.message : String(error) });
     }
-  }
-  const stats = new Map<string, ComponentStats>();
-  const files = await readdir(store.path("stats")).catch(() => [] as string[]);
-  for (const file of files.filter((f) => f.endsWith(".json"))) {
-    const found = await store.readJson(`stats/${file}`, ComponentStats).catch(() => undefined);
-    if (found) stats.set(found.component, found);
   }
   const components = COMPONENTS.map((definition): ComponentReport => {
     if (!definition.start) return { name: definition.name, state: "not built", detail: `arrives with ${definition.plannedIn ?? "a later version"}` };
@@ -58,6 +61,44 @@ export async function gatherStatus(store: StateStore): Promise<{ services: Servi
     return { name: definition.name, state: "stopped", detail: own ? `last seen ${own.writtenAt}` : "never started here" };
   });
   return { services, components };
+}
+
+/**
+ * Where the minion keeps the last valid server spec it applied (see `apps/minion/src/minion.ts`).
+ * The minion writes no `status/server.json`: the box's own spec is not reconciled like a service,
+ * it shapes the actuators. What the minion runs on is this copy, so it is the server's status.
+ */
+const MINION_SERVER_SPEC = "minion/last-good/server.json";
+
+/**
+ * The server's own condition, from what the running minion keeps: `Applied` is True once the
+ * minion runs on the spec's current generation. An unreadable copy is reported, not hidden.
+ */
+async function serverStatus(store: StateStore, generation: number): Promise<ServiceStatus> {
+  let applied: ServerSpec | undefined;
+  let problem: string | undefined;
+  try {
+    applied = await store.readJson(MINION_SERVER_SPEC, ServerSpec);
+  } catch (error) {
+    problem = error instanceof Error ? error.message : String(error);
+  }
+  const since = await stat(store.path(MINION_SERVER_SPEC)).then((s) => s.mtime.toISOString(), () => new Date().toISOString());
+  const observed = applied?.generation ?? 0;
+  const current = applied !== undefined && observed >= generation;
+  const message = current
+    ? `the minion runs on generation ${observed}`
+    : problem !== undefined
+      ? `the minion's copy of the server spec is unreadable: ${problem}`
+      : applied === undefined
+        ? "the minion has not applied a server spec yet"
+        : `the minion runs on generation ${observed}; generation ${generation} is not applied yet`;
+  return {
+    schemaVersion: 1,
+    id: "server",
+    observedGeneration: observed,
+    updatedAt: since,
+    conditions: [{ type: "Applied", status: current ? "True" : "False", reason: current ? "Applied" : "Pending", message, observedGeneration: observed, lastTransitionTime: since }],
+  };
 }
 
 function isAlive(pid: number): boolean {

@@ -89,9 +89,12 @@ export function upCommands(program: Command, env: CliEnv, io: Io, cliEntry: stri
       });
       await supervisor.start();
       io.out(`running ${runnable.map((c) => c.name).join(", ")} (${options.oneProcess ? "in one process" : "each in its own process"}); Ctrl-C stops`);
+      // Stops on Ctrl-C, on SIGTERM, and when the reader of its output is gone (`coyote up | head -3`).
       await new Promise<void>((resolve) => {
         process.once("SIGINT", resolve);
         process.once("SIGTERM", resolve);
+        io.closed?.addEventListener("abort", () => resolve(), { once: true });
+        if (io.closed?.aborted) resolve();
       });
       io.err("coyote: stopping");
       await supervisor.stop();
