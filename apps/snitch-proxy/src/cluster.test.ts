@@ -5,7 +5,7 @@ import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { connect as tlsConnect } from "node:tls";
 import { ComponentStats, parseJson } from "@coyote/spec";
-import { startProxyCluster, type RunningCluster } from "./cluster.ts";
+import { WORKER_NODE_FLAGS, startProxyCluster, workerExecArgv, type RunningCluster } from "./cluster.ts";
 import { backend, get1, sandbox, type Backend, type Sandbox } from "./test-support.ts";
 
 describe("snitch-proxy cluster", () => {
@@ -43,6 +43,18 @@ describe("snitch-proxy cluster", () => {
       requests = stats?.hosts?.["site.test"]?.requests ?? 0;
     }
     assert.equal(requests, 40, "every request counted once, whichever worker served it");
+  });
+
+  it("starts its workers with a small young generation, so that scavenges stay short", async () => {
+    for (const pid of cluster.pids()) {
+      const argv = (await readFile(`/proc/${String(pid)}/cmdline`, "utf8")).split("\0");
+      assert.ok(argv.includes("--max-semi-space-size=4"), `worker ${String(pid)} runs with ${argv.join(" ")}`);
+    }
+  });
+
+  it("lets a flag the parent was started with win over the workers' default, and drops the test runner's", () => {
+    assert.deepEqual(workerExecArgv(WORKER_NODE_FLAGS, ["--import", "tsx"]), ["--max-semi-space-size=4", "--import", "tsx"]);
+    assert.deepEqual(workerExecArgv(WORKER_NODE_FLAGS, ["--max_semi_space_size=16", "--test", "--test-concurrency", "1"]), ["--max_semi_space_size=16"]);
   });
 
   it("splits the connection limit between the workers and changes it live", async () => {

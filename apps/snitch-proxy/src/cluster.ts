@@ -38,7 +38,23 @@ export interface ClusterOptions extends WorkerOptions {
   readonly writeStats?: boolean;
   /** The activator's client; one for the state folder by default. */
   readonly activator?: ActivatorClient;
+  /**
+   * Node and V8 flags for the workers, added before the parent's own (so a flag the parent was
+   * started with wins); `WORKER_NODE_FLAGS` by default.
+   */
+  readonly workerNodeFlags?: readonly string[];
 }
+
+/**
+ * The workers' default V8 flags: a young generation of 4 MiB semi-spaces instead of V8's default,
+ * which grows to 64 MiB in Node's builds. A proxy's per-request garbage dies within its request,
+ * yet with the large default each scavenge found 1-3 MB still reachable (9-12% of what had been
+ * allocated, more the larger the space) and paused the worker for 3-20 ms while every connection
+ * on it waited: that was most of the HTTP/1.1 latency tail. With 4 MiB a scavenge keeps about
+ * 60 KB and takes about a millisecond, and the throughput is unchanged (bench/proxy,
+ * docs/BENCHMARKS.md).
+ */
+export const WORKER_NODE_FLAGS: readonly string[] = ["--max-semi-space-size=4"];
 
 /** A running cluster of proxy workers. */
 export interface RunningCluster {
@@ -55,10 +71,16 @@ export interface RunningCluster {
 
 type HostStats = TrafficReport["hosts"][string];
 
-/** Node's flags for a worker: the parent's loader (tsx), without the test runner's flags. */
-function workerExecArgv(): string[] {
-  const out: string[] = [];
-  const argv = process.execArgv;
+/** The name of a `--flag=value` or `--flag` argument, with V8's `_` and `-` made alike. */
+const flagName = (arg: string): string => (arg.split("=")[0] ?? arg).replaceAll("_", "-");
+
+/**
+ * Node's flags for a worker: `defaults` unless the parent sets the same flag, then the parent's
+ * own (its loader, tsx, and any V8 flag it was started with), without the test runner's flags.
+ */
+export function workerExecArgv(defaults: readonly string[], argv: readonly string[] = process.execArgv): string[] {
+  const parentFlags = new Set(argv.map(flagName));
+  const out: string[] = defaults.filter((flag) => !parentFlags.has(flagName(flag)));
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] ?? "";
     if (arg.startsWith("--test")) {
@@ -144,7 +166,7 @@ export async function startProxyCluster(options: ClusterOptions): Promise<Runnin
   };
 
   const spawnWorker = (slot: number): Promise<FromWorker & { type: "ready" }> => {
-    const child = fork(workerFile, [], { execArgv: workerExecArgv(), stdio: ["ignore", "ignore", "inherit", "ipc"], serialization: "advanced" });
+    const child = fork(workerFile, [], { execArgv: workerExecArgv(options.workerNodeFlags ?? WORKER_NODE_FLAGS), stdio: ["ignore", "ignore", "inherit", "ipc"], serialization: "advanced" });
     workers.set(slot, child);
     return new Promise((resolve, reject) => {
       let ready = false;
