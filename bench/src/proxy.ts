@@ -10,7 +10,8 @@
 //
 //   node --import tsx bench/src/proxy.ts [--rounds 3] [--duration 10] [--connections 64] [--threads 2] [--warmup 2]
 //                                        [--protocol both|h1|h2] [--streams 10] [--workers 1]
-//                                        [--baseline REF] [--snitch-cpu-prof DIR]
+//                                        [--baseline REF] [--snitch-cpu-prof DIR] [--probe]
+//                                        [--snitch-node-flags "..."] [--baseline-node-flags "..."] [--think MS]
 //
 // Every daemon runs from a temporary folder (its configuration, pid, logs and temp files), talks
 // only on 127.0.0.1, and is stopped by its pid; the folder is removed at the end, on failure, on
@@ -27,6 +28,7 @@ import { freePorts } from "@coyote/testing";
 import { unpackBaseline } from "./lib/baseline.ts";
 import { H2LOAD, runH2load, runWrk, WRK, type LoadResult, type LoadSpec, type Watched } from "./lib/load.ts";
 import { benchSetup, CADDY, NGINX, startBackend, startCaddy, startNginxProxy, startSnitch } from "./lib/peers.ts";
+import type { ProbeReport } from "./lib/probe.ts";
 import { descendants, stopDaemon, type Daemon } from "./lib/proc.ts";
 
 const { values } = parseArgs({
@@ -45,6 +47,16 @@ const { values } = parseArgs({
     baseline: { type: "string" },
     // A folder for a CPU profile of snitch-proxy (node --cpu-prof), written when it stops.
     "snitch-cpu-prof": { type: "string" },
+    // Loads lib/probe.ts into every snitch-proxy process and prints, per run and worker, its
+    // connections, CPU, event-loop delay and garbage-collection pauses.
+    probe: { type: "boolean", default: false },
+    // HTTP/1.1: milliseconds each wrk connection waits between an answer and its next request, to
+    // compare latencies at one offered load that every proxy can carry (0: as fast as it answers).
+    think: { type: "string", default: "0" },
+    // Node flags for this tree's snitch-proxy and the baseline's (the workers inherit them), to
+    // compare V8 settings in one interleaved run: "--max-semi-space-size=32".
+    "snitch-node-flags": { type: "string" },
+    "baseline-node-flags": { type: "string" },
   },
 });
 const ROUNDS = Number(values.rounds);
@@ -53,6 +65,8 @@ const CONNECTIONS = Number(values.connections);
 const THREADS = Number(values.threads);
 const WARMUP = Number(values.warmup);
 const STREAMS = Number(values.streams);
+const THINK = Number(values.think);
+if (!Number.isInteger(THINK) || THINK < 0) throw new Error("bench/proxy: --think must be an integer ≥ 0 (milliseconds)");
 for (const [name, n] of Object.entries({ rounds: ROUNDS, duration: DURATION, connections: CONNECTIONS, threads: THREADS, streams: STREAMS })) {
   if (!Number.isInteger(n) || n < 1) throw new Error(`bench/proxy: --${name} must be a positive integer`);
 }
@@ -125,6 +139,39 @@ async function waitServing(daemon: Daemon, port: number, tls: { ca: string } | u
   throw new Error(`${daemon.name} did not serve the backend's answer on port ${port} within ${READY_TIMEOUT_MS} ms (${last}); see ${logFile}`);
 }
 
+const flagsOf = (text: string | undefined): string[] => (text ?? "").split(" ").filter((flag) => flag !== "");
+
+/** The processes of a daemon that run the probe (the others could die of SIGUSR2). */
+function probedPids(daemon: Daemon): number[] {
+  return [daemon.pid, ...descendants(daemon.pid)].filter((pid) => {
+    try {
+      return readFileSync(`/proc/${String(pid)}/cmdline`, "utf8").includes("probe.ts");
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** The probe's last report of each process, one line per process that served connections. */
+function probeLines(dir: string, pids: readonly number[]): string[] {
+  const lines: string[] = [];
+  for (const pid of pids) {
+    let text: string;
+    try {
+      text = readFileSync(join(dir, `probe-${String(pid)}.jsonl`), "utf8");
+    } catch {
+      continue;
+    }
+    const last = text.trim().split("\n").pop();
+    if (last === undefined || last === "") continue;
+    const r = JSON.parse(last) as ProbeReport;
+    if (r.open === 0) continue;
+    const g = (k: keyof ProbeReport["gc"]) => `${String(r.gc[k].count)}×/${r.gc[k].totalMs.toFixed(0)} ms/max ${r.gc[k].maxMs.toFixed(2)}`;
+    lines.push(`    pid ${String(pid)}: ${String(r.open)} connections, cpu ${r.cpu.toFixed(2)}, elu ${r.elu.toFixed(2)}, loop delay p50 ${r.delayMs.p50.toFixed(2)} p99 ${r.delayMs.p99.toFixed(2)} max ${r.delayMs.max.toFixed(2)} ms; gc minor ${g("minor")}, major ${g("major")}, incremental ${g("incremental")}`);
+  }
+  return lines;
+}
+
 /** Every process of a daemon: the one started and its children (nginx's workers). */
 function treeOf(label: string, daemon: Daemon): Watched[] {
   const pids = [daemon.pid, ...descendants(daemon.pid)];
@@ -180,7 +227,7 @@ try {
   const cpuList = cpus();
   out(`machine: ${availableParallelism()} cores (${cpuList[0]?.model ?? "?"}), Linux ${release()}, load average ${loadavg().map((x) => x.toFixed(2)).join(" ")}`);
   out(`versions: Node ${process.version}, ${versionOf(NGINX, ["-v"])}, Caddy ${versionOf(CADDY, ["version"]).split(" ")[0] ?? "?"}, ${versionOf(WRK, ["-v"]).split(" [")[0] ?? "wrk"}, ${versionOf(H2LOAD, ["--version"])}`);
-  out(`run: ${ROUNDS} rounds × ${PROTOCOLS.join("+")} × (snitch${baseline ? `, snitch@${baseline.commit}` : ""}, nginx, caddy), ${WARMUP} s warm-up + ${DURATION} s each, ${CONNECTIONS} connections, ${THREADS} threads, ${STREAMS} HTTP/2 streams per connection`);
+  out(`run: ${ROUNDS} rounds × ${PROTOCOLS.join("+")} × (snitch${baseline ? `, snitch@${baseline.commit}` : ""}, nginx, caddy), ${WARMUP} s warm-up + ${DURATION} s each, ${CONNECTIONS} connections, ${THREADS} threads, ${STREAMS} HTTP/2 streams per connection${THINK > 0 ? `, wrk waits ${String(THINK)} ms between an answer and the next request` : ""}`);
 
   // The one certificate every proxy serves.
   const { setup, caPem } = await benchSetup(workDir, HOST, daemons);
@@ -193,9 +240,10 @@ try {
   await waitServing(nginx.daemon, nginxPort, trust, nginx.errorLog);
   const caddy = startCaddy(setup, caddyPort, backendPort);
   await waitServing(caddy.daemon, caddyPort, trust, caddy.errorLog);
-  const snitch = startSnitch(setup, { name: "snitch", benchDir, port: snitchPort, backendPort, workers: values.workers, profileDir: values["snitch-cpu-prof"] });
+  const probeDir = (name: string) => (values.probe ? join(workDir, `probe-${name}`) : undefined);
+  const snitch = startSnitch(setup, { name: "snitch", benchDir, port: snitchPort, backendPort, workers: values.workers, profileDir: values["snitch-cpu-prof"], nodeFlags: flagsOf(values["snitch-node-flags"]), probeDir: probeDir("snitch") });
   await waitServing(snitch.daemon, snitchPort, trust, snitch.errorLog);
-  const base = baseline ? { ...startSnitch(setup, { name: "baseline", benchDir: baseline.benchDir, port: basePort, backendPort, workers: values.workers }), commit: baseline.commit } : undefined;
+  const base = baseline ? { ...startSnitch(setup, { name: "baseline", benchDir: baseline.benchDir, port: basePort, backendPort, workers: values.workers, nodeFlags: flagsOf(values["baseline-node-flags"]), probeDir: probeDir("baseline") }), commit: baseline.commit } : undefined;
   if (base) await waitServing(base.daemon, basePort, trust, base.errorLog);
 
   interface Target {
@@ -203,20 +251,22 @@ try {
     readonly label: string;
     readonly port: number;
     readonly watch: () => Watched[];
+    /** A snitch-proxy run with the probe: its daemon and the probe's folder. */
+    readonly probe?: { readonly daemon: Daemon; readonly dir: string };
   }
   const backendTree = () => treeOf("backend", backend.daemon);
   const snitchWatch = (daemon: Daemon) => () => [...treeOf("proxy", daemon), { label: "proxy main thread", pid: daemon.pid, tid: daemon.pid }, ...backendTree()];
   const targets: Target[] = [
     // The main thread is where snitch-proxy's JavaScript runs: it shows whether one core is the limit.
-    { name: "snitch", label: "snitch-proxy", port: snitchPort, watch: snitchWatch(snitch.daemon) },
-    ...(base ? [{ name: "base", label: `snitch-proxy @${base.commit}`, port: basePort, watch: snitchWatch(base.daemon) }] : []),
+    { name: "snitch", label: "snitch-proxy", port: snitchPort, watch: snitchWatch(snitch.daemon), ...(values.probe ? { probe: { daemon: snitch.daemon, dir: probeDir("snitch") ?? "" } } : {}) },
+    ...(base ? [{ name: "base", label: `snitch-proxy @${base.commit}`, port: basePort, watch: snitchWatch(base.daemon), ...(values.probe ? { probe: { daemon: base.daemon, dir: probeDir("baseline") ?? "" } } : {}) }] : []),
     { name: "nginx", label: "nginx", port: nginxPort, watch: () => [...treeOf("proxy", nginx.daemon), ...backendTree()] },
     { name: "caddy", label: "Caddy", port: caddyPort, watch: () => [...treeOf("proxy", caddy.daemon), ...backendTree()] },
   ];
   type Run = { result: LoadResult; cpu: Map<string, number> };
   const results = new Map<string, Run[]>();
-  const load = (protocol: Protocol, port: number, seconds: number, watch?: () => Watched[]) => {
-    const spec: LoadSpec = { host: HOST, port, seconds, connections: CONNECTIONS, threads: THREADS, streams: STREAMS, warmupSeconds: protocol === "h2" ? WARMUP : 0, logFile: join(workDir, `${protocol}.log`), scratch: join(workDir, `${protocol}.scratch`) };
+  const load = (protocol: Protocol, port: number, seconds: number, watch?: () => Watched[], window?: LoadSpec["window"]) => {
+    const spec: LoadSpec = { host: HOST, port, seconds, connections: CONNECTIONS, threads: THREADS, streams: STREAMS, warmupSeconds: protocol === "h2" ? WARMUP : 0, logFile: join(workDir, `${protocol}.log`), scratch: join(workDir, `${protocol}.scratch`), thinkMs: THINK, ...(window ? { window } : {}) };
     return protocol === "h1" ? runWrk(spec, track, watch) : runH2load(spec, track, watch);
   };
 
@@ -226,11 +276,21 @@ try {
       for (const target of targets) {
         // h2load warms up inside the measured run (LoadSpec.warmupSeconds).
         if (WARMUP > 0 && protocol === "h1") await load(protocol, target.port, WARMUP);
-        const run = await load(protocol, target.port, DURATION, target.watch);
+        // The probe counts the steady part of the run only: SIGUSR2 at its start and at its end.
+        const probed = target.probe ? probedPids(target.probe.daemon) : [];
+        const signal = () => {
+          for (const pid of probed) process.kill(pid, "SIGUSR2");
+        };
+        const run = await load(protocol, target.port, DURATION, target.watch, target.probe ? { begin: signal, end: signal } : undefined);
         const key = `${protocol}:${target.name}`;
         results.set(key, [...(results.get(key) ?? []), run]);
         const r = run.result;
         out(`round ${round} ${protocol} ${target.name.padEnd(6)} ${(r.requests / r.seconds).toFixed(0).padStart(7)} req/s  p50 ${r.p50Ms.toFixed(2)} ms  p99 ${r.p99Ms.toFixed(2)} ms  errors ${r.errors}  cpu ${[...run.cpu].map(([k, v]) => `${k} ${v.toFixed(2)}`).join(", ")}`);
+        if (target.probe) {
+          // The reports are written from the processes' event loops, just after the signal.
+          await sleep(300);
+          for (const line of probeLines(target.probe.dir, probed)) out(line);
+        }
       }
     }
   }

@@ -40,6 +40,14 @@ export interface LoadSpec {
   readonly logFile: string;
   /** A scratch file the run may write (wrk's Lua script, h2load's per-request log). */
   readonly scratch: string;
+  /**
+   * wrk only: each connection waits this long after an answer before its next request, so that
+   * the offered load is about connections / (think + latency), the same for every proxy, instead
+   * of as much as the proxy can take (0: no wait, the default).
+   */
+  readonly thinkMs?: number;
+  /** Told when the steady part of the run (the one whose CPU is sampled) begins and ends. */
+  readonly window?: { begin(): void; end(): void };
 }
 
 /** The tools, so that a caller can check they are installed. */
@@ -90,7 +98,9 @@ async function runTool(name: string, command: string, args: readonly string[], s
     const watched = [...watch(), { label: name, pid: daemon.pid }];
     const t0 = performance.now();
     const first = sampleCpu(watched);
+    spec.window?.begin();
     await sleep(spec.seconds * 1000 - 2 * margin);
+    spec.window?.end();
     const second = sampleCpu(watched);
     const elapsed = (performance.now() - t0) / 1000;
     for (const [label, s] of second) {
@@ -113,7 +123,9 @@ async function runTool(name: string, command: string, args: readonly string[], s
 
 /** HTTP/1.1 keep-alive load with wrk. */
 export async function runWrk(spec: LoadSpec, track: (d: Daemon) => void, watch?: () => Watched[]): Promise<{ result: LoadResult; cpu: Map<string, number> }> {
-  writeFileSync(spec.scratch, WRK_LUA);
+  // wrk calls delay() before each request and waits that many milliseconds.
+  const think = spec.thinkMs ?? 0;
+  writeFileSync(spec.scratch, think > 0 ? `${WRK_LUA}delay = function() return ${String(think)} end\n` : WRK_LUA);
   const args = ["-t", String(spec.threads), "-c", String(spec.connections), "-d", `${spec.seconds}s`, "--timeout", "5s", "--latency", "-s", spec.scratch, `https://${spec.host}:${spec.port}/`];
   const { stdout, cpu } = await runTool("wrk", WRK, args, spec, track, watch);
   const line = stdout.split("\n").find((l) => l.startsWith("BENCH_JSON "));

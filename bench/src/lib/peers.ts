@@ -166,16 +166,24 @@ export function startCaddy(setup: PeerSetup, port: number, backendPort: number):
   return { daemon, errorLog: join(dir, "output.log") };
 }
 
+/** This tree's probe (probe.ts), loadable into any snitch-proxy, this tree's or a baseline's. */
+const PROBE = new URL("./probe.ts", import.meta.url).href;
+
 /**
  * snitch-proxy in its own Node process, like the peers, from the bench folder `benchDir` (this
- * tree's, or an earlier commit's). `profileDir` asks for a CPU profile (node --cpu-prof).
+ * tree's, or an earlier commit's). `profileDir` asks for a CPU profile (node --cpu-prof);
+ * `nodeFlags` are added to Node's flags (a cluster's workers inherit them); `probeDir` loads the
+ * probe into every process (probe.ts), which writes there on SIGUSR2.
  */
-export function startSnitch(setup: PeerSetup, options: { name: string; benchDir: string; port: number; backendPort: number; workers: string; profileDir?: string; hsts?: boolean }): { daemon: Daemon; errorLog: string; stateDir: string } {
+export function startSnitch(setup: PeerSetup, options: { name: string; benchDir: string; port: number; backendPort: number; workers: string; profileDir?: string; hsts?: boolean; nodeFlags?: readonly string[]; probeDir?: string }): { daemon: Daemon; errorLog: string; stateDir: string } {
   const stateDir = join(setup.workDir, options.name);
   mkdirSync(stateDir, { recursive: true });
+  if (options.probeDir !== undefined) mkdirSync(options.probeDir, { recursive: true });
   const args = [
     ...(options.profileDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${options.profileDir}`]),
+    ...(options.nodeFlags ?? []),
     "--import", "tsx",
+    ...(options.probeDir === undefined ? [] : ["--import", PROBE]),
     join(options.benchDir, "src", "proxy-server.ts"),
     "--state", stateDir,
     "--port", String(options.port),
@@ -186,7 +194,8 @@ export function startSnitch(setup: PeerSetup, options: { name: string; benchDir:
     "--workers", options.workers,
     ...(options.hsts === true ? ["--hsts"] : []),
   ];
-  const daemon = startDaemon(options.name, process.execPath, args, join(stateDir, "output.log"), { cwd: options.benchDir, stdin: "pipe", stdout: "pipe" });
+  const env = options.probeDir === undefined ? process.env : { ...process.env, BENCH_PROBE_DIR: options.probeDir };
+  const daemon = startDaemon(options.name, process.execPath, args, join(stateDir, "output.log"), { cwd: options.benchDir, stdin: "pipe", stdout: "pipe", env });
   setup.daemons.push(daemon);
   return { daemon, errorLog: join(stateDir, "output.log"), stateDir };
 }
