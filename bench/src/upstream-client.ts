@@ -1,6 +1,6 @@
 // bench/upstream-client: the CPU one upstream request costs snitch-proxy's process, with node:http's
 // keep-alive Agent, with undici's Pool and with snitch-proxy's own client (Origins, http1/origin.ts),
-// against the same local backend, interleaved. DESIGN.md asks for the upstream client to be chosen
+// against the same local backend, interleaved. The upstream client is chosen
 // by benchmark; this is that benchmark.
 //
 //   node --import tsx src/upstream-client.ts [--rounds 5 --requests 12800 --concurrency 64]

@@ -1,4 +1,4 @@
-// The only module of the browser tests that reads process.env (CONVENTIONS.md, "Workspace").
+// The only module of the browser tests that reads process.env (docs/CONTRIBUTING.md, "Conventions").
 import { join, resolve } from "node:path";
 
 /** Where the run's outputs go: `e2e/test-output/` (gitignored). */

@@ -1,4 +1,4 @@
-// What a person does in the panel, step by step, written against the UI contract of issue #6
+// What a person does in the panel, step by step, written against the panel's UI contract
 // (labels and roles, never CSS classes), so that the specs read like the story they test.
 import { readdir } from "node:fs/promises";
 import { expect, type Page } from "@playwright/test";

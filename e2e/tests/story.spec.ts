@@ -1,4 +1,4 @@
-// The whole story of issue #6 on one fresh box, in order: the admin activates the box, a customer
+// The whole story of the appliance on one fresh box, in order: the admin activates the box, a customer
 // signs up and gets a working site over HTTPS, the admin sees the service and its traffic.
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";

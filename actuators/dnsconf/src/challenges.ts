@@ -9,7 +9,7 @@ import { writeFileAtomic } from "@coyote/spec";
 /**
  * The ACME DNS-01 challenges the built-in DNS server serves on top of its zones:
  * `<stateDir>/dns/acme-challenges.json`, written by snickers while a wildcard certificate is
- * ordered, watched by the server (DESIGN.md: "DNS-01 via dnsconf for wildcards").
+ * ordered, watched by the server (docs/ARCHITECTURE.md, "On disk").
  */
 export const AcmeChallengesFile = z.strictObject({
   schemaVersion: z.literal(1),

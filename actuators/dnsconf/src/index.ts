@@ -1,5 +1,5 @@
 /**
- * `@coyote/actuator-dnsconf`: authoritative DNS zones from service specs (DESIGN.md, "actuators").
+ * `@coyote/actuator-dnsconf`: authoritative DNS zones from service specs (docs/ARCHITECTURE.md, "Components").
  *
  * - {@link createDnsActuator}: the actuator (`actuator.dnsconf.knot` or `actuator.dnsconf.builtin`).
  * - {@link zonesFor}: the pure zone model, for anything that needs to know what a spec publishes

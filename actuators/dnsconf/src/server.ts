@@ -1,5 +1,5 @@
 /**
- * The built-in authoritative DNS server (DESIGN.md: the embedded default backend): UDP and TCP on
+ * The built-in authoritative DNS server (the embedded default backend; Knot in production): UDP and TCP on
  * the addresses the server spec lists, answering from the JSON zone files the actuator writes,
  * reloaded in-process. Bad input never takes it down: a malformed packet gets FORMERR or nothing,
  * a bad zone file is skipped with an ERROR log while the other zones keep being served.

@@ -121,7 +121,7 @@ export class AcmeIssuer {
     installAcmeTransport();
     if (this.#settings.caBundlePem !== undefined) {
       // acme-client talks through its own axios instance; trusting the test CA there (and not by
-      // turning verification off) is what DESIGN.md asks for.
+      // turning verification off) keeps the tests honest about TLS.
       acme.axios.defaults.httpsAgent = new HttpsAgent({ ca: this.#settings.caBundlePem, keepAlive: true });
     }
     // acme-client retries 5 times, up to 25 s apart; the minion retries with backoff on disk.

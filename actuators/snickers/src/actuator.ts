@@ -111,7 +111,7 @@ export interface SnickersOptions {
 }
 
 /**
- * The snickers actuator (DESIGN.md): for each service with web hosting, its routes (a fragment
+ * The snickers actuator (docs/ARCHITECTURE.md, "On disk"): for each service with web hosting, its routes (a fragment
  * per service, combined into `proxy/routes.json` once per batch, with the server's connection
  * limit) and a certificate per hostname, from the local CA or over ACME, renewed two thirds into
  * its life (or inside the window the CA's ARI suggests). A hostname another service already

@@ -1,6 +1,6 @@
 /**
  * `@coyote/actuator-snickers`: proxy routes and TLS certificates for the web hostnames of hosted
- * services (DESIGN.md). It writes `proxy/routes.json` and `proxy/certs/`, which snitch-proxy serves.
+ * services (docs/ARCHITECTURE.md). It writes `proxy/routes.json` and `proxy/certs/`, which snitch-proxy serves.
  */
 export { createSnickersActuator, routesFor, renewalTime, backoffMs, snickersPaths, CertificateMeta, SNICKERS_ACTUATOR_ID, WEB_CONDITION, type SnickersObserved, type SnickersStep, type SnickersOptions } from "./actuator.ts";
 export { ACME_CALL_TIMEOUT_MS } from "./acme-http.ts";

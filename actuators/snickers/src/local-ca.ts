@@ -22,7 +22,7 @@ export interface IssuedCertificate {
   readonly notAfter: Date;
 }
 
-/** A new ECDSA P-256 key pair (DESIGN.md: certificate keys are P-256). */
+/** A new ECDSA P-256 key pair (every certificate key Coyote makes is P-256). */
 export function newKeyPair(): { privateKey: KeyObject; publicKey: KeyObject } {
   return generateKeyPairSync("ec", { namedCurve: "P-256" });
 }

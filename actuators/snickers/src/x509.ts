@@ -43,7 +43,7 @@ function crlDistributionPoints(url: string): Asn1 {
 
 /**
  * Builds and signs an X.509 v3 certificate: the structure with node-forge's ASN.1 encoder, the
- * ECDSA P-256 / SHA-256 signature with `node:crypto` (node-forge signs only with RSA; DESIGN.md).
+ * ECDSA P-256 / SHA-256 signature with `node:crypto` (node-forge signs only with RSA; docs/ARCHITECTURE.md, "Dependencies").
  * @returns the certificate in PEM.
  */
 export function createCertificate(request: CertificateRequest): string {

@@ -1,5 +1,5 @@
 /**
- * docker-activator's environment, read here only (CONVENTIONS.md: one module per app reads
+ * docker-activator's environment, read here only (docs/CONTRIBUTING.md, "Conventions": one module per app reads
  * `process.env`); everything else takes it as options.
  */
 

@@ -1,5 +1,5 @@
 /**
- * The catalogue of docker-activator's coded errors (CONVENTIONS.md, "Errors and logs"). The wake
+ * The catalogue of docker-activator's coded errors (docs/CONTRIBUTING.md, "Conventions"). The wake
  * API answers with these codes and their HTTP status.
  */
 export const ACTIVATOR_ERRORS = {

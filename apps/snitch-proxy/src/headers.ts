@@ -3,7 +3,7 @@ import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http";
 /**
  * Headers that describe one connection, not the message (RFC 9110 §7.6.1), plus the ones HTTP/2
  * forbids: a proxy never forwards them, in either direction. Node's HTTP/2 response throws on
- * most of these, which is the bug that retired http-proxy 1.18 here (DESIGN.md).
+ * most of these, which is the bug that retired http-proxy 1.18 here (docs/ARCHITECTURE.md, "Dependencies").
  */
 const HOP_BY_HOP = new Set([
   "connection",

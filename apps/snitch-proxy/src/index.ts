@@ -1,5 +1,5 @@
 /**
- * `@coyote/snitch-proxy`: the TLS front door (DESIGN.md). {@link startProxy} runs it; the
+ * `@coyote/snitch-proxy`: the TLS front door (docs/ARCHITECTURE.md). {@link startProxy} runs it; the
  * component definition is what `coyote up` starts.
  */
 export { startProxy, type ProxyOptions, type RunningProxy, type Listen } from "./proxy.ts";

@@ -29,7 +29,7 @@ const ACME_PREFIX = "/.well-known/acme-challenge/";
 const TOKEN = /^[A-Za-z0-9_-]{1,256}$/;
 
 /**
- * Starts snitch-proxy: the TLS front door of the box (DESIGN.md). One TLS listener chooses the
+ * Starts snitch-proxy: the TLS front door of the box (docs/ARCHITECTURE.md). One TLS listener chooses the
  * certificate by SNI and the protocol by ALPN: HTTP/2 goes to `node:http2`, HTTP/1.1 (websockets
  * included) to snitch-proxy's own engine (http1/front.ts). Each request is forwarded by host and
  * path prefix to an address or a sleeping activator unit (woken first) over keep-alive HTTP/1.1

@@ -1,6 +1,6 @@
 /**
  * `@coyote/actuator`: the contract between the minion and the actuators that change the machine
- * (CONVENTIONS.md, "Plugins like Caddy modules" and "Reconcile like a Kubernetes controller").
+ * (docs/CONTRIBUTING.md, "Adding an actuator").
  *
  * The minion reconciles one service at a time. For each actuator, in the bundled order, it calls
  * `observe` (read the world), the pure `plan` (what must change so the world matches the spec),
@@ -124,7 +124,7 @@ export interface ActuatorFactoryOptions {
 }
 
 /**
- * What a plugin module exports as `createActuator` (DESIGN.md: a plugin folder rescanned without
+ * What a plugin module exports as `createActuator` (docs/ARCHITECTURE.md: a plugin folder rescanned without
  * restarting the minion). It must not have side effects.
  */
 export type ActuatorFactory = (options: ActuatorFactoryOptions) => Actuator;

@@ -2,7 +2,7 @@ import type { CoyoteLogger } from "@coyote/log";
 import type { ComponentStats } from "@coyote/spec";
 
 /**
- * The five daemons of DESIGN.md, in the order `coyote up` starts them: the minion first (it writes
+ * The five daemons (docs/ARCHITECTURE.md, "Components"), in the order `coyote up` starts them: the minion first (it writes
  * the files the others read), the crm last (it is what people see).
  */
 export const COMPONENT_NAMES = ["minion", "docker-activator", "snitch-proxy", "coyote-listener", "coyote-crm"] as const;
@@ -10,7 +10,7 @@ export const COMPONENT_NAMES = ["minion", "docker-activator", "snitch-proxy", "c
 /** The name of one of the five daemons. */
 export type ComponentName = (typeof COMPONENT_NAMES)[number];
 
-/** What a component is given when it starts. It reads no environment of its own (CONVENTIONS.md). */
+/** What a component is given when it starts. It reads no environment of its own (docs/CONTRIBUTING.md, "Conventions"). */
 export interface ComponentContext {
   /** The component's name, as in {@link COMPONENT_NAMES}. */
   readonly name: string;
@@ -51,7 +51,7 @@ export interface ComponentDefinition {
   readonly summary: string;
   /** Starts the component; resolves once it is up (listening, watching, ...). */
   readonly start?: (context: ComponentContext) => Promise<RunningComponent>;
-  /** Where a component without `start` is being built, such as `issue #3`. */
+  /** Where a component without `start` is being built, such as `the buddy protocol`. */
   readonly plannedIn?: string;
 }
 

@@ -1,6 +1,6 @@
 /**
  * `@coyote/component`: the contract every daemon implements (`start()` → running component), and
- * the supervisor that runs them all in one process or each in its own (seed 001).
+ * the supervisor that runs them all in one process or each in its own (docs/ARCHITECTURE.md, "Components").
  */
 export * from "./component.ts";
 export * from "./supervisor.ts";

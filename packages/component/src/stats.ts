@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { ComponentStats, writeFileAtomic, validate } from "@coyote/spec";
 
 /**
- * Writes `stats/<name>.json` for a running component every `intervalMs` (DESIGN.md: each daemon
+ * Writes `stats/<name>.json` for a running component every `intervalMs` (docs/ARCHITECTURE.md, "On disk": each daemon
  * rewrites its stats atomically every few seconds): pid, start time and memory, plus whatever the
  * component adds through `extra`. `coyote status` reads it to tell a running component from a
  * stopped one. Returns a function that stops the heartbeat.

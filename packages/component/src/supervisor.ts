@@ -34,9 +34,9 @@ export interface SupervisorOptions {
   /** The supervisor's own logger. */
   readonly logger: CoyoteLogger;
   /**
-   * `one-process` runs every component inside this process (seed 001: easy to debug);
+   * `one-process` runs every component inside this process (easy to debug);
    * `processes` runs each in its own child process, so that one crash or restart leaves the others'
-   * memory and connections alone (seed 002).
+   * memory and connections alone.
    */
   readonly mode: "one-process" | "processes";
   /**
@@ -65,8 +65,8 @@ interface Slot {
 const DEFAULT_BACKOFF: Backoff = { initialMs: 500, maxMs: 30_000, resetAfterMs: 60_000 };
 
 /**
- * Starts components and restarts the ones that die (seed 001: "a supervisor restarts dead
- * components"), with exponential backoff so that a component that cannot start does not spin.
+ * Starts components and restarts the ones that die (docs/ARCHITECTURE.md, "Components"), with
+ * exponential backoff so that a component that cannot start does not spin.
  */
 export class Supervisor {
   readonly #options: SupervisorOptions;

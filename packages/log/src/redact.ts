@@ -1,4 +1,4 @@
-// Secrets must never reach a log file (DESIGN.md: `secrets/` is "never logged"). Values are
+// Secrets must never reach a log file (docs/ARCHITECTURE.md, "Secrets": never logged). Values are
 // redacted by key name, at any depth, before pino sees them.
 //
 // Why not pino's own `redact` option: its wildcard paths (`*.password`) cost about 22 µs per

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { ACTIVATOR_SOCKET, ControlError, WakeResponse, type ActivityReport } from "./runtime.ts";
 import { parseJson } from "./validate.ts";
 
-/** Why a wake failed, as the wake API says it (DESIGN.md, `run/docker-activator.sock`). */
+/** Why a wake failed, as the wake API says it (`run/docker-activator.sock`, docs/ARCHITECTURE.md). */
 export type WakeErrorCode = "UNIT_UNKNOWN" | "WAKE_FAILED" | "WAKE_TIMEOUT" | "ACTIVATOR_UNREACHABLE" | "BAD_ANSWER";
 
 /** A failed call to docker-activator's control API. */

@@ -5,7 +5,7 @@ import { basename, dirname, join } from "node:path";
 import { CoyoteError } from "./errors.ts";
 
 /**
- * Atomic and durable file writes (DESIGN.md, "On disk": every file write is atomic). A reader sees
+ * Atomic and durable file writes (docs/ARCHITECTURE.md, "On disk": every file write is atomic). A reader sees
  * either the whole old file or the whole new one, never a torn or empty one, whatever instruction
  * the writer dies at, and a power loss after the call returns does not lose the write.
  */

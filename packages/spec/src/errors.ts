@@ -1,5 +1,5 @@
 /**
- * The catalogue of coded errors of `@coyote/spec` (CONVENTIONS.md, "Errors and logs"): every
+ * The catalogue of coded errors of `@coyote/spec` (docs/CONTRIBUTING.md, "Conventions"): every
  * error carries a stable code, a lowercase message with a context prefix, and keeps its cause.
  */
 export const SPEC_ERRORS = {

@@ -1,5 +1,5 @@
 /**
- * `@coyote/spec`: the schema of every on-disk contract (DESIGN.md, "On disk") and the state store
+ * `@coyote/spec`: the schema of every on-disk contract (docs/ARCHITECTURE.md, "On disk") and the state store
  * over `COYOTE_STATE` that reads and writes them safely.
  */
 export * from "./errors.ts";

@@ -1,5 +1,5 @@
 /**
- * The "last good" rule of DESIGN.md ("On disk"): a daemon keeps the last valid version of every
+ * The "last good" rule (docs/ARCHITECTURE.md, "On disk"): a daemon keeps the last valid version of every
  * file it reads and keeps running on it when a newer one is invalid or missing, and says why. Only
  * when there never was a valid version does the caller fall back to its defaults (a first run).
  */

@@ -138,7 +138,7 @@ export const ProxyRoutes = z
   .strictObject({
     schemaVersion: SchemaVersion,
     generatedAt: Timestamp,
-    /** Capacity limits from the server spec, applied live (seed 001). */
+    /** Capacity limits from the server spec, applied live. */
     limits: z
       .strictObject({
         maxConnections: z.int().min(1).max(1000000),

@@ -90,7 +90,7 @@ export interface RollbackResult {
   readonly changed: string[];
 }
 
-/** The folders of `COYOTE_STATE` and their modes (DESIGN.md, "On disk"). */
+/** The folders of `COYOTE_STATE` and their modes (docs/ARCHITECTURE.md, "On disk"). */
 export const STATE_LAYOUT: ReadonlyArray<readonly [string, number]> = [
   ["specs", 0o755],
   ["specs/services", 0o755],

@@ -20,7 +20,7 @@ import type { ApplySpecOptions, ApplySpecResult, HistoryEntry, RecoveryReport, R
 export * from "./store-types.ts";
 
 /**
- * The state store over `COYOTE_STATE` (DESIGN.md, "On disk"): specs in a git repository where
+ * The state store over `COYOTE_STATE` (docs/ARCHITECTURE.md, "On disk"): specs in a git repository where
  * every write is a commit (history, diff and rollback), runtime files validated on every
  * read and write, secrets with mode 0600, all of it written atomically and safe against a crash
  * at any instruction.

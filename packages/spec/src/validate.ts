@@ -4,7 +4,7 @@ import { ActivatorUnits, Alarm, ComponentStats, InboxRequest, ProxyRoutes, Servi
 import { ServerSpec, ServiceSpec, type Spec } from "./specs.ts";
 
 /**
- * Every on-disk contract of DESIGN.md ("On disk") with its schema and where it lives relative to
+ * Every on-disk contract (docs/ARCHITECTURE.md, "On disk") with its schema and where it lives relative to
  * `COYOTE_STATE`. The one list that tools (the CLI, tests, the crm) consult.
  */
 export const CONTRACTS = {

@@ -24,7 +24,7 @@ export interface Check {
   readonly fix?: string;
 }
 
-/** The Node major version Coyote runs on (DESIGN.md, "Runtime"). */
+/** The Node major version Coyote runs on (docs/ARCHITECTURE.md, "Dependencies"). */
 export const REQUIRED_NODE_MAJOR = 24;
 
 /** Checks the Node version. */
