@@ -11,8 +11,8 @@ import { freePort, startPebble, type Pebble } from "@coyote/actuator-snickers/te
 import { createLogger, logFileFor, type CoyoteLogger } from "@coyote/log";
 import { Minion, bundledActuators } from "@coyote/minion";
 import { StateStore } from "@coyote/spec";
-import { startProxy, type RunningProxy } from "./proxy.ts";
-import { backend, get1, peerCertificate, type Backend } from "./test-support.ts";
+import { startProxy, type RunningProxy } from "@coyote/snitch-proxy";
+import { backend, get1, peerCertificate, type Backend } from "@coyote/snitch-proxy/testing";
 
 const AUTHOR = { name: "Test", email: "test@example.org" };
 let root: string;

@@ -10,8 +10,8 @@ import { PROCESSES_FILE, startActivator, type RunningActivator } from "@coyote/d
 import { BUSYBOX, TEST_IMAGE, importBusyboxImage, missingTools, startDockerd, type Dockerd } from "@coyote/docker-activator/testing";
 import { createLogger, logFileFor, type CoyoteLogger } from "@coyote/log";
 import { StateStore, writeFileAtomic } from "@coyote/spec";
-import { startProxy, type RunningProxy } from "./proxy.ts";
-import { get1, sandbox, type Sandbox } from "./test-support.ts";
+import { startProxy, type RunningProxy } from "@coyote/snitch-proxy";
+import { get1, sandbox, type Sandbox } from "@coyote/snitch-proxy/testing";
 
 // The unit: a small HTTP and websocket echo server that notes every start in a file, so the test
 // can count starts. It runs on the activator's `process` runtime (the embedded default).

@@ -6,7 +6,7 @@ import { fileURLToPath } from "node:url";
 import type { CoyoteLogger } from "@coyote/log";
 import { specPath, type StateStore } from "@coyote/spec";
 import { cookieHeader, parseCookies } from "./lib/cookies.ts";
-import { crmEnv } from "./lib/env.ts";
+import { crmEnv, exportCrmEnv } from "./lib/env.ts";
 import { clientAddress, forwardingSecret, HSTS, originsFor, ownHosts, proxiedOverHttps, type OwnHosts } from "./lib/forwarding.ts";
 import { decide, isAsset } from "./lib/gate.ts";
 import { closeCrmDb, crmDb } from "./lib/instance.ts";
@@ -102,10 +102,8 @@ function deny(req: IncomingMessage, res: ServerResponse, status: 401 | 403, reas
  */
 export async function startCrm(options: CrmServerOptions): Promise<RunningCrm> {
   const { logger } = options;
-  // The app's own modules (bundled by Next) find the state folder here.
-  process.env.COYOTE_STATE = options.stateDir;
   const secure = options.secureCookies ?? crmEnv().secureCookies;
-  process.env.COYOTE_CRM_INSECURE_COOKIES = secure ? "0" : "1";
+  exportCrmEnv(options.stateDir, secure);
   const buildId = await stat(`${APP_DIR}/.next/BUILD_ID`).catch(() => undefined);
   if (buildId === undefined) throw new Error(`starting coyote-crm: the app is not built (no ${APP_DIR}/.next/BUILD_ID); run npm run build in apps/coyote-crm, or coyote up, which builds`);
 

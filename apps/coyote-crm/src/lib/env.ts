@@ -1,4 +1,4 @@
-// The only module of the crm that reads process.env (CONVENTIONS.md, "Workspace").
+// The only module of the crm that reads or sets process.env.
 import { join, resolve } from "node:path";
 
 /** Where the crm keeps what it needs. */
@@ -23,4 +23,13 @@ export function crmEnv(): CrmEnv {
     dbFile: join(stateDir, "crm", "crm.db"),
     secureCookies: process.env.COYOTE_CRM_INSECURE_COOKIES !== "1",
   };
+}
+
+/**
+ * Hands the server's settings to the app's own modules, which Next bundles apart from the server
+ * and which read them back through {@link crmEnv}.
+ */
+export function exportCrmEnv(stateDir: string, secureCookies: boolean): void {
+  process.env.COYOTE_STATE = stateDir;
+  process.env.COYOTE_CRM_INSECURE_COOKIES = secureCookies ? "0" : "1";
 }
