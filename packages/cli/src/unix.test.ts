@@ -8,7 +8,7 @@ import { join, resolve } from "node:path";
 import { PassThrough } from "node:stream";
 import { after, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { freeUdpTcpPort } from "@coyote/testing";
+import { freePorts, freeUdpTcpPort } from "@coyote/testing";
 import { readEnv } from "./env.ts";
 import { EXIT } from "./errors.ts";
 import { streamIo } from "./io.ts";
@@ -42,38 +42,62 @@ function writeJson(dir: string, name: string, value: unknown): string {
 
 /**
  * Runs the real `./coyote` with the reader of one of its streams gone before it writes: the
- * parent closes its end of the pipe at once, so every write of the child meets EPIPE.
+ * parent closes its end of the pipe at once, so every write of the child meets EPIPE. A child
+ * still running after `limitMs` is asked to stop (SIGTERM, so that `coyote up` stops its
+ * components), then killed; `overran` says so.
  */
-async function withClosedReader(stream: "stdout" | "stderr", stateDir: string, ...args: string[]): Promise<{ code: number | null; signal: NodeJS.Signals | null; other: string }> {
+async function withClosedReader(stream: "stdout" | "stderr", stateDir: string, args: readonly string[], limitMs = 60_000): Promise<{ code: number | null; signal: NodeJS.Signals | null; other: string; overran: boolean }> {
   const child = spawn(join(HOME, "coyote"), args, { env: { ...process.env, COYOTE_STATE: stateDir }, stdio: ["ignore", "pipe", "pipe"] });
   const closed = stream === "stdout" ? child.stdout : child.stderr;
   const open = stream === "stdout" ? child.stderr : child.stdout;
   closed.destroy();
   let other = "";
   open.on("data", (chunk: Buffer) => (other += chunk.toString()));
-  const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
+  let overran = false;
+  const timers = [
+    setTimeout(() => {
+      overran = true;
+      child.kill("SIGTERM");
+    }, limitMs),
+    setTimeout(() => child.kill("SIGKILL"), limitMs + 30_000),
+  ];
   const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((done) => child.once("exit", (c, s) => done([c, s])));
-  clearTimeout(timer);
-  return { code, signal, other };
+  for (const timer of timers) clearTimeout(timer);
+  return { code, signal, other, overran };
 }
 
 describe("a reader that goes away", () => {
   test("coyote --help into a closed pipe exits 0 without a trace", { timeout: 90_000 }, async () => {
-    const r = await withClosedReader("stdout", tempDir(), "--help");
+    const r = await withClosedReader("stdout", tempDir(), ["--help"]);
     assert.equal(r.signal, null);
     assert.equal(r.code, EXIT.OK, r.other);
     assert.doesNotMatch(r.other, /EPIPE|Unhandled|at /);
   });
 
   test("coyote status into a closed pipe exits 0 without a trace", { timeout: 90_000 }, async () => {
-    const r = await withClosedReader("stdout", tempDir(), "status");
+    const r = await withClosedReader("stdout", tempDir(), ["status"]);
     assert.equal(r.code, EXIT.OK, r.other);
     assert.doesNotMatch(r.other, /EPIPE|Unhandled|at /);
   });
 
   test("a usage error with its stderr closed still exits 2, quietly", { timeout: 90_000 }, async () => {
-    const r = await withClosedReader("stderr", tempDir(), "frobnicate");
+    const r = await withClosedReader("stderr", tempDir(), ["frobnicate"]);
     assert.equal(r.code, EXIT.USAGE);
+    assert.doesNotMatch(r.other, /EPIPE|Unhandled/);
+  });
+
+  test("coyote up whose reader is gone stops every component cleanly instead of running for no one", { timeout: 150_000 }, async () => {
+    const state = tempDir();
+    const files = tempDir();
+    const [http, https, panel] = await freePorts(3);
+    const dns = await freeUdpTcpPort();
+    const server = { schemaVersion: 1, kind: "Server", name: "box", hostname: "box.example.org", ports: { http, https, panel }, dns: { listen: [`127.0.0.1:${dns}`] } };
+    assert.equal((await cli(state, "spec", "apply", writeJson(files, "server.json", server))).code, EXIT.OK);
+    const r = await withClosedReader("stdout", state, ["up", "--no-build"], 90_000);
+    assert.equal(r.overran, false, `coyote up stopped by itself: ${r.other}`);
+    assert.equal(r.signal, null, r.other);
+    assert.equal(r.code, EXIT.OK, r.other);
+    assert.match(r.other, /coyote: stopping/);
     assert.doesNotMatch(r.other, /EPIPE|Unhandled/);
   });
 
