@@ -27,7 +27,7 @@ function service(id: string, backend: Record<string, unknown> | undefined): Serv
 const container = (port: number, extra: Record<string, unknown> = {}) => ({ kind: "container", image: "coyote-test/busybox:1", command: ["httpd", "-f", "-p", `127.0.0.1:${port}`], port, ...extra });
 const processBackend = (port: number) => ({ kind: "process", command: ["/usr/bin/busybox", "httpd", "-f", "-p", `127.0.0.1:${port}`], port, idleTimeoutSeconds: 60 });
 
-const emptyObserved: BackendsObserved = { fragment: undefined, fragmentExists: false, combined: undefined, addresses: {} };
+const emptyObserved: BackendsObserved = { fragment: undefined, fragmentExists: false, combined: undefined, addresses: {}, settings: undefined };
 
 describe("the backends actuator's plan", () => {
   it("is pure: the same input gives the same plan, and the input is not changed", () => {
@@ -177,6 +177,19 @@ describe("the backends actuator against a state folder", () => {
     assert.ok(result.changed);
     await backends.commit?.(context);
     assert.equal((await readUnits()).units.find((u) => u.id === "blog")?.idleTimeoutSeconds, 5);
+  });
+
+  it("carries the server spec's runtime and memory budget into units.json, and rewrites it when they change", async () => {
+    const backends = make();
+    const first = await readUnits();
+    assert.deepEqual([first.runtime, first.memoryBudgetMb], ["auto", 2048], "the server spec's values, written by the last commit");
+    const changed = { ...context, server: ServerSpec.parse({ ...server("docker"), limits: { memoryBudgetMb: 512, maxConnections: 10000 } }) };
+    const result = await converge(backends, { id: "blog", spec: service("blog", container(18080, { idleTimeoutSeconds: 5 })) }, changed);
+    assert.deepEqual(result.plan.steps, [{ kind: "refresh-combined" }], "units.json lags behind the server spec");
+    await backends.commit?.(changed);
+    const units = await readUnits();
+    assert.deepEqual([units.runtime, units.memoryBudgetMb], ["docker", 512]);
+    await backends.commit?.(context);
   });
 
   it("removes a deleted service's unit, and that of a service whose backend is no longer sleeping-capable", async () => {

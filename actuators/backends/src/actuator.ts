@@ -35,6 +35,24 @@ export interface BackendsObserved {
   readonly combined: Unit | undefined;
   /** Which unit holds each `host:port` in the combined file, to refuse a taken address early. */
   readonly addresses: Readonly<Record<string, string>>;
+  /** What the combined file says of the server spec, or undefined when there is no valid file. */
+  readonly settings: ActivatorSettings | undefined;
+}
+
+/** What docker-activator needs of the server spec, carried in `activator/units.json`. */
+export interface ActivatorSettings {
+  readonly runtime: ServerSpec["runtime"];
+  readonly memoryBudgetMb: number;
+}
+
+/** The settings the server spec asks for. */
+function settingsOf(server: ServerSpec): ActivatorSettings {
+  return { runtime: server.runtime, memoryBudgetMb: server.limits.memoryBudgetMb };
+}
+
+/** The settings a combined file carries, absent ones as the activator reads them. */
+function settingsIn(document: ActivatorUnits): ActivatorSettings {
+  return { runtime: document.runtime ?? "auto", memoryBudgetMb: document.memoryBudgetMb ?? 2048 };
 }
 
 /** One change the actuator makes for a service. */
@@ -159,6 +177,9 @@ export function planBackends(target: Target, observed: BackendsObserved, server:
   if (observed.combined === undefined || canonical(observed.combined) !== text) {
     return { steps: [{ kind: "refresh-combined" }], describe: ["rebuild activator/units.json, which lags behind the service's unit"] };
   }
+  if (observed.settings === undefined || canonical(observed.settings) !== canonical(settingsOf(server))) {
+    return { steps: [{ kind: "refresh-combined" }], describe: ["rebuild activator/units.json, which lags behind the server spec's runtime or memory budget"] };
+  }
   return { steps: [], describe: [] };
 }
 
@@ -204,7 +225,7 @@ export function createBackendsActuator(options: BackendsActuatorOptions): Actuat
         if (bytes === undefined) throw new ActuatorError("MissingSecret", `observing the backend of service ${target.id}: its environment secret ${envSecret} is missing from secrets/`, { terminal: true });
         parseEnvSecret(bytes, envSecret);
       }
-      return { fragment, fragmentExists: text !== undefined, combined: combined?.units.find((u) => u.id === target.id), addresses };
+      return { fragment, fragmentExists: text !== undefined, combined: combined?.units.find((u) => u.id === target.id), addresses, settings: combined === undefined ? undefined : settingsIn(combined) };
     },
 
     plan(target: Target, observed: BackendsObserved, server: ServerSpec): Plan<BackendsStep> {
@@ -269,8 +290,9 @@ export function createBackendsActuator(options: BackendsActuatorOptions): Actuat
         units.push(unit);
       }
       const previous = await readCombined(unitsFile, context.logger);
-      if (previous !== undefined && canonical(previous.units) === canonical(units)) return;
-      await context.store.writeJson(UNITS_FILE, ActivatorUnits, { schemaVersion: 1, generatedAt: new Date().toISOString(), units });
+      const settings = settingsOf(context.server);
+      if (previous !== undefined && canonical(previous.units) === canonical(units) && canonical(settingsIn(previous)) === canonical(settings)) return;
+      await context.store.writeJson(UNITS_FILE, ActivatorUnits, { schemaVersion: 1, generatedAt: new Date().toISOString(), ...settings, units });
       context.logger.info({ file: unitsFile, units: units.length }, `wrote ${UNITS_FILE} with ${units.length} unit(s)`);
     },
   };

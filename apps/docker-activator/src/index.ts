@@ -12,7 +12,7 @@ export { DEFAULT_PROCESS_UNIT_NETWORK, ProcessUnitNetwork, type UnitLink } from 
 export { PROCESS_LOGS_DIR, PROCESSES_FILE, ProcessRuntime, type ProcessRuntimeOptions } from "./process-runtime.ts";
 export { unitEnvironment, unitHash, type DumpHook, type ObservedUnit, type Runtime, type Unit } from "./runtime.ts";
 export { startControlServer, type ControlServer } from "./server.ts";
-export { SERVER_FILE, startActivator, UNITS_FILE, type ActivatorStartOptions, type RunningActivator } from "./start.ts";
+export { startActivator, UNITS_FILE, type ActivatorStartOptions, type RunningActivator } from "./start.ts";
 
 /**
  * The docker-activator component as `coyote up` and `coyote run` know it: the Docker socket and

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { startStatsHeartbeat } from "@coyote/component";
 import type { ComponentContext, RunningComponent } from "@coyote/component";
 import type { CoyoteLogger } from "@coyote/log";
-import { ACTIVATOR_SOCKET, ActivatorUnits, LastGood, parseJson, ServerSpec, serverOrDefaults, StateStore } from "@coyote/spec";
+import { ACTIVATOR_SOCKET, ActivatorUnits, LastGood, parseJson, serverOrDefaults, StateStore } from "@coyote/spec";
 import { Activator } from "./activator.ts";
 import type { AlarmSink } from "./activator.ts";
 import type { ContainerConfinement } from "./confinement.ts";
@@ -22,8 +22,8 @@ import { startControlServer } from "./server.ts";
 
 /** The units file, relative to the state folder. */
 export const UNITS_FILE = "activator/units.json";
-/** The server spec, relative to the state folder. */
-export const SERVER_FILE = "specs/server.json";
+/** The server spec's defaults: what holds before the minion has written units.json. */
+const DEFAULTS = serverOrDefaults(undefined);
 const SOURCE = "docker-activator";
 const MIB = 1024 * 1024;
 
@@ -55,7 +55,7 @@ export interface ActivatorStartOptions {
   readonly dumpRetryMs?: number;
   /** How often `stats/docker-activator.json` is rewritten (default 5000 ms). */
   readonly statsIntervalMs?: number;
-  /** How often units.json and the server spec are checked besides file watching (default 2000 ms). */
+  /** How often units.json is checked besides file watching (default 2000 ms). */
   readonly pollMs?: number;
   /**
    * Whether to write `stats/docker-activator.json` itself (default true). Under the supervisor it
@@ -127,35 +127,48 @@ async function fileStamp(path: string): Promise<string> {
 
 /**
  * Starts docker-activator: chooses the runtime for container units, adopts what runs, opens the
- * wake API on `run/docker-activator.sock`, follows `activator/units.json` and the server spec's
- * memory budget live, and writes `stats/docker-activator.json`.
+ * wake API on `run/docker-activator.sock`, follows `activator/units.json` live (the units, and the
+ * memory budget the minion copies there from the server spec; the activator reads no spec), and
+ * writes `stats/docker-activator.json`.
  *
- * Container units use Docker when the server spec says `docker` (the engine must answer, else
- * this fails naming the socket) or `auto` and an engine answers; otherwise they cannot run and
- * their wakes fail with the reason. Process units always run.
- * @throws ActivatorFailure ENGINE_UNAVAILABLE, SOCKET_IN_USE; ContractError for a bad server spec at start.
+ * Container units use Docker when the server spec's runtime (as units.json carries it) is `docker`
+ * (the engine must answer, else this fails naming the socket) or `auto` and an engine answers;
+ * otherwise they cannot run and their wakes fail with the reason. Process units always run. While
+ * units.json is invalid, the last good one holds.
+ * @throws ActivatorFailure ENGINE_UNAVAILABLE, SOCKET_IN_USE.
  */
 export async function startActivator(context: ComponentContext, options: ActivatorStartOptions = {}): Promise<RunningActivator> {
   const { logger, stateDir } = context;
   const store = await StateStore.open(stateDir);
   const root = store.root;
-  const serverFile = join(root, SERVER_FILE);
   const unitsFile = join(root, UNITS_FILE);
-
-  const readServer = async (): Promise<ServerSpec> => serverOrDefaults(await store.readJson(SERVER_FILE, ServerSpec));
-  let server = await readServer();
-  let serverStamp = await fileStamp(serverFile);
+  // The last valid units.json, kept on disk (names of secrets only, never their values), so that an
+  // activator restarted while the file is invalid still knows every unit it had.
+  const lastGoodUnits = new LastGood({ schema: ActivatorUnits, label: UNITS_FILE, keepFile: join(root, "activator", "last-good", "units.json") });
+  const readUnitsText = async (): Promise<string | undefined> => {
+    try {
+      return await readFile(unitsFile, "utf8");
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+      return undefined;
+    }
+  };
+  // Where container units run is read once, at start, from what the minion wrote of the server
+  // spec into units.json (the last good one when it is invalid; the defaults before the first).
+  const initialText = await readUnitsText();
+  const initial = await lastGoodUnits.refresh(() => Promise.resolve(initialText === undefined ? undefined : parseJson(ActivatorUnits, initialText, UNITS_FILE)));
+  const runtimeSetting = initial.value?.runtime ?? DEFAULTS.runtime;
 
   const socket = options.dockerSocket ?? DEFAULT_DOCKER_SOCKET;
   let dockerRuntime: Runtime | undefined;
   let dockerMissingReason: string | undefined;
-  if (server.runtime === "process") {
+  if (runtimeSetting === "process") {
     dockerMissingReason = `the server spec's runtime is "process"`;
   } else {
     try {
       dockerRuntime = await DockerRuntime.connect({ socketPath: socket, stateDir: root, logger, ...(options.containerConfinement === undefined ? {} : { confinement: options.containerConfinement }) });
     } catch (error) {
-      if (server.runtime === "docker") {
+      if (runtimeSetting === "docker") {
         throw new ActivatorFailure("ENGINE_UNAVAILABLE", `starting docker-activator: the server spec's runtime is "docker" but ${errorText(error).replace(/^docker runtime: /, "")}`, { cause: error });
       }
       dockerMissingReason = errorText(error);
@@ -188,23 +201,15 @@ export async function startActivator(context: ComponentContext, options: Activat
     ...(options.dumpRetryMs === undefined ? {} : { dumpRetryMs: options.dumpRetryMs }),
   };
   const activator = new Activator(activatorOptions);
-  activator.setMemoryBudget(server.limits.memoryBudgetMb * MIB);
+  activator.setMemoryBudget((initial.value?.memoryBudgetMb ?? DEFAULTS.limits.memoryBudgetMb) * MIB);
 
   let unitsStamp = "";
-  // The last valid units.json, kept on disk (names of secrets only, never their values), so that an
-  // activator restarted while the file is invalid still knows every unit it had.
-  const lastGoodUnits = new LastGood({ schema: ActivatorUnits, label: UNITS_FILE, keepFile: join(root, "activator", "last-good", "units.json") });
   let unitsApplied = false;
   const loadUnits = async (): Promise<void> => {
     const stamp = await fileStamp(unitsFile);
     if (stamp === unitsStamp) return;
-    let text: string | undefined;
-    try {
-      text = await readFile(unitsFile, "utf8");
-    } catch (error) {
-      // Any failure but ENOENT (EMFILE, EIO) leaves the stamp, so the next reload reads the file again.
-      if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
-    }
+    // Any failure but ENOENT (EMFILE, EIO) throws before the stamp is kept, so the next reload reads the file again.
+    const text = await readUnitsText();
     unitsStamp = stamp;
     const state = await lastGoodUnits.refresh(() => Promise.resolve(text === undefined ? undefined : parseJson(ActivatorUnits, text, UNITS_FILE)));
     if (state.problem !== undefined) {
@@ -228,29 +233,21 @@ export async function startActivator(context: ComponentContext, options: Activat
     }
     if (state.problem === undefined) await alarms.clear("docker-activator/units", `${UNITS_FILE} is valid again`);
     unitsApplied = true;
+    const budgetMb = units.memoryBudgetMb ?? DEFAULTS.limits.memoryBudgetMb;
+    if (budgetMb * MIB !== activator.memoryBudgetBytes) {
+      activator.setMemoryBudget(budgetMb * MIB);
+      logger.event("CONFIG_RELOADED", { memoryBudgetMb: budgetMb }, `memory budget of the units is now ${budgetMb} MiB`);
+    }
+    if ((units.runtime ?? DEFAULTS.runtime) !== runtimeSetting) {
+      logger.warn({ runtime: units.runtime, running: runtimeSetting }, `the server spec's runtime is now ${units.runtime ?? DEFAULTS.runtime}; it takes effect when docker-activator restarts`);
+    }
     await activator.setUnits(document);
     logger.event("CONFIG_RELOADED", { file: unitsFile, units: document.units.length }, `loaded ${document.units.length} unit(s) from ${state.problem === undefined ? UNITS_FILE : "the last good units"}`);
-  };
-  const reloadServer = async (): Promise<void> => {
-    const stamp = await fileStamp(serverFile);
-    if (stamp === serverStamp) return;
-    serverStamp = stamp;
-    try {
-      server = await readServer();
-    } catch (error) {
-      logger.event("ERROR", { file: serverFile, err: error }, `reading the memory budget: ${errorText(error)}; the last good budget is kept`);
-      return;
-    }
-    const bytes = server.limits.memoryBudgetMb * MIB;
-    if (bytes !== activator.memoryBudgetBytes) {
-      activator.setMemoryBudget(bytes);
-      logger.event("CONFIG_RELOADED", { memoryBudgetMb: server.limits.memoryBudgetMb }, `memory budget of the units is now ${server.limits.memoryBudgetMb} MiB`);
-    }
   };
   // Reloads never overlap and never throw: a watcher event during a reload runs one more after it.
   let reloading: Promise<void> = Promise.resolve();
   const reload = () => {
-    reloading = reloading.then(() => Promise.all([loadUnits(), reloadServer()])).then(
+    reloading = reloading.then(() => loadUnits()).then(
       () => undefined,
       (error: unknown) => logger.event("ERROR", { err: error }, `reloading: ${errorText(error)}`),
     );
@@ -268,7 +265,7 @@ export async function startActivator(context: ComponentContext, options: Activat
     throw error;
   }
   const watchers: FSWatcher[] = [];
-  for (const dir of [join(root, "activator"), join(root, "specs")]) {
+  for (const dir of [join(root, "activator")]) {
     try {
       const watcher = watch(dir, () => void reload());
       watcher.on("error", (error) => logger.warn({ dir, err: error }, `watching ${dir} failed; polling continues`));

@@ -171,11 +171,20 @@ export const ProxyRoutes = z
 /** What snitch-proxy serves. */
 export type ProxyRoutes = z.infer<typeof ProxyRoutes>;
 
-/** `activator/units.json`: the sleeping-capable backends, written by the minion's backends actuator. */
+/**
+ * `activator/units.json`: the sleeping-capable backends, written by the minion's backends actuator,
+ * with what docker-activator needs of the server spec (the minion is the one daemon that reads
+ * specs): where container units run and the memory budget of the units. Absent (a fragment, or a
+ * box with no units yet), the server spec's defaults hold: `auto` and 2048 MiB.
+ */
 export const ActivatorUnits = z
   .strictObject({
     schemaVersion: SchemaVersion,
     generatedAt: Timestamp,
+    /** The server spec's `runtime`: `docker` needs an engine, `process` uses none, `auto` uses one when it answers. */
+    runtime: z.enum(["auto", "docker", "process"]).optional(),
+    /** The server spec's `limits.memoryBudgetMb`. */
+    memoryBudgetMb: z.int().min(64).max(1048576).optional(),
     units: z
       .array(
         z

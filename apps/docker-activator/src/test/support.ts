@@ -245,7 +245,10 @@ export interface Harness {
   start(options?: ActivatorStartOptions): Promise<RunningActivator>;
   /** Writes `activator/units.json` atomically, as the minion does. */
   writeUnits(units: readonly unknown[]): Promise<void>;
-  /** Writes the server spec through the store. */
+  /**
+   * Sets the server spec's fields, as the minion hands them to the activator: into units.json
+   * (rewritten at once when units were written before; else with the next {@link writeUnits}).
+   */
   writeServer(fields: Record<string, unknown>): Promise<void>;
   /** The events of a name logged so far. */
   events(name: string): Promise<Array<Record<string, unknown>>>;
@@ -269,6 +272,13 @@ export async function makeHarness(defaults: ActivatorStartOptions = {}): Promise
   const logger = createLogger({ component: "docker-activator", file: logFile, level: "debug" });
   const running: RunningActivator[] = [];
   const pool = testUnitPool();
+  let server: ServerSpec | undefined;
+  let lastUnits: readonly unknown[] | undefined;
+  // What the backends actuator writes: the units with the server spec's runtime and memory budget.
+  const writeUnitsFile = async () => {
+    const settings = server === undefined ? {} : { runtime: server.runtime, memoryBudgetMb: server.limits.memoryBudgetMb };
+    await writeFileAtomic(join(store.root, "activator", "units.json"), `${JSON.stringify({ schemaVersion: 1, generatedAt: new Date().toISOString(), ...settings, units: lastUnits ?? [] }, null, 2)}\n`);
+  };
   const readLog = async () =>
     (await readFile(logFile, "utf8").catch(() => ""))
       .split("\n")
@@ -285,11 +295,12 @@ export async function makeHarness(defaults: ActivatorStartOptions = {}): Promise
       return activator;
     },
     async writeUnits(units) {
-      await writeFileAtomic(join(store.root, "activator", "units.json"), `${JSON.stringify({ schemaVersion: 1, generatedAt: new Date().toISOString(), units }, null, 2)}\n`);
+      lastUnits = units;
+      await writeUnitsFile();
     },
     async writeServer(fields) {
-      const spec = ServerSpec.parse({ schemaVersion: 1, kind: "Server", name: "test", hostname: "box.test.example", ...fields });
-      await store.applySpec(spec, { author: { name: "test", email: "test@example.org" } });
+      server = ServerSpec.parse({ schemaVersion: 1, kind: "Server", name: "test", hostname: "box.test.example", ...fields });
+      await writeUnitsFile();
     },
     async events(name) {
       return (await readLog()).filter((r) => r.event === name);
