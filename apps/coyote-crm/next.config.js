@@ -6,7 +6,7 @@
  * @type {import("next").NextConfig}
  */
 const config = {
-  transpilePackages: ["@coyote/spec", "@coyote/log", "@coyote/actuator-mailconf", "@coyote/actuator-xmppconf"],
+  transpilePackages: ["@coyote/spec", "@coyote/log"],
   serverExternalPackages: ["better-sqlite3", "pino"],
   poweredByHeader: false,
   reactStrictMode: true,

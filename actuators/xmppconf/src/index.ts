@@ -3,8 +3,8 @@
  * every domain of a service with an `xmpp` section a VirtualHost and every user of `xmpp.users`
  * an account in Prosody's `internal_hashed` store. The SRV records are published by dnsconf.
  *
- * Other packages use {@link scramSha256Credentials} and {@link scramHashFor} (the web panel makes
- * the one stored credential that serves both mail and XMPP with them) and the path helpers.
+ * The SCRAM credentials it stores live in `@coyote/spec` (the web panel makes the one stored
+ * credential that serves both mail and XMPP with them); they are re-exported here.
  */
 export {
   createXmppActuator,
@@ -58,4 +58,4 @@ export {
   type ScramParseProblem,
   type ScramParseResult,
   type ScramSha1Credential,
-} from "./scram.ts";
+} from "@coyote/spec";

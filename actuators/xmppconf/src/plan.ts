@@ -6,7 +6,7 @@ import { ActuatorError, type Plan, type Target } from "@coyote/actuator";
 import { MISSING_CREDENTIAL, withCredentials, type ServiceSpec } from "@coyote/spec";
 import { HOST_FILE_NAME } from "./files.ts";
 import { encodeDataPathPart, HOST_FILE_SUFFIX, HOSTS_DIR, MAIN_CONFIG_FILE, renderAccount, renderHostConfig } from "./render.ts";
-import { parseScram, passwordHashScheme, type ScramCredential, type ScramHash } from "./scram.ts";
+import { parseScram, passwordHashScheme, type ScramCredential, type ScramHash } from "@coyote/spec";
 import type { ObservedHostFile, XmppObserved, XmppStep } from "./types.ts";
 
 /** A reason the plan cannot do all that the spec asks, reported by its last step. */

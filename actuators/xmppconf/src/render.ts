@@ -1,6 +1,6 @@
 import { join } from "node:path";
 import { DomainName, ServiceId } from "@coyote/spec";
-import type { ScramCredential, ScramHash } from "./scram.ts";
+import type { ScramCredential, ScramHash } from "@coyote/spec";
 
 /**
  * What Prosody 0.12 reads, rendered as text: the main `prosody.cfg.lua`, one file per VirtualHost,

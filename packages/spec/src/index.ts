@@ -18,5 +18,6 @@ export * from "./last-good.ts";
 export * from "./sites.ts";
 export * from "./alarm-log.ts";
 export * from "./credentials.ts";
+export * from "./scram.ts";
 export * from "./env-secrets.ts";
 export * from "./webhook-secrets.ts";

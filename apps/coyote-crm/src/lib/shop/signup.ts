@@ -6,7 +6,7 @@ import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { eq } from "drizzle-orm";
 import { z } from "zod";
-import { scramSha256Credentials } from "@coyote/actuator-xmppconf";
+import { scramSha256Credentials } from "@coyote/spec";
 import { isUnderCustomerDomain, ServiceSpec, type ServerSpec, type StateStore } from "@coyote/spec";
 import type { CrmDb } from "../db.ts";
 import { fieldErrors } from "../forms.ts";
