@@ -137,7 +137,7 @@ export class Minion {
 
     this.#loop = this.#work();
     await this.resync();
-    logger.event("SERVICE_UP", { component: "minion", actuators: this.actuators.map((a) => a.id) }, "minion started");
+    logger.event("COMPONENT_STARTED", { component: "minion", actuators: this.actuators.map((a) => a.id) }, "minion started");
   }
 
   /** Stops watching, lets the current batch finish, and stops the actuators' daemons. */
