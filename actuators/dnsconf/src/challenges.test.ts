@@ -49,6 +49,18 @@ describe("ACME DNS-01 challenges on the built-in server", () => {
     assert.equal(file.records.length, 2);
   });
 
+  it("keeps serving the values it had while the file is damaged", async () => {
+    await publishAcmeChallenge(stateDir, "wild.test", "kept_DDDD");
+    await waitForTxt(address, "_acme-challenge.wild.test", "kept_DDDD", 5000);
+    const file = acmeChallengesPath(stateDir);
+    const good = await readFile(file, "utf8");
+    await writeFile(file, JSON.stringify({ schemaVersion: 1, records: [{ name: "_acme-challenge.wild.test", value: "not base64url!" }] }));
+    // Past two checks of the file: the damaged version has been read and refused.
+    await sleep(700);
+    await waitForTxt(address, "_acme-challenge.wild.test", "kept_DDDD", 300);
+    await writeFile(file, good);
+  });
+
   it("says which name and server when a value is not served in time", async () => {
     await assert.rejects(waitForTxt(address, "_acme-challenge.wild.test", "never-published", 300), /does not serve TXT never-published at _acme-challenge\.wild\.test/);
   });

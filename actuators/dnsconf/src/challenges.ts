@@ -1,58 +1,13 @@
 import { createSocket } from "node:dgram";
-import { mkdir, readFile } from "node:fs/promises";
-import { dirname, join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { decode, encode, RECURSION_DESIRED } from "dns-packet";
-import { z } from "zod";
-import { writeFileAtomic } from "@coyote/spec";
 
 /**
- * The ACME DNS-01 challenges the built-in DNS server serves on top of its zones:
- * `<stateDir>/dns/acme-challenges.json`, written by snickers while a wildcard certificate is
- * ordered, watched by the server (docs/ARCHITECTURE.md, "On disk").
+ * `dns/acme-challenges.json`, the ACME DNS-01 challenges the built-in DNS server serves on top of
+ * its zones: its schema and its one writer (under a lock) are in `@coyote/spec`, re-exported here
+ * for the actuators that order certificates through dnsconf.
  */
-export const AcmeChallengesFile = z.strictObject({
-  schemaVersion: z.literal(1),
-  records: z.array(z.strictObject({
-    name: z.string().regex(/^_acme-challenge\.[a-z0-9.-]+$/, { error: "a challenge record is named _acme-challenge.<domain>" }),
-    value: z.string().regex(/^[A-Za-z0-9_-]{1,128}$/, { error: "a challenge value is base64url" }),
-  })).max(1000),
-});
-/** The ACME DNS-01 challenges the built-in DNS server serves. */
-export type AcmeChallengesFile = z.infer<typeof AcmeChallengesFile>;
-
-/** Where the challenges file is in a state folder. */
-export function acmeChallengesPath(stateDir: string): string {
-  return join(stateDir, "dns", "acme-challenges.json");
-}
-
-/** Reads the challenges file; an absent or broken one holds none. */
-export async function readAcmeChallenges(file: string): Promise<AcmeChallengesFile["records"]> {
-  try {
-    return AcmeChallengesFile.parse(JSON.parse(await readFile(file, "utf8"))).records;
-  } catch {
-    return [];
-  }
-}
-
-async function change(stateDir: string, edit: (records: AcmeChallengesFile["records"]) => AcmeChallengesFile["records"]): Promise<void> {
-  const file = acmeChallengesPath(stateDir);
-  await mkdir(dirname(file), { recursive: true });
-  const records = edit(await readAcmeChallenges(file));
-  await writeFileAtomic(file, `${JSON.stringify(AcmeChallengesFile.parse({ schemaVersion: 1, records }), null, 2)}\n`, { durable: false });
-}
-
-/** Adds a TXT value at `_acme-challenge.<domain>` (several may coexist, as for `x` and `*.x`). */
-export function publishAcmeChallenge(stateDir: string, domain: string, value: string): Promise<void> {
-  const name = `_acme-challenge.${domain}`;
-  return change(stateDir, (records) => [...records.filter((r) => !(r.name === name && r.value === value)), { name, value }]);
-}
-
-/** Removes a TXT value published by {@link publishAcmeChallenge}. */
-export function withdrawAcmeChallenge(stateDir: string, domain: string, value: string): Promise<void> {
-  const name = `_acme-challenge.${domain}`;
-  return change(stateDir, (records) => records.filter((r) => !(r.name === name && r.value === value)));
-}
+export { AcmeChallengesFile, acmeChallengesPath, publishAcmeChallenge, readAcmeChallenges, withdrawAcmeChallenge } from "@coyote/spec";
 
 /**
  * Waits until a DNS server at `host:port` answers `value` among the TXT records of `name`, so that

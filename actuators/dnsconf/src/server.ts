@@ -14,7 +14,7 @@ import { ActuatorError, DirectoryCache } from "@coyote/actuator";
 import type { CoyoteLogger } from "@coyote/log";
 import { answerQuery, indexZones } from "./answer.ts";
 import type { ZoneSet } from "./answer.ts";
-import { readAcmeChallenges } from "./challenges.ts";
+import { readAcmeChallenges, type AcmeChallenge } from "@coyote/spec";
 import { isInZone } from "./names.ts";
 import { DnsZoneFile } from "./render.ts";
 
@@ -133,6 +133,16 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
     }
   };
 
+  let challenges: readonly AcmeChallenge[] = [];
+  const loadChallenges = async (file: string): Promise<readonly AcmeChallenge[]> => {
+    try {
+      challenges = await readAcmeChallenges(file);
+    } catch (err) {
+      // A damaged file must not withdraw values a certificate order is waiting on.
+      logger.event("ERROR", { err, file }, `loading acme challenges ${file} failed; keeping the challenges served before`);
+    }
+    return challenges;
+  };
   const cache = zoneFileCache(options.zonesDir);
   const reload = async (): Promise<ZoneLoadReport> => {
     let loaded: Awaited<ReturnType<typeof loadZoneFiles>>;
@@ -146,7 +156,7 @@ export async function startDnsServer(options: DnsServerOptions): Promise<DnsServ
     for (const bad of loaded.skipped) {
       logger.event("ERROR", { file: bad.file, reason: bad.error }, `loading dns zone file ${bad.file}: ${bad.error}; skipped, the other zones are served`);
     }
-    zones = indexZones(options.challengesFile === undefined ? loaded.files : withChallenges(loaded.files, await readAcmeChallenges(options.challengesFile)));
+    zones = indexZones(options.challengesFile === undefined ? loaded.files : withChallenges(loaded.files, await loadChallenges(options.challengesFile)));
     loads += 1;
     const names = loaded.files.map((f) => f.zone).sort();
     logger.event("CONFIG_RELOADED", { what: "dns zones", zones: names.length, skipped: loaded.skipped.length });

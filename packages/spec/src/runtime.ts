@@ -319,3 +319,6 @@ export type ControlError = z.infer<typeof ControlError>;
 export function certificateFileName(name: string): string {
   return `${name.startsWith("*.") ? `_${name.slice(1)}` : name}.pem`;
 }
+
+// `dns/acme-challenges.json` has a writer under a lock besides its schema: a module of its own.
+export * from "./acme-challenges.ts";
