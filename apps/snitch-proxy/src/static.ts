@@ -1,6 +1,13 @@
 import { createReadStream, type ReadStream } from "node:fs";
 import { realpath, stat } from "node:fs/promises";
 import { extname, join, sep } from "node:path";
+import type { CoyoteLogger } from "@coyote/log";
+import type { Exchange } from "./exchange.ts";
+import { answerPage } from "./forward.ts";
+import { HSTS } from "./headers.ts";
+
+// Static sites: the file for a request (never outside the site's folder) and the answer streamed
+// with back-pressure, on whichever protocol the request came.
 
 const TYPES: Record<string, string> = {
   ".html": "text/html; charset=utf-8",
@@ -88,4 +95,61 @@ export async function resolveStatic(root: string, jail: string, method: string, 
 /** Opens the file of a 200 answer for streaming. */
 export function openStatic(file: string): ReadStream {
   return createReadStream(file);
+}
+
+/**
+ * Answers a request routed to a static site, in the background: the file streamed with
+ * back-pressure, a 304, a redirect to the folder's slash, a 404 or a 405. A request body means
+ * nothing to a static site; it is not read.
+ * @param sent counts the bytes of the file sent (the request's `bytesOut`).
+ */
+export function answerStatic(exchange: Exchange, root: string, jail: string, requestId: string, hsts: boolean, sent: { bytesOut: number }, logger: CoyoteLogger): void {
+  const { reply, url, method } = exchange;
+  exchange.body?.stop();
+  const q = url.indexOf("?");
+  const pathname = q < 0 ? url : url.slice(0, q);
+  const inm = exchange.headers["if-none-match"];
+  resolveStatic(root, jail, method, pathname, typeof inm === "string" ? inm : undefined).then(
+    (answer) => {
+      if (reply.done) return;
+      if (!("headers" in answer)) {
+        if (answer.status === 404) {
+          answerPage(reply, 404, requestId);
+          return;
+        }
+        reply.writeHead(405, { allow: "GET, HEAD", "content-length": 0, "x-request-id": requestId });
+        reply.end();
+        return;
+      }
+      reply.writeHead(answer.status, { ...answer.headers, "x-request-id": requestId, ...(hsts ? { "strict-transport-security": HSTS } : {}) });
+      if (answer.status !== 200 || answer.file === undefined || method === "HEAD") {
+        reply.end();
+        return;
+      }
+      sent.bytesOut += answer.size;
+      const stream = openStatic(answer.file);
+      stream.on("data", (chunk: Buffer | string) => {
+        try {
+          if (reply.write(chunk as Buffer)) return;
+          stream.pause();
+          reply.onDrain(() => stream.resume());
+        } catch (error) {
+          logger.event("ERROR", { err: error, requestId, root }, "sending a static file");
+          stream.destroy();
+          reply.destroy();
+        }
+      });
+      stream.once("end", () => reply.end());
+      stream.once("error", () => reply.destroy());
+      reply.onClose(() => stream.destroy());
+    },
+    (error: unknown) => {
+      logger.event("ERROR", { err: error, requestId, root }, "serving a static file");
+      answerPage(reply, 404, requestId);
+    },
+  ).catch((error: unknown) => {
+    // Thrown while answering: this request is cut off; unhandled, it would end the process.
+    logger.event("ERROR", { err: error, requestId, root }, "answering a static request");
+    reply.destroy();
+  });
 }

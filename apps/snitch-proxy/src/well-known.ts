@@ -5,6 +5,7 @@ import { constants } from "node:fs";
 import { open } from "node:fs/promises";
 import { join } from "node:path";
 import type { CoyoteLogger } from "@coyote/log";
+import type { Exchange } from "./exchange.ts";
 import { LOCAL_CA_FILES, LOCAL_CA_FILE_MAX_BYTES, LOCAL_CA_URL_PREFIX, type LocalCaPublishedFile } from "@coyote/spec";
 
 /** An answer to a request for one of the local CA's files. */
@@ -89,4 +90,16 @@ export function serveWellKnown(proxyDir: string, logger: CoyoteLogger, request: 
       cutOff();
     });
   return true;
+}
+
+/** Answers a request for the local CA's files over HTTPS, for every host; never forwarded. */
+export function answerLocalCa(exchange: Exchange, proxyDir: string, logger: CoyoteLogger, requestId: string): void {
+  const { reply } = exchange;
+  exchange.body?.stop();
+  const send = (status: number, headers: Record<string, string | number>, body: Buffer) => {
+    if (reply.done) return;
+    reply.writeHead(status, headers);
+    reply.end(body);
+  };
+  serveWellKnown(proxyDir, logger, { method: exchange.method, url: exchange.url, requestId }, send, () => reply.destroy());
 }

@@ -1,4 +1,4 @@
-// Raw HTTP/1.1 wire helpers for the acceptance tests (h1.test.ts): a TLS client that writes exact
+// A test-only raw HTTP/1.1 client and backends for the acceptance tests (h1.test.ts): a TLS client that writes exact
 // bytes and reads responses by their own framing, and loopback backends that record exactly what
 // the proxy sent them.
 import { createHash } from "node:crypto";
