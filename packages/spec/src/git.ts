@@ -1,45 +1,25 @@
 import { spawn } from "node:child_process";
-import { createHash } from "node:crypto";
-import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
+import { environmentWithoutGit } from "./env.ts";
 import { CoyoteError } from "./errors.ts";
+import { buildTrees, commitObject, gitObject, LooseObjectWriter, type FlatTree, type GitIdentity, type GitObject, type TreeEntry } from "./git-objects.ts";
+import { readRef, updateRef } from "./git-refs.ts";
+
+export { blobId, buildTrees, type FlatTree, type GitIdentity, type TreeEntry } from "./git-objects.ts";
+export { ZERO_OID } from "./git-refs.ts";
 
 /**
- * A thin layer over the `git` binary for the specs repository. It uses plumbing only (objects,
- * trees, commits and a compare-and-swap ref update), never the index or the working tree, so a
- * write takes no lock but the ref's own and a process killed at any point leaves nothing that a
- * later git command trips over.
+ * The specs repository through plumbing only (objects, trees, commits and a compare-and-swap ref
+ * update), never the index or the working tree, so a write takes no lock but the ref's own and a
+ * process killed at any point leaves nothing that a later git command trips over. The objects and
+ * the ref of a commit are written in-process (`git-objects.ts`, `git-refs.ts`) in git's own
+ * formats; reading the history, diffs and the rarer commands run the `git` binary.
  */
 
 /** The id of the empty tree in a SHA-1 repository. */
 export const EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904";
 
-/** The all-zero object id: as the old value of a ref update it means "the ref must not exist". */
-export const ZERO_OID = "0".repeat(40);
-
 const OID = /^[0-9a-f]{40}$/;
-
-/** A person as git records them. */
-export interface GitIdentity {
-  /** The name, e.g. "Ada Admin". */
-  readonly name: string;
-  /** The e-mail address. */
-  readonly email: string;
-}
-
-/** One file (or submodule) of a tree, flattened: its mode, type and object id. */
-export interface TreeEntry {
-  /** The mode as `ls-tree` prints it: `100644`, `100755`, `120000` or `160000`. */
-  readonly mode: string;
-  /** The object type. */
-  readonly type: "blob" | "commit";
-  /** The object id. */
-  readonly oid: string;
-}
-
-/** A whole tree flattened to its files: path (with `/`) → entry. */
-export type FlatTree = ReadonlyMap<string, TreeEntry>;
 
 /** A commit as read by {@link GitRepo.readCommit}. */
 export interface CommitInfo {
@@ -77,73 +57,10 @@ export interface GitResult {
   readonly stderr: string;
 }
 
-/** The id git gives a blob with this content. */
-export function blobId(content: Uint8Array): string {
-  return createHash("sha1").update(`blob ${content.length}\0`).update(content).digest("hex");
-}
-
-interface TreeObject {
-  readonly oid: string;
-  readonly entries: ReadonlyArray<{ mode: string; type: "blob" | "commit" | "tree"; oid: string; name: string }>;
-}
-
-// Git sorts tree entries by name bytes, a subtree's name compared as if it ended with "/".
-function treeSortKey(entry: { name: string; type: string }): string {
-  return entry.type === "tree" ? `${entry.name}/` : entry.name;
-}
-
-/**
- * Builds the tree objects of a flattened tree, children before parents, with their ids computed
- * here so that the whole hierarchy can go to one `git mktree --batch`.
- * @returns the root tree's id and every tree object, root last.
- */
-export function buildTrees(files: FlatTree): { root: string; trees: TreeObject[] } {
-  interface Dir {
-    readonly files: Map<string, TreeEntry>;
-    readonly dirs: Map<string, Dir>;
-  }
-  const top: Dir = { files: new Map(), dirs: new Map() };
-  for (const [path, entry] of files) {
-    const parts = path.split("/");
-    const name = parts.pop();
-    if (name === undefined || name === "" || parts.some((p) => p === "" || p === "." || p === "..")) {
-      throw new CoyoteError("STORE_ERR_GIT", `building a tree: bad path ${JSON.stringify(path)}`);
-    }
-    let dir = top;
-    for (const part of parts) {
-      let next = dir.dirs.get(part);
-      if (next === undefined) {
-        next = { files: new Map(), dirs: new Map() };
-        dir.dirs.set(part, next);
-      }
-      dir = next;
-    }
-    dir.files.set(name, entry);
-  }
-  const trees: TreeObject[] = [];
-  const visit = (dir: Dir): string => {
-    const entries: Array<{ mode: string; type: "blob" | "commit" | "tree"; oid: string; name: string }> = [];
-    for (const [name, sub] of dir.dirs) entries.push({ mode: "040000", type: "tree", oid: visit(sub), name });
-    for (const [name, file] of dir.files) entries.push({ mode: file.mode, type: file.type, oid: file.oid, name });
-    entries.sort((a, b) => Buffer.compare(Buffer.from(treeSortKey(a)), Buffer.from(treeSortKey(b))));
-    const body = Buffer.concat(
-      entries.map((e) => Buffer.concat([Buffer.from(`${e.mode.replace(/^0+/, "")} ${e.name}\0`), Buffer.from(e.oid, "hex")])),
-    );
-    const oid = createHash("sha1").update(`tree ${body.length}\0`).update(body).digest("hex");
-    trees.push({ oid, entries });
-    return oid;
-  };
-  const root = visit(top);
-  return { root, trees };
-}
-
 function gitEnvironment(gitDir: string): NodeJS.ProcessEnv {
-  // Built up from the inherited variables (a cast, since some type packages make NODE_ENV required).
-  const env = {} as NodeJS.ProcessEnv;
-  // Inherited GIT_* variables (GIT_DIR, GIT_INDEX_FILE, GIT_WORK_TREE from a hook...) would point
-  // the commands elsewhere; the user's and the system's config (gpg signing, hooks, pagers) would
-  // change what they do. Only the repository's own config counts.
-  for (const [key, value] of Object.entries(process.env)) if (!key.startsWith("GIT_")) env[key] = value;
+  // The user's and the system's config (gpg signing, hooks, pagers) would change what the
+  // commands do: only the repository's own config counts.
+  const env = environmentWithoutGit();
   return {
     ...env,
     // Explicit, never discovered: a missing or broken specs/.git must not make git walk up to an
@@ -177,18 +94,30 @@ export class GitRepo {
   readonly gitDir: string;
   /** The git binary. */
   readonly binary: string;
+
+  /** The identity of reflog lines (git takes the repository's `user.name`, which `init` sets to it). */
+  readonly identity: GitIdentity;
   readonly #env: NodeJS.ProcessEnv;
+  readonly #objects: LooseObjectWriter;
 
   /**
    * Describes a repository; nothing is run yet.
    * @param workTree the folder holding `.git`.
    * @param binary the git binary, found on PATH by default.
+   * @param identity who moves the branch, as the reflog records it.
    */
-  constructor(workTree: string, binary = "git") {
+  constructor(workTree: string, binary = "git", identity: GitIdentity = { name: "Coyote", email: "coyote@localhost" }) {
     this.workTree = workTree;
     this.gitDir = join(workTree, ".git");
     this.binary = binary;
+    this.identity = identity;
     this.#env = gitEnvironment(this.gitDir);
+    this.#objects = new LooseObjectWriter(this.gitDir);
+  }
+
+  /** The environment every git command of this repository runs with. */
+  get env(): NodeJS.ProcessEnv {
+    return this.#env;
   }
 
   /**
@@ -251,22 +180,11 @@ export class GitRepo {
   }
 
   /**
-   * Reads where a branch points: the loose ref file when there is one (no process needed), else
-   * through git (packed refs).
+   * Reads where a branch points: its loose ref file, else its line in `packed-refs`.
    * @returns the commit id, or undefined when the branch does not exist.
    */
   async readRef(ref = "refs/heads/main"): Promise<string | undefined> {
-    try {
-      const text = (await readFile(join(this.gitDir, ref), "utf8")).trim();
-      if (OID.test(text)) return text;
-    } catch (cause) {
-      if ((cause as NodeJS.ErrnoException).code !== "ENOENT") {
-        throw new CoyoteError("STORE_ERR_GIT", `reading ${ref}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
-      }
-    }
-    const result = await this.run(["rev-parse", "--verify", "--quiet", `${ref}^{commit}`], { allowFailure: true });
-    const oid = result.stdout.toString("utf8").trim();
-    return result.code === 0 && OID.test(oid) ? oid : undefined;
+    return readRef(this.gitDir, ref);
   }
 
   /**
@@ -288,75 +206,52 @@ export class GitRepo {
   }
 
   /**
-   * Stores a blob and checks that git agrees on its id.
+   * Stores a blob, synced.
    * @returns the blob's id.
    */
   async writeBlob(content: Uint8Array): Promise<string> {
-    const oid = await this.#text(["hash-object", "-w", "--stdin"], { input: content });
-    if (oid !== blobId(content)) throw new CoyoteError("STORE_ERR_GIT", `git hash-object: returned ${oid}, expected ${blobId(content)}`);
-    return oid;
+    const blob = gitObject("blob", Buffer.from(content));
+    await this.#objects.write([blob]);
+    return blob.oid;
   }
 
   /**
-   * Stores the trees of a flattened tree in one `git mktree --batch` and checks their ids.
+   * Stores the trees of a flattened tree (the empty tree too: a commit needs it as a real object
+   * for `git fsck`), synced.
    * @returns the root tree's id.
    */
   async writeTree(files: FlatTree): Promise<string> {
-    if (files.size === 0) {
-      // mktree --batch writes nothing for empty input; plain mktree stores the empty tree, which a
-      // commit needs as a real object for `git fsck` to be happy.
-      const oid = await this.#text(["mktree", "-z"]);
-      if (oid !== EMPTY_TREE) throw new CoyoteError("STORE_ERR_GIT", `git mktree: returned ${oid} for the empty tree`);
-      return oid;
-    }
     const { root, trees } = buildTrees(files);
-    const input = trees.map((tree) => tree.entries.map((e) => `${e.mode} ${e.type} ${e.oid}\t${e.name}\0`).join("")).join("\0");
-    const ids = (await this.#text(["mktree", "-z", "--batch"], { input })).split("\n");
-    const expected = trees.map((tree) => tree.oid);
-    if (ids.join(",") !== expected.join(",")) {
-      throw new CoyoteError("STORE_ERR_GIT", `git mktree: returned ${ids.join(",")}, expected ${expected.join(",")}`);
-    }
+    await this.#objects.write(trees);
     return root;
   }
 
   /**
-   * Makes a commit object (no ref moves).
+   * Makes a commit object as `git commit-tree` does (no ref moves), synced.
    * @returns the commit's id.
    */
   async commitTree(tree: string, parent: string | undefined, message: string, author: GitIdentity, committer: GitIdentity): Promise<string> {
-    const args = ["commit-tree", "--no-gpg-sign", ...(parent === undefined ? [] : ["-p", parent]), tree];
-    const oid = await this.#text(args, {
-      input: message.endsWith("\n") ? message : `${message}\n`,
-      env: {
-        GIT_AUTHOR_NAME: author.name,
-        GIT_AUTHOR_EMAIL: author.email,
-        GIT_COMMITTER_NAME: committer.name,
-        GIT_COMMITTER_EMAIL: committer.email,
-      },
-    });
-    if (!OID.test(oid)) throw new CoyoteError("STORE_ERR_GIT", `git commit-tree: unexpected output ${JSON.stringify(oid)}`);
-    return oid;
+    const commit = commitObject(tree, parent === undefined ? [] : [parent], message, author, committer);
+    await this.#objects.write([commit]);
+    return commit.oid;
+  }
+
+  /**
+   * Stores objects made in this process (see `commitObjects`), all written and synced
+   * concurrently: nothing points at them until a ref moves.
+   */
+  async storeObjects(objects: readonly GitObject[]): Promise<void> {
+    await this.#objects.write(objects);
   }
 
   /**
    * Moves a branch from `oldOid` to `newOid` atomically, failing when it is not at `oldOid`
-   * (compare-and-swap). A ref lock held by another git process for a moment is waited for.
+   * (compare-and-swap), with a reflog line as `git update-ref -m` writes (see `git-refs.ts`).
    * @returns "updated", or "moved" when the branch was not at `oldOid`.
    * @throws CoyoteError STORE_ERR_GIT for any other failure.
    */
   async updateRef(ref: string, newOid: string, oldOid: string, reason: string): Promise<"updated" | "moved"> {
-    for (let attempt = 0; ; attempt++) {
-      const result = await this.run(["update-ref", "-m", reason.split("\n")[0] ?? reason, ref, newOid, oldOid], { allowFailure: true });
-      if (result.code === 0) return "updated";
-      const current = await this.readRef(ref);
-      if (current !== (oldOid === ZERO_OID ? undefined : oldOid)) return "moved";
-      // Still at the old value: the ref's lock file was held (by a git process of a writer that
-      // was killed a moment ago); retry for a while before calling it a failure.
-      if (attempt >= 50 || !/\.lock|unable to (create|lock)/i.test(result.stderr)) {
-        throw new CoyoteError("STORE_ERR_GIT", `git update-ref ${ref}: ${result.stderr.trim().split("\n").join("; ")}`, { cause: result });
-      }
-      await sleep(20);
-    }
+    return updateRef(this.gitDir, ref, newOid, oldOid, reason.split("\n")[0] ?? reason, this.identity);
   }
 
   /** Reads a commit object. */

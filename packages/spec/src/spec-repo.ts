@@ -12,16 +12,26 @@
  * work tree that matches no journal (edited by hand, or journal lost with the power) is committed
  * as it is, as `recover: commit a change interrupted by a crash`.
  */
-import type { Dirent } from "node:fs";
-import { lstat, mkdir, readdir, readFile, rm, unlink } from "node:fs/promises";
+import { constants, type Dirent } from "node:fs";
+import { lstat, mkdir, open, readdir, readFile, rename, rm, unlink } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { fsyncDir, writeFileAtomic } from "./atomic.ts";
-import { GitRepo, ZERO_OID, type GitIdentity } from "./git.ts";
+import { atomicTempPath, fsyncDir, writeFileAtomic } from "./atomic.ts";
+import { commitObjects } from "./git-objects.ts";
+import { blobId, GitRepo, ZERO_OID, type GitIdentity } from "./git.ts";
 import { acquireFileLock } from "./lock.ts";
 import { ContractError, CoyoteError } from "./errors.ts";
 import { idOfRepoPath, ioError, isNotFound, parseSpecText, readStateText, type Change, type HeadState } from "./spec-files.ts";
+import { Maintenance, type MaintenanceOptions, type MaintenanceReport } from "./store-maintenance.ts";
 import { didSomething, emptyReport, recover } from "./store-recovery.ts";
 import { INIT_MESSAGE, PENDING_JOURNAL, STORE_LOCK, type RecoveryReport, type SpecReadEntry } from "./store-types.ts";
+
+/** A spec file's new content, synced under a temporary name beside it. */
+interface Staged {
+  /** The repository path. */
+  readonly path: string;
+  /** The temporary file. */
+  readonly temp: string;
+}
 
 /** The branch every spec commit goes on. */
 export const BRANCH = "refs/heads/main";
@@ -40,6 +50,10 @@ export interface SpecRepoOptions {
   readonly git: string | undefined;
   /** Called whenever a recovery repaired something. */
   readonly onRecovery: ((report: RecoveryReport) => void) | undefined;
+  /** When the history is packed. */
+  readonly maintenance: MaintenanceOptions;
+  /** Told of every housekeeping run. */
+  readonly onMaintenance: ((report: MaintenanceReport) => void) | undefined;
 }
 
 /** The specs repository of one state folder, and the lock its writers take. */
@@ -50,6 +64,8 @@ export class SpecRepo {
   readonly git: GitRepo;
   /** The committer of every commit, and the author of init, recovery and migration commits. */
   readonly committer: GitIdentity;
+  /** The housekeeping of the history (`git gc --auto` off the write path). */
+  readonly maintenance: Maintenance;
   /** Set when a write of this process failed half-way: the next write compares the files with HEAD. */
   writeFailed = false;
   #head: HeadState | undefined;
@@ -62,7 +78,8 @@ export class SpecRepo {
    */
   constructor(root: string, options: SpecRepoOptions) {
     this.root = root;
-    this.git = new GitRepo(join(root, "specs"), options.git);
+    this.git = new GitRepo(join(root, "specs"), options.git, options.committer);
+    this.maintenance = new Maintenance(this.git, options.maintenance, options.onMaintenance);
     this.committer = options.committer;
     this.#lockTimeoutMs = options.lockTimeoutMs;
     this.#onRecovery = options.onRecovery;
@@ -215,22 +232,96 @@ export class SpecRepo {
    */
   async commitChanges(head: HeadState, changes: readonly Change[], author: GitIdentity, message: string): Promise<string> {
     const files = new Map(head.files);
+    const blobs: Buffer[] = [];
     for (const change of changes) {
       if (change.content === null) files.delete(change.path);
-      else files.set(change.path, { mode: "100644", type: "blob", oid: await this.git.writeBlob(change.content) });
+      else {
+        blobs.push(change.content);
+        files.set(change.path, { mode: "100644", type: "blob", oid: blobId(change.content) });
+      }
     }
-    const tree = await this.git.writeTree(files);
-    const commit = await this.git.commitTree(tree, head.commit, message, author, this.committer);
-    // Only a process crash needs the journal, and the page cache survives one: no fsync. After a
-    // power loss without it, the recovery commits the work tree under the recovery message.
-    await writeFileAtomic(join(this.root, PENDING_JOURNAL), `${commit}\n`, { durable: false });
-    await this.applyToWorkTree(changes);
+    const { commit, objects } = commitObjects(files, blobs, head.commit, message, author, this.committer);
+    // The objects, the journal and the new files beside their targets are written and synced
+    // together: none of them is visible to a reader, so their order does not matter, and their
+    // syncs share the disk's flushes. Only then do the files replace the old ones.
+    const staged: Staged[] = [];
+    const outcomes = await Promise.allSettled([
+      this.git.storeObjects(objects),
+      // Only a process crash needs the journal, and the page cache survives one: no fsync. After a
+      // power loss without it, the recovery commits the work tree under the recovery message.
+      writeFileAtomic(join(this.root, PENDING_JOURNAL), `${commit}\n`, { durable: false }),
+      ...changes.map(async (change) => {
+        if (change.content !== null) staged.push({ path: change.path, temp: await this.#stage(change.path, change.content) });
+      }),
+    ]);
+    const failed = outcomes.find((o) => o.status === "rejected");
+    if (failed !== undefined) {
+      await Promise.all(staged.map((s) => unlink(s.temp).catch(() => undefined)));
+      throw failed.reason;
+    }
+    await this.#place(changes, staged);
     await this.#moveBranch(commit, head.commit, message);
     this.#head = { commit, files };
     // The journal only matters while a write is under way; its absence tells the next writer that
     // no comparison of the work tree with HEAD is needed.
     await rm(join(this.root, PENDING_JOURNAL), { force: true });
+    this.maintenance.afterCommit();
     return commit;
+  }
+
+  /** Writes a spec file's new content beside it under a temporary name, synced; returns that name. */
+  async #stage(path: string, content: Buffer): Promise<string> {
+    const target = join(this.root, "specs", path);
+    const temp = atomicTempPath(target);
+    try {
+      const create = () => open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o644);
+      const handle = await create().catch(async (cause: unknown) => {
+        if (!isNotFound(cause)) throw cause;
+        await mkdir(dirname(target), { recursive: true });
+        return create();
+      });
+      try {
+        // The umask may have cleared bits: spec files are 0644 whatever it is.
+        await handle.chmod(0o644);
+        await handle.writeFile(content);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      return temp;
+    } catch (cause) {
+      await unlink(temp).catch(() => undefined);
+      throw ioError(`writing specs/${path}`, cause);
+    }
+  }
+
+  /**
+   * Puts staged files in place (each rename atomic) and removes deleted ones, in the order of the
+   * changes, then syncs every folder touched so that the change outlives a power loss.
+   */
+  async #place(changes: readonly Change[], staged: readonly Staged[]): Promise<void> {
+    const temps = new Map(staged.map((s) => [s.path, s.temp]));
+    const dirs = new Set<string>();
+    try {
+      for (const change of changes) {
+        const path = join(this.root, "specs", change.path);
+        const temp = temps.get(change.path);
+        if (temp !== undefined) {
+          await rename(temp, path).catch((cause: unknown) => Promise.reject(ioError(`writing specs/${change.path}`, cause)));
+          temps.delete(change.path);
+        } else {
+          try {
+            await unlink(path);
+          } catch (cause) {
+            if (!isNotFound(cause)) throw ioError(`removing specs/${change.path}`, cause);
+          }
+        }
+        dirs.add(dirname(path));
+      }
+    } finally {
+      await Promise.all([...temps.values()].map((temp) => unlink(temp).catch(() => undefined)));
+    }
+    await Promise.all([...dirs].map((dir) => fsyncDir(dir).catch((cause: unknown) => Promise.reject(ioError(`syncing ${dir}`, cause)))));
   }
 
   /** Writes and removes spec files atomically, then syncs the folders that lost a file. */

@@ -3,9 +3,9 @@
  * work tree left ahead of the branch is committed, finishing the journaled commit when it can.
  */
 import { lstat, readdir, readFile, unlink } from "node:fs/promises";
-import { join, relative as relativePath } from "node:path";
+import { basename, join, relative as relativePath } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { removeStaleTempFiles } from "./atomic.ts";
+import { atomicTempWriter, removeStaleTempFiles } from "./atomic.ts";
 import { CoyoteError } from "./errors.ts";
 import { blobId } from "./git.ts";
 import { idOfRepoPath, ioError, isNotFound, type Change, type HeadState } from "./spec-files.ts";
@@ -32,10 +32,22 @@ export function didSomething(report: RecoveryReport): boolean {
   );
 }
 
+// The lock files of the repository's top folder that a killed git process may leave.
+const GIT_LOCKS = ["index.lock", "HEAD.lock", "config.lock", "packed-refs.lock", "shallow.lock"];
+
+async function listNames(dir: string): Promise<string[]> {
+  try {
+    return await readdir(dir);
+  } catch (cause) {
+    if (isNotFound(cause)) return [];
+    throw ioError(`listing ${dir}`, cause);
+  }
+}
+
 /** Removes git lock files that a killed git process left, waiting for young ones to go away. */
 async function clearGitLocks(repo: SpecRepo, report: RecoveryReport): Promise<void> {
   const gitDir = repo.git.gitDir;
-  const candidates = ["index.lock", "HEAD.lock", "config.lock", "packed-refs.lock", "shallow.lock"].map((name) => join(gitDir, name));
+  const candidates = GIT_LOCKS.map((name) => join(gitDir, name));
   const heads = join(gitDir, "refs", "heads");
   for (const name of await readdir(heads).catch(() => [] as string[])) if (name.endsWith(".lock")) candidates.push(join(heads, name));
   for (const path of candidates) {
@@ -65,6 +77,13 @@ async function clearGitLocks(repo: SpecRepo, report: RecoveryReport): Promise<vo
  * committed (finishing the journaled commit when the work tree is on its way to it).
  */
 export async function recover(repo: SpecRepo, report: RecoveryReport, opening: boolean): Promise<void> {
+  // Every write starts here, so the common case costs two folder listings: no journal, no lock
+  // or temporary file of a crashed writer, nothing taken over, no failed write of ours. Temporary
+  // spec files need no look: only a writer holding the lock makes them, and one that died holding
+  // it is a takeover.
+  const [gitNames, headNames] = await Promise.all([listNames(repo.git.gitDir), listNames(join(repo.git.gitDir, "refs", "heads"))]);
+  const leftovers = gitNames.some((name) => name === basename(PENDING_JOURNAL) || GIT_LOCKS.includes(name) || atomicTempWriter(name) !== undefined) || headNames.some((name) => name.endsWith(".lock"));
+  if (!opening && report.tookOverLockOf === undefined && !repo.writeFailed && !leftovers) return;
   await clearGitLocks(repo, report);
   // Spec files and the journal are only written under the lock we hold: every temporary file
   // there is left over.

@@ -3,6 +3,7 @@
 import type { ContractError } from "./errors.ts";
 import type { LockHolder } from "./lock.ts";
 import type { Spec } from "./specs.ts";
+import type { MaintenanceOptions, MaintenanceReport } from "./store-maintenance.ts";
 
 /** Who made a change, as recorded in the specs history. */
 export interface StoreAuthor {
@@ -22,6 +23,10 @@ export interface StateStoreOptions {
   readonly git?: string;
   /** Called whenever a recovery repaired something, on open or before a write, for the log. */
   readonly onRecovery?: (report: RecoveryReport) => void;
+  /** When the history is packed (`git gc --auto`); see DEFAULT_MAINTENANCE. */
+  readonly maintenance?: Partial<MaintenanceOptions>;
+  /** Called after every housekeeping run of the history, for the log. */
+  readonly onMaintenance?: (report: MaintenanceReport) => void;
 }
 
 /** What a recovery found and repaired. Empty lists and no commit mean there was nothing to do. */

@@ -11,6 +11,7 @@ import { pruneWebhookSecrets } from "./webhook-secrets.ts";
 import { checkAuthor, checkSpecId, cleanMessage, DEFAULT_AUTHOR, describe, guessSpecPath, idOfRepoPath, ioError, parseSpecText, prepareStateFolder, rawGeneration, repoPathOf, serialise, statePath, withGeneration, withoutGeneration } from "./spec-files.ts";
 import { SpecRepo } from "./spec-repo.ts";
 import { emptyReport } from "./store-recovery.ts";
+import { DEFAULT_MAINTENANCE } from "./store-maintenance.ts";
 import { checkClaimedNames } from "./store-claims.ts";
 import { migrateSpecs } from "./store-migrate.ts";
 import { pruneServiceSecrets, secretFolder, storeInlineSecrets, type StoreSecretFolder } from "./store-secrets.ts";
@@ -18,6 +19,7 @@ import { readHistory, rollbackChanges, specDiff } from "./store-history.ts";
 import type { ApplySpecOptions, ApplySpecResult, HistoryEntry, RecoveryReport, RollbackResult, SpecListEntry, SpecReadEntry, StateStoreOptions, StoreAuthor } from "./store-types.ts";
 
 export * from "./store-types.ts";
+export { DEFAULT_MAINTENANCE, type MaintenanceOptions, type MaintenanceReport } from "./store-maintenance.ts";
 
 /**
  * The state store over `COYOTE_STATE` (docs/ARCHITECTURE.md, "On disk"): specs in a git repository where
@@ -50,6 +52,8 @@ export class StateStore {
       lockTimeoutMs: options.lockTimeoutMs ?? 10_000,
       git: options.git,
       onRecovery: options.onRecovery,
+      maintenance: { ...DEFAULT_MAINTENANCE, ...options.maintenance },
+      onMaintenance: options.onMaintenance,
     });
     this.#secrets = secretFolder(root);
   }
@@ -242,6 +246,15 @@ export class StateStore {
       }
       return { revision: commit, changed: changes.map((c) => `specs/${c.path}`).sort() };
     });
+  }
+
+  /**
+   * Packs the specs history now (a full `git gc`, refs left loose) and waits for it; otherwise
+   * this happens by itself once enough commits piled up and the store is quiet. The run is
+   * reported to `onMaintenance`.
+   */
+  async compactHistory(): Promise<void> {
+    await this.#repo.maintenance.run(true);
   }
 
   // -------------------------------------------------------------------------- runtime files
