@@ -1,0 +1,87 @@
+// snickers' routes: one fragment per service (`proxy/routes.d/<id>.json`), and the combined file
+// snitch-proxy reads (`proxy/routes.json`), made from all of them once per batch.
+import { join } from "node:path";
+import { z } from "zod";
+import type { CoyoteLogger } from "@coyote/log";
+import { SchemaVersion, ServiceId, WebHostname, staticRootFolder, type ProxyRoutes, type ServiceSpec } from "@coyote/spec";
+
+/** One route of `proxy/routes.json`. */
+export type Route = ProxyRoutes["routes"][number];
+
+/** One service's routes: `proxy/routes.d/<id>.json`, combined into `proxy/routes.json` on commit. */
+export const RoutesFragment = z.strictObject({
+  schemaVersion: SchemaVersion,
+  serviceId: ServiceId,
+  hosts: z.array(WebHostname),
+  routes: z.array(z.unknown()),
+});
+/** A parsed routes fragment. */
+export type RoutesFragment = z.infer<typeof RoutesFragment>;
+
+/** The folders and files of snickers in a state folder. */
+export function snickersPaths(stateDir: string) {
+  const proxy = join(stateDir, "proxy");
+  return {
+    proxy,
+    fragments: join(proxy, "routes.d"),
+    routes: join(proxy, "routes.json"),
+    certs: join(proxy, "certs"),
+    ca: join(proxy, "ca"),
+  };
+}
+
+/** The paths {@link snickersPaths} returns. */
+export type SnickersPaths = ReturnType<typeof snickersPaths>;
+
+/**
+ * The routes a service's spec asks for: every web hostname, path `/`, to its backend. A static
+ * backend's root is resolved inside the service's own site folder (`<state>/sites/<id>`).
+ */
+export function routesFor(spec: ServiceSpec, stateDir: string): Route[] {
+  const web = spec.web;
+  if (!web) return [];
+  const backend = web.backend;
+  const upstream: Route["upstream"] =
+    backend.kind === "static" ? { kind: "static", root: staticRootFolder(stateDir, spec.id, backend.root) }
+    : backend.kind === "upstream" ? { kind: "address", address: backend.address }
+    : { kind: "unit", unit: spec.id };
+  return web.hostnames.map((host) => ({ host, pathPrefix: "/", serviceId: spec.id, upstream, ...(web.hsts === true ? { hsts: true } : {}) }));
+}
+
+/** The text of a service's fragment, or undefined when it routes nothing. */
+export function fragmentTextOf(spec: ServiceSpec, stateDir: string): string | undefined {
+  const routes = routesFor(spec, stateDir);
+  if (routes.length === 0) return undefined;
+  const fragment: RoutesFragment = { schemaVersion: 1, serviceId: spec.id, hosts: routes.map((r) => r.host), routes };
+  return `${JSON.stringify(fragment, null, 2)}\n`;
+}
+
+/** Who routes each hostname: the first fragment that names it. */
+export function hostOwners(all: ReadonlyMap<string, { fragment: RoutesFragment }>): Map<string, string> {
+  const owners = new Map<string, string>();
+  for (const { fragment } of all.values()) for (const host of fragment.hosts) if (!owners.has(host)) owners.set(host, fragment.serviceId);
+  return owners;
+}
+
+/**
+ * Every fragment's routes in one list. Two services routing the same host and prefix should not
+ * happen (plan refuses a taken hostname); when it does, the first keeps it and the other is logged.
+ */
+export function combineRoutes(all: ReadonlyMap<string, { fragment: RoutesFragment }>, logger: CoyoteLogger): Route[] {
+  const routes: Route[] = [];
+  const seen = new Map<string, string>();
+  for (const [name, { fragment }] of all) {
+    for (const raw of fragment.routes) {
+      const route = raw as Route;
+      const key = `${route.host}${route.pathPrefix}`;
+      const owner = seen.get(key);
+      if (owner !== undefined) {
+        logger.event("ERROR", { host: route.host, serviceId: fragment.serviceId, owner, fragment: name }, "two services route the same hostname; the first keeps it");
+        continue;
+      }
+      seen.set(key, fragment.serviceId);
+      routes.push(route);
+    }
+  }
+  return routes;
+}
