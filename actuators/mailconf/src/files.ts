@@ -134,3 +134,8 @@ export function runProgram(file: string, args: readonly string[], options: { sig
     });
   });
 }
+
+/** An error's message, whatever was thrown. */
+export function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

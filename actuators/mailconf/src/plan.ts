@@ -1,0 +1,80 @@
+import { ActuatorError } from "@coyote/actuator";
+import type { Plan, Target } from "@coyote/actuator";
+import { buildFragment, fragmentText } from "./fragment.ts";
+import type { MailFragment } from "./fragment.ts";
+import { compareStrings, type MailObserved } from "./observe.ts";
+import type { ResolvedOptions } from "./options.ts";
+
+/** One change the actuator makes for a service, in the order the plan lists them. */
+export type MailStep =
+  | { readonly kind: "remove-dkim"; readonly domain: string }
+  | { readonly kind: "write-fragment"; readonly text: string }
+  | { readonly kind: "remove-fragment" }
+  | { readonly kind: "ensure-dkim"; readonly domain: string }
+  | { readonly kind: "fail"; readonly reason: string; readonly detail: string };
+
+/**
+ * Plans one service. Pure: everything it needs was observed.
+ * @throws ActuatorError `MailDomainTaken` (retried: it clears when the other service lets go of
+ *   the domain), `DuplicateAddress`/`InvalidAddress`/`InvalidDkimKey` (terminal), and
+ *   `UnsupportedPasswordHash` (terminal) when nothing else is left to change.
+ */
+export function planMail(options: ResolvedOptions, target: Target, observed: MailObserved): Plan<MailStep> {
+  const id = target.id;
+  const spec = target.spec?.mail === undefined ? undefined : target.spec;
+  const steps: MailStep[] = [];
+  const describe: string[] = [];
+  let desired: MailFragment | undefined;
+  let rejected: ReturnType<typeof buildFragment>["rejected"] = [];
+  if (spec !== undefined) {
+    for (const { name } of spec.domains) {
+      const owner = observed.owners[name];
+      if (owner !== undefined && owner !== id) {
+        throw new ActuatorError("MailDomainTaken", `planning mail for service ${id}: domain ${name} already receives mail for service ${owner}`);
+      }
+    }
+    ({ fragment: desired, rejected } = buildFragment(id, spec, observed.fragment, options.passwordSchemes));
+  }
+  const desiredDomains = new Set(desired?.domains ?? []);
+  // Withdraw the DKIM files of domains this service no longer has, before the fragment that
+  // records them goes: a crash in between must not forget what there is to withdraw.
+  for (const domain of [...(observed.fragment?.domains ?? [])].sort(compareStrings)) {
+    if (desiredDomains.has(domain)) continue;
+    const owner = observed.owners[domain];
+    const dkim = observed.dkim[domain];
+    if ((owner === undefined || owner === id) && dkim !== undefined && (dkim.keyMode !== undefined || dkim.recordText !== undefined)) {
+      steps.push({ kind: "remove-dkim", domain });
+      describe.push(`remove the DKIM key and record of ${domain}`);
+    }
+  }
+  if (desired !== undefined) {
+    const text = fragmentText(desired);
+    if (text !== observed.fragmentText) {
+      steps.push({ kind: "write-fragment", text });
+      describe.push(`write the mail of ${desired.domains.join(", ")}: ${desired.mailboxes.length} mailbox(es), ${desired.aliases.length} alias(es)`);
+    }
+  } else if (observed.fragmentText !== undefined) {
+    steps.push({ kind: "remove-fragment" });
+    describe.push("remove the service's mail domains, mailboxes and aliases (Maildirs are kept)");
+  }
+  for (const domain of desired?.domains ?? []) {
+    const dkim = observed.dkim[domain];
+    if (dkim?.keyError !== undefined) {
+      throw new ActuatorError("InvalidDkimKey", `planning mail for service ${id}: the DKIM key of ${domain} cannot be used (${dkim.keyError}); it is never replaced automatically, remove it by hand to get a new one`, { terminal: true });
+    }
+    if (dkim?.keyMode === undefined) {
+      steps.push({ kind: "ensure-dkim", domain });
+      describe.push(`create the DKIM key of ${domain}`);
+    } else if (dkim.keyMode !== 0o600 || dkim.recordText !== dkim.expectedRecordText) {
+      steps.push({ kind: "ensure-dkim", domain });
+      describe.push(`write the DKIM record of ${domain}`);
+    }
+  }
+  if (rejected.length > 0) {
+    const detail = `unsupported password hash for ${rejected.map((r) => `${r.address} (${r.why}${r.keptPrevious ? "; its previous hash is kept" : "; the mailbox is not created"})`).join(", ")}`;
+    if (steps.length === 0) throw new ActuatorError("UnsupportedPasswordHash", `planning mail for service ${id}: ${detail}`, { terminal: true });
+    steps.push({ kind: "fail", reason: "UnsupportedPasswordHash", detail });
+    describe.push(`report: ${detail}`);
+  }
+  return { steps, describe };
+}
