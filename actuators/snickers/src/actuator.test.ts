@@ -61,7 +61,7 @@ describe("snickers", () => {
     const target: Target = { id: "shop", spec: service("shop", ["shop.test", "www.shop.test"]) };
     const first = await converge(snickers, target, context(spec));
     assert.ok(first.changed);
-    assert.deepEqual(first.plan.steps.map((s) => s.kind), ["write-routes", "issue", "issue", "limits"]);
+    assert.deepEqual(first.plan.steps.map((s) => s.kind), ["write-routes", "issue", "issue", "settings"]);
     await snickers.commit?.(context(spec));
     const doc = await routes();
     assert.deepEqual(doc.routes.map((r) => [r.host, r.pathPrefix, r.serviceId, r.upstream.kind]), [["shop.test", "/", "shop", "static"], ["www.shop.test", "/", "shop", "static"]]);
@@ -119,7 +119,7 @@ describe("snickers", () => {
   it("refuses a hostname another service already routes, as a terminal error", async () => {
     const snickers = actuator();
     const target: Target = { id: "thief", spec: service("thief", ["shop.test"], "shop.test") };
-    assert.throws(() => snickers.plan(target, { now: clock, fragmentText: undefined, previousHosts: [], owners: new Map([["shop.test", "shop"]]), certs: {}, routesLimit: 500, ordering: [], asking: [] }, server()), (error: unknown) => {
+    assert.throws(() => snickers.plan(target, { now: clock, fragmentText: undefined, previousHosts: [], owners: new Map([["shop.test", "shop"]]), certs: {}, routesFile: undefined, ordering: [], asking: [] }, server()), (error: unknown) => {
       assert.ok(error instanceof ActuatorError);
       assert.equal(error.terminal, true);
       assert.equal(error.reason, "HostnameTaken");
@@ -172,9 +172,45 @@ describe("snickers", () => {
     const snickers = actuator();
     const spec = server({ limits: { maxConnections: 42 } });
     const result = await converge(snickers, { id: "shop", spec: service("shop", ["shop.test", "www.shop.test"]) }, context(spec));
-    assert.deepEqual(result.plan.steps.map((s) => s.kind), ["limits"]);
+    assert.deepEqual(result.plan.steps.map((s) => s.kind), ["settings"]);
     await snickers.commit?.(context(spec));
     assert.deepEqual((await routes()).limits, { maxConnections: 42 });
+  });
+
+  it("puts where the proxy listens into routes.json, and rewrites it when the server spec's ports or public address change", async () => {
+    const snickers = actuator();
+    const target: Target = { id: "shop", spec: service("shop", ["shop.test", "www.shop.test"]) };
+    await converge(snickers, target, context(server()));
+    await snickers.commit?.(context(server()));
+    assert.deepEqual((await routes()).listen, { host: "127.0.0.1", https: 8443, http: 8080 });
+    const ported = server({ ports: { https: 9443, http: 8080 } });
+    assert.deepEqual((await converge(snickers, target, context(ported))).plan.steps.map((s) => s.kind), ["settings"]);
+    await snickers.commit?.(context(ported));
+    assert.deepEqual((await routes()).listen, { host: "127.0.0.1", https: 9443, http: 8080 });
+    const moved = server({ ports: { https: 9443, http: 9080 }, publicIPv4: "203.0.113.7" });
+    const result = await converge(snickers, target, context(moved));
+    assert.deepEqual(result.plan.steps.map((s) => s.kind), ["settings"]);
+    await snickers.commit?.(context(moved));
+    assert.deepEqual((await routes()).listen, { host: "::", https: 9443, http: 9080 });
+    assert.equal((await converge(snickers, target, context(moved))).changed, false);
+    // Back to the first spec for the tests that follow.
+    await converge(snickers, target, context(server()));
+    await snickers.commit?.(context(server()));
+  });
+
+  it("writes the proxy's settings when it starts for a new server spec, though no service has web hosting", async () => {
+    const bare = await mkdtemp(join(tmpdir(), "snickers-bare-"));
+    try {
+      const snickers = createSnickersActuator({ stateDir: bare, now: () => clock });
+      const spec = server({ ports: { https: 7443, http: 7080 } });
+      const handle = await snickers.start?.({ ...context(spec), stateDir: bare });
+      const doc = await until("routes.json", async () => readFile(join(bare, "proxy", "routes.json"), "utf8").then((text) => parseJson(ProxyRoutes, text, "routes"), () => undefined));
+      await handle?.stop();
+      assert.deepEqual(doc.listen, { host: "127.0.0.1", https: 7443, http: 7080 });
+      assert.deepEqual(doc.routes, []);
+    } finally {
+      await rm(bare, { recursive: true, force: true });
+    }
   });
 
   it("gives a wildcard hostname a wildcard certificate, stored apart from a host of that name", async () => {
@@ -194,7 +230,7 @@ describe("snickers", () => {
     const knot = server({ certificates: { mode: "acme", directoryUrl: "https://127.0.0.1:1/dir", email: "admin@box.test" }, dns: { backend: "knot", listen: ["127.0.0.1:53"] } });
     const snickers = actuator();
     const target: Target = { id: "wild2", spec: service("wild2", ["*.wild2.test"], "wild2.test") };
-    assert.throws(() => snickers.plan(target, { now: clock, fragmentText: undefined, previousHosts: [], owners: new Map(), certs: {}, routesLimit: 500, ordering: [], asking: [] }, knot), (error: unknown) => {
+    assert.throws(() => snickers.plan(target, { now: clock, fragmentText: undefined, previousHosts: [], owners: new Map(), certs: {}, routesFile: undefined, ordering: [], asking: [] }, knot), (error: unknown) => {
       assert.ok(error instanceof ActuatorError);
       assert.equal(error.terminal, true);
       assert.match(error.message, /\*\.wild2\.test needs an ACME DNS-01 challenge.*this server uses knot/);

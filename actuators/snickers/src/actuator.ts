@@ -3,13 +3,13 @@
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { ActuatorError, DirectoryCache, FileCache, memoizeByIdentity, requeueAfter } from "@coyote/actuator";
-import type { Actuator, Plan, Requeue } from "@coyote/actuator";
+import type { Actuator, ActuatorContext, Plan, Requeue } from "@coyote/actuator";
 import { ProxyRoutes, parseJson, validate, writeFileAtomic } from "@coyote/spec";
 import { CRL_CHECK_INTERVAL_MS, CaKeeper } from "./ca-keeper.ts";
 import { CertificateWork, planCertificates, type CertificateStep, type ObservedCertificate } from "./certificates.ts";
 import { metaFile, pemFile } from "./certificate-meta.ts";
 import { askRenewal } from "./renewal.ts";
-import { RoutesFragment, combineRoutes, fragmentTextOf, hostOwners, routesFor, snickersPaths } from "./routes.ts";
+import { RoutesFragment, carriesSettings, combineRoutes, fragmentTextOf, hostOwners, proxySettingsFor, routesFor, snickersPaths } from "./routes.ts";
 
 export { CertificateMeta, backoffMs, renewalTime } from "./certificate-meta.ts";
 export { routesFor, snickersPaths } from "./routes.ts";
@@ -30,8 +30,8 @@ export interface SnickersObserved {
   readonly owners: ReadonlyMap<string, string>;
   /** The certificates of the hosts named now or before. */
   readonly certs: Readonly<Record<string, ObservedCertificate>>;
-  /** The connection limit in the combined routes file. */
-  readonly routesLimit: number | undefined;
+  /** The combined routes file as it is (its settings are compared with the server spec's). */
+  readonly routesFile: ProxyRoutes | undefined;
   /** The hostnames whose certificate order is queued or running now. */
   readonly ordering: readonly string[];
   /** The hostnames whose renewal question (ARI) is queued or running now. */
@@ -43,7 +43,7 @@ export type SnickersStep =
   | { readonly kind: "write-routes"; readonly text: string }
   | { readonly kind: "drop-routes" }
   | CertificateStep
-  | { readonly kind: "limits" };
+  | { readonly kind: "settings" };
 
 /** Options of {@link createSnickersActuator}. */
 export interface SnickersOptions {
@@ -93,6 +93,29 @@ export function createSnickersActuator(options: SnickersOptions): Actuator<Snick
     acmeCallTimeoutMs: options.acmeCallTimeoutMs,
   });
   const orderPollMs = options.orderPollMs ?? 2000;
+  // Writes of the combined file one at a time (a commit, and a start for a new server spec), each
+  // reading the fragments when its turn comes, so the last one written has the latest of them.
+  let writing: Promise<void> = Promise.resolve();
+
+  /**
+   * Combines every fragment with the server spec's proxy settings into `proxy/routes.json`, when
+   * that changes the file (or, with `onlySettings`, only when its settings lag behind).
+   */
+  const writeCombined = (context: Pick<ActuatorContext, "server" | "logger">, onlySettings = false): Promise<void> => {
+    const next = writing.then(async () => {
+      const settings = proxySettingsFor(context.server);
+      const previous = await combined.read().catch(() => undefined);
+      if (onlySettings && carriesSettings(previous, settings)) return;
+      const routes = combineRoutes(await fragments.read(), context.logger);
+      const doc = validate(ProxyRoutes, { schemaVersion: 1, generatedAt: new Date(now()).toISOString(), ...settings, routes }, "proxy/routes.json");
+      if (previous && carriesSettings(previous, settings) && JSON.stringify(previous.routes) === JSON.stringify(doc.routes)) return;
+      await mkdir(paths.proxy, { recursive: true });
+      await writeFileAtomic(paths.routes, `${JSON.stringify(doc)}\n`);
+      context.logger.event("CONFIG_RELOADED", { what: "proxy routes", routes: routes.length, listen: `${settings.listen.host} ${String(settings.listen.https)}/${String(settings.listen.http)}` });
+    });
+    writing = next.catch(() => undefined);
+    return next;
+  };
 
   return {
     id: SNICKERS_ACTUATOR_ID,
@@ -110,10 +133,10 @@ export function createSnickersActuator(options: SnickersOptions): Actuator<Snick
       await Promise.all([...hosts].map(async (host) => {
         certs[host] = { pem: await work.hasPem(host), meta: await work.readMeta(host) };
       }));
-      const routesLimit = (await combined.read().catch(() => undefined))?.limits?.maxConnections;
+      const routesFile = await combined.read().catch(() => undefined);
       const ordering = [...hosts].filter((host) => work.inFlight(host));
       const asking = [...hosts].filter((host) => work.inFlight(`ari:${host}`));
-      return { now: now(), fragmentText, previousHosts: own?.hosts ?? [], owners, certs, routesLimit, ordering, asking };
+      return { now: now(), fragmentText, previousHosts: own?.hosts ?? [], owners, certs, routesFile, ordering, asking };
     },
 
     plan(target, observed, server): Plan<SnickersStep> {
@@ -144,9 +167,12 @@ export function createSnickersActuator(options: SnickersOptions): Actuator<Snick
       const certificates = planCertificates(target.id, wanted, observed, server);
       steps.push(...certificates.steps);
       describe.push(...certificates.describe);
-      if (spec?.web && observed.routesLimit !== server.limits.maxConnections) {
-        steps.push({ kind: "limits" });
-        describe.push(`set the proxy's connection limit to ${server.limits.maxConnections}`);
+      // The proxy's settings (connection limit, ports, bind address) ride in the combined file,
+      // rewritten by the commit when they lag behind the server spec.
+      const settings = proxySettingsFor(server);
+      if (spec?.web && !carriesSettings(observed.routesFile, settings)) {
+        steps.push({ kind: "settings" });
+        describe.push(`set the proxy's connection limit to ${settings.limits.maxConnections} and its ports to ${settings.listen.https} and ${settings.listen.http} on ${settings.listen.host}`);
       }
       return { steps, describe };
     },
@@ -196,7 +222,7 @@ export function createSnickersActuator(options: SnickersOptions): Actuator<Snick
             await rm(pemFile(paths.certs, step.host), { force: true });
             await rm(metaFile(paths.certs, step.host), { force: true });
             break;
-          case "limits":
+          case "settings":
             break;
         }
       }
@@ -214,6 +240,9 @@ export function createSnickersActuator(options: SnickersOptions): Actuator<Snick
     start(context) {
       const refresh = () => localCa.refresh(context.server.hostname, context.logger).catch((error: unknown) => context.logger.event("ERROR", { err: error }, "reissuing the local CA's CRL"));
       void refresh();
+      // A new server spec (the minion starts the actuators again for one) reaches the proxy even
+      // on a box where no service has web hosting, so no service's plan would rewrite the file.
+      void writeCombined(context, true).catch((error: unknown) => context.logger.event("ERROR", { err: error }, "writing the proxy's settings into proxy/routes.json"));
       const timer = setInterval(() => void refresh(), CRL_CHECK_INTERVAL_MS);
       timer.unref();
       return Promise.resolve({
@@ -225,15 +254,7 @@ export function createSnickersActuator(options: SnickersOptions): Actuator<Snick
     },
 
     async commit(context) {
-      const all = await fragments.read();
-      const routes = combineRoutes(all, context.logger);
-      const doc = validate(ProxyRoutes, { schemaVersion: 1, generatedAt: new Date(now()).toISOString(), limits: { maxConnections: context.server.limits.maxConnections }, routes }, "proxy/routes.json");
-      const previous = await combined.read().catch(() => undefined);
-      if (!previous || JSON.stringify(previous.routes) !== JSON.stringify(doc.routes) || JSON.stringify(previous.limits) !== JSON.stringify(doc.limits)) {
-        await mkdir(paths.proxy, { recursive: true });
-        await writeFileAtomic(paths.routes, `${JSON.stringify(doc)}\n`);
-        context.logger.event("CONFIG_RELOADED", { what: "proxy routes", routes: routes.length });
-      }
+      await writeCombined(context);
       await work.orderPending(context);
     },
   } satisfies Actuator<SnickersObserved, SnickersStep>;

@@ -1,9 +1,10 @@
 // snickers' routes: one fragment per service (`proxy/routes.d/<id>.json`), and the combined file
-// snitch-proxy reads (`proxy/routes.json`), made from all of them once per batch.
+// snitch-proxy reads (`proxy/routes.json`), made from all of them once per batch, with the proxy's
+// settings from the server spec (its connection limit and where it listens): the proxy reads no spec.
 import { join } from "node:path";
 import { z } from "zod";
 import type { CoyoteLogger } from "@coyote/log";
-import { SchemaVersion, ServiceId, WebHostname, staticRootFolder, type ProxyRoutes, type ServiceSpec } from "@coyote/spec";
+import { SchemaVersion, ServiceId, WebHostname, proxyListenFor, staticRootFolder, type ProxyListen, type ProxyRoutes, type ServerSpec, type ServiceSpec } from "@coyote/spec";
 
 /** One route of `proxy/routes.json`. */
 export type Route = ProxyRoutes["routes"][number];
@@ -84,4 +85,28 @@ export function combineRoutes(all: ReadonlyMap<string, { fragment: RoutesFragmen
     }
   }
   return routes;
+}
+
+/** The part of `proxy/routes.json` that comes from the server spec rather than the services. */
+export interface ProxySettings {
+  readonly limits: { readonly maxConnections: number };
+  readonly listen: ProxyListen;
+}
+
+/** The proxy settings a server spec asks for. */
+export function proxySettingsFor(server: ServerSpec): ProxySettings {
+  return { limits: { maxConnections: server.limits.maxConnections }, listen: proxyListenFor(server) };
+}
+
+/** Whether a combined routes file carries `settings` (a file written before a field existed does not). */
+export function carriesSettings(doc: ProxyRoutes | undefined, settings: ProxySettings): boolean {
+  const listen = doc?.listen;
+  return (
+    doc?.limits?.maxConnections === settings.limits.maxConnections &&
+    doc.limits.maxConnectionsPerAddress === undefined &&
+    listen !== undefined &&
+    listen.host === settings.listen.host &&
+    listen.https === settings.listen.https &&
+    listen.http === settings.listen.http
+  );
 }

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { DumpState, Readiness } from "./specs.ts";
+import { DumpState, Readiness, type ServerSpec } from "./specs.ts";
 import {
   Environment,
   Fingerprint,
@@ -146,6 +146,19 @@ export const ProxyRoutes = z
         maxConnectionsPerAddress: z.int().min(1).max(1000000).optional(),
       })
       .optional(),
+    /**
+     * Where snitch-proxy listens, from the server spec (see {@link proxyListenFor}). A proxy whose
+     * file moves it elsewhere restarts on the new ports; absent, it listens where the server spec's
+     * defaults say.
+     */
+    listen: z
+      .strictObject({
+        /** Every interface when the box has a public address, loopback otherwise. */
+        host: z.enum(["::", "127.0.0.1"]),
+        https: Port,
+        http: Port,
+      })
+      .optional(),
     routes: z
       .array(
         z.strictObject({
@@ -170,6 +183,19 @@ export const ProxyRoutes = z
   });
 /** What snitch-proxy serves. */
 export type ProxyRoutes = z.infer<typeof ProxyRoutes>;
+/** Where snitch-proxy listens: the `listen` block of `proxy/routes.json`. */
+export type ProxyListen = NonNullable<ProxyRoutes["listen"]>;
+
+/**
+ * Where a server spec puts snitch-proxy: its HTTPS and HTTP ports, on every interface when the box
+ * has a public address and on loopback otherwise (a box under development is not exposed by
+ * accident). The minion writes it into `proxy/routes.json`; the proxy, until then, uses it with the
+ * server spec's defaults.
+ */
+export function proxyListenFor(server: Pick<ServerSpec, "publicIPv4" | "publicIPv6" | "ports">): ProxyListen {
+  const host = server.publicIPv4 === undefined && server.publicIPv6 === undefined ? "127.0.0.1" : "::";
+  return { host, https: server.ports.https, http: server.ports.http };
+}
 
 /**
  * `activator/units.json`: the sleeping-capable backends, written by the minion's backends actuator,
