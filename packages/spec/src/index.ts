@@ -19,5 +19,6 @@ export * from "./sites.ts";
 export * from "./alarm-log.ts";
 export * from "./credentials.ts";
 export * from "./scram.ts";
+export * from "./listener-stats.ts";
 export * from "./env-secrets.ts";
 export * from "./webhook-secrets.ts";

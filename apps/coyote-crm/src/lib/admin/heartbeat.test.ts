@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { ComponentStats } from "@coyote/spec";
-import { heartbeatBadge, heartbeatCounter, heartbeatLabel, heartbeatState, heartbeatText } from "./heartbeat.ts";
+import { heartbeatCounter } from "@coyote/spec";
+import { heartbeatBadge, heartbeatLabel, heartbeatState, heartbeatText } from "./heartbeat.ts";
 
 const FP = `sha256:${"ab".repeat(32)}`;
 const settings = { intervalSeconds: 30, missedBeforeDown: 5 };

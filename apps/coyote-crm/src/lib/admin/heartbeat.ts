@@ -1,6 +1,6 @@
 // A buddy's heartbeat as the panel shows it. coyote-listener receives the heartbeats and reports
 // the last one per buddy in its stats counters; the panel only reads that file.
-import type { ComponentStats } from "@coyote/spec";
+import { heartbeatCounter, type ComponentStats } from "@coyote/spec";
 
 /** The server spec's heartbeat settings. */
 export interface HeartbeatSettings {
@@ -17,11 +17,6 @@ export type HeartbeatState =
   | { readonly kind: "up"; readonly lastAt: number; readonly agoSeconds: number }
   /** Silent for longer than interval × missedBeforeDown. */
   | { readonly kind: "down"; readonly lastAt: number; readonly agoSeconds: number };
-
-/** The listener's counter that holds a buddy's last heartbeat (epoch ms). */
-export function heartbeatCounter(fingerprint: string): string {
-  return `buddy.${fingerprint}.lastHeartbeatAt`;
-}
 
 /** A buddy's heartbeat state from the listener's stats (undefined: the listener wrote none). */
 export function heartbeatState(fingerprint: string, listener: ComponentStats | undefined, settings: HeartbeatSettings, now: number): HeartbeatState {
