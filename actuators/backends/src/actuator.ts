@@ -1,6 +1,6 @@
-import { mkdir, readdir, readFile, unlink } from "node:fs/promises";
+import { mkdir, readdir, unlink } from "node:fs/promises";
 import { join } from "node:path";
-import { ActuatorError } from "@coyote/actuator";
+import { ActuatorError, observeFragment, readTextIfExists } from "@coyote/actuator";
 import type { Actuator, ActuatorContext, Plan, Target } from "@coyote/actuator";
 import type { CoyoteLogger } from "@coyote/log";
 import { ActivatorUnits, fsyncDir, parseEnvSecret, parseJson, removeStaleTempFiles, writeFileAtomic } from "@coyote/spec";
@@ -128,17 +128,8 @@ function parseFragment(text: string, name: string): Unit {
   return unit;
 }
 
-async function readText(path: string): Promise<string | undefined> {
-  try {
-    return await readFile(path, "utf8");
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw error;
-  }
-}
-
 async function readCombined(path: string, logger: CoyoteLogger): Promise<ActivatorUnits | undefined> {
-  const text = await readText(path);
+  const text = await readTextIfExists(path);
   if (text === undefined) return undefined;
   try {
     return parseJson(ActivatorUnits, text, UNITS_FILE);
@@ -205,15 +196,7 @@ export function createBackendsActuator(options: BackendsActuatorOptions): Actuat
 
     async observe(target: Target, context: ActuatorContext): Promise<BackendsObserved> {
       const path = join(fragmentsDir, `${target.id}.json`);
-      const text = await readText(path);
-      let fragment: Unit | undefined;
-      if (text !== undefined) {
-        try {
-          fragment = parseFragment(text, `${target.id}.json`);
-        } catch (error) {
-          context.logger.warn({ file: path, err: error }, "the service's backend fragment is invalid; it is rewritten");
-        }
-      }
+      const { text, fragment } = await observeFragment(path, (t) => parseFragment(t, `${target.id}.json`), context.logger, "backend");
       const combined = await readCombined(unitsFile, context.logger);
       const addresses: Record<string, string> = {};
       for (const unit of combined?.units ?? []) addresses[`${unit.host}:${unit.port}`] = unit.id;
@@ -269,7 +252,7 @@ export function createBackendsActuator(options: BackendsActuatorOptions): Actuat
       const units: Unit[] = [];
       const taken = new Map<string, string>();
       for (const name of names) {
-        const text = await readText(join(fragmentsDir, name));
+        const text = await readTextIfExists(join(fragmentsDir, name));
         if (text === undefined) continue;
         let unit: Unit;
         try {

@@ -3,12 +3,12 @@
  * records. The combined Postfix and Dovecot files are the commit's (`commit.ts`).
  */
 import { join } from "node:path";
-import { ActuatorError } from "@coyote/actuator";
+import { ActuatorError, errorText, readTextIfExists } from "@coyote/actuator";
 import type { ActuatorContext, Plan, Target } from "@coyote/actuator";
 import type { CoyoteLogger } from "@coyote/log";
 import { writeFileAtomic } from "@coyote/spec";
 import { dkimRecordOf, dkimRecordText, generateDkimKey } from "./dkim.ts";
-import { ensureDir, ensureMode, errorText, readText, removeFile, writeIfChanged } from "./files.ts";
+import { ensureDir, ensureMode, removeFile, writeIfChanged } from "./files.ts";
 import type { ResolvedOptions } from "./options.ts";
 import type { MailPaths } from "./paths.ts";
 import type { MailStep } from "./plan.ts";
@@ -16,7 +16,7 @@ import type { MailStep } from "./plan.ts";
 async function ensureDkim(options: ResolvedOptions, paths: MailPaths, id: string, domain: string, logger: CoyoteLogger): Promise<void> {
   await ensureDir(paths.dkim);
   const keyPath = join(paths.dkim, `${domain}.key`);
-  let pem = await readText(keyPath);
+  let pem = await readTextIfExists(keyPath);
   if (pem === undefined) {
     // Made only when missing and never replaced: receivers verify mail in flight against the
     // published key, so a new key would fail it until DNS caches expire.

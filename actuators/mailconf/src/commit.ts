@@ -4,11 +4,11 @@
  */
 import { readdir } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { ActuatorError } from "@coyote/actuator";
+import { ActuatorError, errorText, readTextIfExists } from "@coyote/actuator";
 import type { ActuatorContext, FileCache } from "@coyote/actuator";
 import type { CoyoteLogger } from "@coyote/log";
 import { removeStaleTempFiles, writeFileAtomic } from "@coyote/spec";
-import { ensureDir, errorText, readText, removeFile, runProgram, writeIfChanged, writePasswdFile } from "./files.ts";
+import { ensureDir, removeFile, runProgram, writeIfChanged, writePasswdFile } from "./files.ts";
 import type { MailFragment } from "./fragment.ts";
 import { parseFragment, readIndex } from "./observe.ts";
 import type { ResolvedOptions } from "./options.ts";
@@ -25,7 +25,7 @@ async function readFragments(dir: string, logger: CoyoteLogger): Promise<MailFra
   }
   const fragments: MailFragment[] = [];
   for (const name of names.filter((n) => n.endsWith(".json") && !n.startsWith(".")).sort()) {
-    const text = await readText(join(dir, name));
+    const text = await readTextIfExists(join(dir, name));
     if (text === undefined) continue;
     try {
       fragments.push(parseFragment(text, name));
@@ -91,12 +91,12 @@ export async function commitMail(resolved: ResolvedOptions, paths: MailPaths, do
   ];
   const changed: string[] = [];
   for (const [name, text] of postfixFiles) {
-    if ((await readText(join(resolved.configDir, name))) !== text) changed.push(name);
+    if ((await readTextIfExists(join(resolved.configDir, name))) !== text) changed.push(name);
   }
   if (changed.length > 0) {
     // The marker goes first: if we die after a file changed and before the reload, the next
     // commit finds the files converged but still reloads.
-    if ((await readText(paths.reloadPending)) === undefined) await writeFileAtomic(paths.reloadPending, "postfix files changed; reload pending\n");
+    if ((await readTextIfExists(paths.reloadPending)) === undefined) await writeFileAtomic(paths.reloadPending, "postfix files changed; reload pending\n");
     for (const [name, text] of postfixFiles) {
       if (changed.includes(name)) await writeFileAtomic(join(resolved.configDir, name), text, { mode: 0o644 });
     }
@@ -107,7 +107,7 @@ export async function commitMail(resolved: ResolvedOptions, paths: MailPaths, do
   const index: MailDomainIndex = { schemaVersion: 1, owners: { ...maps.owners } };
   await writeIfChanged(paths.index, `${JSON.stringify(index, null, 2)}\n`, 0o644);
 
-  if ((await readText(paths.reloadPending)) !== undefined) {
+  if ((await readTextIfExists(paths.reloadPending)) !== undefined) {
     await reloadPostfix(resolved, context, changed);
     await removeFile(paths.reloadPending);
   }

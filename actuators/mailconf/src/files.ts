@@ -1,21 +1,12 @@
 import { spawn } from "node:child_process";
 import type { Stats } from "node:fs";
-import { chmod, chown, mkdir, readFile, stat, unlink, utimes } from "node:fs/promises";
+import { chmod, chown, mkdir, stat, unlink, utimes } from "node:fs/promises";
 import { dirname } from "node:path";
+import { readTextIfExists } from "@coyote/actuator";
 import { fsyncDir, writeFileAtomic } from "@coyote/spec";
 
 function isNotFound(error: unknown): boolean {
   return (error as NodeJS.ErrnoException | undefined)?.code === "ENOENT";
-}
-
-/** Reads a text file, or undefined when it does not exist. */
-export async function readText(path: string): Promise<string | undefined> {
-  try {
-    return await readFile(path, "utf8");
-  } catch (error) {
-    if (isNotFound(error)) return undefined;
-    throw error;
-  }
 }
 
 /** Stats a path, or undefined when it does not exist. */
@@ -50,7 +41,7 @@ export async function removeFile(path: string): Promise<boolean> {
  * @returns whether it was written.
  */
 export async function writeIfChanged(path: string, text: string, mode: number): Promise<boolean> {
-  if ((await readText(path)) === text) {
+  if ((await readTextIfExists(path)) === text) {
     await ensureMode(path, mode);
     return false;
   }
@@ -72,7 +63,7 @@ export async function ensureMode(path: string, mode: number): Promise<void> {
  */
 export async function writePasswdFile(path: string, text: string, mode: number): Promise<boolean> {
   const before = await statOrUndefined(path);
-  if (before !== undefined && (await readText(path)) === text) {
+  if (before !== undefined && (await readTextIfExists(path)) === text) {
     await ensureMode(path, mode);
     return false;
   }
@@ -133,9 +124,4 @@ export function runProgram(file: string, args: readonly string[], options: { sig
       resolve({ code: code ?? undefined, stdout, stderr });
     });
   });
-}
-
-/** An error's message, whatever was thrown. */
-export function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -5,11 +5,12 @@
  */
 import type { Stats } from "node:fs";
 import { join } from "node:path";
+import { errorText, observeFragment, readTextIfExists } from "@coyote/actuator";
 import type { ActuatorContext, FileCache, Target } from "@coyote/actuator";
 import type { CoyoteLogger } from "@coyote/log";
 import { readCredentials } from "@coyote/spec";
 import { dkimRecordOf, dkimRecordText } from "./dkim.ts";
-import { errorText, readText, statOrUndefined } from "./files.ts";
+import { statOrUndefined } from "./files.ts";
 import { MailFragment } from "./fragment.ts";
 import type { MailPaths } from "./paths.ts";
 
@@ -73,9 +74,9 @@ export function parseFragment(text: string, file: string): MailFragment {
 async function observeDkim(paths: MailPaths, domain: string, selector: string): Promise<DkimObserved> {
   const keyPath = join(paths.dkim, `${domain}.key`);
   const keyStats: Stats | undefined = await statOrUndefined(keyPath);
-  const recordText = await readText(join(paths.dkim, `${domain}.json`));
+  const recordText = await readTextIfExists(join(paths.dkim, `${domain}.json`));
   if (keyStats === undefined) return { keyMode: undefined, recordText, expectedRecordText: undefined, keyError: undefined };
-  const pem = (await readText(keyPath)) ?? "";
+  const pem = (await readTextIfExists(keyPath)) ?? "";
   try {
     return { keyMode: keyStats.mode & 0o7777, recordText, expectedRecordText: dkimRecordText(dkimRecordOf(pem, selector)), keyError: undefined };
   } catch (error) {
@@ -91,15 +92,7 @@ async function observeDkim(paths: MailPaths, domain: string, selector: string): 
  */
 export async function observeMail(paths: MailPaths, domainIndex: FileCache<Record<string, string>>, dkimSelector: string, target: Target, context: ActuatorContext): Promise<MailObserved> {
   const fragmentPath = join(paths.services, `${target.id}.json`);
-  const text = await readText(fragmentPath);
-  let fragment: MailFragment | undefined;
-  if (text !== undefined) {
-    try {
-      fragment = parseFragment(text, `${target.id}.json`);
-    } catch (error) {
-      context.logger.warn({ file: fragmentPath, err: error }, "the service's mail fragment is invalid; it is rewritten");
-    }
-  }
+  const { text, fragment } = await observeFragment(fragmentPath, (t) => parseFragment(t, `${target.id}.json`), context.logger, "mail");
   const domains = new Set([...(target.spec?.mail === undefined ? [] : target.spec.domains.map((d) => d.name)), ...(fragment?.domains ?? [])]);
   const index = await readIndex(domainIndex, paths.index, context.logger);
   const owners: Record<string, string> = {};

@@ -175,3 +175,5 @@ export function isActuator(value: unknown): value is Actuator {
 }
 
 export { DirectoryCache, FileCache, memoizeByIdentity } from "./directory-cache.ts";
+export { errorText, observeFragment, readTextIfExists } from "./files.ts";
+export type { ObservedFragment } from "./files.ts";
