@@ -62,8 +62,8 @@ export interface SnickersOptions {
 
 /**
  * The snickers actuator (docs/ARCHITECTURE.md, "On disk"): for each service with web hosting, its routes (a fragment
- * per service, combined into `proxy/routes.json` once per batch, with the server's connection
- * limit) and a certificate per hostname, from the local CA or over ACME, renewed two thirds into
+ * per service, combined into `proxy/routes.json` once per batch, with the server spec's settings for
+ * the proxy: its connection limit, its ports and its bind address) and a certificate per hostname, from the local CA or over ACME, renewed two thirds into
  * its life (or inside the window the CA's ARI suggests). A hostname another service already
  * routes is refused; certificates are issued only for hostnames a spec names. A certificate of the
  * local CA that it replaces or removes before it expires is revoked first (ca-keeper.ts).

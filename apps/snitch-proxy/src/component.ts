@@ -1,46 +1,61 @@
-import { readFile } from "node:fs/promises";
-import { join } from "node:path";
-import type { ComponentContext, ComponentDefinition, RunningComponent } from "@coyote/component";
-import { ServerSpec, parseJson, serverOrDefaults, specPath } from "@coyote/spec";
 import { availableParallelism } from "node:os";
+import type { ComponentContext, ComponentDefinition, RunningComponent } from "@coyote/component";
 import { logFileFor } from "@coyote/log";
+import type { ProxyListen } from "@coyote/spec";
 import { startProxyCluster } from "./cluster.ts";
+import { readListenSettings, watchListenSettings } from "./listen-settings.ts";
 
-/** Reads the server spec, or its defaults on a box where none has been written yet. */
-async function readServer(stateDir: string): Promise<ServerSpec> {
-  const file = join(stateDir, specPath("server"));
-  try {
-    return parseJson(ServerSpec, await readFile(file, "utf8"), file);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return serverOrDefaults(undefined);
-    throw error;
-  }
+const describeListen = (listen: ProxyListen) => `${listen.host} ports ${String(listen.https)} (https) and ${String(listen.http)} (http)`;
+
+/** How the component is run; `coyote up` uses the defaults. */
+export interface SnitchProxyComponentOptions {
+  /** Worker processes; the machine's parallelism by default. */
+  readonly workers?: number;
+  /** How often `proxy/routes.json` is checked for new listen settings, ms; 1 s. */
+  readonly listenCheckMs?: number;
 }
 
 /**
- * Starts snitch-proxy as a component of `coyote up`: one worker process per core sharing the
- * server spec's HTTPS and HTTP ports, on every interface when the box has a public address and on
- * loopback otherwise (a box under development is not exposed by accident).
+ * Starts snitch-proxy as a component of `coyote up`: one worker process per core sharing the ports
+ * the `listen` block of `proxy/routes.json` names (written by the minion from the server spec; the
+ * proxy reads no spec), or the server spec's defaults until the minion has written one. When the
+ * block changes, the proxy stops (requests in flight finish on the old ports) and its `done`
+ * rejects, so that the supervisor starts it again on the new ports.
  */
-export async function startSnitchProxy(context: ComponentContext): Promise<RunningComponent> {
-  const server = await readServer(context.stateDir);
-  const host = server.publicIPv4 === undefined && server.publicIPv6 === undefined ? "127.0.0.1" : "::";
+export async function startSnitchProxy(context: ComponentContext, options: SnitchProxyComponentOptions = {}): Promise<RunningComponent> {
+  const { logger, stateDir } = context;
+  const listen = await readListenSettings(stateDir, logger);
   const proxy = await startProxyCluster({
-    stateDir: context.stateDir,
-    logger: context.logger,
-    logFile: logFileFor(context.stateDir, "snitch-proxy"),
-    workers: availableParallelism(),
+    stateDir,
+    logger,
+    logFile: logFileFor(stateDir, "snitch-proxy"),
+    workers: options.workers ?? availableParallelism(),
     // The supervisor writes stats/snitch-proxy.json, with what `stats` below returns.
     writeStats: false,
-    https: { host, port: server.ports.https },
-    http: { host, port: server.ports.http },
-    publicHttpsPort: server.ports.https,
-    maxConnections: server.limits.maxConnections,
+    https: { host: listen.host, port: listen.https },
+    http: { host: listen.host, port: listen.http },
+    publicHttpsPort: listen.https,
   });
   let finish: () => void = () => undefined;
-  const done = new Promise<void>((resolve) => (finish = resolve));
+  let fail: (error: Error) => void = () => undefined;
+  const done = new Promise<void>((resolve, reject) => {
+    finish = resolve;
+    fail = reject;
+  });
   let stopping: Promise<void> | undefined;
+  const watch = watchListenSettings(
+    stateDir,
+    listen,
+    (next) => {
+      const reason = `proxy/routes.json moves the proxy from ${describeListen(listen)} to ${describeListen(next)}; stopping so that it starts again there`;
+      logger.event("COMPONENT_EXITED", { from: listen, to: next }, reason);
+      // Ending with an error is what makes the supervisor start the component again.
+      stopping ??= proxy.stop().then(() => fail(new Error(`snitch-proxy: ${reason}`)), (error: unknown) => fail(error instanceof Error ? error : new Error(String(error))));
+    },
+    { logger, ...(options.listenCheckMs === undefined ? {} : { intervalMs: options.listenCheckMs }) },
+  );
   const stop = () => {
+    watch.stop();
     stopping ??= proxy.stop().finally(finish);
     return stopping;
   };
@@ -52,5 +67,5 @@ export async function startSnitchProxy(context: ComponentContext): Promise<Runni
 export const component: ComponentDefinition = {
   name: "snitch-proxy",
   summary: "The TLS front door: SNI certificates from ACME, routing, wake-on-request, traffic stats",
-  start: startSnitchProxy,
+  start: (context) => startSnitchProxy(context),
 };
