@@ -115,26 +115,44 @@ async function writeSynced(path: string, text: string): Promise<void> {
 }
 
 /**
+ * Writes the file that becomes a ref's lock and then the ref itself (see {@link updateRef}),
+ * synced, so that a writer can sync it together with the objects it names.
+ * @returns its path, to pass to {@link updateRef} (which removes it in any case).
+ */
+export async function prepareRef(gitDir: string, ref: string, newOid: string): Promise<string> {
+  checkRef(ref);
+  if (!OID.test(newOid) || newOid === ZERO_OID) throw new CoyoteError("STORE_ERR_GIT", `updating ${ref}: bad object id ${newOid}`);
+  // Beside the repository's other files, with the name of an atomic write's temporary file, so
+  // that the store's recovery removes one left by a crash.
+  const ready = atomicTempPath(join(gitDir, `${basename(ref)}.lock`));
+  try {
+    await writeSynced(ready, `${newOid}\n`);
+  } catch (cause) {
+    await unlink(ready).catch(() => undefined);
+    throw gitError(`updating ${ref}`, cause);
+  }
+  return ready;
+}
+
+/**
  * Moves a branch from `oldOid` to `newOid` atomically, failing when it is not at `oldOid`
  * (compare-and-swap), and records the move in the branch's reflog (and HEAD's when HEAD points
  * at the branch), as `git update-ref -m <reason>` does. A ref lock held by a git process for a
  * moment is waited for.
  * @param who the identity of the reflog line (git takes the repository's user.name).
+ * @param prepared the file {@link prepareRef} wrote for this move, if it was prepared.
  * @returns "updated", or "moved" when the branch was not at `oldOid`.
  * @throws CoyoteError STORE_ERR_GIT for any other failure; the branch is then unchanged.
  */
-export async function updateRef(gitDir: string, ref: string, newOid: string, oldOid: string, reason: string, who: GitIdentity): Promise<"updated" | "moved"> {
+export async function updateRef(gitDir: string, ref: string, newOid: string, oldOid: string, reason: string, who: GitIdentity, prepared?: string): Promise<"updated" | "moved"> {
   checkRef(ref);
   if (!OID.test(newOid) || newOid === ZERO_OID || !OID.test(oldOid)) throw new CoyoteError("STORE_ERR_GIT", `updating ${ref}: bad object ids ${newOid} ${oldOid}`);
   const path = join(gitDir, ref);
   const lock = `${path}.lock`;
-  // Beside the repository's other files, with the name of an atomic write's temporary file, so
-  // that the store's recovery removes one left by a crash.
-  const ready = atomicTempPath(join(gitDir, basename(lock)));
+  const ready = prepared ?? (await prepareRef(gitDir, ref, newOid));
   let locked = false;
   let renamed = false;
   try {
-    await writeSynced(ready, `${newOid}\n`);
     await linkLock(ready, lock, ref);
     locked = true;
     const [current, logHead] = await Promise.all([readRef(gitDir, ref), headPointsAt(gitDir, ref), unlink(ready).catch(() => undefined)]);

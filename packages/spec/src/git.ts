@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { environmentWithoutGit } from "./env.ts";
 import { CoyoteError } from "./errors.ts";
 import { buildTrees, commitObject, gitObject, LooseObjectWriter, type FlatTree, type GitIdentity, type GitObject, type TreeEntry } from "./git-objects.ts";
-import { readRef, updateRef } from "./git-refs.ts";
+import { prepareRef, readRef, updateRef } from "./git-refs.ts";
 
 export { blobId, buildTrees, type FlatTree, type GitIdentity, type TreeEntry } from "./git-objects.ts";
 export { ZERO_OID } from "./git-refs.ts";
@@ -247,11 +247,21 @@ export class GitRepo {
   /**
    * Moves a branch from `oldOid` to `newOid` atomically, failing when it is not at `oldOid`
    * (compare-and-swap), with a reflog line as `git update-ref -m` writes (see `git-refs.ts`).
+   * @param prepared what {@link GitRepo.prepareRef} wrote for this move, if anything.
    * @returns "updated", or "moved" when the branch was not at `oldOid`.
    * @throws CoyoteError STORE_ERR_GIT for any other failure.
    */
-  async updateRef(ref: string, newOid: string, oldOid: string, reason: string): Promise<"updated" | "moved"> {
-    return updateRef(this.gitDir, ref, newOid, oldOid, reason.split("\n")[0] ?? reason, this.identity);
+  async updateRef(ref: string, newOid: string, oldOid: string, reason: string, prepared?: string): Promise<"updated" | "moved"> {
+    return updateRef(this.gitDir, ref, newOid, oldOid, reason.split("\n")[0] ?? reason, this.identity, prepared);
+  }
+
+  /**
+   * Writes and syncs what will become the branch's new value ahead of {@link GitRepo.updateRef},
+   * so that the sync goes with the objects' own.
+   * @returns the prepared file, for `updateRef` (which removes it in any case).
+   */
+  async prepareRef(ref: string, newOid: string): Promise<string> {
+    return prepareRef(this.gitDir, ref, newOid);
   }
 
   /** Reads a commit object. */

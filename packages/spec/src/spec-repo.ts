@@ -241,12 +241,15 @@ export class SpecRepo {
       }
     }
     const { commit, objects } = commitObjects(files, blobs, head.commit, message, author, this.committer);
-    // The objects, the journal and the new files beside their targets are written and synced
-    // together: none of them is visible to a reader, so their order does not matter, and their
-    // syncs share the disk's flushes. Only then do the files replace the old ones.
+    // The objects, the journal, the new files beside their targets and the branch's next value are
+    // written and synced together: none of them is visible to a reader, so their order does not
+    // matter, and their syncs share the disk's flushes. Only then do the files replace the old
+    // ones, and last the branch moves.
     const staged: Staged[] = [];
+    let ready: string | undefined;
     const outcomes = await Promise.allSettled([
       this.git.storeObjects(objects),
+      this.git.prepareRef(BRANCH, commit).then((path) => (ready = path)),
       // Only a process crash needs the journal, and the page cache survives one: no fsync. After a
       // power loss without it, the recovery commits the work tree under the recovery message.
       writeFileAtomic(join(this.root, PENDING_JOURNAL), `${commit}\n`, { durable: false }),
@@ -256,11 +259,16 @@ export class SpecRepo {
     ]);
     const failed = outcomes.find((o) => o.status === "rejected");
     if (failed !== undefined) {
-      await Promise.all(staged.map((s) => unlink(s.temp).catch(() => undefined)));
+      await Promise.all([...staged.map((s) => s.temp), ...(ready === undefined ? [] : [ready])].map((path) => unlink(path).catch(() => undefined)));
       throw failed.reason;
     }
-    await this.#place(changes, staged);
-    await this.#moveBranch(commit, head.commit, message);
+    try {
+      await this.#place(changes, staged);
+    } catch (error) {
+      if (ready !== undefined) await unlink(ready).catch(() => undefined);
+      throw error;
+    }
+    await this.#moveBranch(commit, head.commit, message, ready);
     this.#head = { commit, files };
     // The journal only matters while a write is under way; its absence tells the next writer that
     // no comparison of the work tree with HEAD is needed.
@@ -346,8 +354,8 @@ export class SpecRepo {
     for (const dir of dirs) await fsyncDir(dir).catch((cause: unknown) => Promise.reject(ioError(`syncing ${dir}`, cause)));
   }
 
-  async #moveBranch(commit: string, from: string, message: string): Promise<void> {
-    const outcome = await this.git.updateRef(BRANCH, commit, from, message);
+  async #moveBranch(commit: string, from: string, message: string, prepared?: string): Promise<void> {
+    const outcome = await this.git.updateRef(BRANCH, commit, from, message, prepared);
     if (outcome === "moved") {
       // Nobody else moves the branch while we hold the lock; if it happens anyway, the work tree
       // (already written) is the truth and the next recovery records it.

@@ -68,8 +68,12 @@ export async function storeInlineSecrets(spec: Spec, secrets: SecretFolder): Pro
 
 /** Removes the credential and environment secrets of a service that its spec (undefined once deleted) no longer names. */
 export async function pruneServiceSecrets(id: string, spec: ServiceSpec | undefined, secrets: SecretFolder): Promise<void> {
-  await pruneCredentials(id, spec, secrets);
-  await pruneEnvSecrets(id, spec, secrets);
+  // One listing for both: with a thousand services the folder holds thousands of names, and each
+  // listing validates every one. The second step never removes what the first did.
+  const names = await secrets.list();
+  const listedOnce: SecretFolder = { ...secrets, list: () => Promise.resolve(names) };
+  await pruneCredentials(id, spec, listedOnce);
+  await pruneEnvSecrets(id, spec, listedOnce);
 }
 
 /**
