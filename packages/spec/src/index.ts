@@ -20,5 +20,6 @@ export * from "./alarm-log.ts";
 export * from "./credentials.ts";
 export * from "./scram.ts";
 export * from "./listener-stats.ts";
+export * from "./inbox-decisions.ts";
 export * from "./env-secrets.ts";
 export * from "./webhook-secrets.ts";

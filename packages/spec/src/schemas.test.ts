@@ -103,6 +103,7 @@ const GOOD: Record<ContractName, () => Record<string, unknown>> = {
     request: "become-backup",
     serviceId: "alice-blog",
   }),
+  inboxDecision: () => ({ schemaVersion: 1, id: "req-abcdefgh", state: "accepted", decidedAt: NOW, decidedBy: "ada@example.org" }),
 };
 
 /** A bad case: a change to a good document and the field the error must name. */
@@ -189,6 +190,11 @@ const BAD: Record<ContractName, BadCase[]> = {
     { name: "missing service", change: (d) => delete d.serviceId, field: "serviceId", says: /names the service/ },
     { name: "decided without time", change: (d) => (d.state = "accepted"), field: "decidedAt" },
     { name: "bad fingerprint", change: (d) => (d.from.fingerprint = "sha256:xyz"), field: "from.fingerprint" },
+  ],
+  inboxDecision: [
+    { name: "a pending decision", change: (d) => (d.state = "pending"), field: "state" },
+    { name: "no one deciding", change: (d) => (d.decidedBy = ""), field: "decidedBy" },
+    { name: "a path as id", change: (d) => (d.id = "../specs/x"), field: "id" },
   ],
 };
 

@@ -1,5 +1,6 @@
 import { ContractError } from "./errors.ts";
 import { formatPath, parseJson, readJsonText, validate } from "./json-contract.ts";
+import { InboxDecision } from "./inbox-decisions.ts";
 import { ActivatorUnits, Alarm, ComponentStats, InboxRequest, ProxyRoutes, ServiceStatus } from "./runtime.ts";
 import { ServerSpec, ServiceSpec, type Spec } from "./specs.ts";
 
@@ -16,6 +17,7 @@ export const CONTRACTS = {
   routes: { schema: ProxyRoutes, path: "proxy/routes.json" },
   units: { schema: ActivatorUnits, path: "activator/units.json" },
   inbox: { schema: InboxRequest, path: "inbox/<id>.json" },
+  inboxDecision: { schema: InboxDecision, path: "inbox-decisions/<id>.json" },
 } as const;
 
 /** The name of a contract in {@link CONTRACTS}. */

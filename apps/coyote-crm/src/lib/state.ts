@@ -2,7 +2,7 @@
 // and reads what the daemons report (status, stats, alarms, inbox). It never talks to a daemon.
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
-import { ComponentStats, InboxRequest, ServerSpec, ServiceStatus, serverOrDefaults, specPath, StateStore } from "@coyote/spec";
+import { ComponentStats, INBOX_DECISIONS_DIR, InboxDecision, InboxRequest, ServerSpec, ServiceStatus, serverOrDefaults, specPath, StateStore, withDecision } from "@coyote/spec";
 import type { Alarm, ServiceSpec, SpecReadEntry, StoreAuthor } from "@coyote/spec";
 import { crmEnv } from "./env.ts";
 
@@ -69,7 +69,10 @@ export async function readAlarms(store: StateStore): Promise<CurrentAlarm[]> {
   return [...byKey.values()].sort((a, b) => (a.state === b.state ? b.at.localeCompare(a.at) : a.state === "raised" ? -1 : 1));
 }
 
-/** The coyote requests in `inbox/`, newest first; a bad file is reported, not dropped silently. */
+/**
+ * The coyote requests in `inbox/`, each with the crm's decision from `inbox-decisions/` when there
+ * is one, newest first; a bad file is reported, not dropped silently.
+ */
 export async function readInbox(store: StateStore): Promise<Array<{ file: string; request?: InboxRequest; error?: string }>> {
   const dir = store.path("inbox");
   const files = (await readdir(dir).catch(() => [] as string[])).filter((f) => f.endsWith(".json")).sort();
@@ -77,7 +80,10 @@ export async function readInbox(store: StateStore): Promise<Array<{ file: string
   for (const file of files) {
     try {
       const request = await store.readJson(join("inbox", file), InboxRequest);
-      if (request !== undefined) out.push({ file, request });
+      if (request === undefined) continue;
+      // The crm's decision lives in a file of its own: the request file is the listener's.
+      const decision = await store.readJson(join(INBOX_DECISIONS_DIR, file), InboxDecision);
+      out.push({ file, request: withDecision(request, decision) });
     } catch (error) {
       out.push({ file, error: error instanceof Error ? error.message : String(error) });
     }

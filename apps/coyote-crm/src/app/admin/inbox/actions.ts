@@ -1,6 +1,6 @@
 "use server";
 import { revalidatePath } from "next/cache";
-import { InboxRequest } from "@coyote/spec";
+import { decisionOf, INBOX_DECISIONS_DIR, InboxDecision, type InboxRequest } from "@coyote/spec";
 import { decideRequest, DecisionInput } from "../../../lib/admin/inbox.ts";
 import { audit } from "../../../lib/audit.ts";
 import { csrfValid, requireAdmin } from "../../../lib/auth.ts";
@@ -8,7 +8,10 @@ import { CSRF_FAILED, type FormState } from "../../../lib/forms.ts";
 import { crmDb } from "../../../lib/instance.ts";
 import { readInbox, stateStore } from "../../../lib/state.ts";
 
-/** Accepts or refuses a pending coyote request: the inbox file is rewritten with the decision, who and when. */
+/**
+ * Accepts or refuses a pending coyote request: the decision, who and when, goes to
+ * `inbox-decisions/<file>` (the crm's own file; `inbox/<file>` is coyote-listener's).
+ */
 export async function decideInboxRequest(_prev: FormState, form: FormData): Promise<FormState> {
   const admin = await requireAdmin();
   if (!(await csrfValid(form))) return CSRF_FAILED;
@@ -25,7 +28,7 @@ export async function decideInboxRequest(_prev: FormState, form: FormData): Prom
   let decided: InboxRequest;
   try {
     decided = decideRequest(entry.request, decision, admin.email, new Date());
-    await store.writeJson(`inbox/${file}`, InboxRequest, decided);
+    await store.writeJson(`${INBOX_DECISIONS_DIR}/${file}`, InboxDecision, decisionOf(decided));
   } catch (error) {
     revalidatePath("/admin", "layout");
     return { message: error instanceof Error ? error.message : `deciding request ${file}: ${String(error)}` };
