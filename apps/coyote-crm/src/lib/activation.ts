@@ -1,5 +1,4 @@
 import { timingSafeEqual } from "node:crypto";
-import { rm } from "node:fs/promises";
 import { eq } from "drizzle-orm";
 import { ACTIVATION_SECRET, type StateStore } from "@coyote/spec";
 import type { CrmDb } from "./db.ts";
@@ -36,7 +35,7 @@ export async function tokenMatches(store: StateStore, typed: string): Promise<bo
 
 /** Forgets the activation token once the box is activated: it must not open anything again. */
 export async function dropActivationToken(store: StateStore): Promise<void> {
-  await rm(store.path(`secrets/${ACTIVATION_SECRET}`), { force: true });
+  await store.removeSecret(ACTIVATION_SECRET);
 }
 
 /** The admin account the wizard's first step makes. */

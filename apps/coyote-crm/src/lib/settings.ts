@@ -1,7 +1,6 @@
 // The box's settings that live in the server spec (alarm destinations, provider keys, buddies,
 // the customer domain, whether signups are open): one validation and one writer each, used by the
 // activation wizard and by the admin's settings pages alike.
-import { rm } from "node:fs/promises";
 import { z } from "zod";
 import { DomainName, Email, Fingerprint, HttpUrl, ServerSpec, type StateStore } from "@coyote/spec";
 import { authorOf, readServer } from "./state.ts";
@@ -112,14 +111,14 @@ export async function saveAlarms(store: StateStore, actor: string, input: z.outp
 export async function saveKeys(store: StateStore, actor: string, input: z.output<typeof KeysInput>): Promise<ServerSpec> {
   const providers: { vultr?: string; namecheap?: string } = { ...(await readServer(store)).providers };
   if (input.removeVultr === "on") {
-    await rm(store.path(`secrets/${PROVIDER_SECRETS.vultr}`), { force: true });
+    await store.removeSecret(PROVIDER_SECRETS.vultr);
     delete providers.vultr;
   } else if (input.vultr !== "") {
     await store.writeSecret(PROVIDER_SECRETS.vultr, `${input.vultr}\n`);
     providers.vultr = PROVIDER_SECRETS.vultr;
   }
   if (input.removeNamecheap === "on") {
-    await rm(store.path(`secrets/${PROVIDER_SECRETS.namecheap}`), { force: true });
+    await store.removeSecret(PROVIDER_SECRETS.namecheap);
     delete providers.namecheap;
   } else if (input.namecheapKey !== "") {
     await store.writeSecret(PROVIDER_SECRETS.namecheap, `${JSON.stringify({ apiUser: input.namecheapUser, apiKey: input.namecheapKey })}\n`);
