@@ -1,7 +1,94 @@
-// Shared flat ESLint config: type-checked rules for every package (CONVENTIONS.md, "Workspace").
+// Shared flat ESLint config: type-checked rules for every package (docs/CONTRIBUTING.md, "Conventions").
+import { readdirSync, readFileSync } from "node:fs";
+import { basename, dirname, join, relative, sep } from "node:path";
+import { fileURLToPath } from "node:url";
 import js from "@eslint/js";
 import globals from "globals";
 import tseslint from "typescript-eslint";
+
+const repo = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+
+/** The package names of the apps (the daemons): no other package may import one. */
+const APP_PACKAGES = new Set(
+  readdirSync(join(repo, "apps"), { withFileTypes: true })
+    .filter((entry) => entry.isDirectory())
+    .flatMap((entry) => {
+      try {
+        return [JSON.parse(readFileSync(join(repo, "apps", entry.name, "package.json"), "utf8")).name];
+      } catch {
+        return [];
+      }
+    }),
+);
+
+/** The package name an import specifier points into (`@scope/name/sub` → `@scope/name`). */
+function packageOf(specifier) {
+  const parts = specifier.split("/");
+  return specifier.startsWith("@") ? parts.slice(0, 2).join("/") : parts[0];
+}
+
+/**
+ * The shape of the package graph, checked in every package of the product (apps, actuators,
+ * packages): state flows one way, so no package imports an app (the integration tests and the
+ * benchmarks, which start several apps together, may), and the environment is read in one
+ * module per package, `env.ts`, everything else taking it as options.
+ */
+const shapePlugin = {
+  rules: {
+    "no-app-imports": {
+      meta: { type: "problem", docs: { description: "no package imports an app" }, schema: [{ type: "string" }] },
+      create(context) {
+        const own = context.options[0];
+        const check = (node, source) => {
+          if (typeof source !== "string" || source.startsWith(".")) return;
+          const target = packageOf(source);
+          if (APP_PACKAGES.has(target) && target !== own) context.report({ node, message: `${own} imports the app ${target}: apps talk through the contracts in @coyote/spec, and tests that start several apps live in integration/` });
+        };
+        return {
+          ImportDeclaration: (node) => check(node, node.source.value),
+          ExportAllDeclaration: (node) => check(node, node.source.value),
+          ExportNamedDeclaration: (node) => node.source && check(node, node.source.value),
+          ImportExpression: (node) => node.source.type === "Literal" && check(node, node.source.value),
+        };
+      },
+    },
+    "env-in-env-ts": {
+      meta: { type: "problem", docs: { description: "process.env is read in env.ts only" }, schema: [] },
+      create(context) {
+        if (basename(context.filename) === "env.ts") return {};
+        return {
+          MemberExpression(node) {
+            if (node.object.type === "Identifier" && node.object.name === "process" && !node.computed && node.property.type === "Identifier" && node.property.name === "env") {
+              context.report({ node, message: "process.env is read in this package's env.ts only: take the value as an option" });
+            }
+          },
+        };
+      },
+    },
+  },
+};
+
+/**
+ * Whether a package folder is part of the product (an app, an actuator or a package) and so kept
+ * to the graph's shape. The CLI is left out of the app rule: it is the supervisor, the one place
+ * that starts every component.
+ */
+function productPackage(folder) {
+  const parts = relative(repo, folder).split(sep);
+  return parts.length === 2 && ["apps", "actuators", "packages"].includes(parts[0]);
+}
+
+/** The package that may import the apps: the supervisor that runs them. */
+const COMPOSITION_ROOT = "@coyote/cli";
+
+/** The package name in a folder's package.json. */
+function packageName(folder) {
+  try {
+    return JSON.parse(readFileSync(join(folder, "package.json"), "utf8")).name;
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * Builds the ESLint config for one package.
@@ -26,12 +113,29 @@ export function config(tsconfigRootDir) {
         "no-console": "error",
       },
     },
+    ...(productPackage(tsconfigRootDir)
+      ? [
+          {
+            files: ["**/*.ts", "**/*.tsx"],
+            plugins: { coyote: shapePlugin },
+            rules: {
+              "coyote/no-app-imports": packageName(tsconfigRootDir) === COMPOSITION_ROOT ? "off" : ["error", packageName(tsconfigRootDir) ?? ""],
+              "coyote/env-in-env-ts": "error",
+            },
+          },
+        ]
+      : []),
     {
       files: ["**/*.test.ts", "**/test/**/*.ts"],
       rules: {
         "@typescript-eslint/no-floating-promises": "off",
         "no-console": "off",
       },
+    },
+    {
+      // Tests read the environment of the test run (CI, the programs they need): not product code.
+      files: ["**/*.test.ts", "**/test/**/*.ts", "**/test-fixtures/**/*.ts", "**/testing.ts", "**/test-support.ts"],
+      rules: { "coyote/env-in-env-ts": "off" },
     },
     {
       files: ["**/*.js", "**/*.mjs"],
