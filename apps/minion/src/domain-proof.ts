@@ -5,7 +5,7 @@
 // domain before its proof is seen.
 import { Resolver } from "node:dns/promises";
 import { rm } from "node:fs/promises";
-import { ActuatorError, type Actuator, type ActuatorContext, type Target } from "@coyote/actuator";
+import { ActuatorError, type Actuator, type ActuatorContext, type ActuatorStore, type Target } from "@coyote/actuator";
 import { queryDelegation } from "@coyote/actuator-dnsconf";
 import {
   DomainProofs,
@@ -19,7 +19,6 @@ import {
   type ProvenDomain,
   type ServerSpec,
   type ServiceSpec,
-  type StateStore,
 } from "@coyote/spec";
 
 /** The condition the proof actuator reports on customers' services. */
@@ -57,7 +56,7 @@ export class DomainProofBook {
    * The domains seen proven for a service. A missing file is none; a bad one counts as none too
    * (the proof is looked for again), never as proven.
    */
-  async proven(store: StateStore, id: string): Promise<ProvenDomain[]> {
+  async proven(store: ActuatorStore, id: string): Promise<ProvenDomain[]> {
     const cached = this.#records.get(id);
     if (cached) return cached;
     const record = await store.readJson(domainProofsPath(id), DomainProofs).catch(() => undefined);
@@ -67,7 +66,7 @@ export class DomainProofBook {
   }
 
   /** Records the proven domains of a service (an empty list removes the file). */
-  async record(store: StateStore, id: string, proven: ProvenDomain[]): Promise<void> {
+  async record(store: ActuatorStore, id: string, proven: ProvenDomain[]): Promise<void> {
     if (proven.length === 0) await rm(store.path(domainProofsPath(id)), { force: true });
     else await store.writeJson(domainProofsPath(id), DomainProofs, { schemaVersion: 1, id, proven });
     this.#records.set(id, proven);

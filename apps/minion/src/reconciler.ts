@@ -1,5 +1,5 @@
 import { rm } from "node:fs/promises";
-import { ActuatorError, FileCache, isRequeue, type Actuator, type ActuatorContext, type Requeue, type Target } from "@coyote/actuator";
+import { ActuatorError, actuatorStore, FileCache, isRequeue, type Actuator, type ActuatorContext, type ActuatorStore, type Requeue, type Target } from "@coyote/actuator";
 import type { CoyoteLogger } from "@coyote/log";
 import { ContractError, ServiceStatus, parseSpec, readJsonText, specPath, type ServerSpec, type ServiceSpec, type Spec, type StateStore } from "@coyote/spec";
 import { readFile } from "node:fs/promises";
@@ -65,6 +65,8 @@ export class Reconciler {
   /** The last status written per service, so that unchanged statuses are not rewritten. */
   readonly statuses = new Map<string, ServiceStatus>();
   readonly #specs = new Map<string, FileCache<Spec>>();
+  /** The store as the actuators see it: no specs, no history. */
+  readonly #actuatorStore: ActuatorStore;
 
   #lock: Promise<void> = Promise.resolve();
 
@@ -78,6 +80,7 @@ export class Reconciler {
   /** Makes a reconciler. */
   constructor(deps: ReconcilerDeps) {
     this.#deps = deps;
+    this.#actuatorStore = actuatorStore(deps.store);
   }
 
   /**
@@ -183,7 +186,7 @@ export class Reconciler {
   #context(actuator: Actuator, serviceId: string | undefined, server: ServerSpec): ActuatorContext {
     const bindings: Record<string, unknown> = { actuator: actuator.id };
     if (serviceId !== undefined) bindings.serviceId = serviceId;
-    return { stateDir: this.#deps.store.root, store: this.#deps.store, logger: this.#deps.logger.child(bindings), signal: this.#deps.signal, server };
+    return { stateDir: this.#deps.store.root, store: this.#actuatorStore, logger: this.#deps.logger.child(bindings), signal: this.#deps.signal, server };
   }
 
   #fail(result: ActuatorResult, error: unknown): void {

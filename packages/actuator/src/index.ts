@@ -9,14 +9,17 @@
  * services cost one reload, not a thousand.
  */
 import type { CoyoteLogger } from "@coyote/log";
-import type { ServerSpec, ServiceSpec, StateStore } from "@coyote/spec";
+import type { ServerSpec, ServiceSpec } from "@coyote/spec";
+import type { ActuatorStore } from "./actuator-store.ts";
+
+export { actuatorStore, type ActuatorStore } from "./actuator-store.ts";
 
 /** What every actuator call is given. */
 export interface ActuatorContext {
   /** The state folder (`COYOTE_STATE`). */
   readonly stateDir: string;
-  /** The state store: runtime files, secrets. Actuators never write specs. */
-  readonly store: StateStore;
+  /** The state store as actuators see it: runtime files and secrets, never specs ({@link ActuatorStore}). */
+  readonly store: ActuatorStore;
   /** The minion's logger, bound to the actuator and the service being reconciled. */
   readonly logger: CoyoteLogger;
   /** Aborted when the minion stops; long operations should give up. */
