@@ -7,7 +7,7 @@ import { startStatsHeartbeat } from "@coyote/component";
 import { ActivatorClient } from "@coyote/spec";
 import type { CoyoteLogger } from "@coyote/log";
 import type { UnitActivity } from "@coyote/spec";
-import type { ProxyOptions, TrafficReport } from "./proxy.ts";
+import type { Listen, ProxyOptions, TrafficReport } from "./proxy.ts";
 import { LATENCY_BUCKETS_MS } from "./stats.ts";
 
 /** What a worker is told to run: the proxy options that cross a process boundary. */
@@ -21,12 +21,15 @@ export type WorkerOptions = Omit<ProxyOptions, "logger" | "activator" | "onTraff
 export type ToWorker =
   | { readonly type: "start"; readonly options: WorkerOptions; readonly share: number }
   | { readonly type: "limit"; readonly maxConnections: number }
+  | { readonly type: "move"; readonly https: Listen; readonly http: Listen | undefined; readonly publicHttpsPort: number | undefined }
   | { readonly type: "stop"; readonly graceMs: number };
 /** Messages from a worker. */
 export type FromWorker =
   | { readonly type: "ready"; readonly https: AddressInfo; readonly http: AddressInfo | undefined }
   | { readonly type: "traffic"; readonly traffic: TrafficReport }
-  | { readonly type: "failed"; readonly message: string };
+  | { readonly type: "failed"; readonly message: string }
+  | { readonly type: "moved"; readonly https: AddressInfo; readonly http: AddressInfo | undefined }
+  | { readonly type: "move-failed"; readonly message: string };
 
 /** How the cluster is run. */
 export interface ClusterOptions extends WorkerOptions {
@@ -58,6 +61,7 @@ export const WORKER_NODE_FLAGS: readonly string[] = ["--max-semi-space-size=4"];
 
 /** A running cluster of proxy workers. */
 export interface RunningCluster {
+  /** The bound TLS address (it changes with {@link RunningCluster.move}). */
   readonly httpsAddress: AddressInfo;
   readonly httpAddress: AddressInfo | undefined;
   /** The workers' pids. */
@@ -66,6 +70,13 @@ export interface RunningCluster {
   readonly stats: () => { hosts: Record<string, HostStats>; counters: Record<string, number> };
   /** Changes the connection limit of the whole cluster, live. */
   setMaxConnections(limit: number): void;
+  /**
+   * Moves every worker's listeners to new addresses; connections open on the old ones finish
+   * there. A worker started later starts on the new ones.
+   * @param publicHttpsPort the HTTPS port redirects name from now on; unchanged when undefined.
+   * @throws when a worker could not bind a new address, or did not answer in time.
+   */
+  move(https: Listen, http: Listen | undefined, publicHttpsPort?: number): Promise<void>;
   stop(graceMs?: number): Promise<void>;
 }
 
@@ -148,6 +159,9 @@ export async function startProxyCluster(options: ClusterOptions): Promise<Runnin
     ...(options.connectionsCheckingIntervalMs === undefined ? {} : { connectionsCheckingIntervalMs: options.connectionsCheckingIntervalMs }),
   };
 
+  /** Each worker's move under way, settled by its answer. */
+  const moving = new Map<number, { resolve: (message: FromWorker & { type: "moved" }) => void; reject: (error: Error) => void }>();
+
   /** Open connections per unit in each worker, as last reported: the sum is the unit's. */
   const openByWorker = new Map<number, Record<string, number>>();
   const onTraffic = (slot: number, traffic: TrafficReport) => {
@@ -175,11 +189,14 @@ export async function startProxyCluster(options: ClusterOptions): Promise<Runnin
           ready = true;
           resolve(message);
         } else if (message.type === "traffic") onTraffic(slot, message.traffic);
+        else if (message.type === "moved") moving.get(slot)?.resolve(message);
+        else if (message.type === "move-failed") moving.get(slot)?.reject(new Error(`moving proxy worker ${String(slot)}: ${message.message}`));
         else reject(new Error(`starting proxy worker ${String(slot)}: ${message.message}`));
       });
       child.once("exit", (code, signal) => {
         workers.delete(slot);
         openByWorker.delete(slot);
+        moving.get(slot)?.reject(new Error(`moving proxy worker ${String(slot)}: it exited (${String(code ?? signal)})`));
         if (!ready) {
           reject(new Error(`starting proxy worker ${String(slot)}: it exited (${String(code ?? signal)})`));
           return;
@@ -214,15 +231,59 @@ export async function startProxyCluster(options: ClusterOptions): Promise<Runnin
   const send = (message: ToWorker) => {
     for (const child of workers.values()) if (child.connected) child.send(message);
   };
+  let addresses = { https: first.https, http: first.http };
+  /** Asks one worker to move, and waits for its answer (10 s at most). */
+  const moveWorker = (slot: number, child: ChildProcess, message: ToWorker & { type: "move" }): Promise<FromWorker & { type: "moved" }> =>
+    new Promise<FromWorker & { type: "moved" }>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`moving proxy worker ${String(slot)}: no answer within 10 s`)), 10_000);
+      const settle = () => {
+        clearTimeout(timer);
+        moving.delete(slot);
+      };
+      moving.set(slot, {
+        resolve: (moved) => {
+          settle();
+          resolve(moved);
+        },
+        reject: (error) => {
+          settle();
+          reject(error);
+        },
+      });
+      child.send(message);
+    });
+  let moves: Promise<void> = Promise.resolve();
   return {
-    httpsAddress: first.https,
-    httpAddress: first.http,
+    get httpsAddress() {
+      return addresses.https;
+    },
+    get httpAddress() {
+      return addresses.http;
+    },
     pids: () => [...workers.values()].map((child) => child.pid ?? 0),
     stats: merged,
     setMaxConnections(limit: number) {
       if (!Number.isInteger(limit) || limit < 1) throw new Error(`setting max connections: ${String(limit)} is not a positive whole number`);
       workerOptions = { ...workerOptions, maxConnections: limit };
       send({ type: "limit", maxConnections: limit });
+    },
+    move(https, http, publicHttpsPort) {
+      const next = moves.then(async () => {
+        // A worker started from now on starts on the new addresses.
+        workerOptions = { ...workerOptions, https, ...(http ? { http } : {}), ...(publicHttpsPort === undefined ? {} : { publicHttpsPort }) };
+        const children = [...workers.entries()].filter(([, child]) => child.connected);
+        const [head, ...rest] = children;
+        if (head === undefined) return;
+        // The first binds (0 picks free ports); the others join it on the ports it got.
+        const moved = await moveWorker(head[0], head[1], { type: "move", https, http, publicHttpsPort });
+        const bound = { https: { host: https.host, port: moved.https.port }, http: http && moved.http ? { host: http.host, port: moved.http.port } : http };
+        workerOptions = { ...workerOptions, https: bound.https, ...(bound.http ? { http: bound.http } : {}) };
+        await Promise.all(rest.map(([slot, child]) => moveWorker(slot, child, { type: "move", https: bound.https, http: bound.http, publicHttpsPort })));
+        addresses = { https: moved.https, http: moved.http };
+        logger.event("CONFIG_RELOADED", { what: "listen", workers: children.length, https: `${moved.https.address}:${String(moved.https.port)}`, http: moved.http ? `${moved.http.address}:${String(moved.http.port)}` : undefined });
+      });
+      moves = next.catch(() => undefined);
+      return next;
     },
     async stop(graceMs = 5000) {
       stopping = true;

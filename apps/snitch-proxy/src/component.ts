@@ -19,8 +19,9 @@ export interface SnitchProxyComponentOptions {
  * Starts snitch-proxy as a component of `coyote up`: one worker process per core sharing the ports
  * the `listen` block of `proxy/routes.json` names (written by the minion from the server spec; the
  * proxy reads no spec), or the server spec's defaults until the minion has written one. When the
- * block changes, the proxy stops (requests in flight finish on the old ports) and its `done`
- * rejects, so that the supervisor starts it again on the new ports.
+ * block changes, the workers move to the new ports while connections open on the old ones finish
+ * there; when the move fails (a port taken), the proxy stops and its `done` rejects, so that the
+ * supervisor starts it again on the new ports.
  */
 export async function startSnitchProxy(context: ComponentContext, options: SnitchProxyComponentOptions = {}): Promise<RunningComponent> {
   const { logger, stateDir } = context;
@@ -43,14 +44,24 @@ export async function startSnitchProxy(context: ComponentContext, options: Snitc
     fail = reject;
   });
   let stopping: Promise<void> | undefined;
+  let listening = listen;
   const watch = watchListenSettings(
     stateDir,
     listen,
-    (next) => {
-      const reason = `proxy/routes.json moves the proxy from ${describeListen(listen)} to ${describeListen(next)}; stopping so that it starts again there`;
-      logger.event("COMPONENT_EXITED", { from: listen, to: next }, reason);
-      // Ending with an error is what makes the supervisor start the component again.
-      stopping ??= proxy.stop().then(() => fail(new Error(`snitch-proxy: ${reason}`)), (error: unknown) => fail(error instanceof Error ? error : new Error(String(error))));
+    async (next) => {
+      try {
+        await proxy.move({ host: next.host, port: next.https }, { host: next.host, port: next.http }, next.https);
+        logger.event("CONFIG_RELOADED", { what: "listen", from: listening, to: next }, `snitch-proxy moved from ${describeListen(listening)} to ${describeListen(next)}; connections open on the old ports finish there`);
+        listening = next;
+        return true;
+      } catch (error) {
+        // Ending with an error is what makes the supervisor start the component again, on the
+        // new ports (or, while they cannot be bound, again and again with its backoff).
+        const reason = `proxy/routes.json moves the proxy from ${describeListen(listening)} to ${describeListen(next)}, and moving failed (${error instanceof Error ? error.message : String(error)}); stopping so that it starts again there`;
+        logger.event("COMPONENT_EXITED", { from: listening, to: next, err: error }, reason);
+        stopping ??= proxy.stop().then(() => fail(new Error(`snitch-proxy: ${reason}`)), (stopError: unknown) => fail(stopError instanceof Error ? stopError : new Error(String(stopError))));
+        return false;
+      }
     },
     { logger, ...(options.listenCheckMs === undefined ? {} : { intervalMs: options.listenCheckMs }) },
   );

@@ -52,11 +52,14 @@ export interface ListenWatch {
 }
 
 /**
- * Calls `onChange` once when the listen settings move away from `current`. The routes file is
- * checked every `intervalMs` (its stamp first: a file of many routes is read only when replaced).
+ * Calls `onChange` whenever the listen settings move away from the ones in service (`current` at
+ * first). The routes file is checked every `intervalMs` (its stamp first: a file of many routes is
+ * read only when replaced). `onChange` resolves true once the new settings are in service, false
+ * to stop watching.
  */
-export function watchListenSettings(stateDir: string, current: ProxyListen, onChange: (next: ProxyListen) => void, options: { intervalMs?: number; logger?: CoyoteLogger } = {}): ListenWatch {
+export function watchListenSettings(stateDir: string, current: ProxyListen, onChange: (next: ProxyListen) => Promise<boolean>, options: { intervalMs?: number; logger?: CoyoteLogger } = {}): ListenWatch {
   const { routes } = files(stateDir);
+  let inService = current;
   let lastStamp: string | undefined;
   let checking = false;
   let stopped = false;
@@ -65,13 +68,16 @@ export function watchListenSettings(stateDir: string, current: ProxyListen, onCh
     if (stamp === lastStamp) return;
     lastStamp = stamp;
     const next = await readListenSettings(stateDir, options.logger);
-    if (stopped || sameListen(next, current)) return;
+    if (stopped || sameListen(next, inService)) return;
+    if (await onChange(next)) {
+      inService = next;
+      return;
+    }
     stopped = true;
     clearInterval(timer);
-    onChange(next);
   };
   const timer = setInterval(() => {
-    if (checking) return;
+    if (checking || stopped) return;
     checking = true;
     check()
       .catch((error: unknown) => options.logger?.event("ERROR", { err: error, file: routes }, "checking where the proxy listens"))

@@ -96,6 +96,13 @@ export interface RunningProxy {
   reloadRoutes(): Promise<void>;
   /** Changes the connection limit live; the routes file's limit replaces it on its next change. */
   setMaxConnections(limit: number): void;
+  /**
+   * Moves the listeners: each whose address changes is bound anew, and the old one stops
+   * accepting while its open connections finish.
+   * @param httpsPort the HTTPS port redirects name from now on; unchanged by default.
+   * @throws when a new address cannot be bound; nothing has moved then.
+   */
+  move(https: Listen, http: Listen | undefined, httpsPort?: number): Promise<void>;
   /** Stops accepting, lets requests in flight finish (up to `graceMs`), then closes everything. */
   stop(graceMs?: number): Promise<void>;
 }

@@ -18,8 +18,8 @@ const TOKEN = /^[A-Za-z0-9_-]{1,256}$/;
 export interface PlainOptions {
   /** `proxy/` of the state folder (challenges and the local CA's files). */
   readonly proxyDir: string;
-  /** The HTTPS port the world sees, for redirects. */
-  readonly publicHttpsPort: number;
+  /** The HTTPS port the world sees, for redirects (it may move while the server runs). */
+  readonly publicHttpsPort: () => number;
   readonly logger: CoyoteLogger;
   readonly stats: TrafficStats;
   /** The per-address count shared with the TLS side. */
@@ -28,17 +28,14 @@ export interface PlainOptions {
   readonly headersTimeoutMs: number;
   readonly idleTimeoutMs: number;
   readonly checkingIntervalMs: number;
-  /** This process's part of the connection limit. */
-  readonly maxConnections: number;
 }
 
 /** Makes the plain HTTP server (not bound yet). */
 export function createPlainServer(options: PlainOptions): HttpServer {
   const { proxyDir, publicHttpsPort, logger, stats, perAddress } = options;
   const plain = createHttpServer({ maxHeaderSize: options.maxHeaderBytes, headersTimeout: options.headersTimeoutMs, requestTimeout: 30_000, connectionsCheckingInterval: options.checkingIntervalMs }, (req, res) => {
-    void answerPlain(req, res, proxyDir, publicHttpsPort, logger);
+    void answerPlain(req, res, proxyDir, publicHttpsPort(), logger);
   });
-  plain.maxConnections = options.maxConnections;
   // The same per-address count as the TLS side: one address's connections to both ports together.
   plain.on("connection", (socket: Socket) => {
     if (perAddress.admit(socket)) return;

@@ -2,8 +2,7 @@
 // reports, and the order things stop in. What each part does is in its own file: tls-listener.ts,
 // http1/front.ts, dispatch.ts (routing), forward.ts, tunnel.ts (upgrades), static.ts, plain.ts.
 import { createServer as createHttp2Server, type ServerHttp2Session } from "node:http2";
-import type { AddressInfo, Socket } from "node:net";
-import type { Server as HttpServer } from "node:http";
+import type { Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
 import { join } from "node:path";
 import { ActivatorClient } from "@coyote/spec";
@@ -15,8 +14,8 @@ import { http2Exchange } from "./exchange.ts";
 import type { PassageContext } from "./forward.ts";
 import { Http1Front } from "./http1/front.ts";
 import { Origins } from "./http1/origin.ts";
-import { closeServer, listen } from "./listen.ts";
-import type { ProxyOptions, RunningProxy } from "./options.ts";
+import { Listeners, type ListenerFactory } from "./listeners.ts";
+import type { Listen, ProxyOptions, RunningProxy } from "./options.ts";
 import { createPlainServer } from "./plain.ts";
 import { RouteSource } from "./routes.ts";
 import { TrafficStats } from "./stats.ts";
@@ -43,7 +42,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   const upstreamTimeoutMs = options.upstreamTimeoutMs ?? 60_000;
   // Upstream connections: keep-alive pools per address (http1/origin.ts).
   const origins = new Origins({ headersTimeoutMs: upstreamTimeoutMs, onFault: (error, where) => logger.event("ERROR", { err: error }, where) });
-  const publicHttpsPort = options.publicHttpsPort ?? 443;
+  let publicHttpsPort = options.publicHttpsPort ?? 443;
   let defaultMaxConnections = options.maxConnections ?? 10_000;
   const share = Math.max(1, options.connectionShare ?? 1);
   /** This process's part of a connection limit. */
@@ -53,7 +52,6 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   const defaultPerAddress = options.maxConnectionsPerAddress ?? 256;
 
   const sockets = new Set<Socket>();
-  const tls = createTlsListener({ certs, logger, stats, perAddress, sockets, handshakeTimeoutMs: options.handshakeTimeoutMs ?? 10_000 });
   const idleTimeoutMs = options.idleTimeoutMs ?? 60_000;
   const h2 = createHttp2Server({ settings: { maxHeaderListSize: options.maxHeaderBytes ?? 16_384, maxConcurrentStreams: 250 }, maxSessionMemory: 20 });
   h2.setTimeout(idleTimeoutMs);
@@ -94,13 +92,12 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
       fault: (error, where) => logger.event("ERROR", { err: error }, where),
     },
   );
-  // ALPN decides: HTTP/2 to node:http2, HTTP/1.1 (or no ALPN) to snitch-proxy's own engine.
-  tls.on("secureConnection", (socket: TLSSocket) => {
-    if (socket.alpnProtocol === "h2") h2.emit("connection", socket);
-    else front.attach(socket);
-  });
+  // The TLS listener's limit: the routes file's, else the default (applied once it is bound).
+  let tlsLimit = part(defaultMaxConnections);
+  let listeners: Listeners | undefined = undefined;
   const source = new RouteSource(join(proxyDir, "routes.json"), logger, (table) => {
-    tls.maxConnections = part(table.limits?.maxConnections ?? defaultMaxConnections);
+    tlsLimit = part(table.limits?.maxConnections ?? defaultMaxConnections);
+    if (listeners) listeners.tlsMaxConnections = tlsLimit;
     perAddress.limit = part(table.limits?.maxConnectionsPerAddress ?? defaultPerAddress);
     // A name refused a moment ago may have a route and a certificate now.
     certs.forgetMisses();
@@ -121,26 +118,34 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     hostAllowed: (socket: TLSSocket, host: string) => dispatcher.hostAllowed(socket, host),
   };
 
-  await listen(tls, options.https, options.reusePort ?? false);
-  const httpsAddress = tls.address() as AddressInfo;
-
-  let plain: HttpServer | undefined;
-  if (options.http) {
-    plain = createPlainServer({
-      proxyDir,
-      publicHttpsPort,
-      logger,
-      stats,
-      perAddress,
-      maxHeaderBytes: options.maxHeaderBytes ?? 16_384,
-      headersTimeoutMs: options.headersTimeoutMs ?? 10_000,
-      idleTimeoutMs,
-      checkingIntervalMs: options.connectionsCheckingIntervalMs ?? 1000,
-      maxConnections: part(defaultMaxConnections),
-    });
-    await listen(plain, options.http, options.reusePort ?? false);
-  }
-  const httpAddress = plain?.address() as AddressInfo | undefined;
+  const factory: ListenerFactory = {
+    reusePort: options.reusePort ?? false,
+    tls: () => {
+      const tls = createTlsListener({ certs, logger, stats, perAddress, sockets, handshakeTimeoutMs: options.handshakeTimeoutMs ?? 10_000 });
+      // ALPN decides: HTTP/2 to node:http2, HTTP/1.1 (or no ALPN) to snitch-proxy's own engine.
+      tls.on("secureConnection", (socket: TLSSocket) => {
+        if (socket.alpnProtocol === "h2") h2.emit("connection", socket);
+        else front.attach(socket);
+      });
+      return tls;
+    },
+    plain: () =>
+      createPlainServer({
+        proxyDir,
+        publicHttpsPort: () => publicHttpsPort,
+        logger,
+        stats,
+        perAddress,
+        maxHeaderBytes: options.maxHeaderBytes ?? 16_384,
+        headersTimeoutMs: options.headersTimeoutMs ?? 10_000,
+        idleTimeoutMs,
+        checkingIntervalMs: options.connectionsCheckingIntervalMs ?? 1000,
+      }),
+  };
+  const bound = await Listeners.open(factory, options.https, options.http, { tls: tlsLimit, plain: part(defaultMaxConnections) });
+  listeners = bound;
+  const httpsAddress = bound.httpsAddress;
+  const httpAddress = bound.httpAddress;
 
   const counters = () => ({ ...stats.counters, wakes: upstreams.wakes, openConnections: sockets.size });
   const onTraffic = options.onTraffic;
@@ -164,29 +169,39 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   logger.event("COMPONENT_STARTED", { https: `${httpsAddress.address}:${httpsAddress.port}`, http: httpAddress ? `${httpAddress.address}:${httpAddress.port}` : undefined, routes: source.table.hostCount });
 
   return {
-    httpsAddress,
-    httpAddress,
+    get httpsAddress() {
+      return bound.httpsAddress;
+    },
+    get httpAddress() {
+      return bound.httpAddress;
+    },
     stats,
     routes: () => source.table,
     reloadRoutes: () => source.reload(),
     setMaxConnections(limit: number) {
       if (!Number.isInteger(limit) || limit < 1) throw new Error(`setting max connections: ${limit} is not a positive whole number`);
       defaultMaxConnections = limit;
-      tls.maxConnections = part(limit);
-      if (plain) plain.maxConnections = part(limit);
+      tlsLimit = part(limit);
+      bound.maxConnections = part(limit);
       logger.event("CONFIG_RELOADED", { what: "limits", maxConnections: limit });
+    },
+    async move(https: Listen, http: Listen | undefined, httpsPort = publicHttpsPort) {
+      await bound.move(https, http);
+      publicHttpsPort = httpsPort;
+      const at = bound.httpsAddress;
+      const plainAt = bound.httpAddress;
+      logger.event("CONFIG_RELOADED", { what: "listen", https: `${at.address}:${String(at.port)}`, http: plainAt ? `${plainAt.address}:${String(plainAt.port)}` : undefined });
     },
     async stop(graceMs = 5000) {
       clearInterval(reporter);
       await source.stop();
-      const closing = Promise.all([closeServer(tls), plain ? closeServer(plain) : Promise.resolve()]);
       // Idle keep-alive connections would hold close() open; busy ones get the grace.
+      const closing = bound.close();
       front.stop();
       for (const session of sessions) session.close();
-      plain?.closeIdleConnections();
       const grace = setTimeout(() => {
         for (const socket of sockets) socket.destroy();
-        plain?.closeAllConnections();
+        bound.closeAllPlain();
       }, graceMs);
       await closing;
       clearTimeout(grace);

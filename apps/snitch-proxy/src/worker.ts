@@ -5,6 +5,8 @@ import type { FromWorker, ToWorker } from "./cluster.ts";
 import { startProxy, type RunningProxy } from "./proxy.ts";
 
 let proxy: RunningProxy | undefined;
+/** Settles once the proxy has started (or failed to): a move waits for it. */
+let started: Promise<void> = Promise.resolve();
 const tell = (message: FromWorker) => {
   if (process.connected) process.send?.(message);
 };
@@ -13,7 +15,7 @@ process.on("message", (message: ToWorker) => {
   if (message.type === "start") {
     const { logFile, logLevel, ...options } = message.options;
     const logger = createLogger({ component: "snitch-proxy", file: logFile, level: logLevel ?? "info" });
-    startProxy({ ...options, logger, reusePort: true, connectionShare: message.share, writeStats: false, onTraffic: (traffic) => tell({ type: "traffic", traffic }) }).then(
+    started = startProxy({ ...options, logger, reusePort: true, connectionShare: message.share, writeStats: false, onTraffic: (traffic) => tell({ type: "traffic", traffic }) }).then(
       (running) => {
         proxy = running;
         tell({ type: "ready", https: running.httpsAddress, http: running.httpAddress });
@@ -26,6 +28,14 @@ process.on("message", (message: ToWorker) => {
     );
   } else if (message.type === "limit") {
     proxy?.setMaxConnections(message.maxConnections);
+  } else if (message.type === "move") {
+    void started
+      .then(async () => {
+        if (!proxy) throw new Error("the proxy did not start");
+        await proxy.move(message.https, message.http, message.publicHttpsPort);
+        tell({ type: "moved", https: proxy.httpsAddress, http: proxy.httpAddress });
+      })
+      .catch((error: unknown) => tell({ type: "move-failed", message: error instanceof Error ? error.message : String(error) }));
   } else {
     const stopping = proxy?.stop(message.graceMs) ?? Promise.resolve();
     void stopping.finally(() => process.exit());

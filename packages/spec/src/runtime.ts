@@ -147,9 +147,8 @@ export const ProxyRoutes = z
       })
       .optional(),
     /**
-     * Where snitch-proxy listens, from the server spec (see {@link proxyListenFor}). A proxy whose
-     * file moves it elsewhere restarts on the new ports; absent, it listens where the server spec's
-     * defaults say.
+     * Where snitch-proxy listens, from the server spec (see {@link proxyListenFor}). A change moves
+     * the running proxy's listeners; absent, it listens where the server spec's defaults say.
      */
     listen: z
       .strictObject({
