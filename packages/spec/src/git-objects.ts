@@ -81,6 +81,27 @@ export function blobId(content: Uint8Array): string {
   return createHash("sha1").update(`blob ${content.length}\0`).update(content).digest("hex");
 }
 
+function entryBytes(mode: string, name: string, oid: string): Buffer {
+  return Buffer.concat([Buffer.from(`${mode.replace(/^0+/, "")} ${name}\0`), Buffer.from(oid, "hex")]);
+}
+
+// A commit's tree differs from its parent's in a file or two: the other entries' bytes are kept
+// with the (shared, immutable) entry objects of the parent's flattened tree instead of being made
+// again for each of a thousand files.
+const serialised = new WeakMap<TreeEntry, { name: string; key: string | Buffer; bytes: Buffer }>();
+
+// Git orders entries by their UTF-8 bytes. For printable ASCII names (every spec file's),
+// JavaScript's own string order is the same and much cheaper than a comparison of buffers; other
+// names compare as bytes (UTF-16 order differs from it past U+D7FF).
+function sortKey(name: string): string | Buffer {
+  return /^[\x20-\x7e]*$/.test(name) ? name : Buffer.from(name);
+}
+
+function compareKeys(a: string | Buffer, b: string | Buffer): number {
+  if (typeof a === "string" && typeof b === "string") return a < b ? -1 : a > b ? 1 : 0;
+  return Buffer.compare(typeof a === "string" ? Buffer.from(a) : a, typeof b === "string" ? Buffer.from(b) : b);
+}
+
 /**
  * Builds the tree objects of a flattened tree, children before parents, with their ids and
  * bodies, in git's order: entries sorted by name bytes, a subtree's name compared as if it ended
@@ -114,15 +135,23 @@ export function buildTrees(files: FlatTree): { root: string; trees: TreeObject[]
   }
   const trees: TreeObject[] = [];
   const visit = (dir: Dir): string => {
-    const entries: Array<TreeObjectEntry & { key: Buffer }> = [];
-    for (const [name, sub] of dir.dirs) entries.push({ mode: "040000", type: "tree", oid: visit(sub), name, key: Buffer.from(`${name}/`) });
-    for (const [name, file] of dir.files) entries.push({ mode: file.mode, type: file.type, oid: file.oid, name, key: Buffer.from(name) });
+    const entries: Array<TreeObjectEntry & { key: string | Buffer; bytes: Buffer }> = [];
+    for (const [name, sub] of dir.dirs) {
+      const oid = visit(sub);
+      entries.push({ mode: "040000", type: "tree", oid, name, key: sortKey(`${name}/`), bytes: entryBytes("040000", name, oid) });
+    }
+    for (const [name, file] of dir.files) {
+      let cached = serialised.get(file);
+      if (cached?.name !== name) {
+        cached = { name, key: sortKey(name), bytes: entryBytes(file.mode, name, file.oid) };
+        serialised.set(file, cached);
+      }
+      entries.push({ mode: file.mode, type: file.type, oid: file.oid, name, key: cached.key, bytes: cached.bytes });
+    }
     // The sort keys are made once, not in the comparator: a folder holds a thousand specs.
-    entries.sort((a, b) => Buffer.compare(a.key, b.key));
-    const parts: Buffer[] = [];
-    for (const e of entries) parts.push(Buffer.from(`${e.mode.replace(/^0+/, "")} ${e.name}\0`), Buffer.from(e.oid, "hex"));
-    const tree = gitObject("tree", Buffer.concat(parts));
-    trees.push({ ...tree, entries: entries.map(({ key: _key, ...e }) => e) });
+    entries.sort((a, b) => compareKeys(a.key, b.key));
+    const tree = gitObject("tree", Buffer.concat(entries.map((e) => e.bytes)));
+    trees.push({ ...tree, entries: entries.map(({ key: _key, bytes: _bytes, ...e }) => e) });
     return tree.oid;
   };
   const root = visit(top);
@@ -186,9 +215,8 @@ export function commitObjects(files: FlatTree, blobs: readonly Uint8Array[], par
 }
 
 /**
- * Stores loose objects in a repository as git does: each one deflated (zlib level 1, git's
- * `core.looseCompression` default) into a `tmp_obj_*` file beside its final name, synced, then
- * renamed into place, so that a crash leaves either the whole object or a temporary file that git
+ * Stores loose objects in a repository as git does: each one deflated into a `tmp_obj_*` file
+ * beside its final name, synced, then renamed into place, so that a crash leaves either the whole object or a temporary file that git
  * ignores and `git gc` prunes. An object that exists already is written again rather than looked
  * up: the rename replaces it with the same bytes, and a fresh file is what keeps a concurrent
  * `git gc` from pruning it as old and unreachable right when a new commit starts to point at it
@@ -217,7 +245,10 @@ export class LooseObjectWriter {
     const dir = join(this.#objects, object.oid.slice(0, 2));
     const path = join(dir, object.oid.slice(2));
     try {
-      const data = deflateSync(Buffer.concat([header(object.type, object.body.length), object.body]), { level: 1 });
+      // Level 1 is git's own default for loose objects; a large tree (a folder of a thousand
+      // specs) is stored uncompressed, which saves the write a millisecond of deflating and git
+      // reads alike, until `git gc` packs it with deltas.
+      const data = deflateSync(Buffer.concat([header(object.type, object.body.length), object.body]), { level: object.body.length > 16_384 ? 0 : 1 });
       const temp = join(dir, `tmp_obj_${randomBytes(6).toString("hex")}`);
       const create = () => open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o444);
       // The fan-out folder is made on first use (and again after a `git prune` removed it empty).

@@ -51,8 +51,9 @@ describe("objects written in-process", () => {
     const repo = new GitRepo(join(root, "specs"));
     const blob = await repo.writeBlob(Buffer.from("{}\n"));
     assert.equal(blob, await gitWithInput(root, "{}\n", "hash-object", "--stdin").then((b) => b.toString("utf8").trim()));
-    // "a.b" sorts before the folder "a" (compared as "a/"), which sorts before "a0".
-    const files = new Map<string, TreeEntry>(["a.b", "a/x.json", "a0", "services/blog.json", "server.json"].map((p) => [p, { mode: "100644", type: "blob", oid: blob }]));
+    // "a.b" sorts before the folder "a" (compared as "a/"), which sorts before "a0"; U+FF01 comes
+    // before an emoji in UTF-8 (git's order), after it in UTF-16 (JavaScript's).
+    const files = new Map<string, TreeEntry>(["a.b", "a/x.json", "a0", "services/blog.json", "server.json", "\u{1F600}.json", "\uFF01.json"].map((p) => [p, { mode: "100644", type: "blob", oid: blob }]));
     const { root: tree, trees } = buildTrees(files);
     const input = trees.map((t) => t.entries.map((e) => `${e.mode} ${e.type} ${e.oid}\t${e.name}\0`).join("")).join("\0");
     const ids = (await gitWithInput(root, input, "mktree", "-z", "--batch")).toString("utf8").trim().split("\n");
@@ -116,14 +117,15 @@ describe("the branch moved in-process", () => {
 
   test("a branch that git packed into packed-refs is read there, and the next write leaves it loose again", async () => {
     const store = await StateStore.open(root);
-    await store.applySpec(serviceSpec("blog", 0), { author: AUTHOR });
+    const packed = (await store.applySpec(serviceSpec("blog", 0), { author: AUTHOR })).revision;
     await git(root, "pack-refs", "--all", "--prune");
     await assert.rejects(readFile(join(root, "specs/.git/refs/heads/main")), "git removed the loose ref");
     const reopened = await StateStore.open(root);
-    assert.equal(await reopened.head(), (await git(root, "rev-parse", "HEAD")).trim());
+    assert.equal(await reopened.head(), packed);
     const next = await reopened.applySpec(serviceSpec("blog", 1), { author: AUTHOR });
     assert.equal((await readFile(join(root, "specs/.git/refs/heads/main"), "utf8")).trim(), next.revision);
     assert.equal((await git(root, "rev-parse", "HEAD")).trim(), next.revision);
+    assert.equal((await git(root, "rev-parse", "HEAD^")).trim(), packed, "the history goes on from the packed branch");
     assert.equal((await git(root, "fsck", "--full", "--strict", "--no-progress")).trim(), "");
   });
 
