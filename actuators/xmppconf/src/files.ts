@@ -97,10 +97,9 @@ export function isNotFound(error: unknown): boolean {
   return code === "ENOENT" || code === "ENOTDIR";
 }
 
-/** An error's message, whatever was thrown. */
-export function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
+import { errorText } from "@coyote/log";
+
+export { errorText };
 
 /**
  * A file's text, or undefined when it does not exist.

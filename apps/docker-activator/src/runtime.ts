@@ -85,7 +85,6 @@ export function unitEnvironment(unit: Unit, host: string = unit.host): Record<st
   return { HOST: host, PORT: String(unit.port), ...unit.env };
 }
 
-/** The message of an error of any kind. */
-export function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
+import { errorText } from "@coyote/log";
+
+export { errorText };

@@ -6,10 +6,9 @@ import type { CoyoteLogger } from "@coyote/log";
  * under `<stateDir>/<actuator>/`), so that each reads, tolerates and reports them the same way.
  */
 
-/** An error's message, whatever was thrown. */
-export function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
+import { errorText } from "@coyote/log";
+
+export { errorText };
 
 /**
  * A file's text, or undefined when it does not exist.

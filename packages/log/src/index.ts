@@ -1,6 +1,7 @@
 // @coyote/log: structured events with one vocabulary across all of Coyote's components, request
 // ids that follow a request between them, and the timeline that merges every component's log.
 export { EVENTS, EVENT_DESCRIPTIONS, assertEventName, isEventName } from "./events.ts";
+export { errorText } from "./error-text.ts";
 export type { EventName } from "./events.ts";
 export { clockNow, createLogger, logFileFor } from "./logger.ts";
 export { REDACTED, SECRET_KEY_PATTERN, redactSecrets } from "./redact.ts";
