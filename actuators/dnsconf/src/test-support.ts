@@ -4,16 +4,16 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { execFile } from "node:child_process";
-import { accessSync, constants, openSync, closeSync } from "node:fs";
+import { openSync, closeSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { delimiter, join } from "node:path";
+import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { ActuatorContext } from "@coyote/actuator";
 import { createLogger } from "@coyote/log";
 import type { CoyoteLogger } from "@coyote/log";
 import { ServerSpec, ServiceSpec, StateStore } from "@coyote/spec";
-import { freeUdpTcpPort } from "@coyote/testing";
+import { findProgram, freeUdpTcpPort, requireProgram, skipWithout as skipWithoutPrograms } from "@coyote/testing";
 
 /** A temporary folder under the OS temp folder and a function that removes it. */
 export async function tempDir(prefix = "coyote-dnsconf-"): Promise<{ dir: string; cleanup: () => Promise<void> }> {
@@ -21,40 +21,12 @@ export async function tempDir(prefix = "coyote-dnsconf-"): Promise<{ dir: string
   return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
 }
 
-/** The absolute path of a program on PATH or in the sbin folders, or undefined. */
-export function findProgram(name: string): string | undefined {
-  const dirs = [...(process.env.PATH ?? "").split(delimiter), "/usr/sbin", "/sbin", "/usr/local/sbin"];
-  for (const dir of dirs) {
-    if (dir === "") continue;
-    const path = join(dir, name);
-    try {
-      accessSync(path, constants.X_OK);
-      return path;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
-
-/**
- * The skip reason for a test that needs these programs: false when they are all there, and false
- * under CI=true too (the test then fails in {@link requireProgram}: CI must not skip silently).
- */
+/** The skip reason for tests that need these Knot programs (see `skipWithout` of @coyote/testing). */
 export function skipWithout(...names: string[]): string | false {
-  const missing = names.filter((name) => findProgram(name) === undefined);
-  if (missing.length === 0 || process.env.CI === "true") return false;
-  const reason = `SKIPPED: ${missing.join(", ")} not installed (Debian packages knot and knot-dnsutils); with CI=true this is a failure`;
-  process.stderr.write(`\n!!! ${reason}\n\n`);
-  return reason;
+  return skipWithoutPrograms(names, "Debian packages knot and knot-dnsutils");
 }
 
-/** The path of a program the test cannot do without; throws (fails the test) when it is missing. */
-export function requireProgram(name: string): string {
-  const path = findProgram(name);
-  if (path === undefined) throw new Error(`${name} is not installed (see tooling/system-deps.json)`);
-  return path;
-}
+export { findProgram, requireProgram };
 
 /** A loopback port free for both UDP and TCP right now (the DNS servers listen on both). */
 export const freePort = freeUdpTcpPort;

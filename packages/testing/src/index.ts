@@ -61,3 +61,5 @@ export async function freeUdpTcpPort(): Promise<number> {
   }
   throw new Error("finding a free port: no loopback port free for both UDP and TCP in 50 tries");
 }
+
+export { findProgram, IN_CI, requireProgram, skipWithout } from "./programs.ts";

@@ -1,36 +1,19 @@
 // Helpers for this package's tests only (not exported from index.ts): temp folders, loopback
 // ports, the real Postfix and Dovecot daemons started and stopped by pid, and a tiny SMTP client.
 import { spawnSync } from "node:child_process";
-import { accessSync, closeSync, constants, openSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { closeSync, openSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { chmod, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { connect } from "node:net";
 import type { Socket } from "node:net";
 import { tmpdir } from "node:os";
-import { delimiter, join } from "node:path";
+import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { ActuatorContext } from "@coyote/actuator";
 import { createLogger } from "@coyote/log";
 import { ServerSpec, StateStore } from "@coyote/spec";
-import { freePort } from "@coyote/testing";
+import { findProgram, freePort, IN_CI } from "@coyote/testing";
 
-/** Whether missing programs must fail the tests (CI) rather than skip them. */
-export const IN_CI = process.env.CI === "true" || process.env.CI === "1";
-
-/** Finds a program on PATH or in the sbin folders (the test may run without them on PATH). */
-export function findProgram(name: string): string | undefined {
-  const dirs = [...(process.env.PATH ?? "").split(delimiter), "/usr/sbin", "/sbin", "/usr/bin", "/bin"];
-  for (const dir of dirs) {
-    if (dir === "") continue;
-    const path = join(dir, name);
-    try {
-      accessSync(path, constants.X_OK);
-      return path;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
-}
+export { findProgram, IN_CI };
 
 /**
  * Why the daemon tests cannot run here (missing programs, not root), or undefined when they can.
