@@ -1,5 +1,6 @@
 /**
- * `@coyote/testing`: what the tests and benchmarks of every package share. Free ports are found by
+ * `@coyote/testing`: what the tests and benchmarks of every package share (free ports, the system
+ * programs a test needs: programs.ts). Free ports are found by
  * binding port 0 on 127.0.0.1 and releasing it; another process may take it in between, which on
  * a test machine is rare enough that the daemon's own "address in use" error is the report.
  */
