@@ -34,8 +34,8 @@ export interface MaintenanceReport {
   readonly error?: string;
 }
 
-/** The defaults: about 300 commits' objects, packed after 30 s of quiet or at 16 times as many. */
-export const DEFAULT_MAINTENANCE: MaintenanceOptions = { looseObjects: 1024, idleMs: 30_000, busyFactor: 16, timeoutMs: 10 * 60_000 };
+/** The defaults: about 250 commits' objects, packed after 30 s of quiet, or at once at 8 times as many. */
+export const DEFAULT_MAINTENANCE: MaintenanceOptions = { looseObjects: 1024, idleMs: 30_000, busyFactor: 8, timeoutMs: 10 * 60_000 };
 
 // How often a busy writer counts its loose objects (a folder listing), in commits.
 const COUNT_EVERY = 64;
