@@ -15,10 +15,11 @@ import { CoyoteError } from "./errors.ts";
 import { buildTrees, commitObject, formatIdent, timezoneOffset, type TreeEntry } from "./git-objects.ts";
 import { readRef, updateRef, ZERO_OID } from "./git-refs.ts";
 import { GitRepo } from "./git.ts";
-import { StateStore, type MaintenanceReport } from "./store.ts";
+import { PENDING_JOURNAL, StateStore, type MaintenanceReport } from "./store.ts";
 import { estimateLooseObjects } from "./store-maintenance.ts";
 import { git, gitWithInput } from "./test-fixtures/helpers.ts";
 import { AUTHOR, serviceSpec } from "./test-fixtures/specs.ts";
+import { parseSpec } from "./validate.ts";
 
 const run = promisify(execFile);
 let root: string;
@@ -137,6 +138,25 @@ describe("the branch moved in-process", () => {
     assert.equal(await readFile(join(root, "specs/.git/refs/heads/main.lock"), "utf8"), "", "someone else's lock is not removed");
     assert.equal(await store.head(), head);
     await assert.rejects(readRef(join(root, "specs/.git"), "refs/heads/../../config"), isGitError);
+  });
+});
+
+describe("recovery before each write", () => {
+  test("a write finishes a dead writer's journaled commit even when no lock was left to take over", async () => {
+    const store = await StateStore.open(root);
+    const head = (await store.applySpec(serviceSpec("blog", 0), { author: AUTHOR })).revision;
+    // What a writer of another process leaves when it dies after replacing the file, once its
+    // lock file is gone too (removed by hand): the journal, and a work tree ahead of the branch.
+    const repo = new GitRepo(join(root, "specs"));
+    const doc = Buffer.from(`${JSON.stringify(parseSpec({ ...serviceSpec("blog", 1), generation: 2 }, "x"), null, 2)}\n`);
+    const files = await repo.lsTree(head);
+    files.set("services/blog.json", { mode: "100644", type: "blob", oid: await repo.writeBlob(doc) });
+    const pending = await repo.commitTree(await repo.writeTree(files), head, "the dead writer's change", AUTHOR, AUTHOR);
+    await writeFile(join(root, PENDING_JOURNAL), `${pending}\n`);
+    await writeFile(join(root, "specs/services/blog.json"), doc);
+    const next = await store.applySpec(serviceSpec("shop", 0), { author: AUTHOR });
+    assert.equal((await git(root, "rev-parse", `${next.revision}^`)).trim(), pending, "the journaled commit went in first");
+    assert.equal(await git(root, "show", "HEAD:services/blog.json"), doc.toString("utf8"));
   });
 });
 
