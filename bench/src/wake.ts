@@ -15,7 +15,6 @@
 import { spawn, spawnSync } from "node:child_process";
 import { closeSync, copyFileSync, createReadStream, existsSync, mkdirSync, openSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
-import { request } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -28,24 +27,11 @@ import { ActivatorClient, startActivator } from "@coyote/docker-activator";
 import { createLogger } from "@coyote/log";
 import { certificateFile, startProxy } from "@coyote/snitch-proxy";
 import { ServerSpec, StateStore, writeFileAtomic } from "@coyote/spec";
+import { firstByte } from "./lib/first-byte.ts";
 
 const { values } = parseArgs({ options: { rounds: { type: "string", default: "10" } } });
 const rounds = Number(values.rounds);
 const IMAGE = "coyote-bench/busybox:1";
-
-/** Milliseconds from now until the first byte of a GET answer, or undefined when it failed. */
-function firstByte(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const req = request({ host: "127.0.0.1", port, path: "/", agent: false, timeout: 2000 }, (res) => {
-      res.once("data", () => resolve(true));
-      res.once("end", () => resolve(true));
-      res.resume();
-    });
-    req.on("timeout", () => req.destroy());
-    req.on("error", () => resolve(false));
-    req.end();
-  });
-}
 
 /** Resolves at the first byte of a GET through snitch-proxy on a new TLS connection; its status. */
 function firstByteThroughProxy(port: number, host: string, ca: string): Promise<number> {
@@ -172,7 +158,7 @@ try {
     // The bare container: docker start, then the first request, polled until it answers.
     t0 = performance.now();
     await bare.start();
-    while (!(await firstByte(barePort))) await sleep(5);
+    while (!(await firstByte("127.0.0.1", barePort))) await sleep(5);
     viaBare.push(performance.now() - t0);
     await bare.stop({ t: 1 });
   }
