@@ -3,9 +3,10 @@
  * order in which a change becomes a commit. Every write runs through {@link SpecRepo.exclusive},
  * which serialises writers and recovers first.
  *
- * How a spec write stays consistent: under the store's lock, the new blob, trees and commit are
- * stored first (plumbing, no index); the commit's id goes to a small journal
- * (`specs/.git/coyote-pending`); then the spec file is replaced atomically (from this moment
+ * How a spec write stays consistent: under the store's lock, the new blob, trees and commit (git
+ * objects written in-process, no index), a small journal naming the commit
+ * (`specs/.git/coyote-pending`) and the new spec file under a temporary name are written first,
+ * none of them visible to a reader; then the spec file is replaced atomically (from this moment
  * readers see the change); last the branch moves by compare-and-swap. A crash before the file is
  * replaced changes nothing visible. A crash after it leaves the work tree ahead of the branch, and
  * the next writer (or `open`) finishes the journaled commit, keeping its author and message; a

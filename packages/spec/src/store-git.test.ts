@@ -189,4 +189,19 @@ describe("housekeeping", () => {
     assert.equal((await git(root, "count-objects", "-v")).match(/^count: (\d+)$/m)?.[1], "0");
     assert.equal((await git(root, "fsck", "--full", "--strict", "--no-progress")).trim(), "");
   });
+
+  test("a history that only short-lived writers made is packed when a store opens on it far behind", async () => {
+    const writer = await StateStore.open(root, { maintenance: { looseObjects: 0 } });
+    const gitDir = join(root, "specs", ".git");
+    for (let i = 0; i < 2000 && (await estimateLooseObjects(gitDir)) <= 512; i++) {
+      await writer.applySpec({ ...serviceSpec("blog", 0), description: `v${i}` }, { author: AUTHOR });
+    }
+    const reports: MaintenanceReport[] = [];
+    await StateStore.open(root, { maintenance: { looseObjects: 256, busyFactor: 1, idleMs: 3_600_000 }, onMaintenance: (r) => reports.push(r) });
+    for (let waited = 0; reports.length === 0 && waited < 30_000; waited += 50) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(reports.length, 1, "one run, started by the open");
+    assert.equal(reports[0]?.error, undefined);
+    assert.ok((await readdir(join(gitDir, "objects/pack"))).some((f) => f.endsWith(".pack")), "a pack was written");
+    assert.equal((await git(root, "fsck", "--full", "--strict", "--no-progress")).trim(), "");
+  });
 });

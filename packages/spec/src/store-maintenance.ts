@@ -98,6 +98,18 @@ export class Maintenance {
   }
 
   /**
+   * Called when a store opens: a history that only short-lived writers (each `coyote spec apply`
+   * a process of its own) ever wrote is never quiet in a live process, so one this far behind is
+   * packed now, in the background.
+   */
+  atOpen(): void {
+    if (this.#options.looseObjects <= 0) return;
+    void estimateLooseObjects(this.#git.gitDir).then((loose) => {
+      if (loose > this.#options.looseObjects * this.#options.busyFactor) void this.run(false);
+    });
+  }
+
+  /**
    * Runs `git gc --auto` unless one runs already (then waits for it).
    * @param always run even below the threshold (a full `git gc`).
    */

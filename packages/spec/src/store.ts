@@ -30,7 +30,9 @@ export { DEFAULT_MAINTENANCE, type MaintenanceOptions, type MaintenanceReport } 
  * The store's parts: `spec-repo.ts` (the specs repository, its lock and crash-safe commits),
  * `store-recovery.ts` (repairs after a crash), `store-history.ts` (log, diff, rollback plan),
  * `store-secrets.ts` (the secrets/ folder and the hooks that keep secret values out of specs),
- * `store-migrate.ts`, `store-claims.ts` (domain claims) and `spec-files.ts` (pure helpers).
+ * `store-migrate.ts`, `store-claims.ts` (domain claims), `store-maintenance.ts` (`git gc` of
+ * the history), `spec-files.ts` (pure helpers), and the git layer: `git.ts` (the repository),
+ * `git-objects.ts` and `git-refs.ts` (objects and branch moves written in-process).
  */
 
 /**
@@ -72,6 +74,7 @@ export class StateStore {
       await migrateSpecs(store.#repo, store.#secrets);
       return report;
     }, true);
+    store.#repo.maintenance.atOpen();
     return store;
   }
 
