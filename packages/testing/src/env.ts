@@ -7,3 +7,13 @@ export const IN_CI = process.env.CI === "true" || process.env.CI === "1";
 export function searchPath(): string {
   return process.env.PATH ?? "";
 }
+
+/**
+ * The environment for a child the tests start (the appliance): the test run's own, without the
+ * Node switches meant for the test runner (a loader), with `extra` on top.
+ */
+export function childEnvironment(extra: Readonly<Record<string, string>>): Record<string, string | undefined> {
+  const env: Record<string, string | undefined> = { ...process.env, ...extra };
+  delete env.NODE_OPTIONS;
+  return env;
+}

@@ -64,3 +64,4 @@ export async function freeUdpTcpPort(): Promise<number> {
 }
 
 export { findProgram, IN_CI, requireProgram, skipWithout } from "./programs.ts";
+export { alive, describeLogs, launchAppliance, stopAppliance, writeLoopbackServer, type ApplianceLoopbackPorts, type LaunchedAppliance } from "./appliance.ts";
