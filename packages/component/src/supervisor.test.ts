@@ -92,7 +92,7 @@ describe("supervisor", () => {
   test("processes mode runs each component in its own process, restarts it after a crash and stops it by pid", async () => {
     const stateDir = tempDir();
     const logger = createLogger({ component: "supervisor", file: logFileFor(stateDir, "supervisor") });
-    const fixture = join(import.meta.dirname, "test-fixtures", "child-component.mjs");
+    const fixture = join(import.meta.dirname, "test", "child-component.mjs");
     const definitions = ["alpha", "beta"].map((name) => ({ name, summary: "child", start: () => Promise.reject(new Error("not used in processes mode")) }));
     const supervisor = new Supervisor(definitions, {
       stateDir,
