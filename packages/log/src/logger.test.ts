@@ -4,7 +4,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { clockNow, createLogger, logFileFor } from "./index.ts";
-import { INDEX_URL, runScript, tempDir, writeScript } from "./test-support.ts";
+import { INDEX_URL, runScript, tempDir, writeScript } from "./test/support.ts";
 
 type Json = Record<string, unknown>;
 

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { formatTimeline, mergeTimeline, readLogFile } from "./index.ts";
 import type { EventName, LogRecord } from "./index.ts";
-import { INDEX_URL, startScript, tempDir, writeScript } from "./test-support.ts";
+import { INDEX_URL, startScript, tempDir, writeScript } from "./test/support.ts";
 
 // Each child logs exactly what the parent tells it, one command per stdin line, and answers "ok"
 // once the record is written; the parent waits for that answer before telling the next child,

@@ -4,7 +4,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { LogRecord } from "./index.ts";
 import { compareRecords, createLogger, logFileFor, logFilesIn, mergeTimeline, readLogFile } from "./index.ts";
-import { tempDir } from "./test-support.ts";
+import { tempDir } from "./test/support.ts";
 
 const T0 = 1_795_000_000_000.125;
 

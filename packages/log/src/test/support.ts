@@ -9,10 +9,10 @@ import { dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
 
 /** The `file:` URL of this package's entry point, for scripts written to a temp folder. */
-export const INDEX_URL = pathToFileURL(join(import.meta.dirname, "index.ts")).href;
+export const INDEX_URL = pathToFileURL(join(import.meta.dirname, "..", "index.ts")).href;
 
 /** The package folder, used as the children's working folder so that `--import tsx` resolves. */
-export const PACKAGE_DIR = dirname(import.meta.dirname);
+export const PACKAGE_DIR = dirname(dirname(import.meta.dirname));
 
 /** Makes a fresh temp folder and returns it with a function that removes it. */
 export async function tempDir(): Promise<{ dir: string; cleanup: () => Promise<void> }> {
