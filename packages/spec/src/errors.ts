@@ -1,3 +1,5 @@
+import { codedErrors } from "@coyote/log";
+
 /**
  * The catalogue of coded errors of `@coyote/spec` (docs/CONTRIBUTING.md, "Conventions"): every
  * error carries a stable code, a lowercase message with a context prefix, and keeps its cause.
@@ -24,23 +26,11 @@ export interface FieldIssue {
   readonly message: string;
 }
 
-/** The base class of every error `@coyote/spec` throws. */
-export class CoyoteError extends Error {
-  /** The stable code, for programs and exit codes. */
-  readonly code: SpecErrorCode;
-
-  /**
-   * Makes a coded error.
-   * @param code the catalogue code.
-   * @param message a lowercase message with a context prefix.
-   * @param options the cause, kept for the log.
-   */
-  constructor(code: SpecErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = "CoyoteError";
-    this.code = code;
-  }
-}
+/**
+ * The base class of every error `@coyote/spec` throws: its `code` is one of {@link SPEC_ERRORS},
+ * its message lowercase with a context prefix, its `cause` kept for the log.
+ */
+export class CoyoteError extends codedErrors("CoyoteError", SPEC_ERRORS) {}
 
 /**
  * A file that could not be parsed or validated. The message names the file and every field that
