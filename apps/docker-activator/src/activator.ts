@@ -1,6 +1,6 @@
 import type { CoyoteLogger } from "@coyote/log";
 import type { ActivatorUnits, ActivityReport, WakeResponse } from "@coyote/spec";
-import { ActivatorFailure } from "./errors.ts";
+import { ActivatorError } from "./errors.ts";
 import { MemoryBudget } from "./memory-budget.ts";
 import { waitReady } from "./probe.ts";
 import { errorText, unitHash } from "./runtime.ts";
@@ -180,14 +180,14 @@ export class Activator {
 
   /**
    * Wakes a unit and waits until its readiness probe passes.
-   * @throws ActivatorFailure UNIT_UNKNOWN, WAKE_FAILED or WAKE_TIMEOUT.
+   * @throws ActivatorError UNIT_UNKNOWN, WAKE_FAILED or WAKE_TIMEOUT.
    */
   async wake(unitId: string, requestId?: string): Promise<WakeResponse> {
     const started = performance.now();
     const record = this.#units.get(unitId);
     if (record === undefined) {
       const known = this.#loaded ? `it has ${this.#units.size} unit(s)` : "it has not been read yet";
-      throw new ActivatorFailure("UNIT_UNKNOWN", `waking unit ${unitId}: no such unit in activator/units.json (${known})`);
+      throw new ActivatorError("UNIT_UNKNOWN", `waking unit ${unitId}: no such unit in activator/units.json (${known})`);
     }
     record.traffic.lastActivity = Date.now();
     const answer = (didStart: boolean): WakeResponse => ({ unit: unitId, address: `${this.#runtimeFor(record.unit)?.serveHost?.(record.unit) ?? record.unit.host}:${record.unit.port}`, started: didStart, waitedMs: Math.round((performance.now() - started) * 1000) / 1000 });
@@ -213,12 +213,12 @@ export class Activator {
     if (runtime === undefined) {
       record.state = "failed";
       record.lastError = `it needs a Docker engine and this activator has none (${this.#options.dockerMissingReason ?? "no docker runtime"})`;
-      throw new ActivatorFailure("WAKE_FAILED", `waking unit ${unit.id}: ${record.lastError}`);
+      throw new ActivatorError("WAKE_FAILED", `waking unit ${unit.id}: ${record.lastError}`);
     }
     if (record.previous !== undefined) {
       const running = (await runtime.status(unit.id).catch(() => ({ running: false }))).running;
       if (!(await this.#stopper.replaceLocked(record, runtime, record.previous, running))) {
-        throw new ActivatorFailure("WAKE_FAILED", `waking unit ${unit.id}: its configuration changed and the old ${runtime.kind === "docker" ? "container" : "process"} could not dump its state, so it was not replaced (${record.lastError ?? "see the alarm"})`);
+        throw new ActivatorError("WAKE_FAILED", `waking unit ${unit.id}: its configuration changed and the old ${runtime.kind === "docker" ? "container" : "process"} could not dump its state, so it was not replaced (${record.lastError ?? "see the alarm"})`);
       }
     }
     let status = await runtime.status(unit.id).catch(() => ({ running: false }));
@@ -236,7 +236,7 @@ export class Activator {
         record.state = "failed";
         record.lastError = errorText(error);
         this.#logger.event("ERROR", { unit: unit.id, requestId, err: error }, `waking unit ${unit.id}: ${record.lastError}`);
-        throw new ActivatorFailure("WAKE_FAILED", `waking unit ${unit.id}: ${record.lastError}`, { cause: error });
+        throw new ActivatorError("WAKE_FAILED", `waking unit ${unit.id}: ${record.lastError}`, { cause: error });
       }
       didStart = true;
     }
@@ -248,10 +248,10 @@ export class Activator {
       status = await runtime.status(unit.id).catch(() => ({ running: false }));
       if (outcome.kind === "exited") {
         record.lastError = `it exited before it was ready (${outcome.detail}); see its log`;
-        throw new ActivatorFailure("WAKE_FAILED", `waking unit ${unit.id}: ${record.lastError}`);
+        throw new ActivatorError("WAKE_FAILED", `waking unit ${unit.id}: ${record.lastError}`);
       }
       record.lastError = `not ready within ${unit.readinessTimeoutSeconds} s (last probe: ${outcome.detail})${status.running ? "; it is left running and probed again at the next wake" : ""}`;
-      throw new ActivatorFailure("WAKE_TIMEOUT", `waking unit ${unit.id}: ${record.lastError}`);
+      throw new ActivatorError("WAKE_TIMEOUT", `waking unit ${unit.id}: ${record.lastError}`);
     }
     const waitedMs = performance.now() - t0;
     record.state = "running";

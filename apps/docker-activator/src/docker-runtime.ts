@@ -81,7 +81,7 @@ export class DockerRuntime implements Runtime {
 
   /**
    * Connects to an engine and checks that it answers.
-   * @throws ActivatorFailure ENGINE_UNAVAILABLE naming the socket; Error for an invalid confinement.
+   * @throws DockerActivatorError ENGINE_UNAVAILABLE naming the socket; Error for an invalid confinement.
    */
   static async connect(options: DockerRuntimeOptions): Promise<DockerRuntime> {
     const confinement = checkConfinement({ ...DEFAULT_CONFINEMENT, ...options.confinement });

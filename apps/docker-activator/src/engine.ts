@@ -1,7 +1,7 @@
 import { PassThrough } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import Docker from "dockerode";
-import { ActivatorFailure } from "./errors.ts";
+import { DockerActivatorError } from "./errors.ts";
 import { errorText } from "./runtime.ts";
 
 /** The HTTP status of an engine error, if it has one. */
@@ -33,7 +33,7 @@ export async function bounded<T>(promise: Promise<T>, ms: number, what: string):
 
 /**
  * Checks that a Docker engine answers on a socket.
- * @throws ActivatorFailure ENGINE_UNAVAILABLE naming the socket and why.
+ * @throws DockerActivatorError ENGINE_UNAVAILABLE naming the socket and why.
  */
 export async function pingEngine(socketPath: string, timeoutMs = 3000): Promise<void> {
   const docker = new Docker({ socketPath });
@@ -41,7 +41,7 @@ export async function pingEngine(socketPath: string, timeoutMs = 3000): Promise<
     await bounded(docker.ping(), timeoutMs, `pinging ${socketPath}`);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    throw new ActivatorFailure("ENGINE_UNAVAILABLE", `docker runtime: no Docker engine answers on ${socketPath} (${code ?? errorText(error)})`, { cause: error });
+    throw new DockerActivatorError("ENGINE_UNAVAILABLE", `docker runtime: no Docker engine answers on ${socketPath} (${code ?? errorText(error)})`, { cause: error });
   }
 }
 

@@ -2,11 +2,11 @@ import type { ComponentDefinition } from "@coyote/component";
 import { readActivatorEnv } from "./env.ts";
 import { startActivator } from "./start.ts";
 
-export { ActivatorClient, ActivatorError, type WakeErrorCode } from "@coyote/spec";
+export { ActivatorClient } from "@coyote/spec";
 export { Activator, type ActivatorOptions, type AlarmSink, type DownReason } from "./activator.ts";
 export { DockerRuntime, LABELS, pingEngine, type DockerRuntimeOptions } from "./docker-runtime.ts";
 export { DEFAULT_DOCKER_SOCKET, readActivatorEnv, type ActivatorEnv } from "./env.ts";
-export { ACTIVATOR_ERRORS, ActivatorFailure, type ActivatorErrorCode } from "./errors.ts";
+export { ACTIVATOR_ERRORS, ActivatorError, DOCKER_ACTIVATOR_ERRORS, DockerActivatorError, type ActivatorErrorCode, type DockerActivatorErrorCode } from "./errors.ts";
 export { probeOnce, waitReady, type ProbeResult, type ReadyOutcome } from "./probe.ts";
 export { DEFAULT_PROCESS_UNIT_NETWORK, ProcessUnitNetwork, type UnitLink } from "./process-network.ts";
 export { PROCESS_LOGS_DIR, PROCESSES_FILE, ProcessRuntime, type ProcessRuntimeOptions } from "./process-runtime.ts";

@@ -5,7 +5,7 @@ import { chmod, lstat, unlink } from "node:fs/promises";
 import type { CoyoteLogger } from "@coyote/log";
 import { ActivityReport, readJsonText, validate, WakeRequest } from "@coyote/spec";
 import type { Activator } from "./activator.ts";
-import { ActivatorFailure } from "./errors.ts";
+import { ActivatorError, DockerActivatorError } from "./errors.ts";
 import { errorText } from "./runtime.ts";
 
 /** The largest request body the API reads; an activity report of ten thousand units fits. */
@@ -28,8 +28,9 @@ function send(res: ServerResponse, status: number, body: unknown): void {
   res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) }).end(text);
 }
 
-function sendError(res: ServerResponse, failure: ActivatorFailure): void {
-  send(res, failure.status, { error: { code: failure.code, message: failure.message.slice(0, 2000) } });
+function sendError(res: ServerResponse, failure: ActivatorError): void {
+  // Only a client meets a code without a status (it had no answer); the server never throws one.
+  send(res, failure.status ?? 500, { error: { code: failure.code, message: failure.message.slice(0, 2000) } });
 }
 
 function readBody(req: IncomingMessage): Promise<string> {
@@ -39,7 +40,7 @@ function readBody(req: IncomingMessage): Promise<string> {
     req.on("data", (chunk: Buffer) => {
       size += chunk.length;
       if (size > MAX_BODY_BYTES) {
-        reject(new ActivatorFailure("BAD_REQUEST", `reading the request: the body is larger than ${MAX_BODY_BYTES} bytes`));
+        reject(new ActivatorError("BAD_REQUEST", `reading the request: the body is larger than ${MAX_BODY_BYTES} bytes`));
         req.destroy();
         return;
       }
@@ -54,7 +55,7 @@ function parseBody<S extends Parameters<typeof validate>[0]>(schema: S, text: st
   try {
     return validate(schema, readJsonText(text, what), what);
   } catch (error) {
-    throw new ActivatorFailure("BAD_REQUEST", errorText(error), { cause: error });
+    throw new ActivatorError("BAD_REQUEST", errorText(error), { cause: error });
   }
 }
 
@@ -76,13 +77,13 @@ function socketAnswers(path: string): Promise<boolean> {
  * Starts the wake API (see `ACTIVATOR_SOCKET` in `@coyote/spec`) on a unix socket, mode 0600. A
  * socket file left by a dead activator is removed first; one that a live activator answers on is
  * not.
- * @throws ActivatorFailure SOCKET_IN_USE when another activator answers on the socket.
+ * @throws DockerActivatorError SOCKET_IN_USE when another activator answers on the socket.
  */
 export async function startControlServer(socketPath: string, activator: Activator, logger: CoyoteLogger): Promise<ControlServer> {
   const existing = await lstat(socketPath).catch(() => undefined);
   if (existing !== undefined) {
     if (existing.isSocket() && (await socketAnswers(socketPath))) {
-      throw new ActivatorFailure("SOCKET_IN_USE", `starting the wake api: another docker-activator answers on ${socketPath}`);
+      throw new DockerActivatorError("SOCKET_IN_USE", `starting the wake api: another docker-activator answers on ${socketPath}`);
     }
     await unlink(socketPath);
   }
@@ -97,13 +98,13 @@ export async function startControlServer(socketPath: string, activator: Activato
     } else if (req.method === "GET" && path === "/units") {
       send(res, 200, { units: activator.stats() });
     } else {
-      throw new ActivatorFailure("NOT_FOUND", `wake api: no endpoint ${req.method ?? "?"} ${path ?? "/"} (POST /wake, POST /activity, GET /units)`);
+      throw new ActivatorError("NOT_FOUND", `wake api: no endpoint ${req.method ?? "?"} ${path ?? "/"} (POST /wake, POST /activity, GET /units)`);
     }
   };
   const server: Server = createServer((req, res) => {
     handle(req, res).catch((error: unknown) => {
-      const failure = error instanceof ActivatorFailure ? error : new ActivatorFailure("WAKE_FAILED", `wake api: ${errorText(error)}`, { cause: error });
-      if (!(error instanceof ActivatorFailure)) logger.event("ERROR", { err: error }, failure.message);
+      const failure = error instanceof ActivatorError ? error : new ActivatorError("WAKE_FAILED", `wake api: ${errorText(error)}`, { cause: error });
+      if (!(error instanceof ActivatorError)) logger.event("ERROR", { err: error }, failure.message);
       if (!res.headersSent) sendError(res, failure);
       else res.destroy();
     });

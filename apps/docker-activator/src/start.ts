@@ -12,7 +12,7 @@ import type { AlarmSink } from "./activator.ts";
 import type { ContainerConfinement } from "./confinement.ts";
 import { DockerRuntime } from "./docker-runtime.ts";
 import { DEFAULT_DOCKER_SOCKET } from "./env.ts";
-import { ActivatorFailure } from "./errors.ts";
+import { DockerActivatorError } from "./errors.ts";
 import { DEFAULT_PROCESS_UNIT_NETWORK, ProcessUnitNetwork } from "./process-network.ts";
 import { ProcessRuntime } from "./process-runtime.ts";
 import { errorText } from "./runtime.ts";
@@ -135,7 +135,7 @@ async function fileStamp(path: string): Promise<string> {
  * (the engine must answer, else this fails naming the socket) or `auto` and an engine answers;
  * otherwise they cannot run and their wakes fail with the reason. Process units always run. While
  * units.json is invalid, the last good one holds.
- * @throws ActivatorFailure ENGINE_UNAVAILABLE, SOCKET_IN_USE.
+ * @throws DockerActivatorError ENGINE_UNAVAILABLE, SOCKET_IN_USE.
  */
 export async function startActivator(context: ComponentContext, options: ActivatorStartOptions = {}): Promise<RunningActivator> {
   const { logger, stateDir } = context;
@@ -169,7 +169,7 @@ export async function startActivator(context: ComponentContext, options: Activat
       dockerRuntime = await DockerRuntime.connect({ socketPath: socket, stateDir: root, logger, ...(options.containerConfinement === undefined ? {} : { confinement: options.containerConfinement }) });
     } catch (error) {
       if (runtimeSetting === "docker") {
-        throw new ActivatorFailure("ENGINE_UNAVAILABLE", `starting docker-activator: the server spec's runtime is "docker" but ${errorText(error).replace(/^docker runtime: /, "")}`, { cause: error });
+        throw new DockerActivatorError("ENGINE_UNAVAILABLE", `starting docker-activator: the server spec's runtime is "docker" but ${errorText(error).replace(/^docker runtime: /, "")}`, { cause: error });
       }
       dockerMissingReason = errorText(error);
       logger.warn({ socket, err: error }, `no Docker engine on ${socket}; container units cannot run, process units can`);

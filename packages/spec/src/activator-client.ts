@@ -1,28 +1,37 @@
 import { request, Agent } from "node:http";
 import { join } from "node:path";
+import { codedErrors } from "@coyote/log";
 import { ACTIVATOR_SOCKET, ControlError, WakeResponse, type ActivityReport } from "./runtime.ts";
 import { parseJson } from "./validate.ts";
 
-/** Why a wake failed, as the wake API says it (`run/docker-activator.sock`, docs/ARCHITECTURE.md). */
-export type WakeErrorCode = "UNIT_UNKNOWN" | "WAKE_FAILED" | "WAKE_TIMEOUT" | "ACTIVATOR_UNREACHABLE" | "BAD_ANSWER";
+/**
+ * The error codes of docker-activator's wake API (`run/docker-activator.sock`,
+ * docs/ARCHITECTURE.md), the one catalogue both sides use: the activator answers with the first
+ * five and their HTTP status (a {@link ControlError} body); a client meets the last two before it
+ * has an answer it can read.
+ */
+export const ACTIVATOR_ERRORS = {
+  UNIT_UNKNOWN: { status: 404, message: "no unit with that id in activator/units.json" },
+  WAKE_FAILED: { status: 503, message: "the unit cannot be started" },
+  WAKE_TIMEOUT: { status: 504, message: "the unit did not pass its readiness probe in time" },
+  BAD_REQUEST: { status: 400, message: "the request body is not what the API takes" },
+  NOT_FOUND: { status: 404, message: "no such endpoint" },
+  ACTIVATOR_UNREACHABLE: "docker-activator does not answer on its socket",
+  BAD_ANSWER: "docker-activator answered with something the API does not promise",
+} as const;
 
-/** A failed call to docker-activator's control API. */
-export class ActivatorError extends Error {
-  /** What went wrong, for callers that choose an answer by it (503 or 504). */
-  readonly code: WakeErrorCode;
+/** A code from {@link ACTIVATOR_ERRORS}. */
+export type ActivatorErrorCode = keyof typeof ACTIVATOR_ERRORS;
 
-  /**
-   * Makes the error.
-   * @param code what went wrong.
-   * @param message a lowercase message naming the unit.
-   * @param options the cause.
-   */
-  constructor(code: WakeErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = "ActivatorError";
-    this.code = code;
-  }
-}
+/** The codes a wake answers with and a client passes on as they are; any other becomes WAKE_FAILED. */
+const WAKE_ANSWER_CODES: ReadonlySet<string> = new Set<ActivatorErrorCode>(["UNIT_UNKNOWN", "WAKE_FAILED", "WAKE_TIMEOUT"]);
+
+/**
+ * An error of the wake API, on both of its sides: docker-activator throws it and answers with its
+ * code and status; {@link ActivatorClient} rebuilds it from the answer, so that a caller chooses
+ * by `code` (snitch-proxy answers 504 to WAKE_TIMEOUT, 503 to the rest).
+ */
+export class ActivatorError extends codedErrors("ActivatorError", ACTIVATOR_ERRORS) {}
 
 /**
  * The client side of docker-activator's wake API: what snitch-proxy (and the tests) use. One
@@ -108,8 +117,7 @@ function errorFrom(status: number, text: string, what: string): ActivatorError {
   try {
     const parsed = parseJson(ControlError, text, "docker-activator");
     const code = parsed.error.code;
-    const known: WakeErrorCode[] = ["UNIT_UNKNOWN", "WAKE_FAILED", "WAKE_TIMEOUT"];
-    return new ActivatorError(known.includes(code as WakeErrorCode) ? (code as WakeErrorCode) : "WAKE_FAILED", parsed.error.message);
+    return new ActivatorError(WAKE_ANSWER_CODES.has(code) ? (code as ActivatorErrorCode) : "WAKE_FAILED", parsed.error.message);
   } catch {
     return new ActivatorError("BAD_ANSWER", `docker-activator: ${what}: unexpected answer ${status}: ${text.slice(0, 200)}`);
   }
