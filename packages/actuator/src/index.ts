@@ -132,30 +132,7 @@ export interface ActuatorFactoryOptions {
  */
 export type ActuatorFactory = (options: ActuatorFactoryOptions) => Actuator;
 
-/**
- * An actuator failure. `terminal` means retrying cannot help (the spec asks for something
- * impossible, a provider said 4xx): the minion reports it and waits for the spec to change.
- * Anything else is retried with backoff. `reason` becomes the condition's reason.
- */
-export class ActuatorError extends Error {
-  /** Whether retrying could help. */
-  readonly terminal: boolean;
-  /** A PascalCase word for the condition's reason, e.g. `InvalidZone`. */
-  readonly reason: string;
-
-  /**
-   * Makes the error.
-   * @param reason a PascalCase word for the condition's reason.
-   * @param message a lowercase message with a context prefix.
-   * @param options `terminal` (default false) and the `cause`.
-   */
-  constructor(reason: string, message: string, options: { terminal?: boolean; cause?: unknown } = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.name = "ActuatorError";
-    this.reason = reason;
-    this.terminal = options.terminal ?? false;
-  }
-}
+export { ACTUATOR_ERRORS, ActuatorError, type ActuatorErrorCode } from "./errors.ts";
 
 /**
  * Observes, plans and (when needed) applies one actuator for one service. It does not commit.
