@@ -4,7 +4,7 @@ import { startMinion } from "./component.ts";
 export { Minion, type MinionOptions } from "./minion.ts";
 export { serverOrDefaults } from "@coyote/spec";
 export { WorkQueue, type Outcome, type QueueOptions } from "./queue.ts";
-export { mergeConditions } from "./conditions.ts";
+export { mergeConditions } from "@coyote/actuator";
 export { bundledActuators } from "./bundled.ts";
 
 /** The minion as `coyote up` and `coyote run minion` know it. */

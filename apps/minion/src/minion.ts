@@ -1,15 +1,12 @@
 import { readdir } from "node:fs/promises";
 import { basename, join } from "node:path";
 import { watch, type FSWatcher } from "chokidar";
-import type { Actuator } from "@coyote/actuator";
+import { CommitJournal, READY, Reconciler, SPEC_VALID, conditionOf, type Actuator } from "@coyote/actuator";
 import type { CoyoteLogger } from "@coyote/log";
 import { LastGood, ServerSpec, ServiceStatus, StateStore, serverOrDefaults, specPath } from "@coyote/spec";
 import { AlarmBook } from "./alarms.ts";
-import { conditionOf } from "./conditions.ts";
 import { createDomainProofActuator, DomainProofBook, waitsOnlyForProof, withDomainProof } from "./domain-proof.ts";
-import { CommitJournal } from "./journal.ts";
 import { PluginFolder } from "./plugins.ts";
-import { READY, Reconciler, SPEC_VALID } from "./reconciler.ts";
 import { WorkQueue } from "./queue.ts";
 
 /** How a minion runs. Every duration in milliseconds. */

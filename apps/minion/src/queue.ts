@@ -4,6 +4,7 @@
  * a key being processed that is added again is processed once more after the current run, never
  * twice at once; failed keys come back after an exponential backoff.
  */
+import type { Outcome } from "@coyote/actuator";
 
 /** How the queue paces work. */
 export interface QueueOptions {
@@ -15,15 +16,8 @@ export interface QueueOptions {
   readonly backoffMaxMs: number;
 }
 
-/** The outcome of processing one key. */
-export type Outcome =
-  | { readonly kind: "done" }
-  /** Check again after this long (a level-based "requeue after"). */
-  | { readonly kind: "after"; readonly ms: number }
-  /** A transient failure: retry with backoff. */
-  | { readonly kind: "retry" }
-  /** A terminal failure: do not retry until the key is added again. */
-  | { readonly kind: "terminal" };
+/** The outcome of processing one key: what the reconcile of that service asked for. */
+export type { Outcome };
 
 /** A de-duplicating, debouncing work queue with per-key exponential backoff. */
 export class WorkQueue {

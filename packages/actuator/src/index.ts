@@ -2,11 +2,12 @@
  * `@coyote/actuator`: the contract between the minion and the actuators that change the machine
  * (docs/CONTRIBUTING.md, "Adding an actuator").
  *
- * The minion reconciles one service at a time. For each actuator, in the bundled order, it calls
- * `observe` (read the world), the pure `plan` (what must change so the world matches the spec),
- * and `apply` only when the plan has steps. After a batch of services it calls `commit` once on
- * every actuator that applied something, which is where daemons are reloaded: a thousand changed
- * services cost one reload, not a thousand.
+ * The minion reconciles services in batches, through the loop kept here (`reconcile.ts`,
+ * `reconciler.ts`). For each actuator, in the bundled order, it calls `observe` (read the world),
+ * the pure `plan` (what must change so the world matches the spec), and `apply` only when the
+ * plan has steps. After a batch of services it calls `commit` once on every actuator that applied
+ * something, which is where daemons are reloaded: a thousand changed services cost one reload,
+ * not a thousand.
  */
 import type { CoyoteLogger } from "@coyote/log";
 import type { ServerSpec, ServiceSpec } from "@coyote/spec";
@@ -134,18 +135,6 @@ export type ActuatorFactory = (options: ActuatorFactoryOptions) => Actuator;
 
 export { ACTUATOR_ERRORS, ActuatorError, type ActuatorErrorCode } from "./errors.ts";
 
-/**
- * Observes, plans and (when needed) applies one actuator for one service. It does not commit.
- * @returns the plan, whether anything was applied, and the apply's {@link Requeue} when it asked for one.
- */
-export async function converge<O, S>(actuator: Actuator<O, S>, target: Target, context: ActuatorContext): Promise<{ changed: boolean; plan: Plan<S>; requeue?: Requeue }> {
-  const observed = await actuator.observe(target, context);
-  const plan = actuator.plan(target, observed, context.server);
-  if (plan.steps.length === 0) return { changed: false, plan };
-  const result = await actuator.apply(plan, target, context);
-  return isRequeue(result) ? { changed: true, plan, requeue: result } : { changed: true, plan };
-}
-
 /** Tells whether a value looks like an actuator (for plugins, whose types are not checked). */
 export function isActuator(value: unknown): value is Actuator {
   if (typeof value !== "object" || value === null) return false;
@@ -156,4 +145,8 @@ export function isActuator(value: unknown): value is Actuator {
 
 export { DirectoryCache, FileCache, memoizeByIdentity } from "./directory-cache.ts";
 export { errorText, observeFragment, readTextIfExists } from "./files.ts";
+export { ApplyLock, ReconcileLoop, converge, loopFor, type ReconcileLoopOptions, type StepResult } from "./reconcile.ts";
+export { READY, Reconciler, SPEC_VALID, type Outcome, type ReconcilerDeps } from "./reconciler.ts";
+export { CommitJournal, type Journal } from "./journal.ts";
+export { conditionOf, mergeConditions, type ConditionUpdate } from "./conditions.ts";
 export type { ObservedFragment } from "./files.ts";

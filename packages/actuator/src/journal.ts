@@ -2,12 +2,22 @@ import { mkdir, readFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { writeFileAtomic } from "@coyote/spec";
 
+/** Where the loop records, before an apply, that an actuator will owe a commit. */
+export interface Journal {
+  /** Records, durably, that an actuator will owe a commit. */
+  owe(actuatorId: string): Promise<void>;
+  /** Records that an actuator's commit went through. */
+  paid(actuatorId: string): Promise<void>;
+  /** The actuators that owe a commit. */
+  readonly pending: readonly string[];
+}
+
 /**
  * The actuators that applied changes not yet committed (daemon not reloaded), kept on disk so that
  * a minion killed between an apply and its commit commits at its next start: on restart every
  * file already matches the spec, so `observe` alone would never notice the reload that is owed.
  */
-export class CommitJournal {
+export class CommitJournal implements Journal {
   readonly #path: string;
   #pending = new Set<string>();
 

@@ -1,11 +1,22 @@
-import { rm } from "node:fs/promises";
-import { ActuatorError, actuatorStore, FileCache, isRequeue, type Actuator, type ActuatorContext, type ActuatorStore, type Requeue, type Target } from "@coyote/actuator";
+import { readFile, rm } from "node:fs/promises";
 import type { CoyoteLogger } from "@coyote/log";
 import { ContractError, ServiceStatus, parseSpec, readJsonText, specPath, type ServerSpec, type ServiceSpec, type Spec, type StateStore } from "@coyote/spec";
-import { readFile } from "node:fs/promises";
+import { actuatorStore, type ActuatorStore } from "./actuator-store.ts";
 import { mergeConditions, type ConditionUpdate } from "./conditions.ts";
-import type { CommitJournal } from "./journal.ts";
-import type { Outcome } from "./queue.ts";
+import { FileCache } from "./directory-cache.ts";
+import { ActuatorError, type Actuator, type ActuatorContext, type Requeue, type Target } from "./index.ts";
+import type { Journal } from "./journal.ts";
+import { ReconcileLoop } from "./reconcile.ts";
+
+/** What one reconcile of a service asks of the work queue. */
+export type Outcome =
+  | { readonly kind: "done" }
+  /** Check again after this long (a level-based "requeue after"). */
+  | { readonly kind: "after"; readonly ms: number }
+  /** A transient failure: retry with backoff. */
+  | { readonly kind: "retry" }
+  /** A terminal failure: do not retry until the key is added again. */
+  | { readonly kind: "terminal" };
 
 /** What the reconciler needs from the minion. */
 export interface ReconcilerDeps {
@@ -14,7 +25,7 @@ export interface ReconcilerDeps {
   /** The minion's logger. */
   readonly logger: CoyoteLogger;
   /** The commit journal. */
-  readonly journal: CommitJournal;
+  readonly journal: Journal;
   /** Aborted when the minion stops. */
   readonly signal: AbortSignal;
   /** The clock, for condition times. */
@@ -67,20 +78,14 @@ export class Reconciler {
   readonly #specs = new Map<string, FileCache<Spec>>();
   /** The store as the actuators see it: no specs, no history. */
   readonly #actuatorStore: ActuatorStore;
-
-  #lock: Promise<void> = Promise.resolve();
-
-  /** Runs `fn` after every earlier call has finished: the one lock all applies take. */
-  #exclusive(fn: () => Promise<void>): Promise<void> {
-    const run = this.#lock.then(fn);
-    this.#lock = run.catch(() => undefined);
-    return run;
-  }
+  /** The steps every service goes through, with the one lock all applies take. */
+  readonly #loop: ReconcileLoop;
 
   /** Makes a reconciler. */
   constructor(deps: ReconcilerDeps) {
     this.#deps = deps;
     this.#actuatorStore = actuatorStore(deps.store);
+    this.#loop = new ReconcileLoop({ journal: deps.journal });
   }
 
   /**
@@ -109,31 +114,26 @@ export class Reconciler {
         item.results.push(result);
         const context = this.#context(actuator, item.id, server);
         try {
-          if (actuator.plan(target, await actuator.observe(target, context), server).steps.length === 0) continue;
-          await this.#exclusive(async () => {
-            const plan = actuator.plan(target, await actuator.observe(target, context), server);
-            if (plan.steps.length === 0) return;
-            // A service gets a status before anything is made for it: the status files are how a
-            // restarted minion finds services deleted while it was down, whose leftovers it removes.
-            if (!this.statuses.has(item.id)) {
-              await this.#writeStatus(item.id, 0, [{ type: READY, status: "Unknown", reason: "Reconciling", message: "the first reconcile is under way", observedGeneration: 0 }], true);
-            }
-            // Recorded before the apply: a kill after it must still end in a commit.
-            await this.#deps.journal.owe(actuator.id);
-            const returned = await actuator.apply(plan, target, context);
-            if (isRequeue(returned)) {
-              result.requeue = returned;
-              result.reason = REASON.test(returned.reason) ? returned.reason : "NotConverged";
-              result.message = returned.message.slice(0, 2000);
-            }
-            // The condition says where things stand, not what was just done (that goes to the
-            // log), so that the next, converged pass leaves the status untouched.
-            result.applied = true;
-            context.logger.info({ serviceId: item.id, changes: plan.describe }, `${actuator.id} applied ${plan.describe.length} change(s) for ${item.id}`);
-            const list = appliedBy.get(actuator) ?? [];
-            list.push(item);
-            appliedBy.set(actuator, list);
-          });
+          // A service gets a status before anything is made for it: the status files are how a
+          // restarted minion finds services deleted while it was down, whose leftovers it removes.
+          const firstStatus = async () => {
+            if (this.statuses.has(item.id)) return;
+            await this.#writeStatus(item.id, 0, [{ type: READY, status: "Unknown", reason: "Reconciling", message: "the first reconcile is under way", observedGeneration: 0 }], true);
+          };
+          const { changed, plan, requeue } = await this.#loop.step(actuator, target, context, firstStatus);
+          if (!changed) continue;
+          if (requeue) {
+            result.requeue = requeue;
+            result.reason = REASON.test(requeue.reason) ? requeue.reason : "NotConverged";
+            result.message = requeue.message.slice(0, 2000);
+          }
+          // The condition says where things stand, not what was just done (that goes to the
+          // log), so that the next, converged pass leaves the status untouched.
+          result.applied = true;
+          context.logger.info({ serviceId: item.id, changes: plan.describe }, `${actuator.id} applied ${plan.describe.length} change(s) for ${item.id}`);
+          const list = appliedBy.get(actuator) ?? [];
+          list.push(item);
+          appliedBy.set(actuator, list);
         } catch (error) {
           this.#fail(result, error);
           context.logger.event("ERROR", { serviceId: item.id, actuator: actuator.id, reason: result.reason, terminal: result.terminal, err: error }, `${actuator.id} failed for ${item.id}`);
@@ -170,8 +170,7 @@ export class Reconciler {
       const context = this.#context(actuator, undefined, server);
       const started = performance.now();
       try {
-        await actuator.commit?.(context);
-        await this.#deps.journal.paid(actuator.id);
+        await this.#loop.commit(actuator, context);
         this.#deps.logger.event("CONFIG_RELOADED", { actuator: actuator.id, services: (appliedBy.get(actuator) ?? []).length, ms: Math.round(performance.now() - started) });
       } catch (error) {
         context.logger.event("ERROR", { actuator: actuator.id, err: error }, `committing ${actuator.id} failed`);
