@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url";
 import { CoyoteError } from "./errors.ts";
 import { acquireFileLock, isHolderAlive, processStartTime, readLockHolder, type LockHolder } from "./lock.ts";
 
-const holderScript = fileURLToPath(new URL("./test-fixtures/lock-holder.ts", import.meta.url));
+const holderScript = fileURLToPath(new URL("./test/lock-holder.ts", import.meta.url));
 
 let dir: string;
 before(async () => {

@@ -16,8 +16,8 @@ import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import type { Spec } from "./specs.ts";
 import { INIT_MESSAGE, PENDING_JOURNAL, RECOVER_MESSAGE, StateStore } from "./store.ts";
-import { git, gitWithInput } from "./test-fixtures/helpers.ts";
-import { AUTHOR, serviceSpec } from "./test-fixtures/specs.ts";
+import { git, gitWithInput } from "./test/support.ts";
+import { AUTHOR, serviceSpec } from "./test/specs.ts";
 import { parseSpec } from "./validate.ts";
 
 const KILLS = 200;
@@ -25,7 +25,7 @@ const KILLS = 200;
 // phase of the next write or two.
 const MAX_DELAY_MS = 100;
 const FILES = ["services/blog.json", "services/shop.json"] as const;
-const writerScript = fileURLToPath(new URL("./test-fixtures/store-writer.ts", import.meta.url));
+const writerScript = fileURLToPath(new URL("./test/store-writer.ts", import.meta.url));
 
 function canonical(value: unknown): string {
   return JSON.stringify(value, (_key, v: unknown) =>

@@ -17,8 +17,8 @@ import { readRef, updateRef, ZERO_OID } from "./git-refs.ts";
 import { GitRepo } from "./git.ts";
 import { PENDING_JOURNAL, StateStore, type MaintenanceReport } from "./store.ts";
 import { estimateLooseObjects } from "./store-maintenance.ts";
-import { git, gitWithInput } from "./test-fixtures/helpers.ts";
-import { AUTHOR, serviceSpec } from "./test-fixtures/specs.ts";
+import { git, gitWithInput } from "./test/support.ts";
+import { AUTHOR, serviceSpec } from "./test/specs.ts";
 import { parseSpec } from "./validate.ts";
 
 const run = promisify(execFile);

@@ -12,11 +12,11 @@ import { GitRepo } from "./git.ts";
 import { ServiceStatus } from "./runtime.ts";
 import type { Spec } from "./specs.ts";
 import { INIT_MESSAGE, PENDING_JOURNAL, RECOVER_MESSAGE, StateStore, STORE_LOCK, type RecoveryReport } from "./store.ts";
-import { commitCount, fingerprint, git } from "./test-fixtures/helpers.ts";
-import { AUTHOR, serviceSpec } from "./test-fixtures/specs.ts";
+import { commitCount, fingerprint, git } from "./test/support.ts";
+import { AUTHOR, serviceSpec } from "./test/specs.ts";
 import { parseSpec } from "./validate.ts";
 
-const holderScript = fileURLToPath(new URL("./test-fixtures/lock-holder.ts", import.meta.url));
+const holderScript = fileURLToPath(new URL("./test/lock-holder.ts", import.meta.url));
 
 const roots: string[] = [];
 let root: string;
