@@ -6,6 +6,7 @@ export { serverOrDefaults } from "@coyote/spec";
 export { WorkQueue, type Outcome, type QueueOptions } from "./queue.ts";
 export { mergeConditions } from "@coyote/actuator";
 export { bundledActuators } from "./bundled.ts";
+export { MINION_ERRORS, MinionError, type MinionErrorCode } from "./errors.ts";
 
 /** The minion as `coyote up` and `coyote run minion` know it. */
 export const component: ComponentDefinition = {

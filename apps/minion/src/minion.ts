@@ -6,6 +6,7 @@ import type { CoyoteLogger } from "@coyote/log";
 import { LastGood, ServerSpec, ServiceStatus, StateStore, serverOrDefaults, specPath } from "@coyote/spec";
 import { AlarmBook } from "./alarms.ts";
 import { createDomainProofActuator, DomainProofBook, waitsOnlyForProof, withDomainProof } from "./domain-proof.ts";
+import { MinionError } from "./errors.ts";
 import { PluginFolder } from "./plugins.ts";
 import { WorkQueue } from "./queue.ts";
 
@@ -248,7 +249,7 @@ export class Minion {
   #setBundled(actuators: Actuator[]): void {
     const ids = new Set<string>();
     for (const actuator of actuators) {
-      if (ids.has(actuator.id)) throw new Error(`minion: two bundled actuators have the id ${actuator.id}`);
+      if (ids.has(actuator.id)) throw new MinionError("MINION_ERR_ACTUATOR_ID_TAKEN", `minion: two bundled actuators have the id ${actuator.id}`);
       ids.add(actuator.id);
     }
     this.#bundled = actuators;

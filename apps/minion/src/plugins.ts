@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { isActuator, type Actuator, type ActuatorFactory } from "@coyote/actuator";
 import type { CoyoteLogger } from "@coyote/log";
+import { MinionError } from "./errors.ts";
 
 interface Loaded {
   readonly version: string;
@@ -98,11 +99,11 @@ export class PluginFolder {
     try {
       // The query makes a changed file a new module: ESM caches modules by URL for the process's life.
       const module = (await import(`${pathToFileURL(file).href}?v=${mtimeMs}`)) as { createActuator?: unknown };
-      if (typeof module.createActuator !== "function") throw new Error("it exports no createActuator function");
+      if (typeof module.createActuator !== "function") throw new MinionError("MINION_ERR_PLUGIN_INVALID", "it exports no createActuator function");
       const actuator: unknown = (module.createActuator as ActuatorFactory)({ stateDir: this.#stateDir });
-      if (!isActuator(actuator)) throw new Error("createActuator returned no actuator (id actuator.<name>, condition, observe, plan, apply)");
+      if (!isActuator(actuator)) throw new MinionError("MINION_ERR_PLUGIN_INVALID", "createActuator returned no actuator (id actuator.<name>, condition, observe, plan, apply)");
       const taken = reservedIds.has(actuator.id) || this.actuators.some((a) => a.id === actuator.id && this.#loaded.get(name)?.actuator !== a);
-      if (taken) throw new Error(`its id ${actuator.id} is already taken`);
+      if (taken) throw new MinionError("MINION_ERR_ACTUATOR_ID_TAKEN", `its id ${actuator.id} is already taken`);
       this.#logger.info({ plugin: name, actuator: actuator.id }, `plugin ${name} loaded: ${actuator.id}`);
       return actuator;
     } catch (error) {

@@ -1,0 +1,16 @@
+import { codedErrors } from "@coyote/log";
+
+/**
+ * The catalogue of the minion's coded errors (docs/CONTRIBUTING.md, "Conventions"). A failed
+ * reconcile is an actuator's `ActuatorError` and shows as a condition; these are the minion's own.
+ */
+export const MINION_ERRORS = {
+  MINION_ERR_PLUGIN_INVALID: "a plugin's module does not make an actuator",
+  MINION_ERR_ACTUATOR_ID_TAKEN: "another actuator already has that id",
+} as const;
+
+/** A code from {@link MINION_ERRORS}. */
+export type MinionErrorCode = keyof typeof MINION_ERRORS;
+
+/** An error of the minion itself, with its code and cause. */
+export class MinionError extends codedErrors("MinionError", MINION_ERRORS) {}
