@@ -5,7 +5,7 @@
  */
 import { join } from "node:path";
 import { ActuatorError } from "@coyote/actuator";
-import { DomainName } from "@coyote/spec";
+import { DomainName, mailRuntimePaths } from "@coyote/spec";
 import type { DnsRecord, ServerSpec, ServiceSpec } from "@coyote/spec";
 import { z } from "zod";
 import { absoluteName, canonicalIPv6, compareNames, isInZone, isOwnerName, MAX_NAME_LENGTH } from "./names.ts";
@@ -108,7 +108,7 @@ export type DkimRecordFile = z.infer<typeof DkimRecordFile>;
  */
 export function dkimFilePath(stateDir: string, domain: string): string {
   if (!DomainName.safeParse(domain).success) throw new Error(`dkim file path: not a domain name: ${JSON.stringify(domain)}`);
-  return join(stateDir, "mail", "dkim", `${domain}.json`);
+  return join(mailRuntimePaths(stateDir).dkim, `${domain}.json`);
 }
 
 const TYPE_CODES: Readonly<Record<RecordType | "SOA", number>> = { A: 1, NS: 2, CNAME: 5, SOA: 6, MX: 15, TXT: 16, AAAA: 28, SRV: 33, CAA: 257 };

@@ -109,7 +109,7 @@ export function createSnickersActuator(options: SnickersOptions): Actuator<Snick
       const routes = combineRoutes(await fragments.read(), context.logger);
       const doc = validate(ProxyRoutes, { schemaVersion: 1, generatedAt: new Date(now()).toISOString(), ...settings, routes }, "proxy/routes.json");
       if (previous && carriesSettings(previous, settings) && JSON.stringify(previous.routes) === JSON.stringify(doc.routes)) return;
-      await mkdir(paths.proxy, { recursive: true });
+      await mkdir(paths.root, { recursive: true });
       await writeFileAtomic(paths.routes, `${JSON.stringify(doc)}\n`);
       context.logger.event("CONFIG_RELOADED", { what: "proxy routes", routes: routes.length, listen: `${settings.listen.host} ${String(settings.listen.https)}/${String(settings.listen.http)}` });
     });

@@ -1,10 +1,9 @@
 // snickers' routes: one fragment per service (`proxy/routes.d/<id>.json`), and the combined file
 // snitch-proxy reads (`proxy/routes.json`), made from all of them once per batch, with the proxy's
 // settings from the server spec (its connection limit and where it listens): the proxy reads no spec.
-import { join } from "node:path";
 import { z } from "zod";
 import type { CoyoteLogger } from "@coyote/log";
-import { SchemaVersion, ServiceId, WebHostname, proxyListenFor, staticRootFolder, type ProxyListen, type ProxyRoutes, type ServerSpec, type ServiceSpec } from "@coyote/spec";
+import { SchemaVersion, ServiceId, WebHostname, proxyListenFor, proxyRuntimePaths, staticRootFolder, type ProxyListen, type ProxyRuntimePaths, type ProxyRoutes, type ServerSpec, type ServiceSpec } from "@coyote/spec";
 
 /** One route of `proxy/routes.json`. */
 export type Route = ProxyRoutes["routes"][number];
@@ -19,20 +18,11 @@ export const RoutesFragment = z.strictObject({
 /** A parsed routes fragment. */
 export type RoutesFragment = z.infer<typeof RoutesFragment>;
 
-/** The folders and files of snickers in a state folder. */
-export function snickersPaths(stateDir: string) {
-  const proxy = join(stateDir, "proxy");
-  return {
-    proxy,
-    fragments: join(proxy, "routes.d"),
-    routes: join(proxy, "routes.json"),
-    certs: join(proxy, "certs"),
-    ca: join(proxy, "ca"),
-  };
-}
+/** The folders and files of snickers in a state folder (the contract is in `@coyote/spec`). */
+export const snickersPaths: (stateDir: string) => ProxyRuntimePaths = proxyRuntimePaths;
 
 /** The paths {@link snickersPaths} returns. */
-export type SnickersPaths = ReturnType<typeof snickersPaths>;
+export type SnickersPaths = ProxyRuntimePaths;
 
 /**
  * The routes a service's spec asks for: every web hostname, path `/`, to its backend. A static

@@ -8,6 +8,7 @@ export * from "./specs.ts";
 export * from "./domains.ts";
 export * from "./domain-proof.ts";
 export * from "./runtime.ts";
+export * from "./runtime-paths.ts";
 export * from "./local-ca-files.ts";
 export * from "./activator-client.ts";
 export * from "./validate.ts";
