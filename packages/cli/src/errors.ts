@@ -1,3 +1,4 @@
+import { codedErrors } from "@coyote/log";
 import { CoyoteError } from "@coyote/spec";
 
 /**
@@ -18,20 +19,46 @@ export const EXIT = {
 /** An exit code from {@link EXIT}. */
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 
+/**
+ * The catalogue of the CLI's coded errors (docs/CONTRIBUTING.md, "Conventions"): one code for each
+ * exit code a failed command ends with.
+ */
+export const CLI_ERRORS = {
+  CLI_ERR_FAILED: "an operation failed",
+  CLI_ERR_USAGE: "the command line is wrong",
+  CLI_ERR_INVALID: "an input file is invalid",
+  CLI_ERR_NOT_FOUND: "the thing named does not exist",
+  CLI_ERR_BUSY: "the state store is busy",
+  CLI_ERR_MISSING: "something the command needs is missing from the machine",
+} as const;
+
+/** A code from {@link CLI_ERRORS}. */
+export type CliErrorCode = keyof typeof CLI_ERRORS;
+
+/** The code of each exit code; an error that asks for exit 0 is still a failure to a program. */
+const CODE_OF_EXIT: Readonly<Record<ExitCode, CliErrorCode>> = {
+  [EXIT.OK]: "CLI_ERR_FAILED",
+  [EXIT.FAILED]: "CLI_ERR_FAILED",
+  [EXIT.USAGE]: "CLI_ERR_USAGE",
+  [EXIT.INVALID]: "CLI_ERR_INVALID",
+  [EXIT.NOT_FOUND]: "CLI_ERR_NOT_FOUND",
+  [EXIT.BUSY]: "CLI_ERR_BUSY",
+  [EXIT.MISSING]: "CLI_ERR_MISSING",
+};
+
 /** An error that ends a command with a message for people and a chosen exit code. */
-export class CliError extends Error {
+export class CliError extends codedErrors("CliError", CLI_ERRORS) {
   /** The process exit code. */
   readonly exitCode: ExitCode;
 
   /**
    * Makes the error.
    * @param message what went wrong and, where it helps, how to fix it.
-   * @param exitCode the exit code, {@link EXIT.FAILED} by default.
+   * @param exitCode the exit code, {@link EXIT.FAILED} by default; it chooses the error's code.
    * @param options the cause.
    */
   constructor(message: string, exitCode: ExitCode = EXIT.FAILED, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = "CliError";
+    super(CODE_OF_EXIT[exitCode], message, options);
     this.exitCode = exitCode;
   }
 }
