@@ -24,6 +24,8 @@ const HOP_BY_HOP = new Set([
 /** The names a `Connection` header lists: hop-by-hop too, for this one message. */
 function connectionListed(value: string | string[] | undefined): Set<string> | undefined {
   if (value === undefined) return undefined;
+  // The usual values list no header: answered without splitting (this runs for every message).
+  if (typeof value === "string" && (value === "keep-alive" || value === "close" || value === "Keep-Alive" || value === "Close")) return undefined;
   const names = new Set<string>();
   for (const part of (Array.isArray(value) ? value.join(",") : value).split(",")) {
     const name = part.trim().toLowerCase();

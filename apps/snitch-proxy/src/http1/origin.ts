@@ -9,6 +9,19 @@ import { Call, Connection, Phase, type Pool } from "./origin-connection.ts";
 
 export * from "./origin-api.ts";
 
+/** The pool key of each address object (the proxy resolves a route to the same object every time). */
+const KEYS = new WeakMap<OriginAddress, string>();
+
+/** `host:port`, made once per address object rather than once per request. */
+function keyOf(address: OriginAddress): string {
+  let key = KEYS.get(address);
+  if (key === undefined) {
+    key = `${address.host}:${String(address.port)}`;
+    KEYS.set(address, key);
+  }
+  return key;
+}
+
 /**
  * The upstream client: keep-alive connections per address, reused last-in first-out (the warmest
  * first), closed after `keepAliveMs` idle. A request waits at most `headersTimeoutMs` for its
@@ -34,7 +47,7 @@ export class Origins implements Pool {
 
   /** Sends a request; the handler hears the response or one error. */
   send(address: OriginAddress, request: OriginRequest, handler: OriginHandler): OriginCall {
-    const key = `${address.host}:${String(address.port)}`;
+    const key = keyOf(address);
     const call = new Call(this, address, key, request, handler);
     if (this.#closed) {
       queueMicrotask(() => call.fail(new OriginError(ORIGIN_RESET, "the proxy is stopping")));

@@ -66,7 +66,9 @@ export class Http1Exchange implements Exchange, Reply, BodySource {
   #chunked = false;
   #noBody = false;
   #close = false;
-  #closeListeners: (() => void)[] | undefined;
+  /** The first close listener (there is one per request: its passage), then any others. */
+  #closeListener: (() => void) | undefined;
+  #moreCloseListeners: (() => void)[] | undefined;
 
   constructor(connection: ExchangeConnection, method: string, url: string, headers: IncomingHttpHeaders, minor: 0 | 1, keepAlive: boolean, framing: Framing, expectContinue: boolean) {
     this.#connection = connection;
@@ -245,7 +247,8 @@ export class Http1Exchange implements Exchange, Reply, BodySource {
   }
 
   onClose(listener: () => void): void {
-    (this.#closeListeners ??= []).push(listener);
+    if (this.#closeListener === undefined) this.#closeListener = listener;
+    else (this.#moreCloseListeners ??= []).push(listener);
   }
 
   /** The connection is gone (or refused the rest of the request): the answer is over, unsent. */
@@ -261,8 +264,10 @@ export class Http1Exchange implements Exchange, Reply, BodySource {
   }
 
   #closed(): void {
-    const listeners = this.#closeListeners;
-    this.#closeListeners = undefined;
-    if (listeners !== undefined) for (const listener of listeners) listener();
+    const first = this.#closeListener;
+    const more = this.#moreCloseListeners;
+    this.#closeListener = this.#moreCloseListeners = undefined;
+    first?.();
+    if (more !== undefined) for (const listener of more) listener();
   }
 }
