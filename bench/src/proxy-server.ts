@@ -4,7 +4,7 @@
 // prints `READY {"port":N}` on standard output for bench/src/proxy.ts. It stops on SIGTERM or
 // SIGINT, and when its standard input closes (the benchmark died), so it is never left behind.
 //
-//   node --import tsx src/proxy-server.ts --state DIR --port N --backend 127.0.0.1:PORT --host NAME --key FILE --chain FILE
+//   node --import tsx src/proxy-server.ts --state DIR --port N --backend 127.0.0.1:PORT --host NAME --key FILE --chain FILE [--workers N] [--cluster]
 import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -22,6 +22,8 @@ const { values } = parseArgs({
     chain: { type: "string" },
     // Processes to run: 1 runs the proxy in this process, more run its cluster of workers.
     workers: { type: "string", default: "1" },
+    // Runs the cluster even with one worker (what `coyote up` runs: a parent and its workers).
+    cluster: { type: "boolean", default: false },
     // The route opts in to Strict-Transport-Security (bench/tls-audit rates the headers too).
     hsts: { type: "boolean", default: false },
   },
@@ -29,7 +31,7 @@ const { values } = parseArgs({
 
 const { state, backend, host, key, chain } = values;
 if (state === undefined || backend === undefined || host === undefined || key === undefined || chain === undefined) {
-  process.stderr.write("usage: proxy-server.ts --state DIR --port N --backend HOST:PORT --host NAME --key FILE --chain FILE [--workers 1]\n");
+  process.stderr.write("usage: proxy-server.ts --state DIR --port N --backend HOST:PORT --host NAME --key FILE --chain FILE [--workers 1] [--cluster]\n");
   process.exit(2);
 }
 const workers = Number(values.workers);
@@ -56,7 +58,7 @@ await chmod(certFile, 0o600);
 const logger = createLogger({ component: "snitch-proxy", file: join(state, "proxy.log") });
 const https = { host: "127.0.0.1", port: Number(values.port) };
 // One process is snitch-proxy's library form; several are its cluster (SO_REUSEPORT workers).
-const proxy = workers === 1
+const proxy = workers === 1 && !values.cluster
   ? await startProxy({ stateDir: state, logger, https, accessLog: false, writeStats: true })
   : await startProxyCluster({ stateDir: state, logger, logFile: join(state, "proxy.log"), https, accessLog: false, workers });
 

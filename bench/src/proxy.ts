@@ -10,6 +10,7 @@
 //
 //   node --import tsx bench/src/proxy.ts [--rounds 3] [--duration 10] [--connections 64] [--threads 2] [--warmup 2]
 //                                        [--protocol both|h1|h2] [--streams 10] [--workers 1]
+//                                        [--cluster] [--other-workers N]
 //                                        [--baseline REF] [--snitch-cpu-prof DIR] [--probe]
 //                                        [--snitch-node-flags "..."] [--baseline-node-flags "..."] [--think MS]
 //
@@ -43,6 +44,10 @@ const { values } = parseArgs({
     streams: { type: "string", default: "10" },
     // snitch-proxy processes: 1 is the library form (startProxy), more its cluster (what coyote up runs, one per core).
     workers: { type: "string", default: "1" },
+    // Runs snitch-proxy as its cluster (a parent and its workers, what `coyote up` runs) even with one worker.
+    cluster: { type: "boolean", default: false },
+    // A second snitch-proxy of this tree with another number of workers, to compare the two in one run.
+    "other-workers": { type: "string" },
     // An earlier commit whose snitch-proxy runs beside this tree's.
     baseline: { type: "string" },
     // A folder for a CPU profile of snitch-proxy (node --cpu-prof), written when it stops.
@@ -81,7 +86,9 @@ const BODY = "hello from the backend\n";
 // to a resolver here: the load tools and the readiness check connect to 127.0.0.1 directly.
 const HOST = "bench.localhost";
 const READY_TIMEOUT_MS = 30_000;
-const TARGET_COUNT = values.baseline === undefined ? 3 : 4;
+const OTHER_WORKERS = values["other-workers"];
+if (OTHER_WORKERS !== undefined && !/^[1-9]\d?$/.test(OTHER_WORKERS)) throw new Error("bench/proxy: --other-workers must be a whole number from 1 to 99");
+const TARGET_COUNT = 3 + (values.baseline === undefined ? 0 : 1) + (OTHER_WORKERS === undefined ? 0 : 1);
 // Setup (a baseline is unpacked) and teardown, plus every run with a few seconds of slack each.
 const BUDGET_MS = 180_000 + ROUNDS * PROTOCOLS.length * TARGET_COUNT * (WARMUP + DURATION + 5) * 1000;
 
@@ -227,13 +234,13 @@ try {
   const cpuList = cpus();
   out(`machine: ${availableParallelism()} cores (${cpuList[0]?.model ?? "?"}), Linux ${release()}, load average ${loadavg().map((x) => x.toFixed(2)).join(" ")}`);
   out(`versions: Node ${process.version}, ${versionOf(NGINX, ["-v"])}, Caddy ${versionOf(CADDY, ["version"]).split(" ")[0] ?? "?"}, ${versionOf(WRK, ["-v"]).split(" [")[0] ?? "wrk"}, ${versionOf(H2LOAD, ["--version"])}`);
-  out(`run: ${ROUNDS} rounds × ${PROTOCOLS.join("+")} × (snitch${baseline ? `, snitch@${baseline.commit}` : ""}, nginx, caddy), ${WARMUP} s warm-up + ${DURATION} s each, ${CONNECTIONS} connections, ${THREADS} threads, ${STREAMS} HTTP/2 streams per connection${THINK > 0 ? `, wrk waits ${String(THINK)} ms between an answer and the next request` : ""}`);
+  out(`run: ${ROUNDS} rounds × ${PROTOCOLS.join("+")} × (snitch${OTHER_WORKERS === undefined ? "" : `, snitch with ${OTHER_WORKERS} workers`}${baseline ? `, snitch@${baseline.commit}` : ""}, nginx, caddy)${values.cluster ? ", snitch-proxy as its cluster" : ""}, ${WARMUP} s warm-up + ${DURATION} s each, ${CONNECTIONS} connections, ${THREADS} threads, ${STREAMS} HTTP/2 streams per connection${THINK > 0 ? `, wrk waits ${String(THINK)} ms between an answer and the next request` : ""}`);
 
   // The one certificate every proxy serves.
   const { setup, caPem } = await benchSetup(workDir, HOST, daemons);
   const trust = { ca: caPem };
 
-  const [backendPort = 0, nginxPort = 0, caddyPort = 0, snitchPort = 0, basePort = 0] = await freePorts(5);
+  const [backendPort = 0, nginxPort = 0, caddyPort = 0, snitchPort = 0, basePort = 0, otherPort = 0] = await freePorts(6);
   const backend = startBackend(setup, backendPort, BODY);
   await waitServing(backend.daemon, backendPort, undefined, backend.errorLog);
   const nginx = startNginxProxy(setup, nginxPort, backendPort);
@@ -241,10 +248,12 @@ try {
   const caddy = startCaddy(setup, caddyPort, backendPort);
   await waitServing(caddy.daemon, caddyPort, trust, caddy.errorLog);
   const probeDir = (name: string) => (values.probe ? join(workDir, `probe-${name}`) : undefined);
-  const snitch = startSnitch(setup, { name: "snitch", benchDir, port: snitchPort, backendPort, workers: values.workers, profileDir: values["snitch-cpu-prof"], nodeFlags: flagsOf(values["snitch-node-flags"]), probeDir: probeDir("snitch") });
+  const snitch = startSnitch(setup, { name: "snitch", benchDir, port: snitchPort, backendPort, workers: values.workers, cluster: values.cluster, profileDir: values["snitch-cpu-prof"], nodeFlags: flagsOf(values["snitch-node-flags"]), probeDir: probeDir("snitch") });
   await waitServing(snitch.daemon, snitchPort, trust, snitch.errorLog);
-  const base = baseline ? { ...startSnitch(setup, { name: "baseline", benchDir: baseline.benchDir, port: basePort, backendPort, workers: values.workers, nodeFlags: flagsOf(values["baseline-node-flags"]), probeDir: probeDir("baseline") }), commit: baseline.commit } : undefined;
+  const base = baseline ? { ...startSnitch(setup, { name: "baseline", benchDir: baseline.benchDir, port: basePort, backendPort, workers: values.workers, cluster: values.cluster, nodeFlags: flagsOf(values["baseline-node-flags"]), probeDir: probeDir("baseline") }), commit: baseline.commit } : undefined;
   if (base) await waitServing(base.daemon, basePort, trust, base.errorLog);
+  const other = OTHER_WORKERS === undefined ? undefined : startSnitch(setup, { name: "other", benchDir, port: otherPort, backendPort, workers: OTHER_WORKERS, cluster: values.cluster, nodeFlags: flagsOf(values["snitch-node-flags"]), probeDir: probeDir("other") });
+  if (other) await waitServing(other.daemon, otherPort, trust, other.errorLog);
 
   interface Target {
     readonly name: string;
@@ -258,7 +267,8 @@ try {
   const snitchWatch = (daemon: Daemon) => () => [...treeOf("proxy", daemon), { label: "proxy main thread", pid: daemon.pid, tid: daemon.pid }, ...backendTree()];
   const targets: Target[] = [
     // The main thread is where snitch-proxy's JavaScript runs: it shows whether one core is the limit.
-    { name: "snitch", label: "snitch-proxy", port: snitchPort, watch: snitchWatch(snitch.daemon), ...(values.probe ? { probe: { daemon: snitch.daemon, dir: probeDir("snitch") ?? "" } } : {}) },
+    { name: "snitch", label: OTHER_WORKERS === undefined ? "snitch-proxy" : `snitch-proxy, ${values.workers} workers`, port: snitchPort, watch: snitchWatch(snitch.daemon), ...(values.probe ? { probe: { daemon: snitch.daemon, dir: probeDir("snitch") ?? "" } } : {}) },
+    ...(other ? [{ name: "other", label: `snitch-proxy, ${String(OTHER_WORKERS)} workers`, port: otherPort, watch: snitchWatch(other.daemon), ...(values.probe ? { probe: { daemon: other.daemon, dir: probeDir("other") ?? "" } } : {}) }] : []),
     ...(base ? [{ name: "base", label: `snitch-proxy @${base.commit}`, port: basePort, watch: snitchWatch(base.daemon), ...(values.probe ? { probe: { daemon: base.daemon, dir: probeDir("baseline") ?? "" } } : {}) }] : []),
     { name: "nginx", label: "nginx", port: nginxPort, watch: () => [...treeOf("proxy", nginx.daemon), ...backendTree()] },
     { name: "caddy", label: "Caddy", port: caddyPort, watch: () => [...treeOf("proxy", caddy.daemon), ...backendTree()] },
@@ -314,6 +324,7 @@ try {
     const by = (name: string) => summary.find((s) => s.name === name);
     const s = by("snitch");
     const b = by("base");
+    const o = by("other");
     const n = by("nginx");
     const c = by("caddy");
     out("");
@@ -327,6 +338,9 @@ try {
     out("");
     if (s && n && c) {
       out(`ratios ${protocol} (req/s): snitch/nginx ${(s.rps / n.rps).toFixed(2)}×, snitch/Caddy ${(s.rps / c.rps).toFixed(2)}×; p99: snitch/nginx ${(s.p99 / n.p99).toFixed(2)}×, snitch/Caddy ${(s.p99 / c.p99).toFixed(2)}×`);
+    }
+    if (o && n) {
+      out(`snitch-proxy with ${String(OTHER_WORKERS)} workers (${protocol}): ${(o.rps / n.rps).toFixed(2)}× nginx's req/s, p99 ${(o.p99 / n.p99).toFixed(2)}× nginx's; against the first snitch-proxy: req/s ${s ? (o.rps / s.rps).toFixed(2) : "?"}×, p99 ${s ? (o.p99 / s.p99).toFixed(2) : "?"}×`);
     }
     if (s && b) {
       // Each round's pair ran back to back, so a round's ratio is the steadier figure when the
@@ -342,7 +356,7 @@ try {
   }
   out("");
   out(`CPU is in cores (1.00 = one core busy), sampled over each run but its first and last second; load average at the end ${loadavg().map((x) => x.toFixed(2)).join(" ")}`);
-  for (const proxy of [snitch, ...(base ? [base] : [])]) {
+  for (const proxy of [snitch, ...(base ? [base] : []), ...(other ? [other] : [])]) {
     const log = join(proxy.stateDir, "proxy.log");
     const logged = (() => {
       try {

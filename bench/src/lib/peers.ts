@@ -175,7 +175,7 @@ const PROBE = new URL("./probe.ts", import.meta.url).href;
  * `nodeFlags` are added to Node's flags (a cluster's workers inherit them); `probeDir` loads the
  * probe into every process (probe.ts), which writes there on SIGUSR2.
  */
-export function startSnitch(setup: PeerSetup, options: { name: string; benchDir: string; port: number; backendPort: number; workers: string; profileDir?: string; hsts?: boolean; nodeFlags?: readonly string[]; probeDir?: string }): { daemon: Daemon; errorLog: string; stateDir: string } {
+export function startSnitch(setup: PeerSetup, options: { name: string; benchDir: string; port: number; backendPort: number; workers: string; cluster?: boolean; profileDir?: string; hsts?: boolean; nodeFlags?: readonly string[]; probeDir?: string }): { daemon: Daemon; errorLog: string; stateDir: string } {
   const stateDir = join(setup.workDir, options.name);
   mkdirSync(stateDir, { recursive: true });
   if (options.probeDir !== undefined) mkdirSync(options.probeDir, { recursive: true });
@@ -192,6 +192,7 @@ export function startSnitch(setup: PeerSetup, options: { name: string; benchDir:
     "--key", setup.keyFile,
     "--chain", setup.chainFile,
     "--workers", options.workers,
+    ...(options.cluster === true ? ["--cluster"] : []),
     ...(options.hsts === true ? ["--hsts"] : []),
   ];
   const env = options.probeDir === undefined ? process.env : { ...process.env, BENCH_PROBE_DIR: options.probeDir };
