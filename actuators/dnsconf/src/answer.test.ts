@@ -5,7 +5,7 @@ import { decode, encode } from "dns-packet";
 import type { Answer, Question, RecordType } from "dns-packet";
 import { answerQuery, DnsZoneFile, indexZones, RCODE, renderZoneJson, zonesFor } from "./index.ts";
 import type { ZoneSet } from "./index.ts";
-import { serverSpec, serviceSpec } from "./test-support.ts";
+import { serverSpec, serviceSpec } from "./test/support.ts";
 
 function zoneSet(): ZoneSet {
   const spec = serviceSpec("site", {

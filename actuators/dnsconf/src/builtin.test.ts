@@ -26,7 +26,7 @@ import {
   skipWithout,
   tempDir,
   testContext,
-} from "./test-support.ts";
+} from "./test/support.ts";
 
 const skip = skipWithout("kdig");
 

@@ -7,7 +7,7 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { renderKnotConf, renderZoneFile } from "./render.ts";
-import { requireProgram, serverSpec, serviceSpec, skipWithout, tempDir } from "./test-support.ts";
+import { requireProgram, serverSpec, serviceSpec, skipWithout, tempDir } from "./test/support.ts";
 import { zonesFor } from "./zone.ts";
 
 const HOSTILE = ['"', "\\", "\n", "\r", "\0", ";", "(", ")", "\n$ORIGIN evil.example.", "\n$INCLUDE /etc/passwd", '" ; x\nwww 60 IN A 192.0.2.66 ; "', "--", "]]", ":", "é", "\\034"];

@@ -25,8 +25,8 @@ import {
   tempDir,
   testContext,
   waitFor,
-} from "./test-support.ts";
-import type { Daemon } from "./test-support.ts";
+} from "./test/support.ts";
+import type { Daemon } from "./test/support.ts";
 
 const skip = skipWithout("knotd", "knotc", "kdig");
 

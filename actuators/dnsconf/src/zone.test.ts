@@ -14,7 +14,7 @@ import {
   splitTxt,
   zonesFor,
 } from "./index.ts";
-import { serverSpec, serviceSpec } from "./test-support.ts";
+import { serverSpec, serviceSpec } from "./test/support.ts";
 
 const DKIM_TXT = `v=DKIM1; k=rsa; p=${"A".repeat(392)}`;
 
