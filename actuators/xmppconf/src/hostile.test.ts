@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { DEFAULT_PROSODY_MODULES, renderHostConfig, renderMainConfig, type MainConfigInput } from "./index.ts";
-import { requireProgram } from "./test-fixtures/prosody.ts";
+import { requireProgram } from "./test/prosody.ts";
 
 const HOSTILE = ['"', "'", "\\", "\n", "\r", "\0", "]]", "]==]", "--", "--[[", "[[", "\"); os.exit(1) --", "\\\n", "$ORIGIN", ";", ":", "é"];
 

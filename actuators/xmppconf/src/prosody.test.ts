@@ -10,7 +10,7 @@ import { createLogger, type CoyoteLogger } from "@coyote/log";
 import { ServerSpec, ServiceSpec, StateStore } from "@coyote/spec";
 import type { Client } from "@xmpp/client";
 import { accountFile, createXmppActuator, DEFAULT_PROSODY_MODULES, scramSha1Credentials, scramSha256Credentials, type XmppActuator, type XmppActuatorOptions } from "./index.ts";
-import { disconnected, freePort, login, pings, requireProgram, startProsody, type RunningProsody, type ScramMechanism } from "./test-fixtures/prosody.ts";
+import { disconnected, freePort, login, pings, requireProgram, startProsody, type RunningProsody, type ScramMechanism } from "./test/prosody.ts";
 
 const hasProsody = spawnSync("sh", ["-c", "command -v prosody && command -v prosodyctl"]).status === 0;
 

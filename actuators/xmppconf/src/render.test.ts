@@ -16,7 +16,7 @@ import {
   renderMainConfig,
   type MainConfigInput,
 } from "./index.ts";
-import { requireProgram } from "./test-fixtures/prosody.ts";
+import { requireProgram } from "./test/prosody.ts";
 
 const input: MainConfigInput = {
   configDir: "/etc/prosody",

@@ -15,7 +15,7 @@ import {
   scramSha1Credentials,
   scramSha256Credentials,
 } from "./index.ts";
-import { requireProgram } from "./test-fixtures/prosody.ts";
+import { requireProgram } from "./test/prosody.ts";
 
 function xor(a: Buffer, b: Buffer): Buffer {
   return Buffer.from(a.map((byte, i) => byte ^ (b[i] ?? 0)));
