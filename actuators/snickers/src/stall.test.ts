@@ -8,7 +8,7 @@ import { createLogger, type CoyoteLogger } from "@coyote/log";
 import { ServerSpec, ServiceSpec, StateStore, certificateFileName, parseJson, validate } from "@coyote/spec";
 import { CertificateMeta, createSnickersActuator, type SnickersOptions } from "./actuator.ts";
 import { LocalCa } from "./local-ca.ts";
-import { startStalledCa, type StalledCa } from "./testing.ts";
+import { startStalledCa, type StalledCa } from "./test/support.ts";
 
 const AUTHOR = { name: "Test", email: "test@example.org" };
 

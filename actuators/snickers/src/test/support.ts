@@ -9,7 +9,7 @@ import { createServer as createHttpsServer, request } from "node:https";
 import { createServer as createTcpServer, type AddressInfo, type Socket } from "node:net";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { LocalCa } from "./local-ca.ts";
+import { LocalCa } from "../local-ca.ts";
 import { freePort } from "@coyote/testing";
 
 /** The Pebble binary of Debian's package. */
