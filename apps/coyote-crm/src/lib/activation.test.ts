@@ -6,7 +6,7 @@ import { adminExists, createFirstAdmin } from "./activation.ts";
 import { openDb } from "./db.ts";
 import { hashPassword } from "./passwords.ts";
 import { users } from "./schema.ts";
-import { sandboxes } from "./test-support.ts";
+import { sandboxes } from "../test/support.ts";
 
 const box = sandboxes();
 const CHEAP = { logN: 10, r: 8, p: 1 };

@@ -9,7 +9,7 @@ import { openDb } from "./db.ts";
 import { activePlans, ensureDefaultPlan, PlanInput, priceText, savePlan } from "./plans.ts";
 import { users } from "./schema.ts";
 import { createSession, deleteSession, findSession, SESSION_TTL_MS } from "./sessions.ts";
-import { sandboxes, type Sandbox } from "./test-support.ts";
+import { sandboxes, type Sandbox } from "../test/support.ts";
 
 const box = sandboxes();
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { clearFailures, countFailure, MAX_ROWS, purgeAttempts, reserveAttempt, retryAfterMs, type Limit } from "./ratelimit.ts";
-import { sandboxes } from "./test-support.ts";
+import { sandboxes } from "../test/support.ts";
 
 const box = sandboxes();
 const limit: Limit = { max: 3, windowMs: 60_000, baseDelayMs: 1000, maxDelayMs: 8000 };

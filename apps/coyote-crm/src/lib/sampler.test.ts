@@ -3,7 +3,7 @@ import { writeFile } from "node:fs/promises";
 import { describe, test } from "node:test";
 import { ComponentStats, type ServiceSpec } from "@coyote/spec";
 import { countersByService, sampleStats, serviceSeries } from "./sampler.ts";
-import { AUTHOR, sandboxes } from "./test-support.ts";
+import { AUTHOR, sandboxes } from "../test/support.ts";
 
 const box = sandboxes();
 

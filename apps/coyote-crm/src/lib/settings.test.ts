@@ -4,7 +4,7 @@ import { describe, test } from "node:test";
 import { readWebhooks } from "@coyote/spec";
 import { addBuddy, AlarmsInput, BuddyInput, keyMasks, KeysInput, maskSecret, removeBuddy, saveAlarms, saveKeys, saveShop, SettingsError, ShopInput } from "./settings.ts";
 import { readServer } from "./state.ts";
-import { sandboxes } from "./test-support.ts";
+import { sandboxes } from "../test/support.ts";
 
 const box = sandboxes();
 const FP = `sha256:${"ab".repeat(32)}`;

@@ -6,7 +6,7 @@ import { hashPassword, SCRYPT_DEFAULT, setScryptParams, verifyPassword } from ".
 import { LIMITS } from "./ratelimit.ts";
 import { users } from "./schema.ts";
 import { checkSignIn, takeVerificationSlot } from "./signin.ts";
-import { sandboxes, type Sandbox } from "./test-support.ts";
+import { sandboxes, type Sandbox } from "../test/support.ts";
 
 const box = sandboxes();
 // Cheaper than production, as every test's hashes; one step above the lowest, so that a hash at the

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after } from "node:test";
 import { StateStore } from "@coyote/spec";
-import { openDb, type CrmDb } from "./db.ts";
+import { openDb, type CrmDb } from "../lib/db.ts";
 
 /** A fresh state folder, its store and a crm database in it. */
 export interface Sandbox {
