@@ -113,4 +113,30 @@ describe("minion: the last good spec", () => {
     await minion.stop();
     await logger.close();
   });
+
+  test("with no service specs at all, a changed server spec is still loaded and the actuators rebuilt", async () => {
+    const stateDir = mkdtempSync(join(tmpdir(), "coyote-minion-"));
+    dirs.push(stateDir);
+    const store = await StateStore.open(stateDir, { author: AUTHOR });
+    const logger = createLogger({ component: "minion", file: logFileFor(stateDir, "minion") });
+    await store.applySpec(server("box.example"), { author: AUTHOR });
+    const builtFor: string[] = [];
+    const minion = new Minion({ stateDir, logger, actuators: (spec) => (builtFor.push(spec.hostname), []), debounceMs: 10, resyncMs: 300 });
+    minions.push(minion);
+    await minion.start();
+    assert.deepEqual(builtFor, ["box.example"]);
+
+    await store.applySpec(server("moved.example"), { author: AUTHOR });
+    await until("rebuilt for the changed server spec", () => builtFor.at(-1) === "moved.example", 3000);
+    await minion.idle();
+    assert.deepEqual(builtFor, ["box.example", "moved.example"], "rebuilt once");
+
+    // An invalid one is reported too, with no service queued to carry the reload. (Written in
+    // place right after a replace, the edit may escape the file watcher: the resync catches it.)
+    writeFileSync(join(stateDir, "specs", "server.json"), JSON.stringify({ ...server("moved.example"), dns: { backend: "bogus" } }));
+    await until("the server spec alarm", async () => (await openAlarms(store)).get("minion/server-spec"), 5000);
+    assert.deepEqual(builtFor, ["box.example", "moved.example"], "an invalid server spec rebuilds nothing");
+    await minion.stop();
+    await logger.close();
+  });
 });

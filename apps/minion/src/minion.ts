@@ -63,7 +63,6 @@ export class Minion {
   readonly #serverGood: LastGood<typeof ServerSpec>;
   #busy = false;
   #idleWaiters: (() => void)[] = [];
-  #resyncPending = false;
   readonly #proofs = new DomainProofBook();
   readonly #proof: Actuator;
 
@@ -150,7 +149,10 @@ export class Minion {
     this.#options.logger.event("SERVICE_DOWN", { component: "minion", reason: "stopped" }, "minion stopped");
   }
 
-  /** Queues every service: those with spec files and those with a status left (deleted while down). */
+  /**
+   * Queues every service (those with spec files and those with a status left: deleted while
+   * down) and the server spec.
+   */
   async resync(): Promise<void> {
     const store = this.#store;
     if (!store) return;
@@ -159,6 +161,9 @@ export class Minion {
     const idsIn = async (folder: string) =>
       (await readdir(store.path(folder)).catch(() => [] as string[])).filter((f) => /^[a-z0-9-]+\.json$/.test(f) && f !== "server.json").map((f) => basename(f, ".json"));
     for (const id of new Set([...(await idsIn("specs/services")), ...(await idsIn("status"))])) this.#queue.add(id);
+    // The server spec is read again too: a file watcher can miss an edit (one made in place right
+    // after the file was replaced, say), and a resync is where a level-based loop catches up.
+    this.#queue.add(SERVER_KEY);
   }
 
   /** Resolves once no service is queued, waiting, or being reconciled (tests and benchmarks). */
@@ -175,15 +180,21 @@ export class Minion {
       if (first === undefined) return;
       this.#busy = true;
       const batch = [first, ...this.#queue.drainReady(batchSize - 1)];
+      const services = batch.filter((key) => key !== SERVER_KEY);
       try {
-        if (this.#resyncPending) {
-          this.#resyncPending = false;
-          await this.#reloadServer();
+        // The server spec is reloaded between batches, never during one: a batch runs on one
+        // set of actuators. It has a queue key of its own so that a change to it is picked up
+        // even when no service is queued (a box with no services yet).
+        if (services.length < batch.length) {
+          if (await this.#reloadServer()) await this.resync();
+          this.#queue.finish(SERVER_KEY, { kind: "done" });
         }
         const reconciler = this.#reconciler;
         if (!reconciler) return;
-        const outcomes = await reconciler.reconcileBatch(batch, this.actuators, this.#server);
-        for (const id of batch) this.#queue.finish(id, outcomes.get(id) ?? { kind: "retry" });
+        if (services.length > 0) {
+          const outcomes = await reconciler.reconcileBatch(services, this.actuators, this.#server);
+          for (const id of services) this.#queue.finish(id, outcomes.get(id) ?? { kind: "retry" });
+        }
         await this.#sweepAlarms();
       } catch (error) {
         this.#options.logger.event("ERROR", { err: error, services: batch }, "a reconcile batch failed");
@@ -203,22 +214,23 @@ export class Minion {
     const name = basename(path);
     if (path.endsWith(`/specs/${name}`) && name === "server.json") {
       // The server spec shapes the actuators (DNS backend, addresses): rebuild them, then resync.
-      this.#resyncPending = true;
-      void this.resync();
+      this.#queue.add(SERVER_KEY);
       return;
     }
     const match = /^([a-z0-9-]+)\.json$/.exec(name);
     if (match?.[1] && path.includes("/specs/services/")) this.#queue.add(match[1]);
   }
 
-  async #reloadServer(): Promise<void> {
+  /** Reads the server spec again; when it changed, rebuilds the actuators and resolves to true. */
+  async #reloadServer(): Promise<boolean> {
     const next = await this.#readServer();
-    if (JSON.stringify(next) === JSON.stringify(this.#server)) return;
+    if (JSON.stringify(next) === JSON.stringify(this.#server)) return false;
     this.#server = next;
     await this.#stopActuators();
     this.#setBundled(this.#options.actuators(next));
     await this.#startActuators();
     this.#options.logger.event("CONFIG_RELOADED", { what: "server spec", actuators: this.actuators.map((a) => a.id) });
+    return true;
   }
 
   /**
@@ -332,6 +344,9 @@ export class Minion {
     }
   }
 }
+
+/** The work queue's key for the server spec: service ids have no dot, so none can clash with it. */
+const SERVER_KEY = "server.json";
 
 /** The alarm keys the minion raises: per service, and one for the server spec. */
 const CONVERGE_ALARM = "minion/converge/";
