@@ -29,6 +29,14 @@ describe("snitch-proxy cluster", () => {
     await box.cleanup();
   });
 
+  it("leaves no timer running once it has stopped, so the process that stopped it can exit", async () => {
+    const timers = () => process.getActiveResourcesInfo().filter((kind) => kind === "Timeout").length;
+    const before = timers();
+    const other = await startProxyCluster({ stateDir: box.stateDir, logger: box.logger, logFile: join(box.stateDir, "logs", "snitch-proxy-other.log"), https: { host: "127.0.0.1", port: 0 }, workers: 1, writeStats: false });
+    await other.stop(500);
+    assert.equal(timers(), before, `timers still running after the stop: ${JSON.stringify(process.getActiveResourcesInfo())}`);
+  });
+
   it("runs two workers on one port and merges their stats into one file", async () => {
     assert.equal(cluster.pids().length, 2);
     assert.equal(new Set(cluster.pids()).size, 2);

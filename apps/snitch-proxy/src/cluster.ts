@@ -293,7 +293,11 @@ export async function startProxyCluster(options: ClusterOptions): Promise<Runnin
       }));
       send({ type: "stop", graceMs });
       const all = Promise.all(exits);
-      const late = await Promise.race([all.then(() => false), sleep(graceMs + 3000).then(() => true)]);
+      // The timer is cancelled once every worker has gone: a stop that finished early must not
+      // keep the process that asked for it alive for the rest of the grace.
+      const cancel = new AbortController();
+      const late = await Promise.race([all.then(() => false), sleep(graceMs + 3000, true, { signal: cancel.signal }).catch(() => false)]);
+      cancel.abort();
       if (late) for (const child of workers.values()) if (child.pid !== undefined) process.kill(child.pid, "SIGKILL");
       await all;
       await stopStats?.();
