@@ -2,6 +2,7 @@ import { createSecureContext, type SecureContext } from "node:tls";
 import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { certificateFileName } from "@coyote/spec";
+import { SnitchProxyError } from "./errors.ts";
 
 /**
  * The TLS 1.2 suites offered: forward-secret AEAD only (no CBC, so no padding oracle such as
@@ -157,7 +158,7 @@ export class CertificateStore {
       // The key and the chain are in one file; Node picks each out of the PEM by its label.
       context = createSecureContext({ key: pem, cert: pem, minVersion: "TLSv1.2" });
     } catch (error) {
-      throw new Error(`loading certificate ${file}: ${(error as Error).message}`, { cause: error });
+      throw new SnitchProxyError("SNITCH_ERR_CERT_INVALID", `loading certificate ${file}: ${(error as Error).message}`, { cause: error });
     }
     if (this.#cache.size >= this.#maxEntries) {
       // Oldest first: a Map iterates in insertion order.

@@ -7,6 +7,7 @@ import { startStatsHeartbeat } from "@coyote/component";
 import { ActivatorClient } from "@coyote/spec";
 import type { CoyoteLogger } from "@coyote/log";
 import type { UnitActivity } from "@coyote/spec";
+import { SnitchProxyError } from "./errors.ts";
 import type { Listen, ProxyOptions, TrafficReport } from "./proxy.ts";
 import { LATENCY_BUCKETS_MS } from "./stats.ts";
 
@@ -190,15 +191,15 @@ export async function startProxyCluster(options: ClusterOptions): Promise<Runnin
           resolve(message);
         } else if (message.type === "traffic") onTraffic(slot, message.traffic);
         else if (message.type === "moved") moving.get(slot)?.resolve(message);
-        else if (message.type === "move-failed") moving.get(slot)?.reject(new Error(`moving proxy worker ${String(slot)}: ${message.message}`));
-        else reject(new Error(`starting proxy worker ${String(slot)}: ${message.message}`));
+        else if (message.type === "move-failed") moving.get(slot)?.reject(new SnitchProxyError("SNITCH_ERR_WORKER_MOVE", `moving proxy worker ${String(slot)}: ${message.message}`));
+        else reject(new SnitchProxyError("SNITCH_ERR_WORKER_START", `starting proxy worker ${String(slot)}: ${message.message}`));
       });
       child.once("exit", (code, signal) => {
         workers.delete(slot);
         openByWorker.delete(slot);
-        moving.get(slot)?.reject(new Error(`moving proxy worker ${String(slot)}: it exited (${String(code ?? signal)})`));
+        moving.get(slot)?.reject(new SnitchProxyError("SNITCH_ERR_WORKER_MOVE", `moving proxy worker ${String(slot)}: it exited (${String(code ?? signal)})`));
         if (!ready) {
-          reject(new Error(`starting proxy worker ${String(slot)}: it exited (${String(code ?? signal)})`));
+          reject(new SnitchProxyError("SNITCH_ERR_WORKER_START", `starting proxy worker ${String(slot)}: it exited (${String(code ?? signal)})`));
           return;
         }
         if (stopping) return;
@@ -235,7 +236,7 @@ export async function startProxyCluster(options: ClusterOptions): Promise<Runnin
   /** Asks one worker to move, and waits for its answer (10 s at most). */
   const moveWorker = (slot: number, child: ChildProcess, message: ToWorker & { type: "move" }): Promise<FromWorker & { type: "moved" }> =>
     new Promise<FromWorker & { type: "moved" }>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`moving proxy worker ${String(slot)}: no answer within 10 s`)), 10_000);
+      const timer = setTimeout(() => reject(new SnitchProxyError("SNITCH_ERR_WORKER_MOVE", `moving proxy worker ${String(slot)}: no answer within 10 s`)), 10_000);
       const settle = () => {
         clearTimeout(timer);
         moving.delete(slot);
@@ -263,7 +264,7 @@ export async function startProxyCluster(options: ClusterOptions): Promise<Runnin
     pids: () => [...workers.values()].map((child) => child.pid ?? 0),
     stats: merged,
     setMaxConnections(limit: number) {
-      if (!Number.isInteger(limit) || limit < 1) throw new Error(`setting max connections: ${String(limit)} is not a positive whole number`);
+      if (!Number.isInteger(limit) || limit < 1) throw new SnitchProxyError("SNITCH_ERR_LIMIT_INVALID", `setting max connections: ${String(limit)} is not a positive whole number`);
       workerOptions = { ...workerOptions, maxConnections: limit };
       send({ type: "limit", maxConnections: limit });
     },

@@ -3,6 +3,7 @@ import type { ComponentContext, ComponentDefinition, RunningComponent } from "@c
 import { logFileFor } from "@coyote/log";
 import type { ProxyListen } from "@coyote/spec";
 import { startProxyCluster } from "./cluster.ts";
+import { SnitchProxyError } from "./errors.ts";
 import { readListenSettings, watchListenSettings } from "./listen-settings.ts";
 
 const describeListen = (listen: ProxyListen) => `${listen.host} ports ${String(listen.https)} (https) and ${String(listen.http)} (http)`;
@@ -59,7 +60,7 @@ export async function startSnitchProxy(context: ComponentContext, options: Snitc
         // new ports (or, while they cannot be bound, again and again with its backoff).
         const reason = `proxy/routes.json moves the proxy from ${describeListen(listening)} to ${describeListen(next)}, and moving failed (${error instanceof Error ? error.message : String(error)}); stopping so that it starts again there`;
         logger.event("COMPONENT_EXITED", { from: listening, to: next, err: error }, reason);
-        stopping ??= proxy.stop().then(() => fail(new Error(`snitch-proxy: ${reason}`)), (stopError: unknown) => fail(stopError instanceof Error ? stopError : new Error(String(stopError))));
+        stopping ??= proxy.stop().then(() => fail(new SnitchProxyError("SNITCH_ERR_LISTEN_MOVE", `snitch-proxy: ${reason}`, { cause: error })), (stopError: unknown) => fail(stopError instanceof Error ? stopError : new Error(String(stopError))));
         return false;
       }
     },

@@ -4,6 +4,7 @@
  */
 export { startProxy, type ProxyOptions, type RunningProxy, type Listen } from "./proxy.ts";
 export { certificateFile, CertificateStore } from "./certs.ts";
+export { SNITCH_PROXY_ERRORS, SnitchProxyError, type SnitchProxyErrorCode } from "./errors.ts";
 export { RouteTable, RouteSource } from "./routes.ts";
 export { TrafficStats, LATENCY_BUCKETS_MS } from "./stats.ts";
 export { component, startSnitchProxy } from "./component.ts";

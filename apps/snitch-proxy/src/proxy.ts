@@ -12,6 +12,7 @@ import { CertificateStore } from "./certs.ts";
 import { Dispatcher } from "./dispatch.ts";
 import { http2Exchange } from "./exchange.ts";
 import type { PassageContext } from "./forward.ts";
+import { SnitchProxyError } from "./errors.ts";
 import { Http1Front } from "./http1/front.ts";
 import { Origins } from "./http1/origin.ts";
 import { Listeners, type ListenerFactory } from "./listeners.ts";
@@ -179,7 +180,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     routes: () => source.table,
     reloadRoutes: () => source.reload(),
     setMaxConnections(limit: number) {
-      if (!Number.isInteger(limit) || limit < 1) throw new Error(`setting max connections: ${limit} is not a positive whole number`);
+      if (!Number.isInteger(limit) || limit < 1) throw new SnitchProxyError("SNITCH_ERR_LIMIT_INVALID", `setting max connections: ${limit} is not a positive whole number`);
       defaultMaxConnections = limit;
       tlsLimit = part(limit);
       bound.maxConnections = part(limit);

@@ -5,6 +5,7 @@ import { createServer as createTlsServer, type Server as TlsServer, type TLSSock
 import type { CoyoteLogger } from "@coyote/log";
 import type { AddressLimit } from "./address-limit.ts";
 import { TLS_CIPHERS, type CertificateStore } from "./certs.ts";
+import { SnitchProxyError } from "./errors.ts";
 import type { TrafficStats } from "./stats.ts";
 
 /** What the TLS listener needs. */
@@ -34,7 +35,7 @@ export function createTlsListener(options: TlsListenerOptions): TlsServer {
         .then(
           (found) => {
             if (found) callback(null, found.context);
-            else callback(new Error(`no certificate for ${serverName}`));
+            else callback(new SnitchProxyError("SNITCH_ERR_NO_CERTIFICATE", `no certificate for ${serverName}`));
           },
           (error: unknown) => {
             logger.event("ERROR", { err: error, serverName }, "loading a certificate");
