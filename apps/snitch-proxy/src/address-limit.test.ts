@@ -6,7 +6,7 @@ import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { addressKey } from "./address-limit.ts";
 import { startProxy, type RunningProxy } from "./proxy.ts";
-import { sandbox, type Sandbox } from "./test-support.ts";
+import { sandbox, type Sandbox } from "./test/support.ts";
 
 describe("addressKey", () => {
   it("counts IPv4 by address and IPv6 by /64", () => {

@@ -6,7 +6,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { connect as tlsConnect } from "node:tls";
 import { ComponentStats, parseJson } from "@coyote/spec";
 import { WORKER_NODE_FLAGS, startProxyCluster, workerExecArgv, type RunningCluster } from "./cluster.ts";
-import { backend, get1, sandbox, type Backend, type Sandbox } from "./test-support.ts";
+import { backend, get1, sandbox, type Backend, type Sandbox } from "./test/support.ts";
 
 describe("snitch-proxy cluster", () => {
   let box: Sandbox;

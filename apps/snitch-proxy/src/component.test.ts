@@ -10,7 +10,7 @@ import type { ProxyListen } from "@coyote/spec";
 import { startSnitchProxy } from "./component.ts";
 import { startProxy } from "./proxy.ts";
 import { readListenSettings } from "./listen-settings.ts";
-import { backend, get1, get2, sandbox, session2 } from "./test-support.ts";
+import { backend, get1, get2, sandbox, session2 } from "./test/support.ts";
 
 async function until<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;

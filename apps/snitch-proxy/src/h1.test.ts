@@ -10,8 +10,8 @@ import { after, afterEach, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { connect as tlsConnect } from "node:tls";
 import { startProxy, type RunningProxy } from "./proxy.ts";
-import { sandbox, type Sandbox } from "./test-support.ts";
-import { getRequest, header, headerLines, rawBackend, recordingBackend, sha256, Wire, type RawBackend, type RawResponse, type RecordingBackend } from "./test-wire-client.ts";
+import { sandbox, type Sandbox } from "./test/support.ts";
+import { getRequest, header, headerLines, rawBackend, recordingBackend, sha256, Wire, type RawBackend, type RawResponse, type RecordingBackend } from "./test/wire-client.ts";
 
 const H = "app.h1.test";
 const CLOSE_BODY = `${"z".repeat(100_000)}END`;

@@ -7,8 +7,8 @@ import type { ClientHttp2Session } from "node:http2";
 import type { Socket } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { startProxy, type RunningProxy } from "./proxy.ts";
-import { get1, get2, sandbox, session2, type Sandbox } from "./test-support.ts";
-import { rawBackend, type RawBackend } from "./test-wire-client.ts";
+import { get1, get2, sandbox, session2, type Sandbox } from "./test/support.ts";
+import { rawBackend, type RawBackend } from "./test/wire-client.ts";
 
 const H = "hostile.test";
 

@@ -8,7 +8,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { WebSocket, WebSocketServer } from "ws";
 import { ComponentStats, parseJson } from "@coyote/spec";
 import { startProxy, type RunningProxy } from "./proxy.ts";
-import { backend, get1, get2, peerCertificate, put, sandbox, session2, type Backend, type Sandbox } from "./test-support.ts";
+import { backend, get1, get2, peerCertificate, put, sandbox, session2, type Backend, type Sandbox } from "./test/support.ts";
 
 describe("snitch-proxy", () => {
   let box: Sandbox;

@@ -8,7 +8,7 @@ import { after, before, describe, it } from "node:test";
 import { connect as tlsConnect, type ConnectionOptions } from "node:tls";
 import { CertificateStore, certificateFile } from "./certs.ts";
 import { startProxy, type RunningProxy } from "./proxy.ts";
-import { backend, get1, get2, peerCertificate, sandbox, session2, type Backend, type Sandbox } from "./test-support.ts";
+import { backend, get1, get2, peerCertificate, sandbox, session2, type Backend, type Sandbox } from "./test/support.ts";
 
 const H = "secure.tls.test";
 const PLAIN = "plain.tls.test";

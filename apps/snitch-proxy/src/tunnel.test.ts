@@ -7,8 +7,8 @@ import type { Socket } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from "node:tls";
 import { startProxy, type RunningProxy } from "./proxy.ts";
-import { backend, sandbox, type Backend, type Sandbox } from "./test-support.ts";
-import { rawBackend, type RawBackend } from "./test-wire-client.ts";
+import { backend, sandbox, type Backend, type Sandbox } from "./test/support.ts";
+import { rawBackend, type RawBackend } from "./test/wire-client.ts";
 
 const H = "tunnel.test";
 const IDLE_MS = 400;

@@ -5,7 +5,7 @@ import { request as httpRequest } from "node:http";
 import { join } from "node:path";
 import { LOCAL_CA_FILE_MAX_BYTES } from "@coyote/spec";
 import { startProxy, type RunningProxy } from "./proxy.ts";
-import { get1, get2, sandbox, session2, type Sandbox } from "./test-support.ts";
+import { get1, get2, sandbox, session2, type Sandbox } from "./test/support.ts";
 
 /** One plain HTTP request to the proxy's :80 listener, with a deadline; the body as bytes. */
 function plain(port: number, path: string, options: { host?: string; method?: string } = {}): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }> {

@@ -9,7 +9,7 @@ import { after, before, describe, it } from "node:test";
 import type { TLSSocket } from "node:tls";
 import { Http1Front, type FrontHandlers } from "./front.ts";
 import { ORIGIN_FAULT, Origins, type OriginError } from "./origin.ts";
-import { listenTracked, type Listening } from "../test-support.ts";
+import { listenTracked, type Listening } from "../test/support.ts";
 
 const OPTIONS = { maxHeaderBytes: 16_384, headersTimeoutMs: 5000, requestTimeoutMs: 5000, keepAliveTimeoutMs: 5000, idleTimeoutMs: 5000, checkingIntervalMs: 1000 };
 

@@ -5,7 +5,7 @@ import { createHash } from "node:crypto";
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from "node:http";
 import { createServer as createNetServer, type Server as NetServer, type Socket } from "node:net";
 import { connect as tlsConnect, type TLSSocket } from "node:tls";
-import { listenTracked } from "./test-support.ts";
+import { listenTracked } from "./support.ts";
 
 /** One response as read off the wire. */
 export interface RawResponse {

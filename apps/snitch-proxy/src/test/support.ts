@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { LocalCa } from "@coyote/actuator-snickers";
 import { createLogger, type CoyoteLogger } from "@coyote/log";
 import { writeFileAtomic } from "@coyote/spec";
-import { certificateFile } from "./certs.ts";
+import { certificateFile } from "../certs.ts";
 
 /** A state folder with a local CA, for one test file. */
 export interface Sandbox {
