@@ -8,6 +8,7 @@ import { specPath, type StateStore } from "@coyote/spec";
 import { cookieHeader, parseCookies } from "./lib/cookies.ts";
 import { crmEnv, exportCrmEnv } from "./lib/env.ts";
 import { clientAddress, forwardingSecret, HSTS, originsFor, ownHosts, proxiedOverHttps, type OwnHosts } from "./lib/forwarding.ts";
+import { CrmError } from "./lib/errors.ts";
 import { decide, isAsset } from "./lib/gate.ts";
 import { closeCrmDb, crmDb } from "./lib/instance.ts";
 import { setScryptParams, type ScryptParams } from "./lib/passwords.ts";
@@ -98,14 +99,14 @@ function deny(req: IncomingMessage, res: ServerResponse, status: 401 | 403, reas
 /**
  * Starts the panel: the built Next.js app behind a gate that decides access before the app sees a
  * request (see lib/gate.ts), and the stats sampler that keeps the charts' history.
- * @throws when the app is not built (`npm run build` in apps/coyote-crm).
+ * @throws CrmError CRM_ERR_NOT_BUILT when the app is not built (`npm run build` in apps/coyote-crm).
  */
 export async function startCrm(options: CrmServerOptions): Promise<RunningCrm> {
   const { logger } = options;
   const secure = options.secureCookies ?? crmEnv().secureCookies;
   exportCrmEnv(options.stateDir, secure);
   const buildId = await stat(`${APP_DIR}/.next/BUILD_ID`).catch(() => undefined);
-  if (buildId === undefined) throw new Error(`starting coyote-crm: the app is not built (no ${APP_DIR}/.next/BUILD_ID); run npm run build in apps/coyote-crm, or coyote up, which builds`);
+  if (buildId === undefined) throw new CrmError("CRM_ERR_NOT_BUILT", `starting coyote-crm: the app is not built (no ${APP_DIR}/.next/BUILD_ID); run npm run build in apps/coyote-crm, or coyote up, which builds`);
 
   if (options.scrypt !== undefined) setScryptParams(options.scrypt);
   if (options.verificationSlots !== undefined) setVerificationCaps(options.verificationSlots);

@@ -3,6 +3,7 @@
 // activation wizard and by the admin's settings pages alike.
 import { z } from "zod";
 import { DomainName, Email, Fingerprint, HttpUrl, ServerSpec, type StateStore } from "@coyote/spec";
+import { CrmError } from "./errors.ts";
 import { authorOf, readServer } from "./state.ts";
 
 /** The secrets the provider keys are kept in (`secrets/<name>`, mode 0600); the spec names them. */
@@ -168,13 +169,19 @@ export async function saveShop(store: StateStore, actor: string, input: z.output
   });
 }
 
-/** A settings change refused for one field. */
-export class SettingsError extends Error {
-  constructor(
-    readonly field: string,
-    message: string,
-  ) {
-    super(message);
+/** A settings change refused for one field (CRM_ERR_SETTING_REFUSED); the form shows it beside that field. */
+export class SettingsError extends CrmError {
+  /** The form field the change is refused for. */
+  readonly field: string;
+
+  /**
+   * Makes the error.
+   * @param field the form field.
+   * @param message what is wrong with it, in lowercase words.
+   */
+  constructor(field: string, message: string) {
+    super("CRM_ERR_SETTING_REFUSED", message);
     this.name = "SettingsError";
+    this.field = field;
   }
 }

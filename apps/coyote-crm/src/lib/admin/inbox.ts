@@ -1,6 +1,7 @@
 // Deciding coyote requests that coyote-listener left in `inbox/` for a human.
 import { z } from "zod";
 import type { InboxRequest } from "@coyote/spec";
+import { CrmError } from "../errors.ts";
 
 /** An inbox file name as a form may name it: one plain file of `inbox/`, never a path. */
 export const InboxFileName = z.string().regex(/^[A-Za-z0-9_-]{1,64}\.json$/, { error: "not an inbox file name" });
@@ -41,10 +42,10 @@ export function splitInbox(entries: readonly InboxEntry[]): InboxLists {
 /**
  * The request as decided: its state, when, by whom. A request that is already decided is not
  * decided again (two admins clicking at once must not overwrite the first decision).
- * @throws Error when the request is not pending.
+ * @throws CrmError CRM_ERR_ALREADY_DECIDED when the request is not pending.
  */
 export function decideRequest(request: InboxRequest, decision: DecisionInput["decision"], by: string, now: Date): InboxRequest {
-  if (request.state !== "pending") throw new Error(`deciding request ${request.id}: it was already ${request.state}${request.decidedBy === undefined ? "" : ` by ${request.decidedBy}`}`);
+  if (request.state !== "pending") throw new CrmError("CRM_ERR_ALREADY_DECIDED", `deciding request ${request.id}: it was already ${request.state}${request.decidedBy === undefined ? "" : ` by ${request.decidedBy}`}`);
   return { ...request, state: decision === "accept" ? "accepted" : "refused", decidedAt: now.toISOString(), decidedBy: by };
 }
 

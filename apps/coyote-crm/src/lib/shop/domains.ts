@@ -2,6 +2,7 @@
 // from it (the service id, the mailbox's local part). Plain functions over their inputs, so that
 // the rules are tested without Next.
 import { DomainName, domainConflict, domainNameProblem, heldNames, ServiceId, type ServerSpec, type ServiceSpec } from "@coyote/spec";
+import { CrmError } from "../errors.ts";
 
 /** A domain a signup asked for, checked against the box: the name and whether the box serves its zone. */
 export type DomainClaim = { readonly ok: true; readonly name: string; readonly authoritative: boolean } | { readonly ok: false; readonly error: string };
@@ -114,7 +115,7 @@ export function domainTaken(name: string, services: readonly ServiceSpec[], cust
  * while `isTaken` says the id is in use.
  * @param domain a valid domain name.
  * @param isTaken whether an id is already used (by a spec, a customer's service, a site folder).
- * @throws Error when no id up to `-9999` is free (which would mean something else is wrong).
+ * @throws CrmError CRM_ERR_SERVICE_IDS_TAKEN when no id up to `-9999` is free (which would mean something else is wrong).
  */
 export function deriveServiceId(domain: string, isTaken: (id: string) => boolean): string {
   const base = domain.replace(/\./g, "-");
@@ -123,7 +124,7 @@ export function deriveServiceId(domain: string, isTaken: (id: string) => boolean
     const id = `${base.slice(0, 63 - suffix.length).replace(/-+$/, "")}${suffix}`;
     if (ServiceId.safeParse(id).success && !isTaken(id)) return id;
   }
-  throw new Error(`deriving a service id for ${domain}: every id from ${base} to ${base}-9999 is taken`);
+  throw new CrmError("CRM_ERR_SERVICE_IDS_TAKEN", `deriving a service id for ${domain}: every id from ${base} to ${base}-9999 is taken`);
 }
 
 /**

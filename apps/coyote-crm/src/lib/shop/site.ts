@@ -3,6 +3,7 @@
 import { mkdir, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { writeFileAtomic } from "@coyote/spec";
+import { CrmError } from "../errors.ts";
 
 /** The folder of a service's static site: `<stateDir>/sites/<serviceId>`, absolute. */
 export function siteDir(stateDir: string, serviceId: string): string {
@@ -59,8 +60,8 @@ export function starterSiteHtml(domain: string): string {
  * @param serviceId the service's id (its folder's name).
  * @param domain the domain the page welcomes visitors to.
  * @returns the site's folder, absolute (the web backend's root).
- * @throws when the folder already exists, so that a site that is not this signup's is never
- *   overwritten nor, on a rollback, removed.
+ * @throws CrmError CRM_ERR_SITE_WRITE when the folder cannot be written, or already exists, so
+ *   that a site that is not this signup's is never overwritten nor, on a rollback, removed.
  */
 export async function writeStarterSite(stateDir: string, serviceId: string, domain: string): Promise<string> {
   const dir = siteDir(stateDir, serviceId);
@@ -68,13 +69,13 @@ export async function writeStarterSite(stateDir: string, serviceId: string, doma
   try {
     await mkdir(dir);
   } catch (cause) {
-    throw new Error(`writing the starter site of ${serviceId}: cannot create ${dir}: ${messageOf(cause)}`, { cause });
+    throw new CrmError("CRM_ERR_SITE_WRITE", `writing the starter site of ${serviceId}: cannot create ${dir}: ${messageOf(cause)}`, { cause });
   }
   try {
     await writeFileAtomic(join(dir, "index.html"), starterSiteHtml(domain));
   } catch (cause) {
     await rm(dir, { recursive: true, force: true });
-    throw new Error(`writing the starter site of ${serviceId}: ${messageOf(cause)}`, { cause });
+    throw new CrmError("CRM_ERR_SITE_WRITE", `writing the starter site of ${serviceId}: ${messageOf(cause)}`, { cause });
   }
   return dir;
 }
