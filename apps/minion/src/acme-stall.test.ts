@@ -9,7 +9,7 @@ import { startStalledCa } from "@coyote/actuator-snickers/testing";
 import { createLogger, logFileFor } from "@coyote/log";
 import { StateStore } from "@coyote/spec";
 import { Minion } from "./minion.ts";
-import { createFileActuator } from "./test-fixtures/file-actuator.ts";
+import { createFileActuator } from "./test/file-actuator.ts";
 
 const AUTHOR = { name: "Test", email: "test@example.org" };
 const dirs: string[] = [];

@@ -8,7 +8,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { ServiceStatus, StateStore, validate } from "@coyote/spec";
 
 const AUTHOR = { name: "Test", email: "test@example.org" };
-const CHILD = join(import.meta.dirname, "test-fixtures", "minion-child.ts");
+const CHILD = join(import.meta.dirname, "test", "minion-child.ts");
 const KILLS = 20;
 const SERVICES = 24;
 

@@ -7,7 +7,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { createLogger, logFileFor } from "@coyote/log";
 import { StateStore, type Alarm } from "@coyote/spec";
 import { Minion } from "./minion.ts";
-import { createFileActuator } from "./test-fixtures/file-actuator.ts";
+import { createFileActuator } from "./test/file-actuator.ts";
 
 const AUTHOR = { name: "Test", email: "test@example.org" };
 const dirs: string[] = [];
