@@ -1,4 +1,5 @@
 import type { Actuator, ActuatorContext, Plan, Target } from "@coyote/actuator";
+import type { PartialPlan } from "@coyote/actuator/unmet";
 import { FileCache } from "@coyote/actuator";
 import type { ServerSpec } from "@coyote/spec";
 import { withCredentials } from "@coyote/spec";
@@ -52,7 +53,7 @@ export function createMailActuator(options: MailActuatorOptions): Actuator<MailO
       return observeMail(paths, domainIndex, resolved.dkimSelector, target, context);
     },
 
-    plan(target: Target, observed: MailObserved, _server: ServerSpec): Plan<MailStep> {
+    plan(target: Target, observed: MailObserved, _server: ServerSpec): PartialPlan<MailStep> {
       // Plan from the spec with its credentials read (observe); a spec that names no secret is the same.
       return planMail(resolved, target.spec === undefined ? target : { ...target, spec: withCredentials(target.spec, observed.credentials ?? new Map()) }, observed);
     },

@@ -37,7 +37,7 @@ async function ensureDkim(options: ResolvedOptions, paths: MailPaths, id: string
 
 /**
  * Carries out the plan of one service, step by step; each step tolerates a half-finished earlier apply.
- * @throws ActuatorError for a `fail` step (terminal), or `InvalidDkimKey` (terminal).
+ * @throws ActuatorError `InvalidDkimKey` (terminal).
  */
 export async function applyMail(resolved: ResolvedOptions, paths: MailPaths, plan: Plan<MailStep>, target: Target, context: ActuatorContext): Promise<void> {
   const fragmentPath = join(paths.services, `${target.id}.json`);
@@ -58,10 +58,6 @@ export async function applyMail(resolved: ResolvedOptions, paths: MailPaths, pla
       case "ensure-dkim":
         await ensureDkim(resolved, paths, target.id, step.domain, context.logger);
         break;
-      case "fail":
-        // Last step: the service's good mailboxes were written above and go live at the
-        // commit; the bad ones wait for a spec that fixes them.
-        throw new ActuatorError(step.reason, `applying mail for service ${target.id}: ${step.detail}`, { terminal: true });
     }
   }
 }

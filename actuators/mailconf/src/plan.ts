@@ -1,5 +1,6 @@
 import { ActuatorError } from "@coyote/actuator";
-import type { Plan, Target } from "@coyote/actuator";
+import type { Target } from "@coyote/actuator";
+import type { PartialPlan } from "@coyote/actuator/unmet";
 import { buildFragment, fragmentText } from "./fragment.ts";
 import type { MailFragment } from "./fragment.ts";
 import { compareStrings, type MailObserved } from "./observe.ts";
@@ -10,16 +11,17 @@ export type MailStep =
   | { readonly kind: "remove-dkim"; readonly domain: string }
   | { readonly kind: "write-fragment"; readonly text: string }
   | { readonly kind: "remove-fragment" }
-  | { readonly kind: "ensure-dkim"; readonly domain: string }
-  | { readonly kind: "fail"; readonly reason: string; readonly detail: string };
+  | { readonly kind: "ensure-dkim"; readonly domain: string };
 
 /**
- * Plans one service. Pure: everything it needs was observed.
+ * Plans one service. Pure: everything it needs was observed. A mailbox whose password hash Dovecot
+ * cannot use is left out (or keeps its previous hash) and named in the plan's `unmet`
+ * (`UnsupportedPasswordHash`): the other mailboxes are planned, and once they are in place the
+ * plan has no steps while the condition still names the bad one.
  * @throws ActuatorError `MailDomainTaken` (retried: it clears when the other service lets go of
- *   the domain), `DuplicateAddress`/`InvalidAddress`/`InvalidDkimKey` (terminal), and
- *   `UnsupportedPasswordHash` (terminal) when nothing else is left to change.
+ *   the domain), `DuplicateAddress`/`InvalidAddress`/`InvalidDkimKey` (terminal).
  */
-export function planMail(options: ResolvedOptions, target: Target, observed: MailObserved): Plan<MailStep> {
+export function planMail(options: ResolvedOptions, target: Target, observed: MailObserved): PartialPlan<MailStep> {
   const id = target.id;
   const spec = target.spec?.mail === undefined ? undefined : target.spec;
   const steps: MailStep[] = [];
@@ -70,11 +72,8 @@ export function planMail(options: ResolvedOptions, target: Target, observed: Mai
       describe.push(`write the DKIM record of ${domain}`);
     }
   }
-  if (rejected.length > 0) {
-    const detail = `unsupported password hash for ${rejected.map((r) => `${r.address} (${r.why}${r.keptPrevious ? "; its previous hash is kept" : "; the mailbox is not created"})`).join(", ")}`;
-    if (steps.length === 0) throw new ActuatorError("UnsupportedPasswordHash", `planning mail for service ${id}: ${detail}`, { terminal: true });
-    steps.push({ kind: "fail", reason: "UnsupportedPasswordHash", detail });
-    describe.push(`report: ${detail}`);
-  }
-  return { steps, describe };
+  if (rejected.length === 0) return { steps, describe };
+  const detail = `unsupported password hash for ${rejected.map((r) => `${r.address} (${r.why}${r.keptPrevious ? "; its previous hash is kept" : "; the mailbox is not created"})`).join(", ")}`;
+  // The prefix says what was under way: the rest of the service being applied, or nothing left to do.
+  return { steps, describe, unmet: { reason: "UnsupportedPasswordHash", message: `${steps.length > 0 ? "applying" : "planning"} mail for service ${id}: ${detail}` } };
 }

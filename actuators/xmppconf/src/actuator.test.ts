@@ -257,6 +257,7 @@ test("reads each user's credential from the secret the spec names; a missing sec
 
   const gone = ServiceSpec.parse({ ...spec, xmpp: { users: [{ username: "alice", domain: "vault.example", credential: "credential-vault-xmpp-0000000000000000-111111111111" }] } });
   const observed = await actuator.observe({ id: "vault", spec: gone }, context);
-  assert.throws(() => actuator.plan({ id: "vault", spec: gone }, observed, server), (error: unknown) => error instanceof ActuatorError && /\{MISSING-SECRET\}/.test(error.message));
+  assert.deepEqual(actuator.plan({ id: "vault", spec: gone }, observed, server).steps, [], "nothing to apply: the account stays");
+  await assert.rejects(converge(actuator, { id: "vault", spec: gone }, context), (error: unknown) => error instanceof ActuatorError && /\{MISSING-SECRET\}/.test(error.message));
   assert.equal(await readFile(accountFile(options.dataDir, "vault.example", "alice"), "utf8"), account);
 });

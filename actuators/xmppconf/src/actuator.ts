@@ -5,6 +5,7 @@
  * the configuration and account files is in `render.ts`.
  */
 import type { ActuatorContext, Plan, Target } from "@coyote/actuator";
+import type { PartialPlan } from "@coyote/actuator/unmet";
 import type { ServiceSpec } from "@coyote/spec";
 import { applyXmppPlan } from "./apply.ts";
 import { resolveLayout } from "./files.ts";
@@ -59,7 +60,7 @@ export function createXmppActuator(options: XmppActuatorOptions): XmppActuator {
       return observer.observe(target, context);
     },
 
-    plan(target: Target, observed: XmppObserved): Plan<XmppStep> {
+    plan(target: Target, observed: XmppObserved): PartialPlan<XmppStep> {
       return planXmpp(target, observed, mainConfig);
     },
 

@@ -13,8 +13,7 @@ import type { XmppStep } from "./types.ts";
 
 /**
  * Carries out a plan's steps for one service.
- * @throws ActuatorError ApplyFailed naming the file that could not be written or removed, or the
- *   reason of a `reject` step (terminal).
+ * @throws ActuatorError ApplyFailed naming the file that could not be written or removed.
  */
 export async function applyXmppPlan(layout: XmppLayout, plan: Plan<XmppStep>, target: Target, context: ActuatorContext): Promise<void> {
   const { bookDir, closeJournal, configFile, dataDir, hostsDir, owner } = layout;
@@ -97,8 +96,6 @@ export async function applyXmppPlan(layout: XmppLayout, plan: Plan<XmppStep>, ta
         }
         break;
       }
-      case "reject":
-        throw new ActuatorError(s.reason, s.message, { terminal: true });
     }
   }
   context.logger.debug({ serviceId: target.id, steps: plan.describe }, "xmpp changes applied");

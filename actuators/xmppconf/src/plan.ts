@@ -2,7 +2,8 @@
  * Planning: from what observe saw and the service's spec, the steps that make Prosody serve the
  * service's domains and users. Pure: it reads nothing and writes nothing.
  */
-import { ActuatorError, type Plan, type Target } from "@coyote/actuator";
+import type { Target } from "@coyote/actuator";
+import type { PartialPlan } from "@coyote/actuator/unmet";
 import { MISSING_CREDENTIAL, withCredentials, type ServiceSpec } from "@coyote/spec";
 import { HOST_FILE_NAME } from "./files.ts";
 import { encodeDataPathPart, HOST_FILE_SUFFIX, HOSTS_DIR, MAIN_CONFIG_FILE, renderAccount, renderHostConfig } from "./render.ts";
@@ -20,12 +21,11 @@ type XmppUser = NonNullable<ServiceSpec["xmpp"]>["users"][number];
 
 /**
  * Plans the changes for one service. A domain another file already defines, or a user whose hash
- * is unusable, is reported without touching what exists: the rest is applied first and a last
- * `reject` step reports the problems (or the plan fails at once when nothing else is to be done).
+ * is unusable, is left as it is and named in the plan's `unmet`: the steps do the rest, and the
+ * condition reports the problems. Once the rest is done the plan has no steps, whatever is unmet.
  * @param mainConfig the rendered main configuration, written when the service serves a domain.
- * @throws ActuatorError (terminal) when there is nothing to do but report problems.
  */
-export function planXmpp(target: Target, observed: XmppObserved, mainConfig: string): Plan<XmppStep> {
+export function planXmpp(target: Target, observed: XmppObserved, mainConfig: string): PartialPlan<XmppStep> {
   const steps: XmppStep[] = [];
   const describe: string[] = [];
   const problems: Problem[] = [];
@@ -109,16 +109,11 @@ export function planXmpp(target: Target, observed: XmppObserved, mainConfig: str
     describe.push(`remove VirtualHost ${domain}`);
   }
 
+  // One bad user does not hold back the others: what can be done is planned, what cannot is
+  // reported beside it, and a converged service plans nothing however bad the rest stays.
   const first = problems[0];
-  if (first !== undefined) {
-    const message = `${context}: ${problems.map((p) => p.message).join("; ")}`;
-    // With nothing else to do the plan fails now; otherwise the rest is applied first and the
-    // last step reports the problems, so that one bad user does not hold back the others.
-    if (steps.length === 0) throw new ActuatorError(first.reason, message, { terminal: true });
-    steps.push({ kind: "reject", reason: first.reason, message });
-    describe.push(`report: ${problems.map((p) => p.message).join("; ")}`);
-  }
-  return { steps, describe };
+  if (first === undefined) return { steps, describe };
+  return { steps, describe, unmet: { reason: first.reason, message: `${context}: ${problems.map((p) => p.message).join("; ")}` } };
 }
 
 /**

@@ -91,8 +91,7 @@ export type XmppStep =
   | { readonly kind: "close-sessions"; readonly jids: readonly string[] }
   | { readonly kind: "write-account"; readonly domain: string; readonly file: string; readonly content: string }
   | { readonly kind: "remove-account"; readonly domain: string; readonly file: string }
-  | { readonly kind: "remove-host"; readonly domain: string }
-  | { readonly kind: "reject"; readonly reason: string; readonly message: string };
+  | { readonly kind: "remove-host"; readonly domain: string };
 
 /** The xmppconf actuator, with the paths a caller (or a test starting Prosody) needs. */
 export interface XmppActuator extends Actuator<XmppObserved, XmppStep> {

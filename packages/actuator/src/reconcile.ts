@@ -6,6 +6,7 @@
  */
 import { isRequeue, type Actuator, type ActuatorContext, type Plan, type Requeue, type Target } from "./index.ts";
 import { CommitJournal, type Journal } from "./journal.ts";
+import { unmetError, unmetOf } from "./unmet.ts";
 
 /** Runs functions one at a time, in call order: the lock that every apply of a loop takes. */
 export class ApplyLock {
@@ -61,19 +62,20 @@ export class ReconcileLoop {
    * @param beforeApply runs under the lock, after the plan and before the journal and the apply
    *   (the minion writes a new service's first status there).
    * @returns whether anything was applied, the plan, and the apply's {@link Requeue} when it asked for one.
-   * @throws whatever observe, plan or apply throws (an ActuatorError for a known failure).
+   * @throws whatever observe, plan or apply throws (an ActuatorError for a known failure), and a
+   *   terminal ActuatorError naming what the plan leaves unmet, once the rest is applied.
    */
   async step<O, S>(actuator: Actuator<O, S>, target: Target, context: ActuatorContext, beforeApply?: () => Promise<void>): Promise<StepResult<S>> {
     const first = actuator.plan(target, await actuator.observe(target, context), context.server);
-    if (first.steps.length === 0) return { changed: false, plan: first };
+    if (first.steps.length === 0) return settled({ changed: false, plan: first });
     return this.lock.run(async () => {
       const plan = actuator.plan(target, await actuator.observe(target, context), context.server);
-      if (plan.steps.length === 0) return { changed: false, plan };
+      if (plan.steps.length === 0) return settled({ changed: false, plan });
       await beforeApply?.();
       // Recorded before the apply: a kill after it must still end in a commit.
       await this.journal.owe(actuator.id);
       const returned = await actuator.apply(plan, target, context);
-      return isRequeue(returned) ? { changed: true, plan, requeue: returned } : { changed: true, plan };
+      return settled(isRequeue(returned) ? { changed: true, plan, requeue: returned } : { changed: true, plan });
     });
   }
 
@@ -85,6 +87,17 @@ export class ReconcileLoop {
     await actuator.commit?.(context);
     await this.journal.paid(actuator.id);
   }
+}
+
+/**
+ * A step's result, or, when its plan leaves part of the spec undone ({@link unmetOf}), the
+ * terminal failure that reports it: after the rest was applied, and on every later pass, when
+ * there is nothing left to apply, so that the condition keeps saying what is wrong.
+ */
+function settled<S>(result: StepResult<S>): StepResult<S> {
+  const unmet = unmetOf(result.plan);
+  if (unmet !== undefined) throw unmetError(unmet);
+  return result;
 }
 
 /**

@@ -6,7 +6,8 @@
  * changes. A plan with no steps and an `unmet` is as converged as the spec allows: nothing is
  * applied, and the condition still says what is wrong.
  */
-import { ActuatorError, type Plan } from "./index.ts";
+import { ActuatorError } from "./errors.ts";
+import type { Plan } from "./index.ts";
 
 /** Why part of a spec cannot be served. */
 export interface Unmet {
