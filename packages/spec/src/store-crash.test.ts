@@ -21,8 +21,8 @@ import { AUTHOR, serviceSpec } from "./test/specs.ts";
 import { parseSpec } from "./validate.ts";
 
 const KILLS = 200;
-// A write takes 30-80 ms: a delay up to this long after a signal spreads the kills over every
-// phase of the next write or two.
+// A write takes a few milliseconds (bench/store), tens under load, and the writer writes in a
+// loop: a random delay up to this long after a signal lands the kills in every phase of a write.
 const MAX_DELAY_MS = 100;
 const FILES = ["services/blog.json", "services/shop.json"] as const;
 const writerScript = fileURLToPath(new URL("./test/store-writer.ts", import.meta.url));
