@@ -22,3 +22,38 @@ export function Table<T>({ columns, items, row, empty }: { columns: readonly Rea
     </table>
   );
 }
+
+/** One column of a {@link ColumnTable}: its header and what each row shows under it. */
+export interface Column<T> {
+  readonly header: ReactNode;
+  readonly cell: (item: T) => ReactNode;
+}
+
+/**
+ * A {@link Table} described by its columns, each with the cell it shows for an item, so that lists
+ * sharing some columns (raised and cleared alarms, pending and decided requests) define those
+ * once. Each row is keyed by `rowKey` and carries the `data-*` attributes of `rowData`, by which
+ * pages and tests find a row.
+ */
+export function ColumnTable<T>({ columns, items, empty, rowKey, rowData }: {
+  columns: readonly Column<T>[];
+  items: readonly T[];
+  empty?: ReactNode;
+  rowKey: (item: T) => string;
+  rowData?: (item: T) => Readonly<Record<`data-${string}`, string>>;
+}) {
+  return (
+    <Table
+      columns={columns.map((column) => column.header)}
+      items={items}
+      empty={empty}
+      row={(item) => (
+        <tr key={rowKey(item)} {...rowData?.(item)}>
+          {columns.map((column, i) => (
+            <td key={i}>{column.cell(item)}</td>
+          ))}
+        </tr>
+      )}
+    />
+  );
+}

@@ -5,9 +5,18 @@ import { POLL_INTERVAL_MS, ServiceDetailPayload } from "../../lib/admin/live.ts"
 import { usePoll } from "../usePoll.ts";
 import { LineChart } from "./LineChart.tsx";
 import { ReadyBadge } from "./ReadyBadge.tsx";
-import { Table } from "../Table.tsx";
+import { ColumnTable, type Column } from "../Table.tsx";
 
 const parseDetail = (json: unknown) => ServiceDetailPayload.safeParse(json).data;
+
+/** A service's conditions as the minion reported them. */
+const CONDITION_COLUMNS: readonly Column<ServiceDetailPayload["conditions"][number]>[] = [
+  { header: "Type", cell: (c) => c.type },
+  { header: "Status", cell: (c) => <span className={c.status === "True" ? "badge ok" : c.status === "False" ? "badge bad" : "badge warn"}>{c.status}</span> },
+  { header: "Reason", cell: (c) => c.reason },
+  { header: "Message", cell: (c) => c.message },
+  { header: "Last transition", cell: (c) => formatTime(c.lastTransitionTime) },
+];
 
 /**
  * A service's live part: readiness, every condition, and the traffic and memory charts of the
@@ -35,22 +44,7 @@ export function ServiceLive({ initial }: { initial: ServiceDetailPayload }) {
       </p>
 
       <h2>Conditions</h2>
-      <Table
-        columns={["Type", "Status", "Reason", "Message", "Last transition"]}
-        items={data.conditions}
-        empty="No conditions yet: the minion has not reported on this service."
-        row={(c) => (
-          <tr key={c.type} data-condition={c.type}>
-            <td>{c.type}</td>
-            <td>
-              <span className={c.status === "True" ? "badge ok" : c.status === "False" ? "badge bad" : "badge warn"}>{c.status}</span>
-            </td>
-            <td>{c.reason}</td>
-            <td>{c.message}</td>
-            <td>{formatTime(c.lastTransitionTime)}</td>
-          </tr>
-        )}
-      />
+      <ColumnTable columns={CONDITION_COLUMNS} items={data.conditions} empty="No conditions yet: the minion has not reported on this service." rowKey={(c) => c.type} rowData={(c) => ({ "data-condition": c.type })} />
 
       <h2>Traffic</h2>
       <LineChart title="Requests per interval over the last hour" points={data.points.map((p) => ({ at: p.at, value: p.requests }))} from={data.from} to={data.to} unit="count" />

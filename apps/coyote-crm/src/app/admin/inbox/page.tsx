@@ -1,9 +1,8 @@
 import type { Metadata } from "next";
-import type { InboxRequest } from "@coyote/spec";
 import { ActionButton } from "../../../components/admin/ActionButton.tsx";
-import { Table } from "../../../components/Table.tsx";
+import { ColumnTable, type Column } from "../../../components/Table.tsx";
 import { formatTime } from "../../../lib/admin/format.ts";
-import { requestText, splitInbox } from "../../../lib/admin/inbox.ts";
+import { requestText, splitInbox, type InboxLists } from "../../../lib/admin/inbox.ts";
 import { csrfToken, requireAdmin } from "../../../lib/auth.ts";
 import { readInbox, stateStore } from "../../../lib/state.ts";
 import { decideInboxRequest } from "./actions.ts";
@@ -11,24 +10,40 @@ import { decideInboxRequest } from "./actions.ts";
 /** The page's title in the browser tab. */
 export const metadata: Metadata = { title: "Inbox" };
 
-/** The cells both lists start with: who asks, what, and for which service. */
-function RequestCells({ request }: { request: InboxRequest }) {
-  return (
-    <>
-      <td>
+/** One file of the inbox with the request it holds. */
+type Entry = InboxLists["pending"][number];
+
+/** The columns both lists start with: who asks, what, and for which service. */
+const REQUEST_COLUMNS: readonly Column<Entry>[] = [
+  {
+    header: "From",
+    cell: ({ request }) => (
+      <>
         {request.from.name ?? <span className="muted">unnamed</span>}
         <br />
         <span className="muted">{request.from.address}</span>
         <br />
         <code style={{ wordBreak: "break-all", fontSize: "0.75rem" }}>{request.from.fingerprint}</code>
-      </td>
-      <td>
+      </>
+    ),
+  },
+  {
+    header: "Request",
+    cell: ({ request }) => (
+      <>
         {requestText(request)} <code>{request.request}</code>
-      </td>
-      <td>{request.serviceId === undefined ? <span className="muted">none</span> : <a href={`/admin/services/${request.serviceId}`}>{request.serviceId}</a>}</td>
-    </>
-  );
-}
+      </>
+    ),
+  },
+  { header: "Service", cell: ({ request }) => (request.serviceId === undefined ? <span className="muted">none</span> : <a href={`/admin/services/${request.serviceId}`}>{request.serviceId}</a>) },
+];
+
+/** When the listener received the request. */
+const RECEIVED_COLUMN: Column<Entry> = { header: "Received", cell: ({ request }) => formatTime(request.receivedAt) };
+
+/** Rows are found by their inbox file. */
+const rowKey = ({ file }: Entry) => file;
+const rowData = ({ file }: Entry) => ({ "data-inbox-file": file });
 
 /** Coyote requests from other servers that coyote-listener could not decide alone: pending ones first. */
 export default async function InboxPage() {
@@ -45,43 +60,49 @@ export default async function InboxPage() {
         </p>
       ))}
       <h2>Pending</h2>
-      <Table
-        columns={["From", "Request", "Service", "Message", "Received", "Decision"]}
-        items={lists.pending}
-        empty="No request is waiting."
-        row={({ file, request }) => (
-          <tr key={file} data-inbox-file={file}>
-            <RequestCells request={request} />
-            <td>{request.message ?? <span className="muted">none</span>}</td>
-            <td>{formatTime(request.receivedAt)}</td>
-            <td>
+      <ColumnTable
+        columns={[
+          ...REQUEST_COLUMNS,
+          { header: "Message", cell: ({ request }) => request.message ?? <span className="muted">none</span> },
+          RECEIVED_COLUMN,
+          {
+            header: "Decision",
+            cell: ({ file }) => (
               <div className="row">
                 <ActionButton action={decideInboxRequest} csrf={csrf} fields={{ file, decision: "accept" }} label="Accept" pendingLabel="Accepting…" />
                 <ActionButton action={decideInboxRequest} csrf={csrf} fields={{ file, decision: "refuse" }} label="Refuse" pendingLabel="Refusing…" className="danger" />
               </div>
-            </td>
-          </tr>
-        )}
+            ),
+          },
+        ]}
+        items={lists.pending}
+        empty="No request is waiting."
+        rowKey={rowKey}
+        rowData={rowData}
       />
       <h2>Decided</h2>
-      <Table
-        columns={["From", "Request", "Service", "Received", "Decision"]}
+      <ColumnTable
+        columns={[
+          ...REQUEST_COLUMNS,
+          RECEIVED_COLUMN,
+          {
+            header: "Decision",
+            cell: ({ request }) => (
+              <>
+                <span className={request.state === "accepted" ? "badge ok" : "badge bad"}>{request.state}</span>
+                <br />
+                <span className="muted">
+                  {request.decidedBy === undefined ? "" : `by ${request.decidedBy} `}
+                  {request.decidedAt === undefined ? "" : `at ${formatTime(request.decidedAt)}`}
+                </span>
+              </>
+            ),
+          },
+        ]}
         items={lists.decided}
         empty="No request has been decided yet."
-        row={({ file, request }) => (
-          <tr key={file} data-inbox-file={file}>
-            <RequestCells request={request} />
-            <td>{formatTime(request.receivedAt)}</td>
-            <td>
-              <span className={request.state === "accepted" ? "badge ok" : "badge bad"}>{request.state}</span>
-              <br />
-              <span className="muted">
-                {request.decidedBy === undefined ? "" : `by ${request.decidedBy} `}
-                {request.decidedAt === undefined ? "" : `at ${formatTime(request.decidedAt)}`}
-              </span>
-            </td>
-          </tr>
-        )}
+        rowKey={rowKey}
+        rowData={rowData}
       />
     </>
   );
