@@ -5,6 +5,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CertificateStore, certificateFile } from "./certs.ts";
 import { SnitchProxyError } from "./errors.ts";
+import { startProxy } from "./proxy.ts";
+import { sandbox } from "./test/support.ts";
 
 describe("snitch-proxy's coded errors", () => {
   it("a certificate file without a usable key and certificate is SNITCH_ERR_CERT_INVALID, naming the file", async () => {
@@ -22,6 +24,19 @@ describe("snitch-proxy's coded errors", () => {
       });
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("a connection limit that is not a positive whole number is SNITCH_ERR_LIMIT_INVALID", async () => {
+    const box = await sandbox();
+    const proxy = await startProxy({ stateDir: box.stateDir, logger: box.logger, https: { host: "127.0.0.1", port: 0 }, writeStats: false });
+    try {
+      for (const limit of [0, -1, 1.5, Number.NaN]) {
+        assert.throws(() => proxy.setMaxConnections(limit), (error: unknown) => error instanceof SnitchProxyError && error.code === "SNITCH_ERR_LIMIT_INVALID");
+      }
+    } finally {
+      await proxy.stop(100);
+      await box.cleanup();
     }
   });
 });
