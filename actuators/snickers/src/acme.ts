@@ -5,7 +5,7 @@ import { join } from "node:path";
 import * as acme from "acme-client";
 import forge from "node-forge";
 import type { CoyoteLogger } from "@coyote/log";
-import { chmodExact, writeFileAtomic } from "@coyote/spec";
+import { chmodExact, writeFileAtomic, type ProxyRuntimePaths } from "@coyote/spec";
 import { ACME_CALL_TIMEOUT_MS, AcmeTransportError, MAX_RESPONSE_BYTES, callScope, installAcmeTransport, type CallScope } from "./acme-http.ts";
 import { newKeyPair, type IssuedCertificate } from "./local-ca.ts";
 
@@ -84,6 +84,9 @@ export function ariCertId(certPem: string): string {
   return `${b64u(keyId)}.${b64u(serial)}`;
 }
 
+/** Where an issuer keeps its account keys and the HTTP-01 answers snitch-proxy serves. */
+export type AcmeFolders = Pick<ProxyRuntimePaths, "acme" | "challenges">;
+
 /**
  * Obtains certificates from an ACME CA (Let's Encrypt, or Pebble in tests) with `acme-client`,
  * answering HTTP-01 challenges through files in `proxy/challenges/` that snitch-proxy serves on
@@ -93,18 +96,18 @@ export function ariCertId(certPem: string): string {
  */
 export class AcmeIssuer {
   readonly #settings: AcmeSettings;
-  readonly #proxyDir: string;
+  readonly #folders: AcmeFolders;
   readonly #logger: CoyoteLogger;
   #client: acme.Client | undefined;
   #directory: Directory | undefined;
 
   /**
    * Makes the issuer; nothing is contacted until a certificate is asked for.
-   * @param proxyDir `proxy` of the state folder.
+   * @param folders the account keys' folder and the HTTP-01 answers' (`proxy/acme`, `proxy/challenges`).
    */
-  constructor(settings: AcmeSettings, proxyDir: string, logger: CoyoteLogger) {
+  constructor(settings: AcmeSettings, folders: AcmeFolders, logger: CoyoteLogger) {
     this.#settings = settings;
-    this.#proxyDir = proxyDir;
+    this.#folders = folders;
     this.#logger = logger;
   }
 
@@ -135,7 +138,7 @@ export class AcmeIssuer {
   async #account(): Promise<acme.Client> {
     if (this.#client) return this.#client;
     this.#trust();
-    const dir = join(this.#proxyDir, "acme");
+    const dir = this.#folders.acme;
     await mkdir(dir, { recursive: true, mode: 0o700 });
     await chmodExact(dir, 0o700);
     const keyFile = join(dir, `account-${createHash("sha256").update(this.#settings.directoryUrl).digest("hex").slice(0, 16)}.pem`);
@@ -225,7 +228,7 @@ export class AcmeIssuer {
     // `profile` is newer than acme-client's types; the request body takes it as is.
     const request = { identifiers: [{ type: "dns", value: hostname }], ...(offersProfile ? { profile } : {}) } as Parameters<acme.Client["createOrder"]>[0];
     const order = await client.createOrder(request);
-    const challengesDir = join(this.#proxyDir, "challenges");
+    const challengesDir = this.#folders.challenges;
     await mkdir(challengesDir, { recursive: true });
     const cleanups: (() => Promise<void>)[] = [];
     const wildcard = hostname.startsWith("*.");

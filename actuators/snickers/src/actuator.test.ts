@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { ActuatorError, converge, type ActuatorContext, type Target } from "@coyote/actuator";
 import { createLogger, type CoyoteLogger } from "@coyote/log";
-import { ProxyRoutes, ServerSpec, ServiceSpec, StateStore, certificateFileName, parseJson, validate } from "@coyote/spec";
+import { ProxyRoutes, ServerSpec, ServiceSpec, StateStore, certificateFileName, parseJson, proxyRuntimePaths, validate } from "@coyote/spec";
 import { AcmeIssuer, ariCertId } from "./acme.ts";
 import { CertificateMeta, backoffMs, createSnickersActuator, renewalTime } from "./actuator.ts";
 import { LocalCa } from "./local-ca.ts";
@@ -286,13 +286,13 @@ describe("ACME renewal info (ARI, RFC 9773)", () => {
     await new Promise<void>((resolve) => https.listen(0, "127.0.0.1", resolve));
     const port = (https.address() as AddressInfo).port;
     try {
-      const issuer = new AcmeIssuer({ directoryUrl: `https://localhost:${port}/dir`, email: "a@b.test", caBundlePem: ca.certificatePem }, dir, logger);
+      const issuer = new AcmeIssuer({ directoryUrl: `https://localhost:${port}/dir`, email: "a@b.test", caBundlePem: ca.certificatePem }, proxyRuntimePaths(dir), logger);
       const now = new Date("2027-01-01T00:00:00Z");
       const advice = await issuer.renewalAdvice(cert.chainPem, now);
       assert.deepEqual(advice, { windowStart: new Date("2027-01-10T00:00:00Z"), windowEnd: new Date("2027-01-12T00:00:00Z"), nextCheckAt: new Date(now.getTime() + 7200_000) });
       assert.equal(asked.at(-1), `/ari/${ariCertId(cert.chainPem)}`);
       offerAri = false;
-      const plain = new AcmeIssuer({ directoryUrl: `https://localhost:${port}/dir`, email: "a@b.test", caBundlePem: ca.certificatePem }, dir, logger);
+      const plain = new AcmeIssuer({ directoryUrl: `https://localhost:${port}/dir`, email: "a@b.test", caBundlePem: ca.certificatePem }, proxyRuntimePaths(dir), logger);
       assert.equal(await plain.renewalAdvice(cert.chainPem, now), undefined);
     } finally {
       https.close();
@@ -314,7 +314,7 @@ describe("ACME renewal info (ARI, RFC 9773)", () => {
     await new Promise<void>((resolve) => https.listen(0, "127.0.0.1", resolve));
     const port = (https.address() as AddressInfo).port;
     try {
-      const issuer = new AcmeIssuer({ directoryUrl: `https://localhost:${port}/dir`, email: "a@b.test", caBundlePem: ca.certificatePem }, dir, logger);
+      const issuer = new AcmeIssuer({ directoryUrl: `https://localhost:${port}/dir`, email: "a@b.test", caBundlePem: ca.certificatePem }, proxyRuntimePaths(dir), logger);
       await assert.rejects(issuer.renewalAdvice(ca.issue(["x.test"]).chainPem), /suggested window is malformed/);
     } finally {
       https.close();

@@ -157,7 +157,7 @@ export class CertificateWork {
     if (!issuer) {
       const caBundlePem = mode.caBundleFile === undefined ? undefined : await readFile(mode.caBundleFile, "utf8");
       const callTimeoutMs = this.#options.acmeCallTimeoutMs;
-      issuer = new AcmeIssuer({ directoryUrl: mode.directoryUrl, email: mode.email, ...(mode.profile ? { profile: mode.profile } : {}), ...(caBundlePem === undefined ? {} : { caBundlePem }), ...(callTimeoutMs === undefined ? {} : { callTimeoutMs }) }, this.#options.paths.root, context.logger);
+      issuer = new AcmeIssuer({ directoryUrl: mode.directoryUrl, email: mode.email, ...(mode.profile ? { profile: mode.profile } : {}), ...(caBundlePem === undefined ? {} : { caBundlePem }), ...(callTimeoutMs === undefined ? {} : { callTimeoutMs }) }, this.#options.paths, context.logger);
       this.#issuers.set(key, issuer);
     }
     return issuer;

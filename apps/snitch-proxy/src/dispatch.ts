@@ -4,7 +4,7 @@
 // A class rather than closures: this runs for every request, and its methods are made once.
 import { join } from "node:path";
 import type { TLSSocket } from "node:tls";
-import { LOCAL_CA_URL_PREFIX } from "@coyote/spec";
+import { LOCAL_CA_URL_PREFIX, type ProxyRuntimePaths } from "@coyote/spec";
 import { requestIdFrom } from "@coyote/log";
 import type { CertificateStore } from "./certs.ts";
 import type { Exchange } from "./exchange.ts";
@@ -19,8 +19,8 @@ export interface DispatchContext {
   readonly passage: PassageContext;
   readonly certs: CertificateStore;
   readonly source: RouteSource;
-  /** `proxy/` of the state folder (the local CA's files). */
-  readonly proxyDir: string;
+  /** The proxy's runtime folder (the local CA's published files). */
+  readonly paths: ProxyRuntimePaths;
   /** `sites/` of the state folder: no static route serves a file outside its service's folder there. */
   readonly sitesDir: string;
 }
@@ -60,7 +60,7 @@ export class Dispatcher {
     }
     const url = exchange.url;
     if (url.startsWith(LOCAL_CA_URL_PREFIX)) {
-      answerLocalCa(exchange, context.proxyDir, context.passage.logger, requestId);
+      answerLocalCa(exchange, context.paths.ca, context.passage.logger, requestId);
       return;
     }
     const route = context.source.table.match(host, url);

@@ -5,11 +5,12 @@
 import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { CoyoteLogger } from "@coyote/log";
-import { ProxyRoutes, parseJson, proxyListenFor, serverOrDefaults, type ProxyListen } from "@coyote/spec";
+import { ProxyRoutes, parseJson, proxyListenFor, proxyRuntimePaths, serverOrDefaults, type ProxyListen } from "@coyote/spec";
 
 /** The routes file and its last good copy, in a state folder. */
 function files(stateDir: string): { routes: string; lastGood: string } {
-  return { routes: join(stateDir, "proxy", "routes.json"), lastGood: join(stateDir, "proxy", "last-good", "routes.json") };
+  const paths = proxyRuntimePaths(stateDir);
+  return { routes: paths.routes, lastGood: join(paths.root, "last-good", "routes.json") };
 }
 
 /** Reads a routes file; undefined when it is missing or refused (then `problem` says why). */

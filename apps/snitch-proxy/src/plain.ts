@@ -5,6 +5,7 @@ import { readFile } from "node:fs/promises";
 import type { Socket } from "node:net";
 import { join } from "node:path";
 import { requestIdFrom, type CoyoteLogger } from "@coyote/log";
+import type { ProxyRuntimePaths } from "@coyote/spec";
 import type { AddressLimit } from "./address-limit.ts";
 import { requestHost } from "./headers.ts";
 import { errorHeaders, errorPage } from "./pages.ts";
@@ -16,8 +17,8 @@ const TOKEN = /^[A-Za-z0-9_-]{1,256}$/;
 
 /** How the plain HTTP listener is made. */
 export interface PlainOptions {
-  /** `proxy/` of the state folder (challenges and the local CA's files). */
-  readonly proxyDir: string;
+  /** The proxy's runtime folder (the HTTP-01 answers and the local CA's published files). */
+  readonly paths: ProxyRuntimePaths;
   /** The HTTPS port the world sees, for redirects (it may move while the server runs). */
   readonly publicHttpsPort: () => number;
   readonly logger: CoyoteLogger;
@@ -32,9 +33,9 @@ export interface PlainOptions {
 
 /** Makes the plain HTTP server (not bound yet). */
 export function createPlainServer(options: PlainOptions): HttpServer {
-  const { proxyDir, publicHttpsPort, logger, stats, perAddress } = options;
+  const { paths, publicHttpsPort, logger, stats, perAddress } = options;
   const plain = createHttpServer({ maxHeaderSize: options.maxHeaderBytes, headersTimeout: options.headersTimeoutMs, requestTimeout: 30_000, connectionsCheckingInterval: options.checkingIntervalMs }, (req, res) => {
-    void answerPlain(req, res, proxyDir, publicHttpsPort(), logger);
+    void answerPlain(req, res, paths, publicHttpsPort(), logger);
   });
   // The same per-address count as the TLS side: one address's connections to both ports together.
   plain.on("connection", (socket: Socket) => {
@@ -46,7 +47,7 @@ export function createPlainServer(options: PlainOptions): HttpServer {
   return plain;
 }
 
-async function answerPlain(req: IncomingMessage, res: ServerResponse, proxyDir: string, httpsPort: number, logger: CoyoteLogger): Promise<void> {
+async function answerPlain(req: IncomingMessage, res: ServerResponse, paths: ProxyRuntimePaths, httpsPort: number, logger: CoyoteLogger): Promise<void> {
   const requestId = requestIdFrom(req.headers);
   const url = req.url ?? "/";
   // Plain HTTP on purpose: a CRL is fetched before anything can be verified (RFC 5280 §4.2.1.13).
@@ -54,12 +55,12 @@ async function answerPlain(req: IncomingMessage, res: ServerResponse, proxyDir: 
     res.writeHead(status, headers);
     res.end(body);
   };
-  if (serveWellKnown(proxyDir, logger, { method: req.method ?? "GET", url, requestId }, send, () => res.destroy())) return;
+  if (serveWellKnown(paths.ca, logger, { method: req.method ?? "GET", url, requestId }, send, () => res.destroy())) return;
   if (url.startsWith(ACME_PREFIX)) {
     const token = url.slice(ACME_PREFIX.length);
     if (TOKEN.test(token)) {
       try {
-        const body = await readFile(join(proxyDir, "challenges", token), "utf8");
+        const body = await readFile(join(paths.challenges, token), "utf8");
         res.writeHead(200, { "content-type": "text/plain", "content-length": Buffer.byteLength(body), "cache-control": "no-store" });
         res.end(body);
         logger.event("RESPONSE_SENT", { requestId, what: "acme-challenge", token, status: 200 });

@@ -5,7 +5,7 @@ import { createServer as createHttp2Server, type ServerHttp2Session } from "node
 import type { Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
 import { join } from "node:path";
-import { ActivatorClient } from "@coyote/spec";
+import { ActivatorClient, proxyRuntimePaths } from "@coyote/spec";
 import { startStatsHeartbeat } from "@coyote/component";
 import { AddressLimit } from "./address-limit.ts";
 import { CertificateStore } from "./certs.ts";
@@ -35,9 +35,9 @@ export type { Listen, ProxyOptions, RunningProxy, TrafficReport } from "./option
  */
 export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   const { logger, stateDir } = options;
-  const proxyDir = join(stateDir, "proxy");
+  const paths = proxyRuntimePaths(stateDir);
   const stats = new TrafficStats();
-  const certs = new CertificateStore(join(proxyDir, "certs"));
+  const certs = new CertificateStore(paths.certs);
   const activator = options.activator ?? new ActivatorClient(stateDir);
   const upstreams = new Upstreams(activator, logger, options.wakeTimeoutMs ?? 60_000);
   const upstreamTimeoutMs = options.upstreamTimeoutMs ?? 60_000;
@@ -96,7 +96,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   // The TLS listener's limit: the routes file's, else the default (applied once it is bound).
   let tlsLimit = part(defaultMaxConnections);
   let listeners: Listeners | undefined = undefined;
-  const source = new RouteSource(join(proxyDir, "routes.json"), logger, (table) => {
+  const source = new RouteSource(paths.routes, logger, (table) => {
     tlsLimit = part(table.limits?.maxConnections ?? defaultMaxConnections);
     if (listeners) listeners.tlsMaxConnections = tlsLimit;
     perAddress.limit = part(table.limits?.maxConnectionsPerAddress ?? defaultPerAddress);
@@ -106,7 +106,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   });
   await source.start();
   const passageContext: PassageContext = { stats, logger, origins, upstreams, upstreamTimeoutMs, accessLog: options.accessLog ?? true };
-  const dispatcher = new Dispatcher({ passage: passageContext, certs, source, proxyDir, sitesDir: join(stateDir, "sites") });
+  const dispatcher = new Dispatcher({ passage: passageContext, certs, source, paths, sitesDir: join(stateDir, "sites") });
 
   const tunnelContext: TunnelContext = {
     stats,
@@ -132,7 +132,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     },
     plain: () =>
       createPlainServer({
-        proxyDir,
+        paths,
         publicHttpsPort: () => publicHttpsPort,
         logger,
         stats,

@@ -34,16 +34,16 @@ const refusal = (status: 404 | 405, problem?: string): WellKnownAnswer => ({
  * joined to a folder); everything else under the prefix is a 404. A file is opened without
  * following a symbolic link and sent only when it is a regular file within
  * {@link LOCAL_CA_FILE_MAX_BYTES}.
- * @param proxyDir `proxy/` of the state folder.
+ * @param caDir `proxy/ca/` of the state folder, where the local CA publishes its files.
  * @param url the request target, query included.
  */
-export async function answerWellKnown(proxyDir: string, method: string, url: string): Promise<WellKnownAnswer | undefined> {
+export async function answerWellKnown(caDir: string, method: string, url: string): Promise<WellKnownAnswer | undefined> {
   if (!url.startsWith(LOCAL_CA_URL_PREFIX)) return undefined;
   const q = url.indexOf("?");
   const published = PUBLISHED.get(q < 0 ? url : url.slice(0, q));
   if (published === undefined) return refusal(404);
   if (method !== "GET" && method !== "HEAD") return refusal(405);
-  const file = join(proxyDir, "ca", published.file);
+  const file = join(caDir, published.file);
   let handle;
   try {
     handle = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
@@ -76,9 +76,9 @@ export type WellKnownSend = (status: number, headers: Record<string, string | nu
  * Serves a request when it is under `/.well-known/coyote/`, in the background.
  * @returns whether it was (false: the caller goes on with the request).
  */
-export function serveWellKnown(proxyDir: string, logger: CoyoteLogger, request: { method: string; url: string; requestId: string }, send: WellKnownSend, cutOff: () => void): boolean {
+export function serveWellKnown(caDir: string, logger: CoyoteLogger, request: { method: string; url: string; requestId: string }, send: WellKnownSend, cutOff: () => void): boolean {
   if (!request.url.startsWith(LOCAL_CA_URL_PREFIX)) return false;
-  answerWellKnown(proxyDir, request.method, request.url)
+  answerWellKnown(caDir, request.method, request.url)
     .then((answer) => {
       if (answer === undefined) return;
       if (answer.problem !== undefined) logger.event("ERROR", { requestId: request.requestId, path: request.url.slice(0, 200) }, answer.problem);
@@ -93,7 +93,7 @@ export function serveWellKnown(proxyDir: string, logger: CoyoteLogger, request: 
 }
 
 /** Answers a request for the local CA's files over HTTPS, for every host; never forwarded. */
-export function answerLocalCa(exchange: Exchange, proxyDir: string, logger: CoyoteLogger, requestId: string): void {
+export function answerLocalCa(exchange: Exchange, caDir: string, logger: CoyoteLogger, requestId: string): void {
   const { reply } = exchange;
   exchange.body?.stop();
   const send = (status: number, headers: Record<string, string | number>, body: Buffer) => {
@@ -101,5 +101,5 @@ export function answerLocalCa(exchange: Exchange, proxyDir: string, logger: Coyo
     reply.writeHead(status, headers);
     reply.end(body);
   };
-  serveWellKnown(proxyDir, logger, { method: exchange.method, url: exchange.url, requestId }, send, () => reply.destroy());
+  serveWellKnown(caDir, logger, { method: exchange.method, url: exchange.url, requestId }, send, () => reply.destroy());
 }

@@ -34,10 +34,11 @@ export type MailRuntimePaths = ReturnType<typeof mailRuntimePaths>;
 /**
  * snickers' files, which snitch-proxy reads: `routes.d/<id>.json` (one routes fragment per
  * service), `routes.json` (all of them combined, with the proxy's settings), `certs/` (a PEM and
- * its metadata per hostname) and `ca/` (the local CA and its published files).
+ * its metadata per hostname), `ca/` (the local CA and its published files) and `challenges/` (the
+ * HTTP-01 answers of orders under way). `acme/` holds snickers' own ACME account keys (0700).
  */
 export function proxyRuntimePaths(stateDir: string) {
-  return runtimeFolder(stateDir, "proxy", { fragments: "routes.d", routes: "routes.json", certs: "certs", ca: "ca" });
+  return runtimeFolder(stateDir, "proxy", { fragments: "routes.d", routes: "routes.json", certs: "certs", ca: "ca", challenges: "challenges", acme: "acme" });
 }
 
 /** The paths {@link proxyRuntimePaths} returns. */
