@@ -8,6 +8,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { StateStore, type ServerSpec } from "@coyote/spec";
 import { childEnvironment } from "./env.ts";
 import { freePorts, freeUdpTcpPort } from "./index.ts";
+import { alive } from "./processes.ts";
 
 /** The ports a test box's server spec gives it, all on 127.0.0.1. */
 export interface ApplianceLoopbackPorts {
@@ -64,16 +65,6 @@ async function panelAnswers(url: string): Promise<boolean> {
     const response = await fetch(url, { redirect: "manual", signal: AbortSignal.timeout(5000) });
     await response.body?.cancel();
     return response.status > 0;
-  } catch {
-    return false;
-  }
-}
-
-/** Whether a process is alive. */
-export function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
   } catch {
     return false;
   }

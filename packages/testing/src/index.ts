@@ -1,6 +1,8 @@
 /**
- * `@coyote/testing`: what the tests and benchmarks of every package share (free ports, the system
- * programs a test needs: programs.ts). Free ports are found by
+ * `@coyote/testing`: what the tests and benchmarks of every package share: free ports, the system
+ * programs a test needs (programs.ts), waiting for a condition (wait.ts), stopping a process by its
+ * pid (processes.ts), temporary folders (temp.ts), reading a component's log (logs.ts), and the
+ * whole appliance (appliance.ts). A package's own test helpers stay in its `src/test/`. Free ports are found by
  * binding port 0 on 127.0.0.1 and releasing it; another process may take it in between, which on
  * a test machine is rare enough that the daemon's own "address in use" error is the report.
  */
@@ -45,6 +47,17 @@ export async function freePorts(count: number): Promise<number[]> {
   }
 }
 
+/** A loopback UDP port that is free right now. */
+export async function freeUdpPort(): Promise<number> {
+  const socket = createSocket("udp4");
+  const port = await new Promise<number>((resolve, reject) => {
+    socket.once("error", reject);
+    socket.bind(0, "127.0.0.1", () => resolve(socket.address().port));
+  });
+  await new Promise<void>((resolve) => socket.close(() => resolve()));
+  return port;
+}
+
 /** A loopback port free for both UDP and TCP right now (a DNS server listens on both). */
 export async function freeUdpTcpPort(): Promise<number> {
   for (let attempt = 0; attempt < 50; attempt++) {
@@ -64,4 +77,8 @@ export async function freeUdpTcpPort(): Promise<number> {
 }
 
 export { findProgram, IN_CI, requireProgram, skipWithout } from "./programs.ts";
-export { alive, describeLogs, launchAppliance, stopAppliance, writeLoopbackServer, type ApplianceLoopbackPorts, type LaunchedAppliance } from "./appliance.ts";
+export { logEvents, logRecords } from "./logs.ts";
+export { alive, stopPid } from "./processes.ts";
+export { tempDir, tempDirs, type TempDir } from "./temp.ts";
+export { waitFor, type WaitOptions } from "./wait.ts";
+export { describeLogs, launchAppliance, stopAppliance, writeLoopbackServer, type ApplianceLoopbackPorts, type LaunchedAppliance } from "./appliance.ts";
