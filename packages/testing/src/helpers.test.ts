@@ -5,7 +5,7 @@ import { existsSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
-import { alive, freeUdpPort, logEvents, logRecords, stopPid, tempDir, tempDirs, waitFor } from "./index.ts";
+import { alive, freeUdpPort, logEvents, logRecords, stopChild, stopPid, tempDir, tempDirs, waitFor } from "./index.ts";
 
 const dirs = tempDirs("coyote-testing-");
 
@@ -50,7 +50,7 @@ describe("stopPid", () => {
     started.push(child.pid);
     const ready = new Promise<void>((resolve) => child.stdout.once("data", () => resolve()));
     child.unref();
-    return { pid: child.pid, ready, exited: new Promise<void>((resolve) => child.once("exit", () => resolve())) };
+    return { pid: child.pid, child, ready, exited: new Promise<void>((resolve) => child.once("exit", () => resolve())) };
   };
 
   test("a process that ends on SIGTERM is not killed", async () => {
@@ -67,6 +67,19 @@ describe("stopPid", () => {
     assert.equal(await stopPid(child.pid, { graceMs: 300 }), true);
     await child.exited;
     assert.ok(performance.now() - begun >= 300);
+  });
+
+  test("stopChild ends a child that ignores SIGTERM after the grace time, and one that obeys at once", { timeout: 10_000 }, async () => {
+    const stubborn = node("process.on('SIGTERM', () => {}); console.log('up'); setInterval(() => {}, 1000)");
+    await stubborn.ready;
+    assert.equal(await stopChild(stubborn.child, 300), true);
+    assert.equal(alive(stubborn.pid), false);
+    const obedient = node("process.on('SIGTERM', () => process.exit(0)); console.log('up'); setInterval(() => {}, 1000)");
+    await obedient.ready;
+    const begun = performance.now();
+    assert.equal(await stopChild(obedient.child, 5000), false);
+    assert.ok(performance.now() - begun < 4000);
+    assert.equal(await stopChild(obedient.child, 5000), false, "an ended child is left alone");
   });
 
   test("with group, the leader's children go too", async () => {

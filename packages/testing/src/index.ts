@@ -78,7 +78,7 @@ export async function freeUdpTcpPort(): Promise<number> {
 
 export { findProgram, IN_CI, requireProgram, skipWithout } from "./programs.ts";
 export { logEvents, logRecords } from "./logs.ts";
-export { alive, stopPid } from "./processes.ts";
+export { alive, stopChild, stopPid } from "./processes.ts";
 export { tempDir, tempDirs, type TempDir } from "./temp.ts";
 export { waitFor, type WaitOptions } from "./wait.ts";
 export { describeLogs, launchAppliance, stopAppliance, writeLoopbackServer, type ApplianceLoopbackPorts, type LaunchedAppliance } from "./appliance.ts";

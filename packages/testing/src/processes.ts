@@ -1,5 +1,7 @@
 // Stopping what a test started: by its pid (or its process group) only, never by name, so that
 // other processes of the same program on the machine are left alone.
+import type { ChildProcess } from "node:child_process";
+import { once } from "node:events";
 import { setTimeout as sleep } from "node:timers/promises";
 
 /** Whether a process (or, with a negative pid, a process group) exists. */
@@ -38,5 +40,24 @@ export async function stopPid(pid: number, options: { readonly graceMs?: number;
   signal(target, "SIGKILL");
   const killDeadline = performance.now() + graceMs;
   while (alive(target) && performance.now() < killDeadline) await sleep(intervalMs);
+  return true;
+}
+
+/**
+ * Stops a child the test spawned, by its pid: SIGTERM, then SIGKILL once `graceMs` has passed,
+ * and resolves when it has exited (its exit event seen, so nothing of it is left to reap).
+ * @returns whether it had to be killed.
+ */
+export async function stopChild(child: ChildProcess, graceMs = 10_000): Promise<boolean> {
+  const pid = child.pid;
+  if (pid === undefined || child.exitCode !== null || child.signalCode !== null) return false;
+  const exited = once(child, "exit").then(() => "exited" as const);
+  signal(pid, "SIGTERM");
+  const timer = new AbortController();
+  const outcome = await Promise.race([exited, sleep(graceMs, "grace over" as const, { signal: timer.signal }).catch(() => "exited" as const)]);
+  timer.abort();
+  if (outcome === "exited") return false;
+  signal(pid, "SIGKILL");
+  await exited;
   return true;
 }
