@@ -2,16 +2,15 @@
 // ports, the real Postfix and Dovecot daemons started and stopped by pid, and a tiny SMTP client.
 import { spawnSync } from "node:child_process";
 import { closeSync, openSync, readdirSync, readFileSync, statSync } from "node:fs";
-import { chmod, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { chmod, readFile, writeFile } from "node:fs/promises";
 import { connect } from "node:net";
 import type { Socket } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { ActuatorContext } from "@coyote/actuator";
 import { createLogger } from "@coyote/log";
 import { ServerSpec, StateStore } from "@coyote/spec";
-import { findProgram, freePort, IN_CI } from "@coyote/testing";
+import { findProgram, freePort, IN_CI, stopPid as stopProcess, tempDir, waitFor as waitUntil } from "@coyote/testing";
 
 export { findProgram, IN_CI };
 
@@ -28,23 +27,17 @@ export function daemonTestsBlocked(programs: readonly string[]): string | undefi
 
 /** A fresh temp folder that the daemons' own users can traverse, and its cleanup. */
 export async function tempRoot(prefix: string): Promise<{ dir: string; cleanup: () => Promise<void> }> {
-  const dir = await mkdtemp(join(tmpdir(), prefix));
+  const temp = await tempDir(prefix);
   // mkdtemp makes 0700; postfix, dovecot and the vmail uid must reach their folders inside.
-  await chmod(dir, 0o755);
-  return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
+  await chmod(temp.dir, 0o755);
+  return temp;
 }
 
 export { freePort };
 
-/** Polls until `check` returns a value other than undefined, or throws after `timeoutMs`. */
-export async function waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
+/** Polls until `check` returns a value other than undefined, or throws after `timeoutMs` (the daemons here are slow to start). */
+export function waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
+  return waitUntil(what, check, timeoutMs);
 }
 
 /** The files in a Maildir's `new/` folder (empty when it does not exist yet). */
@@ -57,23 +50,9 @@ export function maildirNew(mailRoot: string, address: string): string[] {
   }
 }
 
-/** Whether a process exists. */
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** Sends SIGTERM to one pid, waits for it to go, and SIGKILLs it after `timeoutMs`. */
 export async function stopPid(pid: number, timeoutMs = 10_000): Promise<void> {
-  if (!isAlive(pid)) return;
-  process.kill(pid, "SIGTERM");
-  const deadline = Date.now() + timeoutMs;
-  while (isAlive(pid) && Date.now() < deadline) await sleep(50);
-  if (isAlive(pid)) process.kill(pid, "SIGKILL");
+  await stopProcess(pid, { graceMs: timeoutMs });
 }
 
 /** A `postfix` wrapper that appends each command (`reload`, `status`, ...) to `countFile`. */
