@@ -5,20 +5,16 @@ import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { execFile } from "node:child_process";
 import { openSync, closeSync } from "node:fs";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import type { ActuatorContext } from "@coyote/actuator";
 import { createLogger } from "@coyote/log";
 import type { CoyoteLogger } from "@coyote/log";
 import { ServerSpec, ServiceSpec, StateStore } from "@coyote/spec";
-import { findProgram, freeUdpTcpPort, requireProgram, skipWithout as skipWithoutPrograms } from "@coyote/testing";
+import { findProgram, freeUdpTcpPort, logEvents, requireProgram, skipWithout as skipWithoutPrograms, stopChild, tempDir as makeTempDir, waitFor as waitUntil, type TempDir } from "@coyote/testing";
 
 /** A temporary folder under the OS temp folder and a function that removes it. */
-export async function tempDir(prefix = "coyote-dnsconf-"): Promise<{ dir: string; cleanup: () => Promise<void> }> {
-  const dir = await mkdtemp(join(tmpdir(), prefix));
-  return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
+export function tempDir(prefix = "coyote-dnsconf-"): Promise<TempDir> {
+  return makeTempDir(prefix);
 }
 
 /** The skip reason for tests that need these Knot programs (see `skipWithout` of @coyote/testing). */
@@ -103,20 +99,12 @@ export function dataOf(result: DigResult, type: string): string[] {
   return result.answer.filter((r) => r.type === type).map((r) => r.data).sort();
 }
 
-/** Waits until `check` returns a value other than undefined, or fails after `timeoutMs`. */
-export async function waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last instanceof Error ? `: ${last.message}` : ""}`);
-    await sleep(50);
-  }
+/**
+ * Waits until `check` returns a value other than undefined, or fails after `timeoutMs`; a check
+ * that throws (a server not listening yet) is tried again.
+ */
+export function waitFor<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
+  return waitUntil(what, check, { timeoutMs, retryErrors: true });
 }
 
 /** A child daemon started by a test: its pid, stopped by pid. */
@@ -136,18 +124,11 @@ export function startDaemon(program: string, args: readonly string[], logFile: s
   closeSync(fd);
   const pid = child.pid;
   if (pid === undefined) throw new Error(`starting ${program} failed`);
-  const exited = new Promise<void>((resolve) => child.once("exit", () => { resolve(); }));
   return {
     pid,
     child,
     async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      process.kill(pid, "SIGTERM");
-      const killed = await Promise.race([exited.then(() => true), sleep(5_000).then(() => false)]);
-      if (!killed) {
-        process.kill(pid, "SIGKILL");
-        await exited;
-      }
+      await stopChild(child, 5_000);
     },
   };
 }
@@ -246,10 +227,5 @@ export async function servedSerial(port: number, zone: string): Promise<number |
 
 /** Counts the log events of a name (and optionally with a field) in a JSON-lines log file. */
 export async function countEvents(logFile: string, event: string, field?: string): Promise<number> {
-  const text = await readFile(logFile, "utf8").catch(() => "");
-  return text
-    .split("\n")
-    .filter((line) => line.trim() !== "")
-    .map((line) => JSON.parse(line) as Record<string, unknown>)
-    .filter((record) => record.event === event && (field === undefined || field in record)).length;
+  return (await logEvents(logFile, event, field)).length;
 }
