@@ -1,6 +1,6 @@
 // Test fixtures: a real Prosody started by the test on loopback, an XMPP client that logs in with
 // SCRAM-SHA-1 or SCRAM-SHA-256, and the checks for the programs the tests need.
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { createHash, createHmac, pbkdf2Sync, randomBytes } from "node:crypto";
 import { once } from "node:events";
 import { existsSync } from "node:fs";
@@ -9,7 +9,7 @@ import { connect } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { TestContext } from "node:test";
 import { client, xml, type Client } from "@xmpp/client";
-import { freePort } from "@coyote/testing";
+import { findProgram, freePort, IN_CI, stopChild } from "@coyote/testing";
 
 /**
  * Tells whether a program is on the PATH. With CI=true a missing program fails the test (CI must
@@ -17,10 +17,9 @@ import { freePort } from "@coyote/testing";
  * @returns true when the program is there; false when the test was skipped.
  */
 export function requireProgram(t: TestContext, program: string): boolean {
-  const found = spawnSync("sh", ["-c", `command -v ${program}`], { encoding: "utf8" }).status === 0;
-  if (found) return true;
+  if (findProgram(program) !== undefined) return true;
   const message = `${program} is not installed (Debian package listed in tooling/system-deps.json)`;
-  if (process.env.CI === "true") throw new Error(`${message}: required with CI=true`);
+  if (IN_CI) throw new Error(`${message}: required with CI=true`);
   t.diagnostic(`SKIPPED LOUDLY: ${message}`);
   t.skip(message);
   return false;
@@ -60,25 +59,12 @@ export async function startProsody(options: { configFile: string; outputFile: st
   const pid = child.pid;
   if (pid === undefined) throw new Error("starting prosody: no pid");
   let exited = child.exitCode !== null;
-  const exit = once(child, "exit").then(() => {
+  void once(child, "exit").then(() => {
     exited = true;
   });
   // By its pid only: other Prosody processes on the machine are not ours.
-  const signal = (name: NodeJS.Signals) => {
-    try {
-      process.kill(pid, name);
-    } catch {
-      // Already gone.
-    }
-  };
   const stop = async () => {
-    if (exited) return;
-    signal("SIGTERM");
-    const timer = sleep(10_000, undefined, { ref: false }).then(() => "timeout" as const);
-    if ((await Promise.race([exit, timer])) === "timeout") {
-      signal("SIGKILL");
-      await exit;
-    }
+    await stopChild(child, 10_000);
   };
   const deadline = Date.now() + 20_000;
   while (!(await accepts(options.c2sPort)) || !existsSync(options.adminSocket)) {
