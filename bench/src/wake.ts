@@ -22,7 +22,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
 import Docker from "dockerode";
 import { LocalCa } from "@coyote/actuator-snickers";
-import { freePort } from "@coyote/actuator-snickers/testing";
+import { freePort } from "@coyote/testing";
 import { ActivatorClient, startActivator } from "@coyote/docker-activator";
 import { createLogger } from "@coyote/log";
 import { certificateFile, startProxy } from "@coyote/snitch-proxy";

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { WebSocket } from "ws";
-import { freePort } from "@coyote/actuator-snickers/testing";
+import { freePort } from "@coyote/testing";
 import { PROCESSES_FILE, startActivator, type RunningActivator } from "@coyote/docker-activator";
 import { BUSYBOX, TEST_IMAGE, importBusyboxImage, missingTools, startDockerd, type Dockerd } from "@coyote/docker-activator/testing";
 import { createLogger, logFileFor, type CoyoteLogger } from "@coyote/log";

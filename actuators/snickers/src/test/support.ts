@@ -10,12 +10,10 @@ import { createServer as createTcpServer, type AddressInfo, type Socket } from "
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { LocalCa } from "../local-ca.ts";
-import { freePort } from "@coyote/testing";
+import { freePort, stopChild } from "@coyote/testing";
 
 /** The Pebble binary of Debian's package. */
 export const PEBBLE = "/usr/bin/pebble";
-
-export { freePort };
 
 /** A running Pebble. */
 export interface Pebble {
@@ -82,16 +80,12 @@ export async function startPebble(dir: string, options: { httpPort: number; dnsS
     closeSync(log);
   }
   const life = { gone: false };
-  const exited = new Promise<void>((resolve) => child.once("exit", () => {
+  child.once("exit", () => {
     life.gone = true;
-    resolve();
-  }));
+  });
   const directoryUrl = `https://localhost:${port}/dir`;
   const stop = async () => {
-    if (!life.gone && child.pid !== undefined) process.kill(child.pid, "SIGTERM");
-    await Promise.race([exited, sleep(5000)]);
-    if (!life.gone && child.pid !== undefined) process.kill(child.pid, "SIGKILL");
-    await exited;
+    await stopChild(child, 5000);
   };
   const deadline = Date.now() + 10_000;
   for (;;) {
