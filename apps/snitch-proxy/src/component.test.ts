@@ -7,32 +7,11 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { createLogger, type CoyoteLogger } from "@coyote/log";
 import type { ProxyListen } from "@coyote/spec";
+import { freePorts, waitFor as until } from "@coyote/testing";
 import { startSnitchProxy } from "./component.ts";
 import { startProxy } from "./proxy.ts";
 import { readListenSettings } from "./listen-settings.ts";
 import { backend, get1, get2, sandbox, session2 } from "./test/support.ts";
-
-async function until<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
-/** Ports free on loopback now (held together, so that they differ). */
-async function freePorts(count: number): Promise<number[]> {
-  const servers = await Promise.all(Array.from({ length: count }, () => new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => resolve(server));
-  })));
-  const ports = servers.map((server) => (server.address() as AddressInfo).port);
-  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
-  return ports;
-}
 
 /** A plain HTTP GET on loopback: the proxy answers with a redirect to its HTTPS port. */
 function redirectOf(port: number, host: string): Promise<{ status: number; location: string | undefined }> {
