@@ -1,40 +1,17 @@
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createLogger, mergeTimeline, logFileFor } from "@coyote/log";
+import { alive, tempDirs, waitFor as waitUntil } from "@coyote/testing";
 import type { RunnableComponent, RunningComponent } from "./component.ts";
 import { Supervisor } from "./supervisor.ts";
 
 const FAST = { initialMs: 20, maxMs: 200, resetAfterMs: 60_000 };
-const dirs: string[] = [];
-after(() => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), "coyote-supervisor-"));
-  dirs.push(dir);
-  return dir;
-}
-
-async function waitFor(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+const tempDir = tempDirs("coyote-supervisor-");
+/** Polled every 10 ms: the supervisor's short backoff (FAST) must not be missed between two looks. */
+const waitFor = (what: string, check: () => boolean): Promise<true> => waitUntil(what, () => check() || undefined, { intervalMs: 10 });
 
 /** A component that dies `failures` times (once after starting, once while starting) and then runs until stopped. */
 function flaky(name: string, failures: number): RunnableComponent & { starts: number; stops: number } {
