@@ -3,10 +3,10 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
-import { setTimeout as sleep } from "node:timers/promises";
 import { createSnickersActuator } from "@coyote/actuator-snickers";
 import { startStalledCa } from "@coyote/actuator-snickers/testing";
 import { createLogger, logFileFor } from "@coyote/log";
+import { waitFor } from "@coyote/testing";
 import { StateStore } from "@coyote/spec";
 import { Minion } from "./minion.ts";
 import { createFileActuator } from "./test/file-actuator.ts";
@@ -17,15 +17,7 @@ after(() => {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 
-async function until<T>(what: string, check: () => T | undefined | false, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = check();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
+const until = <T>(what: string, check: () => T | undefined | false, timeoutMs: number): Promise<T> => waitFor(what, check, { timeoutMs, intervalMs: 5 });
 
 describe("minion: a stalled CA", () => {
   test("other services keep converging while a certificate order is stuck, and the order ends at its deadline", async () => {

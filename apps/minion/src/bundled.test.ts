@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { createSocket } from "node:dgram";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -10,6 +9,7 @@ import { promisify } from "node:util";
 import { hashPassword } from "@coyote/actuator-mailconf";
 import { scramSha1Credentials } from "@coyote/actuator-xmppconf";
 import { createLogger, logFileFor } from "@coyote/log";
+import { freeUdpPort } from "@coyote/testing";
 import { StateStore } from "@coyote/spec";
 import { bundledActuators } from "./bundled.ts";
 import { Minion } from "./minion.ts";
@@ -22,14 +22,6 @@ after(async () => {
   for (const minion of minions) await minion.stop().catch(() => undefined);
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
-
-async function freeUdpPort(): Promise<number> {
-  const socket = createSocket("udp4");
-  await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", resolve));
-  const port = socket.address().port;
-  await new Promise<void>((resolve) => socket.close(() => resolve()));
-  return port;
-}
 
 async function dig(port: number, name: string, type: string): Promise<string[]> {
   const { stdout } = await run("kdig", ["@127.0.0.1", "-p", String(port), "+timeout=2", "+retry=0", "+short", name, type]);

@@ -10,6 +10,7 @@ import { promisify } from "node:util";
 import { startDnsServer, type DnsServer } from "@coyote/actuator-dnsconf";
 import { hashPassword } from "@coyote/actuator-mailconf";
 import { createLogger, logFileFor } from "@coyote/log";
+import { freeUdpPort, waitFor as waitUntil } from "@coyote/testing";
 import { challengeValue, StateStore, type Condition } from "@coyote/spec";
 import { bundledActuators } from "./bundled.ts";
 import { delegationOf, lookupTxt, waitsOnlyForProof } from "./domain-proof.ts";
@@ -24,14 +25,6 @@ after(async () => {
   for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
-
-async function freeUdpPort(): Promise<number> {
-  const socket = createSocket("udp4");
-  await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", resolve));
-  const port = socket.address().port;
-  await new Promise<void>((resolve) => socket.close(() => resolve()));
-  return port;
-}
 
 /** The status of a query (NOERROR, REFUSED ...) and its short answers, from the box's DNS server. */
 async function dig(port: number, name: string, type: string): Promise<{ status: string; answers: string[] }> {
@@ -74,13 +67,7 @@ function condition(minion: Minion, type: string, id = "bob"): Condition | undefi
   return minion.statuses.get(id)?.conditions.find((c) => c.type === type);
 }
 
-async function waitFor(what: string, check: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
+const waitFor = (what: string, check: () => boolean): Promise<boolean> => waitUntil(what, check, { timeoutMs: 20_000, intervalMs: 20 });
 
 /** The domains Postfix takes mail for (its virtual_mailbox_domains map). */
 function mailDomains(stateDir: string): string[] {

@@ -3,8 +3,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
-import { setTimeout as sleep } from "node:timers/promises";
 import { createLogger, logFileFor } from "@coyote/log";
+import { waitFor } from "@coyote/testing";
 import { StateStore, type Alarm } from "@coyote/spec";
 import { Minion } from "./minion.ts";
 import { createFileActuator } from "./test/file-actuator.ts";
@@ -17,15 +17,7 @@ after(async () => {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 
-async function until<T>(what: string, check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
+const until = <T>(what: string, check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 10_000): Promise<T> => waitFor(what, check, { timeoutMs, intervalMs: 10 });
 
 const server = (hostname: string) => ({ schemaVersion: 1, kind: "Server", name: "box", hostname });
 const service = (id: string, description: string) => ({ schemaVersion: 1, kind: "Service", id, domains: [{ name: `${id}.example` }], description });

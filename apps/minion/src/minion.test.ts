@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createLogger, logFileFor, mergeTimeline } from "@coyote/log";
+import { waitFor } from "@coyote/testing";
 import { StateStore, type ServiceStatus } from "@coyote/spec";
 import { Minion, type MinionOptions } from "./minion.ts";
 import { createFileActuator } from "./test/file-actuator.ts";
@@ -23,15 +24,8 @@ function tempDir(): string {
   return dir;
 }
 
-async function until<T>(what: string, check: () => T | undefined | false, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = check();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
+/** Polled every 5 ms: the states between two reconciles are short. */
+const until = <T>(what: string, check: () => T | undefined | false, timeoutMs = 10_000): Promise<T> => waitFor(what, check, { timeoutMs, intervalMs: 5 });
 
 function service(id: string, description?: string): Record<string, unknown> {
   return { schemaVersion: 1, kind: "Service", id, domains: [{ name: `${id}.example` }], ...(description === undefined ? {} : { description }) };
