@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
+import { mkdtempSync, renameSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
@@ -41,6 +41,36 @@ describe("DirectoryCache", () => {
     unlinkSync(join(dir, "a.conf"));
     assert.deepEqual([...(await cache.read()).entries()], [["b.conf", "BETA TWO"], ["c.conf", "GAMMA"]]);
     assert.deepEqual(parsed.slice(2), ["b.conf", "c.conf"], "only the changed and new files are read");
+  });
+
+  test("after this process's own writes it sees them, and a file replaced by anyone else between them too", async () => {
+    const dir = tempDir();
+    for (const name of ["a", "b", "c"]) writeFileSync(join(dir, `${name}.conf`), name);
+    const cache = new DirectoryCache(dir, (name) => name.endsWith(".conf"), (_name, text) => text);
+    assert.deepEqual([...(await cache.read()).values()], ["a", "b", "c"]);
+
+    // Only its own writes: each one is seen.
+    await sleep(20);
+    await writeFileAtomic(join(dir, "b.conf"), "b2");
+    await sleep(20);
+    await writeFileAtomic(join(dir, "d.conf"), "d");
+    assert.deepEqual([...(await cache.read()).values()], ["a", "b2", "c", "d"]);
+
+    // Another writer replaces a.conf (a rename it is not told of) between two of its own writes.
+    await sleep(20);
+    await writeFileAtomic(join(dir, "b.conf"), "b3");
+    await sleep(20);
+    writeFileSync(join(dir, ".a.conf.tmp"), "a by another writer");
+    renameSync(join(dir, ".a.conf.tmp"), join(dir, "a.conf"));
+    await sleep(20);
+    await writeFileAtomic(join(dir, "c.conf"), "c2");
+    assert.deepEqual([...(await cache.read()).values()], ["a by another writer", "b3", "c2", "d"]);
+
+    // Looks asked for at once run one after another and agree.
+    await sleep(20);
+    await writeFileAtomic(join(dir, "d.conf"), "d2");
+    const views = await Promise.all([cache.read(), cache.read(), cache.read()]);
+    for (const view of views) assert.deepEqual([...view.values()], ["a by another writer", "b3", "c2", "d2"]);
   });
 
   test("a missing folder has no files; a file the parser refuses is left out", async () => {

@@ -57,6 +57,24 @@ interface ServiceWork {
 
 /** How many services of a batch are observed at once. */
 const CONCURRENCY = 8;
+/**
+ * How many status files are written at once. Each write syncs its file and folder; syncs made
+ * together share the file system's journal commits, so a batch's statuses written side by side
+ * cost a fraction of the same writes one after another.
+ */
+const STATUS_WRITES = 16;
+
+/** Runs `fn` on every item, at most `limit` at a time, in order of start. */
+async function eachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const lane = async () => {
+    while (next < items.length) {
+      const item = items[next++];
+      if (item !== undefined) await fn(item);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+}
 
 /** What a condition's reason may be: one PascalCase word. */
 const REASON = /^[A-Z][A-Za-z0-9]{0,63}$/;
@@ -99,6 +117,13 @@ export class Reconciler {
     for (const id of ids) work.push(await this.#load(id));
     const appliedBy = new Map<Actuator, ServiceWork[]>();
 
+    // A service gets a status before anything is made for it: the status files are how a
+    // restarted minion finds services deleted while it was down, whose leftovers it removes.
+    // The new services of a batch get theirs together, before any apply, rather than one by one
+    // under the lock.
+    const unseen = work.filter((item) => item.specProblem === undefined && item.spec !== undefined && !this.statuses.has(item.id));
+    await eachLimited(unseen, STATUS_WRITES, (item) => this.#firstStatus(item.id));
+
     // Services are reconciled several at a time: a converged service costs only reads, and those
     // wait on the disk, not the CPU. Every change is made under one lock, after observing and
     // planning again under it, so that two services never act on what the other is changing
@@ -114,13 +139,8 @@ export class Reconciler {
         item.results.push(result);
         const context = this.#context(actuator, item.id, server);
         try {
-          // A service gets a status before anything is made for it: the status files are how a
-          // restarted minion finds services deleted while it was down, whose leftovers it removes.
-          const firstStatus = async () => {
-            if (this.statuses.has(item.id)) return;
-            await this.#writeStatus(item.id, 0, [{ type: READY, status: "Unknown", reason: "Reconciling", message: "the first reconcile is under way", observedGeneration: 0 }], true);
-          };
-          const { changed, plan, requeue } = await this.#loop.step(actuator, target, context, firstStatus);
+          // Written above for a new service; again here for one whose status went meanwhile.
+          const { changed, plan, requeue } = await this.#loop.step(actuator, target, context, () => this.#firstStatus(item.id));
           if (!changed) continue;
           if (requeue) {
             result.requeue = requeue;
@@ -140,21 +160,14 @@ export class Reconciler {
         }
       }
     };
-    let next = 0;
-    const lane = async () => {
-      while (next < work.length) {
-        const item = work[next++];
-        if (item) await reconcileOne(item);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(CONCURRENCY, work.length) }, lane));
+    await eachLimited(work, CONCURRENCY, reconcileOne);
 
     await this.commit(actuators, server, appliedBy);
 
     const outcomes = new Map<string, Outcome>();
-    for (const item of work) {
+    await eachLimited(work, STATUS_WRITES, async (item) => {
       outcomes.set(item.id, await this.#finish(item));
-    }
+    });
     logger.debug({ services: ids.length, ms: Math.round(performance.now() - started) }, "batch reconciled");
     return outcomes;
   }
@@ -289,6 +302,12 @@ export class Reconciler {
     }
     logger.event("RECONCILE_FAILED", { serviceId: item.id, generation, reasons: failed.map((r) => r.reason), terminal: failed.every((r) => r.terminal) });
     return failed.every((r) => r.terminal) ? { kind: "terminal" } : { kind: "retry" };
+  }
+
+  /** Writes a new service's first status (Ready: Unknown) unless it has one. */
+  async #firstStatus(id: string): Promise<void> {
+    if (this.statuses.has(id)) return;
+    await this.#writeStatus(id, 0, [{ type: READY, status: "Unknown", reason: "Reconciling", message: "the first reconcile is under way", observedGeneration: 0 }], true);
   }
 
   async #writeStatus(id: string, generation: number, updates: readonly ConditionUpdate[], replace: boolean): Promise<void> {

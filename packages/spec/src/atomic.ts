@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { constants, type Stats } from "node:fs";
+import { constants, statSync, type Stats } from "node:fs";
 import { chmod, lstat, open, readdir, rename, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { CoyoteError } from "./errors.ts";
@@ -59,6 +59,34 @@ function ioError(context: string, cause: unknown): CoyoteError {
   return new CoyoteError("STORE_ERR_IO", `${context}: ${reason}`, { cause });
 }
 
+/** One completed {@link writeFileAtomic}, as its listeners ({@link onAtomicWrite}) are told. */
+export interface AtomicWrite {
+  /** The file written. */
+  readonly path: string;
+  /** Its folder's mtime just before the write began, undefined when it could not be read. */
+  readonly folderMtimeBefore: number | undefined;
+  /** Its folder's mtime just after the rename, undefined when it could not be read. */
+  readonly folderMtimeAfter: number | undefined;
+}
+
+const writeListeners = new Set<(write: AtomicWrite) => void>();
+
+/**
+ * Tells `listener` of every atomic write this process completes, with its folder's mtime just
+ * before and after the rename: a cache of a folder's files can then tell its own process's writes
+ * (which it need not look for) from a change made by anyone else (the folder's mtime moved
+ * between two writes it was told of). A listener must not throw; one that does is ignored.
+ * @returns a function that stops telling it.
+ */
+export function onAtomicWrite(listener: (write: AtomicWrite) => void): () => void {
+  writeListeners.add(listener);
+  return () => void writeListeners.delete(listener);
+}
+
+function folderMtime(dir: string): number | undefined {
+  return statSync(dir, { throwIfNoEntry: false })?.mtimeMs;
+}
+
 /**
  * Replaces a file atomically: writes a temporary file in the same folder, fsyncs it, renames it
  * over the target and fsyncs the folder. On failure the temporary file is removed and the target
@@ -71,6 +99,9 @@ function ioError(context: string, cause: unknown): CoyoteError {
 export async function writeFileAtomic(path: string, data: string | Uint8Array, options: WriteFileAtomicOptions = {}): Promise<void> {
   const temp = atomicTempPath(path);
   const durable = options.durable ?? true;
+  // Taken before the temporary file is made (which changes the folder too), and only when
+  // someone listens: two stats of the folder per write otherwise cost for nothing.
+  const before = writeListeners.size > 0 ? folderMtime(dirname(path)) : undefined;
   let created = false;
   try {
     // O_EXCL: never follow or reuse whatever else might sit at the temporary name.
@@ -86,6 +117,16 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, o
     }
     await rename(temp, path);
     created = false;
+    if (writeListeners.size > 0) {
+      const write: AtomicWrite = { path, folderMtimeBefore: before, folderMtimeAfter: folderMtime(dirname(path)) };
+      for (const listener of writeListeners) {
+        try {
+          listener(write);
+        } catch {
+          // A listener's fault is not the write's: the file is in place.
+        }
+      }
+    }
     if (durable) await fsyncDir(dirname(path));
   } catch (cause) {
     if (created) await unlink(temp).catch(() => undefined);
