@@ -17,10 +17,9 @@ import { ActivatorUnits, ServerSpec, StateStore, writeFileAtomic } from "@coyote
 import { pingEngine } from "../docker-runtime.ts";
 import { startActivator } from "../start.ts";
 import type { ActivatorStartOptions, RunningActivator } from "../start.ts";
-import { freePort } from "@coyote/testing";
+import { freePort, IN_CI, logRecords, stopChild, waitFor as waitUntil } from "@coyote/testing";
 
-/** Whether we run under CI, where a missing tool is a failure and never a skip. */
-export const IN_CI = process.env.CI === "true" || process.env.CI === "1";
+export { IN_CI };
 /** Debian's busybox-static. */
 export const BUSYBOX = "/usr/bin/busybox";
 /** The image the docker tests import. */
@@ -40,14 +39,8 @@ export function missingTools(programs: readonly string[]): string | undefined {
 }
 
 /** Resolves when `check` returns a value other than undefined/false; throws after `timeoutMs`. */
-export async function waitFor<T>(check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs: number, what: string): Promise<T> {
-  const until = performance.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined && value !== false) return value;
-    if (performance.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(25);
-  }
+export function waitFor<T>(check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs: number, what: string): Promise<T> {
+  return waitUntil(what, check, { timeoutMs, intervalMs: 25 });
 }
 
 export { freePort };
@@ -133,20 +126,12 @@ export async function startDockerd(name: string): Promise<Dockerd> {
     { stdio: ["ignore", log, log] },
   );
   closeSync(log);
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   const docker = new Docker({ socketPath });
   const stop = async () => {
     // dockerd leaves the kernel bridges of its networks behind when it stops: remove its
     // containers and networks first, and then any bridge of its that is still there.
     const bridges = await removeNetworks(docker).catch(() => []);
-    if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) {
-      process.kill(child.pid, "SIGTERM");
-      const killed = await Promise.race([exited.then(() => false), sleep(30_000).then(() => true)]);
-      if (killed) {
-        process.kill(child.pid, "SIGKILL");
-        await exited;
-      }
-    }
+    await stopChild(child, 30_000);
     // dockerd bind-mounts the host's network namespace into its exec root and leaves it there.
     const mounts = (await readFile("/proc/mounts", "utf8").catch(() => "")).split("\n").map((l) => l.split(" ")[1] ?? "").filter((m) => m.startsWith(`${dir}/`));
     for (const mount of mounts.reverse()) spawnSync("umount", [mount]);
@@ -279,11 +264,6 @@ export async function makeHarness(defaults: ActivatorStartOptions = {}): Promise
     const settings = server === undefined ? {} : { runtime: server.runtime, memoryBudgetMb: server.limits.memoryBudgetMb };
     await writeFileAtomic(join(store.root, "activator", "units.json"), `${JSON.stringify({ schemaVersion: 1, generatedAt: new Date().toISOString(), ...settings, units: lastUnits ?? [] }, null, 2)}\n`);
   };
-  const readLog = async () =>
-    (await readFile(logFile, "utf8").catch(() => ""))
-      .split("\n")
-      .filter((l) => l.trim() !== "")
-      .map((l) => JSON.parse(l) as Record<string, unknown>);
   return {
     stateDir: store.root,
     logger,
@@ -303,7 +283,7 @@ export async function makeHarness(defaults: ActivatorStartOptions = {}): Promise
       await writeUnitsFile();
     },
     async events(name) {
-      return (await readLog()).filter((r) => r.event === name);
+      return (await logRecords(logFile)).filter((r) => r.event === name);
     },
     async alarms() {
       return (await store.readAlarms()).alarms;
