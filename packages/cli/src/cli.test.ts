@@ -1,17 +1,16 @@
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { createServer as createHttpServer } from "node:http";
 import { get as httpsGet } from "node:https";
 import { createServer as createNetServer, type Server } from "node:net";
-import { tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
-import { after, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createLogger, logFileFor, mergeTimeline } from "@coyote/log";
 import { ServiceStatus, StateStore } from "@coyote/spec";
-import { freePorts } from "@coyote/testing";
+import { freePorts, tempDirs } from "@coyote/testing";
 import { checkDocker, checkNode, checkPorts } from "./commands/doctor.ts";
 import { parseTime } from "./commands/logs.ts";
 import { packagesWithTests, summaryLine } from "./commands/test.ts";
@@ -21,15 +20,7 @@ import { EXIT } from "./errors.ts";
 import { runCli } from "./program.ts";
 
 const HOME = resolve(import.meta.dirname, "..", "..", "..");
-const dirs: string[] = [];
-after(() => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), "coyote-cli-"));
-  dirs.push(dir);
-  return dir;
-}
+const tempDir = tempDirs("coyote-cli-");
 
 /** Waits for a condition, failing with what `describe` says after the timeout. */
 /** GET / over TLS from 127.0.0.1:port with SNI and Host `host`, trusting `ca`. */

@@ -2,28 +2,19 @@
 // running minion does with the box's own spec.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { PassThrough } from "node:stream";
-import { after, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { freePorts, freeUdpTcpPort } from "@coyote/testing";
+import { freePorts, freeUdpTcpPort, tempDirs } from "@coyote/testing";
 import { readEnv } from "./env.ts";
 import { EXIT } from "./errors.ts";
 import { streamIo } from "./io.ts";
 import { runCli } from "./program.ts";
 
 const HOME = resolve(import.meta.dirname, "..", "..", "..");
-const dirs: string[] = [];
-after(() => {
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), "coyote-cli-unix-"));
-  dirs.push(dir);
-  return dir;
-}
+const tempDir = tempDirs("coyote-cli-unix-");
 
 /** Runs the CLI in this process against a state folder and returns what it printed. */
 async function cli(stateDir: string, ...args: string[]): Promise<{ code: number; out: string; err: string }> {
