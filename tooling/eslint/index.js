@@ -78,6 +78,9 @@ function productPackage(folder) {
   return parts.length === 2 && ["apps", "actuators", "packages"].includes(parts[0]);
 }
 
+/** The test files and test helpers of a package: `*.test.ts` beside the code, helpers in `src/test/`. */
+const TEST_FILES = ["**/*.test.ts", "**/test/**/*.ts"];
+
 /** The package that may import the apps: the supervisor that runs them. */
 const COMPOSITION_ROOT = "@coyote/cli";
 
@@ -126,7 +129,8 @@ export function config(tsconfigRootDir) {
         ]
       : []),
     {
-      files: ["**/*.test.ts", "**/test/**/*.ts"],
+      // Tests and their helpers (a package's own in src/test/, docs/CONTRIBUTING.md "Tests").
+      files: TEST_FILES,
       rules: {
         "@typescript-eslint/no-floating-promises": "off",
         "no-console": "off",
@@ -134,7 +138,7 @@ export function config(tsconfigRootDir) {
     },
     {
       // Tests read the environment of the test run (CI, the programs they need): not product code.
-      files: ["**/*.test.ts", "**/test/**/*.ts", "**/test-fixtures/**/*.ts", "**/testing.ts", "**/test-support.ts"],
+      files: TEST_FILES,
       rules: { "coyote/env-in-env-ts": "off" },
     },
     {
