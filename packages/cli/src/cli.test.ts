@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSy
 import { createServer as createHttpServer } from "node:http";
 import { get as httpsGet } from "node:https";
 import { createServer as createNetServer, type Server } from "node:net";
-import { join, relative, resolve } from "node:path";
+import { join, relative } from "node:path";
 import { describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createLogger, logFileFor, mergeTimeline } from "@coyote/log";
@@ -15,11 +15,9 @@ import { checkDocker, checkNode, checkPorts } from "./commands/doctor.ts";
 import { parseTime } from "./commands/logs.ts";
 import { packagesWithTests, summaryLine } from "./commands/test.ts";
 import { newActivationToken } from "./commands/up.ts";
-import { readEnv } from "./env.ts";
 import { EXIT } from "./errors.ts";
-import { runCli } from "./program.ts";
+import { cli, HOME } from "./test/support.ts";
 
-const HOME = resolve(import.meta.dirname, "..", "..", "..");
 const tempDir = tempDirs("coyote-cli-");
 
 /** Waits for a condition, failing with what `describe` says after the timeout. */
@@ -44,15 +42,6 @@ async function until(check: () => boolean, timeoutMs: number, describe: () => st
     await sleep(20);
     await poll();
   }
-}
-
-/** Runs the CLI in this process against a state folder and returns what it printed. */
-async function cli(stateDir: string, ...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const env = readEnv({ PATH: process.env.PATH, COYOTE_HOME: HOME, COYOTE_STATE: stateDir, COYOTE_AUTHOR: "Test Admin <admin@example.org>" }, false);
-  const code = await runCli(args, env, { out: (l) => out.push(l), err: (l) => err.push(l) }, join(HOME, "packages/cli/src/main.ts"));
-  return { code, out: out.join("\n"), err: err.join("\n") };
 }
 
 /** A digest of every file (path, mode and content) under a folder: equal digests mean nothing changed. */

@@ -3,27 +3,16 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { existsSync, writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { freePorts, freeUdpTcpPort, tempDirs } from "@coyote/testing";
-import { readEnv } from "./env.ts";
 import { EXIT } from "./errors.ts";
 import { streamIo } from "./io.ts";
-import { runCli } from "./program.ts";
+import { cli, HOME } from "./test/support.ts";
 
-const HOME = resolve(import.meta.dirname, "..", "..", "..");
 const tempDir = tempDirs("coyote-cli-unix-");
-
-/** Runs the CLI in this process against a state folder and returns what it printed. */
-async function cli(stateDir: string, ...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const env = readEnv({ PATH: process.env.PATH, COYOTE_HOME: HOME, COYOTE_STATE: stateDir, COYOTE_AUTHOR: "Test Admin <admin@example.org>" }, false);
-  const code = await runCli(args, env, { out: (l) => out.push(l), err: (l) => err.push(l) }, join(HOME, "packages/cli/src/main.ts"));
-  return { code, out: out.join("\n"), err: err.join("\n") };
-}
 
 function writeJson(dir: string, name: string, value: unknown): string {
   const path = join(dir, name);
