@@ -1,13 +1,12 @@
 import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
-import { chmod, mkdtemp, readFile, rm } from "node:fs/promises";
+import { chmod, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { ActivatorClient, ActivatorError } from "@coyote/spec";
 import { LABELS } from "./docker-runtime.ts";
-import { PROCESSES_FILE } from "./process-runtime.ts";
-import { BUSYBOX, freePort, httpGet, importBusyboxImage, makeBusyboxRoot, makeHarness, missingTools, startDockerd, TEST_IMAGE, unitEntry, waitFor } from "./test/support.ts";
+import { BUSYBOX, freePort, httpGet, importBusyboxImage, makeBusyboxRoot, makeHarness, missingTools, startDockerd, TEST_IMAGE, unitEntry, waitFor, killRecordedUnits } from "./test/support.ts";
 import type { Dockerd } from "./test/support.ts";
 
 const skip = missingTools(["/usr/sbin/dockerd", "/usr/bin/containerd", "/usr/sbin/runc", BUSYBOX, "/usr/bin/docker-init"]) ?? false;
@@ -64,17 +63,7 @@ describe("docker-activator when the Docker engine goes away", { skip }, () => {
       assert.equal((await errors()).length, 1, "the outage is logged once, not once per tick");
     } finally {
       client.close();
-      await harness.cleanup(async (stateDir) => {
-        const text = await readFile(join(stateDir, PROCESSES_FILE), "utf8").catch(() => "");
-        if (text === "") return;
-        for (const { pid } of Object.values((JSON.parse(text) as { processes: Record<string, { pid: number }> }).processes)) {
-          try {
-            process.kill(-pid, "SIGKILL");
-          } catch {
-            // already gone
-          }
-        }
-      });
+      await harness.cleanup(killRecordedUnits);
     }
   });
 });

@@ -7,8 +7,8 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { createLogger } from "@coyote/log";
 import { ActivatorClient, ActivatorError } from "@coyote/spec";
-import { PROCESS_LOGS_DIR, PROCESSES_FILE, ProcessRuntime } from "./process-runtime.ts";
-import { BUSYBOX, freePort, httpGet, makeBusyboxRoot, makeHarness, missingTools, unitEntry, waitFor } from "./test/support.ts";
+import { PROCESS_LOGS_DIR, ProcessRuntime } from "./process-runtime.ts";
+import { BUSYBOX, freePort, httpGet, makeBusyboxRoot, makeHarness, missingTools, unitEntry, waitFor, killRecordedUnits } from "./test/support.ts";
 
 const isRoot = process.getuid?.() === 0;
 const skip = missingTools([BUSYBOX]) ?? (isRoot ? false : "switching process units to another user needs the tests to run as root");
@@ -34,18 +34,6 @@ function readCmdline(pid: string): string {
     return readFileSync(`/proc/${pid}/cmdline`, "utf8").replaceAll("\0", " ");
   } catch {
     return "";
-  }
-}
-
-async function killRecorded(stateDir: string): Promise<void> {
-  const text = await readFile(join(stateDir, PROCESSES_FILE), "utf8").catch(() => "");
-  if (text === "") return;
-  for (const { pid } of Object.values((JSON.parse(text) as { processes: Record<string, { pid: number }> }).processes)) {
-    try {
-      process.kill(-pid, "SIGKILL");
-    } catch {
-      // already gone
-    }
   }
 }
 
@@ -87,7 +75,7 @@ describe("the confinement of process units", { skip }, () => {
     } finally {
       delete process.env.COYOTE_TEST_CANARY;
       client.close();
-      await harness.cleanup(killRecorded);
+      await harness.cleanup(killRecordedUnits);
     }
   });
 
@@ -144,7 +132,7 @@ describe("the confinement of process units", { skip }, () => {
     } finally {
       canary.close();
       client.close();
-      await harness.cleanup(killRecorded);
+      await harness.cleanup(killRecordedUnits);
     }
   });
 
@@ -159,7 +147,7 @@ describe("the confinement of process units", { skip }, () => {
       await assert.rejects(client.wake("nosy", { timeoutMs: 10_000 }), (error: unknown) => error instanceof ActivatorError && /inside the state folder/.test(error.message));
     } finally {
       client.close();
-      await harness.cleanup(killRecorded);
+      await harness.cleanup(killRecordedUnits);
     }
   });
 

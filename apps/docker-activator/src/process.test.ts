@@ -6,7 +6,7 @@ import { after, before, describe, it } from "node:test";
 import { ActivatorClient, ActivatorError } from "@coyote/spec";
 import { PROCESSES_FILE } from "./process-runtime.ts";
 import { defineBehaviour } from "./test/behaviour.ts";
-import { BUSYBOX, freePort, httpGet, makeBusyboxRoot, makeHarness, missingTools, tcpOpen, TEST_IMAGE, unitEntry, waitFor } from "./test/support.ts";
+import { BUSYBOX, freePort, httpGet, makeBusyboxRoot, makeHarness, missingTools, tcpOpen, TEST_IMAGE, unitEntry, waitFor, killRecordedUnits } from "./test/support.ts";
 
 const skip = missingTools([BUSYBOX]) ?? false;
 if (skip !== false) console.error(`\n*** skipping the process runtime tests: ${skip} ***\n`);
@@ -25,20 +25,6 @@ before(async () => {
 after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
-
-/** Stops the process groups a test's units left behind, by the pids the runtime recorded. */
-async function killRecorded(stateDir: string): Promise<void> {
-  const text = await readFile(join(stateDir, PROCESSES_FILE), "utf8").catch(() => "");
-  if (text === "") return;
-  const record = JSON.parse(text) as { processes: Record<string, { pid: number }> };
-  for (const { pid } of Object.values(record.processes)) {
-    try {
-      process.kill(-pid, "SIGKILL");
-    } catch {
-      // already gone
-    }
-  }
-}
 
 const isRoot = process.getuid?.() === 0;
 
@@ -74,7 +60,7 @@ defineBehaviour(
     sh: (script) => [join(bin, "sh"), "-c", script],
     runtimeFields: (command) => ({ runtime: "process", command }),
     killUnit: killOne,
-    cleanupUnits: killRecorded,
+    cleanupUnits: killRecordedUnits,
   },
   () => skip,
 );
@@ -109,7 +95,7 @@ describe("docker-activator without a Docker engine", { skip }, () => {
       await assert.rejects(client.wake("boxed", { timeoutMs: 10_000 }), (e: unknown) => e instanceof ActivatorError && e.code === "WAKE_FAILED" && e.message.includes("unit boxed") && e.message.includes(socket));
     } finally {
       client.close();
-      await harness.cleanup(killRecorded);
+      await harness.cleanup(killRecordedUnits);
     }
   });
 
@@ -143,7 +129,7 @@ describe("docker-activator without a Docker engine", { skip }, () => {
       assert.ok(Date.now() - t0 >= 2400, "the open connection held it until it went stale");
     } finally {
       client.close();
-      await harness.cleanup(killRecorded);
+      await harness.cleanup(killRecordedUnits);
     }
   });
 
@@ -166,7 +152,7 @@ describe("docker-activator without a Docker engine", { skip }, () => {
       assert.notEqual(record.processes.solo?.pid, process.pid);
     } finally {
       client.close();
-      await harness.cleanup(killRecorded);
+      await harness.cleanup(killRecordedUnits);
     }
   });
 });

@@ -15,6 +15,7 @@ import { createLogger } from "@coyote/log";
 import type { CoyoteLogger } from "@coyote/log";
 import { ActivatorUnits, ServerSpec, StateStore, writeFileAtomic } from "@coyote/spec";
 import { pingEngine } from "../docker-runtime.ts";
+import { PROCESSES_FILE } from "../process-runtime.ts";
 import { startActivator } from "../start.ts";
 import type { ActivatorStartOptions, RunningActivator } from "../start.ts";
 import { freePort, IN_CI, logRecords, stopChild, waitFor as waitUntil } from "@coyote/testing";
@@ -344,4 +345,21 @@ export function unitEntry(fields: Record<string, unknown>): unknown {
     generatedAt: new Date().toISOString(),
     units: [{ memoryMb: 64, idleTimeoutSeconds: 0, dumpTimeoutSeconds: 5, readiness: { kind: "tcp" }, readinessTimeoutSeconds: 10, ...fields }],
   }).units[0];
+}
+
+/**
+ * Stops the process groups a test's process units left behind (SIGKILL), by the pids the runtime
+ * recorded in the state folder: only those groups, never a program by name.
+ */
+export async function killRecordedUnits(stateDir: string): Promise<void> {
+  const text = await readFile(join(stateDir, PROCESSES_FILE), "utf8").catch(() => "");
+  if (text === "") return;
+  const record = JSON.parse(text) as { processes: Record<string, { pid: number }> };
+  for (const { pid } of Object.values(record.processes)) {
+    try {
+      process.kill(-pid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
 }
