@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, test } from "node:test";
+import { test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
 import { hashPassword } from "@coyote/actuator-mailconf";
@@ -13,15 +13,11 @@ import { freeUdpPort } from "@coyote/testing";
 import { StateStore } from "@coyote/spec";
 import { bundledActuators } from "./bundled.ts";
 import { Minion } from "./minion.ts";
+import { cleanedUpAfterTests } from "./test/support.ts";
 
 const run = promisify(execFile);
 const AUTHOR = { name: "Test", email: "test@example.org" };
-const dirs: string[] = [];
-const minions: Minion[] = [];
-after(async () => {
-  for (const minion of minions) await minion.stop().catch(() => undefined);
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
+const { dirs, minions } = cleanedUpAfterTests();
 
 async function dig(port: number, name: string, type: string): Promise<string[]> {
   const { stdout } = await run("kdig", ["@127.0.0.1", "-p", String(port), "+timeout=2", "+retry=0", "+short", name, type]);

@@ -1,21 +1,17 @@
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { createLogger, logFileFor } from "@coyote/log";
 import { waitFor } from "@coyote/testing";
 import { StateStore, type Alarm } from "@coyote/spec";
 import { Minion } from "./minion.ts";
 import { createFileActuator } from "./test/file-actuator.ts";
+import { cleanedUpAfterTests } from "./test/support.ts";
 
 const AUTHOR = { name: "Test", email: "test@example.org" };
-const dirs: string[] = [];
-const minions: Minion[] = [];
-after(async () => {
-  for (const minion of minions) await minion.stop().catch(() => undefined);
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
+const { dirs, minions } = cleanedUpAfterTests();
 
 const until = <T>(what: string, check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 10_000): Promise<T> => waitFor(what, check, { timeoutMs, intervalMs: 10 });
 

@@ -2,21 +2,17 @@ import assert from "node:assert/strict";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createLogger, logFileFor, mergeTimeline } from "@coyote/log";
 import { waitFor } from "@coyote/testing";
 import { StateStore, type ServiceStatus } from "@coyote/spec";
 import { Minion, type MinionOptions } from "./minion.ts";
 import { createFileActuator } from "./test/file-actuator.ts";
+import { cleanedUpAfterTests } from "./test/support.ts";
 
 const AUTHOR = { name: "Test", email: "test@example.org" };
-const dirs: string[] = [];
-const minions: Minion[] = [];
-after(async () => {
-  for (const minion of minions) await minion.stop().catch(() => undefined);
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
-});
+const { dirs, minions } = cleanedUpAfterTests();
 
 function tempDir(): string {
   const dir = mkdtempSync(join(tmpdir(), "coyote-minion-"));
