@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { appendLineDurable, atomicTempPath, atomicTempWriter, removeStaleTempFiles, writeFileAtomic } from "./atomic.ts";
+import { appendLineDurable, atomicTempPath, atomicTempWriter, onAtomicWrite, removeStaleTempFiles, writeFileAtomic, type AtomicWrite } from "./atomic.ts";
 import { CoyoteError } from "./errors.ts";
 
 const run = promisify(execFile);
@@ -77,6 +77,32 @@ describe("writeFileAtomic", () => {
     } finally {
       await chmod(sub, 0o700);
     }
+  });
+});
+
+describe("onAtomicWrite", () => {
+  test("tells each write with its folder's mtime before and after; a listener that throws fails no write", async () => {
+    const sub = join(dir, "told");
+    await mkdir(sub);
+    const told: AtomicWrite[] = [];
+    const stopThrowing = onAtomicWrite(() => {
+      throw new Error("a broken listener");
+    });
+    const stop = onAtomicWrite((write) => told.push(write));
+    try {
+      const before = (await stat(sub)).mtimeMs;
+      await writeFileAtomic(join(sub, "a.json"), "{}\n");
+      assert.equal(await readFile(join(sub, "a.json"), "utf8"), "{}\n");
+      assert.equal(told.length, 1);
+      assert.equal(told[0].path, join(sub, "a.json"));
+      assert.equal(told[0].folderMtimeBefore, before, "the mtime before the temporary file was made");
+      assert.equal(told[0].folderMtimeAfter, (await stat(sub)).mtimeMs);
+    } finally {
+      stop();
+      stopThrowing();
+    }
+    await writeFileAtomic(join(sub, "b.json"), "{}\n");
+    assert.equal(told.length, 1, "a listener that stopped is told nothing");
   });
 });
 
