@@ -94,9 +94,11 @@ describe("onAtomicWrite", () => {
       await writeFileAtomic(join(sub, "a.json"), "{}\n");
       assert.equal(await readFile(join(sub, "a.json"), "utf8"), "{}\n");
       assert.equal(told.length, 1);
-      assert.equal(told[0].path, join(sub, "a.json"));
-      assert.equal(told[0].folderMtimeBefore, before, "the mtime before the temporary file was made");
-      assert.equal(told[0].folderMtimeAfter, (await stat(sub)).mtimeMs);
+      const [write] = told;
+      assert.ok(write);
+      assert.equal(write.path, join(sub, "a.json"));
+      assert.equal(write.folderMtimeBefore, before, "the mtime before the temporary file was made");
+      assert.equal(write.folderMtimeAfter, (await stat(sub)).mtimeMs);
     } finally {
       stop();
       stopThrowing();
