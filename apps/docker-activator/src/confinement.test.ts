@@ -2,33 +2,17 @@ import assert from "node:assert/strict";
 import { createServer } from "node:http";
 import type { Server } from "node:http";
 import { PassThrough } from "node:stream";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { ActivatorClient } from "@coyote/spec";
 import { checkConfinement, confinedContainer, DEFAULT_CONFINEMENT, HOLDER_LIMITS, holderContainer } from "./confinement.ts";
 import { LABELS } from "./docker-runtime.ts";
 import { HOLDER_LABEL } from "./holder.ts";
-import { BUSYBOX, freePort, httpGet, importBusyboxImage, makeHarness, missingTools, startDockerd, TEST_IMAGE, unitEntry, waitFor } from "./test/support.ts";
-import type { Dockerd } from "./test/support.ts";
+import { BUSYBOX, dockerdForFile, freePort, httpGet, makeHarness, missingTools, TEST_IMAGE, unitEntry, waitFor } from "./test/support.ts";
 
 const skip = missingTools(["/usr/sbin/dockerd", "/usr/bin/containerd", "/usr/sbin/runc", BUSYBOX, "/usr/bin/docker-init", "/usr/sbin/docker-proxy"]) ?? false;
 if (skip !== false) console.error(`\n*** skipping the container confinement tests: ${skip} ***\n`);
 
-let dockerd: Dockerd | undefined;
-
-function engine(): Dockerd {
-  if (dockerd === undefined) throw new Error("test harness: dockerd is not running");
-  return dockerd;
-}
-
-before(async () => {
-  if (skip !== false) return;
-  dockerd = await startDockerd("confinement");
-  await importBusyboxImage(dockerd);
-}, { timeout: 90_000 });
-
-after(async () => {
-  await dockerd?.stop();
-}, { timeout: 60_000 });
+const engine = dockerdForFile("confinement", skip);
 
 /** Runs a shell script inside a unit's container as the unit runs (its user, its limits). */
 async function asTheUnit(containerId: string, script: string): Promise<{ code: number; out: string }> {

@@ -1,32 +1,16 @@
 import assert from "node:assert/strict";
-import { after, before, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { ActivatorClient } from "@coyote/spec";
 import { LABELS } from "./docker-runtime.ts";
 import { HOLDER_LABEL } from "./holder.ts";
 import { defineBehaviour } from "./test/behaviour.ts";
-import { BUSYBOX, createUnitsNetwork, freePort, httpGet, importBusyboxImage, makeHarness, missingTools, startDockerd, tcpOpen, TEST_IMAGE, unitEntry, UNITS_NETWORK, waitFor } from "./test/support.ts";
+import { BUSYBOX, dockerdForFile, freePort, httpGet, makeHarness, missingTools, tcpOpen, TEST_IMAGE, unitEntry, UNITS_NETWORK, waitFor } from "./test/support.ts";
 import type { Dockerd } from "./test/support.ts";
 
 const skip = missingTools(["/usr/sbin/dockerd", "/usr/bin/containerd", "/usr/sbin/runc", BUSYBOX, "/usr/bin/docker-init"]) ?? false;
 if (skip !== false) console.error(`\n*** skipping the docker runtime tests: ${skip} ***\n`);
 
-let dockerd: Dockerd | undefined;
-
-function engine(): Dockerd {
-  if (dockerd === undefined) throw new Error("test harness: dockerd is not running");
-  return dockerd;
-}
-
-before(async () => {
-  if (skip !== false) return;
-  dockerd = await startDockerd("activator");
-  await importBusyboxImage(dockerd);
-  await createUnitsNetwork(dockerd);
-}, { timeout: 90_000 });
-
-after(async () => {
-  await dockerd?.stop();
-}, { timeout: 60_000 });
+const engine = dockerdForFile("activator", skip, { unitsNetwork: true });
 
 /** Removes the containers (apps, then network holders) a test's units left behind. */
 async function removeContainers(): Promise<void> {

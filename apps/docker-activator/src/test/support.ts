@@ -9,6 +9,7 @@ import type { Socket } from "node:net";
 import { createServer as createHttpServer, request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { after, before } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import Docker from "dockerode";
 import { createLogger } from "@coyote/log";
@@ -208,6 +209,28 @@ export async function importBusyboxImage(dockerd: Dockerd): Promise<void> {
   await new Promise<void>((resolve, reject) => {
     dockerd.docker.modem.followProgress(stream, (error: Error | null) => (error ? reject(error) : resolve()));
   });
+}
+
+/**
+ * A private dockerd for one test file: started before its tests with the busybox image (and the
+ * units' network when asked), stopped after them; nothing is started when the file is skipped.
+ * @returns the running engine, for use inside the tests.
+ */
+export function dockerdForFile(name: string, skip: string | false, options: { readonly unitsNetwork?: boolean } = {}): () => Dockerd {
+  let dockerd: Dockerd | undefined;
+  before(async () => {
+    if (skip !== false) return;
+    dockerd = await startDockerd(name);
+    await importBusyboxImage(dockerd);
+    if (options.unitsNetwork === true) await createUnitsNetwork(dockerd);
+  }, { timeout: 90_000 });
+  after(async () => {
+    await dockerd?.stop();
+  }, { timeout: 60_000 });
+  return () => {
+    if (dockerd === undefined) throw new Error("test harness: dockerd is not running");
+    return dockerd;
+  };
 }
 
 /**
