@@ -192,7 +192,8 @@ export function startSnitch(setup: PeerSetup, options: { name: string; benchDir:
     "--key", setup.keyFile,
     "--chain", setup.chainFile,
     "--workers", options.workers,
-    ...(options.cluster === true ? ["--cluster"] : []),
+    // Only where it changes something: an earlier tree's proxy-server may not know the flag.
+    ...(options.cluster === true && options.workers === "1" ? ["--cluster"] : []),
     ...(options.hsts === true ? ["--hsts"] : []),
   ];
   const env = options.probeDir === undefined ? process.env : { ...process.env, BENCH_PROBE_DIR: options.probeDir };
