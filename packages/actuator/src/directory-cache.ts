@@ -17,7 +17,7 @@ function register(dir: string, cache: DirectoryCache<unknown>): void {
   if (!listening) {
     listening = true;
     onAtomicWrite((write: AtomicWrite) => {
-      const caches = cachesByDir.get(dirname(write.path));
+      const caches = cachesByDir.get(dirname(resolve(write.path)));
       if (!caches) return;
       for (const ref of caches) {
         const live = ref.deref();
