@@ -6,3 +6,7 @@ export * from "./component.ts";
 export * from "./supervisor.ts";
 export * from "./run.ts";
 export * from "./stats.ts";
+export * from "./daemons/catalogue.ts";
+export * from "./daemons/probes.ts";
+export * from "./daemons/state-file.ts";
+export * from "./daemons/supervisor.ts";

@@ -1,0 +1,241 @@
+/**
+ * The box's daemons in one catalogue: what each runs, where its configuration is, how it is
+ * reloaded, how its readiness is checked and how it is stopped. `coyote up` supervises them from
+ * this data ({@link DaemonSupervisor}), and the production installer renders its systemd units
+ * from the same entries, so the two ways the box runs cannot drift apart.
+ */
+import { accessSync, constants } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { bannerProbe, commandProbe, type ProbeResult } from "./probes.ts";
+
+/** The daemons the box runs, in start order: DNS first (mail and XMPP are found through it). */
+export const DAEMON_NAMES = ["knot", "postfix", "dovecot", "prosody"] as const;
+
+/** The name of one of the box's daemons. */
+export type DaemonName = (typeof DAEMON_NAMES)[number];
+
+/**
+ * Where each daemon's files are under the state folder (the embedded layout of `coyote up`). The
+ * minion's actuators write these configurations; the supervisor only reads them.
+ */
+export interface DaemonPaths {
+  /** The state folder. */
+  readonly stateDir: string;
+  /** `run/`: pid files and sockets. */
+  readonly runDir: string;
+  /** `logs/`: one `<daemon>.log` each. */
+  readonly logsDir: string;
+  /** Knot's configuration, written by dnsconf with the `knot` backend. */
+  readonly knotConf: string;
+  /** Postfix's instance folder (`main.cf`, `master.cf`, maps), written by mailconf. */
+  readonly postfixConfigDir: string;
+  /** Dovecot's configuration. */
+  readonly dovecotConf: string;
+  /** Prosody's main configuration, written by xmppconf. */
+  readonly prosodyConf: string;
+  /** Prosody's per-VirtualHost files, written by xmppconf. */
+  readonly prosodyHostsDir: string;
+}
+
+/** The layout of the daemons' files in a state folder. */
+export function daemonPaths(stateDir: string): DaemonPaths {
+  return {
+    stateDir,
+    runDir: join(stateDir, "run"),
+    logsDir: join(stateDir, "logs"),
+    knotConf: join(stateDir, "dns", "knot", "knot.conf"),
+    postfixConfigDir: join(stateDir, "mail", "postfix", "conf"),
+    dovecotConf: join(stateDir, "mail", "dovecot", "dovecot.conf"),
+    prosodyConf: join(stateDir, "xmpp", "prosody", "prosody.cfg.lua"),
+    prosodyHostsDir: join(stateDir, "xmpp", "prosody", "conf.d"),
+  };
+}
+
+/** How a running daemon is made to load a changed configuration without a restart. */
+export type ReloadAction =
+  /** A signal to the daemon's main process (systemd: `ExecReload=kill -HUP $MAINPID`). */
+  | { readonly kind: "signal"; readonly signal: NodeJS.Signals }
+  /** A control command, run with the catalogue's tool and these arguments. */
+  | { readonly kind: "command"; readonly tool: string; readonly args: (paths: DaemonPaths) => readonly string[] };
+
+/** What a readiness check is given. */
+export interface ProbeContext {
+  /** The daemon's files. */
+  readonly paths: DaemonPaths;
+  /** Finds a tool of the daemon's package (`knotc`, `doveadm`, ...) by name. */
+  readonly tool: (name: string) => string | undefined;
+  /** How long the check may take. */
+  readonly timeoutMs: number;
+}
+
+/** One daemon of the box. */
+export interface DaemonDefinition {
+  /** Its name: its log is `logs/<name>.log`. */
+  readonly name: DaemonName;
+  /** One line on what it does for the box. */
+  readonly summary: string;
+  /** The Debian packages that bring it. */
+  readonly packages: readonly string[];
+  /** The program run in the foreground, found by name in {@link DAEMON_PROGRAM_DIRS}. */
+  readonly program: string;
+  /** Other programs of its package the checks and reloads use. */
+  readonly tools: readonly string[];
+  /**
+   * The user it runs as when started by root (systemd's `User=`); undefined when it starts as root
+   * and drops its privileges itself (Postfix and Dovecot must: they switch per process).
+   */
+  readonly user?: string;
+  /** The file whose presence means "configured": the daemon is not started without it. */
+  readonly configFile: (paths: DaemonPaths) => string;
+  /** The files and folders whose change calls for a reload (folders: their files, one level). */
+  readonly watch: (paths: DaemonPaths) => readonly string[];
+  /** The arguments that run it in the foreground, in its own process group. */
+  readonly args: (paths: DaemonPaths) => readonly string[];
+  /** A step run before each start (systemd's `ExecStartPre=`): a tool and its arguments. */
+  readonly prepare?: { readonly tool: string; readonly args: (paths: DaemonPaths) => readonly string[] };
+  /** How a changed configuration is loaded. */
+  readonly reload: ReloadAction;
+  /** A real check that it serves: a greeting on its port, or its own control tool answering. */
+  readonly ready: (context: ProbeContext) => Promise<ProbeResult>;
+  /** How it is stopped: this signal to its process group, then SIGKILL after `graceMs`. */
+  readonly stop: { readonly signal: NodeJS.Signals; readonly graceMs: number };
+}
+
+/** Where daemon programs are looked for; Postfix's `master` lives in its own folder. */
+export const DAEMON_PROGRAM_DIRS: readonly string[] = ["/usr/sbin", "/usr/bin", "/usr/lib/postfix/sbin", "/sbin", "/bin"];
+
+/** The absolute path of an executable program in `dirs`, or undefined. */
+export function findDaemonProgram(name: string, dirs: readonly string[] = DAEMON_PROGRAM_DIRS): string | undefined {
+  for (const dir of dirs) {
+    const path = join(dir, name);
+    try {
+      accessSync(path, constants.X_OK);
+      return path;
+    } catch {
+      // not in this folder
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The SMTP listener of a Postfix `master.cf`: the first `inet` service run by `smtpd`. A listener
+ * on every interface (`smtp`, `0.0.0.0:25`, `[::]:25`) is probed on loopback.
+ * @returns undefined when there is none or it names a service instead of a port.
+ */
+export function postfixSmtpListener(masterCf: string): { host: string; port: number } | undefined {
+  for (const raw of masterCf.split("\n")) {
+    const fields = raw.trim().split(/\s+/);
+    if (raw.startsWith("#") || /^\s/.test(raw) || fields[1] !== "inet" || fields[7] !== "smtpd") continue;
+    const match = /^(?:(\[[0-9a-fA-F:.]+\]|[0-9A-Za-z.-]+):)?([0-9]{1,5})$/.exec(fields[0] ?? "");
+    const port = Number(match?.[2]);
+    if (!match || port < 1 || port > 65535) return undefined;
+    const host = (match[1] ?? "127.0.0.1").replace(/^\[|\]$/g, "");
+    return { host: host === "0.0.0.0" ? "127.0.0.1" : host === "::" ? "::1" : host, port };
+  }
+  return undefined;
+}
+
+function toolOrWhy(context: ProbeContext, name: string): string | ProbeResult {
+  return context.tool(name) ?? { ok: false, why: `${name} is not installed` };
+}
+
+/** Knot DNS, the authoritative server when the server spec's `dns.backend` is `knot`. */
+const knot: DaemonDefinition = {
+  name: "knot",
+  summary: "authoritative DNS (Knot) for the box's zones",
+  packages: ["knot", "knot-dnsutils"],
+  program: "knotd",
+  tools: ["knotc"],
+  configFile: (p) => p.knotConf,
+  watch: (p) => [p.knotConf],
+  args: (p) => ["-c", p.knotConf],
+  // knotc reloads the configuration and the zones through the control socket knot.conf names.
+  reload: { kind: "command", tool: "knotc", args: (p) => ["-c", p.knotConf, "reload"] },
+  ready: (context) => {
+    const knotc = toolOrWhy(context, "knotc");
+    return typeof knotc === "string" ? commandProbe(knotc, ["-c", context.paths.knotConf, "-t", "2", "status"], context.timeoutMs) : Promise.resolve(knotc);
+  },
+  stop: { signal: "SIGTERM", graceMs: 10_000 },
+};
+
+/** Postfix, SMTP in and out, as an instance of its own (`master -c DIR`). */
+const postfix: DaemonDefinition = {
+  name: "postfix",
+  summary: "SMTP (Postfix) for the hosted mail domains",
+  packages: ["postfix"],
+  // The master itself, not `postfix start-fg`: start-fg keeps a shell between us and the master
+  // unless it runs as pid 1. `-s` keeps stdout open so that `maillog_file = /dev/stdout` logs to
+  // logs/postfix.log.
+  program: "master",
+  tools: ["postfix"],
+  configFile: (p) => join(p.postfixConfigDir, "main.cf"),
+  watch: (p) => [p.postfixConfigDir],
+  args: (p) => ["-c", p.postfixConfigDir, "-s"],
+  // `postfix check` makes the queue's folders and sets their owners, as `postfix start` does.
+  prepare: { tool: "postfix", args: (p) => ["-c", p.postfixConfigDir, "check"] },
+  // On SIGHUP the master re-reads main.cf and master.cf; its idle children exit and are replaced.
+  reload: { kind: "signal", signal: "SIGHUP" },
+  ready: async (context) => {
+    const masterCf = await readFile(join(context.paths.postfixConfigDir, "master.cf"), "utf8").catch(() => undefined);
+    const listener = masterCf === undefined ? undefined : postfixSmtpListener(masterCf);
+    if (listener === undefined) return { ok: false, why: `no smtpd inet listener in ${join(context.paths.postfixConfigDir, "master.cf")}` };
+    return bannerProbe(listener.host, listener.port, /^220[ -]/, context.timeoutMs);
+  },
+  // SIGTERM is what `postfix stop` sends the master, which passes it on to its children.
+  stop: { signal: "SIGTERM", graceMs: 10_000 },
+};
+
+/** Dovecot: authentication for Postfix and the mailboxes' IMAP. */
+const dovecot: DaemonDefinition = {
+  name: "dovecot",
+  summary: "mailbox access and authentication (Dovecot)",
+  packages: ["dovecot-core"],
+  program: "dovecot",
+  tools: ["doveadm"],
+  configFile: (p) => p.dovecotConf,
+  watch: (p) => [p.dovecotConf],
+  args: (p) => ["-F", "-c", p.dovecotConf],
+  // SIGHUP: the master re-reads its configuration and restarts its services' processes as needed.
+  reload: { kind: "signal", signal: "SIGHUP" },
+  // `doveadm service status` asks the running master through its socket in base_dir.
+  ready: (context) => {
+    const doveadm = toolOrWhy(context, "doveadm");
+    return typeof doveadm === "string" ? commandProbe(doveadm, ["-c", context.paths.dovecotConf, "service", "status"], context.timeoutMs) : Promise.resolve(doveadm);
+  },
+  stop: { signal: "SIGTERM", graceMs: 10_000 },
+};
+
+/** Prosody, the XMPP server. */
+const prosody: DaemonDefinition = {
+  name: "prosody",
+  summary: "XMPP (Prosody) for the hosted chat domains",
+  packages: ["prosody"],
+  program: "prosody",
+  tools: ["prosodyctl"],
+  // Prosody refuses to run as root unless its configuration says run_as_root.
+  user: "prosody",
+  configFile: (p) => p.prosodyConf,
+  watch: (p) => [p.prosodyConf, p.prosodyHostsDir],
+  args: (p) => ["-F", "--config", p.prosodyConf],
+  // SIGHUP re-reads the configuration; the xmppconf actuator's commit activates new VirtualHosts.
+  reload: { kind: "signal", signal: "SIGHUP" },
+  // The admin shell answers only once Prosody is up and has loaded mod_admin_shell.
+  ready: (context) => {
+    const prosodyctl = toolOrWhy(context, "prosodyctl");
+    return typeof prosodyctl === "string" ? commandProbe(prosodyctl, ["--config", context.paths.prosodyConf, "shell", "server:version()"], context.timeoutMs) : Promise.resolve(prosodyctl);
+  },
+  stop: { signal: "SIGTERM", graceMs: 10_000 },
+};
+
+/**
+ * The catalogue, in start order. A DKIM signer joins as one more entry (its milter socket as
+ * its configuration's listener, its key table as a watched file).
+ */
+export const DAEMONS: readonly DaemonDefinition[] = [knot, postfix, dovecot, prosody];
+
+/** Finds a daemon's entry by name. */
+export function findDaemon(name: string): DaemonDefinition | undefined {
+  return DAEMONS.find((d) => d.name === name);
+}

@@ -1,0 +1,67 @@
+// File and process helpers of the daemon supervisor: the change signature of watched
+// configuration files, and signals to a daemon's whole process group.
+import { execFileSync } from "node:child_process";
+import { lstat, readdir } from "node:fs/promises";
+import { join } from "node:path";
+
+/** The most files of one watched folder that count; a folder with more is cut, not read whole. */
+const MAX_WATCHED_ENTRIES = 1000;
+
+async function statLine(path: string): Promise<string> {
+  try {
+    const s = await lstat(path);
+    // An atomic rewrite (temp file + rename) always changes the inode, even within one mtime tick.
+    return `${path}|${s.ino}|${s.size}|${s.mtimeMs}`;
+  } catch {
+    return `${path}|missing`;
+  }
+}
+
+/**
+ * A cheap signature of the files a daemon reads as configuration: inode, size and mtime of each
+ * file, and of each file one level inside each watched folder. Two equal signatures mean nothing
+ * was rewritten in between.
+ */
+export async function watchSignature(paths: readonly string[]): Promise<string> {
+  const lines: string[] = [];
+  for (const path of paths) {
+    let isDir = false;
+    try {
+      isDir = (await lstat(path)).isDirectory();
+    } catch {
+      // missing: its absence is part of the signature
+    }
+    if (!isDir) {
+      lines.push(await statLine(path));
+      continue;
+    }
+    const names = (await readdir(path).catch(() => [] as string[])).filter((n) => !n.startsWith(".")).sort().slice(0, MAX_WATCHED_ENTRIES);
+    lines.push(`${path}/`);
+    for (const name of names) lines.push(await statLine(join(path, name)));
+  }
+  return lines.join("\n");
+}
+
+/** Sends a signal to a whole process group; false when the group is gone. */
+export function signalGroup(pgid: number, signal: NodeJS.Signals | 0): boolean {
+  try {
+    process.kill(-pgid, signal);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** The uid and gid of a system user, or undefined when there is no such user. */
+export function lookupUser(name: string): { uid: number; gid: number } | undefined {
+  if (!/^[a-z_][a-z0-9_-]{0,31}$/.test(name)) return undefined;
+  try {
+    const line = execFileSync("getent", ["passwd", name], { encoding: "utf8", timeout: 5000 }).split("\n")[0] ?? "";
+    const fields = line.split(":");
+    const uid = Number(fields[2]);
+    const gid = Number(fields[3]);
+    return Number.isInteger(uid) && Number.isInteger(gid) && fields[0] === name ? { uid, gid } : undefined;
+  } catch {
+    return undefined;
+  }
+}
