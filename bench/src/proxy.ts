@@ -159,9 +159,13 @@ function probedPids(daemon: Daemon): number[] {
   });
 }
 
-/** The probe's last report of each process, one line per process that served connections. */
-function probeLines(dir: string, pids: readonly number[]): string[] {
+/**
+ * The probe's last report of each process, one line per process that served connections, and the
+ * bytes those processes allocated in all.
+ */
+function probeLines(dir: string, pids: readonly number[]): { lines: string[]; allocatedBytes: number } {
   const lines: string[] = [];
+  let allocatedBytes = 0;
   for (const pid of pids) {
     let text: string;
     try {
@@ -173,10 +177,11 @@ function probeLines(dir: string, pids: readonly number[]): string[] {
     if (last === undefined || last === "") continue;
     const r = JSON.parse(last) as ProbeReport;
     if (r.open === 0) continue;
+    allocatedBytes += r.allocatedBytes;
     const g = (k: keyof ProbeReport["gc"]) => `${String(r.gc[k].count)}×/${r.gc[k].totalMs.toFixed(0)} ms/max ${r.gc[k].maxMs.toFixed(2)}`;
-    lines.push(`    pid ${String(pid)}: ${String(r.open)} connections, cpu ${r.cpu.toFixed(2)}, elu ${r.elu.toFixed(2)}, loop delay p50 ${r.delayMs.p50.toFixed(2)} p99 ${r.delayMs.p99.toFixed(2)} max ${r.delayMs.max.toFixed(2)} ms; gc minor ${g("minor")}, major ${g("major")}, incremental ${g("incremental")}`);
+    lines.push(`    pid ${String(pid)}: ${String(r.open)} connections, cpu ${r.cpu.toFixed(2)}, elu ${r.elu.toFixed(2)}, loop delay p50 ${r.delayMs.p50.toFixed(2)} p99 ${r.delayMs.p99.toFixed(2)} max ${r.delayMs.max.toFixed(2)} ms; gc minor ${g("minor")}, major ${g("major")}, incremental ${g("incremental")}, allocated ${(r.allocatedBytes / 1e6).toFixed(1)} MB`);
   }
-  return lines;
+  return { lines, allocatedBytes };
 }
 
 /** Every process of a daemon: the one started and its children (nginx's workers). */
@@ -275,6 +280,8 @@ try {
   ];
   type Run = { result: LoadResult; cpu: Map<string, number> };
   const results = new Map<string, Run[]>();
+  /** With --probe: bytes allocated per request, per protocol and target, one figure per round. */
+  const allocations = new Map<string, number[]>();
   const load = (protocol: Protocol, port: number, seconds: number, watch?: () => Watched[], window?: LoadSpec["window"]) => {
     const spec: LoadSpec = { host: HOST, port, seconds, connections: CONNECTIONS, threads: THREADS, streams: STREAMS, warmupSeconds: protocol === "h2" ? WARMUP : 0, logFile: join(workDir, `${protocol}.log`), scratch: join(workDir, `${protocol}.scratch`), thinkMs: THINK, ...(window ? { window } : {}) };
     return protocol === "h1" ? runWrk(spec, track, watch) : runH2load(spec, track, watch);
@@ -299,7 +306,11 @@ try {
         if (target.probe) {
           // The reports are written from the processes' event loops, just after the signal.
           await sleep(300);
-          for (const line of probeLines(target.probe.dir, probed)) out(line);
+          const probe = probeLines(target.probe.dir, probed);
+          for (const line of probe.lines) out(line);
+          const perRequest = probe.allocatedBytes / Math.max(1, r.requests);
+          allocations.set(key, [...(allocations.get(key) ?? []), perRequest]);
+          out(`    young-generation allocation: ${perRequest.toFixed(0)} bytes per request`);
         }
       }
     }
@@ -338,6 +349,10 @@ try {
     out("");
     if (s && n && c) {
       out(`ratios ${protocol} (req/s): snitch/nginx ${(s.rps / n.rps).toFixed(2)}×, snitch/Caddy ${(s.rps / c.rps).toFixed(2)}×; p99: snitch/nginx ${(s.p99 / n.p99).toFixed(2)}×, snitch/Caddy ${(s.p99 / c.p99).toFixed(2)}×`);
+    }
+    for (const t of targets) {
+      const perRequest = allocations.get(`${protocol}:${t.name}`);
+      if (perRequest !== undefined) out(`allocated per request (${protocol}), ${t.label}: median ${median(perRequest).toFixed(0)} bytes (rounds ${perRequest.map((b) => b.toFixed(0)).join(", ")})`);
     }
     if (o && n) {
       out(`snitch-proxy with ${String(OTHER_WORKERS)} workers (${protocol}): ${(o.rps / n.rps).toFixed(2)}× nginx's req/s, p99 ${(o.p99 / n.p99).toFixed(2)}× nginx's; against the first snitch-proxy: req/s ${s ? (o.rps / s.rps).toFixed(2) : "?"}×, p99 ${s ? (o.p99 / s.p99).toFixed(2) : "?"}×`);

@@ -11,6 +11,7 @@ import { channel } from "node:diagnostics_channel";
 import { appendFileSync } from "node:fs";
 import type { Socket } from "node:net";
 import { join } from "node:path";
+import { GCProfiler, getHeapSpaceStatistics } from "node:v8";
 import { PerformanceObserver, constants, monitorEventLoopDelay, performance, type EventLoopUtilization } from "node:perf_hooks";
 
 /** One interval's figures from one process. */
@@ -26,6 +27,11 @@ export interface ProbeReport {
   readonly elu: number;
   /** Event-loop delay percentiles, ms. */
   readonly delayMs: { readonly p50: number; readonly p99: number; readonly max: number };
+  /**
+   * Bytes allocated in the young generation (and its large-object space): what the garbage
+   * collector must scavenge, counted from each GC's before and after figures (v8.GCProfiler).
+   */
+  readonly allocatedBytes: number;
   /** Pauses by kind: count, total and longest, ms. */
   readonly gc: Record<"minor" | "major" | "incremental" | "weak", { count: number; totalMs: number; maxMs: number }>;
 }
@@ -68,6 +74,29 @@ if (dir !== undefined) {
   let since = performance.now();
   let cpuSince = process.cpuUsage();
   let eluSince: EventLoopUtilization = performance.eventLoopUtilization();
+  // The young generation's used bytes now, from the process's heap or from one GC's figures.
+  const YOUNG = new Set(["new_space", "new_large_object_space"]);
+  const youngNow = () => getHeapSpaceStatistics().reduce((sum, space) => sum + (YOUNG.has(space.space_name) ? space.space_used_size : 0), 0);
+  const youngOf = (spaces: readonly { spaceName: string; spaceUsedSize: number }[]) => spaces.reduce((sum, space) => sum + (YOUNG.has(space.spaceName) ? space.spaceUsedSize : 0), 0);
+  let profiler = new GCProfiler();
+  profiler.start();
+  let youngSince = youngNow();
+  /** What was allocated since the last report: each GC's young bytes before it, less what the one before left. */
+  const allocatedSince = (): number => {
+    const { statistics } = profiler.stop() as { statistics: { beforeGC: { heapSpaceStatistics: { spaceName: string; spaceUsedSize: number }[] }; afterGC: { heapSpaceStatistics: { spaceName: string; spaceUsedSize: number }[] } }[] };
+    let allocated = 0;
+    let left = youngSince;
+    for (const entry of statistics) {
+      allocated += Math.max(0, youngOf(entry.beforeGC.heapSpaceStatistics) - left);
+      left = youngOf(entry.afterGC.heapSpaceStatistics);
+    }
+    const now = youngNow();
+    allocated += Math.max(0, now - left);
+    youngSince = now;
+    profiler = new GCProfiler();
+    profiler.start();
+    return allocated;
+  };
   process.on("SIGUSR2", () => {
     const now = performance.now();
     const cpu = process.cpuUsage(cpuSince);
@@ -80,6 +109,7 @@ if (dir !== undefined) {
       cpu: (cpu.user + cpu.system) / 1e6 / seconds,
       elu: performance.eventLoopUtilization(eluSince).utilization,
       delayMs: { p50: delay.percentile(50) / 1e6, p99: delay.percentile(99) / 1e6, max: delay.max / 1e6 },
+      allocatedBytes: allocatedSince(),
       gc,
     };
     appendFileSync(join(dir, `probe-${String(process.pid)}.jsonl`), `${JSON.stringify(report)}\n`);
