@@ -7,7 +7,7 @@ import { connect } from "node:net";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { ActuatorError, converge } from "@coyote/actuator";
+import { ActuatorError, commitActuator, converge } from "@coyote/actuator";
 import type { Target } from "@coyote/actuator";
 import { encode } from "dns-packet";
 import { createDnsActuator, dkimFilePath } from "./index.ts";
@@ -41,7 +41,7 @@ describe("builtin backend", { skip }, () => {
   const zoneFile = (zone: string) => join(stateDir, "dns", "zones", `${zone}.json`);
   const reconcile = async (target: Target) => {
     const result = await converge(actuator, target, context);
-    if (result.changed) await actuator.commit?.(context);
+    if (result.changed) await commitActuator(actuator, context);
     return result;
   };
   const reloads = () => countEvents(context.logFile, "CONFIG_RELOADED", "zones");

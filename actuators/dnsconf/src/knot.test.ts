@@ -6,7 +6,7 @@ import { execFile } from "node:child_process";
 import { chmod, mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { ActuatorError, converge } from "@coyote/actuator";
+import { ActuatorError, commitActuator, converge } from "@coyote/actuator";
 import type { Target } from "@coyote/actuator";
 import { createDnsActuator, dkimFilePath } from "./index.ts";
 import type { DnsActuator } from "./index.ts";
@@ -49,7 +49,7 @@ describe("knot backend", { skip }, () => {
 
   const reconcile = async (target: Target) => {
     const result = await converge(actuator, target, context);
-    if (result.changed) await actuator.commit?.(context);
+    if (result.changed) await commitActuator(actuator, context);
     return result;
   };
   const knotcCalls = async () => (await readFile(paths.calls, "utf8").catch(() => "")).split("\n").filter((l) => l.trim() !== "").length;

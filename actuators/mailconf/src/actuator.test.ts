@@ -5,7 +5,7 @@ import { existsSync } from "node:fs";
 import { readdir, readFile, stat, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { ActuatorError, converge, isActuator } from "@coyote/actuator";
+import { ActuatorError, commitActuator, converge, isActuator } from "@coyote/actuator";
 import type { Actuator, ActuatorContext } from "@coyote/actuator";
 import { ServerSpec, ServiceSpec } from "@coyote/spec";
 import { createMailActuator, mailPaths } from "./actuator.ts";
@@ -84,7 +84,7 @@ describe("the mail actuator with real Postfix and Dovecot", () => {
 
   /** Commits, then waits until Postfix's log shows as many reloads as the actuator asked for. */
   async function commit(): Promise<void> {
-    await actuator.commit?.(context);
+    await commitActuator(actuator, context);
     const asked = await reloads();
     if (postfixPid !== undefined) await waitFor(`${asked} postfix reloads in the log`, async () => ((await countReloadsInLog(maillog)) >= asked ? true : undefined));
   }

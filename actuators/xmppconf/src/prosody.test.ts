@@ -5,7 +5,7 @@ import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "n
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { ActuatorError, converge, type ActuatorContext, type Target } from "@coyote/actuator";
+import { ActuatorError, commitActuator, converge, type ActuatorContext, type Target } from "@coyote/actuator";
 import { createLogger, type CoyoteLogger } from "@coyote/log";
 import { ServerSpec, ServiceSpec, StateStore } from "@coyote/spec";
 import type { Client } from "@xmpp/client";
@@ -71,7 +71,7 @@ describe("xmppconf against a real prosody", { skip: !hasProsody && process.env.C
   /** What the minion does for one service: converge, then commit when something was applied. */
   async function reconcile(target: Target): Promise<boolean> {
     const { changed } = await converge(actuator, target, context);
-    if (changed) await actuator.commit?.(context);
+    if (changed) await commitActuator(actuator, context);
     return changed;
   }
 

@@ -145,7 +145,7 @@ export function isActuator(value: unknown): value is Actuator {
 
 export { DirectoryCache, FileCache, memoizeByIdentity } from "./directory-cache.ts";
 export { errorText, observeFragment, readTextIfExists } from "./files.ts";
-export { ApplyLock, ReconcileLoop, converge, loopFor, type ReconcileLoopOptions, type StepResult } from "./reconcile.ts";
+export { ApplyLock, ReconcileLoop, commitActuator, converge, loopFor, type ReconcileLoopOptions, type StepResult } from "./reconcile.ts";
 export { READY, Reconciler, SPEC_VALID, type Outcome, type ReconcilerDeps } from "./reconciler.ts";
 export { CommitJournal, type Journal } from "./journal.ts";
 export { conditionOf, mergeConditions, type ConditionUpdate } from "./conditions.ts";

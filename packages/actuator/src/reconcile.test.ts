@@ -6,7 +6,7 @@ import { after, describe, test } from "node:test";
 import { setImmediate as tick } from "node:timers/promises";
 import { createLogger } from "@coyote/log";
 import { StateStore, type ServerSpec } from "@coyote/spec";
-import { CommitJournal, ReconcileLoop, converge, type Actuator, type ActuatorContext } from "./index.ts";
+import { CommitJournal, ReconcileLoop, commitActuator, converge, type Actuator, type ActuatorContext } from "./index.ts";
 
 const dirs: string[] = [];
 after(() => {
@@ -80,11 +80,12 @@ describe("the reconcile loop", () => {
     assert.deepEqual(JSON.parse(readFileSync(journalFile, "utf8")), [], "a commit that went through is paid");
   });
 
-  test("converge without a loop keeps the journal where the minion keeps it", async () => {
+  test("converge and commitActuator without a loop keep the journal where the minion keeps it", async () => {
     const context = await contextIn();
     const actuator = claimer({ owner: undefined, applies: [] });
     assert.equal((await converge(actuator, { id: "svc", spec: undefined }, context)).changed, true);
-    const journal = new CommitJournal(context.stateDir);
-    assert.deepEqual(await journal.load(), ["actuator.test.claim"]);
+    assert.deepEqual(await new CommitJournal(context.stateDir).load(), ["actuator.test.claim"]);
+    await commitActuator(actuator, context);
+    assert.deepEqual(await new CommitJournal(context.stateDir).load(), [], "the commit crossed it off");
   });
 });

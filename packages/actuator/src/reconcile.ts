@@ -112,6 +112,15 @@ export async function converge<O, S>(actuator: Actuator<O, S>, target: Target, c
   return (loop ?? (await loopFor(context.stateDir))).step(actuator, target, context);
 }
 
+/**
+ * Commits one actuator through the loop the minion runs ({@link ReconcileLoop.commit}): the
+ * actuator's `commit`, then its entry in the commit journal crossed off.
+ * @param loop the loop to go through; by default one over the journal in the context's state folder.
+ */
+export async function commitActuator(actuator: Actuator, context: ActuatorContext, loop?: ReconcileLoop): Promise<void> {
+  await (loop ?? (await loopFor(context.stateDir))).commit(actuator, context);
+}
+
 /** The loop of a state folder, with its journal loaded. */
 export async function loopFor(stateDir: string): Promise<ReconcileLoop> {
   const journal = new CommitJournal(stateDir);
