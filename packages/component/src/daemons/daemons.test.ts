@@ -3,7 +3,8 @@
 // killed, reloaded (same pid, new configuration in effect) when their configuration changes, and
 // stopped with nothing left of their process groups.
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, test, type TestContext } from "node:test";
 import { createLogger } from "@coyote/log";
 import { freePort, IN_CI, requireProgram, skipWithout, stopPid, tempDirs, waitFor } from "@coyote/testing";
@@ -175,5 +176,67 @@ describe("the daemon supervisor's states", () => {
     await writeKnotConf(own, await freePort(), "late");
     await waitFor("knot to start once its configuration is there", () => (supervisor.states()[0]?.state === "running" ? true : undefined), 20_000);
     assert.deepEqual(await commandProbe(requireProgram("knotc"), ["-c", own.knotConf, "status"], 5000), { ok: true });
+  });
+
+  /**
+   * A daemon-shaped shell: its main process (`sleep`, exec'd) has a second `sleep` beside it in its
+   * process group, standing for a daemon's worker that outlives its master.
+   */
+  function fakeDaemon(paths: DaemonPaths, ready: () => boolean): DaemonDefinition {
+    const childPidFile = join(paths.stateDir, "worker.pid");
+    return {
+      ...entry("knot"),
+      program: "sh",
+      configFile: () => join(paths.stateDir, "fake.conf"),
+      watch: () => [join(paths.stateDir, "fake.conf")],
+      args: () => ["-c", `sleep 600 & echo $! > '${childPidFile}'; exec sleep 600`],
+      ready: () => Promise.resolve(ready() ? { ok: true } : { ok: false, why: "never ready" }),
+      stop: { signal: "SIGTERM", graceMs: 2000 },
+    };
+  }
+
+  async function fake(t: TestContext, ready: () => boolean, readyTimeoutMs = 5000) {
+    const paths = await daemonState(tempDir());
+    writeFileSync(join(paths.stateDir, "fake.conf"), "");
+    const logger = createLogger({ component: "supervisor", file: `${paths.stateDir}/supervisor.log`, level: "silent" });
+    const supervisor = new DaemonSupervisor({ stateDir: paths.stateDir, logger, daemons: [fakeDaemon(paths, ready)], programDirs: ["/bin", "/usr/bin"], backoff: FAST, pollMs: 100, readyTimeoutMs });
+    const worker = async () => Number(await waitFor("the worker's pid", () => readFileSync(join(paths.stateDir, "worker.pid"), "utf8").trim() || undefined, { retryErrors: true }));
+    t.after(async () => {
+      await supervisor.stop();
+      await logger.close();
+    });
+    await supervisor.start();
+    return { supervisor, worker };
+  }
+
+  test("what a killed daemon leaves in its process group is killed before it is started again", async (t) => {
+    const { supervisor, worker } = await fake(t, () => true);
+    const first = supervisor.states()[0]?.pid;
+    assert.ok(first !== undefined);
+    const orphan = await worker();
+    process.kill(first, "SIGKILL");
+    // Gone or a zombie: an orphan reparented to a pid 1 that does not reap stays one.
+    await waitFor("the orphaned worker to be gone", async () => !(await groupMembers(first)).includes(orphan) || undefined, 5000);
+    await waitFor("the daemon to run again", () => (supervisor.states()[0]?.state === "running" && supervisor.states()[0]?.pid !== first) || undefined, 5000);
+  });
+
+  test("stopping reaches the whole process group, not only the main process", async (t) => {
+    const { supervisor, worker } = await fake(t, () => true);
+    const pid = supervisor.states()[0]?.pid;
+    assert.ok(pid !== undefined);
+    const orphan = await worker();
+    await supervisor.stop();
+    assert.deepEqual(await groupMembers(pid), [], `the worker ${orphan} was stopped with its group`);
+  });
+
+  test("a daemon that never passes its readiness check is stopped and started again, with the reason", async (t) => {
+    const began = performance.now();
+    const { supervisor } = await fake(t, () => false, 600);
+    const failed = await waitFor("the daemon to be given up on", () => {
+      const s = supervisor.states()[0];
+      return s?.state === "restarting" ? s : undefined;
+    }, 5000);
+    assert.equal(failed.lastExit, "not ready within 1 s: never ready");
+    assert.ok(performance.now() - began < 5000, "given up on at its readiness deadline, not later");
   });
 });

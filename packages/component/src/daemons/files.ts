@@ -1,7 +1,7 @@
 // File and process helpers of the daemon supervisor: the change signature of watched
 // configuration files, and signals to a daemon's whole process group.
 import { execFileSync } from "node:child_process";
-import { lstat, readdir } from "node:fs/promises";
+import { lstat, readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 
 /** The most files of one watched folder that count; a folder with more is cut, not read whole. */
@@ -64,4 +64,27 @@ export function lookupUser(name: string): { uid: number; gid: number } | undefin
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The live (not zombie) processes of a process group, read from /proc. Zombies are left out: an
+ * orphaned worker reparented to a pid 1 that does not reap stays a zombie in its group forever.
+ */
+export async function groupMembers(pgid: number): Promise<number[]> {
+  const members: number[] = [];
+  let entries: string[];
+  try {
+    entries = await readdir("/proc");
+  } catch {
+    // Without /proc, a signal 0 tells whether anything of the group is left, zombies included.
+    return signalGroup(pgid, 0) ? [pgid] : [];
+  }
+  for (const entry of entries) {
+    if (!/^[0-9]+$/.test(entry)) continue;
+    const stat = await readFile(`/proc/${entry}/stat`, "utf8").catch(() => "");
+    // The command may hold spaces and parentheses: the fields after the last ")" are fixed.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    if (fields[0] !== "Z" && Number(fields[2]) === pgid) members.push(Number(entry));
+  }
+  return members;
 }

@@ -6,7 +6,7 @@ import type { CoyoteLogger } from "@coyote/log";
 import { writeFileAtomic } from "@coyote/spec";
 import type { Backoff } from "../supervisor.ts";
 import { DAEMONS, DAEMON_PROGRAM_DIRS, daemonPaths, findDaemonProgram, type DaemonDefinition, type DaemonPaths } from "./catalogue.ts";
-import { lookupUser, signalGroup, watchSignature } from "./files.ts";
+import { groupMembers, lookupUser, signalGroup, watchSignature } from "./files.ts";
 import { runBounded } from "./probes.ts";
 import { daemonStatesPath, type DaemonRunState, type DaemonState, type DaemonStatesFile } from "./state-file.ts";
 
@@ -43,8 +43,6 @@ interface Slot {
   delayMs: number;
   /** The watched files' signature the running daemon has loaded. */
   loaded?: string;
-  /** A changed signature seen once: reloaded when it is still the same at the next look. */
-  pending?: string;
   busy: boolean;
   timer?: NodeJS.Timeout;
   exited?: Promise<void>;
@@ -219,7 +217,6 @@ export class DaemonSupervisor {
       if (over()) return;
       if (probe.ok) {
         slot.loaded = signature;
-        slot.pending = undefined;
         slot.since = new Date().toISOString();
         this.#set(slot, "running");
         this.#options.logger.event("COMPONENT_STARTED", { daemon: name, pid: child.pid, restarts: slot.restarts }, `${name} started and is ready`);
@@ -271,16 +268,8 @@ export class DaemonSupervisor {
     slot.busy = true;
     try {
       const signature = await watchSignature(definition.watch(this.#paths));
-      if (signature === slot.loaded) {
-        slot.pending = undefined;
-        return;
-      }
-      // An actuator rewrites several files in a row: reload once they have stopped changing.
-      if (signature !== slot.pending) {
-        slot.pending = signature;
-        return;
-      }
-      slot.pending = undefined;
+      // A reload caught between two files of one commit is followed by another at the next look.
+      if (signature === slot.loaded) return;
       slot.loaded = signature;
       const error = await this.#reload(definition, pid);
       slot.reloadError = error;
@@ -315,7 +304,7 @@ export class DaemonSupervisor {
   /** Waits until nothing is left in a process group, and kills what is left after `graceMs`. */
   async #reapGroup(pgid: number, graceMs: number): Promise<void> {
     const deadline = performance.now() + graceMs;
-    while (signalGroup(pgid, 0)) {
+    while ((await groupMembers(pgid)).length > 0) {
       if (performance.now() > deadline) {
         signalGroup(pgid, "SIGKILL");
         await sleep(50);

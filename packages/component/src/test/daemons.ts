@@ -1,6 +1,6 @@
 // Fixtures of the daemon supervisor's tests: minimal configurations of the real daemons, each on
 // loopback ports of its own under a temp state folder, and process checks through /proc.
-import { chmod, chown, mkdir, readdir, readFile, rename, writeFile } from "node:fs/promises";
+import { chmod, chown, mkdir, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { daemonPaths, type DaemonPaths } from "../index.ts";
 import { lookupUser } from "../daemons/files.ts";
@@ -134,15 +134,4 @@ export async function daemonState(dir: string): Promise<DaemonPaths> {
   return daemonPaths(dir);
 }
 
-/** The pids of the processes of a process group that are alive (not zombies), read from /proc. */
-export async function groupMembers(pgid: number): Promise<number[]> {
-  const members: number[] = [];
-  for (const entry of await readdir("/proc")) {
-    if (!/^[0-9]+$/.test(entry)) continue;
-    const stat = await readFile(`/proc/${entry}/stat`, "utf8").catch(() => "");
-    // The command may hold spaces and parentheses: the fields after the last ")" are fixed.
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    if (fields[0] !== "Z" && Number(fields[2]) === pgid) members.push(Number(entry));
-  }
-  return members;
-}
+export { groupMembers } from "../daemons/files.ts";
