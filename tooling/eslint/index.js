@@ -1,6 +1,6 @@
 // Shared flat ESLint config: type-checked rules for every package (docs/CONTRIBUTING.md, "Conventions").
 import { readdirSync, readFileSync } from "node:fs";
-import { basename, dirname, join, relative, sep } from "node:path";
+import { basename, dirname, join, relative, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import js from "@eslint/js";
 import globals from "globals";
@@ -33,7 +33,7 @@ function packageOf(specifier) {
  * benchmarks, which start several apps together, may), and the environment is read in one
  * module per package, `env.ts`, everything else taking it as options.
  */
-const shapePlugin = {
+export const shapePlugin = {
   rules: {
     "no-app-imports": {
       meta: { type: "problem", docs: { description: "no package imports an app" }, schema: [{ type: "string" }] },
@@ -43,6 +43,23 @@ const shapePlugin = {
           if (typeof source !== "string" || source.startsWith(".")) return;
           const target = packageOf(source);
           if (APP_PACKAGES.has(target) && target !== own) context.report({ node, message: `${own} imports the app ${target}: apps talk through the contracts in @coyote/spec, and tests that start several apps live in integration/` });
+        };
+        return {
+          ImportDeclaration: (node) => check(node, node.source.value),
+          ExportAllDeclaration: (node) => check(node, node.source.value),
+          ExportNamedDeclaration: (node) => node.source && check(node, node.source.value),
+          ImportExpression: (node) => node.source.type === "Literal" && check(node, node.source.value),
+        };
+      },
+    },
+    "no-test-imports": {
+      meta: { type: "problem", docs: { description: "product code imports no test helper" }, schema: [] },
+      create(context) {
+        const check = (node, source) => {
+          if (typeof source !== "string") return;
+          const intoTestFolder = source.startsWith(".") && relative(repo, resolve(dirname(context.filename), source)).split(sep).includes("test");
+          const testingPackage = source === "@coyote/testing" || (source.startsWith("@") && source.split("/")[2] === "testing");
+          if (intoTestFolder || testingPackage) context.report({ node, message: `${source} is a test helper: product code does not import tests' helpers (docs/CONTRIBUTING.md, "Tests")` });
         };
         return {
           ImportDeclaration: (node) => check(node, node.source.value),
@@ -125,6 +142,13 @@ export function config(tsconfigRootDir) {
               "coyote/no-app-imports": packageName(tsconfigRootDir) === COMPOSITION_ROOT ? "off" : ["error", packageName(tsconfigRootDir) ?? ""],
               "coyote/env-in-env-ts": "error",
             },
+          },
+          {
+            // The tests and their helpers may import helpers; the product may not.
+            files: ["**/*.ts", "**/*.tsx"],
+            ignores: TEST_FILES,
+            plugins: { coyote: shapePlugin },
+            rules: { "coyote/no-test-imports": packageName(tsconfigRootDir) === "@coyote/testing" ? "off" : "error" },
           },
         ]
       : []),
