@@ -1,8 +1,7 @@
 "use client";
-import { parseServiceList, type ServiceLiveView } from "../../lib/shop/views.ts";
+import { parseServiceList, servicePollMs, type ServiceLiveView } from "../../lib/shop/views.ts";
 import { Table } from "../Table.tsx";
 import { usePoll } from "../usePoll.ts";
-import { SERVICE_POLL_MS } from "./ServiceProgress.tsx";
 
 /** A service's Ready badge: ready, still being set up, or not ready (with the minion's reason). */
 export function ReadyBadge({ live }: { live: ServiceLiveView }) {
@@ -16,9 +15,9 @@ export function ReadyBadge({ live }: { live: ServiceLiveView }) {
   );
 }
 
-/** The customer's services with live Ready badges (polls `/api/me/services` every 1.5 s). */
+/** The customer's services with live Ready badges (polls `/api/me/services`, {@link servicePollMs}). */
 export function ServiceList({ initial }: { initial: ServiceLiveView[] }) {
-  const { data, problem } = usePoll("/api/me/services", initial, parseServiceList, SERVICE_POLL_MS);
+  const { data, problem } = usePoll("/api/me/services", initial, parseServiceList, servicePollMs);
   if (data.length === 0) {
     return <p className="muted">You have no services yet.</p>;
   }

@@ -1,10 +1,7 @@
 "use client";
 import { formatBytes, formatCount } from "../../lib/shop/format.ts";
-import { parseServiceLive, type ServiceLiveView } from "../../lib/shop/views.ts";
+import { parseServiceLive, servicePollMs, type ServiceLiveView } from "../../lib/shop/views.ts";
 import { usePoll } from "../usePoll.ts";
-
-/** How often the service page asks for its service's state. */
-export const SERVICE_POLL_MS = 1500;
 
 /** The status block: "Setting up your service…" with the conditions, or "Your service is ready". */
 export function StatusBlock({ live }: { live: ServiceLiveView }) {
@@ -59,11 +56,11 @@ export function UsageBlock({ live }: { live: ServiceLiveView }) {
 }
 
 /**
- * The live part of a service page: it polls `/api/me/services/[id]` every 1.5 s and re-renders
- * the status and the usage, so that the customer watches their service come up.
+ * The live part of a service page: it polls `/api/me/services/[id]` ({@link servicePollMs}) and
+ * re-renders the status and the usage, so that the customer watches their service come up.
  */
 export function ServiceProgress({ initial }: { initial: ServiceLiveView }) {
-  const { data, problem } = usePoll(`/api/me/services/${encodeURIComponent(initial.id)}`, initial, parseServiceLive, SERVICE_POLL_MS);
+  const { data, problem } = usePoll(`/api/me/services/${encodeURIComponent(initial.id)}`, initial, parseServiceLive, servicePollMs);
   return (
     <>
       <section aria-label="Status">

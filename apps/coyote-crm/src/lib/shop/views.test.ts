@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { parseServiceList, parseServiceLive, type ServiceLiveView } from "./views.ts";
+import { SERVICE_READY_POLL_MS, SERVICE_SETUP_POLL_MS, parseServiceList, parseServiceLive, servicePollMs, type ServiceLiveView } from "./views.ts";
 
 const live: ServiceLiveView = {
   id: "a-test",
@@ -25,5 +25,18 @@ describe("parseServiceLive", () => {
     assert.equal(parseServiceLive(null), undefined);
     assert.equal(parseServiceList({ services: [live, 1] }), undefined);
     assert.equal(parseServiceList([live]), undefined);
+  });
+});
+
+describe("servicePollMs", () => {
+  it("looks again soon while a service is being set up, and rarely once every one is ready", () => {
+    const setting = live;
+    const ready = { ...live, ready: true };
+    assert.ok(servicePollMs(setting) <= 500, "a customer watching a signup sees it ready within half a second of the box");
+    assert.equal(servicePollMs(setting), SERVICE_SETUP_POLL_MS);
+    assert.equal(servicePollMs(ready), SERVICE_READY_POLL_MS);
+    assert.equal(servicePollMs([ready, setting]), SERVICE_SETUP_POLL_MS);
+    assert.equal(servicePollMs([ready, ready]), SERVICE_READY_POLL_MS);
+    assert.ok(servicePollMs(ready) > servicePollMs(setting), "a page with nothing changing asks less often");
   });
 });

@@ -77,3 +77,19 @@ export function parseServiceList(value: unknown): ServiceLiveView[] | undefined 
   }
   return out;
 }
+
+/** The wait between polls while a service is being set up, ms. */
+export const SERVICE_SETUP_POLL_MS = 400;
+/** The wait between polls once every service shown is ready, ms. */
+export const SERVICE_READY_POLL_MS = 5000;
+
+/**
+ * How long a customer's page waits before asking for its services' state again: briefly while one
+ * is being set up (a signup is served in well under a second, and the customer is watching), and
+ * longer once every one is ready (then only usage and a rare change are left to show).
+ */
+export function servicePollMs(live: ServiceLiveView | readonly ServiceLiveView[]): number {
+  const all: readonly ServiceLiveView[] = Array.isArray(live) ? live : [live as ServiceLiveView];
+  return all.every((one) => one.ready) ? SERVICE_READY_POLL_MS : SERVICE_SETUP_POLL_MS;
+}
+
