@@ -6,6 +6,7 @@ import { createServer } from "node:net";
 import { promisify } from "node:util";
 import type { Command } from "commander";
 import { ServerSpec, StateStore, specPath, validate } from "@coyote/spec";
+import { gatherDaemons } from "../daemons.ts";
 import type { CliEnv } from "../env.ts";
 import { CliError, EXIT } from "../errors.ts";
 import { table, type Io } from "../io.ts";
@@ -151,9 +152,29 @@ export async function checkPorts(stateDir: string): Promise<Check[]> {
   return checks;
 }
 
+/**
+ * Checks each of the box's daemons: a missing program is a warning (the box runs without that
+ * service, and its conditions say so), a daemon that keeps dying or failed a reload is a failure.
+ */
+export async function checkDaemons(stateDir: string): Promise<Check[]> {
+  let reports;
+  try {
+    reports = await gatherDaemons(stateDir);
+  } catch (error) {
+    return [{ name: "daemons", result: "fail", detail: error instanceof Error ? error.message : String(error), fix: "stop coyote up, remove the file named, and start it again: it rewrites the file" }];
+  }
+  return reports.map((d): Check => {
+    const name = `daemon ${d.name}`;
+    if (d.state === "not installed") return { name, result: "warn", detail: d.detail, fix: `apt-get install ${d.packages.join(" ")}` };
+    if (d.state === "restarting") return { name, result: "fail", detail: d.detail, fix: `see coyote logs and ${stateDir}/logs/${d.name}.log` };
+    if (d.detail.includes("last reload failed")) return { name, result: "fail", detail: d.detail, fix: `fix the configuration named in ${stateDir}/logs/${d.name}.log; the daemon runs on the last one it loaded` };
+    return { name, result: "ok", detail: `${d.state}: ${d.detail}` };
+  });
+}
+
 /** Runs every check. */
 export async function runChecks(env: CliEnv): Promise<Check[]> {
-  return [checkNode(), await checkGit(), ...(await checkState(env.stateDir)), await checkDocker(env.dockerSocket), ...(await checkPorts(env.stateDir))];
+  return [checkNode(), await checkGit(), ...(await checkState(env.stateDir)), await checkDocker(env.dockerSocket), ...(await checkPorts(env.stateDir)), ...(await checkDaemons(env.stateDir))];
 }
 
 /** Adds `coyote doctor`. */

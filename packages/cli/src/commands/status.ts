@@ -2,6 +2,7 @@ import { readdir, stat } from "node:fs/promises";
 import type { Command } from "commander";
 import { ComponentStats, ServerSpec, ServiceStatus, StateStore } from "@coyote/spec";
 import { COMPONENTS } from "../components.ts";
+import { gatherDaemons, type DaemonReport } from "../daemons.ts";
 import type { CliEnv } from "../env.ts";
 import { CliError, EXIT } from "../errors.ts";
 import { formatDuration, table, type Io } from "../io.ts";
@@ -29,7 +30,7 @@ export interface ComponentReport {
 }
 
 /** Gathers what `coyote status` shows. Reads only; never repairs or writes. */
-export async function gatherStatus(store: StateStore): Promise<{ services: ServiceReport[]; components: ComponentReport[] }> {
+export async function gatherStatus(store: StateStore): Promise<{ services: ServiceReport[]; components: ComponentReport[]; daemons: DaemonReport[] }> {
   const stats = new Map<string, ComponentStats>();
   const files = await readdir(store.path("stats")).catch(() => [] as string[]);
   for (const file of files.filter((f) => f.endsWith(".json"))) {
@@ -60,7 +61,7 @@ export async function gatherStatus(store: StateStore): Promise<{ services: Servi
     }
     return { name: definition.name, state: "stopped", detail: own ? `last seen ${own.writtenAt}` : "never started here" };
   });
-  return { services, components };
+  return { services, components, daemons: await gatherDaemons(store.root) };
 }
 
 /**
@@ -114,7 +115,7 @@ function isAlive(pid: number): boolean {
 export function statusCommand(program: Command, env: CliEnv, io: Io): void {
   program
     .command("status")
-    .description("show each service with its conditions, and each component")
+    .description("show each service with its conditions, each component and each daemon (DNS, mail, XMPP)")
     .option("--json", "print JSON")
     .action(async (options: { json?: boolean }) => {
       const store = await StateStore.open(env.stateDir);
@@ -127,6 +128,9 @@ export function statusCommand(program: Command, env: CliEnv, io: Io): void {
       io.out("");
       io.out("components:");
       for (const line of table(report.components.map((c) => [`  ${c.name}`, c.state, c.detail]))) io.out(line);
+      io.out("");
+      io.out("daemons:");
+      for (const line of table(report.daemons.map((d) => [`  ${d.name}`, d.state, d.detail]))) io.out(line);
       io.out("");
       if (report.services.length === 0) {
         io.out("services: none yet (coyote spec apply FILE adds one)");

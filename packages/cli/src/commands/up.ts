@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 import type { Command } from "commander";
-import { Supervisor, isRunnable, runAlone } from "@coyote/component";
+import { DaemonSupervisor, Supervisor, isRunnable, runAlone } from "@coyote/component";
 import { createLogger, logFileFor } from "@coyote/log";
 import { ACTIVATION_SECRET, ServerSpec, StateStore, specPath } from "@coyote/spec";
 import { COMPONENTS, findComponent } from "../components.ts";
@@ -88,6 +88,12 @@ export function upCommands(program: Command, env: CliEnv, io: Io, cliEntry: stri
         spawnCommand: { command: process.execPath, args: [...process.execArgv, cliEntry, "run"] },
       });
       await supervisor.start();
+      // The daemons come after the minion, which writes their configurations; one that is not
+      // configured yet starts as soon as the minion writes its file.
+      const daemons = new DaemonSupervisor({ stateDir: env.stateDir, logger });
+      await daemons.start();
+      io.out("daemons:");
+      for (const line of table(daemons.states().map((d) => [`  ${d.name}`, d.state === "running" ? `running, pid ${String(d.pid)}` : d.state, d.detail ?? ""]))) io.out(line);
       io.out(`running ${runnable.map((c) => c.name).join(", ")} (${options.oneProcess ? "in one process" : "each in its own process"}); Ctrl-C stops`);
       // Stops on Ctrl-C, on SIGTERM, and when the reader of its output is gone (`coyote up | head -3`).
       await new Promise<void>((resolve) => {
@@ -98,6 +104,7 @@ export function upCommands(program: Command, env: CliEnv, io: Io, cliEntry: stri
       });
       io.err("coyote: stopping");
       await supervisor.stop();
+      await daemons.stop();
       await logger.close();
     });
 
