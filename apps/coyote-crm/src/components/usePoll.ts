@@ -13,17 +13,19 @@ export interface Polled<T> {
  * outage does not blank the page, and says why. Polls wait for each other, so a slow answer never
  * piles up, and a hidden tab skips its polls, so a forgotten tab costs the box nothing.
  * @param parse must be stable across renders (a module-level function): the polling restarts when it changes.
- * @param intervalMs the wait before the next poll, or a function of the data held (stable, like
- *   `parse`): a page can look often while something it shows is changing, and rarely once it is not.
+ * @param intervalMs the wait before the next poll, or a function of the data held and of the time
+ *   the page has been polling, ms (stable, like `parse`): a page can look often while something it
+ *   shows is changing, and rarely once it is not.
  */
-export function usePoll<T>(url: string, initial: T, parse: (json: unknown) => T | undefined, intervalMs: number | ((data: T) => number)): Polled<T> {
+export function usePoll<T>(url: string, initial: T, parse: (json: unknown) => T | undefined, intervalMs: number | ((data: T, pollingMs: number) => number)): Polled<T> {
   const [state, setState] = useState<Polled<T>>({ data: initial, problem: undefined });
   // The data the next wait is chosen by: the last good answer, read by the timer outside renders.
   const held = useRef(initial);
   useEffect(() => {
     const controller = new AbortController();
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const wait = () => (typeof intervalMs === "number" ? intervalMs : intervalMs(held.current));
+    const since = Date.now();
+    const wait = () => (typeof intervalMs === "number" ? intervalMs : intervalMs(held.current, Date.now() - since));
     const poll = async () => {
       if (document.visibilityState !== "hidden") {
         try {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { SERVICE_READY_POLL_MS, SERVICE_SETUP_POLL_MS, parseServiceList, parseServiceLive, servicePollMs, type ServiceLiveView } from "./views.ts";
+import { SERVICE_READY_POLL_MS, SERVICE_SETUP_POLL_MS, SERVICE_SETUP_WATCH_MS, parseServiceList, parseServiceLive, servicePollMs, type ServiceLiveView } from "./views.ts";
 
 const live: ServiceLiveView = {
   id: "a-test",
@@ -38,5 +38,6 @@ describe("servicePollMs", () => {
     assert.equal(servicePollMs([ready, setting]), SERVICE_SETUP_POLL_MS);
     assert.equal(servicePollMs([ready, ready]), SERVICE_READY_POLL_MS);
     assert.ok(servicePollMs(ready) > servicePollMs(setting), "a page with nothing changing asks less often");
+    assert.equal(servicePollMs(setting, SERVICE_SETUP_WATCH_MS), SERVICE_READY_POLL_MS, "a setup still under way after a minute is not watched as closely");
   });
 });

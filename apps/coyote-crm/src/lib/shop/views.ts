@@ -80,16 +80,20 @@ export function parseServiceList(value: unknown): ServiceLiveView[] | undefined 
 
 /** The wait between polls while a service is being set up, ms. */
 export const SERVICE_SETUP_POLL_MS = 400;
-/** The wait between polls once every service shown is ready, ms. */
+/** For how long a page polls that often: a setup that takes longer waits for something slower (DNS, a CA). */
+export const SERVICE_SETUP_WATCH_MS = 60_000;
+/** The wait between polls once every service shown is ready, or after the first minute, ms. */
 export const SERVICE_READY_POLL_MS = 5000;
 
 /**
  * How long a customer's page waits before asking for its services' state again: briefly while one
- * is being set up (a signup is served in well under a second, and the customer is watching), and
- * longer once every one is ready (then only usage and a rare change are left to show).
+ * is being set up, in the page's first minute (a signup is served in well under a second, and the
+ * customer is watching), and longer once every one is ready or the setup waits on something slow
+ * (then only usage and a rare change are left to show, and an open tab costs the box little).
+ * @param pollingMs how long the page has been polling.
  */
-export function servicePollMs(live: ServiceLiveView | readonly ServiceLiveView[]): number {
+export function servicePollMs(live: ServiceLiveView | readonly ServiceLiveView[], pollingMs = 0): number {
   const all: readonly ServiceLiveView[] = Array.isArray(live) ? live : [live as ServiceLiveView];
-  return all.every((one) => one.ready) ? SERVICE_READY_POLL_MS : SERVICE_SETUP_POLL_MS;
+  return all.every((one) => one.ready) || pollingMs >= SERVICE_SETUP_WATCH_MS ? SERVICE_READY_POLL_MS : SERVICE_SETUP_POLL_MS;
 }
 
