@@ -3,7 +3,8 @@
 // killed, reloaded (same pid, new configuration in effect) when their configuration changes, and
 // stopped with nothing left of their process groups.
 import assert from "node:assert/strict";
-import { readFileSync, writeFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test, type TestContext } from "node:test";
 import { createLogger } from "@coyote/log";
@@ -195,9 +196,10 @@ describe("the daemon supervisor's states", () => {
     };
   }
 
-  async function fake(t: TestContext, ready: () => boolean, readyTimeoutMs = 5000) {
+  async function fake(t: TestContext, ready: () => boolean, readyTimeoutMs = 5000, before: (paths: DaemonPaths) => void = () => undefined) {
     const paths = await daemonState(tempDir());
     writeFileSync(join(paths.stateDir, "fake.conf"), "");
+    before(paths);
     const logger = createLogger({ component: "supervisor", file: `${paths.stateDir}/supervisor.log`, level: "silent" });
     const supervisor = new DaemonSupervisor({ stateDir: paths.stateDir, logger, daemons: [fakeDaemon(paths, ready)], programDirs: ["/bin", "/usr/bin"], backoff: FAST, pollMs: 100, readyTimeoutMs });
     const worker = async () => Number(await waitFor("the worker's pid", () => readFileSync(join(paths.stateDir, "worker.pid"), "utf8").trim() || undefined, { retryErrors: true }));
@@ -238,5 +240,39 @@ describe("the daemon supervisor's states", () => {
     }, 5000);
     assert.equal(failed.lastExit, "not ready within 1 s: never ready");
     assert.ok(performance.now() - began < 5000, "given up on at its readiness deadline, not later");
+  });
+
+  /** Starts the fake daemon after a dead supervisor's `run/daemons.json` that names `pid` as it. */
+  function afterDeadSupervisor(t: TestContext, pid: number) {
+    return fake(t, () => true, 5000, (paths) => {
+      mkdirSync(paths.runDir, { recursive: true });
+      // Written by a supervisor whose pid is past the kernel's pid_max: it is gone.
+      const daemons = [{ name: "knot", state: "running", pid, restarts: 0, reloads: 0 }];
+      writeFileSync(join(paths.runDir, "daemons.json"), JSON.stringify({ schemaVersion: 1, supervisorPid: 2 ** 22 + 1, writtenAt: new Date().toISOString(), daemons }));
+    });
+  }
+
+  function detached(t: TestContext, program: string, args: string[]): number {
+    const pid = spawn(program, args, { detached: true, stdio: "ignore" }).pid;
+    assert.ok(pid !== undefined);
+    t.after(async () => {
+      for (const member of await groupMembers(pid)) await stopPid(member);
+    });
+    return pid;
+  }
+
+  test("what a supervisor that died left running is stopped before the daemon starts again", async (t) => {
+    const leftover = detached(t, "/bin/sh", ["-c", "sleep 600; true"]);
+    await waitFor("the leftover's sleep", async () => (await groupMembers(leftover)).length === 2 || undefined);
+    const { supervisor } = await afterDeadSupervisor(t, leftover);
+    assert.deepEqual(await groupMembers(leftover), [], "the leftover daemon's group was stopped");
+    assert.equal(supervisor.states()[0]?.state, "running");
+  });
+
+  test("a pid of a dead supervisor's file that now runs another program is left alone", async (t) => {
+    const stranger = detached(t, "sleep", ["600"]);
+    const { supervisor } = await afterDeadSupervisor(t, stranger);
+    assert.equal(supervisor.states()[0]?.state, "running");
+    assert.deepEqual(await groupMembers(stranger), [stranger], "a process that is not the daemon's program is not touched");
   });
 });

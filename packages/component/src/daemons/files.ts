@@ -88,3 +88,16 @@ export async function groupMembers(pgid: number): Promise<number[]> {
   }
   return members;
 }
+
+/**
+ * Whether a pid still is the daemon a supervisor started: the leader of its own process group,
+ * running `program` (as its command or, for a script like Prosody's, as an argument of its
+ * interpreter). A pid reused by anything else since is not ours to stop.
+ */
+export async function leadsGroupRunning(pid: number, program: string): Promise<boolean> {
+  const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => "");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  if (fields[0] === undefined || fields[0] === "Z" || Number(fields[2]) !== pid) return false;
+  const cmdline = await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
+  return cmdline.split("\0").some((arg) => arg === program || arg.endsWith(`/${program}`));
+}

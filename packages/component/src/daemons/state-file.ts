@@ -109,6 +109,17 @@ export function parseDaemonStates(value: unknown, file: string): DaemonStatesFil
  * @throws Error naming the file and field when the file is malformed.
  */
 export async function readDaemonStates(stateDir: string): Promise<DaemonStatesFile | undefined> {
+  const states = await readDaemonStatesFile(stateDir);
+  return states !== undefined && isPidAlive(states.supervisorPid) ? states : undefined;
+}
+
+/**
+ * Reads `run/daemons.json` whether or not its writer still runs (the supervisor reads what a dead
+ * predecessor left, to stop the daemons it left running).
+ * @returns undefined when there is no file.
+ * @throws Error naming the file and field when the file is malformed.
+ */
+export async function readDaemonStatesFile(stateDir: string): Promise<DaemonStatesFile | undefined> {
   const file = daemonStatesPath(stateDir);
   let text: string;
   try {
@@ -124,6 +135,5 @@ export async function readDaemonStates(stateDir: string): Promise<DaemonStatesFi
   } catch (error) {
     throw new Error(`reading ${file}: not JSON (${error instanceof Error ? error.message : String(error)})`, { cause: error });
   }
-  const states = parseDaemonStates(parsed, file);
-  return isPidAlive(states.supervisorPid) ? states : undefined;
+  return parseDaemonStates(parsed, file);
 }

@@ -3,12 +3,12 @@ import { closeSync, existsSync, mkdirSync, openSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { CoyoteLogger } from "@coyote/log";
-import { writeFileAtomic } from "@coyote/spec";
+import { isPidAlive, writeFileAtomic } from "@coyote/spec";
 import type { Backoff } from "../supervisor.ts";
 import { DAEMONS, DAEMON_PROGRAM_DIRS, daemonPaths, findDaemonProgram, type DaemonDefinition, type DaemonPaths } from "./catalogue.ts";
-import { groupMembers, lookupUser, signalGroup, watchSignature } from "./files.ts";
+import { groupMembers, leadsGroupRunning, lookupUser, signalGroup, watchSignature } from "./files.ts";
 import { runBounded } from "./probes.ts";
-import { daemonStatesPath, type DaemonRunState, type DaemonState, type DaemonStatesFile } from "./state-file.ts";
+import { daemonStatesPath, readDaemonStatesFile, type DaemonRunState, type DaemonState, type DaemonStatesFile } from "./state-file.ts";
 
 /** How the daemon supervisor runs the catalogue's daemons. */
 export interface DaemonSupervisorOptions {
@@ -81,6 +81,7 @@ export class DaemonSupervisor {
    * keeps watching: a program installed or a configuration written later starts its daemon then.
    */
   async start(): Promise<void> {
+    await this.#stopLeftovers();
     for (const slot of this.#slots) await this.#tryStart(slot);
     await this.#writing;
     this.#poller = setInterval(() => void this.#tick(), this.#options.pollMs ?? 1000);
@@ -123,6 +124,29 @@ export class DaemonSupervisor {
     }));
     this.#publish();
     await this.#writing;
+  }
+
+  /**
+   * Stops what a supervisor that died (SIGKILL, a lost terminal) left running: those daemons would
+   * hold the ports their replacements need. Only a pid that still leads its group running the
+   * daemon's program is stopped; a malformed file stops nothing.
+   */
+  async #stopLeftovers(): Promise<void> {
+    let previous: DaemonStatesFile | undefined;
+    try {
+      previous = await readDaemonStatesFile(this.#options.stateDir);
+    } catch (error) {
+      this.#options.logger.event("ERROR", { err: error }, "the previous daemons' states are unreadable; nothing of theirs is stopped");
+      return;
+    }
+    if (previous === undefined || previous.supervisorPid === process.pid || isPidAlive(previous.supervisorPid)) return;
+    for (const left of previous.daemons) {
+      const slot = this.#slots.find((s) => s.definition.name === left.name);
+      if (slot === undefined || left.pid === undefined || !(await leadsGroupRunning(left.pid, slot.definition.program))) continue;
+      this.#options.logger.event("COMPONENT_EXITED", { daemon: left.name, pid: left.pid, reason: "left running by a supervisor that is gone" }, `stopping the ${left.name} an earlier coyote up left running`);
+      signalGroup(left.pid, slot.definition.stop.signal);
+      await this.#reapGroup(left.pid, slot.definition.stop.graceMs);
+    }
   }
 
   #tool(name: string): string | undefined {
