@@ -49,6 +49,7 @@ describe("the daemons in coyote status and coyote doctor", () => {
     publish(state, process.pid, [
       { name: "postfix", state: "restarting", restarts: 2, reloads: 0, lastExit: "killed by SIGKILL", detail: "next start in 2000 ms" },
       { name: "prosody", state: "running", pid: process.pid, since: new Date(Date.now() - 90_000).toISOString(), restarts: 0, reloads: 1 },
+      { name: "dovecot", state: "needs root", restarts: 0, reloads: 0, detail: "its master gives its sockets to its own users" },
     ]);
     const status = await cli(state, "status");
     assert.match(status.out, /postfix\s+restarting\s+next start in 2000 ms; last exit: killed by SIGKILL; 2 restarts/);
@@ -56,6 +57,9 @@ describe("the daemons in coyote status and coyote doctor", () => {
     const checks = await checkDaemons(state);
     assert.equal(checks.find((c) => c.name === "daemon postfix")?.result, "fail");
     assert.equal(checks.find((c) => c.name === "daemon prosody")?.result, "ok");
+    const dovecot = checks.find((c) => c.name === "daemon dovecot");
+    assert.equal(dovecot?.result, "warn");
+    assert.match(dovecot.fix ?? "", /as root/);
   });
 
   test("a state published by a supervisor that is gone is not believed", async () => {

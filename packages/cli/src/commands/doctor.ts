@@ -166,6 +166,7 @@ export async function checkDaemons(stateDir: string): Promise<Check[]> {
   return reports.map((d): Check => {
     const name = `daemon ${d.name}`;
     if (d.state === "not installed") return { name, result: "warn", detail: d.detail, fix: `apt-get install ${d.packages.join(" ")}` };
+    if (d.state === "needs root") return { name, result: "warn", detail: d.detail, fix: `run coyote up as root to serve what ${d.name} serves` };
     if (d.state === "restarting") return { name, result: "fail", detail: d.detail, fix: `see coyote logs and ${stateDir}/logs/${d.name}.log` };
     if (d.detail.includes("last reload failed")) return { name, result: "fail", detail: d.detail, fix: `fix the configuration named in ${stateDir}/logs/${d.name}.log; the daemon runs on the last one it loaded` };
     return { name, result: "ok", detail: `${d.state}: ${d.detail}` };

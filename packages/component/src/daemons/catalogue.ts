@@ -86,6 +86,11 @@ export interface DaemonDefinition {
    * and drops its privileges itself (Postfix and Dovecot must: they switch per process).
    */
   readonly user?: string;
+  /**
+   * Why it cannot run without root, when it cannot: the supervisor then does not try (it would only
+   * die and be restarted forever) and says so.
+   */
+  readonly needsRoot?: string;
   /** The file whose presence means "configured": the daemon is not started without it. */
   readonly configFile: (paths: DaemonPaths) => string;
   /** The files and folders whose change calls for a reload (folders: their files, one level). */
@@ -170,6 +175,7 @@ const postfix: DaemonDefinition = {
   // logs/postfix.log.
   program: "master",
   tools: ["postfix"],
+  needsRoot: 'the master refuses any other user ("fatal: the master command is reserved for the superuser")',
   configFile: (p) => join(p.postfixConfigDir, "main.cf"),
   watch: (p) => [p.postfixConfigDir],
   args: (p) => ["-c", p.postfixConfigDir, "-s"],
@@ -194,6 +200,8 @@ const dovecot: DaemonDefinition = {
   packages: ["dovecot-core"],
   program: "dovecot",
   tools: ["doveadm"],
+  // Unless default_internal_user, default_login_user and their groups all name the running user.
+  needsRoot: 'its master gives its sockets to its own users ("Fatal: fchown() failed for …/login: Operation not permitted")',
   configFile: (p) => p.dovecotConf,
   watch: (p) => [p.dovecotConf],
   args: (p) => ["-F", "-c", p.dovecotConf],

@@ -179,6 +179,23 @@ describe("the daemon supervisor's states", () => {
     assert.deepEqual(await commandProbe(requireProgram("knotc"), ["-c", own.knotConf, "status"], 5000), { ok: true });
   });
 
+  test("a daemon that needs root is not started without it, and says why", { skip: skipWithout(["postfix"], "Debian package postfix") }, async () => {
+    const paths = await daemonState(tempDir());
+    await writePostfixConf(paths, await freePort(), "$myhostname ESMTP");
+    const logger = createLogger({ component: "supervisor", file: `${paths.stateDir}/supervisor.log`, level: "silent" });
+    const supervisor = new DaemonSupervisor({ stateDir: paths.stateDir, logger, daemons: [entry("postfix")], asRoot: false, pollMs: 100 });
+    try {
+      await supervisor.start();
+      const [state] = supervisor.states();
+      assert.equal(state?.state, "needs root");
+      assert.equal(state.pid, undefined);
+      assert.match(state.detail ?? "", /the master command is reserved for the superuser/);
+    } finally {
+      await supervisor.stop();
+      await logger.close();
+    }
+  });
+
   /**
    * A daemon-shaped shell: its main process (`sleep`, exec'd) has a second `sleep` beside it in its
    * process group, standing for a daemon's worker that outlives its master.

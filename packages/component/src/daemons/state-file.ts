@@ -8,9 +8,9 @@ import { join } from "node:path";
 import { isPidAlive } from "@coyote/spec";
 
 /** What a daemon is doing. */
-export type DaemonRunState = "running" | "starting" | "restarting" | "not installed" | "no configuration" | "stopped";
+export type DaemonRunState = "running" | "starting" | "restarting" | "not installed" | "needs root" | "no configuration" | "stopped";
 
-const RUN_STATES: ReadonlySet<string> = new Set<DaemonRunState>(["running", "starting", "restarting", "not installed", "no configuration", "stopped"]);
+const RUN_STATES: ReadonlySet<string> = new Set<DaemonRunState>(["running", "starting", "restarting", "not installed", "needs root", "no configuration", "stopped"]);
 
 /** One daemon as the supervisor reports it. */
 export interface DaemonState {

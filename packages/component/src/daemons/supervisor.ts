@@ -24,6 +24,8 @@ export interface DaemonSupervisorOptions {
   readonly backoff?: Backoff;
   /** How often programs, configurations and their changes are looked at; 1 s by default. */
   readonly pollMs?: number;
+  /** Whether daemons that need root may be started; `process.getuid() === 0` by default. */
+  readonly asRoot?: boolean;
   /** How long a started daemon has to pass its readiness check; 30 s by default. */
   readonly readyTimeoutMs?: number;
 }
@@ -66,6 +68,7 @@ export class DaemonSupervisor {
   readonly #slots: Slot[];
   #poller?: NodeJS.Timeout;
   #stopping = false;
+  readonly #root: boolean;
   #writing: Promise<void> = Promise.resolve();
 
   /** Makes a supervisor; nothing starts before {@link DaemonSupervisor.start}. */
@@ -73,6 +76,7 @@ export class DaemonSupervisor {
     this.#options = options;
     this.#paths = daemonPaths(options.stateDir);
     this.#backoff = options.backoff ?? DEFAULT_BACKOFF;
+    this.#root = options.asRoot ?? process.getuid?.() === 0;
     this.#slots = (options.daemons ?? DAEMONS).map((definition) => ({ definition, state: "stopped", startedAt: 0, restarts: 0, reloads: 0, delayMs: this.#backoff.initialMs, busy: false }));
   }
 
@@ -176,6 +180,7 @@ export class DaemonSupervisor {
       const program = this.#tool(definition.program);
       const configFile = definition.configFile(this.#paths);
       if (program === undefined) this.#set(slot, "not installed", `${definition.program} not found; Debian package ${definition.packages.join(", ")}`);
+      else if (definition.needsRoot !== undefined && !this.#root) this.#set(slot, "needs root", definition.needsRoot);
       else if (!existsSync(configFile)) this.#set(slot, "no configuration", `no ${configFile} yet`);
       else await this.#launch(slot, program);
     } finally {
@@ -199,6 +204,7 @@ export class DaemonSupervisor {
       }
     }
     let owner: { uid: number; gid: number } | undefined;
+    // The real uid, not the asRoot knob: only root can give a child another user.
     if (definition.user !== undefined && process.getuid?.() === 0) {
       owner = lookupUser(definition.user);
       if (owner === undefined) {
