@@ -10,17 +10,9 @@ import { createLogger } from "@coyote/log";
 import { freePort, requireProgram, skipWithout, tempDirs } from "@coyote/testing";
 import { checkDaemons } from "./commands/doctor.ts";
 import { gatherDaemons } from "./daemons.ts";
-import { readEnv } from "./env.ts";
-import { runCli } from "./program.ts";
+import { cli } from "./test/support.ts";
 
 const tempDir = tempDirs("coyote-cli-daemons-");
-
-async function cli(stateDir: string, ...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const code = await runCli(args, readEnv({ COYOTE_STATE: stateDir, PATH: process.env.PATH }, false), { out: (l) => out.push(l), err: (l) => err.push(l) }, "unused");
-  return { code, out: out.join("\n"), err: err.join("\n") };
-}
 
 function publish(stateDir: string, supervisorPid: number, daemons: unknown[]): void {
   mkdirSync(join(stateDir, "run"), { recursive: true });
