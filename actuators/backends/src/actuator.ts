@@ -5,6 +5,7 @@ import type { Actuator, ActuatorContext, Plan, Target } from "@coyote/actuator";
 import type { CoyoteLogger } from "@coyote/log";
 import { ActivatorUnits, fsyncDir, parseEnvSecret, parseJson, removeStaleTempFiles, writeFileAtomic } from "@coyote/spec";
 import type { ServerSpec, ServiceSpec } from "@coyote/spec";
+import { BackendsError } from "./errors.ts";
 import { reservedPorts } from "./reserved.ts";
 
 /** The actuator's id. */
@@ -119,12 +120,20 @@ function fragmentText(unit: Unit, generatedAt: string): string {
   return `${JSON.stringify(document, null, 2)}\n`;
 }
 
-function parseFragment(text: string, name: string): Unit {
+/**
+ * Parses a backend fragment and checks it is the one its file name says.
+ * @param text the fragment file's text.
+ * @param name the fragment's file name (`<service id>.json`).
+ * @returns the one unit the fragment holds.
+ * @throws BackendsError `BACKENDS_ERR_FRAGMENT_INVALID` when it holds more or fewer units than
+ *   one, or another service's unit; the schema's error when it is not a units document.
+ */
+export function parseFragment(text: string, name: string): Unit {
   const document = parseJson(ActivatorUnits, text, `${FRAGMENTS_DIR}/${name}`);
   const unit = document.units[0];
   const id = name.replace(/\.json$/, "");
-  if (document.units.length !== 1 || unit === undefined) throw new Error(`${FRAGMENTS_DIR}/${name}: a fragment holds exactly one unit`);
-  if (unit.id !== id) throw new Error(`${FRAGMENTS_DIR}/${name}: the fragment holds unit ${unit.id}, not ${id}`);
+  if (document.units.length !== 1 || unit === undefined) throw new BackendsError("BACKENDS_ERR_FRAGMENT_INVALID", `${FRAGMENTS_DIR}/${name}: a fragment holds exactly one unit`);
+  if (unit.id !== id) throw new BackendsError("BACKENDS_ERR_FRAGMENT_INVALID", `${FRAGMENTS_DIR}/${name}: the fragment holds unit ${unit.id}, not ${id}`);
   return unit;
 }
 

@@ -14,3 +14,5 @@ export {
   unitOf,
 } from "./actuator.ts";
 export type { BackendsActuatorOptions, BackendsObserved, BackendsStep, Unit } from "./actuator.ts";
+export { BACKENDS_ERRORS, BackendsError } from "./errors.ts";
+export type { BackendsErrorCode } from "./errors.ts";
