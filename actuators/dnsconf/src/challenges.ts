@@ -1,6 +1,7 @@
 import { createSocket } from "node:dgram";
 import { setTimeout as sleep } from "node:timers/promises";
 import { decode, encode, RECURSION_DESIRED } from "dns-packet";
+import { DnsconfError } from "./errors.ts";
 
 /**
  * `dns/acme-challenges.json`, the ACME DNS-01 challenges the built-in DNS server serves on top of
@@ -12,7 +13,8 @@ export { AcmeChallengesFile, acmeChallengesPath, publishAcmeChallenge, readAcmeC
 /**
  * Waits until a DNS server at `host:port` answers `value` among the TXT records of `name`, so that
  * the CA is told to validate only once the record is really served.
- * @throws an Error naming the name and the server when it does not within `timeoutMs`.
+ * @throws DnsconfError `DNSCONF_ERR_TXT_NOT_SERVED`, naming the name and the server, when it does
+ *   not within `timeoutMs`.
  */
 export async function waitForTxt(address: string, name: string, value: string, timeoutMs = 10_000): Promise<void> {
   const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:]+)):(\d+)$/.exec(address);
@@ -47,5 +49,5 @@ export async function waitForTxt(address: string, name: string, value: string, t
     if (answers.includes(value)) return;
     await sleep(100);
   }
-  throw new Error(`the dns server at ${address} does not serve TXT ${value} at ${name} after ${timeoutMs} ms`);
+  throw new DnsconfError("DNSCONF_ERR_TXT_NOT_SERVED", `the dns server at ${address} does not serve TXT ${value} at ${name} after ${timeoutMs} ms`);
 }

@@ -18,6 +18,8 @@ export { AcmeChallengesFile, acmeChallengesPath, publishAcmeChallenge, readAcmeC
 export type { DnsActuator, DnsActuatorOptions, DnsObserved, DnsStep, KnotBackendOptions, ObservedZoneFile } from "./actuator.ts";
 export { answerQuery, EDNS_PAYLOAD_SIZE, indexZones, RCODE } from "./answer.ts";
 export { queryDelegation } from "./delegation.ts";
+export { DNSCONF_ERRORS, DnsconfError } from "./errors.ts";
+export type { DnsconfErrorCode } from "./errors.ts";
 export type { ZoneSet } from "./answer.ts";
 export { canonicalIPv6, compareNames, isInZone, isOwnerName } from "./names.ts";
 export { DnsZoneFile, knotListenAddress, parseZoneFileHeader, parseZoneJsonHeader, renderKnotConf, renderZoneFile, renderZoneJson } from "./render.ts";

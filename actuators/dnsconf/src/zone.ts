@@ -8,6 +8,7 @@ import { ActuatorError } from "@coyote/actuator";
 import { DomainName, mailRuntimePaths } from "@coyote/spec";
 import type { DnsRecord, ServerSpec, ServiceSpec } from "@coyote/spec";
 import { z } from "zod";
+import { DnsconfError } from "./errors.ts";
 import { absoluteName, canonicalIPv6, compareNames, isInZone, isOwnerName, MAX_NAME_LENGTH } from "./names.ts";
 
 /** The TTL of generated records and of spec records that name none. */
@@ -104,10 +105,11 @@ export type DkimRecordFile = z.infer<typeof DkimRecordFile>;
  * Where the mail actuator writes a domain's DKIM record file and the DNS actuator reads it.
  * @param stateDir the state folder (`COYOTE_STATE`).
  * @param domain a domain name of a service.
- * @throws Error when `domain` is not a domain name (it would make the path leave the folder).
+ * @throws DnsconfError `DNSCONF_ERR_NOT_A_DOMAIN` when `domain` is not a domain name (it would make
+ *   the path leave the folder).
  */
 export function dkimFilePath(stateDir: string, domain: string): string {
-  if (!DomainName.safeParse(domain).success) throw new Error(`dkim file path: not a domain name: ${JSON.stringify(domain)}`);
+  if (!DomainName.safeParse(domain).success) throw new DnsconfError("DNSCONF_ERR_NOT_A_DOMAIN", `dkim file path: not a domain name: ${JSON.stringify(domain)}`);
   return join(mailRuntimePaths(stateDir).dkim, `${domain}.json`);
 }
 
