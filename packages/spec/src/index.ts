@@ -13,6 +13,7 @@ export * from "./local-ca-files.ts";
 export * from "./activator-client.ts";
 export * from "./validate.ts";
 export * from "./atomic.ts";
+export * from "./executables.ts";
 export * from "./lock.ts";
 export * from "./store.ts";
 export * from "./last-good.ts";

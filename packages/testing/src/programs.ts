@@ -1,7 +1,7 @@
 // Finding the system programs a test needs (Knot, Postfix, Prosody, ...), by one rule for every
 // package: a program missing under CI=true is a failure, never a silent skip.
-import { accessSync, constants } from "node:fs";
-import { delimiter, join } from "node:path";
+import { delimiter } from "node:path";
+import { findExecutable } from "@coyote/spec";
 import { IN_CI, searchPath } from "./env.ts";
 
 export { IN_CI };
@@ -11,17 +11,7 @@ const EXTRA_DIRS = ["/usr/sbin", "/sbin", "/usr/local/sbin", "/usr/bin", "/bin"]
 
 /** The absolute path of an executable program on PATH or in the sbin folders, or undefined. */
 export function findProgram(name: string): string | undefined {
-  for (const dir of [...searchPath().split(delimiter), ...EXTRA_DIRS]) {
-    if (dir === "") continue;
-    const path = join(dir, name);
-    try {
-      accessSync(path, constants.X_OK);
-      return path;
-    } catch {
-      // not here
-    }
-  }
-  return undefined;
+  return findExecutable(name, [...searchPath().split(delimiter), ...EXTRA_DIRS]);
 }
 
 /**

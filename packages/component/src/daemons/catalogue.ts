@@ -4,9 +4,9 @@
  * this data ({@link DaemonSupervisor}), and the production installer renders its systemd units
  * from the same entries, so the two ways the box runs cannot drift apart.
  */
-import { accessSync, constants } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { findExecutable } from "@coyote/spec";
 import { bannerProbe, commandProbe, type ProbeResult } from "./probes.ts";
 
 /** The daemons the box runs, in start order: DNS first (mail and XMPP are found through it). */
@@ -112,16 +112,7 @@ export const DAEMON_PROGRAM_DIRS: readonly string[] = ["/usr/sbin", "/usr/bin", 
 
 /** The absolute path of an executable program in `dirs`, or undefined. */
 export function findDaemonProgram(name: string, dirs: readonly string[] = DAEMON_PROGRAM_DIRS): string | undefined {
-  for (const dir of dirs) {
-    const path = join(dir, name);
-    try {
-      accessSync(path, constants.X_OK);
-      return path;
-    } catch {
-      // not in this folder
-    }
-  }
-  return undefined;
+  return findExecutable(name, dirs);
 }
 
 /**
