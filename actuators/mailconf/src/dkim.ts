@@ -1,6 +1,7 @@
 import { createPrivateKey, createPublicKey, generateKeyPair } from "node:crypto";
 import { promisify } from "node:util";
 import { z } from "zod";
+import { MailconfError } from "./errors.ts";
 
 const generateKeyPairAsync = promisify(generateKeyPair);
 
@@ -36,11 +37,12 @@ export async function generateDkimKey(): Promise<string> {
  * Derives the DNS record of a private key. Pure (no I/O).
  * @param privateKeyPem the private key, PEM.
  * @param selector the DKIM selector.
- * @throws Error when the PEM is not an RSA private key.
+ * @throws MailconfError `MAILCONF_ERR_DKIM_KEY_NOT_RSA` when the PEM is another kind of key; the
+ *   crypto error when it is not a private key at all.
  */
 export function dkimRecordOf(privateKeyPem: string, selector: string): DkimRecordFile {
   const key = createPrivateKey(privateKeyPem);
-  if (key.asymmetricKeyType !== "rsa") throw new Error(`the key is ${key.asymmetricKeyType ?? "not asymmetric"}, not rsa`);
+  if (key.asymmetricKeyType !== "rsa") throw new MailconfError("MAILCONF_ERR_DKIM_KEY_NOT_RSA", `the key is ${key.asymmetricKeyType ?? "not asymmetric"}, not rsa`);
   const spki = createPublicKey(key).export({ type: "spki", format: "der" });
   return { selector, txt: `v=DKIM1; k=rsa; p=${spki.toString("base64")}` };
 }

@@ -4,6 +4,7 @@ import { chmod, chown, mkdir, stat, unlink, utimes } from "node:fs/promises";
 import { dirname } from "node:path";
 import { readTextIfExists } from "@coyote/actuator";
 import { fsyncDir, writeFileAtomic } from "@coyote/spec";
+import { MailconfError } from "./errors.ts";
 
 function isNotFound(error: unknown): boolean {
   return (error as NodeJS.ErrnoException | undefined)?.code === "ENOENT";
@@ -102,7 +103,8 @@ export interface ProgramResult {
 
 /**
  * Runs a program without a shell and collects its output (capped at 64 KiB each).
- * @throws Error when it cannot be started (ENOENT for a missing binary), is aborted or times out.
+ * @throws Error when it cannot be started (ENOENT for a missing binary) or is aborted;
+ *   MailconfError `MAILCONF_ERR_PROGRAM_KILLED` when it is ended by a signal (its deadline passed).
  */
 export function runProgram(file: string, args: readonly string[], options: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<ProgramResult> {
   return new Promise((resolve, reject) => {
@@ -118,7 +120,7 @@ export function runProgram(file: string, args: readonly string[], options: { sig
     child.on("error", reject);
     child.on("close", (code, signal) => {
       if (signal !== null && code === null) {
-        reject(new Error(`${file} ${args.join(" ")} was ended by ${signal}`));
+        reject(new MailconfError("MAILCONF_ERR_PROGRAM_KILLED", `${file} ${args.join(" ")} was ended by ${signal}`));
         return;
       }
       resolve({ code: code ?? undefined, stdout, stderr });

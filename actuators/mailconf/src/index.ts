@@ -11,6 +11,8 @@
 export { createMailActuator, mailPaths, MAIL_ACTUATOR_ID, MAIL_CONDITION, MailDomainIndex } from "./actuator.ts";
 export type { DkimObserved, MailObserved, MailPaths, MailStep } from "./actuator.ts";
 export { DkimRecordFile, dkimRecordOf, dkimRecordText, generateDkimKey } from "./dkim.ts";
+export { MAILCONF_ERRORS, MailconfError } from "./errors.ts";
+export type { MailconfErrorCode } from "./errors.ts";
 export { buildFragment, fragmentText, FragmentMailbox, MailAddress, MailFragment } from "./fragment.ts";
 export type { RejectedMailbox } from "./fragment.ts";
 export { checkListen, resolveOptions } from "./options.ts";

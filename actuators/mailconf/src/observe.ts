@@ -10,6 +10,7 @@ import type { ActuatorContext, FileCache, Target } from "@coyote/actuator";
 import type { CoyoteLogger } from "@coyote/log";
 import { readCredentials } from "@coyote/spec";
 import { dkimRecordOf, dkimRecordText } from "./dkim.ts";
+import { MailconfError } from "./errors.ts";
 import { statOrUndefined } from "./files.ts";
 import { MailFragment } from "./fragment.ts";
 import type { MailPaths } from "./paths.ts";
@@ -62,12 +63,13 @@ export async function readIndex(index: FileCache<Record<string, string>>, path: 
 
 /**
  * Parses a service's fragment and checks it is the one its file name says.
- * @throws Error or ZodError when it is not a valid fragment of that service.
+ * @throws MailconfError `MAILCONF_ERR_FRAGMENT_INVALID` when it is another service's fragment;
+ *   SyntaxError or ZodError when it is not a valid fragment at all.
  */
 export function parseFragment(text: string, file: string): MailFragment {
   const fragment = MailFragment.parse(JSON.parse(text));
   const id = file.replace(/\.json$/, "");
-  if (fragment.id !== id) throw new Error(`the fragment names service ${fragment.id}, not ${id}`);
+  if (fragment.id !== id) throw new MailconfError("MAILCONF_ERR_FRAGMENT_INVALID", `the fragment names service ${fragment.id}, not ${id}`);
   return fragment;
 }
 
