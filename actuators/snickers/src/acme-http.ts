@@ -9,6 +9,7 @@ import { AsyncLocalStorage } from "node:async_hooks";
 import { request as httpRequest, type Agent as HttpAgent, type IncomingHttpHeaders } from "node:http";
 import { request as httpsRequest } from "node:https";
 import * as acme from "acme-client";
+import { SnickersError } from "./errors.ts";
 
 /** The deadline of one request to the CA when the order names none. */
 export const ACME_CALL_TIMEOUT_MS = 20_000;
@@ -49,11 +50,18 @@ interface AdapterResponse {
   request: unknown;
 }
 
-/** Why a request to the CA failed without an answer; no `config`, so acme-client passes it on. */
-export class AcmeTransportError extends Error {
-  /** Makes the error. */
+/**
+ * Why a request to the CA failed without an answer (`SNICKERS_ERR_ACME_TRANSPORT`); no `config`,
+ * so acme-client passes it on rather than retrying it.
+ */
+export class AcmeTransportError extends SnickersError {
+  /**
+   * Makes the error.
+   * @param message a lowercase message naming the request.
+   * @param options the cause.
+   */
   constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    super("SNICKERS_ERR_ACME_TRANSPORT", message, options);
     this.name = "AcmeTransportError";
   }
 }

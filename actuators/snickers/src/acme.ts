@@ -7,6 +7,7 @@ import forge from "node-forge";
 import type { CoyoteLogger } from "@coyote/log";
 import { chmodExact, writeFileAtomic, type ProxyRuntimePaths } from "@coyote/spec";
 import { ACME_CALL_TIMEOUT_MS, AcmeTransportError, MAX_RESPONSE_BYTES, callScope, installAcmeTransport, type CallScope } from "./acme-http.ts";
+import { SnickersError } from "./errors.ts";
 import { newKeyPair, type IssuedCertificate } from "./local-ca.ts";
 
 /** Where the ACME server is and who the account is. */
@@ -78,7 +79,7 @@ export function ariCertId(certPem: string): string {
     const id = aki.find((item) => item.tagClass === forge.asn1.Class.CONTEXT_SPECIFIC && item.type === forge.asn1.Type.NONE) // [0] keyIdentifier;
     if (id) keyId = Buffer.from(id.value as string, "binary");
   }
-  if (!keyId) throw new Error("computing the ARI id: the certificate has no authority key identifier");
+  if (!keyId) throw new SnickersError("SNICKERS_ERR_INVALID_INPUT", "computing the ARI id: the certificate has no authority key identifier");
   let serial = Buffer.from(cert.serialNumber.length % 2 === 0 ? cert.serialNumber : `0${cert.serialNumber}`, "hex");
   if ((serial[0] ?? 0) & 0x80) serial = Buffer.concat([Buffer.from([0]), serial]);
   return `${b64u(keyId)}.${b64u(serial)}`;
@@ -172,23 +173,23 @@ export class AcmeIssuer {
         let size = 0;
         res.on("data", (chunk: Buffer) => {
           size += chunk.length;
-          if (size > MAX_RESPONSE_BYTES) req.destroy(new Error(`the directory is larger than ${MAX_RESPONSE_BYTES} bytes`));
+          if (size > MAX_RESPONSE_BYTES) req.destroy(new AcmeTransportError(`the directory is larger than ${MAX_RESPONSE_BYTES} bytes`));
           else chunks.push(chunk);
         });
         res.on("end", () => {
           if (res.statusCode === 200) resolve(Buffer.concat(chunks).toString("utf8"));
-          else reject(new Error(`the directory answered ${String(res.statusCode)}`));
+          else reject(new SnickersError("SNICKERS_ERR_CA_ANSWER_INVALID", `the directory answered ${String(res.statusCode)}`));
         });
         res.on("error", reject);
       });
-      req.on("timeout", () => req.destroy(new Error(`the directory did not answer within ${seconds(timeoutMs)}`)));
-      req.on("error", (error) => reject(deadline.aborted && !signal.aborted ? new Error(`the directory did not answer within ${seconds(timeoutMs)}`, { cause: error }) : error));
+      req.on("timeout", () => req.destroy(new AcmeTransportError(`the directory did not answer within ${seconds(timeoutMs)}`)));
+      req.on("error", (error) => reject(deadline.aborted && !signal.aborted ? new AcmeTransportError(`the directory did not answer within ${seconds(timeoutMs)}`, { cause: error }) : error));
     });
     let directory: Directory;
     try {
       directory = JSON.parse(text) as Directory;
     } catch {
-      throw new Error("the directory is not JSON");
+      throw new SnickersError("SNICKERS_ERR_CA_ANSWER_INVALID", "the directory is not JSON");
     }
     this.#directory = directory;
     return directory;
@@ -198,7 +199,8 @@ export class AcmeIssuer {
    * Obtains a certificate for one hostname: over HTTP-01, or over DNS-01 through `dns` for a
    * wildcard (`*.example.org`), which HTTP-01 cannot prove.
    * Every request to the CA has its own deadline, and the whole order ends when `signal` aborts.
-   * @throws an Error naming the hostname and the CA's problem document when the order fails.
+   * @throws SnickersError `SNICKERS_ERR_ORDER_FAILED`, naming the hostname and the CA's problem
+   *   document, when the order fails; its cause is the failure itself.
    */
   async issue(hostname: string, dns?: DnsChallenges, signal: AbortSignal = new AbortController().signal): Promise<IssuedCertificate> {
     try {
@@ -206,7 +208,7 @@ export class AcmeIssuer {
       // The race ends the order at its deadline even in a step that is not a request to the CA.
       return await Promise.race([callScope.run(scope, () => this.#issue(hostname, dns, signal)), whenAborted(signal)]);
     } catch (error) {
-      throw new Error(`ordering a certificate for ${hostname} from ${this.#settings.directoryUrl}: ${this.#describe(error, signal)}`, { cause: error });
+      throw new SnickersError("SNICKERS_ERR_ORDER_FAILED", `ordering a certificate for ${hostname} from ${this.#settings.directoryUrl}: ${this.#describe(error, signal)}`, { cause: error });
     }
   }
 
@@ -232,13 +234,13 @@ export class AcmeIssuer {
     await mkdir(challengesDir, { recursive: true });
     const cleanups: (() => Promise<void>)[] = [];
     const wildcard = hostname.startsWith("*.");
-    if (wildcard && dns === undefined) throw new Error("a wildcard certificate needs a DNS-01 challenge, and no DNS server was given to publish it");
+    if (wildcard && dns === undefined) throw new SnickersError("SNICKERS_ERR_INVALID_INPUT", "a wildcard certificate needs a DNS-01 challenge, and no DNS server was given to publish it");
     try {
       for (const authz of await client.getAuthorizations(order)) {
         if (authz.status === "valid") continue;
         const type = wildcard ? "dns-01" : "http-01";
         const challenge = authz.challenges.find((c) => c.type === type);
-        if (!challenge) throw new Error(`the CA offers no ${type} challenge`);
+        if (!challenge) throw new SnickersError("SNICKERS_ERR_CA_ANSWER_INVALID", `the CA offers no ${type} challenge`);
         const keyAuthorization = await client.getChallengeKeyAuthorization(challenge);
         if (wildcard && dns) {
           // For dns-01, acme-client gives the TXT value itself (the key authorization's digest).
@@ -247,7 +249,7 @@ export class AcmeIssuer {
           cleanups.push(() => dns.withdraw(domain, keyAuthorization));
           await dns.wait(domain, keyAuthorization);
         } else {
-          if (!/^[A-Za-z0-9_-]{1,256}$/.test(challenge.token)) throw new Error("the CA sent a malformed token");
+          if (!/^[A-Za-z0-9_-]{1,256}$/.test(challenge.token)) throw new SnickersError("SNICKERS_ERR_CA_ANSWER_INVALID", "the CA sent a malformed token");
           await writeFileAtomic(join(challengesDir, challenge.token), keyAuthorization, { mode: 0o644, durable: false });
           cleanups.push(() => rm(join(challengesDir, challenge.token), { force: true }));
         }
@@ -261,7 +263,7 @@ export class AcmeIssuer {
       const chainPem = await client.getCertificate(finalized);
       const leaf = new X509Certificate(chainPem);
       // A wildcard certificate covers any one label below it; check with one.
-      if (!leaf.checkHost(wildcard ? `x${hostname.slice(1)}` : hostname)) throw new Error(`the CA returned a certificate for ${leaf.subjectAltName ?? leaf.subject}`);
+      if (!leaf.checkHost(wildcard ? `x${hostname.slice(1)}` : hostname)) throw new SnickersError("SNICKERS_ERR_CA_ANSWER_INVALID", `the CA returned a certificate for ${leaf.subjectAltName ?? leaf.subject}`);
       return { keyPem, chainPem, notBefore: new Date(leaf.validFrom), notAfter: new Date(leaf.validTo) };
     } finally {
       // One after another: withdrawals rewrite one shared file.
@@ -282,7 +284,7 @@ export class AcmeIssuer {
     const response = await callScope.run({ signal, callTimeoutMs: this.#callTimeoutMs }, () => acme.axios.get<{ suggestedWindow?: { start?: string; end?: string } }>(url));
     const start = new Date(response.data.suggestedWindow?.start ?? "");
     const end = new Date(response.data.suggestedWindow?.end ?? "");
-    if (Number.isNaN(start.getTime()) || Number.isNaN(end.getTime()) || end < start) throw new Error("reading renewal info: the CA's suggested window is malformed");
+    if (Number.isNaN(start.getTime()) || Number.isNaN(end.getTime()) || end < start) throw new SnickersError("SNICKERS_ERR_CA_ANSWER_INVALID", "reading renewal info: the CA's suggested window is malformed");
     const retryAfter = Number(response.headers["retry-after"]);
     // RFC 9773 §4.3: poll again after Retry-After, kept between an hour and a day.
     const seconds = Number.isFinite(retryAfter) ? Math.min(Math.max(retryAfter, 3600), 86400) : 21600;

@@ -5,6 +5,7 @@
 import { readFile } from "node:fs/promises";
 import type { CoyoteLogger } from "@coyote/log";
 import type { RevocationReason } from "./crl.ts";
+import { SnickersError } from "./errors.ts";
 import { LocalCa } from "./local-ca.ts";
 
 /** How often the CRL's age is checked; it is reissued halfway through its week of validity. */
@@ -31,7 +32,7 @@ export class CaKeeper {
     if (existing) return existing;
     this.#ca = undefined;
     const made = await this.#get(() => LocalCa.open(this.#dir, hostname, this.#now()));
-    if (!made) throw new Error(`opening the local CA in ${this.#dir}: it could not be made`);
+    if (!made) throw new SnickersError("SNICKERS_ERR_LOCAL_CA_UNREADABLE", `opening the local CA in ${this.#dir}: it could not be made`);
     return made;
   }
 

@@ -1,6 +1,7 @@
 import { sign, type KeyObject } from "node:crypto";
 import forge from "node-forge";
 import { OID, authorityKeyIdentifier, binary, bits, ctx, enumerated, extension, fromDer, oid, seq, time, toDer, unsignedInteger, type Asn1 } from "./der.ts";
+import { SnickersError } from "./errors.ts";
 
 const { asn1 } = forge;
 
@@ -50,7 +51,7 @@ function subjectOf(certificateDer: Buffer): Asn1 {
  * @returns the CRL in DER.
  */
 export function createCrl(request: CrlRequest): Buffer {
-  if (!Number.isSafeInteger(request.number) || request.number < 0) throw new Error(`building a CRL: the CRL number ${request.number} is not a non-negative whole number`);
+  if (!Number.isSafeInteger(request.number) || request.number < 0) throw new SnickersError("SNICKERS_ERR_INVALID_INPUT", `building a CRL: the CRL number ${request.number} is not a non-negative whole number`);
   const algorithm = seq([oid(OID.ecdsaWithSha256)]);
   const entries = request.revoked.map((entry) =>
     seq([

@@ -3,6 +3,7 @@ import { access, mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { LOCAL_CA_FILES, chmodExact, localCaCrlUrl, writeFileAtomic } from "@coyote/spec";
 import { createCrl, type RevocationReason } from "./crl.ts";
+import { SnickersError } from "./errors.ts";
 import { MAX_REVOKED, readRevocations, writeRevocations, type RevocationRecord } from "./revocations.ts";
 import { createCertificate } from "./x509.ts";
 
@@ -83,26 +84,28 @@ export class LocalCa {
   /**
    * Loads the CA of a folder, or returns undefined when it has none (nothing is made).
    * @param hostname the box's hostname, for the CRL distribution point URL.
-   * @throws when the CA or its revocation record is unreadable or damaged; the files are left as they are.
+   * @throws SnickersError `SNICKERS_ERR_LOCAL_CA_UNREADABLE` when the CA or its revocation record
+   *   is unreadable or damaged (the files are left as they are); `SNICKERS_ERR_INVALID_INPUT` when
+   *   `hostname` is not a DNS name.
    */
   static async load(dir: string, hostname: string, now = Date.now()): Promise<LocalCa | undefined> {
     const host = checkHostname(hostname);
     const read = (file: string) => readFile(join(dir, file), "utf8").catch((error: unknown) => {
       if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-      throw new Error(`loading the local CA in ${dir}: ${(error as Error).message}`, { cause: error });
+      throw new SnickersError("SNICKERS_ERR_LOCAL_CA_UNREADABLE", `loading the local CA in ${dir}: ${(error as Error).message}`, { cause: error });
     });
     const [keyPem, certPem] = await Promise.all([read("ca-key.pem"), read(LOCAL_CA_FILES.certificate.file)]);
     // A key without its certificate is a creation cut short (the key is written first): nothing
     // was signed with it, so a new CA may replace it. A certificate without its key is a CA that
     // people may trust: it is never replaced by another.
     if (certPem === undefined) return undefined;
-    if (keyPem === undefined) throw new Error(`loading the local CA in ${dir}: ca-key.pem is missing while ca.pem is there; restore the key (no new CA is made over a certificate people may trust)`);
+    if (keyPem === undefined) throw new SnickersError("SNICKERS_ERR_LOCAL_CA_UNREADABLE", `loading the local CA in ${dir}: ca-key.pem is missing while ca.pem is there; restore the key (no new CA is made over a certificate people may trust)`);
     try {
       const ca = new LocalCa(dir, createPrivateKey(keyPem), certPem, host, await readRevocations(join(dir, "revocations.json")));
       await ca.refreshCrl(now);
       return ca;
     } catch (error) {
-      throw new Error(`loading the local CA in ${dir} (its key and certificate are left untouched): ${(error as Error).message}`, { cause: error });
+      throw new SnickersError("SNICKERS_ERR_LOCAL_CA_UNREADABLE", `loading the local CA in ${dir} (its key and certificate are left untouched): ${(error as Error).message}`, { cause: error });
     }
   }
 
@@ -144,7 +147,7 @@ export class LocalCa {
    */
   issue(dnsNames: readonly string[], lifetimeDays = 90, now = Date.now()): IssuedCertificate {
     const first = dnsNames[0];
-    if (first === undefined) throw new Error("issuing a local certificate: no DNS name given");
+    if (first === undefined) throw new SnickersError("SNICKERS_ERR_INVALID_INPUT", "issuing a local certificate: no DNS name given");
     const { privateKey, publicKey } = newKeyPair();
     const notBefore = new Date(now - 3_600_000);
     const notAfter = new Date(now + lifetimeDays * DAY);
@@ -181,7 +184,7 @@ export class LocalCa {
       const serial = leaf.serialNumber.toUpperCase();
       if (this.#record.revoked.some((entry) => entry.serial === serial)) return true;
       const live = this.#record.revoked.filter((entry) => Date.parse(entry.notAfter) > now);
-      if (live.length >= MAX_REVOKED) throw new Error(`revoking ${serial}: the local CA already lists ${MAX_REVOKED} unexpired revoked certificates`);
+      if (live.length >= MAX_REVOKED) throw new SnickersError("SNICKERS_ERR_REVOCATIONS_FULL", `revoking ${serial}: the local CA already lists ${MAX_REVOKED} unexpired revoked certificates`);
       const entry = { serial, revokedAt: new Date(now).toISOString(), notAfter: new Date(notAfter).toISOString(), reason, ...(host === undefined ? {} : { host }) };
       await this.#issueCrl({ ...this.#record, revoked: [...live, entry] }, now);
       return true;
@@ -243,6 +246,6 @@ export class LocalCa {
 
 function checkHostname(hostname: string): string {
   const host = hostname.toLowerCase();
-  if (!HOSTNAME.test(host)) throw new Error(`the local CA's hostname ${JSON.stringify(hostname.slice(0, 300))} is not a DNS name (it goes into the CRL URL of every certificate)`);
+  if (!HOSTNAME.test(host)) throw new SnickersError("SNICKERS_ERR_INVALID_INPUT", `the local CA's hostname ${JSON.stringify(hostname.slice(0, 300))} is not a DNS name (it goes into the CRL URL of every certificate)`);
   return host;
 }

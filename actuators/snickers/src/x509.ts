@@ -1,5 +1,6 @@
 import { randomBytes, sign, type KeyObject } from "node:crypto";
 import forge from "node-forge";
+import { SnickersError } from "./errors.ts";
 import { OID, authorityKeyIdentifier, binary, bits, bool, ctx, extension, fromDer, keyIdentifier, name, octets, oid, seq, time, toDer, unsignedInteger, type Asn1 } from "./der.ts";
 
 export { keyIdentifier } from "./der.ts";
@@ -36,7 +37,7 @@ function newSerial(): Buffer {
 
 /** The CRL distribution points extension with one full-name URI (RFC 5280 §4.2.1.13). */
 function crlDistributionPoints(url: string): Asn1 {
-  if (!/^http:\/\/[\x21-\x7e]+$/.test(url)) throw new Error(`a CRL distribution point must be a plain http:// URL of printable ASCII, not ${JSON.stringify(url)}`);
+  if (!/^http:\/\/[\x21-\x7e]+$/.test(url)) throw new SnickersError("SNICKERS_ERR_INVALID_INPUT", `a CRL distribution point must be a plain http:// URL of printable ASCII, not ${JSON.stringify(url)}`);
   // distributionPoint [0] { fullName [0] { uniformResourceIdentifier [6] } }
   return extension(OID.crlDistributionPoints, false, seq([seq([ctx(0, [ctx(0, [ctx(6, url)])])])]));
 }
