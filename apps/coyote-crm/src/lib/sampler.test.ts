@@ -60,4 +60,20 @@ describe("the stats sampler", () => {
     await sampleStats(b.db, b.store, t0 + 25 * 60 * 60 * 1000);
     assert.equal(serviceSeries(b.db, "blog", 0).length, 0, "one sample left makes no interval");
   });
+
+  test("counts a new service's first requests, made before its first sampling, and gives services older than the sampler no burst", async () => {
+    const b = await box();
+    await b.store.applySpec(service("blog", ["blog.example"]), { author: AUTHOR });
+    const write = (hosts: Record<string, ReturnType<typeof host>>) => b.store.writeJson("stats/snitch-proxy.json", ComponentStats, stats("snitch-proxy", { hosts }));
+    const t0 = 1_800_000_000_000;
+    // The panel's first sampling: blog's 50 requests are of unknown age, not an interval.
+    await write({ "blog.example": host(50, 5000) });
+    await sampleStats(b.db, b.store, t0);
+    // A customer signs up and opens the new site before the next sampling.
+    await b.store.applySpec(service("shop", ["shop.example"]), { author: AUTHOR });
+    await write({ "blog.example": host(52, 5200), "shop.example": host(2, 2568) });
+    await sampleStats(b.db, b.store, t0 + 5000);
+    assert.deepEqual(serviceSeries(b.db, "shop", t0).map((p) => p.requests), [2], "the new service's first requests are counted");
+    assert.deepEqual(serviceSeries(b.db, "blog", t0).map((p) => p.requests), [2], "the older service's traffic is counted from the first sampling on");
+  });
 });
