@@ -1,4 +1,4 @@
-import { and, asc, eq, gte, lt, max } from "drizzle-orm";
+import { and, asc, eq, gte, lt } from "drizzle-orm";
 import type { ComponentStats, ServiceSpec, StateStore } from "@coyote/spec";
 import type { CrmDb } from "./db.ts";
 import { statSamples } from "./schema.ts";
@@ -43,9 +43,9 @@ export function countersByService(services: readonly ServiceSpec[], proxy: Compo
 
 /**
  * Writes one sample per service from the daemons' stats files, and drops samples past retention.
- * Does nothing while snitch-proxy has no readable stats. A service that is new since the last
- * sampling also gets a sample of zeros at that sampling's time: the proxy counts a host only once
- * it has a route, so the new service's counters started from nothing after it, and its first
+ * Does nothing while snitch-proxy has no readable stats. A service sampled for the first time (after
+ * the panel's own first sampling) also gets a sample of zeros just before: the proxy counts a host
+ * only once it has a route, so the new service's counters started from nothing, and its first
  * requests (a customer who opens their site right after signing up) are an interval like any other.
  */
 export async function sampleStats(db: CrmDb, store: StateStore, now = Date.now()): Promise<void> {
@@ -55,13 +55,12 @@ export async function sampleStats(db: CrmDb, store: StateStore, now = Date.now()
   if (proxy === undefined) return;
   const counters = countersByService(services, proxy, activator);
   db.transaction((tx) => {
-    // The last sampling, and who was in it. On the first sampling there is none: services that
-    // were there before the panel began to sample have counters of unknown age, and get no zeros.
-    const last = tx.select({ at: max(statSamples.at) }).from(statSamples).get()?.at ?? undefined;
-    const known = last === undefined ? undefined : new Set(tx.select({ serviceId: statSamples.serviceId }).from(statSamples).where(eq(statSamples.at, last)).all().map((row) => row.serviceId));
+    // Whether the panel has sampled before: services that were there before its first sampling
+    // have counters of unknown age, and get no zeros. Both lookups use the table's key, not a scan.
+    const sampledBefore = tx.select({ at: statSamples.at }).from(statSamples).limit(1).get() !== undefined;
     for (const [serviceId, c] of counters) {
-      if (known !== undefined && last !== undefined && last < now && !known.has(serviceId)) {
-        tx.insert(statSamples).values({ at: last, serviceId, requests: 0, bytesIn: 0, bytesOut: 0, errors: 0, memoryBytes: null }).onConflictDoNothing().run();
+      if (sampledBefore && tx.select({ at: statSamples.at }).from(statSamples).where(eq(statSamples.serviceId, serviceId)).limit(1).get() === undefined) {
+        tx.insert(statSamples).values({ at: now - 1, serviceId, requests: 0, bytesIn: 0, bytesOut: 0, errors: 0, memoryBytes: null }).onConflictDoNothing().run();
       }
       tx.insert(statSamples).values({ at: now, serviceId, ...c, memoryBytes: c.memoryBytes ?? null }).onConflictDoNothing().run();
     }
