@@ -53,6 +53,26 @@ describe("snitch-proxy cluster", () => {
     assert.equal(requests, 40, "every request counted once, whichever worker served it");
   });
 
+  it("hands new connections to its workers in turn, so that each holds an even share", async () => {
+    const held: ReturnType<typeof tlsConnect>[] = [];
+    try {
+      // One after another, as a client opening its pool does: a hash of the addresses would split
+      // 16 connections unevenly four times in five.
+      for (let i = 0; i < 16; i++) {
+        held.push(await new Promise<ReturnType<typeof tlsConnect>>((resolve, reject) => {
+          const socket = tlsConnect({ host: "127.0.0.1", port, servername: "site.test", ca: box.ca.certificatePem });
+          socket.once("secureConnect", () => resolve(socket));
+          socket.once("error", reject);
+        }));
+      }
+      const deadline = Date.now() + 5000;
+      while (cluster.connectionsByWorker().reduce((a, b) => a + b, 0) < 16 && Date.now() < deadline) await sleep(50);
+      assert.deepEqual(cluster.connectionsByWorker(), [8, 8]);
+    } finally {
+      for (const socket of held) socket.destroy();
+    }
+  });
+
   it("starts its workers with a small young generation, so that scavenges stay short", async () => {
     for (const pid of cluster.pids()) {
       const argv = (await readFile(`/proc/${String(pid)}/cmdline`, "utf8")).split("\0");
@@ -68,12 +88,15 @@ describe("snitch-proxy cluster", () => {
   it("splits the connection limit between the workers and changes it live", async () => {
     cluster.setMaxConnections(2);
     await sleep(100);
+    const started = Date.now();
     const held = await Promise.all(Array.from({ length: 6 }, () => new Promise<ReturnType<typeof tlsConnect> | undefined>((resolve) => {
       const socket = tlsConnect({ host: "127.0.0.1", port, servername: "site.test", ca: box.ca.certificatePem });
       socket.once("secureConnect", () => resolve(socket));
       socket.once("error", () => resolve(undefined));
       socket.once("close", () => resolve(undefined));
     })));
+    // Not handed from one full worker to the other until the client gives up.
+    assert.ok(Date.now() - started < 5000, `the connections over the limit were closed only after ${String(Date.now() - started)} ms`);
     const open = held.filter((s) => s !== undefined && !s.destroyed);
     assert.ok(open.length <= 3, `at most about the limit held open: ${String(open.length)}`);
     for (const socket of held) socket?.destroy();

@@ -1,4 +1,6 @@
-import { fork, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
+import nodeCluster from "node:cluster";
+import { createServer } from "node:net";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import type { AddressInfo } from "node:net";
@@ -12,7 +14,7 @@ import type { Listen, ProxyOptions, TrafficReport } from "./proxy.ts";
 import { LATENCY_BUCKETS_MS } from "./stats.ts";
 
 /** What a worker is told to run: the proxy options that cross a process boundary. */
-export type WorkerOptions = Omit<ProxyOptions, "logger" | "activator" | "onTraffic" | "writeStats" | "reusePort" | "connectionShare"> & {
+export type WorkerOptions = Omit<ProxyOptions, "logger" | "activator" | "onTraffic" | "writeStats" | "connectionShare"> & {
   /** The log file every worker appends to. */
   readonly logFile: string;
   readonly logLevel?: "debug" | "info";
@@ -67,6 +69,8 @@ export interface RunningCluster {
   readonly httpAddress: AddressInfo | undefined;
   /** The workers' pids. */
   readonly pids: () => number[];
+  /** Each worker's open TLS connections, as it last reported them (every activity interval). */
+  readonly connectionsByWorker: () => number[];
   /** The workers' per-host stats and counters, added up (for `stats/snitch-proxy.json`). */
   readonly stats: () => { hosts: Record<string, HostStats>; counters: Record<string, number> };
   /** Changes the connection limit of the whole cluster, live. */
@@ -125,12 +129,33 @@ function addHost(into: HostStats | undefined, from: HostStats): HostStats {
 }
 
 /**
- * Runs snitch-proxy as several worker processes sharing its ports through SO_REUSEPORT, so that
- * the kernel spreads connections over all cores (one Node process tops out at one core of TLS and
- * HTTP parsing; nginx's answer is the same). The cluster keeps what must be one: it merges the
- * workers' per-host stats into `stats/snitch-proxy.json`, sums their units' activity (an open
- * websocket in any worker keeps a unit awake) into one report to docker-activator, splits the
- * connection limit between them, and restarts a worker that dies.
+ * Where `at` asks for any free port (0), a port that is free now: the workers' listeners all
+ * share one listening socket per address in the parent, keyed by the address they ask for, so
+ * every cluster must ask for a port of its own (two asking for port 0 would share one).
+ */
+async function concretePort(at: Listen): Promise<Listen> {
+  if (at.port !== 0) return at;
+  const probe = createServer();
+  await new Promise<void>((resolve, reject) => {
+    probe.once("error", reject);
+    probe.listen({ host: at.host, port: 0, exclusive: true }, resolve);
+  });
+  const { port } = probe.address() as AddressInfo;
+  await new Promise((resolve) => probe.close(resolve));
+  return { host: at.host, port };
+}
+
+/**
+ * Runs snitch-proxy as several worker processes, so that every core takes part (one Node process
+ * tops out at one core of TLS and HTTP parsing). The parent holds the listening sockets and hands
+ * each new connection to the next worker that has taken its last one (node:cluster's round-robin
+ * scheduling), so that a burst of connections is spread evenly: SO_REUSEPORT's hash
+ * splits 64 connections as unevenly as 25/39, and the worker with more of them sets the latency
+ * tail (docs/BENCHMARKS.md). Handing a connection over costs the parent one message per
+ * connection, not per request. The cluster keeps what must be one: it merges the workers'
+ * per-host stats into `stats/snitch-proxy.json`, sums their units' activity (an open websocket in
+ * any worker keeps a unit awake) into one report to docker-activator, splits the connection limit
+ * between them, and restarts a worker that dies.
  */
 export async function startProxyCluster(options: ClusterOptions): Promise<RunningCluster> {
   const count = Math.max(1, options.workers ?? availableParallelism());
@@ -181,7 +206,9 @@ export async function startProxyCluster(options: ClusterOptions): Promise<Runnin
   };
 
   const spawnWorker = (slot: number): Promise<FromWorker & { type: "ready" }> => {
-    const child = fork(workerFile, [], { execArgv: workerExecArgv(options.workerNodeFlags ?? WORKER_NODE_FLAGS), stdio: ["ignore", "ignore", "inherit", "ipc"], serialization: "advanced" });
+    // The settings are the cluster module's, one set per process: they are given before each fork.
+    nodeCluster.setupPrimary({ exec: workerFile, execArgv: workerExecArgv(options.workerNodeFlags ?? WORKER_NODE_FLAGS), stdio: ["ignore", "ignore", "inherit", "ipc"], serialization: "advanced" });
+    const child = nodeCluster.fork().process;
     workers.set(slot, child);
     return new Promise((resolve, reject) => {
       let ready = false;
@@ -211,10 +238,20 @@ export async function startProxyCluster(options: ClusterOptions): Promise<Runnin
     });
   };
 
-  // The first worker binds the ports (0 picks free ones); the others join on the same ports.
-  const first = await spawnWorker(0);
-  workerOptions = { ...workerOptions, https: { host: options.https.host, port: first.https.port }, ...(first.http && options.http ? { http: { host: options.http.host, port: first.http.port } } : {}) };
-  await Promise.all(Array.from({ length: count - 1 }, (_, i) => spawnWorker(i + 1)));
+  // Round-robin hand-over, whatever NODE_CLUSTER_SCHED_POLICY says; fixed at the first fork.
+  nodeCluster.schedulingPolicy = nodeCluster.SCHED_RR;
+  const https = await concretePort(options.https);
+  const http = options.http ? await concretePort(options.http) : undefined;
+  workerOptions = { ...workerOptions, https, ...(http ? { http } : {}) };
+  const started = await Promise.allSettled(Array.from({ length: count }, (_, i) => spawnWorker(i)));
+  const first = started[0]?.status === "fulfilled" ? started[0].value : undefined;
+  const failed = started.find((result) => result.status === "rejected");
+  if (failed || !first) {
+    // One worker that cannot start is a cluster that cannot: the others are not left running.
+    stopping = true;
+    for (const child of workers.values()) child.kill("SIGKILL");
+    throw failed?.reason ?? new SnitchProxyError("SNITCH_ERR_WORKER_START", "starting the proxy workers: none started");
+  }
 
   /** The workers' latest per-host stats and counters, added up. */
   const merged = () => {
@@ -262,6 +299,7 @@ export async function startProxyCluster(options: ClusterOptions): Promise<Runnin
       return addresses.http;
     },
     pids: () => [...workers.values()].map((child) => child.pid ?? 0),
+    connectionsByWorker: () => [...workers.keys()].map((slot) => latest.get(slot)?.counters.openConnections ?? 0),
     stats: merged,
     setMaxConnections(limit: number) {
       if (!Number.isInteger(limit) || limit < 1) throw new SnitchProxyError("SNITCH_ERR_LIMIT_INVALID", `setting max connections: ${String(limit)} is not a positive whole number`);
@@ -270,16 +308,12 @@ export async function startProxyCluster(options: ClusterOptions): Promise<Runnin
     },
     move(https, http, publicHttpsPort) {
       const next = moves.then(async () => {
+        const bound = { https: await concretePort(https), http: http ? await concretePort(http) : undefined };
         // A worker started from now on starts on the new addresses.
-        workerOptions = { ...workerOptions, https, ...(http ? { http } : {}), ...(publicHttpsPort === undefined ? {} : { publicHttpsPort }) };
+        workerOptions = { ...workerOptions, https: bound.https, ...(bound.http ? { http: bound.http } : {}), ...(publicHttpsPort === undefined ? {} : { publicHttpsPort }) };
         const children = [...workers.entries()].filter(([, child]) => child.connected);
-        const [head, ...rest] = children;
-        if (head === undefined) return;
-        // The first binds (0 picks free ports); the others join it on the ports it got.
-        const moved = await moveWorker(head[0], head[1], { type: "move", https, http, publicHttpsPort });
-        const bound = { https: { host: https.host, port: moved.https.port }, http: http && moved.http ? { host: http.host, port: moved.http.port } : http };
-        workerOptions = { ...workerOptions, https: bound.https, ...(bound.http ? { http: bound.http } : {}) };
-        await Promise.all(rest.map(([slot, child]) => moveWorker(slot, child, { type: "move", https: bound.https, http: bound.http, publicHttpsPort })));
+        const [moved] = await Promise.all(children.map(([slot, child]) => moveWorker(slot, child, { type: "move", https: bound.https, http: bound.http, publicHttpsPort })));
+        if (!moved) return;
         addresses = { https: moved.https, http: moved.http };
         logger.event("CONFIG_RELOADED", { what: "listen", workers: children.length, https: `${moved.https.address}:${String(moved.https.port)}`, http: moved.http ? `${moved.http.address}:${String(moved.http.port)}` : undefined });
       });

@@ -13,8 +13,6 @@ export interface ListenerFactory {
   tls(): TlsServer;
   /** A plain HTTP server, not bound yet. */
   plain(): HttpServer;
-  /** SO_REUSEPORT: several processes share the ports, and a listener may be bound beside an old one on its port. */
-  readonly reusePort: boolean;
 }
 
 /** This process's connection limits, per listener. */
@@ -61,12 +59,12 @@ export class Listeners {
       if (https) {
         tls = factory.tls();
         tls.maxConnections = limits.tls;
-        await listen(tls, https, factory.reusePort);
+        await listen(tls, https);
       }
       if (http) {
         plain = factory.plain();
         plain.maxConnections = limits.plain;
-        await listen(plain, http, factory.reusePort);
+        await listen(plain, http);
       }
     } catch (error) {
       if (tls?.listening === true) tls.close();
@@ -146,11 +144,17 @@ export class Listeners {
   }
 }
 
-/** Binds `server` to `at`, with SO_REUSEPORT when several worker processes share the port. */
-function listen(server: NetServer, at: Listen, reusePort: boolean): Promise<void> {
+/**
+ * Binds `server` to `at`. In a cluster's worker node:cluster has the parent bind it and hand the
+ * worker its connections; a connection over the worker's limit is then closed by the worker, as
+ * it is without a cluster (by default the worker gives it back to the parent, which hands it to
+ * the next worker, and round and round while every worker is full).
+ */
+function listen(server: NetServer & { dropMaxConnection?: boolean }, at: Listen): Promise<void> {
+  server.dropMaxConnection = true;
   return new Promise((resolve, reject) => {
     server.once("error", reject);
-    server.listen({ port: at.port, host: at.host, reusePort }, () => {
+    server.listen({ port: at.port, host: at.host }, () => {
       server.off("error", reject);
       resolve();
     });

@@ -64,8 +64,6 @@ export interface ProxyOptions {
   readonly activator?: ActivatorClient;
   /** How often the HTTP/1.1 timeouts are checked, ms; 1 s. */
   readonly connectionsCheckingIntervalMs?: number;
-  /** Bind with SO_REUSEPORT, so that several worker processes share the ports (see cluster.ts). */
-  readonly reusePort?: boolean;
   /** The number of processes sharing the ports: each takes this share of the connection limit. */
   readonly connectionShare?: number;
   /**

@@ -120,7 +120,6 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
   };
 
   const factory: ListenerFactory = {
-    reusePort: options.reusePort ?? false,
     tls: () => {
       const tls = createTlsListener({ certs, logger, stats, perAddress, sockets, handshakeTimeoutMs: options.handshakeTimeoutMs ?? 10_000 });
       // ALPN decides: HTTP/2 to node:http2, HTTP/1.1 (or no ALPN) to snitch-proxy's own engine.

@@ -1,5 +1,6 @@
 // One worker process of a snitch-proxy cluster (cluster.ts): it runs the proxy on the shared
-// ports and hands its traffic to the parent, which reports it once for all workers.
+// ports (node:cluster makes its listeners take connections from the parent's listening sockets)
+// and hands its traffic to the parent, which reports it once for all workers.
 import { createLogger } from "@coyote/log";
 import type { FromWorker, ToWorker } from "./cluster.ts";
 import { startProxy, type RunningProxy } from "./proxy.ts";
@@ -15,7 +16,7 @@ process.on("message", (message: ToWorker) => {
   if (message.type === "start") {
     const { logFile, logLevel, ...options } = message.options;
     const logger = createLogger({ component: "snitch-proxy", file: logFile, level: logLevel ?? "info" });
-    started = startProxy({ ...options, logger, reusePort: true, connectionShare: message.share, writeStats: false, onTraffic: (traffic) => tell({ type: "traffic", traffic }) }).then(
+    started = startProxy({ ...options, logger, connectionShare: message.share, writeStats: false, onTraffic: (traffic) => tell({ type: "traffic", traffic }) }).then(
       (running) => {
         proxy = running;
         tell({ type: "ready", https: running.httpsAddress, http: running.httpAddress });
