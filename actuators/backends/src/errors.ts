@@ -1,13 +1,12 @@
 import { codedErrors } from "@coyote/log";
+import catalogue from "./errors.json" with { type: "json" };
 
 /**
  * The catalogue of the backends actuator's own coded errors (docs/CONTRIBUTING.md, "Conventions").
  * A failed reconcile reaches the minion as an `ActuatorError`; these are the errors about the
  * files the actuator keeps, which the minion only logs.
  */
-export const BACKENDS_ERRORS = {
-  BACKENDS_ERR_FRAGMENT_INVALID: "a backend fragment does not hold the one unit its file name says",
-} as const;
+export const BACKENDS_ERRORS = catalogue;
 
 /** A code from {@link BACKENDS_ERRORS}. */
 export type BackendsErrorCode = keyof typeof BACKENDS_ERRORS;

@@ -1,4 +1,5 @@
 import { codedErrors } from "@coyote/log";
+import catalogue from "./errors.json" with { type: "json" };
 
 export { ACTIVATOR_ERRORS, ActivatorError, type ActivatorErrorCode } from "@coyote/spec";
 
@@ -8,10 +9,7 @@ export { ACTIVATOR_ERRORS, ActivatorError, type ActivatorErrorCode } from "@coyo
  * API's codes and their HTTP status are the contract's, `ACTIVATOR_ERRORS` in `@coyote/spec`,
  * thrown here as `ActivatorError`.
  */
-export const DOCKER_ACTIVATOR_ERRORS = {
-  ENGINE_UNAVAILABLE: "the Docker engine the server spec asks for does not answer",
-  SOCKET_IN_USE: "another docker-activator answers on the control socket",
-} as const;
+export const DOCKER_ACTIVATOR_ERRORS = catalogue;
 
 /** A code from {@link DOCKER_ACTIVATOR_ERRORS}. */
 export type DockerActivatorErrorCode = keyof typeof DOCKER_ACTIVATOR_ERRORS;

@@ -1,13 +1,11 @@
 import { codedErrors } from "@coyote/log";
+import catalogue from "./errors.json" with { type: "json" };
 
 /**
  * The catalogue of the minion's coded errors (docs/CONTRIBUTING.md, "Conventions"). A failed
  * reconcile is an actuator's `ActuatorError` and shows as a condition; these are the minion's own.
  */
-export const MINION_ERRORS = {
-  MINION_ERR_PLUGIN_INVALID: "a plugin's module does not make an actuator",
-  MINION_ERR_ACTUATOR_ID_TAKEN: "another actuator already has that id",
-} as const;
+export const MINION_ERRORS = catalogue;
 
 /** A code from {@link MINION_ERRORS}. */
 export type MinionErrorCode = keyof typeof MINION_ERRORS;

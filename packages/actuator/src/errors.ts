@@ -1,13 +1,11 @@
 import { codedErrors } from "@coyote/log";
+import catalogue from "./errors.json" with { type: "json" };
 
 /**
  * The catalogue of `@coyote/actuator`'s coded errors (docs/CONTRIBUTING.md, "Conventions"): the
  * code says whether the minion retries; the error's `reason` says why, as the condition shows it.
  */
-export const ACTUATOR_ERRORS = {
-  ACTUATOR_ERR_TERMINAL: "the spec cannot be served as it is; retrying cannot help",
-  ACTUATOR_ERR_FAILED: "the actuator failed; it is retried with backoff",
-} as const;
+export const ACTUATOR_ERRORS = catalogue;
 
 /** A code from {@link ACTUATOR_ERRORS}. */
 export type ActuatorErrorCode = keyof typeof ACTUATOR_ERRORS;

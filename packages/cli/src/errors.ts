@@ -1,4 +1,5 @@
 import { codedErrors } from "@coyote/log";
+import catalogue from "./errors.json" with { type: "json" };
 import { CoyoteError } from "@coyote/spec";
 
 /**
@@ -23,14 +24,7 @@ export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
  * The catalogue of the CLI's coded errors (docs/CONTRIBUTING.md, "Conventions"): one code for each
  * exit code a failed command ends with.
  */
-export const CLI_ERRORS = {
-  CLI_ERR_FAILED: "an operation failed",
-  CLI_ERR_USAGE: "the command line is wrong",
-  CLI_ERR_INVALID: "an input file is invalid",
-  CLI_ERR_NOT_FOUND: "the thing named does not exist",
-  CLI_ERR_BUSY: "the state store is busy",
-  CLI_ERR_MISSING: "something the command needs is missing from the machine",
-} as const;
+export const CLI_ERRORS = catalogue;
 
 /** A code from {@link CLI_ERRORS}. */
 export type CliErrorCode = keyof typeof CLI_ERRORS;

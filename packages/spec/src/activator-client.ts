@@ -1,6 +1,7 @@
 import { request, Agent } from "node:http";
 import { join } from "node:path";
 import { codedErrors } from "@coyote/log";
+import catalogue from "./activator-client-errors.json" with { type: "json" };
 import { ACTIVATOR_SOCKET, ControlError, WakeResponse, type ActivityReport } from "./runtime.ts";
 import { parseJson } from "./validate.ts";
 
@@ -10,15 +11,7 @@ import { parseJson } from "./validate.ts";
  * five and their HTTP status (a {@link ControlError} body); a client meets the last two before it
  * has an answer it can read.
  */
-export const ACTIVATOR_ERRORS = {
-  UNIT_UNKNOWN: { status: 404, message: "no unit with that id in activator/units.json" },
-  WAKE_FAILED: { status: 503, message: "the unit cannot be started" },
-  WAKE_TIMEOUT: { status: 504, message: "the unit did not pass its readiness probe in time" },
-  BAD_REQUEST: { status: 400, message: "the request body is not what the API takes" },
-  NOT_FOUND: { status: 404, message: "no such endpoint" },
-  ACTIVATOR_UNREACHABLE: "docker-activator does not answer on its socket",
-  BAD_ANSWER: "docker-activator answered with something the API does not promise",
-} as const;
+export const ACTIVATOR_ERRORS = catalogue;
 
 /** A code from {@link ACTIVATOR_ERRORS}. */
 export type ActivatorErrorCode = keyof typeof ACTIVATOR_ERRORS;

@@ -1,19 +1,11 @@
 import { codedErrors } from "@coyote/log";
+import catalogue from "./errors.json" with { type: "json" };
 
 /**
  * The catalogue of coded errors of `@coyote/spec` (docs/CONTRIBUTING.md, "Conventions"): every
  * error carries a stable code, a lowercase message with a context prefix, and keeps its cause.
  */
-export const SPEC_ERRORS = {
-  SPEC_ERR_PARSE: "a file is not valid JSON",
-  SPEC_ERR_INVALID: "a file does not match its schema",
-  SPEC_ERR_UNKNOWN_KIND: "a spec names no kind Coyote knows",
-  SPEC_ERR_NOT_FOUND: "no spec with that id",
-  STORE_ERR_LOCKED: "another process holds the state store's write lock",
-  STORE_ERR_GIT: "a git command on the specs repository failed",
-  STORE_ERR_UNKNOWN_REVISION: "no such revision in the specs history",
-  STORE_ERR_IO: "reading or writing a state file failed",
-} as const;
+export const SPEC_ERRORS = catalogue;
 
 /** A code from {@link SPEC_ERRORS}. */
 export type SpecErrorCode = keyof typeof SPEC_ERRORS;
