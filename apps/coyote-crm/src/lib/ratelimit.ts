@@ -22,7 +22,7 @@ const MINUTE = 60_000;
 
 /**
  * Sign-in attempts per (account, client network) and per client network, activation-token guesses
- * and signups per client network. No limit is per account alone: a stranger could then keep the
+ * and signups per client network, and a signed-in customer's changes per account. No sign-in limit is per account alone: a stranger could then keep the
  * rightful user out by failing on purpose (see signin.ts for what bounds guessing one account).
  */
 export const LIMITS = {
@@ -31,6 +31,10 @@ export const LIMITS = {
   activationPerAddress: { max: 5, windowMs: 15 * MINUTE, baseDelayMs: 15 * MINUTE, maxDelayMs: 60 * MINUTE },
   // Ten an hour, then one an hour while the network keeps signing up.
   signupPerAddress: { max: 10, windowMs: 60 * MINUTE, baseDelayMs: 60 * MINUTE, maxDelayMs: 60 * MINUTE },
+  // A signed-in customer's changes (each one a commit of the specs' history): a password change is
+  // counted per account, since only the account's own session can make one.
+  passwordChangePerAccount: { max: 5, windowMs: 60 * MINUTE, baseDelayMs: 10 * MINUTE, maxDelayMs: 60 * MINUTE },
+  accountEditPerAccount: { max: 60, windowMs: 60 * MINUTE, baseDelayMs: MINUTE, maxDelayMs: 60 * MINUTE },
 } as const satisfies Record<string, Limit>;
 
 /**

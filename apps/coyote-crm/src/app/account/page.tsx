@@ -18,6 +18,9 @@ export default async function AccountPage() {
     <main className="medium">
       <h1>My services</h1>
       <ServiceList initial={services} />
+      <p>
+        <a href="/account/password">Change your password</a> (for this panel, your mailbox and your chat account)
+      </p>
     </main>
   );
 }
