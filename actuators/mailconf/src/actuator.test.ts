@@ -13,7 +13,7 @@ import type { MailObserved, MailStep } from "./actuator.ts";
 import { DkimRecordFile } from "./dkim.ts";
 import type { MailActuatorOptions } from "./options.ts";
 import { hashPassword } from "./password.ts";
-import { renderDovecotAuthConf } from "./render.ts";
+import { renderDovecotAuthConf } from "./render-dovecot.ts";
 import {
   countCommand,
   countReloadsInLog,

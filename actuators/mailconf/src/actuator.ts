@@ -29,7 +29,8 @@ export const MAIL_CONDITION = "MailReady";
  * its domains' DKIM keys. `commit` rebuilds the combined Postfix maps and the Dovecot users file
  * from all fragments, writes only the files whose content changed, and runs `postfix reload` once
  * when a Postfix file changed (a marker file makes a reload interrupted by a crash happen at the
- * next commit). Dovecot needs no reload: it re-reads its passwd-file when the file changes.
+ * next commit). It also renders `dovecot.conf` (IMAP over TLS, the SASL socket Postfix's submission
+ * uses) and reloads Dovecot when that changes; users need no reload, Dovecot re-reads its passwd-file.
  *
  * A deleted service (or one without `mail`) loses its fragment, so its domains, mailboxes and
  * aliases leave the maps at the next commit, and its DKIM key and record are removed. Its

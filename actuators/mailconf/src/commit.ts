@@ -14,6 +14,7 @@ import { parseFragment, readIndex } from "./observe.ts";
 import type { ResolvedOptions } from "./options.ts";
 import type { MailDomainIndex, MailPaths } from "./paths.ts";
 import { MAP_FILES, renderMainCf, renderMaps, renderMasterCf } from "./render.ts";
+import { renderDovecotConf } from "./render-dovecot.ts";
 
 async function readFragments(dir: string, logger: CoyoteLogger): Promise<MailFragment[]> {
   let names: string[];
@@ -59,6 +60,19 @@ async function reloadPostfix(options: ResolvedOptions, context: ActuatorContext,
   context.logger.event("CONFIG_RELOADED", { daemon: "postfix", configDir: options.configDir, changed }, "postfix reloaded its maps and configuration");
 }
 
+async function reloadDovecot(options: ResolvedOptions, context: ActuatorContext): Promise<void> {
+  let result;
+  try {
+    result = await runProgram(options.doveadmBin, ["-c", options.dovecotConf, "reload"], { signal: context.signal, timeoutMs: 30_000 });
+  } catch (error) {
+    // No doveadm: Dovecot is not installed, so nothing runs the file yet.
+    context.logger.warn({ file: options.dovecotConf, err: error }, "wrote dovecot.conf; doveadm could not be run to reload it");
+    return;
+  }
+  if (result.code === 0) context.logger.event("CONFIG_RELOADED", { daemon: "dovecot", file: options.dovecotConf }, "dovecot reloaded its configuration");
+  else context.logger.info({ file: options.dovecotConf }, "dovecot is not running; its new configuration takes effect when it starts");
+}
+
 /**
  * Makes every applied service live: rewrites the combined files whose content changed and reloads
  * Postfix once when one of its files did. Survives being killed halfway: a marker file makes an
@@ -88,6 +102,7 @@ export async function commitMail(resolved: ResolvedOptions, paths: MailPaths, do
     [MAP_FILES.virtualDomains, maps.virtualDomains],
     [MAP_FILES.virtualMailboxes, maps.virtualMailboxes],
     [MAP_FILES.virtualAliases, maps.virtualAliases],
+    [MAP_FILES.senderLogins, maps.senderLogins],
   ];
   const changed: string[] = [];
   for (const [name, text] of postfixFiles) {
@@ -104,6 +119,8 @@ export async function commitMail(resolved: ResolvedOptions, paths: MailPaths, do
   if (await writePasswdFile(resolved.usersFile, maps.dovecotUsers, resolved.readerGid === undefined ? 0o600 : 0o644)) {
     logger.info({ file: resolved.usersFile }, "rewrote the dovecot users file (dovecot re-reads it by itself)");
   }
+  await ensureDir(resolved.dovecotDir);
+  if (await writeIfChanged(resolved.dovecotConf, renderDovecotConf(resolved, context.server.hostname), 0o644)) await reloadDovecot(resolved, context);
   const index: MailDomainIndex = { schemaVersion: 1, owners: { ...maps.owners } };
   await writeIfChanged(paths.index, `${JSON.stringify(index, null, 2)}\n`, 0o644);
 

@@ -8,7 +8,8 @@ import { after, before, describe, it } from "node:test";
 import { ActuatorError } from "@coyote/actuator";
 import type { MailFragment } from "./fragment.ts";
 import { DEFAULT_PASSWORD_SCHEMES, hashPassword, normalizePasswordHash } from "./password.ts";
-import { renderDovecotAuthConf, renderMaps } from "./render.ts";
+import { renderDovecotAuthConf } from "./render-dovecot.ts";
+import { renderMaps } from "./render.ts";
 import { daemonTestsBlocked, doveadmAuth, findProgram, IN_CI, startDovecot, stopPid, tempRoot, writeDovecotConf } from "./test/support.ts";
 
 const USERS = { mailRoot: "/srv/mail", vmailUid: 5000, vmailGid: 5000 };

@@ -1,5 +1,6 @@
-import { isAbsolute } from "node:path";
+import { dirname, isAbsolute, join } from "node:path";
 import { ActuatorError } from "@coyote/actuator";
+import { certificateFileName, proxyRuntimePaths } from "@coyote/spec";
 import { DEFAULT_PASSWORD_SCHEMES } from "./password.ts";
 
 /** The Postfix instance the actuator configures (its own config folder, not the system's). */
@@ -25,6 +26,15 @@ export interface PostfixOptions {
    * give a file.
    */
   readonly maillogFile?: string;
+  /**
+   * Where authenticated submission listens with STARTTLS required (`host:port`, 587 in
+   * production). Without it there is no submission service.
+   */
+  readonly submissionListen?: string;
+  /** Where authenticated submission listens with implicit TLS (`host:port`, 465 in production). Without it, none. */
+  readonly submissionsListen?: string;
+  /** The largest message accepted, in bytes (default 50 MiB). */
+  readonly messageSizeLimit?: number;
 }
 
 /** The Dovecot side: only its users file, which this actuator owns. */
@@ -47,6 +57,18 @@ export interface DovecotOptions {
    * what `doveadm pw -l` lists on Debian 12, without the clear-text ones.
    */
   readonly passwordSchemes?: readonly string[];
+  /**
+   * The `dovecot.conf` the actuator renders (default `<stateDir>/mail/dovecot/dovecot.conf`, where
+   * the daemon catalogue runs Dovecot from). Its `base_dir` and `state_dir` are `run/` and `state/`
+   * beside it, and Postfix's SASL socket is `run/auth-postfix`.
+   */
+  readonly configFile?: string;
+  /** Where IMAP listens with STARTTLS required before login (`host:port`, 143 in production). Without it, no such listener. */
+  readonly imapListen?: string;
+  /** Where IMAP listens with implicit TLS (`host:port`, 993 in production). Without it, no such listener. */
+  readonly imapsListen?: string;
+  /** The `doveadm` command (default `/usr/bin/doveadm`): reloads and the readiness check of `MailReady`. */
+  readonly doveadmBin?: string;
 }
 
 /** Everything {@link createMailActuator} needs: every path, port and binary it touches. */
@@ -65,6 +87,12 @@ export interface MailActuatorOptions {
   readonly vmailGid: number;
   /** The DKIM selector published for every domain (default `coyote`). */
   readonly dkimSelector?: string;
+  /**
+   * The PEM file with the private key, then the certificate chain, that SMTP, submission and IMAP
+   * present. Default: the one snickers issues for the mail hostname (`myhostname`, else the server
+   * spec's hostname), `<stateDir>/proxy/certs/<hostname>.pem`.
+   */
+  readonly tlsChainFile?: string;
 }
 
 /** The options with their defaults filled in, checked once by the factory. */
@@ -77,7 +105,16 @@ export interface ResolvedOptions {
   readonly postfixBin: string;
   readonly myhostname: string | undefined;
   readonly maillogFile: string | undefined;
+  readonly submissionListen: string | undefined;
+  readonly submissionsListen: string | undefined;
+  readonly messageSizeLimit: number;
   readonly usersFile: string;
+  readonly dovecotConf: string;
+  readonly dovecotDir: string;
+  readonly imapListen: string | undefined;
+  readonly imapsListen: string | undefined;
+  readonly doveadmBin: string;
+  readonly tlsChainFile: string | undefined;
   readonly readerGid: number | undefined;
   readonly passwordSchemes: ReadonlySet<string>;
   readonly mailRoot: string;
@@ -112,11 +149,15 @@ function checkId(name: string, value: number): number {
  * Parses `host:port` or `[v6]:port` as Postfix's `master.cf` writes a listener.
  * @returns the listener as given, once checked.
  */
-export function checkListen(value: string): string {
+export function checkListen(value: string, name = "postfix.smtpListen"): string {
   const match = /^(\[[0-9a-fA-F:.]+\]|[0-9a-zA-Z.-]+):([0-9]{1,5})$/.exec(value);
   const port = Number(match?.[2]);
-  if (!match || port < 1 || port > 65535) throw optionError(`postfix.smtpListen must be host:port or [v6]:port (got ${JSON.stringify(value)})`);
+  if (!match || port < 1 || port > 65535) throw optionError(`${name} must be host:port or [v6]:port (got ${JSON.stringify(value)})`);
   return value;
+}
+
+function optionalListen(name: string, value: string | undefined): string | undefined {
+  return value === undefined ? undefined : checkListen(value, name);
 }
 
 /**
@@ -132,8 +173,12 @@ export function resolveOptions(options: MailActuatorOptions): ResolvedOptions {
   for (const scheme of schemes) {
     if (!/^[A-Z0-9.-]+$/.test(scheme)) throw optionError(`dovecot.passwordSchemes holds ${JSON.stringify(scheme)}, not an upper-case scheme name`);
   }
+  const sizeLimit = options.postfix.messageSizeLimit ?? 50 * 1024 * 1024;
+  if (!Number.isInteger(sizeLimit) || sizeLimit < 1024 || sizeLimit > 1024 ** 3) throw optionError(`postfix.messageSizeLimit must be a whole number of bytes from 1024 to 1 GiB (got ${String(sizeLimit)})`);
+  const stateDir = checkPath("stateDir", options.stateDir);
+  const dovecotConf = checkPath("dovecot.configFile", options.dovecot.configFile ?? join(stateDir, "mail", "dovecot", "dovecot.conf"));
   return {
-    stateDir: checkPath("stateDir", options.stateDir),
+    stateDir,
     configDir: checkPath("postfix.configDir", options.postfix.configDir),
     queueDirectory: checkPath("postfix.queueDirectory", options.postfix.queueDirectory),
     dataDirectory: checkPath("postfix.dataDirectory", options.postfix.dataDirectory),
@@ -141,7 +186,16 @@ export function resolveOptions(options: MailActuatorOptions): ResolvedOptions {
     postfixBin: checkPath("postfix.postfixBin", options.postfix.postfixBin ?? "/usr/sbin/postfix"),
     myhostname,
     maillogFile: options.postfix.maillogFile === undefined ? undefined : checkPath("postfix.maillogFile", options.postfix.maillogFile),
+    submissionListen: optionalListen("postfix.submissionListen", options.postfix.submissionListen),
+    submissionsListen: optionalListen("postfix.submissionsListen", options.postfix.submissionsListen),
+    messageSizeLimit: sizeLimit,
     usersFile: checkPath("dovecot.usersFile", options.dovecot.usersFile),
+    dovecotConf,
+    dovecotDir: dirname(dovecotConf),
+    imapListen: optionalListen("dovecot.imapListen", options.dovecot.imapListen),
+    imapsListen: optionalListen("dovecot.imapsListen", options.dovecot.imapsListen),
+    doveadmBin: checkPath("dovecot.doveadmBin", options.dovecot.doveadmBin ?? "/usr/bin/doveadm"),
+    tlsChainFile: options.tlsChainFile === undefined ? undefined : checkPath("tlsChainFile", options.tlsChainFile),
     readerGid: options.dovecot.readerGid === undefined ? undefined : checkId("dovecot.readerGid", options.dovecot.readerGid),
     passwordSchemes: new Set(schemes),
     mailRoot: checkPath("mailRoot", options.mailRoot),
@@ -149,4 +203,26 @@ export function resolveOptions(options: MailActuatorOptions): ResolvedOptions {
     vmailGid: checkId("vmailGid", options.vmailGid),
     dkimSelector: selector,
   };
+}
+
+/**
+ * The PEM (key, then chain) that SMTP, submission and IMAP present: the option, else the one
+ * snickers issues for the mail hostname. Checked like every path, so that a hostile hostname
+ * cannot reach a configuration file.
+ * @param options the resolved options.
+ * @param hostname the mail hostname (`myhostname`, else the server spec's hostname).
+ * @returns undefined when neither an option nor a hostname names one.
+ * @throws ActuatorError `InvalidOptions` when the path is not a safe absolute path.
+ */
+export function tlsChainFileOf(options: ResolvedOptions, hostname: string | undefined): string | undefined {
+  if (options.tlsChainFile !== undefined) return options.tlsChainFile;
+  if (hostname === undefined) return undefined;
+  if (!HOSTNAME.test(hostname)) throw optionError(`the mail hostname is not a lowercase host name (got ${JSON.stringify(hostname)})`);
+  return checkPath("the certificate of the mail hostname", join(proxyRuntimePaths(options.stateDir).certs, certificateFileName(hostname)));
+}
+
+/** Splits a checked `host:port` or `[v6]:port` into Dovecot's `address` and `port`. */
+export function splitListen(listen: string): { address: string; port: number } {
+  const at = listen.lastIndexOf(":");
+  return { address: listen.slice(0, at).replace(/^\[|\]$/g, ""), port: Number(listen.slice(at + 1)) };
 }

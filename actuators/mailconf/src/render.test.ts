@@ -7,7 +7,8 @@ import { ActuatorError } from "@coyote/actuator";
 import type { MailFragment } from "./fragment.ts";
 import type { MailActuatorOptions } from "./options.ts";
 import { resolveOptions } from "./options.ts";
-import { MAP_FILES, renderDovecotAuthConf, renderMainCf, renderMaps, renderMasterCf } from "./render.ts";
+import { renderDovecotAuthConf } from "./render-dovecot.ts";
+import { MAP_FILES, renderMainCf, renderMaps, renderMasterCf } from "./render.ts";
 import { daemonTestsBlocked, findProgram, IN_CI, tempRoot } from "./test/support.ts";
 
 function options(root: string, overrides: Partial<MailActuatorOptions["postfix"]> = {}): MailActuatorOptions {

@@ -1,7 +1,8 @@
 import { join } from "node:path";
 import { ActuatorError } from "@coyote/actuator";
 import { MailFragment } from "./fragment.ts";
-import { resolveOptions } from "./options.ts";
+import { resolveOptions, tlsChainFileOf } from "./options.ts";
+import { checkRendered, dovecotRuntime } from "./render-dovecot.ts";
 import type { MailActuatorOptions, ResolvedOptions } from "./options.ts";
 
 /** The map files in the Postfix config folder, by the parameter that names them. */
@@ -9,6 +10,7 @@ export const MAP_FILES = {
   virtualDomains: "virtual_domains",
   virtualMailboxes: "virtual_mailboxes",
   virtualAliases: "virtual_aliases",
+  senderLogins: "sender_logins",
 } as const;
 
 function resolved(input: MailActuatorOptions | ResolvedOptions): ResolvedOptions {
@@ -39,6 +41,7 @@ export function renderMainCf(input: MailActuatorOptions | ResolvedOptions, defau
   const options = resolved(input);
   const hostname = options.myhostname ?? defaultHostname;
   const map = (file: string) => `texthash:${join(options.configDir, file)}`;
+  const chain = tlsChainFileOf(options, hostname);
   const lines = [
     HEADER,
     "compatibility_level = 3.6",
@@ -78,15 +81,60 @@ export function renderMainCf(input: MailActuatorOptions | ResolvedOptions, defau
     `virtual_gid_maps = static:${options.vmailGid}`,
     `virtual_minimum_uid = ${options.vmailUid}`,
     "virtual_transport = virtual",
+    "",
+    "# Sizes: one message, and one Maildir file, at most this big.",
+    `message_size_limit = ${options.messageSizeLimit}`,
+    `virtual_mailbox_limit = ${options.messageSizeLimit}`,
+    `mailbox_size_limit = ${options.messageSizeLimit}`,
+    "",
+    "# TLS: offered on SMTP (STARTTLS), required on submission; TLS 1.2 or later, no weak ciphers.",
+    ...(chain === undefined ? ["smtpd_tls_security_level = none"] : [`smtpd_tls_chain_files = ${chain}`, "smtpd_tls_security_level = may"]),
+    "smtpd_tls_protocols = >=TLSv1.2",
+    "smtpd_tls_mandatory_protocols = >=TLSv1.2",
+    "smtpd_tls_ciphers = high",
+    "smtpd_tls_mandatory_ciphers = high",
+    "smtpd_tls_exclude_ciphers = aNULL, eNULL, EXPORT, LOW, DES, 3DES, RC4, MD5, PSK, SRP",
+    "tls_preempt_cipherlist = yes",
+    "smtpd_tls_loglevel = 1",
+    "smtpd_tls_received_header = yes",
+    "",
+    "# Logins: only on the submission services (master.cf), only after TLS, and each login may",
+    "# send only as the addresses it owns.",
+    "smtpd_sasl_auth_enable = no",
+    "smtpd_tls_auth_only = yes",
+    `smtpd_sender_login_maps = ${map(MAP_FILES.senderLogins)}`,
   ];
-  return `${lines.join("\n")}\n`;
+  return checkRendered(lines, "main.cf");
+}
+
+/**
+ * The `-o` overrides of a submission service: logins through Dovecot's socket, TLS before them,
+ * senders limited to their own addresses, and relaying for logged-in users only.
+ */
+function submissionOverrides(options: ResolvedOptions, name: string, wrapper: boolean): string[] {
+  return [
+    `syslog_name=postfix-coyote/${name}`,
+    ...(wrapper ? ["smtpd_tls_wrappermode=yes"] : []),
+    "smtpd_tls_security_level=encrypt",
+    "smtpd_sasl_auth_enable=yes",
+    "smtpd_sasl_type=dovecot",
+    `smtpd_sasl_path=${dovecotRuntime(options).authSocket}`,
+    "smtpd_sasl_security_options=noanonymous",
+    "smtpd_client_restrictions=",
+    "smtpd_sender_restrictions=reject_non_fqdn_sender,reject_sender_login_mismatch,permit_sasl_authenticated,reject",
+    "smtpd_relay_restrictions=permit_sasl_authenticated,reject_unauth_destination",
+    "smtpd_recipient_restrictions=reject_non_fqdn_recipient,permit_sasl_authenticated,reject",
+    "milter_macro_daemon_name=ORIGINATING",
+  ].map((override) => `  -o ${override}`);
 }
 
 /**
  * Renders the instance's `master.cf`: Debian's services without chroot (a chroot would need copies
  * of /etc files inside the queue folder, which Debian's init script makes only for the default
- * instance) and without `tlsmgr` (no TLS yet), and SMTP on `smtpListen` only. `postlog` is there
- * so that `maillog_file` works without syslog. Pure.
+ * instance), SMTP on `smtpListen`, and the submission services (`submissionListen` with STARTTLS
+ * required, `submissionsListen` with implicit TLS) when the options name them: only these accept
+ * logins (SASL through Dovecot's socket), and only they relay, for logged-in senders using their
+ * own addresses. `postlog` is there so that `maillog_file` works without syslog. Pure.
  * @param input the actuator's options (or the same, already resolved).
  * @throws ActuatorError `InvalidOptions` for a bad option.
  */
@@ -117,9 +165,19 @@ export function renderMasterCf(input: MailActuatorOptions | ResolvedOptions): st
     ["anvil", "unix", "-", "-", "n", "-", "1", "anvil"],
     ["scache", "unix", "-", "-", "n", "-", "1", "scache"],
     ["postlog", "unix-dgram", "n", "-", "n", "-", "1", "postlogd"],
+    ["tlsmgr", "unix", "-", "-", "n", "1000?", "1", "tlsmgr"],
   ];
-  const lines = services.map((fields) => fields.map((field, i) => (i === fields.length - 1 ? field : field.padEnd(i === 0 ? 16 : 11))).join(" "));
-  return `${HEADER}\n# service        type        private     unpriv      chroot      wakeup      maxproc     command\n${lines.join("\n")}\n`;
+  const row = (fields: readonly string[]) => fields.map((field, i) => (i === fields.length - 1 ? field : field.padEnd(i === 0 ? 16 : 11))).join(" ");
+  const submission = (listen: string | undefined, name: string, wrapper: boolean) =>
+    listen === undefined ? [] : [row([listen, "inet", "n", "-", "n", "-", "-", "smtpd"]), ...submissionOverrides(options, name, wrapper)];
+  const lines = [
+    HEADER,
+    "# service        type        private     unpriv      chroot      wakeup      maxproc     command",
+    ...services.map(row),
+    ...submission(options.submissionListen, "submission", false),
+    ...submission(options.submissionsListen, "submissions", true),
+  ];
+  return checkRendered(lines, "master.cf");
 }
 
 /** Two services claiming one domain: the first keeps it, the other's entries on it are left out. */
@@ -150,6 +208,8 @@ export interface RenderedMaps {
   readonly virtualMailboxes: string;
   /** `virtual_aliases`: `<address> <target>,<target>` and `@<domain> <target>` for a catch-all. */
   readonly virtualAliases: string;
+  /** `sender_logins`: `<address> <login>,<login>`: who may send as each hosted address. */
+  readonly senderLogins: string;
   /** Dovecot's passwd-file: `<address>:<{SCHEME}hash>:<uid>:<gid>::<home>::<extra fields>`. */
   readonly dovecotUsers: string;
   /** Which service owns each hosted domain (`<stateDir>/mail/domains.json`). */
@@ -216,6 +276,7 @@ export function renderMaps(fragments: readonly MailFragment[], options: UsersFil
   const mailboxes: string[] = [];
   const aliases: string[] = [];
   const users: string[] = [];
+  const senders: string[] = [];
   for (const fragment of sorted) {
     const owned = (address: string) => owners[domainOf(address)] === fragment.id;
     for (const domain of fragment.domains) {
@@ -229,38 +290,24 @@ export function renderMaps(fragments: readonly MailFragment[], options: UsersFil
       mailboxes.push(`${box.address} ${domain}/${local}/`);
       if (fragment.catchAll !== undefined) aliases.push(`${box.address} ${box.address}`);
       const extra = ["userdb_mail=maildir:~", ...(box.quotaMb === undefined ? [] : [`userdb_quota_rule=*:storage=${box.quotaMb}M`])];
+      senders.push(`${box.address} ${box.address}`);
       users.push(`${box.address}:${box.passwordHash}:${options.vmailUid}:${options.vmailGid}::${options.mailRoot}/${domain}/${local}::${extra.join(" ")}`);
     }
-    for (const alias of fragment.aliases.filter((a) => owned(a.address))) aliases.push(`${alias.address} ${alias.to.join(",")}`);
+    const ownBoxes = new Set(fragment.mailboxes.filter((m) => owned(m.address)).map((m) => m.address));
+    for (const alias of fragment.aliases.filter((a) => owned(a.address))) {
+      aliases.push(`${alias.address} ${alias.to.join(",")}`);
+      // An alias may be sent from by the service's own mailboxes it forwards to.
+      const logins = alias.to.map((to) => to.toLowerCase()).filter((to) => ownBoxes.has(to));
+      if (logins.length > 0) senders.push(`${alias.address} ${[...new Set(logins)].sort().join(",")}`);
+    }
   }
   return {
     virtualDomains: fileOf(domains, "virtual_mailbox_domains (texthash): one hosted domain per line."),
     virtualMailboxes: fileOf(mailboxes, "virtual_mailbox_maps (texthash): address and Maildir under virtual_mailbox_base."),
     virtualAliases: fileOf(aliases, "virtual_alias_maps (texthash): address (or @domain for a catch-all) and its targets."),
+    senderLogins: fileOf(senders, "smtpd_sender_login_maps (texthash): a hosted address and the logins that may send as it."),
     dovecotUsers: users.sort().map((line) => `${line}\n`).join(""),
     owners,
     conflicts,
   };
-}
-
-/**
- * Renders the `passdb` and `userdb` sections that make Dovecot read the actuator's users file, for
- * the installer's `dovecot.conf` (and the tests'). Dovecot re-reads a passwd-file by itself when
- * its mtime or size changes (checked at most once a second, on a lookup), so users never need a
- * Dovecot reload. The file's entries carry `userdb_mail=maildir:~`, so no `mail_location` is needed.
- * @param usersFile the users file (`dovecot.usersFile`).
- */
-export function renderDovecotAuthConf(usersFile: string): string {
-  return [
-    "# Rendered by Coyote (actuator.mailconf.postfix): mailbox users of every hosted service.",
-    "passdb {",
-    "  driver = passwd-file",
-    `  args = ${usersFile}`,
-    "}",
-    "userdb {",
-    "  driver = passwd-file",
-    `  args = ${usersFile}`,
-    "}",
-    "",
-  ].join("\n");
 }
