@@ -1,7 +1,8 @@
 import { existsSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { ActuatorError, type Actuator } from "@coyote/actuator";
-import { createDnsActuator } from "@coyote/actuator-dnsconf";
+import { daemonPaths } from "@coyote/component";
+import { createDnsActuator, type KnotBackendOptions } from "@coyote/actuator-dnsconf";
 import { createMailActuator } from "@coyote/actuator-mailconf";
 import { createXmppActuator } from "@coyote/actuator-xmppconf";
 import { createSnickersActuator } from "@coyote/actuator-snickers";
@@ -33,6 +34,25 @@ export function unavailableActuator(id: string, condition: string, appliesTo: (s
       return { steps: [], describe: [] };
     },
     apply: () => Promise.resolve(),
+  };
+}
+
+/**
+ * Where the Knot backend keeps its files: under the state folder, where the box's daemon
+ * supervisor (and, in production, its systemd unit) starts Knot with the same `knot.conf`
+ * ({@link daemonPaths}). Its control socket and run folder are the state folder's `run/`.
+ */
+export function knotPaths(stateDir: string, listen: readonly string[]): KnotBackendOptions {
+  const paths = daemonPaths(stateDir);
+  const knotDir = dirname(paths.knotConf);
+  return {
+    configDir: knotDir,
+    zonesDir: join(knotDir, "zones"),
+    databaseDir: join(knotDir, "db"),
+    rundir: paths.runDir,
+    controlSocket: join(paths.runDir, "knot.sock"),
+    listen,
+    knotc: "knotc",
   };
 }
 
@@ -81,7 +101,7 @@ export function bundledActuators(server: ServerSpec, stateDir: string, paths: Bu
     ? createDnsActuator({
         stateDir,
         backend: "knot",
-        knot: { configDir: "/etc/knot", zonesDir: "/var/lib/knot/coyote", listen: server.dns.listen, controlSocket: "/run/knot/knot.sock", knotc: "knotc" },
+        knot: knotPaths(stateDir, server.dns.listen),
       })
     : createDnsActuator({ stateDir, backend: "builtin" });
   return [mail, xmpp, dns, createBackendsActuator({ stateDir }), createSnickersActuator({ stateDir })];
