@@ -293,7 +293,19 @@ export const ServerSpec = z
       })
       .default({ backend: "builtin", listen: ["127.0.0.1:5353"] }),
     mail: z
-      .strictObject({ smtpListen: HostPort.default("127.0.0.1:2525") })
+      .strictObject({
+        smtpListen: HostPort.default("127.0.0.1:2525"),
+        /**
+         * Where mail clients connect, each `host:port`: submission with STARTTLS (587 in
+         * production), submission with implicit TLS (465), IMAP with STARTTLS (143), IMAP with
+         * implicit TLS (993). Unset, a listener is not configured by the spec; the panel then shows
+         * customers the standard port.
+         */
+        submissionListen: HostPort.optional(),
+        submissionsListen: HostPort.optional(),
+        imapListen: HostPort.optional(),
+        imapsListen: HostPort.optional(),
+      })
       .default({ smtpListen: "127.0.0.1:2525" }),
     xmpp: z
       .strictObject({
