@@ -6,7 +6,7 @@ import { eq } from "drizzle-orm";
 import { adminExists, advanceTo, normaliseToken, reachedStep, stepOpen, tokenMatches } from "./activation.ts";
 import { audit, readAudit } from "./audit.ts";
 import { openDb } from "./db.ts";
-import { activePlans, ensureDefaultPlan, PlanInput, priceText, savePlan } from "./plans.ts";
+import { activePlans, DEFAULT_MAX_ALIASES, DEFAULT_MAX_MAILBOXES, ensureDefaultPlan, PlanInput, priceText, savePlan } from "./plans.ts";
 import { users } from "./schema.ts";
 import { createSession, deleteSession, findSession, SESSION_TTL_MS } from "./sessions.ts";
 import { sandboxes, type Sandbox } from "../test/support.ts";
@@ -25,7 +25,7 @@ describe("the crm database", () => {
     addUser(b, "admin");
     assert.equal(statSync(join(b.dir, "crm")).mode & 0o777, 0o700);
     const again = openDb(join(b.dir, "crm", "crm.db"));
-    assert.equal(again.$client.pragma("user_version", { simple: true }), 2);
+    assert.equal(again.$client.pragma("user_version", { simple: true }), 3);
     assert.equal(again.select().from(users).all().length, 1);
     again.$client.close();
   });
@@ -78,6 +78,21 @@ describe("the crm database", () => {
     assert.deepEqual(activePlans(b.db).map((p) => p.id), ["starter"]);
     assert.equal(priceText(450), "4.50 / month");
     assert.equal(priceText(0), "free");
+  });
+
+  test("plans: mailbox and alias limits default, and a bad limit is refused by name", async () => {
+    const b = await box();
+    ensureDefaultPlan(b.db);
+    assert.deepEqual(activePlans(b.db).map((p) => [p.maxMailboxes, p.maxAliases]), [[DEFAULT_MAX_MAILBOXES, DEFAULT_MAX_ALIASES]]);
+    const base = { id: "pro", name: "Pro", description: "", price: "4", mail: "on" };
+    const parsed = PlanInput.parse({ ...base, maxMailboxes: " 20 ", maxAliases: "0" });
+    assert.deepEqual([parsed.maxMailboxes, parsed.maxAliases], [20, 0]);
+    assert.deepEqual([savePlan(b.db, parsed).maxMailboxes, savePlan(b.db, parsed).maxAliases], [20, 0]);
+    for (const [field, value] of [["maxMailboxes", "0"], ["maxMailboxes", "1001"], ["maxMailboxes", "2.5"], ["maxMailboxes", ""], ["maxAliases", "-1"], ["maxAliases", "1e3"], ["maxAliases", "99999"]] as const) {
+      const bad = PlanInput.safeParse({ ...base, [field]: value });
+      assert.equal(bad.success, false, `${field}=${value}`);
+      assert.deepEqual(bad.error.issues.map((i) => [i.path[0], i.message]), [[field, `the number of ${field === "maxMailboxes" ? "mailboxes is a whole number from 1" : "aliases is a whole number from 0"} to 1000`]]);
+    }
   });
 });
 

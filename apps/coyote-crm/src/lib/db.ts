@@ -42,6 +42,9 @@ const MIGRATIONS: readonly string[] = [
   `DROP TABLE login_failures;
    CREATE TABLE attempts (key TEXT PRIMARY KEY, failures INTEGER NOT NULL, blocked_until INTEGER NOT NULL, expires_at INTEGER NOT NULL);
    CREATE INDEX attempts_expiry ON attempts(expires_at);`,
+  // What a plan's customers may add themselves: mailboxes (the signup's own one included) and aliases.
+  `ALTER TABLE plans ADD COLUMN max_mailboxes INTEGER NOT NULL DEFAULT 5;
+   ALTER TABLE plans ADD COLUMN max_aliases INTEGER NOT NULL DEFAULT 10;`,
 ];
 
 /**

@@ -6,6 +6,24 @@ import { plans } from "./schema.ts";
 /** A plan as stored. */
 export type Plan = typeof plans.$inferSelect;
 
+/** The mailboxes a plan includes unless the admin says otherwise (the signup's own one among them). */
+export const DEFAULT_MAX_MAILBOXES = 5;
+/** The aliases a plan includes unless the admin says otherwise. */
+export const DEFAULT_MAX_ALIASES = 10;
+/** The most of either a plan may include (a service spec holds at most 10,000 mailboxes). */
+export const MAX_PLAN_ACCOUNTS = 1000;
+
+/** A whole number from `min` to {@link MAX_PLAN_ACCOUNTS}, typed in a form field. */
+function countField(what: string, min: number) {
+  const error = `the number of ${what} is a whole number from ${min} to ${MAX_PLAN_ACCOUNTS}`;
+  return z
+    .string({ error })
+    .trim()
+    .regex(/^\d{1,4}$/, { error })
+    .transform(Number)
+    .pipe(z.number().min(min, { error }).max(MAX_PLAN_ACCOUNTS, { error }));
+}
+
 /** A plan as the admin edits it. */
 export const PlanInput = z
   .object({
@@ -25,6 +43,8 @@ export const PlanInput = z
     xmpp: z.literal("on").optional(),
     active: z.literal("on").optional(),
     sortOrder: z.coerce.number().int().min(0).max(1000).default(0),
+    maxMailboxes: countField("mailboxes", 1).default(DEFAULT_MAX_MAILBOXES),
+    maxAliases: countField("aliases", 0).default(DEFAULT_MAX_ALIASES),
   })
   .refine((p) => p.web === "on" || p.mail === "on" || p.xmpp === "on", { path: ["web"], error: "a plan includes at least one of web, mail and XMPP" });
 
@@ -43,8 +63,11 @@ export function getPlan(db: CrmDb, id: string): Plan | undefined {
   return db.select().from(plans).where(eq(plans.id, id)).get();
 }
 
-/** Creates or replaces a plan from the admin's input. */
-export function savePlan(db: CrmDb, input: z.output<typeof PlanInput>): Plan {
+/** A plan to save: the admin's checked input, whose limits may be left to their defaults. */
+export type PlanSave = Omit<z.output<typeof PlanInput>, "maxMailboxes" | "maxAliases"> & { readonly maxMailboxes?: number; readonly maxAliases?: number };
+
+/** Creates or replaces a plan from the admin's input (the limits take their defaults when not given). */
+export function savePlan(db: CrmDb, input: PlanSave): Plan {
   const row = {
     id: input.id,
     name: input.name,
@@ -55,6 +78,8 @@ export function savePlan(db: CrmDb, input: z.output<typeof PlanInput>): Plan {
     xmpp: input.xmpp === "on",
     active: input.active === "on",
     sortOrder: input.sortOrder,
+    maxMailboxes: input.maxMailboxes ?? DEFAULT_MAX_MAILBOXES,
+    maxAliases: input.maxAliases ?? DEFAULT_MAX_ALIASES,
   };
   const existing = getPlan(db, input.id);
   if (existing === undefined) db.insert(plans).values({ ...row, createdAt: new Date().toISOString() }).run();

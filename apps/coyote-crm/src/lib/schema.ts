@@ -38,6 +38,10 @@ export const plans = sqliteTable("plans", {
   active: integer("active", { mode: "boolean" }).notNull(),
   sortOrder: integer("sort_order").notNull(),
   createdAt: text("created_at").notNull(),
+  /** How many mailboxes a service of the plan may have, the one its signup made included. */
+  maxMailboxes: integer("max_mailboxes").notNull().default(5),
+  /** How many mail aliases a service of the plan may have. */
+  maxAliases: integer("max_aliases").notNull().default(10),
 });
 
 /** Which customer owns which service (the service spec carries the owner too; this is the index). */

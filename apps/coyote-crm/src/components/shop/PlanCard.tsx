@@ -2,10 +2,11 @@ import type { Plan } from "../../lib/plans.ts";
 import { priceText } from "../../lib/plans.ts";
 
 /** What a plan includes, in the shop's words. */
-export function planFeatures(plan: Pick<Plan, "web" | "mail" | "xmpp">): string[] {
+export function planFeatures(plan: Pick<Plan, "web" | "mail" | "xmpp" | "maxMailboxes" | "maxAliases">): string[] {
   const out: string[] = [];
   if (plan.web) out.push("Website with HTTPS");
-  if (plan.mail) out.push("Mailbox");
+  if (plan.mail) out.push(plan.maxMailboxes === 1 ? "Mailbox" : `Up to ${plan.maxMailboxes} mailboxes`);
+  if (plan.mail && plan.maxAliases > 0) out.push(`Up to ${plan.maxAliases} mail aliases`);
   if (plan.xmpp) out.push("XMPP account");
   return out;
 }

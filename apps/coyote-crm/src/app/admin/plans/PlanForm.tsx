@@ -23,6 +23,8 @@ export function PlanForm({ csrf, initial }: { csrf: string; initial: FormState }
         <CheckboxField name="mail" label="Mail" state={state} />
         <CheckboxField name="xmpp" label="XMPP" state={state} />
       </fieldset>
+      <Field name="maxMailboxes" label="Mailboxes per service" type="number" min={1} max={1000} state={state} hint="Including the one the signup makes; customers add the others themselves (1-1000)." />
+      <Field name="maxAliases" label="Aliases per service" type="number" min={0} max={1000} state={state} hint="Addresses that forward to one of the service's mailboxes (0-1000)." />
       <CheckboxField name="active" label="Active (customers can sign up for it)" state={state} />
       <Field name="sortOrder" label="Sort order" type="number" min={0} max={1000} state={state} hint="Plans are shown by this number, then by name." />
       <div className="row">

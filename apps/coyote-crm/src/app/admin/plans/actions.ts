@@ -31,6 +31,8 @@ export async function savePlanAction(_prev: FormState, form: FormData): Promise<
     price: priceText(saved.priceCents),
     parts: [saved.web ? "web" : "", saved.mail ? "mail" : "", saved.xmpp ? "xmpp" : ""].filter((p) => p !== ""),
     active: saved.active,
+    maxMailboxes: saved.maxMailboxes,
+    maxAliases: saved.maxAliases,
   });
   revalidatePath("/admin", "layout");
   revalidatePath("/", "layout");

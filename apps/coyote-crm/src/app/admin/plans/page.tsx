@@ -2,7 +2,7 @@ import type { Metadata } from "next";
 import { requireAdmin, csrfToken } from "../../../lib/auth.ts";
 import type { FormState } from "../../../lib/forms.ts";
 import { crmDb } from "../../../lib/instance.ts";
-import { getPlan, listPlans, priceText, type Plan } from "../../../lib/plans.ts";
+import { DEFAULT_MAX_ALIASES, DEFAULT_MAX_MAILBOXES, getPlan, listPlans, priceText, type Plan } from "../../../lib/plans.ts";
 import { PlanForm } from "./PlanForm.tsx";
 import { Table } from "../../../components/Table.tsx";
 
@@ -10,7 +10,8 @@ import { Table } from "../../../components/Table.tsx";
 export const metadata: Metadata = { title: "Plans" };
 
 function parts(plan: Plan): string {
-  return [plan.web ? "web" : "", plan.mail ? "mail" : "", plan.xmpp ? "XMPP" : ""].filter((p) => p !== "").join(", ");
+  const mail = plan.mail ? `mail (${plan.maxMailboxes} mailbox${plan.maxMailboxes === 1 ? "" : "es"}, ${plan.maxAliases} alias${plan.maxAliases === 1 ? "" : "es"})` : "";
+  return [plan.web ? "web" : "", mail, plan.xmpp ? "XMPP" : ""].filter((p) => p !== "").join(", ");
 }
 
 /** The form's starting values for a plan being edited. */
@@ -28,6 +29,8 @@ function valuesOf(plan: Plan): FormState {
       xmpp: on(plan.xmpp),
       active: on(plan.active),
       sortOrder: String(plan.sortOrder),
+      maxMailboxes: String(plan.maxMailboxes),
+      maxAliases: String(plan.maxAliases),
     },
   };
 }
@@ -40,7 +43,7 @@ export default async function PlansPage({ searchParams }: { searchParams: Promis
   const db = crmDb();
   const plans = listPlans(db);
   const editing = editId === undefined ? undefined : getPlan(db, editId);
-  const initial: FormState = editing === undefined ? { values: { active: "on", web: "on", sortOrder: "0" } } : valuesOf(editing);
+  const initial: FormState = editing === undefined ? { values: { active: "on", web: "on", sortOrder: "0", maxMailboxes: String(DEFAULT_MAX_MAILBOXES), maxAliases: String(DEFAULT_MAX_ALIASES) } } : valuesOf(editing);
   return (
     <>
       <h1>Plans</h1>

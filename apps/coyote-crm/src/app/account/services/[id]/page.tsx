@@ -1,11 +1,14 @@
 import type { Metadata } from "next";
 import { notFound } from "next/navigation";
 import { ServiceProgress } from "../../../../components/shop/ServiceProgress.tsx";
-import { requireCustomer } from "../../../../lib/auth.ts";
+import { csrfToken, requireCustomer } from "../../../../lib/auth.ts";
 import { crmDb } from "../../../../lib/instance.ts";
+import { getPlan } from "../../../../lib/plans.ts";
+import { mailAccountsOf } from "../../../../lib/shop/mail-accounts.ts";
 import { ownershipOf } from "../../../../lib/shop/ownership.ts";
 import { credentialsOf, ownedService, serviceLive } from "../../../../lib/shop/services.ts";
 import { readServer, stateStore } from "../../../../lib/state.ts";
+import { MailAccounts } from "./MailAccounts.tsx";
 
 type Props = { params: Promise<{ id: string }> };
 
@@ -31,6 +34,7 @@ export default async function ServicePage({ params }: Props) {
   const hasWebsite = spec?.kind === "Service" && spec.web !== undefined;
   const { websiteUrl, mail, xmpp } = credentialsOf(row, hasWebsite, server);
   const ownership = ownershipOf(spec, server, live.conditions);
+  const mailAccounts = mailAccountsOf(spec?.kind === "Service" ? spec : undefined, row, getPlan(db, row.planId));
   return (
     <main className="medium">
       <p className="muted">
@@ -114,6 +118,7 @@ export default async function ServicePage({ params }: Props) {
           </div>
         )}
       </section>
+      {mailAccounts === undefined ? null : <MailAccounts csrf={await csrfToken()} service={row.serviceId} view={mailAccounts} />}
     </main>
   );
 }
