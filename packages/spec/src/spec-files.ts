@@ -3,7 +3,7 @@
  * parsed, compared and serialised, the checks on authors and commit messages, and the paths of
  * the state folder. Nothing here touches git.
  */
-import { mkdir, readFile, realpath } from "node:fs/promises";
+import { mkdir, readFile, realpath, stat } from "node:fs/promises";
 import { isAbsolute, join, resolve, sep } from "node:path";
 import { chmodExact } from "./atomic.ts";
 import { CoyoteError, ContractError } from "./errors.ts";
@@ -203,8 +203,10 @@ export async function prepareStateFolder(root: string): Promise<string> {
     await mkdir(root, { recursive: true });
     real = await realpath(root);
     // The state root holds secrets, the crm's database and the control sockets: only the
-    // appliance's user may even list it.
-    await chmodExact(real, 0o700);
+    // appliance's user may even list it. The one exception is kept: a daemon's group given the
+    // right to pass through to its own folder (0710: Prosody's, see docs/ARCHITECTURE.md).
+    const passThrough = ((await stat(real)).mode & 0o777) === 0o710;
+    await chmodExact(real, passThrough ? 0o710 : 0o700);
     for (const [folder, mode] of STATE_LAYOUT) {
       await mkdir(join(real, folder), { recursive: true, mode });
       if (mode === 0o700) await chmodExact(join(real, folder), mode);

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { once } from "node:events";
-import { mkdtemp, readFile, rm, stat, unlink, utimes, writeFile } from "node:fs/promises";
+import { chmod, mkdtemp, readFile, rm, stat, unlink, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, afterEach, beforeEach, describe, test } from "node:test";
@@ -56,6 +56,16 @@ async function state(): Promise<{ files: string[]; commits: number }> {
 }
 
 describe("StateStore.open", () => {
+  test("closes a state folder that others may enter to 0700, and keeps the pass-through a daemon's group was given (0710)", async () => {
+    const store = await StateStore.open(join(root, "state"));
+    await chmod(store.root, 0o755);
+    await StateStore.open(store.root);
+    assert.equal((await stat(store.root)).mode & 0o777, 0o700);
+    await chmod(store.root, 0o710);
+    await StateStore.open(store.root);
+    assert.equal((await stat(store.root)).mode & 0o777, 0o710);
+  });
+
   test("creates the layout, with secrets/ and proxy/certs/ private, and a specs repository with one commit", async () => {
     const store = await StateStore.open(join(root, "state"));
     for (const folder of ["specs/services", "status", "stats", "proxy/certs", "activator", "inbox", "secrets", "run", "logs"]) {
@@ -66,6 +76,7 @@ describe("StateStore.open", () => {
     assert.equal((await git(store.root, "log", "--format=%s")).trim(), INIT_MESSAGE);
     assert.equal((await git(store.root, "symbolic-ref", "HEAD")).trim(), "refs/heads/main");
     assert.equal((await git(store.root, "config", "user.email")).trim(), "coyote@localhost");
+    assert.equal((await stat(store.root)).mode & 0o777, 0o700);
     const again = await StateStore.open(join(root, "state"));
     assert.equal(await commitCount(again.root), 1, "opening again makes no commit");
     assert.deepEqual(again.recovery.gitLocksRemoved, []);
