@@ -8,6 +8,8 @@ import { mailAccountsOf } from "../../../../lib/shop/mail-accounts.ts";
 import { ownershipOf } from "../../../../lib/shop/ownership.ts";
 import { credentialsOf, ownedService, serviceLive } from "../../../../lib/shop/services.ts";
 import { readServer, stateStore } from "../../../../lib/state.ts";
+import { ConnectionCards } from "../../../../components/shop/ConnectionSettings.tsx";
+import { connectionSettings } from "../../../../lib/shop/connection-settings.ts";
 import { MailAccounts } from "./MailAccounts.tsx";
 
 type Props = { params: Promise<{ id: string }> };
@@ -88,35 +90,7 @@ export default async function ServicePage({ params }: Props) {
             <p className="muted">A starter page is there until you publish your own.</p>
           </div>
         )}
-        {mail === undefined ? null : (
-          <div className="card">
-            <h3>Mail</h3>
-            <dl>
-              <dt>Address</dt>
-              <dd>{mail.address}</dd>
-              <dt>IMAP and SMTP server</dt>
-              <dd>{mail.server}</dd>
-              <dt>User name</dt>
-              <dd>{mail.address}</dd>
-            </dl>
-            <p className="muted">Your password is the one you signed up with.</p>
-          </div>
-        )}
-        {xmpp === undefined ? null : (
-          <div className="card">
-            <h3>XMPP chat</h3>
-            <dl>
-              <dt>Address</dt>
-              <dd>{xmpp.address}</dd>
-              <dt>Server</dt>
-              <dd>
-                {xmpp.server}
-                {xmpp.port === 5222 ? null : ` (port ${xmpp.port})`}
-              </dd>
-            </dl>
-            <p className="muted">Your password is the one you signed up with.</p>
-          </div>
-        )}
+        <ConnectionCards settings={connectionSettings(server)} mailAddress={mail?.address} xmppAddress={xmpp?.address} />
       </section>
       {mailAccounts === undefined ? null : <MailAccounts csrf={await csrfToken()} service={row.serviceId} view={mailAccounts} />}
     </main>
