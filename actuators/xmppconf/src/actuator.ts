@@ -4,11 +4,12 @@
  * `apply.ts` (writing them) and `reload.ts` (making a running Prosody load them). Rendering of
  * the configuration and account files is in `render.ts`.
  */
-import type { ActuatorContext, Plan, Target } from "@coyote/actuator";
+import type { ActuatorContext, Plan, Requeue, Target } from "@coyote/actuator";
 import type { PartialPlan } from "@coyote/actuator/unmet";
 import type { ServiceSpec } from "@coyote/spec";
 import { applyXmppPlan } from "./apply.ts";
 import { resolveLayout } from "./files.ts";
+import { LiveCheck } from "./live.ts";
 import { createObserver } from "./observe.ts";
 import { planXmpp } from "./plan.ts";
 import { commitXmpp } from "./reload.ts";
@@ -37,15 +38,18 @@ export const XMPP_CONDITION = "XmppReady";
  * not active and `host:deactivate` for every active one no longer configured. Prosody 0.12's
  * reload (SIGHUP, `prosodyctl reload` or `config:reload()`) only re-reads the file, logging and
  * certificates: it neither starts nor stops VirtualHosts, which is why they are activated by
- * hand. No restart is needed, so other hosts' sessions are never dropped. Changes of the global
+ * hand. No restart is needed, so other hosts' sessions are never dropped. A renewed certificate
+ * is copied for Prosody at the next reconcile of the service (the minion's resync, every few
+ * minutes, at the latest) and loaded by the same reload. Changes of the global
  * options (ports, interfaces, modules) do need a restart of Prosody, which only a changed
  * deployment causes.
  */
 export function createXmppActuator(options: XmppActuatorOptions): XmppActuator {
   const layout = resolveLayout(options);
   // Rendered once: it depends on the options only, and plan must stay cheap and pure.
-  const mainConfig = renderMainConfig(layout.mainInput);
-  const observer = createObserver(layout);
+  const settings = { mainConfig: renderMainConfig(layout.mainInput), certificatesDir: layout.certificatesDir };
+  const live = layout.verify ? new LiveCheck(layout) : undefined;
+  const observer = createObserver(layout, live);
 
   return {
     id: XMPP_ACTUATOR_ID,
@@ -61,15 +65,17 @@ export function createXmppActuator(options: XmppActuatorOptions): XmppActuator {
     },
 
     plan(target: Target, observed: XmppObserved): PartialPlan<XmppStep> {
-      return planXmpp(target, observed, mainConfig);
+      return planXmpp(target, observed, settings);
     },
 
-    apply(plan: Plan<XmppStep>, target: Target, context: ActuatorContext): Promise<void> {
+    apply(plan: Plan<XmppStep>, target: Target, context: ActuatorContext): Promise<Requeue | undefined> {
       return applyXmppPlan(layout, plan, target, context);
     },
 
-    commit(context: ActuatorContext): Promise<void> {
-      return commitXmpp(layout, observer.hostFiles, options.pidFile, context);
+    async commit(context: ActuatorContext): Promise<void> {
+      await commitXmpp(layout, observer.hostFiles, options.pidFile, context);
+      // What Prosody serves has just changed: the next observe asks it again.
+      live?.forget();
     },
   };
 }

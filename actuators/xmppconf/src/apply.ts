@@ -3,20 +3,22 @@
  * closings are journaled before the accounts change; a host file, the ownership record, goes last).
  */
 import { chown, mkdir } from "node:fs/promises";
-import { join } from "node:path";
-import { ActuatorError, type ActuatorContext, type Plan, type Target } from "@coyote/actuator";
+import { dirname, join } from "node:path";
+import { ActuatorError, requeueAfter, type ActuatorContext, type Plan, type Requeue, type Target } from "@coyote/actuator";
 import { removeStaleTempFiles, writeFileAtomic } from "@coyote/spec";
-import { ACCOUNT_MODE, ensureDataDir, errorText, removeDirIfEmpty, removeFile, type XmppLayout } from "./files.ts";
+import { ACCOUNT_MODE, CERTIFICATE_MODE, CONFIG_MODE, ensureDataDir, errorText, letProsodyThrough, PROSODY_DIR_MODE, removeDirIfEmpty, removeFile, shareWithProsody, type XmppLayout } from "./files.ts";
 import { readJournal } from "./reload.ts";
 import { accountsDir, encodeDataPathPart, HOST_FILE_SUFFIX } from "./render.ts";
 import type { XmppStep } from "./types.ts";
 
 /**
  * Carries out a plan's steps for one service.
+ * @returns a requeue when the plan waits for Prosody (its `await-prosody` step).
  * @throws ActuatorError ApplyFailed naming the file that could not be written or removed.
  */
-export async function applyXmppPlan(layout: XmppLayout, plan: Plan<XmppStep>, target: Target, context: ActuatorContext): Promise<void> {
-  const { bookDir, closeJournal, configFile, dataDir, hostsDir, owner } = layout;
+export async function applyXmppPlan(layout: XmppLayout, plan: Plan<XmppStep>, target: Target, context: ActuatorContext): Promise<Requeue | undefined> {
+  const { bookDir, closeJournal, configFile, dataDir, hostsDir, owner, certificatesDir } = layout;
+  let requeue: Requeue | undefined;
   const step = (what: string, error: unknown) =>
     error instanceof ActuatorError ? error : new ActuatorError("ApplyFailed", `applying xmpp for service ${target.id}: ${what}: ${errorText(error)}`, { cause: error });
   const cleaned = new Set<string>();
@@ -29,9 +31,10 @@ export async function applyXmppPlan(layout: XmppLayout, plan: Plan<XmppStep>, ta
     switch (s.kind) {
       case "write-main-config":
         try {
-          await mkdir(hostsDir, { recursive: true, mode: 0o755 });
+          await prosodyFolders(layout);
           await ensureDataDir(dataDir, owner);
-          await writeFileAtomic(configFile, s.content, { mode: 0o644 });
+          await writeFileAtomic(configFile, s.content, { mode: CONFIG_MODE });
+          await shareWithProsody(configFile, CONFIG_MODE, owner);
         } catch (error) {
           throw step(`writing ${configFile}`, error);
         }
@@ -39,9 +42,10 @@ export async function applyXmppPlan(layout: XmppLayout, plan: Plan<XmppStep>, ta
       case "write-host": {
         const path = join(hostsDir, `${s.domain}${HOST_FILE_SUFFIX}`);
         try {
-          await mkdir(hostsDir, { recursive: true, mode: 0o755 });
+          await prosodyFolders(layout);
           await clean(hostsDir);
-          await writeFileAtomic(path, s.content, { mode: 0o644 });
+          await writeFileAtomic(path, s.content, { mode: CONFIG_MODE });
+          await shareWithProsody(path, CONFIG_MODE, owner);
         } catch (error) {
           throw step(`writing ${path}`, error);
         }
@@ -81,6 +85,31 @@ export async function applyXmppPlan(layout: XmppLayout, plan: Plan<XmppStep>, ta
         }
         break;
       }
+      case "write-certificate": {
+        const path = join(certificatesDir, `${s.domain}.pem`);
+        try {
+          await prosodyFolders(layout);
+          await clean(certificatesDir);
+          await writeFileAtomic(path, s.content, { mode: CERTIFICATE_MODE });
+          if (owner !== undefined) await chown(path, owner.uid, owner.gid);
+        } catch (error) {
+          throw step(`writing ${path}`, error);
+        }
+        break;
+      }
+      case "remove-certificate": {
+        const path = join(certificatesDir, `${s.domain}.pem`);
+        try {
+          await removeFile(path);
+        } catch (error) {
+          throw step(`removing ${path}`, error);
+        }
+        break;
+      }
+      case "await-prosody":
+        // Not a change: the service is not served yet, so the condition says why and it is looked at again.
+        requeue = requeueAfter(s.afterMs, s.reason, s.message);
+        break;
       case "remove-host": {
         const path = join(hostsDir, `${s.domain}${HOST_FILE_SUFFIX}`);
         try {
@@ -99,4 +128,23 @@ export async function applyXmppPlan(layout: XmppLayout, plan: Plan<XmppStep>, ta
     }
   }
   context.logger.debug({ serviceId: target.id, steps: plan.describe }, "xmpp changes applied");
+  return requeue;
+}
+
+/**
+ * Makes Prosody's folders (configuration, `conf.d/`, certificates and the folder holding them)
+ * and, when Prosody runs as another user, gives them to its group (0750) and lets that group
+ * pass through the state folder: Prosody reads them, and nothing else of the state folder.
+ */
+async function prosodyFolders(layout: XmppLayout): Promise<void> {
+  const { configDir, hostsDir, certificatesDir, owner, stateDir } = layout;
+  for (const dir of [hostsDir, certificatesDir]) await mkdir(dir, { recursive: true, mode: PROSODY_DIR_MODE });
+  if (owner === undefined) return;
+  // Only folders under the state folder are given to Prosody's group; a production path such as
+  // /etc/prosody keeps the owner the installer gave it.
+  const under = (dir: string) => dir.startsWith(`${stateDir}/`);
+  for (const dir of new Set([dirname(configDir), configDir, hostsDir, dirname(certificatesDir), certificatesDir])) {
+    if (under(dir)) await shareWithProsody(dir, PROSODY_DIR_MODE, owner);
+  }
+  if ([configDir, certificatesDir, layout.dataDir].some(under)) await letProsodyThrough(stateDir, owner);
 }

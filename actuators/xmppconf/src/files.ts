@@ -3,9 +3,11 @@
  * and bookkeeping folders, and the small file helpers (reads that treat a missing file as
  * absent, removals that tolerate one, folders given Prosody's owner).
  */
-import { chown, lstat, mkdir, readdir, readFile, rmdir, unlink } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { execFileSync } from "node:child_process";
+import { chmod, chown, lstat, mkdir, readdir, readFile, rmdir, stat, unlink } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
 import { ActuatorError } from "@coyote/actuator";
+import { proxyRuntimePaths } from "@coyote/spec";
 import { accountsDir, decodeDataPathPart, DEFAULT_PROSODY_MODULES, HOSTS_DIR, MAIN_CONFIG_FILE, type MainConfigInput } from "./render.ts";
 import type { ObservedAccount, XmppActuatorOptions } from "./types.ts";
 
@@ -13,7 +15,15 @@ import type { ObservedAccount, XmppActuatorOptions } from "./types.ts";
 export const HOST_FILE_NAME = /^([a-z0-9](?:[a-z0-9.-]*[a-z0-9])?)\.cfg\.lua$/;
 /** The mode of an account file: Prosody's group reads it, nobody else. */
 export const ACCOUNT_MODE = 0o640;
+/** The mode of a certificate copy (it holds the key): its owner, Prosody, reads it, nobody else. */
+export const CERTIFICATE_MODE = 0o600;
+/** The mode of a configuration file: Prosody's group reads it, nobody else. */
+export const CONFIG_MODE = 0o640;
+/** The mode of Prosody's folders: its group passes and lists, nobody else. */
+export const PROSODY_DIR_MODE = 0o750;
 const DATA_DIR_MODE = 0o750;
+/** The largest certificate PEM read: a key and a long chain fit many times over. */
+export const MAX_CERTIFICATE_BYTES = 64 * 1024;
 
 /** The owner given to the files and folders the actuator writes, when the options name one. */
 export type FileOwner = { readonly uid: number; readonly gid: number } | undefined;
@@ -28,6 +38,14 @@ export interface XmppLayout {
   readonly hostsDir: string;
   /** The main configuration file. */
   readonly configFile: string;
+  /** The state folder. */
+  readonly stateDir: string;
+  /** The folder of Prosody's certificate copies, `<domain>.pem`. */
+  readonly certificatesDir: string;
+  /** Where the issued certificates are, `<host>.pem`. */
+  readonly certificateSource: string;
+  /** Whether `XmppReady` waits for the running Prosody. */
+  readonly verify: boolean;
   /** The actuator's bookkeeping folder, `<stateDir>/xmppconf`. */
   readonly bookDir: string;
   /** The digests of the configuration Prosody last loaded. */
@@ -46,6 +64,9 @@ export interface XmppLayout {
   readonly mainInput: MainConfigInput;
 }
 
+/** The `logFile` that sends Prosody's log to its standard output. */
+export const CONSOLE_LOG = "*console";
+
 function checkPorts(name: string, ports: readonly number[]): void {
   for (const port of ports) {
     if (!Number.isInteger(port) || port < 1 || port > 65535) throw new TypeError(`creating the xmpp actuator: ${name} holds ${port}, not a port`);
@@ -61,12 +82,17 @@ export function resolveLayout(options: XmppActuatorOptions): XmppLayout {
   checkPorts("s2sPorts", options.s2sPorts);
   const configDir = resolve(options.configDir);
   const dataDir = resolve(options.dataDir);
-  const bookDir = join(resolve(options.stateDir), "xmppconf");
+  const stateDir = resolve(options.stateDir);
+  const bookDir = join(stateDir, "xmppconf");
   return {
     configDir,
     dataDir,
     hostsDir: join(configDir, HOSTS_DIR),
     configFile: join(configDir, MAIN_CONFIG_FILE),
+    stateDir,
+    certificatesDir: resolve(options.certificatesDir ?? join(dirname(configDir), "certs")),
+    certificateSource: resolve(options.certificateSource ?? proxyRuntimePaths(stateDir).certs),
+    verify: options.verifyProsody ?? false,
     bookDir,
     commitStateFile: join(bookDir, "commit.json"),
     closeJournal: join(bookDir, "close-sessions.json"),
@@ -78,14 +104,13 @@ export function resolveLayout(options: XmppActuatorOptions): XmppLayout {
       configDir,
       dataDir,
       pidFile: resolve(options.pidFile),
-      logFile: resolve(options.logFile),
+      logFile: options.logFile === CONSOLE_LOG ? CONSOLE_LOG : resolve(options.logFile),
       logLevel: options.logLevel ?? "info",
       interfaces: [...options.interfaces],
       c2sPorts: [...options.c2sPorts],
       s2sPorts: [...options.s2sPorts],
       modules: options.modules ?? DEFAULT_PROSODY_MODULES,
       requireEncryption: options.requireEncryption ?? true,
-      certificatesDir: options.certificatesDir === undefined ? undefined : resolve(options.certificatesDir),
       runAsRoot: options.runAsRoot ?? false,
     },
   };
@@ -140,10 +165,75 @@ export async function readAccounts(dataDir: string, domain: string, owner: FileO
   return accounts;
 }
 
+/**
+ * A certificate PEM, or undefined when there is none; with whether it has the owner (when given)
+ * and the mode of Prosody's copies.
+ * @throws ActuatorError ReadFailed when it cannot be read or is larger than {@link MAX_CERTIFICATE_BYTES}.
+ */
+export async function readCertificate(path: string, owner: FileOwner): Promise<{ content: string; metadataOk: boolean } | undefined> {
+  let stats;
+  try {
+    stats = await lstat(path);
+  } catch (error) {
+    if (isNotFound(error)) return undefined;
+    throw new ActuatorError("ReadFailed", `reading ${path}: ${errorText(error)}`, { cause: error });
+  }
+  if (!stats.isFile() || stats.size > MAX_CERTIFICATE_BYTES) throw new ActuatorError("ReadFailed", `reading ${path}: not a certificate file of at most ${MAX_CERTIFICATE_BYTES} bytes`);
+  const content = await readText(path);
+  if (content === undefined) return undefined;
+  const metadataOk = (stats.mode & 0o777) === CERTIFICATE_MODE && (owner === undefined || (stats.uid === owner.uid && stats.gid === owner.gid));
+  return { content, metadataOk };
+}
+
 /** Creates a folder (and its parents) and gives it the data owner, as Prosody would have. */
 export async function ensureDataDir(path: string, owner: FileOwner): Promise<void> {
   await mkdir(path, { recursive: true, mode: DATA_DIR_MODE });
   if (owner !== undefined) await chown(path, owner.uid, owner.gid);
+}
+
+/**
+ * Gives a folder or file of Prosody's configuration to Prosody's group (0750 folders, 0640 files),
+ * so that Prosody, running as its own user, reads it and cannot change it.
+ */
+export async function shareWithProsody(path: string, mode: number, owner: FileOwner): Promise<void> {
+  if (owner === undefined) return;
+  await chown(path, -1, owner.gid);
+  await chmod(path, mode);
+}
+
+/**
+ * Lets Prosody's group pass through the state folder (mode 0710, the group Prosody's) to reach
+ * its own folder, without listing it or reading anything else: every other entry of the state
+ * folder keeps its own mode, and its private ones are 0700.
+ */
+export async function letProsodyThrough(stateDir: string, owner: FileOwner): Promise<void> {
+  if (owner === undefined) return;
+  const now = await stat(stateDir);
+  if (now.gid === owner.gid && (now.mode & 0o777) === 0o710) return;
+  await chown(stateDir, -1, owner.gid);
+  await chmod(stateDir, 0o710);
+}
+
+/**
+ * The owner to give Prosody's files ({@link XmppActuatorOptions.fileOwner}): the system user
+ * Prosody runs as when the writer is root (the daemon supervisor and systemd start it as that
+ * user), undefined otherwise (Prosody then runs as the writer's own user).
+ * @param user the system user (`prosody`, which Debian's package makes).
+ * @throws ActuatorError NotInstalled when the writer is root and the user does not exist.
+ */
+export function prosodyFileOwner(user = "prosody"): FileOwner {
+  if (process.getuid?.() !== 0) return undefined;
+  let line = "";
+  try {
+    if (/^[a-z_][a-z0-9_-]{0,31}$/.test(user)) line = execFileSync("getent", ["passwd", user], { encoding: "utf8", timeout: 5000 }).split("\n")[0] ?? "";
+  } catch {
+    // no such user: reported below
+  }
+  const [name, , uid, gid] = line.split(":");
+  if (name !== user || !/^[0-9]+$/.test(uid ?? "") || !/^[0-9]+$/.test(gid ?? "")) {
+    throw new ActuatorError("NotInstalled", `prosody's files: the system user ${JSON.stringify(user)} does not exist (Debian's prosody package makes it)`);
+  }
+  return { uid: Number(uid), gid: Number(gid) };
 }
 
 /** Removes a file; no error when it is already gone. */

@@ -23,8 +23,9 @@ local chunk = assert(loadfile(arg[1], "t", env))
 chunk()
 local function hex(s) return (tostring(s):gsub(".", function(c) return string.format("%02x", c:byte()) end)) end
 for _, key in ipairs({ "pidfile", "data_path", "Include", "VirtualHost" }) do io.write(key, "=", hex(seen[key] or ""), "\\n") end
+if seen.ssl then io.write("certificate=", hex(seen.ssl.certificate), "\\n", "key=", hex(seen.ssl.key), "\\n") end
 for i, v in ipairs(seen.interfaces or {}) do io.write("interface", i, "=", hex(v), "\\n") end
-for k, v in pairs(seen) do if type(v) ~= "table" and k ~= "pidfile" and k ~= "data_path" and k ~= "Include" and k ~= "VirtualHost" then io.write("other:", k, "\\n") end end
+for k, v in pairs(seen) do if type(v) ~= "table" and type(v) ~= "boolean" and k ~= "pidfile" and k ~= "data_path" and k ~= "Include" and k ~= "VirtualHost" then io.write("other:", k, "\\n") end end
 `;
 
 test("every hostile value stays inside its Lua string: luac accepts the file and Lua reads the exact bytes back", async (t) => {
@@ -46,7 +47,6 @@ test("every hostile value stays inside its Lua string: luac accepts the file and
         s2sPorts: [5269],
         modules: DEFAULT_PROSODY_MODULES,
         requireEncryption: true,
-        certificatesDir: undefined,
         runAsRoot: false,
       };
       const file = join(dir, "prosody.cfg.lua");
@@ -61,6 +61,32 @@ test("every hostile value stays inside its Lua string: luac accepts the file and
       assert.ok(lines.includes(`data_path=${hex(value)}`));
       assert.ok(lines.includes(`interface1=${hex(`127.0.0.1${bad}`)}`));
       assert.ok(lines.includes(`Include=${hex(`/etc/prosody${bad}/conf.d/*.cfg.lua`)}`));
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test("a hostile certificate path stays inside the host file's ssl strings, and the file assigns nothing else", async (t) => {
+  if (!requireProgram(t, "lua5.4") || !requireProgram(t, "luac5.4")) return;
+  const dir = await mkdtemp(join(tmpdir(), "coyote-xmpp-hostile-"));
+  try {
+    const reader = join(dir, "read.lua");
+    await writeFile(reader, READER);
+    const hex = (text: string) => Buffer.from(text, "utf8").toString("hex");
+    for (const bad of HOSTILE) {
+      const path = `/srv/certs${bad}/example.org.pem`;
+      const file = join(dir, "example.org.cfg.lua");
+      await writeFile(file, renderHostConfig("example.org", "blog", "SHA-256", path));
+      const syntax = spawnSync("luac5.4", ["-p", file], { encoding: "utf8" });
+      assert.equal(syntax.status, 0, `${JSON.stringify(bad)}: ${syntax.stderr}`);
+      const run = spawnSync("lua5.4", [reader, file], { encoding: "utf8" });
+      assert.equal(run.status, 0, `${JSON.stringify(bad)}: ${run.stderr}`);
+      const lines = run.stdout.split("\n").filter((line) => line !== "");
+      assert.ok(lines.includes(`VirtualHost=${hex("example.org")}`), run.stdout);
+      assert.ok(lines.includes(`certificate=${hex(path)}`), `${JSON.stringify(bad)}: ${run.stdout}`);
+      assert.ok(lines.includes(`key=${hex(path)}`));
+      assert.deepEqual(lines.filter((line) => line.startsWith("other:")), ["other:password_hash"], `${JSON.stringify(bad)}: no other assignment`);
     }
   } finally {
     await rm(dir, { recursive: true, force: true });

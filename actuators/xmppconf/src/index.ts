@@ -17,11 +17,13 @@ export {
   type XmppObserved,
   type XmppStep,
 } from "./actuator.ts";
+export { CONSOLE_LOG, prosodyFileOwner } from "./files.ts";
 export {
   accountFile,
   accountsDir,
   decodeDataPathPart,
   DEFAULT_PROSODY_MODULES,
+  DISABLED_SASL_MECHANISMS,
   encodeDataPathPart,
   HOST_FILE_SUFFIX,
   HOSTS_DIR,

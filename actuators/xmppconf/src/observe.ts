@@ -3,11 +3,13 @@
  * credentials its spec names. The host files are cached across services, since every service's
  * observe needs every VirtualHost's owner.
  */
+import { join } from "node:path";
 import { DirectoryCache, memoizeByIdentity, type ActuatorContext, type Target } from "@coyote/actuator";
-import { readCredentials } from "@coyote/spec";
-import { HOST_FILE_NAME, readAccounts, readText, type XmppLayout } from "./files.ts";
+import { certificateFileName, readCredentials } from "@coyote/spec";
+import { readCertificate, HOST_FILE_NAME, readAccounts, readText, type XmppLayout } from "./files.ts";
+import type { LiveCheck } from "./live.ts";
 import { HOST_FILE_SUFFIX, parseHostFile } from "./render.ts";
-import type { ObservedAccount, ObservedHostFile, XmppObserved } from "./types.ts";
+import type { ObservedAccount, ObservedCertificate, ObservedHostFile, XmppObserved } from "./types.ts";
 
 /** The actuator's `observe`, and the host-file cache `commit` reads too. */
 export interface XmppObserver {
@@ -18,7 +20,7 @@ export interface XmppObserver {
 }
 
 /** Makes the observer of one actuator; nothing is read until it is called. */
-export function createObserver(layout: XmppLayout): XmppObserver {
+export function createObserver(layout: XmppLayout, live?: LiveCheck): XmppObserver {
   // Every service's observe needs every VirtualHost's owner; the cache re-reads only what changed.
   const hostFiles = new DirectoryCache<ObservedHostFile>(
     layout.hostsDir,
@@ -56,14 +58,21 @@ export function createObserver(layout: XmppLayout): XmppObserver {
         if (domain !== undefined && file.owner === target.id) domains.add(domain);
       }
       const accounts = new Map<string, ObservedAccount[]>();
-      for (const domain of [...domains].sort()) accounts.set(domain, await readAccounts(layout.dataDir, domain, layout.owner));
+      const certificates = new Map<string, ObservedCertificate>();
+      for (const domain of [...domains].sort()) {
+        accounts.set(domain, await readAccounts(layout.dataDir, domain, layout.owner));
+        const issued = await readCertificate(join(layout.certificateSource, certificateFileName(domain)), undefined);
+        const copy = await readCertificate(join(layout.certificatesDir, `${domain}.pem`), layout.owner);
+        certificates.set(domain, { issued: issued?.content, copy: copy?.content, copyMetadataOk: copy?.metadataOk ?? false });
+      }
       let credentials: ReadonlyMap<string, string> = new Map();
       if (target.spec !== undefined) {
         const read = await readCredentials(target.spec, (name) => context.store.readSecret(name));
         if (read.missing.length > 0) context.logger.warn({ serviceId: target.id, secrets: read.missing }, "xmpp credentials named by the spec are missing from secrets/");
         credentials = read.hashes;
       }
-      return { mainConfig: await readText(layout.configFile), hostFiles: files, accounts, credentials };
+      const prosody = wantedDomains.length > 0 ? await live?.check(context.signal) : undefined;
+      return { mainConfig: await readText(layout.configFile), hostFiles: files, accounts, credentials, certificates, ...(prosody === undefined ? {} : { live: prosody }) };
     },
   };
 }

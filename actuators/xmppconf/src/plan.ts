@@ -2,6 +2,7 @@
  * Planning: from what observe saw and the service's spec, the steps that make Prosody serve the
  * service's domains and users. Pure: it reads nothing and writes nothing.
  */
+import { join } from "node:path";
 import type { Target } from "@coyote/actuator";
 import type { PartialPlan } from "@coyote/actuator/unmet";
 import { MISSING_CREDENTIAL, withCredentials, type ServiceSpec } from "@coyote/spec";
@@ -16,6 +17,14 @@ interface Problem {
   readonly message: string;
 }
 
+/** What a plan needs besides the target and what was observed: fixed by the actuator's options. */
+export interface PlanSettings {
+  /** The rendered main configuration. */
+  readonly mainConfig: string;
+  /** The folder of Prosody's certificate copies, `<domain>.pem`. */
+  readonly certificatesDir: string;
+}
+
 /** One entry of a spec's `xmpp.users`. */
 type XmppUser = NonNullable<ServiceSpec["xmpp"]>["users"][number];
 
@@ -23,9 +32,11 @@ type XmppUser = NonNullable<ServiceSpec["xmpp"]>["users"][number];
  * Plans the changes for one service. A domain another file already defines, or a user whose hash
  * is unusable, is left as it is and named in the plan's `unmet`: the steps do the rest, and the
  * condition reports the problems. Once the rest is done the plan has no steps, whatever is unmet.
- * @param mainConfig the rendered main configuration, written when the service serves a domain.
+ * @param settings the rendered main configuration (written when the service serves a domain) and
+ *   the folder of Prosody's certificate copies.
  */
-export function planXmpp(target: Target, observed: XmppObserved, mainConfig: string): PartialPlan<XmppStep> {
+export function planXmpp(target: Target, observed: XmppObserved, settings: PlanSettings): PartialPlan<XmppStep> {
+  const { mainConfig, certificatesDir } = settings;
   const steps: XmppStep[] = [];
   const describe: string[] = [];
   const problems: Problem[] = [];
@@ -61,7 +72,7 @@ export function planXmpp(target: Target, observed: XmppObserved, mainConfig: str
       continue;
     }
     const [hash = "SHA-1"] = byHash.keys();
-    const content = renderHostConfig(domain, target.id, hash);
+    const content = renderHostConfig(domain, target.id, hash, join(certificatesDir, `${domain}.pem`));
     if (owned.get(domain)?.content !== content) {
       steps.push({ kind: "write-host", domain, content });
       describe.push(`${owned.has(domain) ? "rewrite" : "add"} VirtualHost ${domain}`);
@@ -72,6 +83,16 @@ export function planXmpp(target: Target, observed: XmppObserved, mainConfig: str
   const writes: XmppStep[] = [];
   const removals: XmppStep[] = [];
   const close: string[] = [];
+  const uncertified: string[] = [];
+  for (const domain of served) {
+    // Prosody's own copy of the certificate issued for the domain: the issued one is not Prosody's to read.
+    const certificate = observed.certificates?.get(domain);
+    if (certificate?.issued === undefined) uncertified.push(domain);
+    else if (certificate.copy !== certificate.issued || !certificate.copyMetadataOk) {
+      writes.push({ kind: "write-certificate", domain, content: certificate.issued });
+      describe.push(`${certificate.copy === undefined ? "add" : "update"} the certificate of ${domain}`);
+    }
+  }
   for (const domain of served) {
     const want = rendered.get(domain) ?? new Map<string, string>();
     const have = new Map((observed.accounts.get(domain) ?? []).map((a) => [a.username, a]));
@@ -98,6 +119,10 @@ export function planXmpp(target: Target, observed: XmppObserved, mainConfig: str
       removals.push({ kind: "remove-account", domain, file: account.file });
       describe.push(`remove account ${account.username}@${domain}`);
     }
+    if (observed.certificates?.get(domain)?.copy !== undefined) {
+      removals.push({ kind: "remove-certificate", domain });
+      describe.push(`remove the certificate of ${domain}`);
+    }
   }
   if (close.length > 0) {
     steps.push({ kind: "close-sessions", jids: close.sort() });
@@ -107,6 +132,12 @@ export function planXmpp(target: Target, observed: XmppObserved, mainConfig: str
   for (const domain of dropped) {
     steps.push({ kind: "remove-host", domain });
     describe.push(`remove VirtualHost ${domain}`);
+  }
+
+  const waiting = awaitProsody(target.id, served, uncertified, observed, steps.length > 0);
+  if (waiting !== undefined) {
+    steps.push(waiting);
+    describe.push(waiting.message);
   }
 
   // One bad user does not hold back the others: what can be done is planned, what cannot is
@@ -195,4 +226,24 @@ function desiredAccounts(users: readonly XmppUser[], served: readonly string[], 
     accounts.set(user.username, parsed.credential);
   }
   return { desired, keep };
+}
+
+/**
+ * The step that waits for the running Prosody, when it is verified and does not serve the service
+ * yet: Prosody down, a domain without an issued certificate, a VirtualHost not active, or the
+ * service's files about to change (they reach Prosody at the commit). Undefined when Prosody is
+ * not verified (the condition then means "configured") or serves every domain.
+ */
+function awaitProsody(id: string, served: readonly string[], uncertified: readonly string[], observed: XmppObserved, changing: boolean): Extract<XmppStep, { kind: "await-prosody" }> | undefined {
+  const live = observed.live;
+  if (live === undefined || served.length === 0) return undefined;
+  const why: string[] = [];
+  if (live.down !== undefined) why.push(live.down);
+  if (uncertified.length > 0) why.push(`no certificate is issued for ${uncertified.join(", ")} yet`);
+  const inactive = served.filter((domain) => !live.hosts.has(domain));
+  if (live.down === undefined && inactive.length > 0) why.push(`prosody has not activated ${inactive.join(", ")} yet`);
+  if (why.length === 0 && !changing) return undefined;
+  const reason = live.down !== undefined ? "ProsodyDown" : uncertified.length > 0 ? "CertificateMissing" : "XmppPending";
+  const message = `xmpp for service ${id} is not served yet: ${why.length > 0 ? why.join("; ") : "its new configuration reaches prosody at the commit"}`;
+  return { kind: "await-prosody", reason, message, afterMs: reason === "XmppPending" ? 1000 : 5000 };
 }

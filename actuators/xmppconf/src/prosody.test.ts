@@ -9,7 +9,7 @@ import { ActuatorError, commitActuator, converge, type ActuatorContext, type Tar
 import { createLogger, type CoyoteLogger } from "@coyote/log";
 import { ServerSpec, ServiceSpec, StateStore } from "@coyote/spec";
 import type { Client } from "@xmpp/client";
-import { accountFile, createXmppActuator, DEFAULT_PROSODY_MODULES, scramSha1Credentials, scramSha256Credentials, type XmppActuator, type XmppActuatorOptions } from "./index.ts";
+import { accountFile, createXmppActuator, DEFAULT_PROSODY_MODULES, prosodyFileOwner, scramSha1Credentials, scramSha256Credentials, type XmppActuator, type XmppActuatorOptions } from "./index.ts";
 import { disconnected, freePort, login, pings, requireProgram, startProsody, type RunningProsody, type ScramMechanism } from "./test/prosody.ts";
 
 const hasProsody = spawnSync("sh", ["-c", "command -v prosody && command -v prosodyctl"]).status === 0;
@@ -351,6 +351,8 @@ describe("xmppconf against a real prosody", { skip: !hasProsody && process.env.C
         pidFile: join(prod, "run", "prosody.pid"),
         logFile: join(prod, "log", "prosody.log"),
         certificatesDir: join(prod, "certs"),
+        // Under root, the files are given to the prosody user, as the minion gives them.
+        fileOwner: prosodyFileOwner(),
       });
       // Only apply: this configuration is checked, never started (it would listen on 5222).
       const spec = service("alpha", ["example.org"], [{ username: "alice", domain: "example.org", passwordHash: hash.alice }]);

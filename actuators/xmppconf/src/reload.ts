@@ -7,8 +7,10 @@
 import { createHash } from "node:crypto";
 import { mkdir } from "node:fs/promises";
 import { ActuatorError, type ActuatorContext, type DirectoryCache } from "@coyote/actuator";
-import { isPidAlive, writeFileAtomic } from "@coyote/spec";
+import { join } from "node:path";
+import { writeFileAtomic } from "@coyote/spec";
 import { errorText, readText, removeFile, type XmppLayout } from "./files.ts";
+import { prosodyPid } from "./live.ts";
 import { parseHostList, runCommand, summarize, type CommandResult } from "./prosodyctl.ts";
 import { luaString, MAIN_CONFIG_FILE } from "./render.ts";
 import type { ObservedHostFile } from "./types.ts";
@@ -51,7 +53,7 @@ async function readCommitState(layout: XmppLayout): Promise<CommitState> {
   }
 }
 
-/** A digest of everything Prosody reads as configuration: the main file and every host file. */
+/** A digest of everything Prosody reads as configuration: the main file, every host file and their certificates. */
 async function configDigest(layout: XmppLayout, hostFiles: DirectoryCache<ObservedHostFile>): Promise<{ digest: string; virtualHosts: Set<string>; hosts: Record<string, string> }> {
   const hash = createHash("sha256");
   hash.update(`${MAIN_CONFIG_FILE}\0${(await readText(layout.configFile)) ?? "\0missing"}\0`);
@@ -65,13 +67,9 @@ async function configDigest(layout: XmppLayout, hostFiles: DirectoryCache<Observ
       hosts[host] = fileDigest;
     }
   }
+  // A renewed certificate is loaded by the same reload as a changed file.
+  for (const host of [...virtualHosts].sort()) hash.update(`${host}.pem\0${(await readText(join(layout.certificatesDir, `${host}.pem`))) ?? "\0missing"}\0`);
   return { digest: hash.digest("hex"), virtualHosts, hosts };
-}
-
-async function prosodyPid(layout: XmppLayout): Promise<number | undefined> {
-  const text = await readText(layout.pidFile);
-  const pid = Number(text?.trim());
-  return Number.isInteger(pid) && pid > 0 && isPidAlive(pid) ? pid : undefined;
 }
 
 async function shell(layout: XmppLayout, line: string, context: ActuatorContext): Promise<CommandResult> {
@@ -101,7 +99,7 @@ export async function commitXmpp(layout: XmppLayout, hostFiles: DirectoryCache<O
   const pending = await readJournal(layout);
   if (state.configDigest === digest && pending.length === 0) return;
 
-  const pid = await prosodyPid(layout);
+  const pid = await prosodyPid(layout.pidFile);
   if (pid === undefined) {
     // Prosody reads the configuration as it is when it starts, and has no session to close.
     context.logger.info({ pidFile: pidFileOption }, "prosody is not running: nothing to reload");

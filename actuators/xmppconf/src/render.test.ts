@@ -29,7 +29,6 @@ const input: MainConfigInput = {
   s2sPorts: [5269],
   modules: DEFAULT_PROSODY_MODULES,
   requireEncryption: true,
-  certificatesDir: "/etc/prosody/certs",
   runAsRoot: false,
 };
 
@@ -47,7 +46,9 @@ test("renders the main configuration deterministically from the options", () => 
     'authentication = "internal_hashed"',
     "c2s_require_encryption = true",
     "s2s_require_encryption = true",
-    'certificates = "/etc/prosody/certs"',
+    "s2s_secure_auth = true",
+    "allow_registration = false",
+    'disable_sasl_mechanisms = { "DIGEST-MD5"; "LOGIN"; "PLAIN"; "X-OAUTH2" }',
     'Include "/etc/prosody/conf.d/*.cfg.lua"',
   ]) {
     assert.ok(text.split("\n").includes(line), `has ${line}`);
@@ -55,12 +56,14 @@ test("renders the main configuration deterministically from the options", () => 
   assert.doesNotMatch(text, /run_as_root|^VirtualHost|"register"/m);
   assert.ok(text.trimEnd().endsWith('Include "/etc/prosody/conf.d/*.cfg.lua"'), "hosts come after every global option");
 
-  const test = renderMainConfig({ ...input, runAsRoot: true, requireEncryption: false, modules: ["saslauth"], certificatesDir: undefined, logLevel: "debug" });
+  const test = renderMainConfig({ ...input, runAsRoot: true, requireEncryption: false, modules: ["saslauth"], logLevel: "debug", logFile: "*console" });
   assert.match(test, /^run_as_root = true$/m);
   assert.match(test, /^c2s_require_encryption = false$/m);
   assert.match(test, /^modules_enabled = \{ "saslauth"; "admin_shell" \}$/m, "admin_shell is always loaded: commit needs it");
   assert.match(test, /^log = \{ debug = /m);
-  assert.doesNotMatch(test, /certificates =/);
+  assert.match(test, /^s2s_secure_auth = false$/m);
+  assert.match(test, /^log = \{ debug = "\*console" \}$/m, "prosody's log to its standard output");
+  assert.match(test, /^disable_sasl_mechanisms = \{ "DIGEST-MD5"; "LOGIN"; "PLAIN"; "X-OAUTH2" \}$/m, "SCRAM only, even without TLS");
 });
 
 test("escapes Lua strings as prosody's serializer does", () => {

@@ -45,6 +45,12 @@ export const DEFAULT_PROSODY_MODULES: readonly string[] = [
   "admin_shell",
 ];
 
+/**
+ * The SASL mechanisms Prosody must never offer: every one but SCRAM (PLAIN and LOGIN send the
+ * password itself, DIGEST-MD5 needs it in clear on the server).
+ */
+export const DISABLED_SASL_MECHANISMS: readonly string[] = ["DIGEST-MD5", "LOGIN", "PLAIN", "X-OAUTH2"];
+
 /** What the main configuration file is rendered from (resolved, absolute paths). */
 export interface MainConfigInput {
   /** The configuration folder (the per-host files are in its `conf.d/`). */
@@ -53,7 +59,7 @@ export interface MainConfigInput {
   readonly dataDir: string;
   /** Prosody's `pidfile`. */
   readonly pidFile: string;
-  /** The file Prosody logs to. */
+  /** The file Prosody logs to, or `*console` for its standard output. */
   readonly logFile: string;
   /** The lowest level written to the log file. */
   readonly logLevel: "debug" | "info" | "warn" | "error";
@@ -67,8 +73,6 @@ export interface MainConfigInput {
   readonly modules: readonly string[];
   /** Whether clients and servers must use TLS (`c2s_require_encryption`, `s2s_require_encryption`). */
   readonly requireEncryption: boolean;
-  /** Prosody's `certificates` folder, when there is one. */
-  readonly certificatesDir: string | undefined;
   /** Whether to allow Prosody (and prosodyctl) to run as root, for tests that run as root. */
   readonly runAsRoot: boolean;
 }
@@ -134,14 +138,16 @@ export function renderMainConfig(input: MainConfigInput): string {
     "http_ports = { }",
     "https_ports = { }",
     "",
+    // SCRAM only: the stored credentials are SCRAM keys, and PLAIN would hand the password over.
     'authentication = "internal_hashed"',
+    `disable_sasl_mechanisms = ${luaList(DISABLED_SASL_MECHANISMS)}`,
     'storage = "internal"',
+    // Accounts come from the specs only.
     "allow_registration = false",
     `c2s_require_encryption = ${String(input.requireEncryption)}`,
     `s2s_require_encryption = ${String(input.requireEncryption)}`,
-  );
-  if (input.certificatesDir !== undefined) lines.push(`certificates = ${luaString(input.certificatesDir)}`);
-  lines.push(
+    // A peer server proves its name with a valid certificate; dialback alone is not enough.
+    `s2s_secure_auth = ${String(input.requireEncryption)}`,
     "",
     `modules_enabled = ${luaList(modules)}`,
     "",
@@ -162,11 +168,13 @@ const VIRTUAL_HOST_LINE = /^\s*VirtualHost\s*\(?\s*["']([^"']+)["']/gm;
  * `password_hash` tells the host's `internal_hashed` store which SCRAM hash its accounts hold.
  * Prosody reads one per host, so a host's accounts must all share it; SHA-1, Prosody's default,
  * is left unsaid, so that the files of the hosts made before SHA-256 stay byte for byte the same.
+ * `ssl` names the host's certificate for c2s and s2s alike.
  * @param domain the VirtualHost.
  * @param serviceId the service that owns it.
  * @param hash the SCRAM hash of the host's accounts.
+ * @param certificate the PEM (key, then chain) Prosody reads for the host, when it has one.
  */
-export function renderHostConfig(domain: string, serviceId: string, hash: ScramHash = "SHA-1"): string {
+export function renderHostConfig(domain: string, serviceId: string, hash: ScramHash = "SHA-1", certificate?: string): string {
   // The service id is written into a comment line and the domain into a Lua string: both must be
   // what their schemas say, so that neither can end the comment or the string.
   if (!ServiceId.safeParse(serviceId).success) throw new TypeError(`rendering a prosody host file: not a service id: ${JSON.stringify(serviceId)}`);
@@ -176,6 +184,8 @@ export function renderHostConfig(domain: string, serviceId: string, hash: ScramH
     `-- coyote-owner: ${serviceId}`,
     `VirtualHost ${luaString(domain)}`,
     ...(hash === "SHA-256" ? [`password_hash = ${luaString(hash)}`] : []),
+    // One PEM holds the key and the chain; LuaSec finds each in it.
+    ...(certificate === undefined ? [] : [`ssl = { certificate = ${luaString(certificate)}; key = ${luaString(certificate)} }`]),
     "",
   ].join("\n");
 }

@@ -18,7 +18,7 @@ export interface XmppActuatorOptions {
   readonly interfaces: readonly string[];
   /** Prosody's pid file (`/run/prosody/prosody.pid`): `commit` reloads only a running Prosody. */
   readonly pidFile: string;
-  /** The file Prosody logs to (`/var/log/prosody/prosody.log`). */
+  /** The file Prosody logs to (`/var/log/prosody/prosody.log`), or `*console` for its standard output. */
   readonly logFile: string;
   /** The lowest level Prosody logs (default `info`). */
   readonly logLevel?: "debug" | "info" | "warn" | "error";
@@ -31,14 +31,30 @@ export interface XmppActuatorOptions {
    * on loopback turn it off.
    */
   readonly requireEncryption?: boolean;
-  /** Prosody's `certificates` folder (`<host>.crt`/`<host>.key` or `<host>/fullchain.pem`), if any. */
+  /**
+   * Where the certificates of the box's names are issued, one PEM per name holding the key and then
+   * the chain (`<host>.pem`, `certificateFileName`): snickers' `proxy/certs/` by default.
+   */
+  readonly certificateSource?: string;
+  /**
+   * Prosody's own copies of its VirtualHosts' certificates, `<domain>.pem` (mode 0600, owned by
+   * {@link XmppActuatorOptions.fileOwner}): the source folder is the proxy's and stays closed to
+   * Prosody. `<configDir>/../certs` by default.
+   */
   readonly certificatesDir?: string;
+  /**
+   * Whether each service's `XmppReady` waits for the running Prosody to serve its VirtualHosts
+   * (default false: the condition then means "configured", for a box whose Prosody nobody runs).
+   */
+  readonly verifyProsody?: boolean;
   /** Render `run_as_root = true`, for tests that run as root; production runs Prosody as its own user. */
   readonly runAsRoot?: boolean;
   /**
-   * The owner given to the account files and folders the actuator writes. Production passes the
-   * `prosody` user's uid and gid (the minion runs as root, Prosody does not, and account files are
-   * mode 0640); without it they keep the writer's owner.
+   * The user Prosody runs as, when it is not the writer's: the `prosody` user's uid and gid when
+   * the minion runs as root ({@link prosodyFileOwner}). Its data folder and account files are given
+   * to it, its certificate copies too (0600), and its configuration to its group (0640 in 0750
+   * folders); the state folder lets its group pass through (0710) without listing it. Without it
+   * every file keeps the writer's owner.
    */
   readonly fileOwner?: { readonly uid: number; readonly gid: number };
   /** How long one prosodyctl call may take before `commit` gives up (default 30 s). */
@@ -82,6 +98,27 @@ export interface XmppObserved {
   readonly accounts: ReadonlyMap<string, readonly ObservedAccount[]>;
   /** The hashes of the secrets the spec's users name, by secret name. */
   readonly credentials?: ReadonlyMap<string, string>;
+  /**
+   * The certificates of the domains the service asks for or owns, by domain: the issued PEM
+   * (undefined while none is issued) and Prosody's copy (undefined when missing), with whether
+   * the copy has the owner and mode the actuator gives.
+   */
+  readonly certificates?: ReadonlyMap<string, ObservedCertificate>;
+  /**
+   * What the running Prosody serves, when the actuator verifies it: `down` says why it does not
+   * run (undefined when it does), `hosts` the VirtualHosts it has activated.
+   */
+  readonly live?: { readonly down: string | undefined; readonly hosts: ReadonlySet<string> };
+}
+
+/** One domain's certificate as observed. */
+export interface ObservedCertificate {
+  /** The issued PEM (key and chain), or undefined while none is issued. */
+  readonly issued: string | undefined;
+  /** Prosody's copy, or undefined when missing. */
+  readonly copy: string | undefined;
+  /** Whether the copy has the owner and mode the actuator gives its key files. */
+  readonly copyMetadataOk: boolean;
 }
 
 /** One change the actuator makes. */
@@ -91,7 +128,11 @@ export type XmppStep =
   | { readonly kind: "close-sessions"; readonly jids: readonly string[] }
   | { readonly kind: "write-account"; readonly domain: string; readonly file: string; readonly content: string }
   | { readonly kind: "remove-account"; readonly domain: string; readonly file: string }
-  | { readonly kind: "remove-host"; readonly domain: string };
+  | { readonly kind: "remove-host"; readonly domain: string }
+  | { readonly kind: "write-certificate"; readonly domain: string; readonly content: string }
+  | { readonly kind: "remove-certificate"; readonly domain: string }
+  /** Prosody does not serve the service yet: the apply asks to be called again after `afterMs`. */
+  | { readonly kind: "await-prosody"; readonly reason: "ProsodyDown" | "CertificateMissing" | "XmppPending"; readonly message: string; readonly afterMs: number };
 
 /** The xmppconf actuator, with the paths a caller (or a test starting Prosody) needs. */
 export interface XmppActuator extends Actuator<XmppObserved, XmppStep> {

@@ -32,6 +32,8 @@ declare module "@xmpp/client" {
   export interface Client extends EventEmitter {
     readonly status: string;
     start(): Promise<{ toString(): string }>;
+    /** Sends a stanza. */
+    send(element: Element): Promise<void>;
     stop(): Promise<unknown>;
     readonly reconnect: { stop(): void };
     readonly iqCaller: { request(element: Element, timeout?: number): Promise<Element> };

@@ -52,9 +52,10 @@ export interface RunningProsody {
  * Starts `prosody -F --config <file>` (0.12: `-F` keeps it in the foreground), its output going to
  * a file, and waits until its c2s port accepts connections and its admin socket exists.
  */
-export async function startProsody(options: { configFile: string; outputFile: string; logFile: string; c2sPort: number; adminSocket: string }): Promise<RunningProsody> {
+export async function startProsody(options: { configFile: string; outputFile: string; logFile: string; c2sPort: number; adminSocket: string; user?: { uid: number; gid: number } }): Promise<RunningProsody> {
   const output = await open(options.outputFile, "a");
-  const child = spawn("prosody", ["-F", "--config", options.configFile], { stdio: ["ignore", output.fd, output.fd] });
+  // As the daemon supervisor does: its own process group, and its own user when one is given.
+  const child = spawn("prosody", ["-F", "--config", options.configFile], { stdio: ["ignore", output.fd, output.fd], detached: true, ...options.user });
   await output.close();
   const pid = child.pid;
   if (pid === undefined) throw new Error("starting prosody: no pid");
@@ -86,8 +87,8 @@ export async function startProsody(options: { configFile: string; outputFile: st
   };
 }
 
-/** The outcome of a login attempt. */
-export type LoginResult = { readonly ok: true; readonly client: Client } | { readonly ok: false; readonly error: string };
+/** The outcome of a login attempt, with the SASL mechanisms the server offered. */
+export type LoginResult = ({ readonly ok: true; readonly client: Client } | { readonly ok: false; readonly error: string }) & { readonly mechanisms: readonly string[] };
 
 /**
  * The client side of SCRAM-SHA-256 (RFC 7677), which @xmpp/client lacks, written from the RFC
@@ -134,12 +135,14 @@ export type ScramMechanism = "SCRAM-SHA-1" | "SCRAM-SHA-256";
  * (the test fails to log in if Prosody does not offer it), without reconnecting after a disconnect.
  */
 export async function login(port: number, domain: string, username: string, password: string, mechanism: ScramMechanism = "SCRAM-SHA-1"): Promise<LoginResult> {
+  let offered: readonly string[] = [];
   const xmpp = client({
     service: `xmpp://127.0.0.1:${port}`,
     domain,
     resource: "test",
     timeout: 10_000,
     credentials: async (authenticate, mechanisms) => {
+      offered = [...mechanisms];
       if (!mechanisms.includes(mechanism)) throw new Error(`${mechanism} not offered (${mechanisms.join(", ")})`);
       await authenticate({ username, password }, mechanism);
     },
@@ -150,11 +153,11 @@ export async function login(port: number, domain: string, username: string, pass
   xmpp.on("error", () => undefined);
   try {
     await xmpp.start();
-    return { ok: true, client: xmpp };
+    return { ok: true, client: xmpp, mechanisms: offered };
   } catch (error) {
     await xmpp.stop().catch(() => undefined);
     const condition = (error as { condition?: unknown }).condition;
-    return { ok: false, error: typeof condition === "string" ? condition : error instanceof Error ? error.message : String(error) };
+    return { ok: false, error: typeof condition === "string" ? condition : error instanceof Error ? error.message : String(error), mechanisms: offered };
   }
 }
 
@@ -176,4 +179,44 @@ export async function disconnected(xmpp: Client, timeoutMs: number): Promise<boo
     await sleep(50);
   }
   return false;
+}
+
+/**
+ * Speaks to Prosody's c2s port without TLS, as a client that never upgrades would: opens a stream,
+ * reads its features, then sends `then` (an element) and reads the answer. Bounded: 5 s, 64 KiB.
+ * @returns the features and the answer as received.
+ */
+export async function plainStream(port: number, domain: string, then: string): Promise<{ features: string; answer: string }> {
+  const socket = connect({ host: "127.0.0.1", port });
+  socket.setEncoding("utf8");
+  let received = "";
+  let features = "";
+  const done = new Promise<{ features: string; answer: string }>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      socket.destroy();
+      resolve({ features, answer: features === "" ? "" : received.slice(received.indexOf("</stream:features>") + "</stream:features>".length) });
+    }, 5000);
+    socket.on("data", (chunk: string) => {
+      received += chunk;
+      if (received.length > 65536) socket.destroy(new Error("more than 64 KiB"));
+      const end = received.indexOf("</stream:features>");
+      if (features === "" && end !== -1) {
+        features = received.slice(0, end + "</stream:features>".length);
+        socket.write(then);
+        return;
+      }
+      const answer = features === "" ? "" : received.slice(features.length);
+      if (/<\/(failure|iq|challenge|success)>|<(failure|iq|challenge|success)[^>]*\/>|<\/stream:stream>/.test(answer)) {
+        clearTimeout(timer);
+        socket.destroy();
+        resolve({ features, answer });
+      }
+    });
+    socket.once("error", (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+  });
+  socket.write(`<?xml version='1.0'?><stream:stream to='${domain}' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>`);
+  return done;
 }
