@@ -7,6 +7,8 @@ import type { CoyoteLogger } from "@coyote/log";
 import { specPath, type StateStore } from "@coyote/spec";
 import { cookieHeader, parseCookies } from "./lib/cookies.ts";
 import { crmEnv, exportCrmEnv } from "./lib/env.ts";
+import { autoconfigAsk } from "./lib/autoconfig.ts";
+import { answerAutoconfig, MailDomains } from "./lib/autoconfig-answer.ts";
 import { clientAddress, forwardingSecret, HSTS, originsFor, ownHosts, proxiedOverHttps, type OwnHosts } from "./lib/forwarding.ts";
 import { CrmError } from "./lib/errors.ts";
 import { decide, isAsset } from "./lib/gate.ts";
@@ -139,6 +141,7 @@ export async function startCrm(options: CrmServerOptions): Promise<RunningCrm> {
   let setReady: () => void = () => undefined;
   const ready = new Promise<void>((resolve) => (setReady = resolve));
 
+  const mailDomains = new MailDomains(store);
   const session = sessionCookieName(secure);
   const csrf = csrfCookieName(secure);
   const server: Server = createServer((req, res) => {
@@ -148,6 +151,12 @@ export async function startCrm(options: CrmServerOptions): Promise<RunningCrm> {
       // Only the box's own names: a foreign Host is a rebinding page or a misrouted request.
       const hostHeader = (req.headers.host ?? "").toLowerCase();
       const ownOrigins = originsFor(hostHeader, own);
+      // Mail apps' autoconfig is asked of each mail domain's own name (snitch-proxy routes it here).
+      const ask = autoconfigAsk(hostHeader, req.url ?? "/");
+      if (ask.kind !== "not-autoconfig") {
+        await answerAutoconfig(req.method ?? "GET", ask, res, mailDomains, current);
+        return;
+      }
       if (ownOrigins === undefined) {
         refuse(res, 421, `this panel does not answer to the name ${JSON.stringify(hostHeader.slice(0, 300))}`);
         return;
