@@ -1,10 +1,11 @@
-import type { Actuator, ActuatorContext, Plan, Target } from "@coyote/actuator";
+import type { Actuator, ActuatorContext, Plan, Requeue, Target } from "@coyote/actuator";
 import type { PartialPlan } from "@coyote/actuator/unmet";
 import { FileCache } from "@coyote/actuator";
 import type { ServerSpec } from "@coyote/spec";
 import { withCredentials } from "@coyote/spec";
 import { applyMail } from "./apply.ts";
 import { commitMail } from "./commit.ts";
+import { LiveCheck } from "./live.ts";
 import { observeMail, type MailObserved } from "./observe.ts";
 import { resolveOptions } from "./options.ts";
 import type { MailActuatorOptions } from "./options.ts";
@@ -36,6 +37,10 @@ export const MAIL_CONDITION = "MailReady";
  * aliases leave the maps at the next commit, and its DKIM key and record are removed. Its
  * Maildirs are never deleted: mail is not lost because a spec was removed, perhaps by mistake.
  *
+ * With `verifyDaemons`, `MailReady` is True only once the running Postfix has loaded the service's
+ * maps and the running Dovecot knows its mailboxes; until then the apply asks to be called again
+ * and the condition names the daemon that is down or behind.
+ *
  * Signing outgoing mail (OpenDKIM or similar) is out of scope: the keys are made and published so
  * that a signer can be added without touching DNS.
  * @throws ActuatorError `InvalidOptions` (terminal) for a bad option.
@@ -45,13 +50,14 @@ export function createMailActuator(options: MailActuatorOptions): Actuator<MailO
   const paths = mailPaths(resolved.stateDir);
   // Every service's observe consults the domain index; it is parsed again only when it changed.
   const domainIndex = new FileCache(paths.index, (text) => MailDomainIndex.parse(JSON.parse(text)).owners);
+  const live = resolved.verifyDaemons ? new LiveCheck(resolved, paths) : undefined;
   return {
     id: MAIL_ACTUATOR_ID,
     condition: MAIL_CONDITION,
     appliesTo: (spec) => spec.mail !== undefined,
 
     observe(target: Target, context: ActuatorContext): Promise<MailObserved> {
-      return observeMail(paths, domainIndex, resolved.dkimSelector, target, context);
+      return observeMail(paths, domainIndex, resolved.dkimSelector, target, context, live);
     },
 
     plan(target: Target, observed: MailObserved, _server: ServerSpec): PartialPlan<MailStep> {
@@ -59,7 +65,7 @@ export function createMailActuator(options: MailActuatorOptions): Actuator<MailO
       return planMail(resolved, target.spec === undefined ? target : { ...target, spec: withCredentials(target.spec, observed.credentials ?? new Map()) }, observed);
     },
 
-    apply(plan: Plan<MailStep>, target: Target, context: ActuatorContext): Promise<void> {
+    apply(plan: Plan<MailStep>, target: Target, context: ActuatorContext): Promise<Requeue | undefined> {
       return applyMail(resolved, paths, plan, target, context);
     },
 

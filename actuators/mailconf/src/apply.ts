@@ -4,7 +4,8 @@
  */
 import { join } from "node:path";
 import { ActuatorError, errorText, readTextIfExists } from "@coyote/actuator";
-import type { ActuatorContext, Plan, Target } from "@coyote/actuator";
+import { requeueAfter } from "@coyote/actuator";
+import type { ActuatorContext, Plan, Requeue, Target } from "@coyote/actuator";
 import type { CoyoteLogger } from "@coyote/log";
 import { writeFileAtomic } from "@coyote/spec";
 import { dkimRecordOf, dkimRecordText, generateDkimKey } from "./dkim.ts";
@@ -37,9 +38,11 @@ async function ensureDkim(options: ResolvedOptions, paths: MailPaths, id: string
 
 /**
  * Carries out the plan of one service, step by step; each step tolerates a half-finished earlier apply.
+ * @returns a {@link Requeue} when the plan waits for the daemons to serve the service.
  * @throws ActuatorError `InvalidDkimKey` (terminal).
  */
-export async function applyMail(resolved: ResolvedOptions, paths: MailPaths, plan: Plan<MailStep>, target: Target, context: ActuatorContext): Promise<void> {
+export async function applyMail(resolved: ResolvedOptions, paths: MailPaths, plan: Plan<MailStep>, target: Target, context: ActuatorContext): Promise<Requeue | undefined> {
+  let requeue: Requeue | undefined;
   const fragmentPath = join(paths.services, `${target.id}.json`);
   for (const step of plan.steps) {
     switch (step.kind) {
@@ -58,6 +61,11 @@ export async function applyMail(resolved: ResolvedOptions, paths: MailPaths, pla
       case "ensure-dkim":
         await ensureDkim(resolved, paths, target.id, step.domain, context.logger);
         break;
+      case "await-daemons":
+        // Not a change: the service is not live yet, so the condition says why and it is looked at again.
+        requeue = requeueAfter(step.afterMs, step.reason, step.message);
+        break;
     }
   }
+  return requeue;
 }

@@ -13,6 +13,7 @@ import { dkimRecordOf, dkimRecordText } from "./dkim.ts";
 import { MailconfError } from "./errors.ts";
 import { statOrUndefined } from "./files.ts";
 import { MailFragment } from "./fragment.ts";
+import type { LiveCheck, MailLive } from "./live.ts";
 import type { MailPaths } from "./paths.ts";
 
 /** What `observe` saw of one domain's DKIM files. */
@@ -39,6 +40,8 @@ export interface MailObserved {
   readonly dkim: Readonly<Record<string, DkimObserved>>;
   /** The hashes of the secrets the spec's mailboxes name, by secret name. */
   readonly credentials?: ReadonlyMap<string, string>;
+  /** Whether the running daemons serve the service (only when the actuator verifies them). */
+  readonly live?: MailLive;
 }
 
 /** Orders strings by code unit, as the files list them. */
@@ -91,8 +94,9 @@ async function observeDkim(paths: MailPaths, domain: string, selector: string): 
  * @param paths the actuator's files.
  * @param domainIndex the cached domain index.
  * @param dkimSelector the selector DKIM records are published under.
+ * @param live asks the running daemons, when the actuator verifies them.
  */
-export async function observeMail(paths: MailPaths, domainIndex: FileCache<Record<string, string>>, dkimSelector: string, target: Target, context: ActuatorContext): Promise<MailObserved> {
+export async function observeMail(paths: MailPaths, domainIndex: FileCache<Record<string, string>>, dkimSelector: string, target: Target, context: ActuatorContext, live?: LiveCheck): Promise<MailObserved> {
   const fragmentPath = join(paths.services, `${target.id}.json`);
   const { text, fragment } = await observeFragment(fragmentPath, (t) => parseFragment(t, `${target.id}.json`), context.logger, "mail");
   const domains = new Set([...(target.spec?.mail === undefined ? [] : target.spec.domains.map((d) => d.name)), ...(fragment?.domains ?? [])]);
@@ -110,5 +114,6 @@ export async function observeMail(paths: MailPaths, domainIndex: FileCache<Recor
     if (read.missing.length > 0) context.logger.warn({ serviceId: target.id, secrets: read.missing }, "mailbox credentials named by the spec are missing from secrets/");
     credentials = read.hashes;
   }
-  return { fragmentText: text, fragment, owners, dkim, credentials };
+  const liveState = live !== undefined && target.spec?.mail !== undefined ? await live.check(fragment?.mailboxes.map((m) => m.address) ?? [], context.signal) : undefined;
+  return { fragmentText: text, fragment, owners, dkim, credentials, ...(liveState === undefined ? {} : { live: liveState }) };
 }

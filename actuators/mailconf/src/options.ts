@@ -93,6 +93,13 @@ export interface MailActuatorOptions {
    * spec's hostname), `<stateDir>/proxy/certs/<hostname>.pem`.
    */
   readonly tlsChainFile?: string;
+  /**
+   * Whether `MailReady` waits for the running daemons: True only once Postfix runs with the
+   * service's maps loaded and Dovecot's running auth service knows each of its mailboxes; until
+   * then False, naming the daemon that is down or behind, and looked at again shortly. Without
+   * it the condition means "configured" (for a box whose daemons nobody runs yet).
+   */
+  readonly verifyDaemons?: boolean;
 }
 
 /** The options with their defaults filled in, checked once by the factory. */
@@ -115,6 +122,7 @@ export interface ResolvedOptions {
   readonly imapsListen: string | undefined;
   readonly doveadmBin: string;
   readonly tlsChainFile: string | undefined;
+  readonly verifyDaemons: boolean;
   readonly readerGid: number | undefined;
   readonly passwordSchemes: ReadonlySet<string>;
   readonly mailRoot: string;
@@ -196,6 +204,7 @@ export function resolveOptions(options: MailActuatorOptions): ResolvedOptions {
     imapsListen: optionalListen("dovecot.imapsListen", options.dovecot.imapsListen),
     doveadmBin: checkPath("dovecot.doveadmBin", options.dovecot.doveadmBin ?? "/usr/bin/doveadm"),
     tlsChainFile: options.tlsChainFile === undefined ? undefined : checkPath("tlsChainFile", options.tlsChainFile),
+    verifyDaemons: options.verifyDaemons ?? false,
     readerGid: options.dovecot.readerGid === undefined ? undefined : checkId("dovecot.readerGid", options.dovecot.readerGid),
     passwordSchemes: new Set(schemes),
     mailRoot: checkPath("mailRoot", options.mailRoot),

@@ -11,7 +11,30 @@ export type MailStep =
   | { readonly kind: "remove-dkim"; readonly domain: string }
   | { readonly kind: "write-fragment"; readonly text: string }
   | { readonly kind: "remove-fragment" }
-  | { readonly kind: "ensure-dkim"; readonly domain: string };
+  | { readonly kind: "ensure-dkim"; readonly domain: string }
+  /** The daemons do not serve the service yet: the apply asks to be called again after `afterMs`. */
+  | { readonly kind: "await-daemons"; readonly reason: "PostfixDown" | "DovecotDown" | "MailPending"; readonly message: string; readonly afterMs: number };
+
+/**
+ * The step that waits for the running daemons, when they do not serve the service yet: Postfix
+ * down or behind (a reload pending, or a domain not in the committed maps), Dovecot down or not
+ * knowing a mailbox, or the service's files about to change (they reach the daemons at the commit).
+ */
+function awaitDaemons(id: string, desired: MailFragment, observed: MailObserved, changing: boolean): Extract<MailStep, { kind: "await-daemons" }> | undefined {
+  const live = observed.live;
+  const why: string[] = [];
+  if (live?.postfix !== undefined) why.push(live.postfix);
+  else {
+    const unserved = desired.domains.filter((domain) => observed.owners[domain] !== id);
+    if (unserved.length > 0) why.push(`postfix does not serve ${unserved.join(", ")} yet`);
+  }
+  if (live?.dovecot !== undefined) why.push(live.dovecot);
+  if (why.length === 0 && !changing) return undefined;
+  const down = (text: string | undefined) => text !== undefined && !/ yet$/.test(text);
+  const reason = down(live?.postfix) ? "PostfixDown" : down(live?.dovecot) ? "DovecotDown" : "MailPending";
+  const message = `mail for service ${id} is not served yet: ${why.length > 0 ? why.join("; ") : "its new configuration reaches postfix and dovecot at the commit"}`;
+  return { kind: "await-daemons", reason, message, afterMs: reason === "MailPending" ? 1000 : 5000 };
+}
 
 /**
  * Plans one service. Pure: everything it needs was observed. A mailbox whose password hash Dovecot
@@ -70,6 +93,13 @@ export function planMail(options: ResolvedOptions, target: Target, observed: Mai
     } else if (dkim.keyMode !== 0o600 || dkim.recordText !== dkim.expectedRecordText) {
       steps.push({ kind: "ensure-dkim", domain });
       describe.push(`write the DKIM record of ${domain}`);
+    }
+  }
+  if (options.verifyDaemons && desired !== undefined) {
+    const wait = awaitDaemons(id, desired, observed, steps.length > 0);
+    if (wait !== undefined) {
+      steps.push(wait);
+      describe.push(wait.message);
     }
   }
   if (rejected.length === 0) return { steps, describe };

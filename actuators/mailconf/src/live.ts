@@ -1,0 +1,86 @@
+/**
+ * Whether the running daemons serve a service's mail: the truth behind `MailReady`. Postfix must
+ * be running with no reload pending (the maps on disk are the ones it loaded), and Dovecot's
+ * running auth service must know every mailbox of the service. Only reads; every command has a
+ * deadline.
+ */
+import { errorText, readTextIfExists } from "@coyote/actuator";
+import { runProgram } from "./files.ts";
+import type { ResolvedOptions } from "./options.ts";
+import type { MailPaths } from "./paths.ts";
+
+/** What the live check found: undefined when the daemon serves the service, else why not. */
+export interface MailLive {
+  /** Why Postfix does not serve the service's current maps, when it does not. */
+  readonly postfix: string | undefined;
+  /** Why Dovecot does not serve the service's mailboxes, when it does not. */
+  readonly dovecot: string | undefined;
+}
+
+const TIMEOUT_MS = 10_000;
+// `doveadm user` exits with EX_NOUSER when a user is unknown, EX_TEMPFAIL when it cannot ask.
+const EX_NOUSER = 67;
+
+function lastLine(text: string): string {
+  return text.trim().split("\n").slice(-1)[0]?.slice(0, 300) ?? "";
+}
+
+/** Asks the running daemons, through their own tools, whether they serve a service's mail. */
+export class LiveCheck {
+  readonly #options: ResolvedOptions;
+  readonly #paths: MailPaths;
+  #postfix: Promise<string | undefined> | undefined;
+
+  /** Makes a check for one actuator's Postfix instance and Dovecot configuration. */
+  constructor(options: ResolvedOptions, paths: MailPaths) {
+    this.#options = options;
+    this.#paths = paths;
+  }
+
+  /**
+   * Why the Postfix instance is not running, or undefined when it is. Postfix's state is the same
+   * for every service, so the services of a batch observed at once share one question.
+   */
+  #postfixDown(signal: AbortSignal): Promise<string | undefined> {
+    if (this.#postfix !== undefined) return this.#postfix;
+    const { postfixBin, configDir } = this.#options;
+    const why = runProgram(postfixBin, ["-c", configDir, "status"], { signal, timeoutMs: TIMEOUT_MS }).then(
+      (result) => (result.code === 0 ? undefined : `postfix is not running (postfix -c ${configDir} status: ${lastLine(result.stderr) || `exit ${String(result.code)}`})`),
+      (error: unknown) => `postfix cannot be asked (${postfixBin}: ${errorText(error)})`,
+    );
+    this.#postfix = why;
+    void why.finally(() => {
+      this.#postfix = undefined;
+    });
+    return why;
+  }
+
+  /** Why Dovecot does not know all of `addresses`, or undefined when it does. */
+  async #dovecotMissing(addresses: readonly string[], signal: AbortSignal): Promise<string | undefined> {
+    if (addresses.length === 0) return undefined;
+    const { doveadmBin, dovecotConf } = this.#options;
+    let result;
+    try {
+      result = await runProgram(doveadmBin, ["-c", dovecotConf, "user", "-u", ...addresses], { signal, timeoutMs: TIMEOUT_MS });
+    } catch (error) {
+      return `dovecot cannot be asked (${doveadmBin}: ${errorText(error)})`;
+    }
+    if (result.code === 0) return undefined;
+    const output = `${result.stdout}\n${result.stderr}`;
+    if (result.code === EX_NOUSER) {
+      const unknown = addresses.filter((a) => output.includes(`user ${a} doesn't exist`));
+      return `dovecot does not know ${unknown.length > 0 ? unknown.join(", ") : "every mailbox"} yet`;
+    }
+    return `dovecot is not running (doveadm -c ${dovecotConf} user: ${lastLine(output) || `exit ${String(result.code)}`})`;
+  }
+
+  /**
+   * Checks both daemons for one service.
+   * @param addresses the service's mailboxes as last committed.
+   */
+  async check(addresses: readonly string[], signal: AbortSignal): Promise<MailLive> {
+    let postfix = await this.#postfixDown(signal);
+    if (postfix === undefined && (await readTextIfExists(this.#paths.reloadPending)) !== undefined) postfix = "postfix has not reloaded the latest maps yet";
+    return { postfix, dovecot: await this.#dovecotMissing(addresses, signal) };
+  }
+}
