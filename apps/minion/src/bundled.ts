@@ -4,7 +4,7 @@ import { ActuatorError, type Actuator } from "@coyote/actuator";
 import { daemonPaths } from "@coyote/component";
 import { createDnsActuator, type KnotBackendOptions } from "@coyote/actuator-dnsconf";
 import { createMailActuator } from "@coyote/actuator-mailconf";
-import { createXmppActuator } from "@coyote/actuator-xmppconf";
+import { CONSOLE_LOG, createXmppActuator, prosodyFileOwner } from "@coyote/actuator-xmppconf";
 import { createSnickersActuator } from "@coyote/actuator-snickers";
 import { createBackendsActuator } from "@coyote/actuator-backends";
 import type { ServerSpec, ServiceSpec } from "@coyote/spec";
@@ -87,14 +87,19 @@ export function bundledActuators(server: ServerSpec, stateDir: string, paths: Bu
   const xmpp = existsSync(paths.prosodyctl)
     ? createXmppActuator({
         stateDir,
+        // Prosody's own folder: under root it runs as the prosody user, who reads only this.
         configDir: join(xmppDir, "prosody"),
         dataDir: join(xmppDir, "data"),
+        certificatesDir: join(xmppDir, "certs"),
         c2sPorts: [server.xmpp.clientPort],
         s2sPorts: [server.xmpp.serverPort],
         interfaces: server.xmpp.interfaces,
-        pidFile: join(stateDir, "run", "prosody.pid"),
-        logFile: join(stateDir, "logs", "prosody.log"),
+        // Written by Prosody itself, so in the one folder it may write; its log goes to its
+        // standard output, which the daemon supervisor keeps in logs/prosody.log.
+        pidFile: join(xmppDir, "data", "prosody.pid"),
+        logFile: CONSOLE_LOG,
         prosodyctl: paths.prosodyctl,
+        fileOwner: prosodyFileOwner(),
       })
     : unavailableActuator("actuator.xmppconf.prosody", "XmppReady", hasXmpp, `XMPP needs Prosody, which is not installed on this machine (${paths.prosodyctl}): apt-get install prosody`);
   const dns = server.dns.backend === "knot"
