@@ -5,7 +5,7 @@
  * from the same entries, so the two ways the box runs cannot drift apart.
  */
 import { readFile } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { findExecutable } from "@coyote/spec";
 import { bannerProbe, commandProbe, type ProbeResult } from "./probes.ts";
 
@@ -213,12 +213,15 @@ const prosody: DaemonDefinition = {
   packages: ["prosody"],
   program: "prosody",
   tools: ["prosodyctl"],
-  // Prosody refuses to run as root unless its configuration says run_as_root.
+  // Prosody refuses to run as root unless its configuration says run_as_root. Its files are in
+  // xmpp/ (configuration, certificate copies, data), which xmppconf shares with its group.
   user: "prosody",
   configFile: (p) => p.prosodyConf,
-  watch: (p) => [p.prosodyConf, p.prosodyHostsDir],
+  // The certificate copies too: a renewed one is loaded by the same reload.
+  watch: (p) => [p.prosodyConf, p.prosodyHostsDir, join(dirname(dirname(p.prosodyConf)), "certs")],
   args: (p) => ["-F", "--config", p.prosodyConf],
-  // SIGHUP re-reads the configuration; the xmppconf actuator's commit activates new VirtualHosts.
+  // SIGHUP re-reads the configuration and the certificates (TLS contexts are made anew); the
+  // xmppconf actuator's commit activates new VirtualHosts.
   reload: { kind: "signal", signal: "SIGHUP" },
   // The admin shell answers only once Prosody is up and has loaded mod_admin_shell.
   ready: (context) => {
