@@ -15,7 +15,7 @@ import { certificateFileName, proxyRuntimePaths, ServerSpec, ServiceSpec, StateS
 import { xml, type Client } from "@xmpp/client";
 import { CONSOLE_LOG, createXmppActuator, prosodyFileOwner, scramSha1Credentials, type XmppActuator, type XmppActuatorOptions } from "./index.ts";
 import { makeTestCa, type TestCa } from "./test/ca.ts";
-import { freePort, login, pings, plainStream, startProsody, type RunningProsody } from "./test/prosody.ts";
+import { freePort, login, pings, plainStream, startProsody, starttlsSerial, type RunningProsody } from "./test/prosody.ts";
 
 const hasProsody = spawnSync("sh", ["-c", "command -v prosody && command -v prosodyctl && command -v openssl"]).status === 0;
 
@@ -149,6 +149,21 @@ describe("prosody serving over TLS, as the box runs it", { skip: !hasProsody && 
     await bob.send(xml("presence"));
     await alice.send(xml("message", { to: "bob@example.org/test", type: "chat" }, xml("body", {}, "hello over tls")));
     assert.equal(await Promise.race([got, new Promise<string>((resolve) => setTimeout(() => resolve("(nothing within 5 s)"), 5000))]), "hello over tls");
+  });
+
+  it("serves a renewed certificate after one reload, without a restart", async () => {
+    assert.ok(prosody);
+    const before = await starttlsSerial(c2sPort, "example.org");
+    const reloads = await prosody.reloads();
+    await ca.issue("example.org", issued("example.org"));
+    const { changed } = await converge(actuator, alpha, context);
+    assert.equal(changed, true, "the new certificate is copied");
+    await commitActuator(actuator, context);
+    const after = await starttlsSerial(c2sPort, "example.org");
+    assert.notEqual(after, before);
+    assert.equal(await prosody.reloads(), reloads + 1);
+    assert.equal((await converge(actuator, alpha, context)).changed, false);
+    await connect("alice", pw.alice);
   });
 
   it("refuses a wrong password and an unknown user", async () => {

@@ -6,6 +6,7 @@ import { once } from "node:events";
 import { existsSync } from "node:fs";
 import { open, readFile } from "node:fs/promises";
 import { connect } from "node:net";
+import { connect as tlsConnect } from "node:tls";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { TestContext } from "node:test";
 import { client, xml, type Client } from "@xmpp/client";
@@ -219,4 +220,42 @@ export async function plainStream(port: number, domain: string, then: string): P
   });
   socket.write(`<?xml version='1.0'?><stream:stream to='${domain}' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>`);
   return done;
+}
+
+/**
+ * Opens a c2s stream, upgrades it with STARTTLS (the certificate checked against the trusted CAs
+ * and the domain) and tells the serial number of the certificate Prosody presented. Bounded: 5 s.
+ */
+export async function starttlsSerial(port: number, domain: string): Promise<string> {
+  const socket = connect({ host: "127.0.0.1", port });
+  socket.setEncoding("utf8");
+  let received = "";
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no <proceed/> within 5 s: ${received.slice(-300)}`)), 5000);
+      let asked = false;
+      socket.on("data", (chunk: string) => {
+        received += chunk;
+        if (received.length > 65536) reject(new Error("more than 64 KiB before <proceed/>"));
+        if (!asked && received.includes("</stream:features>")) {
+          asked = true;
+          socket.write("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
+        }
+        if (/<proceed[^>]*\/>/.test(received)) {
+          clearTimeout(timer);
+          socket.removeAllListeners("data");
+          resolve();
+        }
+      });
+      socket.once("error", reject);
+      socket.write(`<?xml version='1.0'?><stream:stream to='${domain}' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>`);
+    });
+    const secure = tlsConnect({ socket, servername: domain });
+    await once(secure, "secureConnect");
+    const serial = secure.getPeerCertificate().serialNumber;
+    secure.destroy();
+    return serial;
+  } finally {
+    socket.destroy();
+  }
 }
