@@ -9,4 +9,5 @@ export * from "./stats.ts";
 export * from "./daemons/catalogue.ts";
 export * from "./daemons/probes.ts";
 export * from "./daemons/state-file.ts";
+export * from "./daemons/systemd.ts";
 export * from "./daemons/supervisor.ts";
