@@ -6,7 +6,7 @@
  */
 import { readFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { findExecutable } from "@coyote/spec";
+import { findExecutable, proxyRuntimePaths } from "@coyote/spec";
 import { bannerProbe, commandProbe, type ProbeResult } from "./probes.ts";
 
 /** The daemons the box runs, in start order: DNS first (mail and XMPP are found through it). */
@@ -168,7 +168,8 @@ const postfix: DaemonDefinition = {
   tools: ["postfix"],
   needsRoot: 'the master refuses any other user ("fatal: the master command is reserved for the superuser")',
   configFile: (p) => join(p.postfixConfigDir, "main.cf"),
-  watch: (p) => [p.postfixConfigDir],
+  // The certificates too: a renewed one reaches new smtpd processes after the reload.
+  watch: (p) => [p.postfixConfigDir, proxyRuntimePaths(p.stateDir).certs],
   args: (p) => ["-c", p.postfixConfigDir, "-s"],
   // `postfix check` makes the queue's folders and sets their owners, as `postfix start` does.
   prepare: { tool: "postfix", args: (p) => ["-c", p.postfixConfigDir, "check"] },
@@ -194,7 +195,8 @@ const dovecot: DaemonDefinition = {
   // Unless default_internal_user, default_login_user and their groups all name the running user.
   needsRoot: 'its master gives its sockets to its own users ("Fatal: fchown() failed for …/login: Operation not permitted")',
   configFile: (p) => p.dovecotConf,
-  watch: (p) => [p.dovecotConf],
+  // The certificates too: Dovecot reads `ssl_cert = <file` again on a reload.
+  watch: (p) => [p.dovecotConf, proxyRuntimePaths(p.stateDir).certs],
   args: (p) => ["-F", "-c", p.dovecotConf],
   // SIGHUP: the master re-reads its configuration and restarts its services' processes as needed.
   reload: { kind: "signal", signal: "SIGHUP" },

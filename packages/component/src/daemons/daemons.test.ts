@@ -138,6 +138,12 @@ describe("the daemon catalogue's daemons under the supervisor", { concurrency: f
     await writeDovecotConf(paths, 72);
     await waitFor("dovecot to run with its new process limit", async () => ((await limit()) === "72" ? true : undefined), 10_000);
     assert.equal(pid(), first, "reloaded, not restarted");
+    // A renewed certificate (snickers' folder) reaches it by a reload as well.
+    const reloads = supervisor.states()[0]?.reloads ?? 0;
+    mkdirSync(join(paths.stateDir, "proxy", "certs"), { recursive: true });
+    writeFileSync(join(paths.stateDir, "proxy", "certs", "mx.test.example.pem"), "renewed\n");
+    await waitFor("dovecot to be reloaded for the new certificate", () => Promise.resolve((supervisor.states()[0]?.reloads ?? 0) > reloads ? true : undefined), 10_000);
+    assert.equal(pid(), first, "reloaded, not restarted");
     await supervisor.stop();
     assert.deepEqual(await groupMembers(first), [], "no process of dovecot's group is left");
   });
