@@ -45,7 +45,7 @@ export class LiveCheck {
     if (this.#postfix !== undefined) return this.#postfix;
     const { postfixBin, configDir } = this.#options;
     const why = runProgram(postfixBin, ["-c", configDir, "status"], { signal, timeoutMs: TIMEOUT_MS }).then(
-      (result) => (result.code === 0 ? undefined : `postfix is not running (postfix -c ${configDir} status: ${lastLine(result.stderr) || `exit ${String(result.code)}`})`),
+      (result) => (result.code === 0 ? undefined : `postfix is not running (postfix -c ${configDir} status: ${lastLine(`${result.stdout}\n${result.stderr}`) || `exit ${String(result.code)}`})`),
       (error: unknown) => `postfix cannot be asked (${postfixBin}: ${errorText(error)})`,
     );
     this.#postfix = why;
@@ -71,7 +71,8 @@ export class LiveCheck {
       const unknown = addresses.filter((a) => output.includes(`user ${a} doesn't exist`));
       return `dovecot does not know ${unknown.length > 0 ? unknown.join(", ") : "every mailbox"} yet`;
     }
-    return `dovecot is not running (doveadm -c ${dovecotConf} user: ${lastLine(output) || `exit ${String(result.code)}`})`;
+    // EX_TEMPFAIL and the rest: no running Dovecot to ask, or its auth service cannot read the users.
+    return `dovecot is down or cannot look up the mailboxes (doveadm -c ${dovecotConf} user: ${lastLine(output) || `exit ${String(result.code)}`})`;
   }
 
   /**

@@ -89,7 +89,7 @@ describe("MailReady with real Postfix and Dovecot", () => {
     await startBoth.postfix(resolved);
     const dovecotDown = await pass();
     assert.equal(dovecotDown.reason, "DovecotDown");
-    assert.match(dovecotDown.message, /dovecot is not running/);
+    assert.match(dovecotDown.message, /dovecot is down/);
     await startBoth.dovecot(resolved);
     assert.deepEqual(await pass(), { reason: "Converged", message: "" });
   });
