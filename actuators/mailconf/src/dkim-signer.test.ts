@@ -62,9 +62,9 @@ describe("outgoing mail signed by OpenDKIM and verified against the box's own DN
   }
 
   /** Sends one message with nodemailer over SMTP on loopback and returns the delivered file's text. */
-  async function sendAndRead(from: string, subject: string): Promise<string> {
+  async function sendAndRead(from: string, subject: string, localAddress = "127.0.0.1"): Promise<string> {
     const seen = new Set(maildirNew(options.mailRoot, MAILBOX));
-    const transport = createTransport({ host: "127.0.0.1", port: smtpPort, secure: false, ignoreTLS: true, connectionTimeout: 10_000, greetingTimeout: 10_000, socketTimeout: 20_000 });
+    const transport = createTransport({ host: "127.0.0.1", port: smtpPort, localAddress, secure: false, ignoreTLS: true, connectionTimeout: 10_000, greetingTimeout: 10_000, socketTimeout: 20_000 });
     try {
       await transport.sendMail({ from, to: MAILBOX, subject, text: `${subject}\nA second line, and a trailing space \n` });
     } finally {
@@ -154,6 +154,13 @@ describe("outgoing mail signed by OpenDKIM and verified against the box's own DN
       const message = await sendAndRead(from, `unsigned from ${from}`);
       assert.doesNotMatch(message, /^DKIM-Signature: /m, `${from}: ${message.slice(0, 2000)}`);
     }
+  });
+
+  it("does not sign a hosted domain's message from a client that neither is internal nor authenticated", { skip }, async () => {
+    // 127.0.0.2 is loopback but not in InternalHosts: to the signer it is any host out there.
+    const message = await sendAndRead(MAILBOX, "from outside", "127.0.0.2");
+    assert.match(message, /client=localhost\[127\.0\.0\.2\]|from [^\n]*127\.0\.0\.2/, "Postfix saw the other address");
+    assert.doesNotMatch(message, /^DKIM-Signature: /m);
   });
 
   it("without the milter lines in main.cf the same message arrives unsigned and does not verify", { skip }, async () => {
