@@ -12,6 +12,7 @@ import { freePort, IN_CI, skipWithout, stopPid, tempDirs, waitFor } from "@coyot
 import { daemonPaths, type DaemonDefinition, type DaemonPaths } from "./catalogue.ts";
 import { milterProbe, openDkimConf, openDkimSocket, opendkim } from "./opendkim.ts";
 import { DaemonSupervisor } from "./supervisor.ts";
+import { renderSystemdUnit } from "./systemd.ts";
 import { daemonState, groupMembers } from "../test/daemons.ts";
 
 const tempDir = tempDirs("coyote-opendkim-");
@@ -51,6 +52,15 @@ describe("opendkim's entry", () => {
     assert.deepEqual(openDkimSocket("Socket inet:8891"), { host: "127.0.0.1", port: 8891 }, "every interface is probed on loopback");
     assert.deepEqual(openDkimSocket("Socket inet6:8891@[::1]"), { host: "::1", port: 8891 });
     for (const bad of ["", "Mode s", "Socket local:relative.sock", "Socket inet:99999@[127.0.0.1]", "Socket inet:x"]) assert.equal(openDkimSocket(bad), undefined, bad);
+  });
+
+  test("its systemd unit comes from the same entry: foreground, the configuration checked first, SIGUSR1 to reload", { skip: skipNoOpenDkim }, () => {
+    const conf = "/var/lib/coyote/mail/opendkim/opendkim.conf";
+    const unit = renderSystemdUnit(opendkim as unknown as DaemonDefinition, daemonPaths("/var/lib/coyote")).text.split("\n");
+    assert.ok(unit.includes(`ExecStart="/usr/sbin/opendkim" "-f" "-x" "${conf}"`), unit.join("\n"));
+    assert.ok(unit.includes(`ExecStartPre="/usr/sbin/opendkim" "-n" "-x" "${conf}"`));
+    assert.ok(unit.includes("ExecReload=/bin/kill -USR1 $MAINPID"));
+    assert.ok(unit.includes(`ConditionPathExists=${conf}`));
   });
 
   test("the milter probe fails on nothing listening, on an SMTP greeting and on silence, within its deadline", async () => {
