@@ -1,7 +1,6 @@
 // Mail through the real daemons: Postfix and Dovecot run with the configuration the actuator
 // renders, on loopback ports, and real client libraries send and read mail over TLS.
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { connect } from "node:net";
 import { join } from "node:path";
@@ -17,12 +16,10 @@ import type { MailActuatorOptions } from "./options.ts";
 import { hashPassword } from "./password.ts";
 import { dovecotRuntime } from "./render-dovecot.ts";
 import { resolveOptions } from "./options.ts";
-import { daemonTestsBlocked, findProgram, groupId, IN_CI, maildirNew, makeContext, SmtpClient, startDovecot, startPostfix, stopPid, stopPostfix, tempRoot, waitFor } from "./test/support.ts";
+import { findProgram, groupId, IN_CI, maildirNew, makeContext, servingTestsBlocked, SmtpClient, startDovecot, startPostfix, stopPid, stopPostfix, tempRoot, waitFor } from "./test/support.ts";
 import { writeSelfSignedChain } from "./test/tls.ts";
 
-// Dovecot's IMAP server (Debian package dovecot-imapd) is not on PATH: it lives in Dovecot's own folder.
-const IMAP_SERVER = "/usr/lib/dovecot/imap";
-const blocked = daemonTestsBlocked(["postfix", "dovecot", "doveadm", "openssl", "git"]) ?? (existsSync(IMAP_SERVER) ? undefined : `missing ${IMAP_SERVER} (Debian package dovecot-imapd)`);
+const blocked = servingTestsBlocked();
 const skip = blocked !== undefined && !IN_CI ? blocked : false;
 if (skip !== false) console.error(`\n*** skipping the mail flow tests with real Postfix and Dovecot: ${skip} ***\n`);
 

@@ -1,7 +1,6 @@
 // MailReady tells the truth: through the loop the minion runs, a service is converged only when
 // the real Postfix and Dovecot serve it, and otherwise the reason names the daemon.
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { commitActuator, converge } from "@coyote/actuator";
@@ -13,11 +12,10 @@ import { resolveOptions } from "./options.ts";
 import type { MailActuatorOptions, ResolvedOptions } from "./options.ts";
 import { hashPassword } from "./password.ts";
 import { dovecotRuntime } from "./render-dovecot.ts";
-import { daemonTestsBlocked, findProgram, groupId, IN_CI, makeContext, startDovecot, startPostfix, stopPid, stopPostfix, tempRoot } from "./test/support.ts";
+import { findProgram, groupId, IN_CI, makeContext, servingTestsBlocked, startDovecot, startPostfix, stopPid, stopPostfix, tempRoot } from "./test/support.ts";
 import { writeSelfSignedChain } from "./test/tls.ts";
 
-const IMAP_SERVER = "/usr/lib/dovecot/imap";
-const blocked = daemonTestsBlocked(["postfix", "dovecot", "doveadm", "openssl", "git"]) ?? (existsSync(IMAP_SERVER) ? undefined : `missing ${IMAP_SERVER} (Debian package dovecot-imapd)`);
+const blocked = servingTestsBlocked();
 const skip = blocked !== undefined && !IN_CI ? blocked : false;
 if (skip !== false) console.error(`\n*** skipping the MailReady tests with real Postfix and Dovecot: ${skip} ***\n`);
 

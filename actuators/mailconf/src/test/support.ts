@@ -1,7 +1,7 @@
 // Helpers for this package's tests only (not exported from index.ts): temp folders, loopback
 // ports, the real Postfix and Dovecot daemons started and stopped by pid, and a tiny SMTP client.
 import { spawnSync } from "node:child_process";
-import { closeSync, openSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { chmod, readFile, writeFile } from "node:fs/promises";
 import { connect } from "node:net";
 import type { Socket } from "node:net";
@@ -23,6 +23,14 @@ export function daemonTestsBlocked(programs: readonly string[]): string | undefi
   if (missing.length > 0) return `missing programs: ${missing.join(", ")} (Debian packages postfix, dovecot-core; see tooling/system-deps.json)`;
   if (process.getuid?.() !== 0) return "Postfix and Dovecot instances need root (they switch to their own users)";
   return undefined;
+}
+
+// Dovecot's IMAP server (Debian package dovecot-imapd) is not on PATH: it lives in Dovecot's own folder.
+const IMAP_SERVER = "/usr/lib/dovecot/imap";
+
+/** Why the tests that serve mail over TLS cannot run here (as {@link daemonTestsBlocked}, plus IMAP and openssl). */
+export function servingTestsBlocked(): string | undefined {
+  return daemonTestsBlocked(["postfix", "dovecot", "doveadm", "openssl", "git"]) ?? (existsSync(IMAP_SERVER) ? undefined : `missing ${IMAP_SERVER} (Debian package dovecot-imapd)`);
 }
 
 /** A fresh temp folder that the daemons' own users can traverse, and its cleanup. */
