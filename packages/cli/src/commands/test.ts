@@ -1,23 +1,11 @@
-import { spawn } from "node:child_process";
-import { access, constants, mkdtemp, readFile, readdir, rm } from "node:fs/promises";
+import { mkdtemp, readFile, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { delimiter, join } from "node:path";
+import { join } from "node:path";
 import type { Command } from "commander";
 import type { CliEnv } from "../env.ts";
 import { CliError, EXIT } from "../errors.ts";
 import type { Io } from "../io.ts";
-
-/** A program the tests need and the Debian package that brings it (`tooling/system-deps.json`). */
-export interface SystemDep {
-  /** The command looked up on PATH. */
-  readonly command: string;
-  /** The Debian package that installs it. */
-  readonly package: string;
-  /** Which tests need it. */
-  readonly why: string;
-  /** Answers to the package's install questions, as `debconf-set-selections` lines. */
-  readonly debconf?: readonly string[];
-}
+import { aptInstall, exec, onPath, readSystemDeps, type SystemDep } from "../apt.ts";
 
 /** The counts of one part of the run. */
 export interface Tally {
@@ -40,52 +28,19 @@ export function summaryLine(tallies: readonly Tally[]): string {
   return `${passed} passed, ${failed} failed`;
 }
 
-async function onPath(command: string, pathVar: string): Promise<boolean> {
-  for (const dir of pathVar.split(delimiter).filter(Boolean)) {
-    try {
-      await access(join(dir, command), constants.X_OK);
-      return true;
-    } catch {
-      // not in this folder
-    }
-  }
-  return false;
-}
-
-function exec(command: string, args: readonly string[], options: { cwd: string; env: Record<string, string | undefined>; stdout?: "inherit" | "stderr" }): Promise<number> {
-  return new Promise((resolve) => {
-    const child = spawn(command, args, { cwd: options.cwd, env: options.env, stdio: ["ignore", options.stdout === "stderr" ? 2 : "inherit", "inherit"] });
-    child.once("error", () => resolve(127));
-    child.once("exit", (code, signal) => resolve(code ?? (signal ? 128 : 1)));
-  });
-}
-
-function execWithInput(command: string, input: string, options: { cwd: string; env: Record<string, string | undefined> }): Promise<number> {
-  return new Promise((resolve) => {
-    const child = spawn(command, [], { cwd: options.cwd, env: options.env, stdio: ["pipe", 2, "inherit"] });
-    child.once("error", () => resolve(127));
-    child.once("exit", (code) => resolve(code ?? 1));
-    child.stdin?.end(input);
-  });
-}
-
 /**
  * Makes sure the programs the tests need are installed: installs the missing ones with apt-get
  * when running as root, and otherwise reports them, as a failure when `ci` is set.
  */
 export async function ensureSystemDeps(env: CliEnv, io: Io): Promise<Tally> {
-  const deps = (JSON.parse(await readFile(join(env.home, "tooling", "system-deps.json"), "utf8")) as { test: SystemDep[] }).test;
+  const deps = await readSystemDeps(env.home);
   const pathVar = env.processEnv.PATH ?? "";
   let missing: SystemDep[] = [];
   for (const dep of deps) if (!(await onPath(dep.command, pathVar))) missing.push(dep);
   if (missing.length > 0 && process.getuid?.() === 0 && (await onPath("apt-get", pathVar))) {
     const packages = [...new Set(missing.map((d) => d.package))];
     io.err(`coyote: installing Debian packages the tests need: ${packages.join(" ")}`);
-    const aptEnv = { ...env.processEnv, DEBIAN_FRONTEND: "noninteractive" };
-    const answers = missing.flatMap((d) => d.debconf ?? []);
-    if (answers.length > 0) await execWithInput("debconf-set-selections", answers.join("\n") + "\n", { cwd: env.home, env: aptEnv });
-    await exec("apt-get", ["update", "-q"], { cwd: env.home, env: aptEnv, stdout: "stderr" });
-    await exec("apt-get", ["install", "-y", "-q", "--no-install-recommends", ...packages], { cwd: env.home, env: aptEnv, stdout: "stderr" });
+    await aptInstall(env, io, packages, { startServices: true });
     const still: SystemDep[] = [];
     for (const dep of missing) if (!(await onPath(dep.command, pathVar))) still.push(dep);
     missing = still;

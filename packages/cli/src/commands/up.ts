@@ -2,13 +2,14 @@ import { randomBytes } from "node:crypto";
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 import type { Command } from "commander";
-import { DaemonSupervisor, Supervisor, isRunnable, runAlone } from "@coyote/component";
+import { DAEMONS, DaemonSupervisor, Supervisor, findDaemonProgram, isRunnable, runAlone } from "@coyote/component";
 import { createLogger, logFileFor } from "@coyote/log";
 import { ACTIVATION_SECRET, ServerSpec, StateStore, specPath } from "@coyote/spec";
 import { COMPONENTS, findComponent } from "../components.ts";
 import type { CliEnv } from "../env.ts";
 import { CliError, EXIT } from "../errors.ts";
 import { table, type Io } from "../io.ts";
+import { aptInstall, onPath } from "../apt.ts";
 
 
 // Crockford's base32 alphabet: no I, L, O or U, so a token read aloud or copied by hand survives.
@@ -51,6 +52,27 @@ async function build(env: CliEnv, io: Io): Promise<void> {
 interface UpOptions {
   oneProcess?: boolean;
   build: boolean;
+  install: boolean;
+}
+
+/**
+ * Installs the Debian packages of the box's daemons whose programs are missing, when running as
+ * root on a machine with apt-get (as `coyote test` installs what the tests need). Debian's own
+ * instances of those daemons are not started: the box runs its own, from the state folder.
+ */
+export async function installDaemons(env: CliEnv, io: Io, options: { readonly policyRcD?: string; readonly findProgram?: (name: string) => string | undefined } = {}): Promise<void> {
+  const find = options.findProgram ?? ((name: string) => findDaemonProgram(name));
+  const missing = DAEMONS.filter((d) => find(d.program) === undefined);
+  if (missing.length === 0) return;
+  const packages = [...new Set(missing.flatMap((d) => d.packages))];
+  if (process.getuid?.() !== 0 || !(await onPath("apt-get", env.processEnv.PATH ?? ""))) {
+    io.err(`coyote: ${missing.map((d) => d.name).join(", ")} not installed; they do not run until then (as root: apt-get install ${packages.join(" ")})`);
+    return;
+  }
+  io.err(`coyote: installing the Debian packages of the box's daemons: ${packages.join(" ")}`);
+  if (!(await aptInstall(env, io, packages, { startServices: false, ...(options.policyRcD === undefined ? {} : { policyRcD: options.policyRcD }) }))) {
+    io.err(`coyote: installing ${packages.join(" ")} failed (apt-get's output is above); the daemons that are missing do not run`);
+  }
 }
 
 /** Adds `coyote up` and `coyote run`. */
@@ -60,6 +82,7 @@ export function upCommands(program: Command, env: CliEnv, io: Io, cliEntry: stri
     .description("build and start the whole appliance; prints the panel URL and the one-time activation token")
     .option("--one-process", "run every component inside this one process (easy to debug)")
     .option("--no-build", "skip the build step")
+    .option("--no-install", "do not install the Debian packages of missing daemons (done as root by default)")
     .action(async (options: UpOptions) => {
       io.err(`coyote: Node ${process.versions.node}, state in ${env.stateDir}`);
       if (options.build) await build(env, io);
@@ -88,6 +111,7 @@ export function upCommands(program: Command, env: CliEnv, io: Io, cliEntry: stri
         spawnCommand: { command: process.execPath, args: [...process.execArgv, cliEntry, "run"] },
       });
       await supervisor.start();
+      if (options.install) await installDaemons(env, io);
       // The daemons come after the minion, which writes their configurations; one that is not
       // configured yet starts as soon as the minion writes its file.
       const daemons = new DaemonSupervisor({ stateDir: env.stateDir, logger });
