@@ -298,7 +298,10 @@ describe("the signer's files", () => {
       await writeFile(join(dkim, "hostile.example.key"), good, { mode: 0o600 });
       await writeFile(join(dkim, "hostile.example.json"), JSON.stringify({ selector: "coyote\nMode v", txt: dkimRecordOf(good, "coyote").txt }));
       await writeFile(join(dkim, "Bad Name.json"), dkimRecordText(dkimRecordOf(good, "coyote")));
-      const first = await writeSignerFiles({ stateDir: state });
+      const runAs = signerAccount();
+      assert.ok(runAs !== undefined, "the opendkim user and the postfix group exist");
+      await assert.rejects(writeSignerFiles({ stateDir: state }), (error: unknown) => error instanceof ActuatorError && error.reason === "InvalidDkimSigner", "as root, not without an account");
+      const first = await writeSignerFiles({ stateDir: state, account: runAs });
       assert.deepEqual(first.domains, ["good.example"]);
       assert.deepEqual(first.skipped.map((s) => basename(s.file)).sort(), ["Bad Name.json", "hostile.example.json", "keyless.example.json", "swapped.example.json"]);
       const paths = signerPaths(state);
@@ -310,9 +313,10 @@ describe("the signer's files", () => {
       const check = spawnSync(findProgram("opendkim") ?? "/usr/sbin/opendkim", ["-n", "-x", paths.conf], { encoding: "utf8", timeout: 10_000 });
       assert.equal(check.status, 0, `${check.stdout}${check.stderr}`);
 
-      assert.deepEqual((await writeSignerFiles({ stateDir: state })).changed, [], "a converged signer writes nothing");
+      assert.equal((await stat(join(paths.keys, "good.example.private"))).uid, runAs.uid, "the copy is the signer's");
+      assert.deepEqual((await writeSignerFiles({ stateDir: state, account: runAs })).changed, [], "a converged signer writes nothing");
       await rm(join(dkim, "good.example.json"));
-      const gone = await writeSignerFiles({ stateDir: state });
+      const gone = await writeSignerFiles({ stateDir: state, account: runAs });
       assert.deepEqual(gone.domains, []);
       assert.ok(gone.changed.includes(join(paths.keys, "good.example.private")));
       assert.deepEqual(await readdir(paths.keys), []);
@@ -320,12 +324,13 @@ describe("the signer's files", () => {
       // A state folder the signer's user cannot pass through, or one below a folder anyone may
       // write to, is refused with the folder named rather than left to fail every message.
       await chmod(state, 0o700);
-      await assert.rejects(writeSignerFiles({ stateDir: state, account: { user: "opendkim", uid: 107, group: "postfix", gid: 105 } }), (error: unknown) => error instanceof ActuatorError && error.reason === "DkimSignerUnsafe" && error.message.includes(state));
+      await assert.rejects(writeSignerFiles({ stateDir: state, account: runAs }), (error: unknown) => error instanceof ActuatorError && error.reason === "DkimSignerUnsafe" && error.message.includes(state));
       await chmod(state, 0o711);
-      await writeSignerFiles({ stateDir: state, account: { user: "opendkim", uid: 107, group: "postfix", gid: 105 } });
+      await writeSignerFiles({ stateDir: state, account: runAs });
       const { dir: unsafe, cleanup: cleanupUnsafe } = await tempDir("coyote-dkim-unsafe-");
       try {
-        await assert.rejects(writeSignerFiles({ stateDir: unsafe }), (error: unknown) => error instanceof ActuatorError && error.reason === "DkimSignerUnsafe" && /writable by others/.test(error.message));
+        await chmod(unsafe, 0o755);
+        await assert.rejects(writeSignerFiles({ stateDir: unsafe, account: runAs }), (error: unknown) => error instanceof ActuatorError && error.reason === "DkimSignerUnsafe" && /writable by others/.test(error.message));
       } finally {
         await cleanupUnsafe();
       }

@@ -12,7 +12,7 @@ import { createPrivateKey } from "node:crypto";
 import { chmod, chown, readdir, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { ActuatorError, errorText, readTextIfExists } from "@coyote/actuator";
-import { DomainName } from "@coyote/spec";
+import { DomainName, removeStaleTempFiles } from "@coyote/spec";
 import { DkimRecordFile, dkimRecordOf } from "./dkim.ts";
 import { ensureDir, removeFile, writeIfChanged } from "./files.ts";
 
@@ -42,7 +42,10 @@ export interface DkimSignerOptions {
   readonly stateDir: string;
   /** The milter socket; a unix socket by default. */
   readonly socket?: MilterSocket;
-  /** Whom OpenDKIM runs as when started as root; without it, as whoever starts it. */
+  /**
+   * Whom OpenDKIM runs as when started as root; without it, as whoever starts it. Required when the
+   * files are written as root with a unix socket: the socket would be root's alone.
+   */
   readonly account?: SignerAccount;
   /**
    * What Postfix does with a message when the signer cannot be reached (`milter_default_action`):
@@ -297,10 +300,18 @@ export async function writeSignerFiles(options: DkimSignerOptions): Promise<Sign
   const { domains, skipped } = await readSignerDomains(options.stateDir);
   const files = renderSignerFiles(domains, options);
   const account = options.account;
+  const self = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
+  if (account === undefined && self.uid === 0 && (options.socket ?? { kind: "unix" }).kind === "unix") {
+    // OpenDKIM would keep root's rights while parsing mail, and make a socket Postfix cannot open.
+    throw invalid("as root the signer needs an account (the opendkim user with postfix's group) to run as");
+  }
   await ensureDir(paths.root);
   await checkFolders(paths.root, account);
-  await ensureDir(paths.keys, { uid: account?.uid ?? process.getuid?.() ?? 0, gid: account?.gid ?? process.getgid?.() ?? 0, mode: 0o700 });
-  await ensureDir(paths.run, { uid: account?.uid ?? process.getuid?.() ?? 0, gid: account?.gid ?? process.getgid?.() ?? 0, mode: 0o750 });
+  // An earlier write killed halfway may have left a temporary copy of a key.
+  for (const dir of [paths.root, paths.keys]) await removeStaleTempFiles(dir);
+  const owner = account ?? self;
+  await ensureDir(paths.keys, { uid: owner.uid, gid: owner.gid, mode: 0o700 });
+  await ensureDir(paths.run, { uid: owner.uid, gid: owner.gid, mode: 0o750 });
   const changed: string[] = [];
   const wanted = new Set<string>();
   for (const { domain, pem } of domains) {
