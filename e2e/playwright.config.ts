@@ -30,5 +30,6 @@ export default defineConfig({
   projects: [
     { name: "story", testMatch: /story\.spec\.ts$/ },
     { name: "access", testMatch: /access\.spec\.ts$/ },
+    { name: "account", testMatch: /account\.spec\.ts$/ },
   ],
 });

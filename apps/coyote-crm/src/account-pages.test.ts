@@ -104,12 +104,12 @@ describe("a customer's account pages", () => {
   test("adds a mailbox and an alias through the page's forms, and refuses a bad one in place", async () => {
     const { jar } = await signIn(SIGNUP_PASSWORD);
     const path = `/account/services/${serviceId}`;
-    const bad = await submitForm(crm.url, path, "password", { local: "Post Master", password: NEW_PASSWORD, confirm: NEW_PASSWORD }, jar);
+    const bad = await submitForm(crm.url, path, "password", { mailbox: "Post Master", password: NEW_PASSWORD, confirm: NEW_PASSWORD }, jar);
     assert.equal(bad.status, 200);
     assert.match(bad.html, /may hold only a-z, 0-9, dot, hyphen and underscore, not a space/);
-    const added = await submitForm(crm.url, path, "password", { local: "shop", password: NEW_PASSWORD, confirm: NEW_PASSWORD }, jar);
+    const added = await submitForm(crm.url, path, "password", { mailbox: "shop", password: NEW_PASSWORD, confirm: NEW_PASSWORD }, jar);
     assert.match(added.html, /Added the mailbox shop@alice\.box\.net\./);
-    const alias = await submitForm(crm.url, path, "to", { local: "postmaster", to: "shop@alice.box.net" }, jar);
+    const alias = await submitForm(crm.url, path, "to", { alias: "postmaster", to: "shop@alice.box.net" }, jar);
     assert.match(alias.html, /Added the alias postmaster@alice\.box\.net, which forwards to shop@alice\.box\.net\./);
     const mail = (await spec()).mail;
     assert.deepEqual(mail?.mailboxes.map((b) => b.address), ["alice@alice.box.net", "shop@alice.box.net"]);

@@ -24,7 +24,7 @@ async function change(c: Customer, kind: MailChangeKind, fields: Record<string, 
 }
 
 function addMailbox(c: Customer, local: string, extra: Record<string, string> = {}): Promise<MailAccountResult> {
-  return change(c, "add-mailbox", { local, password: BOX_PASSWORD, confirm: BOX_PASSWORD, ...extra });
+  return change(c, "add-mailbox", { mailbox: local, password: BOX_PASSWORD, confirm: BOX_PASSWORD, ...extra });
 }
 
 function setLimits(c: Customer, maxMailboxes: number, maxAliases: number): void {
@@ -66,12 +66,12 @@ describe("changeMail", () => {
       setLimits(c, 2, 1);
       assert.ok((await addMailbox(c, "second")).ok);
       assert.match(said(await addMailbox(c, "third")), /your plan \(Starter\) includes 2 mailboxes and you have 2; remove one first/);
-      assert.ok((await change(c, "add-alias", { local: "postmaster", to: "alice@alice.box.test" })).ok);
-      assert.match(said(await change(c, "add-alias", { local: "abuse", to: "alice@alice.box.test" })), /includes 1 alias and you have 1/);
+      assert.ok((await change(c, "add-alias", { alias: "postmaster", to: "alice@alice.box.test" })).ok);
+      assert.match(said(await change(c, "add-alias", { alias: "abuse", to: "alice@alice.box.test" })), /includes 1 alias and you have 1/);
       setLimits(c, 2, 0);
       assert.match(said(await change(c, "remove-alias", { address: "nothing@alice.box.test" })), /there is no alias "nothing@alice.box.test" to remove/);
       assert.ok((await change(c, "remove-alias", { address: "postmaster@alice.box.test" })).ok);
-      assert.match(said(await change(c, "add-alias", { local: "abuse", to: "alice@alice.box.test" })), /includes no aliases/);
+      assert.match(said(await change(c, "add-alias", { alias: "abuse", to: "alice@alice.box.test" })), /includes no aliases/);
       const spec = await serviceSpec(c);
       assert.equal(spec.mail?.mailboxes.length, 2);
       assert.equal(spec.mail.aliases.length, 0);
@@ -83,23 +83,23 @@ describe("changeMail", () => {
   it("refuses every bad field by name and changes nothing", async () => {
     const c = await signedUpCustomer();
     try {
-      assert.ok((await change(c, "add-alias", { local: "hello", to: "alice@alice.box.test" })).ok);
+      assert.ok((await change(c, "add-alias", { alias: "hello", to: "alice@alice.box.test" })).ok);
       const before = await serviceSpec(c);
       const cases: Array<[MailChangeKind, Record<string, unknown>, string | undefined, RegExp]> = [
-        ["add-mailbox", { local: "bad name", password: BOX_PASSWORD, confirm: BOX_PASSWORD }, "local", /not a space/],
-        ["add-mailbox", { local: "x+y", password: BOX_PASSWORD, confirm: BOX_PASSWORD }, "local", /not "\+"/],
-        ["add-mailbox", { local: "postmaster", password: BOX_PASSWORD, confirm: BOX_PASSWORD }, "local", /role address/],
-        ["add-mailbox", { local: "mailer-daemon", password: BOX_PASSWORD, confirm: BOX_PASSWORD }, "local", /reserved for the mail system/],
-        ["add-mailbox", { local: "alice", password: BOX_PASSWORD, confirm: BOX_PASSWORD }, "local", /alice@alice\.box\.test exists already/],
-        ["add-mailbox", { local: "hello", password: BOX_PASSWORD, confirm: BOX_PASSWORD }, "local", /hello@alice\.box\.test exists already/],
-        ["add-mailbox", { local: "new", domain: "evil.org", password: BOX_PASSWORD, confirm: BOX_PASSWORD }, "domain", /choose one of your domains: alice\.box\.test/],
-        ["add-mailbox", { local: "new", password: "short", confirm: "short" }, "password", /at least 10 characters/],
-        ["add-mailbox", { local: "newsletter", password: "my-newsletter-box", confirm: "my-newsletter-box" }, "password", /name of your e-mail address \(newsletter\)/],
-        ["add-mailbox", { local: "new", password: BOX_PASSWORD, confirm: "other-password-22" }, "confirm", /differ/],
-        ["add-mailbox", { local: ["a"], password: { x: 1 } }, "local", /enter the part of the address before the @/],
-        ["add-alias", { local: "fwd", to: "someone@gmail.com" }, "to", /choose one of your mailboxes: alice@alice\.box\.test/],
-        ["add-alias", { local: "fwd", to: "hello@alice.box.test" }, "to", /choose one of your mailboxes/],
-        ["add-alias", { local: "root", to: "alice@alice.box.test" }, "local", /reserved/],
+        ["add-mailbox", { mailbox: "bad name", password: BOX_PASSWORD, confirm: BOX_PASSWORD }, "mailbox", /not a space/],
+        ["add-mailbox", { mailbox: "x+y", password: BOX_PASSWORD, confirm: BOX_PASSWORD }, "mailbox", /not "\+"/],
+        ["add-mailbox", { mailbox: "postmaster", password: BOX_PASSWORD, confirm: BOX_PASSWORD }, "mailbox", /role address/],
+        ["add-mailbox", { mailbox: "mailer-daemon", password: BOX_PASSWORD, confirm: BOX_PASSWORD }, "mailbox", /reserved for the mail system/],
+        ["add-mailbox", { mailbox: "alice", password: BOX_PASSWORD, confirm: BOX_PASSWORD }, "mailbox", /alice@alice\.box\.test exists already/],
+        ["add-mailbox", { mailbox: "hello", password: BOX_PASSWORD, confirm: BOX_PASSWORD }, "mailbox", /hello@alice\.box\.test exists already/],
+        ["add-mailbox", { mailbox: "new", mailboxDomain: "evil.org", password: BOX_PASSWORD, confirm: BOX_PASSWORD }, "mailboxDomain", /choose one of your domains: alice\.box\.test/],
+        ["add-mailbox", { mailbox: "new", password: "short", confirm: "short" }, "password", /at least 10 characters/],
+        ["add-mailbox", { mailbox: "newsletter", password: "my-newsletter-box", confirm: "my-newsletter-box" }, "password", /name of your e-mail address \(newsletter\)/],
+        ["add-mailbox", { mailbox: "new", password: BOX_PASSWORD, confirm: "other-password-22" }, "confirm", /differ/],
+        ["add-mailbox", { mailbox: ["a"], password: { x: 1 } }, "mailbox", /enter the part of the address before the @/],
+        ["add-alias", { alias: "fwd", to: "someone@gmail.com" }, "to", /choose one of your mailboxes: alice@alice\.box\.test/],
+        ["add-alias", { alias: "fwd", to: "hello@alice.box.test" }, "to", /choose one of your mailboxes/],
+        ["add-alias", { alias: "root", to: "alice@alice.box.test" }, "alias", /reserved/],
         ["remove-mailbox", { address: "alice@alice.box.test" }, undefined, /your account's own mailbox; it stays/],
         ["remove-mailbox", { address: "ghost@alice.box.test" }, undefined, /there is no mailbox "ghost@alice\.box\.test" to remove/],
         ["remove-alias", { address: "alice@alice.box.test" }, undefined, /there is no alias/],
@@ -115,7 +115,7 @@ describe("changeMail", () => {
     const c = await signedUpCustomer();
     try {
       assert.ok((await addMailbox(c, "shop")).ok);
-      assert.ok((await change(c, "add-alias", { local: "orders", to: "shop@alice.box.test" })).ok);
+      assert.ok((await change(c, "add-alias", { alias: "orders", to: "shop@alice.box.test" })).ok);
       assert.match(said(await change(c, "remove-mailbox", { address: "shop@alice.box.test" })), /first remove the aliases that forward to shop@alice\.box\.test: orders@alice\.box\.test/);
       const view = mailAccountsOf(await serviceSpec(c), { mailAddress: "alice@alice.box.test" }, getPlan(c.box.db, "starter"));
       assert.deepEqual(view?.mailboxes, [
@@ -131,7 +131,7 @@ describe("changeMail", () => {
     const c = await signedUpCustomer();
     try {
       const stranger = { id: "someone-else", email: "mallory@mail.example" };
-      const result = await changeMail(deps(c, { user: stranger }), "add-mailbox", { service: c.serviceId, local: "x", password: BOX_PASSWORD, confirm: BOX_PASSWORD });
+      const result = await changeMail(deps(c, { user: stranger }), "add-mailbox", { service: c.serviceId, mailbox: "x", password: BOX_PASSWORD, confirm: BOX_PASSWORD });
       assert.match(said(result), /you have no service "alice-box-test"/);
       savePlan(c.box.db, { id: "starter", name: "Starter", description: "", price: 0, web: "on", xmpp: "on", active: "on", sortOrder: 0 });
       assert.match(said(await addMailbox(c, "x")), /alice\.box\.test has no mail in its plan/);

@@ -60,14 +60,19 @@ function taken(mail: Mail): Set<string> {
   return new Set([...mail.mailboxes.map((b) => b.address), ...mail.aliases.map((a) => a.address)]);
 }
 
-/** The address a form asks for: a checked local part at one of the service's domains, or the field errors. */
+/**
+ * The address a form asks for: a checked local part at one of the service's domains, or the field
+ * errors. The fields are named by the use (`mailbox` and `mailboxDomain`, `alias` and
+ * `aliasDomain`), so that the two forms of one page never share a field's id.
+ */
 function addressOf(input: Readonly<Record<string, unknown>>, spec: ServiceSpec, use: LocalPartUse): { address: string } | { errors: Record<string, string> } {
-  const local = normalizeLocalPart(text(input, "local"));
+  const local = normalizeLocalPart(text(input, use));
   const names = spec.domains.map((d) => d.name);
-  const domain = text(input, "domain") === "" ? names[0] : text(input, "domain").trim().toLowerCase();
+  const asked = text(input, `${use}Domain`).trim().toLowerCase();
+  const domain = asked === "" ? names[0] : asked;
   const problem = localPartProblem(local, use);
-  if (problem !== undefined) return { errors: { local: problem } };
-  if (domain === undefined || !names.includes(domain)) return { errors: { domain: `choose one of your domains: ${names.join(", ")}` } };
+  if (problem !== undefined) return { errors: { [use]: problem } };
+  if (domain === undefined || !names.includes(domain)) return { errors: { [`${use}Domain`]: `choose one of your domains: ${names.join(", ")}` } };
   return { address: `${local}@${domain}` };
 }
 
@@ -80,7 +85,7 @@ function planAddMailbox(e: Editable, input: Readonly<Record<string, unknown>>, h
   const wanted = addressOf(input, e.spec, "mailbox");
   if ("errors" in wanted) return wanted;
   const { address } = wanted;
-  if (taken(e.mail).has(address)) return { errors: { local: `${address} exists already` } };
+  if (taken(e.mail).has(address)) return { errors: { mailbox: `${address} exists already` } };
   const max = e.plan.maxMailboxes;
   if (e.mail.mailboxes.length >= max) return { errors: { form: `your plan (${e.plan.name}) includes ${plural(max, "mailbox", "mailboxes")} and you have ${e.mail.mailboxes.length}; remove one first` } };
   const password = text(input, "password");
@@ -106,7 +111,7 @@ function planAddAlias(e: Editable, input: Readonly<Record<string, unknown>>): Ch
   const wanted = addressOf(input, e.spec, "alias");
   if ("errors" in wanted) return wanted;
   const { address } = wanted;
-  if (taken(e.mail).has(address)) return { errors: { local: `${address} exists already` } };
+  if (taken(e.mail).has(address)) return { errors: { alias: `${address} exists already` } };
   const to = text(input, "to").trim().toLowerCase();
   // Forwarding out of the box would make it relay mail it cannot vouch for: aliases stay inside the service.
   if (!e.mail.mailboxes.some((b) => b.address === to)) return { errors: { to: `choose one of your mailboxes: ${e.mail.mailboxes.map((b) => b.address).join(", ")}` } };
@@ -132,7 +137,7 @@ export type MailChangeKind = "add-mailbox" | "remove-mailbox" | "add-alias" | "r
  * records who, what and which address, never a password.
  * @param deps the database, state store and signed-in customer.
  * @param kind which change.
- * @param input the submitted form's fields (`service`, and `local`, `domain`, `password`, `confirm`, `to` or `address`).
+ * @param input the submitted form's fields (`service`, and `mailbox`, `mailboxDomain`, `password` and `confirm`; `alias`, `aliasDomain` and `to`; or `address`).
  */
 export async function changeMail(deps: MailAccountDeps, kind: MailChangeKind, input: Readonly<Record<string, unknown>>): Promise<MailAccountResult> {
   const serviceId = text(input, "service");

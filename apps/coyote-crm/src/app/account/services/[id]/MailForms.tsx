@@ -3,10 +3,10 @@ import { ActionForm } from "../../../../components/ActionForm.tsx";
 import { Field, SelectField } from "../../../../components/Field.tsx";
 import { addAliasAction, addMailboxAction } from "./actions.ts";
 
-/** The choices of the domain select (only shown when the service has more than one domain). */
-function DomainChoice({ domains, state }: { domains: readonly string[]; state: Parameters<typeof Field>[0]["state"] }) {
-  if (domains.length === 1) return <input type="hidden" name="domain" value={domains[0]} />;
-  return <SelectField name="domain" label="Domain" state={state} options={domains.map((d) => ({ value: d, label: `@${d}` }))} />;
+/** The domain of a new address: a select when the service has more than one domain. Named per form, so that no two fields of the page share an id. */
+function DomainChoice({ name, domains, state }: { name: string; domains: readonly string[]; state: Parameters<typeof Field>[0]["state"] }) {
+  if (domains.length === 1) return <input type="hidden" name={name} value={domains[0]} />;
+  return <SelectField name={name} label="Domain" state={state} options={domains.map((d) => ({ value: d, label: `@${d}` }))} />;
 }
 
 /** The form that adds a mailbox: its name, domain and password. */
@@ -16,8 +16,8 @@ export function AddMailboxForm({ csrf, service, domains }: { csrf: string; servi
       {(state, pending) => (
         <>
           <input type="hidden" name="service" value={service} />
-          <Field name="local" label="New mailbox" autoComplete="off" required maxLength={64} state={state} hint={`The part before the @${domains.length === 1 ? ` (…@${domains[0] ?? ""})` : ""}: a-z, 0-9, dot, hyphen, underscore.`} />
-          <DomainChoice domains={domains} state={state} />
+          <Field name="mailbox" label="New mailbox" autoComplete="off" required maxLength={64} state={state} hint={`The part before the @${domains.length === 1 ? ` (…@${domains[0] ?? ""})` : ""}: a-z, 0-9, dot, hyphen, underscore.`} />
+          <DomainChoice name="mailboxDomain" domains={domains} state={state} />
           <Field name="password" label="Mailbox password" type="password" autoComplete="new-password" required state={state} hint="Its own password, at least 10 characters." />
           <Field name="confirm" label="Repeat mailbox password" type="password" autoComplete="new-password" required state={state} />
           <button type="submit" disabled={pending}>
@@ -36,8 +36,8 @@ export function AddAliasForm({ csrf, service, domains, mailboxes }: { csrf: stri
       {(state, pending) => (
         <>
           <input type="hidden" name="service" value={service} />
-          <Field name="local" label="New alias" autoComplete="off" required maxLength={64} state={state} hint="The part before the @; role addresses such as postmaster and abuse can only be aliases." />
-          <DomainChoice domains={domains} state={state} />
+          <Field name="alias" label="New alias" autoComplete="off" required maxLength={64} state={state} hint="The part before the @; role addresses such as postmaster and abuse can only be aliases." />
+          <DomainChoice name="aliasDomain" domains={domains} state={state} />
           <SelectField name="to" label="Forwards to" state={state} options={mailboxes.map((m) => ({ value: m, label: m }))} />
           <button type="submit" disabled={pending}>
             {pending ? "Adding…" : "Add alias"}
