@@ -5,8 +5,8 @@
  * deadline.
  */
 import { errorText, readTextIfExists } from "@coyote/actuator";
-import { runProgram } from "./files.ts";
-import type { ResolvedOptions } from "./options.ts";
+import { runProgram, statOrUndefined } from "./files.ts";
+import { tlsChainFileOf, type ResolvedOptions } from "./options.ts";
 import type { MailPaths } from "./paths.ts";
 
 /** What the live check found: undefined when the daemon serves the service, else why not. */
@@ -15,6 +15,8 @@ export interface MailLive {
   readonly postfix: string | undefined;
   /** Why Dovecot does not serve the service's mailboxes, when it does not. */
   readonly dovecot: string | undefined;
+  /** Why there is no certificate for TLS, when there is none. */
+  readonly certificate?: string;
 }
 
 const TIMEOUT_MS = 10_000;
@@ -75,13 +77,26 @@ export class LiveCheck {
     return `dovecot is down or cannot look up the mailboxes (doveadm -c ${dovecotConf} user: ${lastLine(output) || `exit ${String(result.code)}`})`;
   }
 
+  /** Why the certificate SMTP, submission and IMAP present is missing, or undefined when it is there. */
+  async #certificateMissing(hostname: string | undefined): Promise<string | undefined> {
+    const chain = tlsChainFileOf(this.#options, this.#options.myhostname ?? hostname);
+    if (chain === undefined) return "no certificate is configured (no mail hostname)";
+    try {
+      return (await statOrUndefined(chain))?.isFile() === true ? undefined : `no certificate for the mail hostname yet (${chain})`;
+    } catch (error) {
+      return `the certificate ${chain} cannot be read (${errorText(error)})`;
+    }
+  }
+
   /**
-   * Checks both daemons for one service.
+   * Checks both daemons, and the certificate they present, for one service.
    * @param addresses the service's mailboxes as last committed.
+   * @param hostname the server spec's hostname (the mail hostname unless `myhostname` is set).
    */
-  async check(addresses: readonly string[], signal: AbortSignal): Promise<MailLive> {
+  async check(addresses: readonly string[], hostname: string | undefined, signal: AbortSignal): Promise<MailLive> {
     let postfix = await this.#postfixDown(signal);
     if (postfix === undefined && (await readTextIfExists(this.#paths.reloadPending)) !== undefined) postfix = "postfix has not reloaded the latest maps yet";
-    return { postfix, dovecot: await this.#dovecotMissing(addresses, signal) };
+    const certificate = await this.#certificateMissing(hostname);
+    return { postfix, dovecot: await this.#dovecotMissing(addresses, signal), ...(certificate === undefined ? {} : { certificate }) };
   }
 }

@@ -64,7 +64,6 @@ describe("MailReady with real Postfix and Dovecot", () => {
       verifyDaemons: true,
     };
     resolved = resolveOptions(options);
-    await writeSelfSignedChain(join(root, "tls.pem"), "mx.test.example", root);
     actuator = createMailActuator(options);
     context = await makeContext(options.stateDir);
     closeLogger = () => context.logger.close();
@@ -78,8 +77,11 @@ describe("MailReady with real Postfix and Dovecot", () => {
     await cleanup();
   });
 
-  it("names Postfix, then Dovecot, while they are down, and is True once both serve the service", { skip }, async () => {
-    assert.equal((await pass()).reason, "PostfixDown", "the first apply, with nothing running");
+  it("names the missing certificate, then Postfix, then Dovecot, while they are down, and is True once both serve the service", { skip }, async () => {
+    const noCertificate = await pass();
+    assert.equal(noCertificate.reason, "CertificateMissing", "the first apply, with no certificate and nothing running");
+    assert.match(noCertificate.message, /no certificate for the mail hostname yet \(.*tls\.pem\)/);
+    await writeSelfSignedChain(join(root, "tls.pem"), "mx.test.example", root);
     const postfixDown = await pass();
     assert.equal(postfixDown.reason, "PostfixDown");
     assert.match(postfixDown.message, /postfix is not running/);

@@ -114,6 +114,6 @@ export async function observeMail(paths: MailPaths, domainIndex: FileCache<Recor
     if (read.missing.length > 0) context.logger.warn({ serviceId: target.id, secrets: read.missing }, "mailbox credentials named by the spec are missing from secrets/");
     credentials = read.hashes;
   }
-  const liveState = live !== undefined && target.spec?.mail !== undefined ? await live.check(fragment?.mailboxes.map((m) => m.address) ?? [], context.signal) : undefined;
+  const liveState = live !== undefined && target.spec?.mail !== undefined ? await live.check(fragment?.mailboxes.map((m) => m.address) ?? [], context.server.hostname, context.signal) : undefined;
   return { fragmentText: text, fragment, owners, dkim, credentials, ...(liveState === undefined ? {} : { live: liveState }) };
 }
