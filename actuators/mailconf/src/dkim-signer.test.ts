@@ -70,6 +70,11 @@ describe("outgoing mail signed by OpenDKIM and verified against the box's own DN
     } finally {
       transport.close();
     }
+    return delivered(subject, seen);
+  }
+
+  /** The text of the message with this subject that arrives in the mailbox, among the files not in `seen`. */
+  function delivered(subject: string, seen: ReadonlySet<string>, timeoutMs = 10_000): Promise<string> {
     const dir = join(options.mailRoot, DOMAIN, "alice", "new");
     return waitFor(`"${subject}" in ${MAILBOX}'s Maildir`, async () => {
       for (const name of maildirNew(options.mailRoot, MAILBOX).filter((n) => !seen.has(n))) {
@@ -77,7 +82,7 @@ describe("outgoing mail signed by OpenDKIM and verified against the box's own DN
         if (text.includes(`Subject: ${subject}`)) return text;
       }
       return undefined;
-    });
+    }, timeoutMs);
   }
 
   before(async () => {
@@ -147,6 +152,21 @@ describe("outgoing mail signed by OpenDKIM and verified against the box's own DN
     const tampered = message.replace("A second line", "A changed line");
     const bad = await dkimVerify(Buffer.from(tampered), { resolver: boxResolver(dnsPort) });
     assert.notEqual(bad.results[0]?.status.result, "pass");
+  });
+
+  it("signs mail submitted on the box with sendmail (non_smtpd_milters) as well", { skip }, async () => {
+    const seen = new Set(maildirNew(options.mailRoot, MAILBOX));
+    const subject = "submitted with sendmail";
+    const result = spawnSync(findProgram("sendmail") ?? "/usr/sbin/sendmail", ["-C", options.postfix.configDir, "-f", MAILBOX, MAILBOX], {
+      input: `From: Alice <${MAILBOX}>\nTo: ${MAILBOX}\nSubject: ${subject}\n\nA line from the box itself.\n`,
+      encoding: "utf8",
+      timeout: 20_000,
+    });
+    assert.equal(result.status, 0, `${result.stdout}${result.stderr}`);
+    // Through the maildrop and pickup, which looks every 60 s unless woken: allow it that long.
+    const message = await delivered(subject, seen, 70_000);
+    const verdict = await dkimVerify(Buffer.from(message), { resolver: boxResolver(dnsPort) });
+    assert.equal(verdict.results[0]?.status.result, "pass", message.slice(0, 1500));
   });
 
   it("does not sign a message whose From: is a domain the box does not host, nor a look-alike", { skip }, async () => {
