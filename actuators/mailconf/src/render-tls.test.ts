@@ -6,7 +6,7 @@ import { describe, it } from "node:test";
 import { ActuatorError } from "@coyote/actuator";
 import type { MailActuatorOptions } from "./options.ts";
 import { renderDovecotConf } from "./render-dovecot.ts";
-import { renderMainCf, renderMasterCf } from "./render.ts";
+import { renderMainCf, renderMaps, renderMasterCf } from "./render.ts";
 import { findProgram, IN_CI, tempRoot } from "./test/support.ts";
 
 function options(root: string, extra: { postfix?: Partial<MailActuatorOptions["postfix"]>; dovecot?: Partial<MailActuatorOptions["dovecot"]> } = {}): MailActuatorOptions {
@@ -152,5 +152,19 @@ describe("TLS and submission in main.cf and master.cf", () => {
     assert.ok(lines(text).some((l) => /^tlsmgr\s+unix/.test(l)));
     const without = renderMasterCf(options("/srv/c", { postfix: { submissionListen: undefined, submissionsListen: undefined } }));
     assert.doesNotMatch(without, /smtpd_sasl_auth_enable=yes/);
+  });
+});
+
+describe("the sender login map", () => {
+  it("lets each mailbox send as itself and as the aliases that forward to it, and no one as another service's address", () => {
+    const maps = renderMaps(
+      [
+        { schemaVersion: 1, id: "alpha", domains: ["a.test"], mailboxes: [{ address: "alice@a.test", passwordHash: "{SHA512-CRYPT}$6$x$y" }, { address: "bob@a.test", passwordHash: "{SHA512-CRYPT}$6$x$z" }], aliases: [{ address: "info@a.test", to: ["alice@a.test", "Bob@a.test", "friend@elsewhere.test"] }, { address: "out@a.test", to: ["friend@elsewhere.test"] }] },
+        { schemaVersion: 1, id: "beta", domains: ["b.test"], mailboxes: [{ address: "carol@b.test", passwordHash: "{SHA512-CRYPT}$6$x$w" }], aliases: [{ address: "team@b.test", to: ["alice@a.test"] }] },
+      ],
+      { mailRoot: "/srv/mail", vmailUid: 5000, vmailGid: 5000 },
+    );
+    const entries = maps.senderLogins.split("\n").filter((line) => line !== "" && !line.startsWith("#"));
+    assert.deepEqual(entries, ["alice@a.test alice@a.test", "bob@a.test bob@a.test", "carol@b.test carol@b.test", "info@a.test alice@a.test,bob@a.test"]);
   });
 });
