@@ -43,6 +43,7 @@ describe("outgoing mail signed by OpenDKIM and verified against the box's own DN
   let postfixPid: number | undefined;
   let opendkim: GroupDaemon | undefined;
   let stopDns: (() => Promise<void>) | undefined;
+  let closeLogger = async () => {};
   let mail: ReturnType<typeof createMailActuator>;
   let dns: ReturnType<typeof createDnsActuator>;
 
@@ -103,6 +104,7 @@ describe("outgoing mail signed by OpenDKIM and verified against the box's own DN
       vmailGid: 5000,
     };
     context = await dnsContext(stateDir, HOSTNAME, dnsPort);
+    closeLogger = () => context.logger.close();
     const spec = ServiceSpec.parse({ schemaVersion: 1, kind: "Service", id: "shop", domains: [{ name: DOMAIN }], mail: { mailboxes: [{ address: MAILBOX, passwordHash: await hashPassword("alice-pw") }] } });
 
     // The mail actuator makes the key and the Postfix instance; dnsconf publishes the key.
@@ -132,7 +134,7 @@ describe("outgoing mail signed by OpenDKIM and verified against the box's own DN
     if (root !== "") await stopPostfix(findProgram("postfix") ?? "/usr/sbin/postfix", options.postfix.configDir, postfixPid);
     await opendkim?.stop();
     await stopDns?.();
-    await context.logger.close();
+    await closeLogger();
     await cleanup();
   });
 
