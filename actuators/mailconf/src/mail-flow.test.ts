@@ -202,6 +202,7 @@ describe("mail through real Postfix and Dovecot over TLS", () => {
       const ehlo = await client.command("EHLO client.test");
       assert.doesNotMatch(ehlo.text, /^AUTH/m, "no AUTH on port 25");
       assert.match(ehlo.text, /^STARTTLS$/m);
+      assert.equal((await client.command("VRFY alice@a.test")).code, 502, "VRFY tells nothing");
       const result = await client.send("alice@a.test", ["someone@outside.test"], "Subject: relay\n\nrelay\n");
       assert.equal(result.rcpt[0]?.code, 554, result.rcpt[0]?.text);
       assert.equal(result.data, undefined);

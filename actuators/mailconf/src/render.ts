@@ -53,6 +53,9 @@ export function renderMainCf(input: MailActuatorOptions | ResolvedOptions, defau
     "myorigin = $myhostname",
     "inet_interfaces = all",
     "smtpd_banner = $myhostname ESMTP",
+    // No address harvesting through VRFY, and no client that skips its HELO.
+    "disable_vrfy_command = yes",
+    "smtpd_helo_required = yes",
     "biff = no",
     "append_dot_mydomain = no",
     "readme_directory = no",
