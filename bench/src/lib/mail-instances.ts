@@ -130,7 +130,11 @@ export async function startCoyoteMail(root: string, ports: { smtp: number; submi
   const dovecot = startDaemon("coyote dovecot", program("dovecot"), ["-F", "-c", resolved.dovecotConf], join(dir, "dovecot.out"));
   const socket = join(dovecotRuntime(resolved).baseDir, "auth-client");
   for (let i = 0; i < 300 && !existsSync(socket); i++) await sleep(100);
-  const postfix = await startPostfix("coyote postfix", resolved.configDir, join(dir, "postfix.out"), ports.submission, join(dir, "maillog"));
+  const postfix = await startPostfix("coyote postfix", resolved.configDir, join(dir, "postfix.out"), ports.submission, join(dir, "maillog")).catch(async (error: unknown) => {
+    await stopDaemon(dovecot, 10_000);
+    await logger.close();
+    throw error;
+  });
   const inbox = join(options.mailRoot, DOMAIN, MAILBOX.split("@")[0] ?? "", "new");
   return {
     ca,

@@ -4,10 +4,10 @@
  * tables are rendered by the mail actuator under `mail/opendkim/`.
  */
 import { readFile } from "node:fs/promises";
-import { connect, type NetConnectOpts } from "node:net";
+import type { NetConnectOpts } from "node:net";
 import { join } from "node:path";
 import type { DaemonDefinition, DaemonPaths } from "./catalogue.ts";
-import type { ProbeResult } from "./probes.ts";
+import { conversationProbe, type ProbeResult } from "./probes.ts";
 
 /** OpenDKIM's configuration in a state folder (the mail actuator's `signerPaths(stateDir).conf`). */
 export function openDkimConf(paths: Pick<DaemonPaths, "stateDir">): string {
@@ -66,45 +66,24 @@ function packet(command: number, data: Buffer = Buffer.alloc(0)): Buffer {
  */
 export function milterProbe(address: NetConnectOpts, timeoutMs: number): Promise<ProbeResult> {
   const where = "path" in address ? address.path : `${String(address.host)}:${address.port}`;
-  return new Promise((resolve) => {
-    let buffered = Buffer.alloc(0);
-    let settled = false;
-    const socket = connect(address);
-    const finish = (result: ProbeResult) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      socket.destroy();
-      resolve(result);
-    };
-    const timer = setTimeout(() => finish({ ok: false, why: `no milter negotiation from ${where} within ${timeoutMs} ms` }), timeoutMs);
-    socket.once("connect", () => {
-      const offer = Buffer.alloc(12);
-      offer.writeUInt32BE(MILTER_VERSION, 0);
-      offer.writeUInt32BE(0x1ff, 4);
-      offer.writeUInt32BE(0x1fffff, 8);
-      socket.write(packet(SMFIC_OPTNEG, offer));
-    });
-    socket.on("data", (chunk: Buffer) => {
-      buffered = Buffer.concat([buffered, chunk]).subarray(0, REPLY_CAP + 5);
-      if (buffered.length < 5) return;
-      const length = buffered.readUInt32BE(0);
-      if (length < 1 || length > REPLY_CAP) {
-        finish({ ok: false, why: `${where} answered a milter packet of ${length} bytes` });
-        return;
-      }
-      if (buffered.length < 4 + length) return;
-      const command = buffered[4];
-      const version = length >= 5 ? buffered.readUInt32BE(5) : 0;
-      if (command !== SMFIC_OPTNEG || version < 2) {
-        finish({ ok: false, why: `${where} answered command 0x${(command ?? 0).toString(16)} (version ${version}), not an option negotiation` });
-        return;
-      }
-      socket.write(packet(SMFIC_QUIT));
-      finish({ ok: true });
-    });
-    socket.once("error", (error: NodeJS.ErrnoException) => finish({ ok: false, why: `connecting to ${where}: ${error.code ?? error.message}` }));
-    socket.once("close", () => finish({ ok: false, why: `${where} closed the connection before negotiating` }));
+  const offer = Buffer.alloc(12);
+  offer.writeUInt32BE(MILTER_VERSION, 0);
+  offer.writeUInt32BE(0x1ff, 4);
+  offer.writeUInt32BE(0x1fffff, 8);
+  return conversationProbe(address, where, timeoutMs, {
+    opening: packet(SMFIC_OPTNEG, offer),
+    cap: REPLY_CAP + 5,
+    expected: "milter negotiation",
+    judge: (received) => {
+      if (received.length < 5) return undefined;
+      const length = received.readUInt32BE(0);
+      if (length < 1 || length > REPLY_CAP) return { result: { ok: false, why: `${where} answered a milter packet of ${length} bytes` } };
+      if (received.length < 4 + length) return undefined;
+      const command = received[4];
+      const version = length >= 5 ? received.readUInt32BE(5) : 0;
+      if (command !== SMFIC_OPTNEG || version < 2) return { result: { ok: false, why: `${where} answered command 0x${(command ?? 0).toString(16)} (version ${version}), not an option negotiation` } };
+      return { result: { ok: true }, farewell: packet(SMFIC_QUIT) };
+    },
   });
 }
 

@@ -2,7 +2,7 @@
 // bounded command runner and an SMTP-style banner probe. Each has a deadline and a size cap, since
 // a daemon that hangs must not hang its supervisor.
 import { spawn } from "node:child_process";
-import { connect } from "node:net";
+import { connect, type NetConnectOpts } from "node:net";
 
 /** What a readiness check found: ready, or not yet with the reason (shown by `coyote status`). */
 export type ProbeResult = { readonly ok: true } | { readonly ok: false; readonly why: string };
@@ -54,15 +54,31 @@ export async function commandProbe(program: string, args: readonly string[], tim
   return { ok: false, why: `${program} ${args.join(" ")} ${result.code === undefined ? "did not finish" : `exited with ${result.code}`}${text ? `: ${text}` : ""}` };
 }
 
+/** How a {@link conversationProbe} talks to a server. */
+export interface Conversation {
+  /** Said once connected, for a protocol where the client speaks first (a milter). */
+  readonly opening?: Buffer;
+  /** The most bytes read before judging anyway. */
+  readonly cap: number;
+  /**
+   * Judges what was received so far (at most `cap` bytes): a result once it can tell, with what
+   * to say before closing, or undefined to read on.
+   */
+  readonly judge: (received: Buffer, full: boolean) => { readonly result: ProbeResult; readonly farewell?: Buffer | string } | undefined;
+  /** What the server is expected to do, in a failure's words: `greeting`, `milter negotiation`. */
+  readonly expected: string;
+}
+
 /**
- * Connects to `host:port`, reads the greeting line (at most 512 bytes, within the deadline), says
- * QUIT and tells whether the greeting matches `expect` (`/^220[ -]/` for SMTP).
+ * Connects to a server, has one short exchange with it, and passes or fails on what it answered,
+ * within the deadline and reading at most the conversation's cap.
+ * @param where the server's address in messages (`127.0.0.1:25`, a socket's path).
  */
-export function bannerProbe(host: string, port: number, expect: RegExp, timeoutMs: number): Promise<ProbeResult> {
+export function conversationProbe(address: NetConnectOpts, where: string, timeoutMs: number, conversation: Conversation): Promise<ProbeResult> {
   return new Promise((resolve) => {
-    let buffered = "";
+    let received = Buffer.alloc(0);
     let settled = false;
-    const socket = connect({ host, port });
+    const socket = connect(address);
     const finish = (result: ProbeResult) => {
       if (settled) return;
       settled = true;
@@ -70,19 +86,37 @@ export function bannerProbe(host: string, port: number, expect: RegExp, timeoutM
       socket.destroy();
       resolve(result);
     };
-    const timer = setTimeout(() => finish({ ok: false, why: `no greeting from ${host}:${port} within ${timeoutMs} ms` }), timeoutMs);
-    socket.setEncoding("latin1");
-    socket.on("data", (chunk: string) => {
-      buffered += chunk;
-      const end = buffered.indexOf("\n");
-      if (end === -1 && buffered.length < 512) return;
-      const line = (end === -1 ? buffered : buffered.slice(0, end)).replace(/\r$/, "").slice(0, 512);
-      if (expect.test(line)) {
-        socket.write("QUIT\r\n");
-        finish({ ok: true });
-      } else finish({ ok: false, why: `${host}:${port} greeted with ${JSON.stringify(line.slice(0, 120))}` });
+    const timer = setTimeout(() => finish({ ok: false, why: `no ${conversation.expected} from ${where} within ${timeoutMs} ms` }), timeoutMs);
+    socket.once("connect", () => {
+      if (conversation.opening) socket.write(conversation.opening);
     });
-    socket.once("error", (error: NodeJS.ErrnoException) => finish({ ok: false, why: `connecting to ${host}:${port}: ${error.code ?? error.message}` }));
-    socket.once("close", () => finish({ ok: false, why: `${host}:${port} closed the connection before greeting` }));
+    socket.on("data", (chunk: Buffer) => {
+      received = Buffer.concat([received, chunk]).subarray(0, conversation.cap);
+      const verdict = conversation.judge(received, received.length >= conversation.cap);
+      if (verdict === undefined) return;
+      if (verdict.farewell !== undefined) socket.write(verdict.farewell);
+      finish(verdict.result);
+    });
+    socket.once("error", (error: NodeJS.ErrnoException) => finish({ ok: false, why: `connecting to ${where}: ${error.code ?? error.message}` }));
+    socket.once("close", () => finish({ ok: false, why: `${where} closed the connection before its ${conversation.expected}` }));
+  });
+}
+
+/**
+ * Connects to `host:port`, reads the greeting line (at most 512 bytes, within the deadline), says
+ * QUIT and tells whether the greeting matches `expect` (`/^220[ -]/` for SMTP).
+ */
+export function bannerProbe(host: string, port: number, expect: RegExp, timeoutMs: number): Promise<ProbeResult> {
+  const where = `${host}:${port}`;
+  return conversationProbe({ host, port }, where, timeoutMs, {
+    cap: 512,
+    expected: "greeting",
+    judge: (received, full) => {
+      const text = received.toString("latin1");
+      const end = text.indexOf("\n");
+      if (end === -1 && !full) return undefined;
+      const line = (end === -1 ? text : text.slice(0, end)).replace(/\r$/, "");
+      return expect.test(line) ? { result: { ok: true }, farewell: "QUIT\r\n" } : { result: { ok: false, why: `${where} greeted with ${JSON.stringify(line.slice(0, 120))}` } };
+    },
   });
 }
