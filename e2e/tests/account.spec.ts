@@ -56,7 +56,7 @@ test("a new customer's service page shows the apps' settings from the server spe
   await screenshot(page, "account-settings");
 });
 
-test("a bad mailbox name is refused in place; a good one and an alias are added, then removed", async ({ box }) => {
+test("a bad mailbox name is refused in place; a good one and an alias are added, its password set, then both removed", async ({ box }) => {
   await page.getByLabel("New mailbox").fill("sales team");
   await page.getByLabel("Mailbox password", { exact: true }).fill(MAILBOX_PASSWORD);
   await page.getByLabel("Repeat mailbox password").fill(MAILBOX_PASSWORD);
@@ -81,6 +81,14 @@ test("a bad mailbox name is refused in place; a good one and an alias are added,
   const withBoth = await spec(box);
   expect(withBoth.mail?.mailboxes.map((b) => b.address)).toEqual([`${customer.email.split("@")[0] ?? ""}@${customer.domain}`, sales]);
   expect(withBoth.mail?.aliases).toEqual([{ address: `postmaster@${customer.domain}`, to: [sales] }]);
+
+  const salesBefore = (await spec(box)).mail?.mailboxes[1]?.credential;
+  await page.getByLabel("Mailbox", { exact: true }).selectOption(sales);
+  await page.getByLabel("Its new password", { exact: true }).fill(NEW_PASSWORD);
+  await page.getByLabel("Repeat its new password").fill(NEW_PASSWORD);
+  await page.getByRole("button", { name: "Set password" }).click();
+  await expect(page.getByRole("status").filter({ hasText: `The mailbox ${sales} has its new password.` })).toBeVisible();
+  expect((await spec(box)).mail?.mailboxes[1]?.credential).not.toBe(salesBefore);
 
   await page.getByRole("button", { name: `Remove postmaster@${customer.domain}` }).click();
   await expect(page.getByRole("table", { name: "Aliases" })).toHaveCount(0);

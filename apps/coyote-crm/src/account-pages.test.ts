@@ -111,8 +111,12 @@ describe("a customer's account pages", () => {
     assert.match(added.html, /Added the mailbox shop@alice\.box\.net\./);
     const alias = await submitForm(crm.url, path, "to", { alias: "postmaster", to: "shop@alice.box.net" }, jar);
     assert.match(alias.html, /Added the alias postmaster@alice\.box\.net, which forwards to shop@alice\.box\.net\./);
+    const reset = await submitForm(crm.url, path, "mailboxPassword", { address: "shop@alice.box.net", mailboxPassword: "Juniper-canyon-otter-31", mailboxConfirm: "Juniper-canyon-otter-31" }, jar);
+    assert.match(reset.html, /The mailbox shop@alice\.box\.net has its new password\./);
     const mail = (await spec()).mail;
     assert.deepEqual(mail?.mailboxes.map((b) => b.address), ["alice@alice.box.net", "shop@alice.box.net"]);
+    const shopHash = (await store.readSecret(mail.mailboxes[1]?.credential ?? ""))?.toString("utf8") ?? "";
+    assert.ok(scramVerifies(shopHash, "Juniper-canyon-otter-31"), "the mailbox's own new password");
     assert.deepEqual(mail.aliases, [{ address: "postmaster@alice.box.net", to: ["shop@alice.box.net"] }]);
   });
 

@@ -151,3 +151,33 @@ describe("changeMail", () => {
     }
   });
 });
+
+describe("a mailbox's own password", () => {
+  it("is set anew through the spec for a mailbox the customer added, never for the account's own", async () => {
+    const c = await signedUpCustomer();
+    try {
+      assert.ok((await addMailbox(c, "desk")).ok);
+      const before = (await storedHash(c, "mail", "desk@alice.box.test")) ?? "";
+      const next = "Juniper-canyon-otter-31";
+      const set = await change(c, "set-mailbox-password", { address: "desk@alice.box.test", mailboxPassword: next, mailboxConfirm: next });
+      assert.deepEqual(set, { ok: true, message: "The mailbox desk@alice.box.test has its new password." });
+      const after = (await storedHash(c, "mail", "desk@alice.box.test")) ?? "";
+      assert.notEqual(after, before);
+      assert.equal(scramVerifies(after, next), true);
+      assert.equal(scramVerifies(after, BOX_PASSWORD), false, "the old password no longer works");
+      assert.equal(scramVerifies((await storedHash(c, "mail", "alice@alice.box.test")) ?? "", "correct horse battery"), true, "the account's own mailbox is untouched");
+
+      const spec = await serviceSpec(c);
+      const cases: Array<[Record<string, string>, string, RegExp]> = [
+        [{ address: "alice@alice.box.test", mailboxPassword: next, mailboxConfirm: next }, "address", /uses your account's password; change it on the password page/],
+        [{ address: "ghost@alice.box.test", mailboxPassword: next, mailboxConfirm: next }, "address", /choose one of your mailboxes/],
+        [{ address: "desk@alice.box.test", mailboxPassword: "short", mailboxConfirm: "short" }, "mailboxPassword", /at least 10 characters/],
+        [{ address: "desk@alice.box.test", mailboxPassword: next, mailboxConfirm: `${next}!` }, "mailboxConfirm", /differ/],
+      ];
+      for (const [fields, field, says] of cases) assert.match(said(await change(c, "set-mailbox-password", fields), field), says);
+      assert.deepEqual(await serviceSpec(c), spec, "a refused change changes nothing");
+    } finally {
+      await c.box.close();
+    }
+  });
+});

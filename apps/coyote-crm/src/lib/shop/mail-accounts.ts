@@ -95,6 +95,27 @@ function planAddMailbox(e: Editable, input: Readonly<Record<string, unknown>>, h
   return { mail: { ...e.mail, mailboxes: [...e.mail.mailboxes, { address, passwordHash: hash(password) }] }, note: `Added the mailbox ${address}.`, action: "mail.mailbox.add", target: address };
 }
 
+/**
+ * Gives a mailbox the customer added a new password (its fields are `mailboxPassword` and
+ * `mailboxConfirm`, apart from the add form's). The account's own mailbox follows the account's
+ * password instead. Pure but for the credential, made by `hash`.
+ */
+function planSetMailboxPassword(e: Editable, input: Readonly<Record<string, unknown>>, hash: (password: string) => string): Change {
+  const address = text(input, "address").trim().toLowerCase();
+  if (!e.mail.mailboxes.some((b) => b.address === address)) return { errors: { address: `choose one of your mailboxes: ${e.mail.mailboxes.map((b) => b.address).join(", ")}` } };
+  if (address === e.row.mailAddress) return { errors: { address: `${address} uses your account's password; change it on the password page` } };
+  const password = text(input, "mailboxPassword");
+  const problem = passwordProblem(password, address);
+  if (problem !== undefined) return { errors: { mailboxPassword: problem } };
+  if (text(input, "mailboxConfirm") !== password) return { errors: { mailboxConfirm: "the two passwords differ; type the same password twice" } };
+  const mailboxes = e.mail.mailboxes.map((b) => {
+    if (b.address !== address) return b;
+    const { credential: _old, passwordHash: _inline, ...rest } = b;
+    return { ...rest, passwordHash: hash(password) };
+  });
+  return { mail: { ...e.mail, mailboxes }, note: `The mailbox ${address} has its new password.`, action: "mail.mailbox.password", target: address };
+}
+
 /** Removes a mailbox the customer added (the signup's own one stays, and one that aliases forward to waits for them). Pure. */
 function planRemoveMailbox(e: Editable, input: Readonly<Record<string, unknown>>): Change {
   const address = text(input, "address").trim().toLowerCase();
@@ -127,8 +148,8 @@ function planRemoveAlias(e: Editable, input: Readonly<Record<string, unknown>>):
   return { mail: { ...e.mail, aliases: e.mail.aliases.filter((a) => a.address !== address) }, note: `Removed the alias ${address}.`, action: "mail.alias.remove", target: address };
 }
 
-/** The four changes a customer can make to their mail. */
-export type MailChangeKind = "add-mailbox" | "remove-mailbox" | "add-alias" | "remove-alias";
+/** The changes a customer can make to their mail. */
+export type MailChangeKind = "add-mailbox" | "set-mailbox-password" | "remove-mailbox" | "add-alias" | "remove-alias";
 
 /**
  * Makes one change to the mail of a customer's service: checks that the service is theirs and its
@@ -137,7 +158,7 @@ export type MailChangeKind = "add-mailbox" | "remove-mailbox" | "add-alias" | "r
  * records who, what and which address, never a password.
  * @param deps the database, state store and signed-in customer.
  * @param kind which change.
- * @param input the submitted form's fields (`service`, and `mailbox`, `mailboxDomain`, `password` and `confirm`; `alias`, `aliasDomain` and `to`; or `address`).
+ * @param input the submitted form's fields (`service`, and `mailbox`, `mailboxDomain`, `password` and `confirm`; `address`, `mailboxPassword` and `mailboxConfirm`; `alias`, `aliasDomain` and `to`; or `address`).
  */
 export async function changeMail(deps: MailAccountDeps, kind: MailChangeKind, input: Readonly<Record<string, unknown>>): Promise<MailAccountResult> {
   const serviceId = text(input, "service");
@@ -170,13 +191,18 @@ export async function changeMail(deps: MailAccountDeps, kind: MailChangeKind, in
   });
 }
 
+/** Makes a service's credentials: in the scheme its accounts share (scramHashFor). */
+async function hasher(deps: MailAccountDeps, e: Editable): Promise<(password: string) => string> {
+  const scheme = schemeOf(await currentHashes(deps.store, e.spec));
+  return (password) => credentialFor(scheme, password);
+}
+
 async function planChange(deps: MailAccountDeps, e: Editable, kind: MailChangeKind, input: Readonly<Record<string, unknown>>): Promise<Change> {
   switch (kind) {
-    case "add-mailbox": {
-      // The credential takes the scheme the service's accounts share (scramHashFor).
-      const scheme = schemeOf(await currentHashes(deps.store, e.spec));
-      return planAddMailbox(e, input, (password) => credentialFor(scheme, password));
-    }
+    case "add-mailbox":
+      return planAddMailbox(e, input, await hasher(deps, e));
+    case "set-mailbox-password":
+      return planSetMailboxPassword(e, input, await hasher(deps, e));
     case "remove-mailbox":
       return planRemoveMailbox(e, input);
     case "add-alias":

@@ -1,11 +1,12 @@
 import { ActionButton } from "../../../../components/admin/ActionButton.tsx";
 import type { MailAccountsView } from "../../../../lib/shop/mail-accounts.ts";
 import { removeAliasAction, removeMailboxAction } from "./actions.ts";
-import { AddAliasForm, AddMailboxForm } from "./MailForms.tsx";
+import { AddAliasForm, AddMailboxForm, MailboxPasswordForm } from "./MailForms.tsx";
 
 /** A service's mailboxes and aliases, with what the plan allows and the forms that change them. */
 export function MailAccounts({ csrf, service, view }: { csrf: string; service: string; view: MailAccountsView }) {
   const mailboxes = view.mailboxes.map((m) => m.address);
+  const added = view.mailboxes.filter((m) => !m.own).map((m) => m.address);
   return (
     <section aria-labelledby="mail-accounts-heading">
       <h2 id="mail-accounts-heading">Mailboxes and aliases</h2>
@@ -53,6 +54,7 @@ export function MailAccounts({ csrf, service, view }: { csrf: string; service: s
         </table>
       )}
       {view.mailboxes.length < view.maxMailboxes ? <AddMailboxForm csrf={csrf} service={service} domains={view.domains} /> : <p>Your plan&apos;s mailboxes are all in use.</p>}
+      {added.length === 0 ? null : <MailboxPasswordForm csrf={csrf} service={service} mailboxes={added} />}
       {view.aliases.length < view.maxAliases ? <AddAliasForm csrf={csrf} service={service} domains={view.domains} mailboxes={mailboxes} /> : null}
     </section>
   );

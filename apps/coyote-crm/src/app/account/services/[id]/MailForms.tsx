@@ -1,7 +1,7 @@
 "use client";
 import { ActionForm } from "../../../../components/ActionForm.tsx";
 import { Field, SelectField } from "../../../../components/Field.tsx";
-import { addAliasAction, addMailboxAction } from "./actions.ts";
+import { addAliasAction, addMailboxAction, setMailboxPasswordAction } from "./actions.ts";
 
 /** The domain of a new address: a select when the service has more than one domain. Named per form, so that no two fields of the page share an id. */
 function DomainChoice({ name, domains, state }: { name: string; domains: readonly string[]; state: Parameters<typeof Field>[0]["state"] }) {
@@ -41,6 +41,25 @@ export function AddAliasForm({ csrf, service, domains, mailboxes }: { csrf: stri
           <SelectField name="to" label="Forwards to" state={state} options={mailboxes.map((m) => ({ value: m, label: m }))} />
           <button type="submit" disabled={pending}>
             {pending ? "Adding…" : "Add alias"}
+          </button>
+        </>
+      )}
+    </ActionForm>
+  );
+}
+
+/** The form that gives one of the mailboxes the customer added a new password. */
+export function MailboxPasswordForm({ csrf, service, mailboxes }: { csrf: string; service: string; mailboxes: readonly string[] }) {
+  return (
+    <ActionForm action={setMailboxPasswordAction} csrf={csrf} label="Set a mailbox's password">
+      {(state, pending) => (
+        <>
+          <input type="hidden" name="service" value={service} />
+          <SelectField name="address" label="Mailbox" state={state} options={mailboxes.map((m) => ({ value: m, label: m }))} />
+          <Field name="mailboxPassword" label="Its new password" type="password" autoComplete="new-password" required state={state} />
+          <Field name="mailboxConfirm" label="Repeat its new password" type="password" autoComplete="new-password" required state={state} />
+          <button type="submit" disabled={pending}>
+            {pending ? "Setting…" : "Set password"}
           </button>
         </>
       )}

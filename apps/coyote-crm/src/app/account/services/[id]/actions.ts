@@ -10,7 +10,7 @@ import { stateStore } from "../../../../lib/state.ts";
 async function mailChange(kind: MailChangeKind, form: FormData): Promise<FormState> {
   if (!(await csrfValid(form))) return CSRF_FAILED;
   const user = await requireCustomer();
-  const values = formValues(form);
+  const values = formValues(form, ["csrf", "password", "confirm", "mailboxPassword", "mailboxConfirm"]);
   const result = await changeMail({ db: crmDb(), store: await stateStore(), user }, kind, Object.fromEntries(form));
   if (!result.ok) return { message: result.message, errors: result.errors, values };
   const service = values.service ?? "";
@@ -21,6 +21,11 @@ async function mailChange(kind: MailChangeKind, form: FormData): Promise<FormSta
 /** Adds a mailbox with its own password. */
 export async function addMailboxAction(_prev: FormState, form: FormData): Promise<FormState> {
   return mailChange("add-mailbox", form);
+}
+
+/** Gives a mailbox the customer added a new password. */
+export async function setMailboxPasswordAction(_prev: FormState, form: FormData): Promise<FormState> {
+  return mailChange("set-mailbox-password", form);
 }
 
 /** Removes a mailbox the customer added. */
