@@ -7,7 +7,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { tempDirs } from "@coyote/testing";
-import { aptInstall } from "./apt.ts";
+import { aptInstall, onPath } from "./apt.ts";
 import { installDaemons } from "./commands/up.ts";
 import { readEnv } from "./env.ts";
 import type { Io } from "./io.ts";
@@ -35,6 +35,12 @@ function quietIo(): Io & { errors: string[] } {
 }
 
 describe("Debian installs", () => {
+  it("finds a program by absolute path as well as on PATH (Dovecot's imap is not on PATH)", async () => {
+    assert.equal(await onPath("/bin/sh", ""), true);
+    assert.equal(await onPath("/usr/lib/coyote-no-such/imap", "/usr/bin:/bin"), false);
+    assert.equal(await onPath("sh", "/usr/bin:/bin"), true);
+  });
+
   it("installs with the packages' answers, and keeps their services from starting only while it installs", async () => {
     const dir = tempDir();
     const policy = join(dir, "policy-rc.d");

@@ -3,13 +3,13 @@
 // questions are kept with the test dependencies, in `tooling/system-deps.json`.
 import { spawn } from "node:child_process";
 import { access, constants, readFile, rm, writeFile } from "node:fs/promises";
-import { delimiter, join } from "node:path";
+import { delimiter, isAbsolute, join } from "node:path";
 import type { CliEnv } from "./env.ts";
 import type { Io } from "./io.ts";
 
 /** A program the tests need and the Debian package that brings it (`tooling/system-deps.json`). */
 export interface SystemDep {
-  /** The command looked up on PATH. */
+  /** The command looked up on PATH, or an absolute path for a program that is not on it. */
   readonly command: string;
   /** The Debian package that installs it. */
   readonly package: string;
@@ -24,8 +24,9 @@ export async function readSystemDeps(home: string): Promise<SystemDep[]> {
   return (JSON.parse(await readFile(join(home, "tooling", "system-deps.json"), "utf8")) as { test: SystemDep[] }).test;
 }
 
-/** Whether `command` is an executable file in one of PATH's folders. */
+/** Whether `command` is an executable file in one of PATH's folders (or, given as an absolute path, there). */
 export async function onPath(command: string, pathVar: string): Promise<boolean> {
+  if (isAbsolute(command)) return access(command, constants.X_OK).then(() => true, () => false);
   for (const dir of pathVar.split(delimiter).filter(Boolean)) {
     try {
       await access(join(dir, command), constants.X_OK);

@@ -189,7 +189,7 @@ const postfix: DaemonDefinition = {
 const dovecot: DaemonDefinition = {
   name: "dovecot",
   summary: "mailbox access and authentication (Dovecot)",
-  packages: ["dovecot-core"],
+  packages: ["dovecot-core", "dovecot-imapd"],
   program: "dovecot",
   tools: ["doveadm"],
   // Unless default_internal_user, default_login_user and their groups all name the running user.
