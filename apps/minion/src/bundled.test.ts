@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
@@ -11,7 +11,7 @@ import { scramSha1Credentials } from "@coyote/actuator-xmppconf";
 import { createLogger, logFileFor } from "@coyote/log";
 import { freeUdpPort } from "@coyote/testing";
 import { StateStore } from "@coyote/spec";
-import { bundledActuators } from "./bundled.ts";
+import { bundledActuators, groupId } from "./bundled.ts";
 import { Minion } from "./minion.ts";
 import { cleanedUpAfterTests } from "./test/support.ts";
 
@@ -60,4 +60,16 @@ test("the bundled actuators turn one applied spec into mail, XMPP and DNS, with 
   assert.ok((await dig(port, "shop.example", "TXT")).some((t) => t.includes("v=spf1 mx -all")));
   await minion.stop();
   await logger.close();
+});
+
+test("finds a system group's id by name, and none for a name that is not there", () => {
+  const dir = mkdtempSync(join(tmpdir(), "coyote-groups-"));
+  dirs.push(dir);
+  const file = join(dir, "group");
+  writeFileSync(file, "root:x:0:\ndovecot:x:117:\nbroken:x:notanumber:\n");
+  assert.equal(groupId("dovecot", file), 117);
+  assert.equal(groupId("root", file), 0);
+  assert.equal(groupId("broken", file), undefined);
+  assert.equal(groupId("dove", file), undefined);
+  assert.equal(groupId("dovecot", join(dir, "missing")), undefined);
 });

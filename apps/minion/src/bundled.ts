@@ -1,4 +1,4 @@
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { ActuatorError, type Actuator } from "@coyote/actuator";
 import { daemonPaths } from "@coyote/component";
@@ -15,6 +15,21 @@ export interface BundledPaths {
   readonly postfix: string;
   /** Prosody's control program; XMPP is reported unavailable when it is missing. */
   readonly prosodyctl: string;
+}
+
+/** The id of a system group, from `/etc/group`; undefined when there is none of that name. */
+export function groupId(name: string, groupFile = "/etc/group"): number | undefined {
+  let text: string;
+  try {
+    text = readFileSync(groupFile, "utf8");
+  } catch {
+    return undefined;
+  }
+  for (const line of text.split("\n")) {
+    const [group, , gid] = line.split(":");
+    if (group === name && gid !== undefined && /^[0-9]+$/.test(gid)) return Number(gid);
+  }
+  return undefined;
 }
 
 const DEFAULT_PATHS: BundledPaths = { postfix: "/usr/sbin/postfix", prosodyctl: "/usr/bin/prosodyctl" };
@@ -74,9 +89,15 @@ export function bundledActuators(server: ServerSpec, stateDir: string, paths: Bu
           queueDirectory: join(mailDir, "postfix", "queue"),
           dataDirectory: join(mailDir, "postfix", "data"),
           smtpListen: server.mail.smtpListen,
+          submissionListen: server.mail.submissionListen,
+          submissionsListen: server.mail.submissionsListen,
           postfixBin: paths.postfix,
+          // The daemon supervisor gives Postfix's stdout to logs/postfix.log.
+          maillogFile: "/dev/stdout",
         },
-        dovecot: { usersFile: join(mailDir, "dovecot", "users") },
+        // The users file in a folder of its own, readable by Dovecot's auth process through its
+        // group: the Dovecot folder itself must stay open to Postfix, which logs in through it.
+        dovecot: { usersFile: join(mailDir, "dovecot-users", "passwd"), readerGid: groupId("dovecot"), imapListen: server.mail.imapListen, imapsListen: server.mail.imapsListen },
         mailRoot: join(mailDir, "vmail"),
         vmailUid: 5000,
         vmailGid: 5000,
