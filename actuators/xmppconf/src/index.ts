@@ -25,6 +25,7 @@ export {
   DEFAULT_PROSODY_MODULES,
   DISABLED_SASL_MECHANISMS,
   encodeDataPathPart,
+  groupChatHost,
   HOST_FILE_SUFFIX,
   HOSTS_DIR,
   luaString,
@@ -33,6 +34,7 @@ export {
   renderAccount,
   renderHostConfig,
   renderMainConfig,
+  type HostOptions,
   type MainConfigInput,
   type ParsedHostFile,
 } from "./render.ts";

@@ -7,7 +7,7 @@ import type { Target } from "@coyote/actuator";
 import type { PartialPlan } from "@coyote/actuator/unmet";
 import { MISSING_CREDENTIAL, withCredentials, type ServiceSpec } from "@coyote/spec";
 import { HOST_FILE_NAME } from "./files.ts";
-import { encodeDataPathPart, HOST_FILE_SUFFIX, HOSTS_DIR, MAIN_CONFIG_FILE, renderAccount, renderHostConfig } from "./render.ts";
+import { encodeDataPathPart, groupChatHost, HOST_FILE_SUFFIX, HOSTS_DIR, MAIN_CONFIG_FILE, renderAccount, renderHostConfig } from "./render.ts";
 import { parseScram, passwordHashScheme, type ScramCredential, type ScramHash } from "@coyote/spec";
 import type { ObservedHostFile, XmppObserved, XmppStep } from "./types.ts";
 
@@ -72,7 +72,7 @@ export function planXmpp(target: Target, observed: XmppObserved, settings: PlanS
       continue;
     }
     const [hash = "SHA-1"] = byHash.keys();
-    const content = renderHostConfig(domain, target.id, hash, join(certificatesDir, `${domain}.pem`));
+    const content = renderHostConfig(domain, target.id, { hash, certificate: join(certificatesDir, `${domain}.pem`), groupChat: spec?.xmpp?.groupChat === true });
     if (owned.get(domain)?.content !== content) {
       steps.push({ kind: "write-host", domain, content });
       describe.push(`${owned.has(domain) ? "rewrite" : "add"} VirtualHost ${domain}`);
@@ -134,7 +134,8 @@ export function planXmpp(target: Target, observed: XmppObserved, settings: PlanS
     describe.push(`remove VirtualHost ${domain}`);
   }
 
-  const waiting = awaitProsody(target.id, served, uncertified, observed, steps.length > 0);
+  const hosts = served.flatMap((domain) => (spec?.xmpp?.groupChat === true ? [domain, groupChatHost(domain)] : [domain]));
+  const waiting = awaitProsody(target.id, hosts, uncertified, observed, steps.length > 0);
   if (waiting !== undefined) {
     steps.push(waiting);
     describe.push(waiting.message);
@@ -230,17 +231,18 @@ function desiredAccounts(users: readonly XmppUser[], served: readonly string[], 
 
 /**
  * The step that waits for the running Prosody, when it is verified and does not serve the service
- * yet: Prosody down, a domain without an issued certificate, a VirtualHost not active, or the
+ * yet: Prosody down, a domain without an issued certificate, a host (a VirtualHost or its group
+ * chat service) not active, or the
  * service's files about to change (they reach Prosody at the commit). Undefined when Prosody is
  * not verified (the condition then means "configured") or serves every domain.
  */
-function awaitProsody(id: string, served: readonly string[], uncertified: readonly string[], observed: XmppObserved, changing: boolean): Extract<XmppStep, { kind: "await-prosody" }> | undefined {
+function awaitProsody(id: string, hosts: readonly string[], uncertified: readonly string[], observed: XmppObserved, changing: boolean): Extract<XmppStep, { kind: "await-prosody" }> | undefined {
   const live = observed.live;
-  if (live === undefined || served.length === 0) return undefined;
+  if (live === undefined || hosts.length === 0) return undefined;
   const why: string[] = [];
   if (live.down !== undefined) why.push(live.down);
   if (uncertified.length > 0) why.push(`no certificate is issued for ${uncertified.join(", ")} yet`);
-  const inactive = served.filter((domain) => !live.hosts.has(domain));
+  const inactive = hosts.filter((host) => !live.hosts.has(host));
   if (live.down === undefined && inactive.length > 0) why.push(`prosody has not activated ${inactive.join(", ")} yet`);
   if (why.length === 0 && !changing) return undefined;
   const reason = live.down !== undefined ? "ProsodyDown" : uncertified.length > 0 ? "CertificateMissing" : "XmppPending";

@@ -182,6 +182,29 @@ describe("prosody serving over TLS, as the box runs it", { skip: !hasProsody && 
     assert.doesNotMatch(answer, /<challenge/);
   });
 
+  it("serves group chat only once the spec asks for it, and XmppReady waits for its service", async () => {
+    const alice = await connect("alice", pw.alice);
+    const join = (room: string) => {
+      const answer = new Promise<string>((resolve) => {
+        alice.on("stanza", (stanza: { is(name: string): boolean; attrs: Record<string, string> }) => {
+          if (stanza.is("presence") && stanza.attrs.from?.startsWith(`${room}@`)) resolve(stanza.attrs.type ?? "available");
+        });
+      });
+      void alice.send(xml("presence", { to: `${room}@conference.example.org/alice` }, xml("x", { xmlns: "http://jabber.org/protocol/muc" })));
+      return Promise.race([answer, new Promise<string>((resolve) => setTimeout(() => resolve("(no answer within 5 s)"), 5000))]);
+    };
+    assert.equal(await join("before"), "error", "no group chat service without the spec asking");
+
+    const spec = alpha.spec;
+    assert.ok(spec?.xmpp);
+    const chatty: Target = { id: "alpha", spec: { ...spec, xmpp: { ...spec.xmpp, groupChat: true } } };
+    await converge(actuator, chatty, context);
+    await commitActuator(actuator, context);
+    const { requeue } = await converge(actuator, chatty, context);
+    assert.equal(requeue, undefined, requeue?.message);
+    assert.equal(await join("after"), "available", "the room is made and alice is in it");
+  });
+
   it("closes registration: none is offered, and a logged-in user's register request is refused", async () => {
     const { features } = await plainStream(c2sPort, "example.org", "</stream:stream>");
     assert.doesNotMatch(features, /iq-register/);

@@ -52,13 +52,13 @@ export function summarize(result: CommandResult): string {
 }
 
 /**
- * The VirtualHosts that `host:list()` in Prosody's admin shell printed: one name per line for a
- * local host, `name (type component)` for a component (left out). Lines that are not host names
- * (log lines prosodyctl prints, the `OK: n hosts` summary) are ignored.
+ * The hosts that `host:list()` in Prosody's admin shell printed: one name per line for a local
+ * host, `name (muc component)` for a component. Lines that are neither (log lines prosodyctl
+ * prints, the `OK: n hosts` summary) are ignored.
  */
 export function parseHostList(stdout: string): string[] {
   return stdout
     .split("\n")
-    .map((line) => line.trim())
-    .filter((line) => /^[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?$/i.test(line));
+    .map((line) => /^([a-z0-9](?:[a-z0-9.-]*[a-z0-9])?)(?: \([a-z0-9_ -]*component\))?$/i.exec(line.trim())?.[1])
+    .filter((host): host is string => host !== undefined);
 }

@@ -16,6 +16,7 @@ import {
   renderMainConfig,
   type MainConfigInput,
 } from "./index.ts";
+import { parseHostList } from "./prosodyctl.ts";
 import { requireProgram } from "./test/prosody.ts";
 
 const input: MainConfigInput = {
@@ -113,8 +114,16 @@ test("records the owning service in each VirtualHost file", () => {
   const text = renderHostConfig("example.org", "blog");
   assert.deepEqual(parseHostFile(text), { owner: "blog", hosts: ["example.org"] });
   assert.doesNotMatch(text, /password_hash/, "a SHA-1 host's file is the one made before SHA-256 existed");
-  const sha256 = renderHostConfig("example.org", "blog", "SHA-256");
+  const sha256 = renderHostConfig("example.org", "blog", { hash: "SHA-256" });
   assert.match(sha256, /^VirtualHost "example\.org"\npassword_hash = "SHA-256"\n$/m);
   assert.deepEqual(parseHostFile(sha256), { owner: "blog", hosts: ["example.org"] });
   assert.deepEqual(parseHostFile('VirtualHost "a.test"\nVirtualHost(\'b.test\')\n-- VirtualHost "c.test"\n'), { owner: undefined, hosts: ["a.test", "b.test"] });
+  const chat = renderHostConfig("example.org", "blog", { groupChat: true });
+  assert.match(chat, /^Component "conference\.example\.org" "muc"\nrestrict_room_creation = "local"$/m, "only the domain's users create rooms");
+  assert.deepEqual(parseHostFile(chat), { owner: "blog", hosts: ["example.org", "conference.example.org"] });
+  assert.doesNotMatch(text, /Component/, "no group chat unless the spec asks");
+});
+
+test("reads the hosts and components prosody's admin shell lists", () => {
+  assert.deepEqual(parseHostList("example.org\nconference.example.org (muc component)\nOK: 2 hosts\n"), ["example.org", "conference.example.org"]);
 });

@@ -158,7 +158,23 @@ export function renderMainConfig(input: MainConfigInput): string {
 }
 
 const OWNER_LINE = /^-- coyote-owner: ([a-z0-9-]+)$/m;
-const VIRTUAL_HOST_LINE = /^\s*VirtualHost\s*\(?\s*["']([^"']+)["']/gm;
+// A VirtualHost, or a component (a group chat service) the file defines: both are hosts to Prosody.
+const VIRTUAL_HOST_LINE = /^\s*(?:VirtualHost|Component)\s*\(?\s*["']([^"']+)["']/gm;
+
+/** What a VirtualHost's file says besides its name and owner. */
+export interface HostOptions {
+  /** The SCRAM hash of the host's accounts (SHA-1 by default). */
+  readonly hash?: ScramHash;
+  /** The PEM (key, then chain) Prosody reads for the host, when it has one. */
+  readonly certificate?: string;
+  /** Whether the host has a group chat service, `conference.<domain>`. */
+  readonly groupChat?: boolean;
+}
+
+/** The group chat service of a domain. */
+export function groupChatHost(domain: string): string {
+  return `conference.${domain}`;
+}
 
 /**
  * Renders the file of one VirtualHost. Its `coyote-owner` line records the service that asked for
@@ -168,24 +184,35 @@ const VIRTUAL_HOST_LINE = /^\s*VirtualHost\s*\(?\s*["']([^"']+)["']/gm;
  * `password_hash` tells the host's `internal_hashed` store which SCRAM hash its accounts hold.
  * Prosody reads one per host, so a host's accounts must all share it; SHA-1, Prosody's default,
  * is left unsaid, so that the files of the hosts made before SHA-256 stay byte for byte the same.
- * `ssl` names the host's certificate for c2s and s2s alike.
+ * `ssl` names the host's certificate for c2s and s2s alike. A group chat service comes last (a
+ * `Component` section ends the VirtualHost's): only the domain's own users create rooms, and
+ * rooms are hidden and for members unless their owner opens them.
  * @param domain the VirtualHost.
  * @param serviceId the service that owns it.
- * @param hash the SCRAM hash of the host's accounts.
- * @param certificate the PEM (key, then chain) Prosody reads for the host, when it has one.
  */
-export function renderHostConfig(domain: string, serviceId: string, hash: ScramHash = "SHA-1", certificate?: string): string {
+export function renderHostConfig(domain: string, serviceId: string, options: HostOptions = {}): string {
   // The service id is written into a comment line and the domain into a Lua string: both must be
   // what their schemas say, so that neither can end the comment or the string.
   if (!ServiceId.safeParse(serviceId).success) throw new TypeError(`rendering a prosody host file: not a service id: ${JSON.stringify(serviceId)}`);
   if (!DomainName.safeParse(domain).success) throw new TypeError(`rendering a prosody host file: not a domain name: ${JSON.stringify(domain)}`);
+  const { hash = "SHA-1", certificate, groupChat = false } = options;
+  // One PEM holds the key and the chain; LuaSec finds each in it.
+  const ssl = certificate === undefined ? [] : [`ssl = { certificate = ${luaString(certificate)}; key = ${luaString(certificate)} }`];
   return [
     `-- Rendered by Coyote's xmppconf actuator for service ${serviceId}. Do not edit: it is rewritten or removed.`,
     `-- coyote-owner: ${serviceId}`,
     `VirtualHost ${luaString(domain)}`,
     ...(hash === "SHA-256" ? [`password_hash = ${luaString(hash)}`] : []),
-    // One PEM holds the key and the chain; LuaSec finds each in it.
-    ...(certificate === undefined ? [] : [`ssl = { certificate = ${luaString(certificate)}; key = ${luaString(certificate)} }`]),
+    ...ssl,
+    ...(groupChat
+      ? [
+          "",
+          `Component ${luaString(groupChatHost(domain))} "muc"`,
+          'restrict_room_creation = "local"',
+          "muc_room_default_public = false",
+          "muc_room_default_members_only = true",
+        ]
+      : []),
     "",
   ].join("\n");
 }
@@ -194,11 +221,11 @@ export function renderHostConfig(domain: string, serviceId: string, hash: ScramH
 export interface ParsedHostFile {
   /** The service that owns it, or undefined for a file Coyote did not make. */
   readonly owner: string | undefined;
-  /** The VirtualHosts it defines. */
+  /** The VirtualHosts and components it defines. */
   readonly hosts: readonly string[];
 }
 
-/** Reads the owner and the VirtualHosts of a file in `conf.d/`. */
+/** Reads the owner and the VirtualHosts (and components) of a file in `conf.d/`. */
 export function parseHostFile(content: string): ParsedHostFile {
   const hosts = [...content.matchAll(VIRTUAL_HOST_LINE)].map((match) => match[1] ?? "");
   return { owner: OWNER_LINE.exec(content)?.[1], hosts };

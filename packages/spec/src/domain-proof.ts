@@ -104,7 +104,7 @@ export function servedSpec(spec: ServiceSpec, served: ReadonlySet<string>): Serv
           // The catch-all is where mail goes, not a name the service claims: it stays.
           mail: { ...mail, mailboxes: mail.mailboxes.filter((box) => onDomain(box.address)), aliases: mail.aliases.filter((alias) => onDomain(alias.address)) },
         }),
-    ...(xmpp === undefined ? {} : { xmpp: { users: xmpp.users.filter((user) => names.includes(user.domain)) } }),
+    ...(xmpp === undefined ? {} : { xmpp: { ...xmpp, users: xmpp.users.filter((user) => names.includes(user.domain)) } }),
     ...(web === undefined || hostnames.length === 0 ? {} : { web: { ...web, hostnames } }),
   };
 }

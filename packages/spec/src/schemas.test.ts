@@ -147,6 +147,8 @@ const BAD: Record<ContractName, BadCase[]> = {
     { name: "static root with a NUL", change: (d) => (d.web.backend = { kind: "static", root: "public\u0000" }), field: "web.backend.root" },
     { name: "alias clashes with mailbox", change: (d) => (d.mail.aliases[0].address = "alice@alice.example"), field: "mail.aliases[0].address", says: /already/ },
     { name: "xmpp user on foreign domain", change: (d) => (d.xmpp.users[0].domain = "other.example"), field: "xmpp.users[0].domain" },
+    { name: "xmpp group chat not a boolean", change: (d) => (d.xmpp.groupChat = "yes"), field: "xmpp.groupChat", says: /boolean/ },
+    { name: "xmpp upload asked for (not built yet)", change: (d) => (d.xmpp.upload = true), field: "xmpp.upload", says: /unknown field/ },
     { name: "web hostname not ours", change: (d) => (d.web.hostnames[1] = "evil.example"), field: "web.hostnames[1]", says: /not one of this service's domains/ },
     { name: "web port out of range", change: (d) => (d.web.backend.port = 0), field: "web.backend.port", says: /at least 1/ },
     { name: "unknown backend kind", change: (d) => (d.web.backend = { kind: "ftp" }), field: "web.backend.kind", says: /backend kind/ },

@@ -117,6 +117,11 @@ export const XmppSpec = z.strictObject({
     )
     .max(10000)
     .default([]),
+  /**
+   * Group chats: a multi-user chat service `conference.<domain>` for each of the service's
+   * domains, where only the domain's own users create rooms. Off unless asked for.
+   */
+  groupChat: z.boolean().optional(),
 });
 
 /** A readiness probe: how the activator knows a woken backend can take requests. */
