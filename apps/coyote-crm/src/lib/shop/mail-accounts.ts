@@ -11,7 +11,7 @@ import { inMinutes, LIMITS, reserveAttempt } from "../ratelimit.ts";
 import { authorOf } from "../state.ts";
 import { localPartProblem, normalizeLocalPart, type LocalPartUse } from "./mail-names.ts";
 import { ownedService, type CustomerServiceRow } from "./services.ts";
-import { credentialFor, currentHashes, messageOf, oneEditAtATime, readServiceSpec, schemeOf, type EditStore } from "./spec-edit.ts";
+import { credentialFor, currentHashes, messageOf, oneEditAtATime, readServiceSpec, schemeOf, withHashes, type EditStore } from "./spec-edit.ts";
 
 /** What a change of mail accounts needs. */
 export interface MailAccountDeps {
@@ -108,12 +108,8 @@ function planSetMailboxPassword(e: Editable, input: Readonly<Record<string, unkn
   const problem = passwordProblem(password, address);
   if (problem !== undefined) return { errors: { mailboxPassword: problem } };
   if (text(input, "mailboxConfirm") !== password) return { errors: { mailboxConfirm: "the two passwords differ; type the same password twice" } };
-  const mailboxes = e.mail.mailboxes.map((b) => {
-    if (b.address !== address) return b;
-    const { credential: _old, passwordHash: _inline, ...rest } = b;
-    return { ...rest, passwordHash: hash(password) };
-  });
-  return { mail: { ...e.mail, mailboxes }, note: `The mailbox ${address} has its new password.`, action: "mail.mailbox.password", target: address };
+  const mail = withHashes(e.spec, new Map([[`mail:${address}`, hash(password)]])).mail ?? e.mail;
+  return { mail, note: `The mailbox ${address} has its new password.`, action: "mail.mailbox.password", target: address };
 }
 
 /** Removes a mailbox the customer added (the signup's own one stays, and one that aliases forward to waits for them). Pure. */

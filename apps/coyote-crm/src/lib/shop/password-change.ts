@@ -113,7 +113,7 @@ async function apply(deps: PasswordChangeDeps, password: string, panelHash: stri
       return { ok: false, message: `changing the password of ${row.domain} failed: ${messageOf(error)}` };
     }
     const fresh = credentialFor(scheme, password);
-    const before = new Map(keys.flatMap((k) => { const h = hashes.get(k); return h === undefined ? [] : [[k, h] as const]; }));
+    const before = new Map(keys.flatMap((key) => hashes.has(key) ? [[key, hashes.get(key) ?? ""] as const] : []));
     followers.push({ serviceId: row.serviceId, spec, before, after: new Map(keys.map((k) => [k, fresh])) });
   }
 
@@ -128,11 +128,16 @@ async function apply(deps: PasswordChangeDeps, password: string, panelHash: stri
       return { ok: false, message: `changing the password failed while updating ${follower.serviceId}: ${messageOf(error)}; nothing was changed` };
     }
   }
-  db.transaction((tx) => {
-    tx.update(users).set({ passwordHash: panelHash }).where(eq(users.id, user.id)).run();
-    // Whoever else is signed in with the old password is signed out; the action opens a new session.
-    tx.delete(sessions).where(eq(sessions.userId, user.id)).run();
-  });
+  try {
+    db.transaction((tx) => {
+      tx.update(users).set({ passwordHash: panelHash }).where(eq(users.id, user.id)).run();
+      // Whoever else is signed in with the old password is signed out; the action opens a new session.
+      tx.delete(sessions).where(eq(sessions.userId, user.id)).run();
+    });
+  } catch (error) {
+    await restore(deps, written);
+    return { ok: false, message: `changing the password failed while storing it for the panel: ${messageOf(error)}; nothing was changed` };
+  }
   const services = followers.map((f) => f.serviceId);
   audit(db, user.email, "account.password", user.id, { ip: deps.clientAddress, services });
   return { ok: true, services };

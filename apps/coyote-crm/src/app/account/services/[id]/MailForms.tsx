@@ -1,6 +1,7 @@
 "use client";
 import { ActionForm } from "../../../../components/ActionForm.tsx";
 import { Field, SelectField } from "../../../../components/Field.tsx";
+import { NewPasswordFields } from "../../../../components/shop/NewPassword.tsx";
 import { addAliasAction, addMailboxAction, setMailboxPasswordAction } from "./actions.ts";
 
 /** The domain of a new address: a select when the service has more than one domain. Named per form, so that no two fields of the page share an id. */
@@ -18,11 +19,7 @@ export function AddMailboxForm({ csrf, service, domains }: { csrf: string; servi
           <input type="hidden" name="service" value={service} />
           <Field name="mailbox" label="New mailbox" autoComplete="off" required maxLength={64} state={state} hint={`The part before the @${domains.length === 1 ? ` (…@${domains[0] ?? ""})` : ""}: a-z, 0-9, dot, hyphen, underscore.`} />
           <DomainChoice name="mailboxDomain" domains={domains} state={state} />
-          <Field name="password" label="Mailbox password" type="password" autoComplete="new-password" required state={state} hint="Its own password, at least 10 characters." />
-          <Field name="confirm" label="Repeat mailbox password" type="password" autoComplete="new-password" required state={state} />
-          <button type="submit" disabled={pending}>
-            {pending ? "Adding…" : "Add mailbox"}
-          </button>
+          <NewPasswordFields state={state} pending={pending} names={["password", "confirm"]} labels={["Mailbox password", "Repeat mailbox password"]} hint="Its own password, at least 10 characters." submit={["Add mailbox", "Adding…"]} />
         </>
       )}
     </ActionForm>
@@ -56,11 +53,7 @@ export function MailboxPasswordForm({ csrf, service, mailboxes }: { csrf: string
         <>
           <input type="hidden" name="service" value={service} />
           <SelectField name="address" label="Mailbox" state={state} options={mailboxes.map((m) => ({ value: m, label: m }))} />
-          <Field name="mailboxPassword" label="Its new password" type="password" autoComplete="new-password" required state={state} />
-          <Field name="mailboxConfirm" label="Repeat its new password" type="password" autoComplete="new-password" required state={state} />
-          <button type="submit" disabled={pending}>
-            {pending ? "Setting…" : "Set password"}
-          </button>
+          <NewPasswordFields state={state} pending={pending} names={["mailboxPassword", "mailboxConfirm"]} labels={["Its new password", "Repeat its new password"]} submit={["Set password", "Setting…"]} />
         </>
       )}
     </ActionForm>
