@@ -8,6 +8,7 @@ import { ActuatorError, errorText, readTextIfExists } from "@coyote/actuator";
 import type { ActuatorContext, FileCache } from "@coyote/actuator";
 import type { CoyoteLogger } from "@coyote/log";
 import { removeStaleTempFiles, writeFileAtomic } from "@coyote/spec";
+import { writeSignerFiles } from "./dkim-signer.ts";
 import { ensureDir, removeFile, runProgram, writeIfChanged, writePasswdFile } from "./files.ts";
 import type { MailFragment } from "./fragment.ts";
 import { parseFragment, readIndex } from "./observe.ts";
@@ -121,6 +122,12 @@ export async function commitMail(resolved: ResolvedOptions, paths: MailPaths, do
   }
   await ensureDir(resolved.dovecotDir);
   if (await writeIfChanged(resolved.dovecotConf, renderDovecotConf(resolved, context.server.hostname), 0o644)) await reloadDovecot(resolved, context);
+  if (resolved.dkimSigner !== undefined) {
+    // The daemon supervisor sees the tables change and has OpenDKIM re-read them (SIGUSR1).
+    const signer = await writeSignerFiles(resolved.dkimSigner);
+    for (const skipped of signer.skipped) logger.warn({ file: skipped.file }, `not signing with ${skipped.file}: ${skipped.why}`);
+    if (signer.changed.length > 0) logger.info({ changed: signer.changed, domains: signer.domains }, "rewrote the dkim signer's files");
+  }
   const index: MailDomainIndex = { schemaVersion: 1, owners: { ...maps.owners } };
   await writeIfChanged(paths.index, `${JSON.stringify(index, null, 2)}\n`, 0o644);
 

@@ -55,8 +55,7 @@ describe("outgoing mail signed by OpenDKIM and verified against the box's own DN
    * next connection.
    */
   async function renderPostfix(withSigner: boolean): Promise<void> {
-    const lines = withSigner ? `${postfixMilterLines(signer).join("\n")}\n` : "";
-    await writeFile(mainCf(), `${renderMainCf(options, HOSTNAME)}${lines}`);
+    await writeFile(mainCf(), renderMainCf(withSigner ? options : { ...options, dkimSigner: undefined }, HOSTNAME));
     const postfix = findProgram("postfix") ?? "/usr/sbin/postfix";
     if (postfixPid !== undefined) await stopPostfix(postfix, options.postfix.configDir, postfixPid);
     postfixPid = await startPostfix(postfix, options.postfix.configDir, options.postfix.queueDirectory, join(root, "postfix-start.log"));
@@ -102,9 +101,14 @@ describe("outgoing mail signed by OpenDKIM and verified against the box's own DN
       mailRoot: join(root, "mail"),
       vmailUid: 5000,
       vmailGid: 5000,
+      // The actuator's commit writes the signer's files, and main.cf names its milter.
+      dkimSigner: { account },
     };
     context = await dnsContext(stateDir, HOSTNAME, dnsPort);
     closeLogger = () => context.logger.close();
+    // OpenDKIM takes on its user before it makes its socket and reads a key at each signature,
+    // so that user must be able to pass through the state folder (0711: through, not list).
+    await chmod(context.stateDir, 0o711);
     const spec = ServiceSpec.parse({ schemaVersion: 1, kind: "Service", id: "shop", domains: [{ name: DOMAIN }], mail: { mailboxes: [{ address: MAILBOX, passwordHash: await hashPassword("alice-pw") }] } });
 
     // The mail actuator makes the key and the Postfix instance; dnsconf publishes the key.
@@ -117,9 +121,6 @@ describe("outgoing mail signed by OpenDKIM and verified against the box's own DN
     const handle = await dns.start?.(context);
     stopDns = handle === undefined ? undefined : () => handle.stop();
 
-    // OpenDKIM takes on its user before it makes its socket and reads a key at each signature,
-    // so that user must be able to pass through the state folder (0711: through, not list).
-    await chmod(context.stateDir, 0o711);
     signer = { stateDir, account };
     const written = await writeSignerFiles(signer);
     assert.deepEqual(written.domains, [DOMAIN]);
@@ -203,7 +204,7 @@ describe("outgoing mail signed by OpenDKIM and verified against the box's own DN
     await commitActuator(mail, context);
     await converge(dns, { id: "second", spec: second }, context);
     await commitActuator(dns, context);
-    // The actuator's commit rewrote main.cf without the signer's lines: put them back.
+    // The commit wrote the new domain's tables; the signer has not re-read them yet.
     await renderPostfix(true);
     const before = await sendAndRead("bob@second.test", "before the reload");
     assert.doesNotMatch(before, /^DKIM-Signature: /m, "not signed while the signer does not know the domain");

@@ -22,3 +22,5 @@ export type { HashPasswordOptions, HashScheme, NormalizedHash } from "./password
 export { MAP_FILES, renderMainCf, renderMaps, renderMasterCf } from "./render.ts";
 export { AUTH_SOCKET_NAME, dovecotRuntime, renderDovecotAuthConf, renderDovecotConf } from "./render-dovecot.ts";
 export type { DomainConflict, RenderedMaps, UsersFileOptions } from "./render.ts";
+export { milterAddresses, postfixMilterLines, readSignerDomains, renderSignerFiles, signerPaths, writeSignerFiles } from "./dkim-signer.ts";
+export type { DkimSignerOptions, MilterSocket, SignerAccount, SignerDomain, SignerFiles, SignerPaths, SignerWriteResult, SkippedDomain } from "./dkim-signer.ts";

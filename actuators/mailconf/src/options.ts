@@ -1,6 +1,7 @@
 import { dirname, isAbsolute, join } from "node:path";
 import { ActuatorError } from "@coyote/actuator";
 import { certificateFileName, proxyRuntimePaths } from "@coyote/spec";
+import type { DkimSignerOptions } from "./dkim-signer.ts";
 import { DEFAULT_PASSWORD_SCHEMES } from "./password.ts";
 
 /** The Postfix instance the actuator configures (its own config folder, not the system's). */
@@ -100,6 +101,13 @@ export interface MailActuatorOptions {
    * it the condition means "configured" (for a box whose daemons nobody runs yet).
    */
   readonly verifyDaemons?: boolean;
+  /**
+   * The DKIM signer (OpenDKIM) that Postfix passes mail through. When given, each commit writes
+   * its configuration, tables and key copies for every hosted domain with a key (`mail/opendkim/`,
+   * which the daemon supervisor watches and reloads it on), and main.cf names its milter. Without
+   * it mail goes out unsigned.
+   */
+  readonly dkimSigner?: Omit<DkimSignerOptions, "stateDir">;
 }
 
 /** The options with their defaults filled in, checked once by the factory. */
@@ -123,6 +131,7 @@ export interface ResolvedOptions {
   readonly doveadmBin: string;
   readonly tlsChainFile: string | undefined;
   readonly verifyDaemons: boolean;
+  readonly dkimSigner: DkimSignerOptions | undefined;
   readonly readerGid: number | undefined;
   readonly passwordSchemes: ReadonlySet<string>;
   readonly mailRoot: string;
@@ -205,6 +214,7 @@ export function resolveOptions(options: MailActuatorOptions): ResolvedOptions {
     doveadmBin: checkPath("dovecot.doveadmBin", options.dovecot.doveadmBin ?? "/usr/bin/doveadm"),
     tlsChainFile: options.tlsChainFile === undefined ? undefined : checkPath("tlsChainFile", options.tlsChainFile),
     verifyDaemons: options.verifyDaemons ?? false,
+    dkimSigner: options.dkimSigner === undefined ? undefined : { ...options.dkimSigner, stateDir },
     readerGid: options.dovecot.readerGid === undefined ? undefined : checkId("dovecot.readerGid", options.dovecot.readerGid),
     passwordSchemes: new Set(schemes),
     mailRoot: checkPath("mailRoot", options.mailRoot),

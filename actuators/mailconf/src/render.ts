@@ -1,5 +1,6 @@
 import { join } from "node:path";
 import { ActuatorError } from "@coyote/actuator";
+import { postfixMilterLines } from "./dkim-signer.ts";
 import { MailFragment } from "./fragment.ts";
 import { resolveOptions, tlsChainFileOf } from "./options.ts";
 import { checkRendered, dovecotRuntime } from "./render-dovecot.ts";
@@ -106,6 +107,7 @@ export function renderMainCf(input: MailActuatorOptions | ResolvedOptions, defau
     "smtpd_sasl_auth_enable = no",
     "smtpd_tls_auth_only = yes",
     `smtpd_sender_login_maps = ${map(MAP_FILES.senderLogins)}`,
+    ...(options.dkimSigner === undefined ? [] : ["", ...postfixMilterLines(options.dkimSigner)]),
   ];
   return checkRendered(lines, "main.cf");
 }

@@ -32,7 +32,7 @@ describe("the daemons in coyote status and coyote doctor", () => {
     const state = tempDir();
     writeKnotConf(state, 1);
     const reports = await gatherDaemons(state);
-    assert.deepEqual(reports.map((d) => [d.name, d.state]), [["knot", "stopped"], ["postfix", "no configuration"], ["dovecot", "no configuration"], ["prosody", "no configuration"]]);
+    assert.deepEqual(reports.map((d) => [d.name, d.state]), [["knot", "stopped"], ["opendkim", "no configuration"], ["postfix", "no configuration"], ["dovecot", "no configuration"], ["prosody", "no configuration"]]);
     assert.match(reports[0]?.detail ?? "", /coyote up runs it/);
   });
 

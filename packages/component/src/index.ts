@@ -10,4 +10,5 @@ export * from "./daemons/catalogue.ts";
 export * from "./daemons/probes.ts";
 export * from "./daemons/state-file.ts";
 export * from "./daemons/systemd.ts";
+export * from "./daemons/opendkim.ts";
 export * from "./daemons/supervisor.ts";

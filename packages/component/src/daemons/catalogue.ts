@@ -7,10 +7,11 @@
 import { readFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { findExecutable, proxyRuntimePaths } from "@coyote/spec";
+import { opendkim } from "./opendkim.ts";
 import { bannerProbe, commandProbe, type ProbeResult } from "./probes.ts";
 
 /** The daemons the box runs, in start order: DNS first (mail and XMPP are found through it). */
-export const DAEMON_NAMES = ["knot", "postfix", "dovecot", "prosody"] as const;
+export const DAEMON_NAMES = ["knot", "opendkim", "postfix", "dovecot", "prosody"] as const;
 
 /** The name of one of the box's daemons. */
 export type DaemonName = (typeof DAEMON_NAMES)[number];
@@ -234,10 +235,10 @@ const prosody: DaemonDefinition = {
 };
 
 /**
- * The catalogue, in start order. A DKIM signer joins as one more entry (its milter socket as
- * its configuration's listener, its key table as a watched file).
+ * The catalogue, in start order: the DKIM signer before Postfix, which holds mail back (a
+ * temporary error) while the signer's milter does not answer.
  */
-export const DAEMONS: readonly DaemonDefinition[] = [knot, postfix, dovecot, prosody];
+export const DAEMONS: readonly DaemonDefinition[] = [knot, opendkim, postfix, dovecot, prosody];
 
 /** Finds a daemon's entry by name. */
 export function findDaemon(name: string): DaemonDefinition | undefined {

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { describe, test } from "node:test";
 import { createLogger } from "@coyote/log";
 import { freePort, IN_CI, skipWithout, stopPid, tempDirs, waitFor } from "@coyote/testing";
-import { daemonPaths, type DaemonDefinition, type DaemonPaths } from "./catalogue.ts";
+import { daemonPaths, type DaemonPaths } from "./catalogue.ts";
 import { milterProbe, openDkimConf, openDkimSocket, opendkim } from "./opendkim.ts";
 import { DaemonSupervisor } from "./supervisor.ts";
 import { renderSystemdUnit } from "./systemd.ts";
@@ -56,7 +56,7 @@ describe("opendkim's entry", () => {
 
   test("its systemd unit comes from the same entry: foreground, the configuration checked first, SIGUSR1 to reload", { skip: skipNoOpenDkim }, () => {
     const conf = "/var/lib/coyote/mail/opendkim/opendkim.conf";
-    const unit = renderSystemdUnit(opendkim as unknown as DaemonDefinition, daemonPaths("/var/lib/coyote")).text.split("\n");
+    const unit = renderSystemdUnit(opendkim, daemonPaths("/var/lib/coyote")).text.split("\n");
     assert.ok(unit.includes(`ExecStart="/usr/sbin/opendkim" "-f" "-x" "${conf}"`), unit.join("\n"));
     assert.ok(unit.includes(`ExecStartPre="/usr/sbin/opendkim" "-n" "-x" "${conf}"`));
     assert.ok(unit.includes("ExecReload=/bin/kill -USR1 $MAINPID"));
@@ -91,7 +91,7 @@ describe("opendkim's entry", () => {
     const socket = await writeOpenDkimConf(paths, ["one.example"]);
     const logger = createLogger({ component: "supervisor", file: join(paths.stateDir, "supervisor.log"), level: "silent" });
     // Typed as a catalogue entry by hand until the catalogue's names include it.
-    const supervisor = new DaemonSupervisor({ stateDir: paths.stateDir, logger, daemons: [opendkim as unknown as DaemonDefinition], backoff: { initialMs: 200, maxMs: 400, resetAfterMs: 60_000 }, pollMs: 100, readyTimeoutMs: 20_000 });
+    const supervisor = new DaemonSupervisor({ stateDir: paths.stateDir, logger, daemons: [opendkim], backoff: { initialMs: 200, maxMs: 400, resetAfterMs: 60_000 }, pollMs: 100, readyTimeoutMs: 20_000 });
     const pids = new Set<number>();
     t.after(async () => {
       await supervisor.stop();

@@ -94,10 +94,8 @@ export function milterProbe(address: NetConnectOpts, timeoutMs: number): Promise
  * with SIGUSR1 when its configuration or tables change: OpenDKIM then re-reads them (all but
  * Socket, UserID and UMask, which need a restart). Its logs go to syslog; `logs/opendkim.log`
  * holds what it prints on standard error (a configuration it refuses, say).
- *
- * Its `name` joins the catalogue's `DAEMON_NAMES` with this entry.
  */
-export const opendkim: Omit<DaemonDefinition, "name"> & { readonly name: "opendkim" } = {
+export const opendkim: DaemonDefinition = {
   name: "opendkim",
   summary: "DKIM signing of outgoing mail (OpenDKIM, a milter for Postfix)",
   packages: ["opendkim"],
