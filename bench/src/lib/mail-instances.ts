@@ -1,13 +1,13 @@
 // The two mail setups bench/mail compares, each a Postfix instance (and, for Coyote, Dovecot)
 // started from a work folder on loopback ports: Coyote's, as the mail actuator renders it (TLS,
-// submission with a login through Dovecot, own-address senders), and a hand-written minimal
+// submission with a login through Dovecot, own-address senders, DKIM signing by OpenDKIM), and a hand-written minimal
 // Postfix that only accepts plain SMTP for the same mailbox and delivers it the same way.
 import { execFileSync, spawnSync } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { commitActuator, converge, type ActuatorContext } from "@coyote/actuator";
-import { createMailActuator, dovecotRuntime, hashPassword, resolveOptions, type MailActuatorOptions } from "@coyote/actuator-mailconf";
+import { createMailActuator, dovecotRuntime, hashPassword, resolveOptions, signerPaths, type MailActuatorOptions } from "@coyote/actuator-mailconf";
 import { createLogger } from "@coyote/log";
 import { certificateFileName, findExecutable, proxyRuntimePaths, ServerSpec, ServiceSpec, StateStore } from "@coyote/spec";
 import { startDaemon, stopDaemon, type Daemon } from "./proc.ts";
@@ -98,6 +98,8 @@ export async function startCoyoteMail(root: string, ports: { smtp: number; submi
   mkdirSync(dir, { recursive: true, mode: 0o755 });
   chmodSync(dir, 0o755);
   const stateDir = join(dir, "state");
+  const uid = Number(execFileSync("getent", ["passwd", "opendkim"], { encoding: "utf8" }).split(":")[2]);
+  const postfixGid = Number(execFileSync("getent", ["group", "postfix"], { encoding: "utf8" }).split(":")[2]);
   const dovecotGid = Number(execFileSync("getent", ["group", "dovecot"], { encoding: "utf8" }).split(":")[2]);
   const options: MailActuatorOptions = {
     stateDir,
@@ -116,10 +118,14 @@ export async function startCoyoteMail(root: string, ports: { smtp: number; submi
     mailRoot: join(dir, "mail"),
     vmailUid: VMAIL,
     vmailGid: VMAIL,
+    // Outgoing mail is signed, as on a box: OpenDKIM as Postfix's milter.
+    dkimSigner: { account: { user: "opendkim", uid, group: "postfix", gid: postfixGid } },
   };
   const ca = selfSigned(join(proxyRuntimePaths(stateDir).certs, certificateFileName(MAIL_HOST)), dir);
   const logger = createLogger({ component: "bench-mail", file: join(dir, "actuator.log") });
   const store = await StateStore.open(stateDir);
+  // OpenDKIM reaches its files as its own user: it must pass through the state folder.
+  chmodSync(store.root, 0o711);
   const server = ServerSpec.parse({ schemaVersion: 1, kind: "Server", name: "bench", hostname: MAIL_HOST });
   const context: ActuatorContext = { stateDir: store.root, store, logger, signal: new AbortController().signal, server };
   const actuator = createMailActuator(options);
@@ -130,8 +136,13 @@ export async function startCoyoteMail(root: string, ports: { smtp: number; submi
   const dovecot = startDaemon("coyote dovecot", program("dovecot"), ["-F", "-c", resolved.dovecotConf], join(dir, "dovecot.out"));
   const socket = join(dovecotRuntime(resolved).baseDir, "auth-client");
   for (let i = 0; i < 300 && !existsSync(socket); i++) await sleep(100);
+  const signer = signerPaths(stateDir);
+  const opendkim = startDaemon("coyote opendkim", program("opendkim"), ["-f", "-x", signer.conf], join(dir, "opendkim.out"));
+  for (let i = 0; i < 300 && !existsSync(signer.socket); i++) await sleep(100);
+  if (!existsSync(signer.socket)) throw new Error(`opendkim made no socket: ${readFileSync(join(dir, "opendkim.out"), "utf8").slice(-1000)}`);
   const postfix = await startPostfix("coyote postfix", resolved.configDir, join(dir, "postfix.out"), ports.submission, join(dir, "maillog")).catch(async (error: unknown) => {
     await stopDaemon(dovecot, 10_000);
+    await stopDaemon(opendkim, 10_000);
     await logger.close();
     throw error;
   });
@@ -142,10 +153,11 @@ export async function startCoyoteMail(root: string, ports: { smtp: number; submi
       name: "coyote",
       port: ports.submission,
       inbox,
-      daemons: [postfix, dovecot],
+      daemons: [postfix, dovecot, opendkim],
       async stop() {
         await stopDaemon(postfix, 10_000);
         await stopDaemon(dovecot, 10_000);
+        await stopDaemon(opendkim, 10_000);
         await logger.close();
       },
     },
