@@ -3,10 +3,10 @@
  * closings are journaled before the accounts change; a host file, the ownership record, goes last).
  */
 import { chown, mkdir } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { ActuatorError, requeueAfter, type ActuatorContext, type Plan, type Requeue, type Target } from "@coyote/actuator";
 import { removeStaleTempFiles, writeFileAtomic } from "@coyote/spec";
-import { ACCOUNT_MODE, CERTIFICATE_MODE, CONFIG_MODE, ensureDataDir, errorText, letProsodyThrough, PROSODY_DIR_MODE, removeDirIfEmpty, removeFile, shareWithProsody, type XmppLayout } from "./files.ts";
+import { ACCOUNT_MODE, CERTIFICATE_MODE, CONFIG_MODE, ensureDataDir, errorText, letProsodyThrough, PROSODY_DIR_MODE, removeDirIfEmpty, removeFile, sharedFolders, shareWithProsody, type XmppLayout } from "./files.ts";
 import { readJournal } from "./reload.ts";
 import { accountsDir, encodeDataPathPart, HOST_FILE_SUFFIX } from "./render.ts";
 import type { XmppStep } from "./types.ts";
@@ -85,6 +85,13 @@ export async function applyXmppPlan(layout: XmppLayout, plan: Plan<XmppStep>, ta
         }
         break;
       }
+      case "share-folders":
+        try {
+          await prosodyFolders(layout);
+        } catch (error) {
+          throw step("giving prosody's folders to its group", error);
+        }
+        break;
       case "write-certificate": {
         const path = join(certificatesDir, `${s.domain}.pem`);
         try {
@@ -137,14 +144,10 @@ export async function applyXmppPlan(layout: XmppLayout, plan: Plan<XmppStep>, ta
  * pass through the state folder: Prosody reads them, and nothing else of the state folder.
  */
 async function prosodyFolders(layout: XmppLayout): Promise<void> {
-  const { configDir, hostsDir, certificatesDir, owner, stateDir } = layout;
+  const { hostsDir, certificatesDir, owner, stateDir } = layout;
   for (const dir of [hostsDir, certificatesDir]) await mkdir(dir, { recursive: true, mode: PROSODY_DIR_MODE });
   if (owner === undefined) return;
-  // Only folders under the state folder are given to Prosody's group; a production path such as
-  // /etc/prosody keeps the owner the installer gave it.
-  const under = (dir: string) => dir.startsWith(`${stateDir}/`);
-  for (const dir of new Set([dirname(configDir), configDir, hostsDir, dirname(certificatesDir), certificatesDir])) {
-    if (under(dir)) await shareWithProsody(dir, PROSODY_DIR_MODE, owner);
-  }
-  if ([configDir, certificatesDir, layout.dataDir].some(under)) await letProsodyThrough(stateDir, owner);
+  const shared = sharedFolders(layout);
+  for (const dir of shared) await shareWithProsody(dir, PROSODY_DIR_MODE, owner);
+  if (shared.length > 0 || layout.dataDir.startsWith(`${stateDir}/`)) await letProsodyThrough(stateDir, owner);
 }

@@ -215,6 +215,38 @@ export async function letProsodyThrough(stateDir: string, owner: FileOwner): Pro
 }
 
 /**
+ * The folders {@link XmppLayout} gives Prosody's group when Prosody runs as its own user: those
+ * of its configuration and certificates under the state folder (a production path such as
+ * /etc/prosody keeps the owner the installer gave it).
+ */
+export function sharedFolders(layout: XmppLayout): string[] {
+  const { configDir, hostsDir, certificatesDir, stateDir } = layout;
+  return [...new Set([dirname(configDir), configDir, hostsDir, dirname(certificatesDir), certificatesDir])].filter((dir) => dir.startsWith(`${stateDir}/`));
+}
+
+/**
+ * Whether Prosody's shared folders and the state folder's pass-through are as the actuator
+ * makes them; true when Prosody runs as the writer. A missing folder is not shared yet.
+ */
+export async function foldersShared(layout: XmppLayout): Promise<boolean> {
+  const { owner, stateDir } = layout;
+  if (owner === undefined) return true;
+  const has = async (path: string, mode: number) => {
+    try {
+      const s = await stat(path);
+      return s.gid === owner.gid && (s.mode & 0o777) === mode;
+    } catch (error) {
+      if (isNotFound(error)) return false;
+      throw new ActuatorError("ReadFailed", `reading ${path}: ${errorText(error)}`, { cause: error });
+    }
+  };
+  const folders = sharedFolders(layout);
+  if (folders.length === 0) return true;
+  for (const dir of folders) if (!(await has(dir, PROSODY_DIR_MODE))) return false;
+  return has(stateDir, 0o710);
+}
+
+/**
  * The owner to give Prosody's files ({@link XmppActuatorOptions.fileOwner}): the system user
  * Prosody runs as when the writer is root (the daemon supervisor and systemd start it as that
  * user), undefined otherwise (Prosody then runs as the writer's own user).

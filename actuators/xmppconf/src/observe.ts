@@ -6,7 +6,7 @@
 import { join } from "node:path";
 import { DirectoryCache, memoizeByIdentity, type ActuatorContext, type Target } from "@coyote/actuator";
 import { certificateFileName, readCredentials } from "@coyote/spec";
-import { readCertificate, HOST_FILE_NAME, readAccounts, readText, type XmppLayout } from "./files.ts";
+import { foldersShared, readCertificate, HOST_FILE_NAME, readAccounts, readText, type XmppLayout } from "./files.ts";
 import type { LiveCheck } from "./live.ts";
 import { HOST_FILE_SUFFIX, parseHostFile } from "./render.ts";
 import type { ObservedAccount, ObservedCertificate, ObservedHostFile, XmppObserved } from "./types.ts";
@@ -72,7 +72,8 @@ export function createObserver(layout: XmppLayout, live?: LiveCheck): XmppObserv
         credentials = read.hashes;
       }
       const prosody = wantedDomains.length > 0 ? await live?.check(context.signal) : undefined;
-      return { mainConfig: await readText(layout.configFile), hostFiles: files, accounts, credentials, certificates, ...(prosody === undefined ? {} : { live: prosody }) };
+      const shared = wantedDomains.length > 0 ? await foldersShared(layout) : true;
+      return { mainConfig: await readText(layout.configFile), hostFiles: files, accounts, credentials, certificates, foldersShared: shared, ...(prosody === undefined ? {} : { live: prosody }) };
     },
   };
 }

@@ -50,6 +50,10 @@ export function planXmpp(target: Target, observed: XmppObserved, settings: PlanS
   if (served.length > 0 && observed.mainConfig !== mainConfig) {
     steps.push({ kind: "write-main-config", content: mainConfig });
     describe.push(`write ${MAIN_CONFIG_FILE}`);
+  } else if (served.length > 0 && observed.foldersShared === false) {
+    // Writing the main configuration shares them too; otherwise, once lost, they are given back.
+    steps.push({ kind: "share-folders" });
+    describe.push("give prosody's folders back to its group");
   }
   const { desired, keep } = desiredAccounts(spec?.xmpp?.users ?? [], served, problems);
 

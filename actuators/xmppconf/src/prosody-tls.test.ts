@@ -205,6 +205,17 @@ describe("prosody serving over TLS, as the box runs it", { skip: !hasProsody && 
     assert.equal(await join("after"), "available", "the room is made and alice is in it");
   });
 
+  it("gives prosody its way through the state folder back when it was closed (under root)", { skip: owner === undefined ? "prosody runs as the test's own user: nothing is shared" : false }, async () => {
+    await chmod(stateDir, 0o700);
+    await chmod(join(stateDir, "xmpp", "certs"), 0o700);
+    const { changed, plan } = await converge(actuator, alpha, context);
+    assert.equal(changed, true);
+    assert.ok(plan.describe.includes("give prosody's folders back to its group"), plan.describe.join("; "));
+    assert.equal((await stat(stateDir)).mode & 0o777, 0o710);
+    assert.equal((await stat(join(stateDir, "xmpp", "certs"))).mode & 0o777, 0o750);
+    assert.equal((await converge(actuator, alpha, context)).changed, false);
+  });
+
   it("closes registration: none is offered, and a logged-in user's register request is refused", async () => {
     const { features } = await plainStream(c2sPort, "example.org", "</stream:stream>");
     assert.doesNotMatch(features, /iq-register/);

@@ -109,6 +109,11 @@ export interface XmppObserved {
    * run (undefined when it does), `hosts` the VirtualHosts it has activated.
    */
   readonly live?: { readonly down: string | undefined; readonly hosts: ReadonlySet<string> };
+  /**
+   * Whether Prosody's folders under the state folder, and the state folder's pass-through, have
+   * the owner and modes the actuator gives them (always true when Prosody runs as the writer).
+   */
+  readonly foldersShared?: boolean;
 }
 
 /** One domain's certificate as observed. */
@@ -129,6 +134,8 @@ export type XmppStep =
   | { readonly kind: "write-account"; readonly domain: string; readonly file: string; readonly content: string }
   | { readonly kind: "remove-account"; readonly domain: string; readonly file: string }
   | { readonly kind: "remove-host"; readonly domain: string }
+  /** Prosody's folders (and the state folder's pass-through) are given to its group again. */
+  | { readonly kind: "share-folders" }
   | { readonly kind: "write-certificate"; readonly domain: string; readonly content: string }
   | { readonly kind: "remove-certificate"; readonly domain: string }
   /** Prosody does not serve the service yet: the apply asks to be called again after `afterMs`. */
