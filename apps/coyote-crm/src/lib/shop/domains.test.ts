@@ -114,5 +114,12 @@ describe("mailLocalPart", () => {
     assert.equal(mailLocalPart("ünï@example.org"), "n");
     assert.equal(mailLocalPart("+++@example.org"), "mail");
     assert.equal(mailLocalPart(`${"x".repeat(70)}@example.org`), "x".repeat(64));
+    assert.equal(mailLocalPart("_bob-@example.org"), "bob");
+  });
+
+  it("never makes a mailbox of a role or system name", () => {
+    for (const email of ["admin@gmail.com", "Postmaster@example.org", "Webmaster@example.org", "root@example.org", "mailer-daemon@example.org", "hostmaster@example.org"]) {
+      assert.equal(mailLocalPart(email), "mail", email);
+    }
   });
 });

@@ -3,6 +3,7 @@
 // the rules are tested without Next.
 import { DomainName, domainConflict, domainNameProblem, heldNames, ServiceId, type ServerSpec, type ServiceSpec } from "@coyote/spec";
 import { CrmError } from "../errors.ts";
+import { localPartProblem } from "./mail-names.ts";
 
 /** A domain a signup asked for, checked against the box: the name and whether the box serves its zone. */
 export type DomainClaim = { readonly ok: true; readonly name: string; readonly authoritative: boolean } | { readonly ok: false; readonly error: string };
@@ -130,7 +131,9 @@ export function deriveServiceId(domain: string, isTaken: (id: string) => boolean
 /**
  * The local part of the customer's mailbox and XMPP account: the signup e-mail's local part in
  * lowercase, reduced to a-z, 0-9, dot, underscore and hyphen (what both Postfix and Prosody
- * accept without quoting), "mail" when nothing is left.
+ * accept without quoting), starting and ending with a letter or digit; "mail" when nothing is
+ * left, or when what is left is a name no customer's mailbox may have (mail-names.ts: `admin@`
+ * or `postmaster@` can prove control of a domain to a certificate authority).
  */
 export function mailLocalPart(email: string): string {
   const at = email.lastIndexOf("@");
@@ -139,8 +142,8 @@ export function mailLocalPart(email: string): string {
     .replace(/[^a-z0-9._-]/g, "")
     // An address may not start or end with a dot nor hold two in a row.
     .replace(/\.{2,}/g, ".")
-    .replace(/^\.+|\.+$/g, "")
+    .replace(/^[._-]+|[._-]+$/g, "")
     .slice(0, 64)
-    .replace(/\.+$/, "");
-  return local === "" ? "mail" : local;
+    .replace(/[._-]+$/, "");
+  return local === "" || localPartProblem(local, "mailbox") !== undefined ? "mail" : local;
 }
