@@ -134,8 +134,12 @@ export function postfixSmtpListener(masterCf: string): { host: string; port: num
   return undefined;
 }
 
-function toolOrWhy(context: ProbeContext, name: string): string | ProbeResult {
-  return context.tool(name) ?? { ok: false, why: `${name} is not installed` };
+/** A readiness check that runs one of the daemon's own tools and passes when it exits with 0. */
+function toolProbe(tool: string, args: (paths: DaemonPaths) => readonly string[]): (context: ProbeContext) => Promise<ProbeResult> {
+  return (context) => {
+    const found = context.tool(tool);
+    return found === undefined ? Promise.resolve({ ok: false, why: `${tool} is not installed` }) : commandProbe(found, args(context.paths), context.timeoutMs);
+  };
 }
 
 /** Knot DNS, the authoritative server when the server spec's `dns.backend` is `knot`. */
@@ -150,10 +154,7 @@ const knot: DaemonDefinition = {
   args: (p) => ["-c", p.knotConf],
   // knotc reloads the configuration and the zones through the control socket knot.conf names.
   reload: { kind: "command", tool: "knotc", args: (p) => ["-c", p.knotConf, "reload"] },
-  ready: (context) => {
-    const knotc = toolOrWhy(context, "knotc");
-    return typeof knotc === "string" ? commandProbe(knotc, ["-c", context.paths.knotConf, "-t", "2", "status"], context.timeoutMs) : Promise.resolve(knotc);
-  },
+  ready: toolProbe("knotc", (p) => ["-c", p.knotConf, "-t", "2", "status"]),
   stop: { signal: "SIGTERM", graceMs: 10_000 },
 };
 
@@ -202,10 +203,7 @@ const dovecot: DaemonDefinition = {
   // SIGHUP: the master re-reads its configuration and restarts its services' processes as needed.
   reload: { kind: "signal", signal: "SIGHUP" },
   // `doveadm service status` asks the running master through its socket in base_dir.
-  ready: (context) => {
-    const doveadm = toolOrWhy(context, "doveadm");
-    return typeof doveadm === "string" ? commandProbe(doveadm, ["-c", context.paths.dovecotConf, "service", "status"], context.timeoutMs) : Promise.resolve(doveadm);
-  },
+  ready: toolProbe("doveadm", (p) => ["-c", p.dovecotConf, "service", "status"]),
   stop: { signal: "SIGTERM", graceMs: 10_000 },
 };
 
@@ -227,10 +225,7 @@ const prosody: DaemonDefinition = {
   // xmppconf actuator's commit activates new VirtualHosts.
   reload: { kind: "signal", signal: "SIGHUP" },
   // The admin shell answers only once Prosody is up and has loaded mod_admin_shell.
-  ready: (context) => {
-    const prosodyctl = toolOrWhy(context, "prosodyctl");
-    return typeof prosodyctl === "string" ? commandProbe(prosodyctl, ["--config", context.paths.prosodyConf, "shell", "server:version()"], context.timeoutMs) : Promise.resolve(prosodyctl);
-  },
+  ready: toolProbe("prosodyctl", (p) => ["--config", p.prosodyConf, "shell", "server:version()"]),
   stop: { signal: "SIGTERM", graceMs: 10_000 },
 };
 
