@@ -182,6 +182,13 @@ describe("prosody serving over TLS, as the box runs it", { skip: !hasProsody && 
     assert.doesNotMatch(answer, /<challenge/);
   });
 
+  it("requires TLS of a peer server too, and refuses its dialback before it", async () => {
+    const s2sPort = options.s2sPorts[0] ?? 0;
+    const { features, answer } = await plainStream(s2sPort, "example.org", "<db:result from='peer.test' to='example.org'>abcdef</db:result>", "jabber:server");
+    assert.match(features, /<starttls xmlns=['"]urn:ietf:params:xml:ns:xmpp-tls['"]><required\/><\/starttls>/, features);
+    assert.doesNotMatch(answer, /type=['"]valid['"]/, answer);
+  });
+
   it("serves group chat only once the spec asks for it, and XmppReady waits for its service", async () => {
     const alice = await connect("alice", pw.alice);
     const join = (room: string) => {

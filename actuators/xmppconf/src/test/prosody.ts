@@ -183,11 +183,12 @@ export async function disconnected(xmpp: Client, timeoutMs: number): Promise<boo
 }
 
 /**
- * Speaks to Prosody's c2s port without TLS, as a client that never upgrades would: opens a stream,
+ * Speaks to Prosody's c2s port (or, with `jabber:server`, its s2s port as a peer server) without
+ * TLS, as a client that never upgrades would: opens a stream,
  * reads its features, then sends `then` (an element) and reads the answer. Bounded: 5 s, 64 KiB.
  * @returns the features and the answer as received.
  */
-export async function plainStream(port: number, domain: string, then: string): Promise<{ features: string; answer: string }> {
+export async function plainStream(port: number, domain: string, then: string, namespace: "jabber:client" | "jabber:server" = "jabber:client"): Promise<{ features: string; answer: string }> {
   const socket = connect({ host: "127.0.0.1", port });
   socket.setEncoding("utf8");
   let received = "";
@@ -218,7 +219,8 @@ export async function plainStream(port: number, domain: string, then: string): P
       reject(error);
     });
   });
-  socket.write(`<?xml version='1.0'?><stream:stream to='${domain}' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>`);
+  const from = namespace === "jabber:server" ? " from='peer.test' xmlns:db='jabber:server:dialback'" : "";
+  socket.write(`<?xml version='1.0'?><stream:stream to='${domain}'${from} xmlns='${namespace}' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>`);
   return done;
 }
 
