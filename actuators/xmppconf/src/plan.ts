@@ -236,9 +236,9 @@ function desiredAccounts(users: readonly XmppUser[], served: readonly string[], 
 /**
  * The step that waits for the running Prosody, when it is verified and does not serve the service
  * yet: Prosody down, a domain without an issued certificate, a host (a VirtualHost or its group
- * chat service) not active, or the
- * service's files about to change (they reach Prosody at the commit). Undefined when Prosody is
- * not verified (the condition then means "configured") or serves every domain.
+ * chat service) not active, or the service's files about to change (they reach Prosody at the
+ * commit). Undefined when Prosody is not verified (the condition then means "configured") or
+ * serves every host.
  */
 function awaitProsody(id: string, hosts: readonly string[], uncertified: readonly string[], observed: XmppObserved, changing: boolean): Extract<XmppStep, { kind: "await-prosody" }> | undefined {
   const live = observed.live;
