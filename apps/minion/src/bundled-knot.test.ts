@@ -12,7 +12,7 @@ import { DaemonSupervisor, daemonPaths, findDaemon } from "@coyote/component";
 import { createLogger, logFileFor } from "@coyote/log";
 import { StateStore } from "@coyote/spec";
 import { freeUdpPort, requireProgram, skipWithout } from "@coyote/testing";
-import { bundledActuators } from "./bundled.ts";
+import { bundledActuators, knotPaths } from "./bundled.ts";
 import { Minion } from "./minion.ts";
 import { cleanedUpAfterTests } from "./test/support.ts";
 
@@ -54,7 +54,7 @@ test("with the knot backend, the supervisor runs Knot on the minion's knot.conf 
   try {
     await minion.start();
     await supervisor.start();
-    assert.equal(daemonPaths(stateDir).knotConf, join(stateDir, "dns", "knot", "knot.conf"), "the file the supervisor starts Knot with");
+    assert.equal(join(knotPaths(stateDir, []).configDir, "knot.conf"), daemonPaths(stateDir).knotConf, "the minion writes the file the supervisor starts Knot with");
     const why = () => `daemons ${JSON.stringify(supervisor.states())}; shop ${JSON.stringify(minion.statuses.get("shop")?.conditions)}`;
     await until(() => `knot to answer the zone (${why()})`, async () => ((await dig(port, "shop.example", "NS")).join() === "box.example.org." ? true : undefined));
     await until("the service to be ready", () => (minion.statuses.get("shop")?.conditions.find((c) => c.type === "Ready")?.status === "True" ? true : undefined));

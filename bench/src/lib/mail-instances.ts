@@ -4,6 +4,7 @@
 // Postfix that only accepts plain SMTP for the same mailbox and delivers it the same way.
 import { execFileSync, spawnSync } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { connect } from "node:net";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { commitActuator, converge, type ActuatorContext } from "@coyote/actuator";
@@ -38,6 +39,13 @@ export interface MailInstance {
   stop(): Promise<void>;
 }
 
+/** The id of a system user or group, from `getent`; throws naming the Debian package's account when there is none. */
+function systemId(database: "passwd" | "group", name: string): number {
+  const id = Number(execFileSync("getent", [database, name], { encoding: "utf8" }).split(":")[2]);
+  if (!Number.isInteger(id)) throw new Error(`bench/mail needs the system ${database === "passwd" ? "user" : "group"} ${name} (Debian packages postfix, dovecot-core, opendkim)`);
+  return id;
+}
+
 /** Counts the messages delivered to an inbox (its `new/` files). */
 export function delivered(inbox: string): number {
   try {
@@ -57,7 +65,6 @@ async function startPostfix(name: string, configDir: string, logFile: string, po
 }
 
 async function waitGreeting(port: number, daemon: Daemon, logFile: string, maillog: string): Promise<void> {
-  const { connect } = await import("node:net");
   const deadline = Date.now() + 30_000;
   while (Date.now() < deadline) {
     if (daemon.hasExited()) throw new Error(`${daemon.name} exited (${String(await daemon.exited)}): ${readFileSync(logFile, "utf8").slice(-1000)} ${existsSync(maillog) ? readFileSync(maillog, "utf8").slice(-2000) : ""}`);
@@ -98,9 +105,9 @@ export async function startCoyoteMail(root: string, ports: { smtp: number; submi
   mkdirSync(dir, { recursive: true, mode: 0o755 });
   chmodSync(dir, 0o755);
   const stateDir = join(dir, "state");
-  const uid = Number(execFileSync("getent", ["passwd", "opendkim"], { encoding: "utf8" }).split(":")[2]);
-  const postfixGid = Number(execFileSync("getent", ["group", "postfix"], { encoding: "utf8" }).split(":")[2]);
-  const dovecotGid = Number(execFileSync("getent", ["group", "dovecot"], { encoding: "utf8" }).split(":")[2]);
+  const uid = systemId("passwd", "opendkim");
+  const postfixGid = systemId("group", "postfix");
+  const dovecotGid = systemId("group", "dovecot");
   const options: MailActuatorOptions = {
     stateDir,
     postfix: {
