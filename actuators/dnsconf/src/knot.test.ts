@@ -166,6 +166,7 @@ describe("knot backend", { skip }, () => {
     assert.match(await readFile(paths.conf, "utf8"), /- domain: "example\.org"\n {2}- domain: "second\.example"\n$/);
     await waitSerial("second.example", 1);
     assert.deepEqual((await kdig(port, "second.example", "MX")).answer.map((r) => r.data), ["10 ns1.coyote-host.net."]);
+    assert.deepEqual((await kdig(port, "autoconfig.second.example", "CNAME")).answer.map((r) => r.data), ["ns1.coyote-host.net."], "mail apps' autoconfig name");
     await assert.rejects(reconcile({ id: "third", spec: serviceSpec("third", { domains: [{ name: "second.example" }] }) }), /DomainTaken|already served for service second/);
     assert.equal(await servedSerial(port, "second.example"), 1);
     assert.equal((await knotc(["-c", paths.conf, "conf-check"])).code, 0);
@@ -182,6 +183,7 @@ describe("knot backend", { skip }, () => {
     assert.equal(await knotcCalls(), calls + 1);
     await waitSerial("second.example", 2);
     assert.equal((await kdig(port, "second.example", "MX")).answer.length, 0, "mail removed from the spec, MX gone");
+    assert.equal((await kdig(port, "autoconfig.second.example", "CNAME")).rcode, 3, "and the autoconfig name with it");
   });
 
   test("deleting a service removes its zone from knot; the others stay", async () => {

@@ -61,12 +61,24 @@ describe("zonesFor", () => {
       `coyote._domainkey.example.org. 3600 IN TXT "${DKIM_TXT.slice(0, 255)}" "${DKIM_TXT.slice(255)}"`,
       "_xmpp-client._tcp.example.org. 3600 IN SRV 0 5 5222 ns1.coyote-host.net.",
       "_xmpp-server._tcp.example.org. 3600 IN SRV 0 5 5269 ns1.coyote-host.net.",
+      "autoconfig.example.org. 3600 IN CNAME ns1.coyote-host.net.",
       "blog.example.org. 3600 IN CNAME blogs.example.net.",
       "lab.example.org. 3600 IN NS ns.lab-host.net.",
       "www.example.org. 3600 IN A 192.0.2.10",
       "www.example.org. 3600 IN AAAA 2001:db8::10",
       "",
     ]);
+  });
+
+  test("mail apps' autoconfig name points at the box in each mail zone, and yields to records already at it", () => {
+    const names = (service: ReturnType<typeof serviceSpec>) => zonesFor(service, serverSpec()).map((z) => z.records.filter((r) => r.name.startsWith("autoconfig.")).map((r) => `${r.name} ${r.type} ${r.type === "CNAME" ? r.target : ""}`));
+    const twoZones = serviceSpec("m", { domains: [{ name: "shop.example" }, { name: "shop.test" }, { name: "ext.example", authoritative: false }], mail: {} });
+    assert.deepEqual(names(twoZones), [["autoconfig.shop.example CNAME ns1.coyote-host.net"], ["autoconfig.shop.test CNAME ns1.coyote-host.net"]]);
+    assert.deepEqual(names(serviceSpec("w", { domains: [{ name: "shop.example" }], web: { hostnames: ["shop.example"], backend: { kind: "static", root: "." } } })), [[]], "no mail, no autoconfig");
+    const own = serviceSpec("o", { domains: [{ name: "shop.example", records: [{ type: "A", name: "autoconfig", address: "192.0.2.99" }] }], mail: {} });
+    assert.deepEqual(names(own), [["autoconfig.shop.example A "]], "the spec's own record stands, with no CNAME beside it");
+    const web = serviceSpec("v", { domains: [{ name: "shop.example" }], mail: {}, web: { hostnames: ["autoconfig.shop.example"], backend: { kind: "static", root: "." } } });
+    assert.deepEqual(names(web), [["autoconfig.shop.example A ", "autoconfig.shop.example AAAA "]], "a web hostname keeps its addresses");
   });
 
   test("a service without authoritative domains has no zones; no address records without server addresses", () => {

@@ -270,8 +270,9 @@ function checkCnames(zone: string, records: readonly ZoneRecord[]): void {
  *
  * Generated records: NS → the server's hostname; for every web hostname in the zone, A and AAAA
  * to the server's public addresses (none when the server has no such address); with mail, MX 10
- * → the server's hostname, SPF `v=spf1 mx -all`, DMARC at `_dmarc` and the DKIM key at
- * `<selector>._domainkey` when `extras.dkim` has one for the domain; with XMPP, the
+ * → the server's hostname, SPF `v=spf1 mx -all`, DMARC at `_dmarc`, the DKIM key at
+ * `<selector>._domainkey` when `extras.dkim` has one for the domain, and `autoconfig` CNAME → the
+ * server's hostname (mail apps' autoconfig, unless the name already has records); with XMPP, the
  * `_xmpp-client._tcp` and `_xmpp-server._tcp` SRV records (every domain of a service is an XMPP
  * host); with ACME certificates, CAA `0 issue "letsencrypt.org"`. When the server's hostname is
  * inside the zone, its A and AAAA are added too, since NS and MX point at it and a resolver could
@@ -322,6 +323,15 @@ export function zonesFor(service: ServiceSpec, server: ServerSpec, extras: Zones
       records.push(record(zone, DEFAULT_TTL, { type: "CAA", flags: 0, tag: "issue", value: "letsencrypt.org" }));
     }
     for (const spec of domain.records) records.push(fromSpec(zone, spec));
+    if (service.mail !== undefined) {
+      // Mail apps look up `autoconfig.<domain>` (snitch-proxy sends it to the panel, which answers
+      // config-v1.1.xml). It names the box like the MX does; a name the spec or the web part
+      // already gives records keeps them, since a CNAME must be alone at its name.
+      const autoconfig = `autoconfig.${zone}`;
+      if (autoconfig.length <= MAX_NAME_LENGTH && zoneOf(autoconfig) === zone && autoconfig !== server.hostname && !records.some((r) => r.name === autoconfig)) {
+        records.push(record(autoconfig, DEFAULT_TTL, { type: "CNAME", target: server.hostname }));
+      }
+    }
     const normalised = normalise(records);
     checkCnames(zone, normalised);
     const soa: ZoneSoa = { mname: server.hostname, rname: `hostmaster.${zone}`, ...SOA_TIMERS, ttl: DEFAULT_TTL };

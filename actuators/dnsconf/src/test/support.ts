@@ -206,6 +206,7 @@ export async function assertServesSite(port: number, serial: number, tcp = false
     ["_xmpp-server._tcp.example.org", "SRV", ["0 5 5269 ns1.coyote-host.net."]],
     ["sip.example.org", "SRV", ["1 2 5060 sip.example.net."]],
     ["anything.dyn.example.org", "A", ["192.0.2.77"]],
+    ["autoconfig.example.org", "CNAME", ["ns1.coyote-host.net."]],
     ["example.org", "NS", ["ns1.coyote-host.net."]],
     ["example.org", "SOA", [`ns1.coyote-host.net. hostmaster.example.org. ${serial} 3600 900 1209600 300`]],
   ];
