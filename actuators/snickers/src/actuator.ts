@@ -9,7 +9,7 @@ import { CRL_CHECK_INTERVAL_MS, CaKeeper } from "./ca-keeper.ts";
 import { CertificateWork, planCertificates, type CertificateStep, type ObservedCertificate } from "./certificates.ts";
 import { metaFile, pemFile } from "./certificate-meta.ts";
 import { askRenewal } from "./renewal.ts";
-import { RoutesFragment, carriesSettings, combineRoutes, fragmentTextOf, hostOwners, proxySettingsFor, routesFor, snickersPaths } from "./routes.ts";
+import { RoutesFragment, carriesSettings, combineRoutes, fragmentTextOf, hostClaimsOf, hostOwners, hostsOf, proxySettingsFor, snickersPaths } from "./routes.ts";
 
 export { CertificateMeta, backoffMs, renewalTime } from "./certificate-meta.ts";
 export { routesFor, snickersPaths } from "./routes.ts";
@@ -120,7 +120,8 @@ export function createSnickersActuator(options: SnickersOptions): Actuator<Snick
   return {
     id: SNICKERS_ACTUATOR_ID,
     condition: WEB_CONDITION,
-    appliesTo: (spec) => spec.web !== undefined,
+    // A service with mail has routes too: mail apps' autoconfig names, to the panel.
+    appliesTo: (spec) => spec.web !== undefined || spec.mail !== undefined,
 
     async observe(target) {
       const all = await fragments.read();
@@ -128,7 +129,7 @@ export function createSnickersActuator(options: SnickersOptions): Actuator<Snick
       const own = entry?.fragment;
       const fragmentText = entry?.text;
       const owners = ownersOf(all);
-      const hosts = new Set([...(own?.hosts ?? []), ...(target.spec?.web?.hostnames ?? [])]);
+      const hosts = new Set([...(own?.hosts ?? []), ...(target.spec ? hostsOf(target.spec) : [])]);
       const certs: Record<string, ObservedCertificate> = {};
       await Promise.all([...hosts].map(async (host) => {
         certs[host] = { pem: await work.hasPem(host), meta: await work.readMeta(host) };
@@ -143,14 +144,15 @@ export function createSnickersActuator(options: SnickersOptions): Actuator<Snick
       const steps: SnickersStep[] = [];
       const describe: string[] = [];
       const spec = target.spec;
-      const wanted = spec ? routesFor(spec, options.stateDir).map((r) => r.host) : [];
-      for (const host of wanted) {
+      const claims = spec ? hostClaimsOf(spec) : [];
+      const wanted = claims.map((claim) => claim.host);
+      for (const { host, what } of claims) {
         const owner = observed.owners.get(host);
         if (owner !== undefined && owner !== target.id) {
-          throw new ActuatorError("HostnameTaken", `web hostname ${host} is already served by service ${owner}`, { terminal: true });
+          throw new ActuatorError("HostnameTaken", `${what} is already served by service ${owner}`, { terminal: true });
         }
       }
-      const text = spec ? fragmentTextOf(spec, options.stateDir) : undefined;
+      const text = spec ? fragmentTextOf(spec, options.stateDir, server) : undefined;
       if (text !== observed.fragmentText) {
         if (text === undefined) {
           steps.push({ kind: "drop-routes" });

@@ -24,26 +24,86 @@ export const snickersPaths: (stateDir: string) => ProxyRuntimePaths = proxyRunti
 /** The paths {@link snickersPaths} returns. */
 export type SnickersPaths = ProxyRuntimePaths;
 
+/** The path prefix mail apps ask under `autoconfig.<domain>` (Thunderbird's `/mail/config-v1.1.xml`). */
+export const AUTOCONFIG_PREFIX = "/mail/";
+
+/** The path prefix mail apps ask under a mail domain itself (`/.well-known/autoconfig/mail/config-v1.1.xml`). */
+export const WELL_KNOWN_AUTOCONFIG_PREFIX = "/.well-known/autoconfig/";
+
+/** A hostname a service's routes name, and why (for errors that name what is taken). */
+export interface HostClaim {
+  readonly host: string;
+  /** For people: `web hostname shop.example`, `autoconfig name autoconfig.shop.example of mail domain shop.example`. */
+  readonly what: string;
+}
+
+/** The mail domains of a service: every domain of a spec with a mail part (as Postfix hosts them). */
+function mailDomains(spec: ServiceSpec): string[] {
+  return spec.mail === undefined ? [] : spec.domains.map((d) => d.name);
+}
+
+/** `autoconfig.<domain>`, or undefined when that is too long to be a hostname. */
+function autoconfigName(domain: string): string | undefined {
+  const name = `autoconfig.${domain}`;
+  return WebHostname.safeParse(name).success ? name : undefined;
+}
+
 /**
- * The routes a service's spec asks for: every web hostname, path `/`, to its backend. A static
- * backend's root is resolved inside the service's own site folder (`<state>/sites/<id>`).
+ * The hostnames a service's routes name, each once: its web hostnames, then for each mail domain
+ * `autoconfig.<domain>` and the domain itself (mail apps' autoconfig lookups). Each gets a
+ * certificate, and no other service may route it.
  */
-export function routesFor(spec: ServiceSpec, stateDir: string): Route[] {
+export function hostClaimsOf(spec: ServiceSpec): HostClaim[] {
+  const claims = new Map<string, string>();
+  for (const host of spec.web?.hostnames ?? []) claims.set(host, `web hostname ${host}`);
+  for (const domain of mailDomains(spec)) {
+    const name = autoconfigName(domain);
+    if (name !== undefined && !claims.has(name)) claims.set(name, `autoconfig name ${name} of mail domain ${domain}`);
+    if (!claims.has(domain)) claims.set(domain, `mail domain ${domain} (its autoconfig path)`);
+  }
+  return [...claims].map(([host, what]) => ({ host, what }));
+}
+
+/** The hostnames of {@link hostClaimsOf}. */
+export function hostsOf(spec: ServiceSpec): string[] {
+  return hostClaimsOf(spec).map((claim) => claim.host);
+}
+
+/**
+ * The routes a service's spec asks for: every web hostname, path `/`, to its backend; and for each
+ * mail domain, mail apps' two autoconfig lookups to the panel (the server spec's `ports.panel` on
+ * loopback), which answers `config-v1.1.xml`: `autoconfig.<domain>` under `/mail/`, and the domain
+ * under `/.well-known/autoconfig/`. The proxy takes the longest matching prefix, so the service's
+ * own site on the domain keeps every other path. A service that names `autoconfig.<domain>` as a
+ * web hostname answers it itself. A static backend's root is resolved inside the service's own
+ * site folder (`<state>/sites/<id>`).
+ */
+export function routesFor(spec: ServiceSpec, stateDir: string, server: ServerSpec): Route[] {
+  const routes: Route[] = [];
   const web = spec.web;
-  if (!web) return [];
-  const backend = web.backend;
-  const upstream: Route["upstream"] =
-    backend.kind === "static" ? { kind: "static", root: staticRootFolder(stateDir, spec.id, backend.root) }
-    : backend.kind === "upstream" ? { kind: "address", address: backend.address }
-    : { kind: "unit", unit: spec.id };
-  return web.hostnames.map((host) => ({ host, pathPrefix: "/", serviceId: spec.id, upstream, ...(web.hsts === true ? { hsts: true } : {}) }));
+  if (web) {
+    const backend = web.backend;
+    const upstream: Route["upstream"] =
+      backend.kind === "static" ? { kind: "static", root: staticRootFolder(stateDir, spec.id, backend.root) }
+      : backend.kind === "upstream" ? { kind: "address", address: backend.address }
+      : { kind: "unit", unit: spec.id };
+    routes.push(...web.hostnames.map((host) => ({ host, pathPrefix: "/", serviceId: spec.id, upstream, ...(web.hsts === true ? { hsts: true } : {}) })));
+  }
+  const panel: Route["upstream"] = { kind: "address", address: `127.0.0.1:${server.ports.panel}` };
+  const ownWeb = new Set(web?.hostnames ?? []);
+  for (const domain of mailDomains(spec)) {
+    const name = autoconfigName(domain);
+    if (name !== undefined && !ownWeb.has(name)) routes.push({ host: name, pathPrefix: AUTOCONFIG_PREFIX, serviceId: spec.id, upstream: panel });
+    routes.push({ host: domain, pathPrefix: WELL_KNOWN_AUTOCONFIG_PREFIX, serviceId: spec.id, upstream: panel });
+  }
+  return routes;
 }
 
 /** The text of a service's fragment, or undefined when it routes nothing. */
-export function fragmentTextOf(spec: ServiceSpec, stateDir: string): string | undefined {
-  const routes = routesFor(spec, stateDir);
+export function fragmentTextOf(spec: ServiceSpec, stateDir: string, server: ServerSpec): string | undefined {
+  const routes = routesFor(spec, stateDir, server);
   if (routes.length === 0) return undefined;
-  const fragment: RoutesFragment = { schemaVersion: 1, serviceId: spec.id, hosts: routes.map((r) => r.host), routes };
+  const fragment: RoutesFragment = { schemaVersion: 1, serviceId: spec.id, hosts: [...new Set(routes.map((r) => r.host))], routes };
   return `${JSON.stringify(fragment, null, 2)}\n`;
 }
 
