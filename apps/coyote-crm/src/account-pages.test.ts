@@ -61,6 +61,8 @@ describe("autoconfig on the panel's listener", () => {
     for (const [host, path] of [
       ["autoconfig.alice.box.net", "/mail/config-v1.1.xml"],
       ["alice.box.net", "/.well-known/autoconfig/mail/config-v1.1.xml?emailaddress=alice%40alice.box.net"],
+      // As snitch-proxy passes it on: the Host as the client sent it, port included.
+      ["autoconfig.alice.box.net:8443", "/mail/config-v1.1.xml?emailaddress=alice%40alice.box.net"],
     ] as const) {
       const answer = await requestAs(crm.url, "GET", host, path);
       assert.equal(answer.status, 200, `${host}${path}: ${answer.body}`);
@@ -79,12 +81,25 @@ describe("autoconfig on the panel's listener", () => {
       ["GET", "alice.box.net", "/.well-known/autoconfig/mail/config-v1.1.xml?emailaddress=eve@evil.example", 400],
       ["GET", "alice.box.net", "/login", 421],
       ["GET", "autoconfig.alice.box.net", "/", 421],
+      // The customer's names reach the panel only for the two autoconfig files.
+      ["GET", "autoconfig.alice.box.net", "/admin", 421],
+      ["GET", "autoconfig.alice.box.net:8443", "/account", 421],
+      ["POST", "autoconfig.alice.box.net", "/login", 421],
+      ["GET", "autoconfig.alice.box.net", "/mail/other.xml", 421],
+      ["GET", "autoconfig.alice.box.net", "/mail/config-v1.1.xml/../../admin", 421],
+      ["GET", "alice.box.net", "/.well-known/autoconfig/other", 421],
+      ["GET", "alice.box.net", "/mail/config-v1.1.xml", 421],
+      ["GET", "autoconfig.alice.box.net", "/.well-known/autoconfig/mail/config-v1.1.xml", 404],
     ];
     for (const [method, host, path, status] of cases) {
       const answer = await requestAs(crm.url, method, host, path);
       assert.equal(answer.status, status, `${method} ${host}${path}: ${answer.body}`);
       assert.ok(!answer.body.includes("<x>") && !answer.body.includes("evil"), "nothing the client sent comes back");
+      assert.doesNotMatch(answer.body, /<html|__next/i, `${method} ${host}${path}: no panel page`);
     }
+    const head = await requestAs(crm.url, "HEAD", "autoconfig.alice.box.net", "/mail/config-v1.1.xml");
+    assert.equal(head.status, 200);
+    assert.equal(head.body, "");
   });
 });
 
