@@ -6,12 +6,12 @@ import { ActuatorError, DirectoryCache, FileCache, memoizeByIdentity, requeueAft
 import type { Actuator, ActuatorContext, Plan, Requeue } from "@coyote/actuator";
 import { ProxyRoutes, parseJson, validate, writeFileAtomic } from "@coyote/spec";
 import { CRL_CHECK_INTERVAL_MS, CaKeeper } from "./ca-keeper.ts";
-import { CertificateWork, planCertificates, type CertificateStep, type ObservedCertificate } from "./certificates.ts";
-import { metaFile, pemFile } from "./certificate-meta.ts";
-import { askRenewal } from "./renewal.ts";
+import { BoxCertificate } from "./box-certificate.ts";
+import { CertificateWork, boxHostnames, planCertificates, type CertificateStep, type ObservedCertificate } from "./certificates.ts";
 import { RoutesFragment, carriesSettings, combineRoutes, fragmentTextOf, hostClaimsOf, hostOwners, hostsOf, proxySettingsFor, snickersPaths } from "./routes.ts";
 
-export { CertificateMeta, backoffMs, renewalTime } from "./certificate-meta.ts";
+export { BOX_OWNER, CertificateMeta, backoffMs, renewalTime } from "./certificate-meta.ts";
+export { boxHostnames } from "./certificates.ts";
 export { routesFor, snickersPaths } from "./routes.ts";
 
 /** The actuator's id. */
@@ -58,6 +58,8 @@ export interface SnickersOptions {
   readonly acmeCallTimeoutMs?: number;
   /** How soon a service whose order is under way is looked at again; 2 s by default. */
   readonly orderPollMs?: number;
+  /** The longest wait between two looks at the box's own certificate; an hour by default. */
+  readonly boxCheckMs?: number;
 }
 
 /**
@@ -130,13 +132,8 @@ export function createSnickersActuator(options: SnickersOptions): Actuator<Snick
       const fragmentText = entry?.text;
       const owners = ownersOf(all);
       const hosts = new Set([...(own?.hosts ?? []), ...(target.spec ? hostsOf(target.spec) : [])]);
-      const certs: Record<string, ObservedCertificate> = {};
-      await Promise.all([...hosts].map(async (host) => {
-        certs[host] = { pem: await work.hasPem(host), meta: await work.readMeta(host) };
-      }));
+      const { certs, ordering, asking } = await work.observe(hosts);
       const routesFile = await combined.read().catch(() => undefined);
-      const ordering = [...hosts].filter((host) => work.inFlight(host));
-      const asking = [...hosts].filter((host) => work.inFlight(`ari:${host}`));
       return { now: now(), fragmentText, previousHosts: own?.hosts ?? [], owners, certs, routesFile, ordering, asking };
     },
 
@@ -152,6 +149,13 @@ export function createSnickersActuator(options: SnickersOptions): Actuator<Snick
           throw new ActuatorError("HostnameTaken", `${what} is already served by service ${owner}`, { terminal: true });
         }
       }
+      // The box's own hostname is no service's: its certificate is the one the mail and XMPP
+      // servers present, kept by snickers itself (box-certificate.ts).
+      const box = boxHostnames(server);
+      const reserved = spec?.web?.hostnames.find((host) => box.includes(host));
+      if (reserved !== undefined) {
+        throw new ActuatorError("HostnameReserved", `web hostname ${reserved} is the box's own hostname (server.hostname), whose certificate the mail and XMPP servers present; choose another hostname`, { terminal: true });
+      }
       const text = spec ? fragmentTextOf(spec, options.stateDir, server) : undefined;
       if (text !== observed.fragmentText) {
         if (text === undefined) {
@@ -166,7 +170,7 @@ export function createSnickersActuator(options: SnickersOptions): Actuator<Snick
       if (wildcard !== undefined && server.certificates.mode === "acme" && server.dns.backend !== "builtin") {
         throw new ActuatorError("WildcardNeedsBuiltinDns", `the wildcard ${wildcard} needs an ACME DNS-01 challenge, which Coyote publishes through its built-in DNS server; this server uses ${server.dns.backend}`, { terminal: true });
       }
-      const certificates = planCertificates(target.id, wanted, observed, server);
+      const certificates = planCertificates(target.id, wanted.filter((host) => !box.includes(host)), observed, server);
       steps.push(...certificates.steps);
       describe.push(...certificates.describe);
       // The proxy's settings (connection limit, ports, bind address) ride in the combined file,
@@ -192,38 +196,16 @@ export function createSnickersActuator(options: SnickersOptions): Actuator<Snick
           case "drop-routes":
             await rm(join(paths.fragments, `${target.id}.json`), { force: true });
             break;
-          case "issue": {
-            const mode = server.certificates;
-            if (mode.mode === "acme") {
-              // Ordered in commit, after dnsconf (earlier in the bundled order) has made the
-              // service's names resolvable: the CA validates through our own DNS.
-              work.queue(step.host, target.id);
-              ordering.push(step.host);
-              break;
-            }
-            const ca = await localCa.forIssuing(server.hostname);
-            await work.write(step.host, target.id, ca.issue([step.host]), "local-ca", undefined, context);
-            context.logger.event("CERT_ISSUED", { host: step.host, serviceId: target.id, issuer: "local-ca", why: step.why });
-            break;
-          }
+          case "issue":
           case "wait":
-            waiting.push(requeueAfter(Date.parse(step.until) - now(), "CertificateBackoff", `the certificate of ${step.host} failed (${step.lastError}); next attempt at ${step.until}`));
-            break;
           case "await-order":
-            ordering.push(step.host);
-            break;
-          case "ask-renewal": {
-            // In the background, like orders: the CA may stall, and this runs under the apply lock.
-            const issuer = await work.issuerFor(server, context);
-            const key = `ari:${step.host}`;
-            work.start(key, (signal) => askRenewal({ issuer, certsDir: paths.certs, host: step.host, now, logger: context.logger, signal: AbortSignal.any([signal, context.signal]) }));
+          case "ask-renewal":
+          case "drop-certificate": {
+            const outcome = await work.apply(step, target.id, context);
+            if (outcome !== undefined && "ordering" in outcome) ordering.push(outcome.ordering);
+            else if (outcome !== undefined) waiting.push(outcome.waiting);
             break;
           }
-          case "drop-certificate":
-            await localCa.revokeFile(pemFile(paths.certs, step.host), step.host, "cessationOfOperation", server.hostname, context.logger);
-            await rm(pemFile(paths.certs, step.host), { force: true });
-            await rm(metaFile(paths.certs, step.host), { force: true });
-            break;
           case "settings":
             break;
         }
@@ -238,7 +220,8 @@ export function createSnickersActuator(options: SnickersOptions): Actuator<Snick
 
     // Orders run in the background; stopping the minion (or rebuilding the actuators for a new
     // server spec) aborts them.
-    // The local CA's CRL is reissued halfway through its validity, converged or not.
+    // The local CA's CRL is reissued halfway through its validity, converged or not. The
+    // certificate of the box's own hostname, which no service owns, is kept from here.
     start(context) {
       const refresh = () => localCa.refresh(context.server.hostname, context.logger).catch((error: unknown) => context.logger.event("ERROR", { err: error }, "reissuing the local CA's CRL"));
       void refresh();
@@ -247,9 +230,12 @@ export function createSnickersActuator(options: SnickersOptions): Actuator<Snick
       void writeCombined(context, true).catch((error: unknown) => context.logger.event("ERROR", { err: error }, "writing the proxy's settings into proxy/routes.json"));
       const timer = setInterval(() => void refresh(), CRL_CHECK_INTERVAL_MS);
       timer.unref();
+      const box = new BoxCertificate({ work, certsDir: paths.certs, now, checkMs: options.boxCheckMs ?? 3_600_000, orderPollMs }, context);
+      box.start();
       return Promise.resolve({
         stop: async () => {
           clearInterval(timer);
+          await box.stop();
           await work.stop();
         },
       });

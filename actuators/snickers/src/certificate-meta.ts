@@ -8,15 +8,22 @@ import { z } from "zod";
 import { SchemaVersion, ServiceId, Timestamp, WebHostname, certificateFileName } from "@coyote/spec";
 
 /**
+ * The owner recorded for the certificate of the box's own hostname (what Postfix, Dovecot and
+ * Prosody present): `server`, the name of the server spec, which no service id may take.
+ */
+export const BOX_OWNER = "server";
+
+/**
  * What snickers knows of one hostname's certificate: `proxy/certs/<host>.json`, next to the
- * `<host>.pem` that snitch-proxy serves. The attempts part is the ACME backoff kept on disk, so a
- * restarted minion does not hammer the CA (Let's Encrypt allows 5 failed authorizations per name
- * per hour).
+ * `<host>.pem` that snitch-proxy serves. `serviceId` is its owner: the service that named the
+ * hostname, or {@link BOX_OWNER} for the box's own hostname. The attempts part is the ACME backoff
+ * kept on disk, so a restarted minion does not hammer the CA (Let's Encrypt allows 5 failed
+ * authorizations per name per hour).
  */
 export const CertificateMeta = z.strictObject({
   schemaVersion: SchemaVersion,
   host: WebHostname,
-  serviceId: ServiceId,
+  serviceId: z.union([ServiceId, z.literal(BOX_OWNER)]),
   certificate: z
     .strictObject({
       issuer: z.enum(["local-ca", "acme"]),

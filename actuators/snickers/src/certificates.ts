@@ -1,15 +1,17 @@
 // snickers' certificates: which hostnames need one (plan), and getting them: from the local CA at
 // once, or ordered over ACME in the background with failures recorded, backoff included, in each
-// host's meta file (proxy/certs/<host>.json).
-import { access, mkdir, readFile } from "node:fs/promises";
-import type { ActuatorContext } from "@coyote/actuator";
+// host's meta file (proxy/certs/<host>.json). The same plan and steps serve the services' hostnames
+// and the box's own (box-certificate.ts).
+import { access, mkdir, readFile, rm } from "node:fs/promises";
+import { requeueAfter, type ActuatorContext, type Requeue } from "@coyote/actuator";
 import { certificateFileName, chmodExact, parseJson, validate, writeFileAtomic, type ServerSpec } from "@coyote/spec";
 import { publishAcmeChallenge, waitForTxt, withdrawAcmeChallenge } from "@coyote/actuator-dnsconf";
 import { AcmeIssuer } from "./acme.ts";
 import type { CaKeeper } from "./ca-keeper.ts";
-import { CertificateMeta, backoffMs, metaFile, pemFile, renewalTime } from "./certificate-meta.ts";
+import { BOX_OWNER, CertificateMeta, backoffMs, metaFile, pemFile, renewalTime } from "./certificate-meta.ts";
 import type { IssuedCertificate } from "./local-ca.ts";
 import { OrderRunner } from "./orders.ts";
+import { askRenewal } from "./renewal.ts";
 import type { SnickersPaths } from "./routes.ts";
 
 /** What observe saw of one hostname's certificate. */
@@ -38,11 +40,17 @@ export interface CertificateView {
   readonly previousHosts: readonly string[];
 }
 
+/** The hostnames of the box itself whose certificate snickers keeps with no service owning it: the mail hostname. */
+export function boxHostnames(server: ServerSpec): string[] {
+  return [server.hostname];
+}
+
 /**
- * Plans the certificates of one service (pure): a certificate for each wanted host that has none,
- * is due, or comes from another issuer or CA (unless an order is under way, or its backoff has not
- * ended), a renewal question when the CA's advice is due, and the removal of the certificates of
- * hosts the service no longer names.
+ * Plans the certificates of one owner, a service or the box ({@link BOX_OWNER}) (pure): a
+ * certificate for each wanted host that has none, is due, comes from another issuer or CA, or was
+ * made for another owner (unless an order is under way, or its backoff has not ended), a renewal
+ * question when the CA's advice is due, and the removal of the certificates of hosts the owner
+ * no longer names. A service never removes the certificate of the box's own hostname.
  */
 export function planCertificates(serviceId: string, wanted: readonly string[], observed: CertificateView, server: ServerSpec): { steps: CertificateStep[]; describe: string[] } {
   const steps: CertificateStep[] = [];
@@ -58,6 +66,7 @@ export function planCertificates(serviceId: string, wanted: readonly string[], o
     else if (mode.mode === "acme" && current.directoryUrl !== mode.directoryUrl) why = `switching to the CA at ${mode.directoryUrl}`;
     else if (observed.now >= Date.parse(current.notAfter)) why = "expired";
     else if (observed.now >= Date.parse(current.renewAfter)) why = "due for renewal";
+    else if (meta.serviceId !== serviceId) why = `made for ${meta.serviceId === BOX_OWNER ? "the box" : `service ${meta.serviceId}`}`;
     if (why !== undefined) {
       const next = meta?.attempts.nextAttemptAt;
       if (observed.ordering.includes(host)) {
@@ -75,8 +84,9 @@ export function planCertificates(serviceId: string, wanted: readonly string[], o
       describe.push(`ask the CA when to renew ${host}`);
     }
   }
+  const box = boxHostnames(server);
   for (const host of observed.previousHosts) {
-    if (wanted.includes(host)) continue;
+    if (wanted.includes(host) || (serviceId !== BOX_OWNER && box.includes(host))) continue;
     if (observed.certs[host]?.meta?.serviceId === serviceId || (observed.certs[host]?.meta === undefined && observed.certs[host]?.pem === true)) {
       steps.push({ kind: "drop-certificate", host });
       describe.push(`remove the certificate of ${host}`);
@@ -84,6 +94,9 @@ export function planCertificates(serviceId: string, wanted: readonly string[], o
   }
   return { steps, describe };
 }
+
+/** What carrying out one certificate step leaves to wait for: an order under way, or a backoff. */
+export type StepOutcome = { readonly ordering: string } | { readonly waiting: Requeue } | undefined;
 
 /** How certificates are got. */
 export interface CertificateWorkOptions {
@@ -148,6 +161,61 @@ export class CertificateWork {
     return access(pemFile(this.#options.paths.certs, host)).then(() => true, () => false);
   }
 
+  /** What {@link planCertificates} decides from for these hosts, but the owner's previous hosts. */
+  async observe(hosts: Iterable<string>): Promise<Omit<CertificateView, "now" | "previousHosts">> {
+    const all = [...new Set(hosts)];
+    const certs: Record<string, ObservedCertificate> = {};
+    await Promise.all(all.map(async (host) => {
+      certs[host] = { pem: await this.hasPem(host), meta: await this.readMeta(host) };
+    }));
+    return { certs, ordering: all.filter((host) => this.inFlight(host)), asking: all.filter((host) => this.inFlight(`ari:${host}`)) };
+  }
+
+  /**
+   * Issues a certificate from the local CA at once and writes it.
+   * @param attempts the ACME backoff to keep in its meta (a stand-in while orders fail); none by default.
+   */
+  async issueLocal(host: string, owner: string, context: ActuatorContext, why: string, attempts?: CertificateMeta["attempts"]): Promise<void> {
+    const ca = await this.#options.localCa.forIssuing(context.server.hostname);
+    await this.write(host, owner, ca.issue([host]), "local-ca", undefined, context, attempts);
+    context.logger.event("CERT_ISSUED", { host, serviceId: owner, issuer: "local-ca", why });
+  }
+
+  /**
+   * Carries out one step of {@link planCertificates} for its owner: a certificate of the local CA
+   * at once, an ACME order queued for {@link CertificateWork.orderPending}, a renewal question in
+   * the background (the CA may stall, and this runs under the minion's apply lock), or a removal,
+   * the local CA's certificate revoked first.
+   */
+  async apply(step: CertificateStep, owner: string, context: ActuatorContext): Promise<StepOutcome> {
+    const { server } = context;
+    const { paths, now, localCa } = this.#options;
+    switch (step.kind) {
+      case "issue":
+        if (server.certificates.mode === "acme") {
+          // Ordered by the next commit (a service's: after dnsconf's has made its names resolvable).
+          this.queue(step.host, owner);
+          return { ordering: step.host };
+        }
+        await this.issueLocal(step.host, owner, context, step.why);
+        return undefined;
+      case "wait":
+        return { waiting: requeueAfter(Date.parse(step.until) - now(), "CertificateBackoff", `the certificate of ${step.host} failed (${step.lastError}); next attempt at ${step.until}`) };
+      case "await-order":
+        return { ordering: step.host };
+      case "ask-renewal": {
+        const issuer = await this.issuerFor(server, context);
+        this.start(`ari:${step.host}`, (signal) => askRenewal({ issuer, certsDir: paths.certs, host: step.host, now, logger: context.logger, signal: AbortSignal.any([signal, context.signal]) }));
+        return undefined;
+      }
+      case "drop-certificate":
+        await localCa.revokeFile(pemFile(paths.certs, step.host), step.host, "cessationOfOperation", server.hostname, context.logger);
+        await rm(pemFile(paths.certs, step.host), { force: true });
+        await rm(metaFile(paths.certs, step.host), { force: true });
+        return undefined;
+    }
+  }
+
   /** The ACME client for the server's CA (made once per CA settings). */
   async issuerFor(server: ServerSpec, context: ActuatorContext): Promise<AcmeIssuer> {
     const mode = server.certificates;
@@ -164,7 +232,7 @@ export class CertificateWork {
   }
 
   /** Writes a certificate and its meta, revoking the local CA's certificate it replaces first. */
-  async write(host: string, serviceId: string, issued: IssuedCertificate, issuer: "local-ca" | "acme", directoryUrl: string | undefined, context: ActuatorContext): Promise<void> {
+  async write(host: string, serviceId: string, issued: IssuedCertificate, issuer: "local-ca" | "acme", directoryUrl: string | undefined, context: ActuatorContext, attempts: CertificateMeta["attempts"] = { failures: 0 }): Promise<void> {
     const { paths, localCa } = this.#options;
     await mkdir(paths.certs, { recursive: true, mode: 0o700 });
     await chmodExact(paths.certs, 0o700);
@@ -185,7 +253,7 @@ export class CertificateWork {
         // An ACME certificate asks the CA's renewal info (ARI) at the next reconcile.
         ...(issuer === "acme" ? { ariNextCheckAt: issued.notBefore.toISOString() } : {}),
       },
-      attempts: { failures: 0 },
+      attempts,
     };
     await writeFileAtomic(metaFile(paths.certs, host), `${JSON.stringify(meta, null, 2)}\n`, { mode: 0o600 });
   }

@@ -4,13 +4,14 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, openSync, closeSync } from "node:fs";
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { createServer as createHttpServer, get as httpGet } from "node:http";
 import { createServer as createHttpsServer, request } from "node:https";
 import { createServer as createTcpServer, type AddressInfo, type Socket } from "node:net";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { LocalCa } from "../local-ca.ts";
-import { freePort, stopChild } from "@coyote/testing";
+import { freePort, freeUdpTcpPort, stopChild } from "@coyote/testing";
 
 /** The Pebble binary of Debian's package. */
 export const PEBBLE = "/usr/bin/pebble";
@@ -104,6 +105,88 @@ export async function startPebble(dir: string, options: { httpPort: number; dnsS
     rootPem: async () => (await get(`https://localhost:${managementPort}/roots/0`, ca.certificatePem)).body,
     stop,
   };
+}
+
+/** The program of Debian's `pebble` package that answers DNS queries with fixed addresses. */
+export const CHALLTESTSRV = "/usr/bin/pebble-challtestsrv";
+
+/** A DNS server that answers every A query with 127.0.0.1 (and no AAAA), for Pebble to resolve names no zone of ours holds. */
+export interface FakeDns {
+  /** `127.0.0.1:<port>`, for Pebble's `dnsServer`. */
+  readonly address: string;
+  /** Stops it by its pid and waits for it to exit. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `pebble-challtestsrv` on loopback as a DNS server only (its challenge listeners off),
+ * logging to `dir/challtestsrv.log`.
+ */
+export async function startFakeDns(dir: string): Promise<FakeDns> {
+  if (!existsSync(CHALLTESTSRV)) throw new Error(`starting the fake DNS server: ${CHALLTESTSRV} is missing (apt-get install pebble)`);
+  await mkdir(dir, { recursive: true });
+  const [port, management] = [await freeUdpTcpPort(), await freePort()];
+  const log = openSync(join(dir, "challtestsrv.log"), "a");
+  let child: ChildProcess;
+  try {
+    child = spawn(CHALLTESTSRV, ["-dns01", `127.0.0.1:${port}`, "-http01", "", "-https01", "", "-tlsalpn01", "", "-management", `127.0.0.1:${management}`, "-defaultIPv4", "127.0.0.1", "-defaultIPv6", ""], { stdio: ["ignore", log, log], env: { PATH: "/usr/bin:/bin" } });
+  } finally {
+    closeSync(log);
+  }
+  const stop = async () => {
+    await stopChild(child, 5000);
+  };
+  // Ready once its management API answers (it binds DNS first).
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const req = httpGet(`http://127.0.0.1:${management}/`, { timeout: 1000 }, (res) => {
+        res.resume();
+        resolve(true);
+      });
+      req.on("timeout", () => req.destroy());
+      req.on("error", () => resolve(false));
+    });
+    if (ok) break;
+    if (child.exitCode !== null || Date.now() > deadline) {
+      await stop();
+      throw new Error(`starting the fake DNS server: it did not answer (see ${join(dir, "challtestsrv.log")})`);
+    }
+    await sleep(50);
+  }
+  return { address: `127.0.0.1:${port}`, stop };
+}
+
+/** A plain HTTP listener answering HTTP-01 challenges from a folder (see {@link serveChallenges}). */
+export interface ChallengeServer {
+  /** The hosts the answered requests named (the Host header), in order. */
+  readonly hosts: readonly string[];
+  close(): Promise<void>;
+}
+
+/**
+ * Answers `/.well-known/acme-challenge/<token>` from `challengesDir` on 127.0.0.1:`port`, whatever
+ * the Host, as snitch-proxy's plain HTTP listener does (it needs no route for the hostname).
+ */
+export async function serveChallenges(challengesDir: string, port: number): Promise<ChallengeServer> {
+  const hosts: string[] = [];
+  const server = createHttpServer((req, res) => {
+    const token = /^\/\.well-known\/acme-challenge\/([A-Za-z0-9_-]{1,256})$/.exec(req.url ?? "")?.[1];
+    const answer = token === undefined ? Promise.reject(new Error("not a challenge")) : readFile(join(challengesDir, token), "utf8");
+    void answer.then(
+      (body) => {
+        hosts.push(req.headers.host ?? "");
+        res.writeHead(200, { "content-type": "text/plain" });
+        res.end(body);
+      },
+      () => {
+        res.writeHead(404);
+        res.end();
+      },
+    );
+  });
+  await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
+  return { hosts, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
 }
 
 /** A CA that stalls, for deadline tests (see {@link startStalledCa}). */
