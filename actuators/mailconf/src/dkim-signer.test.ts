@@ -9,6 +9,7 @@ import { after, before, describe, it } from "node:test";
 import { ActuatorError, commitActuator, converge } from "@coyote/actuator";
 import type { ActuatorContext } from "@coyote/actuator";
 import { createDnsActuator } from "@coyote/actuator-dnsconf";
+import { grantPassage } from "@coyote/component";
 import { ServiceSpec } from "@coyote/spec";
 import { freeUdpTcpPort, tempDir } from "@coyote/testing";
 import { dkimVerify } from "mailauth";
@@ -107,8 +108,9 @@ describe("outgoing mail signed by OpenDKIM and verified against the box's own DN
     context = await dnsContext(stateDir, HOSTNAME, dnsPort);
     closeLogger = () => context.logger.close();
     // OpenDKIM takes on its user before it makes its socket and reads a key at each signature,
-    // so that user must be able to pass through the state folder (0711: through, not list).
-    await chmod(context.stateDir, 0o711);
+    // and Postfix's smtpd reaches that socket as its own: both are given passage through the
+    // state folder, as the daemon supervisor does.
+    await grantPassage(context.stateDir, ["opendkim", "postfix"]);
     const spec = ServiceSpec.parse({ schemaVersion: 1, kind: "Service", id: "shop", domains: [{ name: DOMAIN }], mail: { mailboxes: [{ address: MAILBOX, passwordHash: await hashPassword("alice-pw") }] } });
 
     // The mail actuator makes the key and the Postfix instance; dnsconf publishes the key.
@@ -344,11 +346,14 @@ describe("the signer's files", () => {
       assert.ok(gone.changed.includes(join(paths.keys, "good.example.private")));
       assert.deepEqual(await readdir(paths.keys), []);
 
-      // A state folder the signer's user cannot pass through, or one below a folder anyone may
-      // write to, is refused with the folder named rather than left to fail every message.
+      // A folder above the state folder that the signer's user cannot pass through, or one below
+      // a folder anyone may write to, is refused with the folder named rather than left to fail
+      // every message. The state folder's own passage is its starter's (an ACL).
+      const parentMode = (await stat(dir)).mode & 0o777;
+      await chmod(dir, 0o700);
+      await assert.rejects(writeSignerFiles({ stateDir: state, account: runAs }), (error: unknown) => error instanceof ActuatorError && error.reason === "DkimSignerUnsafe" && error.message.includes(`${dir} (mode 700)`));
+      await chmod(dir, parentMode);
       await chmod(state, 0o700);
-      await assert.rejects(writeSignerFiles({ stateDir: state, account: runAs }), (error: unknown) => error instanceof ActuatorError && error.reason === "DkimSignerUnsafe" && error.message.includes(state));
-      await chmod(state, 0o711);
       await writeSignerFiles({ stateDir: state, account: runAs });
       const { dir: unsafe, cleanup: cleanupUnsafe } = await tempDir("coyote-dkim-unsafe-");
       try {

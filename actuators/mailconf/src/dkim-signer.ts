@@ -251,18 +251,20 @@ export async function readSignerDomains(stateDir: string): Promise<{ domains: Ar
 /**
  * Checks the folders above the signer's files as OpenDKIM will meet them: it refuses a key when a
  * folder above it is writable by others (its RequireSafeKeys check; `/tmp` is), and it takes on its
- * account before it makes its socket and reads a key, so that account must pass through each one.
+ * account before it makes its socket and reads a key, so that account must pass through each one
+ * (but the state folder itself, through which whoever starts the signer gives its user passage
+ * with an ACL: the daemon supervisor, or the installer).
  * Without this the signer would start and then answer every message with a temporary failure.
  * @throws ActuatorError `DkimSignerUnsafe` (retried: a fixed folder mode is picked up) naming the folder.
  */
-async function checkFolders(dir: string, account: SignerAccount | undefined): Promise<void> {
+async function checkFolders(dir: string, stateDir: string, account: SignerAccount | undefined): Promise<void> {
   for (let current = dir; ; current = dirname(current)) {
     const stats = await stat(current);
     const mode = stats.mode & 0o7777;
     if ((mode & 0o002) !== 0) {
       throw new ActuatorError("DkimSignerUnsafe", `writing the dkim signer: ${current} is writable by others (mode ${mode.toString(8)}), so OpenDKIM would refuse every key below it`);
     }
-    if (account !== undefined && account.uid !== 0) {
+    if (account !== undefined && account.uid !== 0 && current !== stateDir) {
       const bit = stats.uid === account.uid ? 0o100 : stats.gid === account.gid ? 0o010 : 0o001;
       if ((mode & bit) === 0) throw new ActuatorError("DkimSignerUnsafe", `writing the dkim signer: ${account.user} cannot pass through ${current} (mode ${mode.toString(8)}), and OpenDKIM runs as ${account.user} (0711 lets it through without listing)`);
     }
@@ -306,7 +308,8 @@ export async function writeSignerFiles(options: DkimSignerOptions): Promise<Sign
     throw invalid("as root the signer needs an account (the opendkim user with postfix's group) to run as");
   }
   await ensureDir(paths.root);
-  await checkFolders(paths.root, account);
+  // paths.root is <state>/mail/opendkim: two levels up is the state folder, as the walk spells it.
+  await checkFolders(paths.root, dirname(dirname(paths.root)), account);
   // An earlier write killed halfway may have left a temporary copy of a key.
   for (const dir of [paths.root, paths.keys]) await removeStaleTempFiles(dir);
   const owner = account ?? self;

@@ -6,7 +6,7 @@ import { chown, mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { ActuatorError, requeueAfter, type ActuatorContext, type Plan, type Requeue, type Target } from "@coyote/actuator";
 import { removeStaleTempFiles, writeFileAtomic } from "@coyote/spec";
-import { ACCOUNT_MODE, CERTIFICATE_MODE, CONFIG_MODE, ensureDataDir, errorText, letProsodyThrough, PROSODY_DIR_MODE, removeDirIfEmpty, removeFile, sharedFolders, shareWithProsody, type XmppLayout } from "./files.ts";
+import { ACCOUNT_MODE, CERTIFICATE_MODE, CONFIG_MODE, ensureDataDir, errorText, PROSODY_DIR_MODE, removeDirIfEmpty, removeFile, sharedFolders, shareWithProsody, type XmppLayout } from "./files.ts";
 import { readJournal } from "./reload.ts";
 import { accountsDir, encodeDataPathPart, HOST_FILE_SUFFIX } from "./render.ts";
 import type { XmppStep } from "./types.ts";
@@ -140,14 +140,14 @@ export async function applyXmppPlan(layout: XmppLayout, plan: Plan<XmppStep>, ta
 
 /**
  * Makes Prosody's folders (configuration, `conf.d/`, certificates and the folder holding them)
- * and, when Prosody runs as another user, gives them to its group (0750) and lets that group
- * pass through the state folder: Prosody reads them, and nothing else of the state folder.
+ * and, when Prosody runs as another user, gives them to its group (0750): Prosody reads them, and
+ * nothing else of the state folder, through which its user is given passage by whoever starts it
+ * (the daemon supervisor, or the installer for systemd).
  */
 async function prosodyFolders(layout: XmppLayout): Promise<void> {
-  const { hostsDir, certificatesDir, owner, stateDir } = layout;
+  const { hostsDir, certificatesDir, owner } = layout;
   for (const dir of [hostsDir, certificatesDir]) await mkdir(dir, { recursive: true, mode: PROSODY_DIR_MODE });
   if (owner === undefined) return;
   const shared = sharedFolders(layout);
   for (const dir of shared) await shareWithProsody(dir, PROSODY_DIR_MODE, owner);
-  if (shared.length > 0 || layout.dataDir.startsWith(`${stateDir}/`)) await letProsodyThrough(stateDir, owner);
 }

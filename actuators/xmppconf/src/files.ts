@@ -202,19 +202,6 @@ export async function shareWithProsody(path: string, mode: number, owner: FileOw
 }
 
 /**
- * Lets Prosody's group pass through the state folder (mode 0710, the group Prosody's) to reach
- * its own folder, without listing it or reading anything else: every other entry of the state
- * folder keeps its own mode, and its private ones are 0700.
- */
-export async function letProsodyThrough(stateDir: string, owner: FileOwner): Promise<void> {
-  if (owner === undefined) return;
-  const now = await stat(stateDir);
-  if (now.gid === owner.gid && (now.mode & 0o777) === 0o710) return;
-  await chown(stateDir, -1, owner.gid);
-  await chmod(stateDir, 0o710);
-}
-
-/**
  * The folders {@link XmppLayout} gives Prosody's group when Prosody runs as its own user: those
  * of its configuration and certificates under the state folder (a production path such as
  * /etc/prosody keeps the owner the installer gave it).
@@ -225,11 +212,11 @@ export function sharedFolders(layout: XmppLayout): string[] {
 }
 
 /**
- * Whether Prosody's shared folders and the state folder's pass-through are as the actuator
- * makes them; true when Prosody runs as the writer. A missing folder is not shared yet.
+ * Whether Prosody's shared folders are as the actuator makes them; true when Prosody runs as the
+ * writer. A missing folder is not shared yet.
  */
 export async function foldersShared(layout: XmppLayout): Promise<boolean> {
-  const { owner, stateDir } = layout;
+  const { owner } = layout;
   if (owner === undefined) return true;
   const has = async (path: string, mode: number) => {
     try {
@@ -243,7 +230,7 @@ export async function foldersShared(layout: XmppLayout): Promise<boolean> {
   const folders = sharedFolders(layout);
   if (folders.length === 0) return true;
   for (const dir of folders) if (!(await has(dir, PROSODY_DIR_MODE))) return false;
-  return has(stateDir, 0o710);
+  return true;
 }
 
 /**

@@ -80,5 +80,10 @@ describe("Debian installs", () => {
     const quiet = await standIns(none, policy);
     await installDaemons(readEnv({ PATH: quiet.path, COYOTE_HOME: HOME }, false), quietIo(), { policyRcD: policy, findProgram: (name) => `/usr/sbin/${name}` });
     assert.equal(existsSync(quiet.record), false, "nothing missing: apt-get is not run");
+
+    // setfacl, which gives the daemons' users their passage through the state folder, comes with acl.
+    const noAcl = await standIns(tempDir(), policy);
+    await installDaemons(readEnv({ PATH: noAcl.path, COYOTE_HOME: HOME }, false), quietIo(), { policyRcD: policy, findProgram: (name) => (name === "setfacl" ? undefined : `/usr/sbin/${name}`) });
+    assert.match(await readFile(noAcl.record, "utf8"), /^apt-get install -y -q --no-install-recommends acl policy=101$/m);
   });
 });

@@ -12,3 +12,4 @@ export * from "./daemons/state-file.ts";
 export * from "./daemons/systemd.ts";
 export * from "./daemons/opendkim.ts";
 export * from "./daemons/supervisor.ts";
+export * from "./daemons/passage.ts";

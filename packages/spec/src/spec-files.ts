@@ -203,8 +203,9 @@ export async function prepareStateFolder(root: string): Promise<string> {
     await mkdir(root, { recursive: true });
     real = await realpath(root);
     // The state root holds secrets, the crm's database and the control sockets: only the
-    // appliance's user may even list it. The one exception is kept: a daemon's group given the
-    // right to pass through to its own folder (0710: Prosody's, see docs/ARCHITECTURE.md).
+    // appliance's user may even list it. The one exception is kept: the box's daemons' users
+    // given passage (search, not list) by ACL entries, whose mask shows as the group's 0010
+    // (see docs/ARCHITECTURE.md, "Passage"); a chmod to 0700 would void them.
     const passThrough = ((await stat(real)).mode & 0o777) === 0o710;
     await chmodExact(real, passThrough ? 0o710 : 0o700);
     for (const [folder, mode] of STATE_LAYOUT) {

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 import type { Command } from "commander";
-import { DAEMONS, DaemonSupervisor, Supervisor, findDaemonProgram, isRunnable, runAlone } from "@coyote/component";
+import { DAEMONS, DaemonSupervisor, PASSAGE_TOOL, Supervisor, findDaemonProgram, isRunnable, runAlone } from "@coyote/component";
 import { createLogger, logFileFor } from "@coyote/log";
 import { ACTIVATION_SECRET, ServerSpec, StateStore, specPath } from "@coyote/spec";
 import { COMPONENTS, findComponent } from "../components.ts";
@@ -63,10 +63,13 @@ interface UpOptions {
 export async function installDaemons(env: CliEnv, io: Io, options: { readonly policyRcD?: string; readonly findProgram?: (name: string) => string | undefined } = {}): Promise<void> {
   const find = options.findProgram ?? ((name: string) => findDaemonProgram(name));
   const missing = DAEMONS.filter((d) => find(d.program) === undefined);
-  if (missing.length === 0) return;
-  const packages = [...new Set(missing.flatMap((d) => d.packages))];
+  // setfacl gives the daemons' users their passage through the state folder.
+  const passage = find(PASSAGE_TOOL.program) === undefined ? [PASSAGE_TOOL.package] : [];
+  if (missing.length === 0 && passage.length === 0) return;
+  const packages = [...new Set([...missing.flatMap((d) => d.packages), ...passage])];
   if (process.getuid?.() !== 0 || !(await onPath("apt-get", env.processEnv.PATH ?? ""))) {
-    io.err(`coyote: ${missing.map((d) => d.name).join(", ")} not installed; they do not run until then (as root: apt-get install ${packages.join(" ")})`);
+    const what = [...missing.map((d) => d.name), ...(passage.length > 0 ? [PASSAGE_TOOL.program] : [])];
+    io.err(`coyote: ${what.join(", ")} not installed; the daemons that need them do not run until then (as root: apt-get install ${packages.join(" ")})`);
     return;
   }
   io.err(`coyote: installing the Debian packages of the box's daemons: ${packages.join(" ")}`);

@@ -8,10 +8,17 @@ import { readFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { findExecutable, proxyRuntimePaths } from "@coyote/spec";
 import { opendkim } from "./opendkim.ts";
+import type { PassageUser } from "./passage.ts";
 import { bannerProbe, commandProbe, type ProbeResult } from "./probes.ts";
 
 /** The daemons the box runs, in start order: DNS first (mail and XMPP are found through it). */
 export const DAEMON_NAMES = ["knot", "opendkim", "postfix", "dovecot", "prosody"] as const;
+
+/**
+ * The uid that owns the mailboxes (Postfix's virtual delivery writes, Dovecot's IMAP processes
+ * read): a number without a system user, so that no other program of the machine runs as it.
+ */
+export const MAILBOX_OWNER_UID = 5000;
 
 /** The name of one of the box's daemons. */
 export type DaemonName = (typeof DAEMON_NAMES)[number];
@@ -88,6 +95,11 @@ export interface DaemonDefinition {
    */
   readonly user?: string;
   /**
+   * The users its processes run as when it is started by root, who must pass through the state
+   * folder to reach their own folders (`grantPassage`); empty when it runs as the supervisor's user.
+   */
+  readonly passage: readonly PassageUser[];
+  /**
    * Why it cannot run without root, when it cannot: the supervisor then does not try (it would only
    * die and be restarted forever) and says so.
    */
@@ -149,6 +161,8 @@ const knot: DaemonDefinition = {
   packages: ["knot", "knot-dnsutils"],
   program: "knotd",
   tools: ["knotc"],
+  // Started by root, it stays root unless knot.conf names a user.
+  passage: [],
   configFile: (p) => p.knotConf,
   watch: (p) => [p.knotConf],
   args: (p) => ["-c", p.knotConf],
@@ -168,6 +182,9 @@ const postfix: DaemonDefinition = {
   // logs/postfix.log.
   program: "master",
   tools: ["postfix"],
+  // Its mail_owner (queue, data folder, Dovecot's auth socket) and the mailboxes' owner, as which
+  // its virtual delivery agent writes.
+  passage: ["postfix", MAILBOX_OWNER_UID],
   needsRoot: 'the master refuses any other user ("fatal: the master command is reserved for the superuser")',
   configFile: (p) => join(p.postfixConfigDir, "main.cf"),
   // The certificates too: a renewed one reaches new smtpd processes after the reload.
@@ -194,6 +211,9 @@ const dovecot: DaemonDefinition = {
   packages: ["dovecot-core", "dovecot-imapd"],
   program: "dovecot",
   tools: ["doveadm"],
+  // Its internal user (auth, the users file) and the mailboxes' owner (the IMAP processes); the
+  // login processes are chrooted into its base_dir by root.
+  passage: ["dovecot", MAILBOX_OWNER_UID],
   // Unless default_internal_user, default_login_user and their groups all name the running user.
   needsRoot: 'its master gives its sockets to its own users ("Fatal: fchown() failed for …/login: Operation not permitted")',
   configFile: (p) => p.dovecotConf,
@@ -214,6 +234,7 @@ const prosody: DaemonDefinition = {
   packages: ["prosody"],
   program: "prosody",
   tools: ["prosodyctl"],
+  passage: ["prosody"],
   // Prosody refuses to run as root unless its configuration says run_as_root. Its files are in
   // xmpp/ (configuration, certificate copies, data), which xmppconf shares with its group.
   user: "prosody",

@@ -101,6 +101,7 @@ export const opendkim: DaemonDefinition = {
   packages: ["opendkim"],
   program: "opendkim",
   tools: [],
+  passage: ["opendkim"],
   configFile: (p) => openDkimConf(p),
   watch: (p) => openDkimWatched(p),
   // -f: in the foreground; -x: this configuration only (a reload re-reads it, dropping any other

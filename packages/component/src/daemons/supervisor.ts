@@ -7,6 +7,7 @@ import { isPidAlive, writeFileAtomic } from "@coyote/spec";
 import type { Backoff } from "../supervisor.ts";
 import { DAEMONS, DAEMON_PROGRAM_DIRS, daemonPaths, findDaemonProgram, type DaemonDefinition, type DaemonPaths } from "./catalogue.ts";
 import { groupMembers, leadsGroupRunning, lookupUser, signalGroup, watchSignature } from "./files.ts";
+import { grantPassage } from "./passage.ts";
 import { runBounded } from "./probes.ts";
 import { daemonStatesPath, readDaemonStatesFile, type DaemonRunState, type DaemonState, type DaemonStatesFile } from "./state-file.ts";
 
@@ -193,6 +194,17 @@ export class DaemonSupervisor {
     const name = definition.name;
     // Taken before the start: a change written while it starts is reloaded at the next look.
     const signature = await watchSignature(definition.watch(this.#paths));
+    // Started by root, its processes switch to their own users, who must reach their folders.
+    if (process.getuid?.() === 0 && definition.passage.length > 0) {
+      try {
+        await grantPassage(this.#paths.stateDir, definition.passage);
+      } catch (error) {
+        slot.lastExit = error instanceof Error ? error.message : String(error);
+        this.#options.logger.event("ERROR", { daemon: name, reason: slot.lastExit }, `${name} cannot reach its folders`);
+        this.#scheduleRestart(slot);
+        return;
+      }
+    }
     if (definition.prepare) {
       const tool = this.#tool(definition.prepare.tool);
       const result = tool === undefined ? { code: undefined, output: `${definition.prepare.tool} not found` } : await runBounded(tool, definition.prepare.args(this.#paths), PREPARE_TIMEOUT_MS);

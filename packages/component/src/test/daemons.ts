@@ -128,9 +128,12 @@ export async function writeProsodyConf(paths: DaemonPaths, port: number, marker:
   await rename(`${paths.prosodyConf}.tmp`, paths.prosodyConf);
 }
 
-/** Makes a state folder the daemons' own users can traverse, and returns its daemon layout. */
+/**
+ * Makes a state folder as the store makes it (0700: only its owner may even pass through), and
+ * returns its daemon layout: the supervisor gives each daemon's users their passage.
+ */
 export async function daemonState(dir: string): Promise<DaemonPaths> {
-  await chmod(dir, 0o755);
+  await chmod(dir, 0o700);
   return daemonPaths(dir);
 }
 
