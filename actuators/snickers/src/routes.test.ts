@@ -54,6 +54,22 @@ describe("autoconfig routes", () => {
     assert.deepEqual(routesFor(own, "/srv/coyote", server()).map((r) => `${r.host}${r.pathPrefix}`), ["autoconfig.o.example/", `o.example${WELL_KNOWN_AUTOCONFIG_PREFIX}`]);
     assert.equal(fragmentTextOf(service("n", { domains: [{ name: "n.example" }] }), "/srv/coyote", server()), undefined);
   });
+
+  it("keeps a wildcard site on the rest of autoconfig.<domain>, and a site's HSTS choice on the hosts it answers", () => {
+    const wild = service("wild", { domains: [{ name: "wild.example" }], mail: {}, web: { hostnames: ["*.wild.example"], backend: site, hsts: true } });
+    assert.deepEqual(routesFor(wild, "/srv/coyote", server()).map((r) => [`${r.host}${r.pathPrefix}`, r.upstream.kind, r.hsts === true]), [
+      ["*.wild.example/", "static", true],
+      [`autoconfig.wild.example${AUTOCONFIG_PREFIX}`, "address", true],
+      ["autoconfig.wild.example/", "static", true],
+      [`wild.example${WELL_KNOWN_AUTOCONFIG_PREFIX}`, "address", false],
+    ]);
+    const strict = service("strict", { domains: [{ name: "strict.example" }], mail: {}, web: { hostnames: ["strict.example"], backend: site, hsts: true } });
+    assert.deepEqual(routesFor(strict, "/srv/coyote", server()).map((r) => [`${r.host}${r.pathPrefix}`, r.hsts === true]), [
+      ["strict.example/", true],
+      [`autoconfig.strict.example${AUTOCONFIG_PREFIX}`, false],
+      [`strict.example${WELL_KNOWN_AUTOCONFIG_PREFIX}`, true],
+    ]);
+  });
 });
 
 describe("snickers with a mail service", () => {

@@ -74,27 +74,37 @@ export function hostsOf(spec: ServiceSpec): string[] {
  * mail domain, mail apps' two autoconfig lookups to the panel (the server spec's `ports.panel` on
  * loopback), which answers `config-v1.1.xml`: `autoconfig.<domain>` under `/mail/`, and the domain
  * under `/.well-known/autoconfig/`. The proxy takes the longest matching prefix, so the service's
- * own site on the domain keeps every other path. A service that names `autoconfig.<domain>` as a
- * web hostname answers it itself. A static backend's root is resolved inside the service's own
- * site folder (`<state>/sites/<id>`).
+ * own site on the domain keeps every other path (and a site on `*.<domain>` the rest of
+ * `autoconfig.<domain>`). A service that names `autoconfig.<domain>` as a web hostname answers it
+ * itself. A static backend's root is resolved inside the service's own site folder
+ * (`<state>/sites/<id>`).
  */
 export function routesFor(spec: ServiceSpec, stateDir: string, server: ServerSpec): Route[] {
   const routes: Route[] = [];
   const web = spec.web;
+  const hsts = web?.hsts === true ? { hsts: true } : {};
+  let upstream: Route["upstream"] | undefined;
   if (web) {
     const backend = web.backend;
-    const upstream: Route["upstream"] =
+    upstream =
       backend.kind === "static" ? { kind: "static", root: staticRootFolder(stateDir, spec.id, backend.root) }
       : backend.kind === "upstream" ? { kind: "address", address: backend.address }
       : { kind: "unit", unit: spec.id };
-    routes.push(...web.hostnames.map((host) => ({ host, pathPrefix: "/", serviceId: spec.id, upstream, ...(web.hsts === true ? { hsts: true } : {}) })));
+    for (const host of web.hostnames) routes.push({ host, pathPrefix: "/", serviceId: spec.id, upstream, ...hsts });
   }
   const panel: Route["upstream"] = { kind: "address", address: `127.0.0.1:${server.ports.panel}` };
   const ownWeb = new Set(web?.hostnames ?? []);
   for (const domain of mailDomains(spec)) {
     const name = autoconfigName(domain);
-    if (name !== undefined && !ownWeb.has(name)) routes.push({ host: name, pathPrefix: AUTOCONFIG_PREFIX, serviceId: spec.id, upstream: panel });
-    routes.push({ host: domain, pathPrefix: WELL_KNOWN_AUTOCONFIG_PREFIX, serviceId: spec.id, upstream: panel });
+    if (name !== undefined && !ownWeb.has(name)) {
+      const wildcard = ownWeb.has(`*.${domain}`);
+      routes.push({ host: name, pathPrefix: AUTOCONFIG_PREFIX, serviceId: spec.id, upstream: panel, ...(wildcard ? hsts : {}) });
+      // The proxy looks a wildcard up only for a host with no routes of its own: a site on
+      // `*.<domain>` keeps the rest of `autoconfig.<domain>`.
+      if (wildcard && upstream !== undefined) routes.push({ host: name, pathPrefix: "/", serviceId: spec.id, upstream, ...hsts });
+    }
+    // A host the service's site answers keeps the site's HSTS choice on the autoconfig path too.
+    routes.push({ host: domain, pathPrefix: WELL_KNOWN_AUTOCONFIG_PREFIX, serviceId: spec.id, upstream: panel, ...(ownWeb.has(domain) ? hsts : {}) });
   }
   return routes;
 }
