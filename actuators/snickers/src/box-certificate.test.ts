@@ -9,6 +9,7 @@ import { createLogger } from "@coyote/log";
 import { ServerSpec, ServiceSpec, StateStore, certificateFileName, parseJson, validate } from "@coyote/spec";
 import { freePort, waitFor } from "@coyote/testing";
 import { BOX_OWNER, CertificateMeta, createSnickersActuator } from "./actuator.ts";
+import { planCertificates } from "./certificates.ts";
 import { LocalCa } from "./local-ca.ts";
 import { serveChallenges, startFakeDns, startPebble } from "./test/support.ts";
 
@@ -123,6 +124,30 @@ describe("the certificate of the box's own hostname (local CA)", () => {
   });
 });
 
+describe("the box's own hostname in the certificates' plan", () => {
+  const now = Date.parse("2026-11-01T00:00:00Z");
+  const cert = (serviceId: string): CertificateMeta => ({
+    schemaVersion: 1,
+    host: "box.test",
+    serviceId,
+    certificate: { issuer: "local-ca", notBefore: new Date(now - 1000).toISOString(), notAfter: new Date(now + 90 * 86_400_000).toISOString(), renewAfter: new Date(now + 60 * 86_400_000).toISOString() },
+    attempts: { failures: 0 },
+  });
+
+  it("takes over a certificate a service made for the hostname the box now has", () => {
+    const plan = planCertificates(BOX_OWNER, ["box.test"], { now, certs: { "box.test": { pem: true, meta: cert("shop") } }, ordering: [], asking: [], previousHosts: [] }, server("box.test"));
+    assert.deepEqual(plan.describe, ["issue a certificate for box.test (made for service shop)"]);
+    const mine = planCertificates(BOX_OWNER, ["box.test"], { now, certs: { "box.test": { pem: true, meta: cert(BOX_OWNER) } }, ordering: [], asking: [], previousHosts: [] }, server("box.test"));
+    assert.deepEqual(mine.steps, [], "its own certificate stays");
+  });
+
+  it("never lets a service remove the certificate of the box's own hostname", () => {
+    const view = { now, certs: { "box.test": { pem: true, meta: cert("shop") } }, ordering: [], asking: [], previousHosts: ["box.test"] };
+    assert.deepEqual(planCertificates("shop", [], view, server("box.test")).steps, []);
+    assert.deepEqual(planCertificates("shop", [], view, server("other.test")).steps.map((s) => s.kind), ["drop-certificate"], "once the box has another name, it is the service's to remove");
+  });
+});
+
 describe("the certificate of the box's own hostname (ACME)", () => {
   it("stands in with the local CA's while the CA cannot be reached, keeping the backoff", async () => {
     const state = await stateFolder("snickers-box-acme-");
@@ -139,6 +164,29 @@ describe("the certificate of the box's own hostname (ACME)", () => {
       // The backoff stands: no second order before it ends.
       await new Promise((resolve) => setTimeout(resolve, 300));
       assert.equal((await state.meta("box.test"))?.attempts.failures, 1);
+    } finally {
+      await handle?.stop();
+      await state.close();
+    }
+  });
+
+  it("starts no service's order before the commit, though it orders its own at once", async () => {
+    const state = await stateFolder("snickers-box-commit-");
+    const spec = server("box.test", { certificates: { mode: "acme", directoryUrl: "https://127.0.0.1:1/dir", email: "admin@box.test" } });
+    const snickers = createSnickersActuator({ stateDir: state.dir, boxCheckMs: 20, orderPollMs: 20 });
+    const handle = await snickers.start?.(state.context(spec));
+    try {
+      const target: Target = { id: "shop", spec: validate(ServiceSpec, { schemaVersion: 1, kind: "Service", id: "shop", domains: [{ name: "shop.test" }], web: { hostnames: ["shop.test"], backend: { kind: "static", root: "." } } }, "shop") };
+      const applied = await converge(snickers, target, state.context(spec));
+      assert.equal(applied.requeue?.reason, "CertificatePending");
+      await waitFor("the box's own order to fail", async () => (await state.meta("box.test"))?.attempts.failures === 1, { timeoutMs: 20_000 });
+      // The box's looks go on meanwhile; the service's order waits for the commit (after dnsconf's).
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const observed = await snickers.observe(target, state.context(spec));
+      assert.deepEqual(observed.ordering, [], "no order for shop.test before the commit");
+      assert.equal(await state.meta("shop.test"), undefined);
+      await snickers.commit?.(state.context(spec));
+      await waitFor("the service's order, started by the commit", async () => (await state.meta("shop.test"))?.attempts.failures === 1, { timeoutMs: 20_000 });
     } finally {
       await handle?.stop();
       await state.close();

@@ -83,7 +83,7 @@ export class BoxCertificate {
 
   /**
    * One look: plans the box's certificates and carries the plan out, queued ACME orders handed to
-   * the runner at once (they do not wait for a commit: no service's DNS is involved).
+   * the runner at once (they do not wait for a commit: no service's zone is involved).
    * @returns how long to wait before the next look.
    */
   async check(): Promise<number> {
@@ -105,7 +105,8 @@ export class BoxCertificate {
       const outcome = await work.apply(step, BOX_OWNER, context);
       if (outcome !== undefined) next = Math.min(next, "ordering" in outcome ? orderPollMs : outcome.waiting.afterMs);
     }
-    if (!this.#stopped) await work.orderPending(context);
+    // Its own orders only: a service's wait for the commit, after dnsconf's has made its names resolvable.
+    if (!this.#stopped) await work.orderPending(context, wanted);
     this.#swept = true;
     // Looked at again when the certificate falls due, or the CA's renewal advice does.
     for (const host of wanted) {

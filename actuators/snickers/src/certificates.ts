@@ -285,14 +285,20 @@ export class CertificateWork {
     }
   }
 
-  /** Hands the queued ACME orders to the runner; returns at once. */
-  async orderPending(context: ActuatorContext): Promise<void> {
+  /**
+   * Hands the queued ACME orders to the runner; returns at once.
+   * @param only these hosts alone (the box's, whose orders need not wait for dnsconf's commit as a
+   *   service's do); every queued host by default.
+   */
+  async orderPending(context: ActuatorContext, only?: readonly string[]): Promise<void> {
     if (context.server.certificates.mode !== "acme") {
-      this.#pending.clear();
+      if (only === undefined) this.#pending.clear();
+      else for (const host of only) this.#pending.delete(host);
       return;
     }
     const issuer = await this.issuerFor(context.server, context);
     for (const [host, serviceId] of [...this.#pending]) {
+      if (only !== undefined && !only.includes(host)) continue;
       this.#pending.delete(host);
       this.start(host, (signal) => this.#orderOne(issuer, host, serviceId, context, signal));
     }
