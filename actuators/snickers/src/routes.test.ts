@@ -1,5 +1,6 @@
-// Mail apps' autoconfig routes: for a service with mail, `autoconfig.<domain>/mail/` and
-// `<domain>/.well-known/autoconfig/` go to the panel, with certificates like every routed name.
+// Mail apps' autoconfig routes: for a service with mail, `autoconfig.<domain>/mail/` and, on a
+// domain its site answers, `<domain>/.well-known/autoconfig/` go to the panel, with certificates
+// like every routed name.
 import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
 import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
@@ -37,31 +38,33 @@ describe("autoconfig routes", () => {
       ["www.shop.example", "/", "static"],
       ["autoconfig.shop.example", AUTOCONFIG_PREFIX, `127.0.0.1:${PANEL}`],
       ["shop.example", WELL_KNOWN_AUTOCONFIG_PREFIX, `127.0.0.1:${PANEL}`],
+      // shop.test has mail and no site here: only its autoconfig name, which dnsconf publishes.
       ["autoconfig.shop.test", AUTOCONFIG_PREFIX, `127.0.0.1:${PANEL}`],
-      ["shop.test", WELL_KNOWN_AUTOCONFIG_PREFIX, `127.0.0.1:${PANEL}`],
     ]);
     const fragment = parseJson(RoutesFragment, fragmentTextOf(spec, "/srv/coyote", server()) ?? "", "fragment");
-    assert.deepEqual(fragment.hosts, ["shop.example", "www.shop.example", "autoconfig.shop.example", "autoconfig.shop.test", "shop.test"], "each host once, so each gets one certificate");
-    assert.deepEqual(new Set(fragment.hosts), new Set(hostClaimsOf(spec).map((c) => c.host)));
+    assert.deepEqual(fragment.hosts, ["shop.example", "www.shop.example", "autoconfig.shop.example", "autoconfig.shop.test"], "each host once, so each gets one certificate");
+    assert.deepEqual(hostClaimsOf(spec).map((c) => c.host), fragment.hosts);
     // The combined file's own validation accepts them (every host and prefix once).
     validate(ProxyRoutes, { schemaVersion: 1, generatedAt: "2026-11-01T00:00:00Z", routes }, "routes");
   });
 
-  it("routes nothing for a service without mail, and leaves a web hostname autoconfig.<domain> to the service", () => {
-    const web = service("w", { domains: [{ name: "w.example" }], web: { hostnames: ["w.example"], backend: site } });
-    assert.deepEqual(routesFor(web, "/srv/coyote", server()).map((r) => `${r.host}${r.pathPrefix}`), ["w.example/"]);
-    const own = service("o", { domains: [{ name: "o.example" }], mail: {}, web: { hostnames: ["autoconfig.o.example"], backend: site } });
-    assert.deepEqual(routesFor(own, "/srv/coyote", server()).map((r) => `${r.host}${r.pathPrefix}`), ["autoconfig.o.example/", `o.example${WELL_KNOWN_AUTOCONFIG_PREFIX}`]);
+  it("routes only names that lead to the box: none without mail, and none the spec or the site answers otherwise", () => {
+    const hosts = (fields: Record<string, unknown>) => routesFor(service("x", fields), "/srv/coyote", server()).map((r) => `${r.host}${r.pathPrefix}`);
+    assert.deepEqual(hosts({ domains: [{ name: "w.example" }], web: { hostnames: ["w.example"], backend: site } }), ["w.example/"], "no mail");
+    assert.deepEqual(hosts({ domains: [{ name: "m.example" }], mail: {} }), [`autoconfig.m.example${AUTOCONFIG_PREFIX}`], "mail alone: the domain itself does not lead here");
+    assert.deepEqual(hosts({ domains: [{ name: "o.example" }], mail: {}, web: { hostnames: ["autoconfig.o.example"], backend: site } }), ["autoconfig.o.example/"], "the site answers its own web hostname");
+    assert.deepEqual(hosts({ domains: [{ name: "r.example", records: [{ type: "CNAME", name: "autoconfig", target: "autoconfig.provider.example" }] }], mail: {} }), [], "the spec points the name elsewhere");
+    assert.deepEqual(hosts({ domains: [{ name: "n.example", authoritative: false }], mail: {} }), [], "a zone the box does not serve: nothing publishes the name");
+    assert.deepEqual(hosts({ domains: [{ name: "s.example", authoritative: false }], mail: {}, web: { hostnames: ["s.example"], backend: site } }), ["s.example/", `s.example${WELL_KNOWN_AUTOCONFIG_PREFIX}`], "but its site's host is here");
     assert.equal(fragmentTextOf(service("n", { domains: [{ name: "n.example" }] }), "/srv/coyote", server()), undefined);
   });
 
   it("keeps a wildcard site on the rest of autoconfig.<domain>, and a site's HSTS choice on the hosts it answers", () => {
-    const wild = service("wild", { domains: [{ name: "wild.example" }], mail: {}, web: { hostnames: ["*.wild.example"], backend: site, hsts: true } });
+    const wild = service("wild", { domains: [{ name: "wild.example", authoritative: false }], mail: {}, web: { hostnames: ["*.wild.example"], backend: site, hsts: true } });
     assert.deepEqual(routesFor(wild, "/srv/coyote", server()).map((r) => [`${r.host}${r.pathPrefix}`, r.upstream.kind, r.hsts === true]), [
       ["*.wild.example/", "static", true],
       [`autoconfig.wild.example${AUTOCONFIG_PREFIX}`, "address", true],
       ["autoconfig.wild.example/", "static", true],
-      [`wild.example${WELL_KNOWN_AUTOCONFIG_PREFIX}`, "address", false],
     ]);
     const strict = service("strict", { domains: [{ name: "strict.example" }], mail: {}, web: { hostnames: ["strict.example"], backend: site, hsts: true } });
     assert.deepEqual(routesFor(strict, "/srv/coyote", server()).map((r) => [`${r.host}${r.pathPrefix}`, r.hsts === true]), [
@@ -96,39 +99,36 @@ describe("snickers with a mail service", () => {
     await rm(stateDir, { recursive: true, force: true });
   });
 
-  it("a mail-only service gets the two routes, in its fragment and in routes.json, and a certificate for each name", async () => {
+  it("a mail-only service gets its autoconfig name routed, in its fragment and in routes.json, with a certificate", async () => {
     const snickers = actuator();
-    assert.equal(snickers.appliesTo?.(mailOnly()), true, "its WebReady says whether the names are served");
+    assert.equal(snickers.appliesTo?.(mailOnly()), true, "its WebReady says whether the name is served");
     const first = await reconcile(snickers, { id: "shop", spec: mailOnly() });
     assert.ok(first.changed);
     const own = await fragment("shop");
-    assert.deepEqual(own.hosts, ["autoconfig.shop.example", "shop.example"]);
-    assert.deepEqual(own.routes, [
-      { host: "autoconfig.shop.example", pathPrefix: AUTOCONFIG_PREFIX, serviceId: "shop", upstream: panel },
-      { host: "shop.example", pathPrefix: WELL_KNOWN_AUTOCONFIG_PREFIX, serviceId: "shop", upstream: panel },
-    ]);
-    assert.deepEqual((await combined()).routes.filter((r) => r.serviceId === "shop").map((r) => `${r.host}${r.pathPrefix}`), ["autoconfig.shop.example/mail/", "shop.example/.well-known/autoconfig/"]);
-    for (const host of ["autoconfig.shop.example", "shop.example"]) {
-      const leaf = new X509Certificate(await readFile(join(stateDir, "proxy", "certs", `${host}.pem`), "utf8"));
-      assert.ok(leaf.checkHost(host), `${host}'s certificate names it`);
-    }
+    assert.deepEqual(own.hosts, ["autoconfig.shop.example"]);
+    assert.deepEqual(own.routes, [{ host: "autoconfig.shop.example", pathPrefix: AUTOCONFIG_PREFIX, serviceId: "shop", upstream: panel }]);
+    assert.deepEqual((await combined()).routes.filter((r) => r.serviceId === "shop").map((r) => `${r.host}${r.pathPrefix}`), ["autoconfig.shop.example/mail/"]);
+    const leaf = new X509Certificate(await readFile(join(stateDir, "proxy", "certs", "autoconfig.shop.example.pem"), "utf8"));
+    assert.ok(leaf.checkHost("autoconfig.shop.example"));
+    await assert.rejects(stat(join(stateDir, "proxy", "certs", "shop.example.pem")), /ENOENT/, "no certificate for a domain that does not lead here");
     assert.equal((await converge(actuator(), { id: "shop", spec: mailOnly() }, context())).changed, false, "converged");
   });
 
-  it("refuses another service's web hostname on an autoconfig name, and an autoconfig name on another's web hostname", async () => {
-    const thief = service("thief", { domains: [{ name: "autoconfig.shop.example" }], web: { hostnames: ["autoconfig.shop.example"], backend: site } });
-    await assert.rejects(converge(actuator(), { id: "thief", spec: thief }, context()), (error: unknown) => {
-      assert.ok(error instanceof ActuatorError);
-      assert.equal(error.reason, "HostnameTaken");
-      assert.equal(error.terminal, true);
-      assert.match(error.message, /^web hostname autoconfig\.shop\.example is already served by service shop$/);
-      return true;
-    });
-    await reconcile(actuator(), { id: "blog", spec: service("blog", { domains: [{ name: "blog.example" }], web: { hostnames: ["blog.example"], backend: site } }) });
-    const late = service("late", { domains: [{ name: "blog.example" }], mail: {} });
-    await assert.rejects(converge(actuator(), { id: "late", spec: late }, context()), /mail domain blog\.example \(its autoconfig path\) is already served by service blog/);
-    await assert.rejects(stat(join(stateDir, "proxy", "routes.d", "late.json")), /ENOENT/, "nothing written for the refused service");
-    assert.deepEqual((await combined()).routes.filter((r) => r.host === "blog.example").map((r) => r.serviceId), ["blog"]);
+  it("refuses an autoconfig name another service routes, and a web hostname on another's autoconfig name", async () => {
+    const taken = async (spec: ServiceSpec, message: RegExp) =>
+      assert.rejects(converge(actuator(), { id: spec.id, spec }, context()), (error: unknown) => {
+        assert.ok(error instanceof ActuatorError);
+        assert.equal(error.reason, "HostnameTaken");
+        assert.equal(error.terminal, true);
+        assert.match(error.message, message);
+        return true;
+      });
+    await taken(service("thief", { domains: [{ name: "autoconfig.shop.example" }], web: { hostnames: ["autoconfig.shop.example"], backend: site } }), /^web hostname autoconfig\.shop\.example is already served by service shop$/);
+    await taken(service("twin", { domains: [{ name: "shop.example" }], mail: {} }), /^autoconfig name autoconfig\.shop\.example of mail domain shop\.example is already served by service shop$/);
+    await reconcile(actuator(), { id: "blog", spec: service("blog", { domains: [{ name: "blog.example" }], web: { hostnames: ["autoconfig.blog.example"], backend: site } }) });
+    await taken(service("late", { domains: [{ name: "blog.example" }], mail: {} }), /^autoconfig name autoconfig\.blog\.example of mail domain blog\.example is already served by service blog$/);
+    for (const id of ["thief", "twin", "late"]) await assert.rejects(stat(join(stateDir, "proxy", "routes.d", `${id}.json`)), /ENOENT/, `nothing written for ${id}`);
+    assert.deepEqual((await combined()).routes.filter((r) => r.host.startsWith("autoconfig.")).map((r) => `${r.host}${r.pathPrefix} ${r.serviceId}`).sort(), ["autoconfig.blog.example/ blog", "autoconfig.shop.example/mail/ shop"]);
   });
 
   it("adding a site keeps the autoconfig routes; dropping mail removes them and their certificates", async () => {
@@ -146,7 +146,7 @@ describe("snickers with a mail service", () => {
 
     // Mail only again, then no mail and no site: the fragment goes.
     await reconcile(actuator(), { id: "shop", spec: mailOnly() });
-    assert.ok((await combined()).routes.some((r) => r.host === "autoconfig.shop.example"));
+    assert.deepEqual((await combined()).routes.filter((r) => r.serviceId === "shop").map((r) => `${r.host}${r.pathPrefix}`), ["autoconfig.shop.example/mail/"]);
     const bare = await reconcile(actuator(), { id: "shop", spec: service("shop", { domains: [{ name: "shop.example" }] }) });
     assert.ok(bare.plan.describe.includes("remove the service's routes"), bare.plan.describe.join("; "));
     await assert.rejects(stat(join(stateDir, "proxy", "routes.d", "shop.json")), /ENOENT/);

@@ -37,29 +37,47 @@ export interface HostClaim {
   readonly what: string;
 }
 
-/** The mail domains of a service: every domain of a spec with a mail part (as Postfix hosts them). */
-function mailDomains(spec: ServiceSpec): string[] {
-  return spec.mail === undefined ? [] : spec.domains.map((d) => d.name);
-}
-
-/** `autoconfig.<domain>`, or undefined when that is too long to be a hostname. */
-function autoconfigName(domain: string): string | undefined {
-  const name = `autoconfig.${domain}`;
-  return WebHostname.safeParse(name).success ? name : undefined;
+/** What a service routes of mail apps' autoconfig for one of its mail domains. */
+interface AutoconfigNames {
+  readonly domain: string;
+  /** `autoconfig.<domain>`, when it is routed to the panel. */
+  readonly name: string | undefined;
+  /** Whether a site on `*.<domain>` covers that name (the site then keeps its other paths). */
+  readonly wildcard: boolean;
+  /** Whether the domain itself is a web hostname of the service (its well-known path is then routed). */
+  readonly site: boolean;
 }
 
 /**
- * The hostnames a service's routes name, each once: its web hostnames, then for each mail domain
- * `autoconfig.<domain>` and the domain itself (mail apps' autoconfig lookups). Each gets a
- * certificate, and no other service may route it.
+ * Mail apps' autoconfig names of a service with mail (every domain of its spec is a mail domain,
+ * as Postfix hosts them). `autoconfig.<domain>` is routed when it leads to the box: the box serves
+ * the domain's zone (dnsconf publishes the name) and the spec gives the name no records of its
+ * own, or a site on `*.<domain>` is served here; not when the service names it as a web hostname,
+ * whose site then answers it. The domain's well-known path is routed only on a domain the
+ * service's site answers: a domain with mail alone does not lead to the box, and asking a
+ * certificate for it would fail.
+ */
+function autoconfigNamesOf(spec: ServiceSpec): AutoconfigNames[] {
+  if (spec.mail === undefined) return [];
+  const web = new Set(spec.web?.hostnames ?? []);
+  return spec.domains.map((domain) => {
+    const wildcard = web.has(`*.${domain.name}`);
+    const candidate = `autoconfig.${domain.name}`;
+    const published = domain.authoritative && !domain.records.some((record) => record.name === "autoconfig");
+    const name = (published || wildcard) && !web.has(candidate) && WebHostname.safeParse(candidate).success ? candidate : undefined;
+    return { domain: domain.name, name, wildcard, site: web.has(domain.name) };
+  });
+}
+
+/**
+ * The hostnames a service's routes name, each once: its web hostnames, then the autoconfig names
+ * of its mail domains. Each gets a certificate, and no other service may route it.
  */
 export function hostClaimsOf(spec: ServiceSpec): HostClaim[] {
   const claims = new Map<string, string>();
   for (const host of spec.web?.hostnames ?? []) claims.set(host, `web hostname ${host}`);
-  for (const domain of mailDomains(spec)) {
-    const name = autoconfigName(domain);
-    if (name !== undefined && !claims.has(name)) claims.set(name, `autoconfig name ${name} of mail domain ${domain}`);
-    if (!claims.has(domain)) claims.set(domain, `mail domain ${domain} (its autoconfig path)`);
+  for (const { domain, name } of autoconfigNamesOf(spec)) {
+    if (name !== undefined) claims.set(name, `autoconfig name ${name} of mail domain ${domain}`);
   }
   return [...claims].map(([host, what]) => ({ host, what }));
 }
@@ -70,14 +88,13 @@ export function hostsOf(spec: ServiceSpec): string[] {
 }
 
 /**
- * The routes a service's spec asks for: every web hostname, path `/`, to its backend; and for each
- * mail domain, mail apps' two autoconfig lookups to the panel (the server spec's `ports.panel` on
- * loopback), which answers `config-v1.1.xml`: `autoconfig.<domain>` under `/mail/`, and the domain
- * under `/.well-known/autoconfig/`. The proxy takes the longest matching prefix, so the service's
- * own site on the domain keeps every other path (and a site on `*.<domain>` the rest of
- * `autoconfig.<domain>`). A service that names `autoconfig.<domain>` as a web hostname answers it
- * itself. A static backend's root is resolved inside the service's own site folder
- * (`<state>/sites/<id>`).
+ * The routes a service's spec asks for: every web hostname, path `/`, to its backend; and mail
+ * apps' two autoconfig lookups to the panel (the server spec's `ports.panel` on loopback), which
+ * answers `config-v1.1.xml`: `autoconfig.<domain>` under `/mail/`, and `<domain>` under
+ * `/.well-known/autoconfig/` (see {@link autoconfigNamesOf} for which). The proxy takes the
+ * longest matching prefix, so the service's site on the domain keeps every other path (and a
+ * site on `*.<domain>` the rest of `autoconfig.<domain>`). A static backend's root is resolved
+ * inside the service's own site folder (`<state>/sites/<id>`).
  */
 export function routesFor(spec: ServiceSpec, stateDir: string, server: ServerSpec): Route[] {
   const routes: Route[] = [];
@@ -93,18 +110,14 @@ export function routesFor(spec: ServiceSpec, stateDir: string, server: ServerSpe
     for (const host of web.hostnames) routes.push({ host, pathPrefix: "/", serviceId: spec.id, upstream, ...hsts });
   }
   const panel: Route["upstream"] = { kind: "address", address: `127.0.0.1:${server.ports.panel}` };
-  const ownWeb = new Set(web?.hostnames ?? []);
-  for (const domain of mailDomains(spec)) {
-    const name = autoconfigName(domain);
-    if (name !== undefined && !ownWeb.has(name)) {
-      const wildcard = ownWeb.has(`*.${domain}`);
+  for (const { domain, name, wildcard, site } of autoconfigNamesOf(spec)) {
+    if (name !== undefined) {
       routes.push({ host: name, pathPrefix: AUTOCONFIG_PREFIX, serviceId: spec.id, upstream: panel, ...(wildcard ? hsts : {}) });
-      // The proxy looks a wildcard up only for a host with no routes of its own: a site on
-      // `*.<domain>` keeps the rest of `autoconfig.<domain>`.
+      // The proxy looks a wildcard up only for a host with no routes of its own.
       if (wildcard && upstream !== undefined) routes.push({ host: name, pathPrefix: "/", serviceId: spec.id, upstream, ...hsts });
     }
-    // A host the service's site answers keeps the site's HSTS choice on the autoconfig path too.
-    routes.push({ host: domain, pathPrefix: WELL_KNOWN_AUTOCONFIG_PREFIX, serviceId: spec.id, upstream: panel, ...(ownWeb.has(domain) ? hsts : {}) });
+    // On a host the site answers, with the site's HSTS choice.
+    if (site) routes.push({ host: domain, pathPrefix: WELL_KNOWN_AUTOCONFIG_PREFIX, serviceId: spec.id, upstream: panel, ...hsts });
   }
   return routes;
 }
