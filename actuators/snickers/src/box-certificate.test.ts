@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
-import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -11,7 +11,7 @@ import { freePort, waitFor } from "@coyote/testing";
 import { BOX_OWNER, CertificateMeta, createSnickersActuator } from "./actuator.ts";
 import { planCertificates } from "./certificates.ts";
 import { LocalCa } from "./local-ca.ts";
-import { serveChallenges, startFakeDns, startPebble } from "./test/support.ts";
+import { serveChallenges, startFakeDns, startPebble, startStalledCa } from "./test/support.ts";
 
 const AUTHOR = { name: "Test", email: "test@example.org" };
 const leafOf = (pem: string) => new X509Certificate(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n/.exec(pem)?.[0] ?? "");
@@ -189,6 +189,39 @@ describe("the certificate of the box's own hostname (ACME)", () => {
       await waitFor("the service's order, started by the commit", async () => (await state.meta("shop.test"))?.attempts.failures === 1, { timeoutMs: 20_000 });
     } finally {
       await handle?.stop();
+      await state.close();
+    }
+  });
+
+  it("asks the CA's renewal advice in the background, looking again at the order pace meanwhile, not at once", async () => {
+    const state = await stateFolder("snickers-box-ari-");
+    const ca = await startStalledCa(join(state.dir, "stalled"));
+    const issued = (await LocalCa.open(join(state.dir, "leaf-ca"), "leaf-ca")).issue(["box.test"]);
+    await mkdir(join(state.dir, "proxy", "certs"), { recursive: true });
+    await writeFile(state.pemFile("box.test"), issued.keyPem + issued.chainPem, { mode: 0o600 });
+    const asked = new Date(Date.now() - 1000).toISOString();
+    const meta: CertificateMeta = {
+      schemaVersion: 1, host: "box.test", serviceId: BOX_OWNER, attempts: { failures: 0 },
+      certificate: { issuer: "acme", directoryUrl: ca.directoryUrl, notBefore: issued.notBefore.toISOString(), notAfter: issued.notAfter.toISOString(), renewAfter: issued.notAfter.toISOString(), ariNextCheckAt: asked },
+    };
+    await writeFile(state.metaFile("box.test"), JSON.stringify(meta));
+    let looks = 0;
+    const snickers = createSnickersActuator({ stateDir: state.dir, now: () => (looks++, Date.now()), acmeCallTimeoutMs: 2500, boxCheckMs: 200, orderPollMs: 100 });
+    const handle = await snickers.start?.(state.context(server("box.test", { certificates: { mode: "acme", directoryUrl: ca.directoryUrl, email: "admin@box.test", caBundleFile: ca.caFile } })));
+    try {
+      await waitFor("the question at the CA", () => ca.openConnections() > 0, { timeoutMs: 5000 });
+      const before = looks;
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      assert.ok(looks - before < 40, `looked ${looks - before} times in a second while the question was under way`);
+      const answered = await waitFor("the question to give up", async () => {
+        const found = await state.meta("box.test");
+        return found?.certificate?.ariNextCheckAt !== asked ? found : undefined;
+      }, { timeoutMs: 10_000 });
+      assert.ok(Date.parse(answered.certificate?.ariNextCheckAt ?? "") > Date.now() + 5 * 3_600_000, "asked again in 6 hours");
+      assert.equal(answered.certificate?.issuer, "acme", "the certificate stands");
+    } finally {
+      await handle?.stop();
+      await ca.stop();
       await state.close();
     }
   });

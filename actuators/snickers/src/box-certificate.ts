@@ -94,7 +94,8 @@ export class BoxCertificate {
     const former = this.#swept ? [] : await this.#formerHosts(wanted);
     const view = { now: now(), previousHosts: former, ...(await work.observe([...wanted, ...former])) };
     const plan = planCertificates(BOX_OWNER, wanted, view, server);
-    if (plan.steps.length > 0) context.logger.info({ hosts: wanted, steps: plan.describe }, "keeping the certificate of the box's own hostname");
+    // Said when something is done, not at each look while an order or a backoff runs.
+    if (plan.steps.some((s) => s.kind !== "await-order" && s.kind !== "wait")) context.logger.info({ hosts: wanted, steps: plan.describe }, "keeping the certificate of the box's own hostname");
     let next = checkMs;
     for (const step of plan.steps) {
       if (this.#stopped) return next;
@@ -108,12 +109,13 @@ export class BoxCertificate {
     // Its own orders only: a service's wait for the commit, after dnsconf's has made its names resolvable.
     if (!this.#stopped) await work.orderPending(context, wanted);
     this.#swept = true;
-    // Looked at again when the certificate falls due, or the CA's renewal advice does.
+    // Looked at again when the certificate falls due, or the CA's renewal advice does; a time
+    // already past (a renewal question under way) is looked at as an order is, not at once.
     for (const host of wanted) {
       const current = view.certs[host]?.meta?.certificate;
       if (current === undefined || plan.steps.some((s) => s.host === host)) continue;
       const due = [current.renewAfter, current.notAfter, ...(server.certificates.mode === "acme" && current.ariNextCheckAt !== undefined ? [current.ariNextCheckAt] : [])];
-      for (const at of due) next = Math.min(next, Math.max(0, Date.parse(at) - view.now) + 1);
+      for (const at of due) next = Math.min(next, Math.max(orderPollMs, Date.parse(at) - view.now + 1));
     }
     return next;
   }
