@@ -357,8 +357,12 @@ describe("the signer's files", () => {
       await writeSignerFiles({ stateDir: state, account: runAs });
       const { dir: unsafe, cleanup: cleanupUnsafe } = await tempDir("coyote-dkim-unsafe-");
       try {
+        // Below the sticky OS temp folder: accepted (only an entry's owner may rename it there).
         await chmod(unsafe, 0o755);
-        await assert.rejects(writeSignerFiles({ stateDir: unsafe, account: runAs }), (error: unknown) => error instanceof ActuatorError && error.reason === "DkimSignerUnsafe" && /writable by others/.test(error.message));
+        await writeSignerFiles({ stateDir: join(unsafe, "sticky"), account: runAs });
+        // Below a folder anyone may write to and that is not sticky: refused.
+        await chmod(unsafe, 0o777);
+        await assert.rejects(writeSignerFiles({ stateDir: join(unsafe, "open"), account: runAs }), (error: unknown) => error instanceof ActuatorError && error.reason === "DkimSignerUnsafe" && error.message.includes(`${unsafe} is writable by others and not sticky`));
       } finally {
         await cleanupUnsafe();
       }

@@ -168,7 +168,11 @@ export function renderSignerFiles(domains: readonly SignerDomain[], options: Dki
     // The socket: read and write for the signer and its group (Postfix's) only.
     "UMask                   007",
     ...(account === undefined ? [] : [`UserID                  ${account.user}:${account.group}`]),
-    "RequireSafeKeys         yes",
+    // OpenDKIM's own check of the keys' folders also refuses a sticky folder others may write to
+    // (/tmp), which cannot have an entry of someone else's renamed or removed. The writer makes
+    // the same guarantee itself (writeSignerFiles: key copies 0600 in a 0700 folder, the signer's
+    // own, below no folder others may write to unless it is sticky), so it is not asked twice.
+    "RequireSafeKeys         no",
     "On-SignatureError       tempfail",
     "On-InternalError        tempfail",
     "SoftwareHeader          no",
@@ -249,11 +253,12 @@ export async function readSignerDomains(stateDir: string): Promise<{ domains: Ar
 }
 
 /**
- * Checks the folders above the signer's files as OpenDKIM will meet them: it refuses a key when a
- * folder above it is writable by others (its RequireSafeKeys check; `/tmp` is), and it takes on its
- * account before it makes its socket and reads a key, so that account must pass through each one
- * (but the state folder itself, through which whoever starts the signer gives its user passage
- * with an ACL: the daemon supervisor, or the installer).
+ * Checks the folders above the signer's files: none may let others replace what is below it (a
+ * folder others may write to, unless it is sticky, as `/tmp` is: there only an entry's owner may
+ * rename or remove it), since OpenDKIM's own check of this is off (see the rendered
+ * RequireSafeKeys). OpenDKIM takes on its account before it makes its socket and reads a key, so
+ * that account must pass through each one (but the state folder itself, through which whoever
+ * starts the signer gives its user passage with an ACL: the daemon supervisor, or the installer).
  * Without this the signer would start and then answer every message with a temporary failure.
  * @throws ActuatorError `DkimSignerUnsafe` (retried: a fixed folder mode is picked up) naming the folder.
  */
@@ -261,8 +266,8 @@ async function checkFolders(dir: string, stateDir: string, account: SignerAccoun
   for (let current = dir; ; current = dirname(current)) {
     const stats = await stat(current);
     const mode = stats.mode & 0o7777;
-    if ((mode & 0o002) !== 0) {
-      throw new ActuatorError("DkimSignerUnsafe", `writing the dkim signer: ${current} is writable by others (mode ${mode.toString(8)}), so OpenDKIM would refuse every key below it`);
+    if ((mode & 0o002) !== 0 && (mode & 0o1000) === 0) {
+      throw new ActuatorError("DkimSignerUnsafe", `writing the dkim signer: ${current} is writable by others and not sticky (mode ${mode.toString(8)}), so anyone could replace the signer's keys below it`);
     }
     if (account !== undefined && account.uid !== 0 && current !== stateDir) {
       const bit = stats.uid === account.uid ? 0o100 : stats.gid === account.gid ? 0o010 : 0o001;

@@ -15,7 +15,7 @@ export interface ProsodyLive {
   readonly hosts: ReadonlySet<string>;
 }
 
-// Prosody's state is the same for every service: asked at most once per this many ms.
+// What Prosody's admin shell lists is the same for every service: asked at most once per this many ms.
 const MEMO_MS = 1000;
 const TIMEOUT_MS = 10_000;
 
@@ -29,7 +29,7 @@ export async function prosodyPid(pidFile: string): Promise<number | undefined> {
 /** Asks the running Prosody, through prosodyctl's admin shell, which VirtualHosts it serves. */
 export class LiveCheck {
   readonly #layout: XmppLayout;
-  #last: { at: number; live: Promise<ProsodyLive> } | undefined;
+  #last: { at: number; pid: number; live: Promise<ProsodyLive> } | undefined;
 
   /** Makes a check of one actuator's Prosody. */
   constructor(layout: XmppLayout) {
@@ -41,19 +41,28 @@ export class LiveCheck {
     this.#last = undefined;
   }
 
-  /** What Prosody serves now (remembered for a second across services). */
-  check(signal: AbortSignal): Promise<ProsodyLive> {
+  /**
+   * What Prosody serves now. Whether it runs is looked at every time (its pid file and pid); what
+   * its admin shell lists is remembered for a second across services, for the same pid only, so
+   * that a Prosody that died or was restarted meanwhile is never reported from the memory.
+   */
+  async check(signal: AbortSignal): Promise<ProsodyLive> {
+    const { pidFile } = this.#layout;
+    const pid = await prosodyPid(pidFile);
+    if (pid === undefined) {
+      this.#last = undefined;
+      return { down: `prosody is not running (no live pid in ${pidFile})`, hosts: new Set<string>() };
+    }
     const now = performance.now();
-    if (this.#last !== undefined && now - this.#last.at < MEMO_MS) return this.#last.live;
+    if (this.#last !== undefined && this.#last.pid === pid && now - this.#last.at < MEMO_MS) return this.#last.live;
     const live = this.#ask(signal);
-    this.#last = { at: now, live };
+    this.#last = { at: now, pid, live };
     return live;
   }
 
   async #ask(signal: AbortSignal): Promise<ProsodyLive> {
-    const { pidFile, prosodyctl, configFile } = this.#layout;
+    const { prosodyctl, configFile } = this.#layout;
     const none = new Set<string>();
-    if ((await prosodyPid(pidFile)) === undefined) return { down: `prosody is not running (no live pid in ${pidFile})`, hosts: none };
     try {
       const result = await runCommand(prosodyctl, ["--config", configFile, "shell", "host:list()"], AbortSignal.any([signal, AbortSignal.timeout(TIMEOUT_MS)]));
       if (result.code !== 0) return { down: `prosody does not answer its admin shell (${prosodyctl} shell host:list(): ${summarize(result)})`, hosts: none };

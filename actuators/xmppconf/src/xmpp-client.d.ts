@@ -1,4 +1,5 @@
-// The part of @xmpp/client (which ships no type declarations) that the tests use.
+// The part of @xmpp/client (which ships no type declarations) that the tests use (this package's
+// and the integration tests', which include this file).
 declare module "@xmpp/client" {
   import type { EventEmitter } from "node:events";
 
@@ -6,6 +7,10 @@ declare module "@xmpp/client" {
   export interface Element {
     readonly name: string;
     readonly attrs: Record<string, string>;
+    /** Whether it is an element of this name. */
+    is(name: string): boolean;
+    /** The text of its first child of this name, or null. */
+    getChildText(name: string): string | null;
     toString(): string;
   }
 

@@ -9,7 +9,7 @@ import { promisify } from "node:util";
 import { hashPassword } from "@coyote/actuator-mailconf";
 import { scramSha1Credentials } from "@coyote/actuator-xmppconf";
 import { createLogger, logFileFor } from "@coyote/log";
-import { freeUdpPort } from "@coyote/testing";
+import { daemonTempDir, freeUdpPort } from "@coyote/testing";
 import { StateStore } from "@coyote/spec";
 import { bundledActuators, groupId } from "./bundled.ts";
 import { Minion } from "./minion.ts";
@@ -24,9 +24,10 @@ async function dig(port: number, name: string, type: string): Promise<string[]> 
   return stdout.trim().split("\n").filter(Boolean).sort();
 }
 
-test("the bundled actuators turn one applied spec into mail, XMPP and DNS, with the DKIM key and SRV records served", { timeout: 60_000 }, async () => {
-  const stateDir = mkdtempSync(join(tmpdir(), "coyote-bundled-"));
-  dirs.push(stateDir);
+test("the bundled actuators turn one applied spec into mail, XMPP and DNS, with the DKIM key and SRV records served, and say that no daemon serves mail or XMPP yet", { timeout: 60_000 }, async (t) => {
+  const { dir, cleanup } = await daemonTempDir("coyote-bundled-");
+  t.after(cleanup);
+  const stateDir = join(dir, "state");
   const port = await freeUdpPort();
   const store = await StateStore.open(stateDir, { author: AUTHOR });
   await store.applySpec({ schemaVersion: 1, kind: "Server", name: "box", hostname: "box.example.org", publicIPv4: "192.0.2.7", dns: { listen: [`127.0.0.1:${port}`] } }, { author: AUTHOR });
@@ -45,11 +46,17 @@ test("the bundled actuators turn one applied spec into mail, XMPP and DNS, with 
   minions.push(minion);
   await minion.start();
   const deadline = Date.now() + 30_000;
-  while (minion.statuses.get("shop")?.conditions.find((c) => c.type === "Ready")?.status !== "True") {
-    if (Date.now() > deadline) assert.fail(`not ready: ${JSON.stringify(minion.statuses.get("shop")?.conditions)}`);
+  const condition = (type: string) => minion.statuses.get("shop")?.conditions.find((c) => c.type === type);
+  while (condition("DnsReady")?.status !== "True" || condition("MailReady")?.status !== "False" || condition("XmppReady")?.status !== "False") {
+    if (Date.now() > deadline) assert.fail(`not as expected: ${JSON.stringify(minion.statuses.get("shop")?.conditions)}`);
     await sleep(20);
   }
   assert.deepEqual(minion.statuses.get("shop")?.conditions.map((c) => c.type), ["SpecValid", "MailReady", "XmppReady", "DnsReady", "WebReady", "Ready"]);
+  // No daemon runs in this test: mail and XMPP are configured, and their conditions say that
+  // nothing serves them yet, naming the daemon (the box serving them is integration/src/mail-box.test.ts).
+  assert.match(condition("MailReady")?.message ?? "", /postfix/i, JSON.stringify(condition("MailReady")));
+  assert.match(condition("XmppReady")?.message ?? "", /prosody/i, JSON.stringify(condition("XmppReady")));
+  assert.equal(condition("Ready")?.status, "False");
 
   assert.deepEqual(await dig(port, "shop.example", "A"), ["192.0.2.7"]);
   assert.deepEqual(await dig(port, "shop.example", "MX"), ["10 box.example.org."]);

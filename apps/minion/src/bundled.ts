@@ -1,9 +1,9 @@
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { ActuatorError, type Actuator } from "@coyote/actuator";
-import { daemonPaths } from "@coyote/component";
+import { daemonPaths, findDaemonProgram, lookupUser, MAILBOX_OWNER_UID } from "@coyote/component";
 import { createDnsActuator, type KnotBackendOptions } from "@coyote/actuator-dnsconf";
-import { createMailActuator } from "@coyote/actuator-mailconf";
+import { createMailActuator, type SignerAccount } from "@coyote/actuator-mailconf";
 import { CONSOLE_LOG, createXmppActuator, prosodyFileOwner } from "@coyote/actuator-xmppconf";
 import { createSnickersActuator } from "@coyote/actuator-snickers";
 import { createBackendsActuator } from "@coyote/actuator-backends";
@@ -15,6 +15,17 @@ export interface BundledPaths {
   readonly postfix: string;
   /** Prosody's control program; XMPP is reported unavailable when it is missing. */
   readonly prosodyctl: string;
+}
+
+/** How the bundled actuators are made. */
+export interface BundledOptions extends Partial<BundledPaths> {
+  /**
+   * Whether MailReady and XmppReady wait for the running daemons to serve each service (true by
+   * default: the daemon supervisor of `coyote up`, or systemd, runs them). False only where no
+   * daemon runs on purpose (tests and benchmarks of the configuration alone): the conditions
+   * then mean "configured".
+   */
+  readonly verifyDaemons?: boolean;
 }
 
 /** The id of a system group, from `/etc/group`; undefined when there is none of that name. */
@@ -33,6 +44,18 @@ export function groupId(name: string, groupFile = "/etc/group"): number | undefi
 }
 
 const DEFAULT_PATHS: BundledPaths = { postfix: "/usr/sbin/postfix", prosodyctl: "/usr/bin/prosodyctl" };
+
+/**
+ * Whom OpenDKIM runs as: under root, the `opendkim` user with Postfix's group (its socket is then
+ * Postfix's to open, and its key copies its own); otherwise whoever runs the box.
+ * @returns undefined when not root, or when the user or the group is missing.
+ */
+export function signerAccount(): SignerAccount | undefined {
+  if (process.getuid?.() !== 0) return undefined;
+  const user = lookupUser("opendkim");
+  const gid = groupId("postfix");
+  return user === undefined || gid === undefined ? undefined : { user: "opendkim", uid: user.uid, group: "postfix", gid };
+}
 
 /**
  * An actuator that stands for one whose daemon is not installed: services that need it get its
@@ -78,7 +101,9 @@ export function knotPaths(stateDir: string, listen: readonly string[]): KnotBack
  * because it orders ACME certificates in its commit, which runs after DNS's commit has made the
  * service's names resolvable for the CA.
  */
-export function bundledActuators(server: ServerSpec, stateDir: string, paths: BundledPaths = DEFAULT_PATHS): Actuator[] {
+export function bundledActuators(server: ServerSpec, stateDir: string, options: BundledOptions = {}): Actuator[] {
+  const paths: BundledPaths = { ...DEFAULT_PATHS, ...options };
+  const verifyDaemons = options.verifyDaemons ?? true;
   const mailDir = join(stateDir, "mail");
   const hasMail = (spec: ServiceSpec) => spec.mail !== undefined;
   const mail = existsSync(paths.postfix)
@@ -99,8 +124,14 @@ export function bundledActuators(server: ServerSpec, stateDir: string, paths: Bu
         // group: the Dovecot folder itself must stay open to Postfix, which logs in through it.
         dovecot: { usersFile: join(mailDir, "dovecot-users", "passwd"), readerGid: groupId("dovecot"), imapListen: server.mail.imapListen, imapsListen: server.mail.imapsListen },
         mailRoot: join(mailDir, "vmail"),
-        vmailUid: 5000,
-        vmailGid: 5000,
+        vmailUid: MAILBOX_OWNER_UID,
+        vmailGid: MAILBOX_OWNER_UID,
+        // The daemons run (the daemon supervisor of `coyote up`, or systemd): MailReady waits for
+        // Postfix and Dovecot to have loaded each commit, and names the one that is down.
+        verifyDaemons,
+        // Outgoing mail is signed when OpenDKIM is there to sign it; Postfix then holds mail back
+        // (a temporary error) while the signer does not answer, never sending it unsigned.
+        ...(findDaemonProgram("opendkim") === undefined ? {} : { dkimSigner: { account: signerAccount() } }),
       })
     : unavailableActuator("actuator.mailconf.postfix", "MailReady", hasMail, `mail needs Postfix, which is not installed on this machine (${paths.postfix}): apt-get install postfix dovecot-core`);
   const hasXmpp = (spec: ServiceSpec) => (spec.xmpp?.users.length ?? 0) > 0;
@@ -121,6 +152,8 @@ export function bundledActuators(server: ServerSpec, stateDir: string, paths: Bu
         logFile: CONSOLE_LOG,
         prosodyctl: paths.prosodyctl,
         fileOwner: prosodyFileOwner(),
+        // XmppReady waits for the running Prosody to serve each host, and says when it is down.
+        verifyProsody: verifyDaemons,
       })
     : unavailableActuator("actuator.xmppconf.prosody", "XmppReady", hasXmpp, `XMPP needs Prosody, which is not installed on this machine (${paths.prosodyctl}): apt-get install prosody`);
   const dns = server.dns.backend === "knot"

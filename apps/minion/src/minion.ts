@@ -5,6 +5,7 @@ import { CommitJournal, READY, Reconciler, SPEC_VALID, conditionOf, type Actuato
 import type { CoyoteLogger } from "@coyote/log";
 import { LastGood, ServerSpec, ServiceStatus, StateStore, serverOrDefaults, specPath } from "@coyote/spec";
 import { AlarmBook } from "./alarms.ts";
+import { watchDaemons } from "./daemon-watch.ts";
 import { createDomainProofActuator, DomainProofBook, waitsOnlyForProof, withDomainProof } from "./domain-proof.ts";
 import { MinionError } from "./errors.ts";
 import { PluginFolder } from "./plugins.ts";
@@ -24,6 +25,8 @@ export interface MinionOptions {
   readonly pluginScanMs?: number;
   /** How often every service is reconciled even if nothing changed; 10 minutes by default. */
   readonly resyncMs?: number;
+  /** How often the daemons' states (`run/daemons.json`) are read; a change resyncs. 2 s by default. */
+  readonly daemonPollMs?: number;
   /** How long a service may stay not Ready before an alarm is raised; 5 minutes by default. */
   readonly convergeDeadlineMs?: number;
   /** How long a changed spec waits for more changes; 50 ms by default. */
@@ -58,6 +61,7 @@ export class Minion {
   #running = new Map<Actuator, { stop(): Promise<void> }>();
   #watcher: FSWatcher | undefined;
   #timers: NodeJS.Timeout[] = [];
+  #stopDaemonWatch: () => void = () => undefined;
   #loop: Promise<void> | undefined;
   #alarms: AlarmBook | undefined;
   readonly #serverGood: LastGood<typeof ServerSpec>;
@@ -127,6 +131,8 @@ export class Minion {
     await new Promise<void>((resolve) => this.#watcher?.once("ready", () => resolve()));
 
     this.#timers.push(setInterval(() => void this.resync(), this.#options.resyncMs ?? 600_000));
+    // A daemon that dies or comes back changes what the conditions of mail, XMPP and DNS say.
+    this.#stopDaemonWatch = watchDaemons(stateDir, logger, () => void this.resync(), this.#options.daemonPollMs);
     this.#timers.push(setInterval(() => void this.#rescanPlugins(), this.#options.pluginScanMs ?? 5000));
     const deadline = this.#options.convergeDeadlineMs ?? 300_000;
     this.#timers.push(setInterval(() => void this.#sweepAlarms(), Math.max(100, Math.min(30_000, deadline / 4))));
@@ -141,6 +147,7 @@ export class Minion {
   async stop(): Promise<void> {
     for (const timer of this.#timers) clearInterval(timer);
     this.#timers = [];
+    this.#stopDaemonWatch();
     await this.#watcher?.close();
     this.#queue.close();
     this.#controller.abort();

@@ -13,3 +13,4 @@ export * from "./daemons/systemd.ts";
 export * from "./daemons/opendkim.ts";
 export * from "./daemons/supervisor.ts";
 export * from "./daemons/passage.ts";
+export { lookupUser } from "./daemons/files.ts";

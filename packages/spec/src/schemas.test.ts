@@ -261,14 +261,14 @@ describe("parsing", () => {
     assert.deepEqual(server.certificates, { mode: "local-ca" });
     assert.equal(server.dns.backend, "builtin");
     assert.equal(server.heartbeat.missedBeforeDown, 5);
-    assert.deepEqual(server.mail, { smtpListen: "127.0.0.1:2525" }, "no mail client listener unless the spec sets one");
+    assert.deepEqual(server.mail, { smtpListen: "127.0.0.1:2525", submissionListen: "127.0.0.1:2587", submissionsListen: "127.0.0.1:2465", imapListen: "127.0.0.1:2143", imapsListen: "127.0.0.1:2993" }, "mail clients' listeners on loopback ports by default");
   });
 
   test("the mail client listeners are host:port addresses, named when wrong", () => {
     const base = { schemaVersion: 1, kind: "Server", name: "b", hostname: "b.example.org" };
     const server = parseSpec({ ...base, mail: { imapsListen: "0.0.0.0:993", submissionListen: "[::]:587" } }, "s.json");
     assert.equal(server.kind, "Server");
-    assert.deepEqual(server.mail, { smtpListen: "127.0.0.1:2525", imapsListen: "0.0.0.0:993", submissionListen: "[::]:587" });
+    assert.deepEqual(server.mail, { smtpListen: "127.0.0.1:2525", imapsListen: "0.0.0.0:993", submissionListen: "[::]:587", submissionsListen: "127.0.0.1:2465", imapListen: "127.0.0.1:2143" });
     assert.throws(() => parseSpec({ ...base, mail: { imapListen: "0.0.0.0:99999" } }, "s.json"), /s\.json: mail\.imapListen: not a host:port address: "0\.0\.0\.0:99999"/);
     assert.throws(() => parseSpec({ ...base, mail: { submissionsListen: "465" } }, "s.json"), /mail\.submissionsListen: not a host:port address/);
     assert.throws(() => parseSpec({ ...base, mail: { popListen: "0.0.0.0:110" } }, "s.json"), /s\.json: mail\.popListen: unknown field/);

@@ -303,15 +303,15 @@ export const ServerSpec = z
         /**
          * Where mail clients connect, each `host:port`: submission with STARTTLS (587 in
          * production), submission with implicit TLS (465), IMAP with STARTTLS (143), IMAP with
-         * implicit TLS (993). Unset, a listener is not configured by the spec; the panel then shows
-         * customers the standard port.
+         * implicit TLS (993). The embedded default listens on loopback ports above 1024, as SMTP
+         * does, so that `coyote up` serves mail clients without root's ports.
          */
-        submissionListen: HostPort.optional(),
-        submissionsListen: HostPort.optional(),
-        imapListen: HostPort.optional(),
-        imapsListen: HostPort.optional(),
+        submissionListen: HostPort.default("127.0.0.1:2587"),
+        submissionsListen: HostPort.default("127.0.0.1:2465"),
+        imapListen: HostPort.default("127.0.0.1:2143"),
+        imapsListen: HostPort.default("127.0.0.1:2993"),
       })
-      .default({ smtpListen: "127.0.0.1:2525" }),
+      .default({ smtpListen: "127.0.0.1:2525", submissionListen: "127.0.0.1:2587", submissionsListen: "127.0.0.1:2465", imapListen: "127.0.0.1:2143", imapsListen: "127.0.0.1:2993" }),
     xmpp: z
       .strictObject({
         interfaces: z.array(z.union([z.ipv4(), z.ipv6()], { error: "not an IP address" })).min(1).default(["127.0.0.1"]),

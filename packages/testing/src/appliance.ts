@@ -17,6 +17,10 @@ export interface ApplianceLoopbackPorts {
   readonly https: number;
   readonly dns: number;
   readonly smtp: number;
+  readonly submission: number;
+  readonly submissions: number;
+  readonly imap: number;
+  readonly imaps: number;
   readonly xmppClient: number;
   readonly xmppServer: number;
 }
@@ -39,8 +43,8 @@ export interface LaunchedAppliance {
  * @returns the ports it gave the box.
  */
 export async function writeLoopbackServer(stateDir: string, server: Pick<ServerSpec, "name" | "hostname"> & Partial<Pick<ServerSpec, "customerDomain">>, author: { name: string; email: string }, message: string): Promise<ApplianceLoopbackPorts> {
-  const [panel = 0, http = 0, https = 0, smtp = 0, xmppClient = 0, xmppServer = 0] = await freePorts(6);
-  if ([panel, http, https, smtp, xmppClient, xmppServer].includes(0)) throw new Error("starting the appliance: too few free ports");
+  const [panel = 0, http = 0, https = 0, smtp = 0, submission = 0, submissions = 0, imap = 0, imaps = 0, xmppClient = 0, xmppServer = 0] = await freePorts(10);
+  if ([panel, http, https, smtp, submission, submissions, imap, imaps, xmppClient, xmppServer].includes(0)) throw new Error("starting the appliance: too few free ports");
   const dns = await freeUdpTcpPort();
   const store = await StateStore.open(stateDir);
   await store.applySpec(
@@ -51,12 +55,12 @@ export async function writeLoopbackServer(stateDir: string, server: Pick<ServerS
       runtime: "process",
       ports: { panel, http, https },
       dns: { listen: [`127.0.0.1:${dns}`] },
-      mail: { smtpListen: `127.0.0.1:${smtp}` },
+      mail: { smtpListen: `127.0.0.1:${smtp}`, submissionListen: `127.0.0.1:${submission}`, submissionsListen: `127.0.0.1:${submissions}`, imapListen: `127.0.0.1:${imap}`, imapsListen: `127.0.0.1:${imaps}` },
       xmpp: { clientPort: xmppClient, serverPort: xmppServer },
     },
     { author, message },
   );
-  return { panel, http, https, dns, smtp, xmppClient, xmppServer };
+  return { panel, http, https, dns, smtp, submission, submissions, imap, imaps, xmppClient, xmppServer };
 }
 
 /** Whether the panel answers HTTP at all (any status: before activation it redirects). */

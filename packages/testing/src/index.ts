@@ -79,6 +79,6 @@ export async function freeUdpTcpPort(): Promise<number> {
 export { findProgram, IN_CI, requireProgram, skipWithout } from "./programs.ts";
 export { logEvents, logRecords } from "./logs.ts";
 export { alive, stopChild, stopPid } from "./processes.ts";
-export { tempDir, tempDirs, type TempDir } from "./temp.ts";
+export { daemonTempDir, tempDir, tempDirs, type TempDir } from "./temp.ts";
 export { waitFor, type WaitOptions } from "./wait.ts";
 export { describeLogs, launchAppliance, stopAppliance, writeLoopbackServer, type ApplianceLoopbackPorts, type LaunchedAppliance } from "./appliance.ts";

@@ -1,6 +1,6 @@
 // Temporary folders for tests, under the OS temp folder, removed by the test that made them.
 import { mkdtempSync, rmSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { chmod, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after } from "node:test";
@@ -32,4 +32,15 @@ export function tempDirs(prefix = "coyote-test-"): () => string {
     made.push(dir);
     return dir;
   };
+}
+
+/**
+ * Makes a fresh temporary folder of mode 0755, to hold a state folder: the box's daemons' users
+ * must pass through the folders above the state folder (they are given passage through the state
+ * folder itself).
+ */
+export async function daemonTempDir(prefix = "coyote-test-"): Promise<TempDir> {
+  const made = await tempDir(prefix);
+  await chmod(made.dir, 0o755);
+  return made;
 }

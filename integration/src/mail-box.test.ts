@@ -1,0 +1,197 @@
+// The box serving mail and XMPP as `coyote up` runs it: the real minion with the bundled actuators
+// writes every daemon's configuration under one state folder (0700), the daemon supervisor runs
+// Knot-less DNS's neighbours (OpenDKIM, Postfix, Dovecot, Prosody) as their own users through the
+// folder's passage, and real clients use what a customer is told: submission with a login, IMAP
+// over TLS, XMPP over STARTTLS, all with the box's own certificate. The conditions tell the truth:
+// a killed daemon turns its condition False, naming it, until the supervisor has it back.
+import assert from "node:assert/strict";
+import { readFile, rm } from "node:fs/promises";
+import { Resolver } from "node:dns/promises";
+import { join } from "node:path";
+import { getCACertificates, setDefaultCACertificates } from "node:tls";
+import { after, before, describe, it } from "node:test";
+import { client, xml, type Client, type Element } from "@xmpp/client";
+import { ImapFlow } from "imapflow";
+import { dkimVerify } from "mailauth";
+import nodemailer from "nodemailer";
+import { hashPassword } from "@coyote/actuator-mailconf";
+import { LocalCa } from "@coyote/actuator-snickers";
+import { scramSha1Credentials } from "@coyote/actuator-xmppconf";
+import { DaemonSupervisor } from "@coyote/component";
+import { createLogger, logFileFor, type CoyoteLogger } from "@coyote/log";
+import { bundledActuators, Minion } from "@coyote/minion";
+import { ServerSpec, ServiceSpec, StateStore, validate, type Condition } from "@coyote/spec";
+import { daemonTempDir, freePorts, freeUdpTcpPort, IN_CI, waitFor } from "@coyote/testing";
+
+const AUTHOR = { name: "Test", email: "test@example.org" };
+const HOST = "box.test";
+const DOMAIN = "shop.example";
+const LIMITS = { connectionTimeout: 15_000, greetingTimeout: 15_000, socketTimeout: 30_000 };
+const skip = process.getuid?.() !== 0 && !IN_CI ? "the box's daemons run as their own users only when started by root" : false;
+
+let root = "";
+let stateDir = "";
+let minion: Minion | undefined;
+let daemons: DaemonSupervisor | undefined;
+const loggers: CoyoteLogger[] = [];
+const xmppClients: Client[] = [];
+let ca = "";
+let dnsPort = 0;
+let ports = { smtp: 0, submission: 0, submissions: 0, imap: 0, imaps: 0, c2s: 0, s2s: 0 };
+
+function condition(type: string): Condition | undefined {
+  return minion?.statuses.get("shop")?.conditions.find((c) => c.type === type);
+}
+
+async function until(what: string, check: () => boolean, timeoutMs = 90_000): Promise<void> {
+  await waitFor(what, () => Promise.resolve(check() ? true : undefined), { timeoutMs, intervalMs: 100 }).catch((error: unknown) => {
+    throw new Error(`${error instanceof Error ? error.message : String(error)}: ${JSON.stringify(minion?.statuses.get("shop")?.conditions)}\n${JSON.stringify(daemons?.states())}`, { cause: error });
+  });
+}
+
+const tls = () => ({ ca, servername: HOST, minVersion: "TLSv1.2" as const });
+
+async function xmppLogin(username: string, password: string): Promise<Client> {
+  const xmpp = client({ service: `xmpp://127.0.0.1:${ports.c2s}`, domain: DOMAIN, resource: "test", username, password, timeout: 15_000 });
+  xmpp.reconnect.stop();
+  xmpp.on("error", () => undefined);
+  await xmpp.start();
+  xmppClients.push(xmpp);
+  return xmpp;
+}
+
+/** The TXT answers of the box's own DNS server: what a verifier on the internet would find. */
+function boxResolver(): (name: string, rrtype: string) => Promise<string[][]> {
+  const resolver = new Resolver({ timeout: 2000, tries: 1 });
+  resolver.setServers([`127.0.0.1:${dnsPort}`]);
+  return (name, rrtype) => {
+    if (rrtype !== "TXT") return Promise.reject(Object.assign(new Error(`only TXT is asked here, not ${rrtype}`), { code: "ENOTFOUND" }));
+    return resolver.resolveTxt(name);
+  };
+}
+
+describe("the box serving mail and XMPP with its own daemons", { skip }, () => {
+  before(async () => {
+    root = (await daemonTempDir("coyote-mail-box-")).dir;
+    stateDir = join(root, "state");
+    const [smtp = 0, submission = 0, submissions = 0, imap = 0, imaps = 0, c2s = 0, s2s = 0, panel = 0, http = 0, https = 0] = await freePorts(10);
+    ports = { smtp, submission, submissions, imap, imaps, c2s, s2s };
+    dnsPort = await freeUdpTcpPort();
+    const store = await StateStore.open(stateDir, { author: AUTHOR });
+    const server = validate(ServerSpec, {
+      schemaVersion: 1, kind: "Server", name: "box", hostname: HOST, publicIPv4: "192.0.2.7", activated: true,
+      dns: { listen: [`127.0.0.1:${dnsPort}`] },
+      ports: { panel, http, https },
+      mail: { smtpListen: `127.0.0.1:${smtp}`, submissionListen: `127.0.0.1:${submission}`, submissionsListen: `127.0.0.1:${submissions}`, imapListen: `127.0.0.1:${imap}`, imapsListen: `127.0.0.1:${imaps}` },
+      xmpp: { interfaces: ["127.0.0.1"], clientPort: c2s, serverPort: s2s },
+    }, "server");
+    await store.applySpec(server, { author: AUTHOR });
+    await store.applySpec(validate(ServiceSpec, {
+      schemaVersion: 1, kind: "Service", id: "shop", domains: [{ name: DOMAIN }],
+      mail: { mailboxes: [{ address: `anna@${DOMAIN}`, passwordHash: await hashPassword("anna-pw") }, { address: `bob@${DOMAIN}`, passwordHash: await hashPassword("bob-pw") }] },
+      xmpp: { users: [{ username: "anna", domain: DOMAIN, passwordHash: scramSha1Credentials("anna-pw") }, { username: "bob", domain: DOMAIN, passwordHash: scramSha1Credentials("bob-pw") }] },
+      web: { hostnames: [DOMAIN], backend: { kind: "upstream", address: "127.0.0.1:9" } },
+    }, "shop"), { author: AUTHOR });
+
+    // As `coyote up` does: the components first (the minion writes the daemons' files), then the daemons.
+    const minionLogger = createLogger({ component: "minion", file: logFileFor(stateDir, "minion") });
+    const supervisorLogger = createLogger({ component: "supervisor", file: logFileFor(stateDir, "supervisor") });
+    loggers.push(minionLogger, supervisorLogger);
+    minion = new Minion({ stateDir, logger: minionLogger, actuators: (spec) => bundledActuators(spec, stateDir), debounceMs: 10, daemonPollMs: 200, backoffInitialMs: 200, backoffMaxMs: 2000 });
+    await minion.start();
+    // A killed daemon stays down for 3 s before its restart: long enough for the minion, which
+    // reads the daemons' states every 200 ms, to see it down (a quicker restart may be missed,
+    // and then nothing was down that any client could notice).
+    daemons = new DaemonSupervisor({ stateDir, logger: supervisorLogger, backoff: { initialMs: 3000, maxMs: 3000, resetAfterMs: 60_000 }, pollMs: 200 });
+    await daemons.start();
+    await until("the service Ready with its daemons serving it", () => condition("Ready")?.status === "True", 120_000);
+    ca = (await LocalCa.open(join(stateDir, "proxy", "ca"), HOST)).certificatePem;
+    // XMPP clients trust the box's CA, as a customer's client trusts the box's public one.
+    setDefaultCACertificates([...getCACertificates("default"), ca]);
+  });
+
+  after(async () => {
+    for (const c of xmppClients) await c.stop().catch(() => undefined);
+    setDefaultCACertificates(getCACertificates("bundled"));
+    await minion?.stop();
+    await daemons?.stop();
+    for (const logger of loggers) await logger.close();
+    if (root !== "" && process.env.KEEP_ROOT === undefined) await rm(root, { recursive: true, force: true });
+  });
+
+  it("takes anna's mail over submission with her login, signs it, and bob reads it over IMAP with TLS; the signature verifies against the box's DNS", async () => {
+    const transport = nodemailer.createTransport({ host: "127.0.0.1", port: ports.submission, secure: false, requireTLS: true, tls: tls(), auth: { user: `anna@${DOMAIN}`, pass: "anna-pw" }, ...LIMITS });
+    const info = await transport.sendMail({ from: `Anna <anna@${DOMAIN}>`, to: `bob@${DOMAIN}`, subject: "hello from the box", text: "Hello Bob,\r\nthis came through the box's own daemons.\r\n" });
+    assert.deepEqual(info.accepted, [`bob@${DOMAIN}`]);
+
+    const imap = new ImapFlow({ host: "127.0.0.1", port: ports.imaps, secure: true, tls: tls(), auth: { user: `bob@${DOMAIN}`, pass: "bob-pw" }, logger: false, ...LIMITS });
+    await imap.connect();
+    let source = "";
+    try {
+      await waitFor("the message in bob's INBOX", async () => {
+        const lock = await imap.getMailboxLock("INBOX");
+        try {
+          for await (const message of imap.fetch("1:*", { envelope: true, source: true })) {
+            if (message.envelope?.subject === "hello from the box") source = message.source?.toString("utf8") ?? "";
+          }
+        } finally {
+          lock.release();
+        }
+        return source === "" ? undefined : true;
+      }, { timeoutMs: 30_000, intervalMs: 250 });
+    } finally {
+      await imap.logout().catch(() => undefined);
+    }
+    assert.match(source, /^DKIM-Signature: /m, source.slice(0, 2000));
+    const verdict = await dkimVerify(Buffer.from(source), { resolver: boxResolver() });
+    assert.equal(verdict.results[0]?.status.result, "pass", JSON.stringify(verdict.results, null, 2));
+    assert.equal(verdict.results[0].signingDomain, DOMAIN);
+  });
+
+  it("refuses submission without a login, and a logged-in sender writing as someone else", async () => {
+    const refusedCode = async (auth?: { user: string; pass: string }, from = `anna@${DOMAIN}`) => {
+      const transport = nodemailer.createTransport({ host: "127.0.0.1", port: ports.submission, secure: false, requireTLS: true, tls: tls(), ...(auth ? { auth } : {}), ...LIMITS });
+      try {
+        await transport.sendMail({ from, to: `bob@${DOMAIN}`, subject: "refused", text: "x" });
+        return 0;
+      } catch (error) {
+        return (error as { responseCode?: number }).responseCode ?? -1;
+      }
+    };
+    assert.ok((await refusedCode()) >= 500, "no login: refused");
+    assert.ok((await refusedCode({ user: `anna@${DOMAIN}`, pass: "anna-pw" }, `bob@${DOMAIN}`)) >= 500, "anna writing as bob: refused");
+    assert.ok((await refusedCode({ user: `anna@${DOMAIN}`, pass: "wrong" })) >= 500, "a wrong password: refused");
+  });
+
+  it("lets anna and bob chat over XMPP with the box's certificate", async () => {
+    const anna = await xmppLogin("anna", "anna-pw");
+    const bob = await xmppLogin("bob", "bob-pw");
+    const received = new Promise<string>((resolve) => {
+      bob.on("stanza", (stanza: Element) => {
+        if (stanza.is("message")) resolve(stanza.getChildText("body") ?? "");
+      });
+    });
+    await bob.send(xml("presence"));
+    await anna.send(xml("message", { to: `bob@${DOMAIN}`, type: "chat" }, xml("body", {}, "hi bob")));
+    assert.equal(await Promise.race([received, new Promise<string>((resolve) => setTimeout(() => resolve("(nothing within 10 s)"), 10_000).unref())]), "hi bob");
+  });
+
+  it("says MailReady False naming Postfix while its master is killed, and True again once the supervisor has it back", async () => {
+    const postfix = daemons?.states().find((d) => d.name === "postfix");
+    assert.ok(postfix?.pid !== undefined, JSON.stringify(postfix));
+    process.kill(postfix.pid, "SIGKILL");
+    await until("MailReady False, naming postfix", () => condition("MailReady")?.status === "False" && /postfix/i.test(condition("MailReady")?.message ?? ""), 30_000);
+    await until("MailReady True again", () => condition("MailReady")?.status === "True", 90_000);
+    assert.notEqual(daemons?.states().find((d) => d.name === "postfix")?.pid, postfix.pid, "a new master");
+  });
+
+  it("says XmppReady False naming Prosody while it is killed, and True again once the supervisor has it back", async () => {
+    const prosody = daemons?.states().find((d) => d.name === "prosody");
+    assert.ok(prosody?.pid !== undefined, JSON.stringify(prosody));
+    process.kill(-prosody.pid, "SIGKILL");
+    await until("XmppReady False, naming prosody", () => condition("XmppReady")?.status === "False" && /prosody/i.test(condition("XmppReady")?.message ?? ""), 30_000);
+    await until("XmppReady True again", () => condition("XmppReady")?.status === "True", 90_000);
+    const log = await readFile(join(stateDir, "logs", "prosody.log"), "utf8").catch(() => "");
+    assert.ok(log.length > 0, "prosody's log is in logs/prosody.log");
+  });
+});
