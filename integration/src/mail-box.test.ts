@@ -5,10 +5,12 @@
 // over TLS, XMPP over STARTTLS, all with the box's own certificate. The conditions tell the truth:
 // a killed daemon turns its condition False, naming it, until the supervisor has it back.
 import assert from "node:assert/strict";
+import { X509Certificate } from "node:crypto";
 import { readFile, rm } from "node:fs/promises";
 import { Resolver } from "node:dns/promises";
+import { connect as connectTcp } from "node:net";
 import { join } from "node:path";
-import { getCACertificates, setDefaultCACertificates } from "node:tls";
+import { connect as connectTls, getCACertificates, setDefaultCACertificates } from "node:tls";
 import { after, before, describe, it } from "node:test";
 import { client, xml, type Client, type Element } from "@xmpp/client";
 import { ImapFlow } from "imapflow";
@@ -20,7 +22,7 @@ import { scramSha1Credentials } from "@coyote/actuator-xmppconf";
 import { DaemonSupervisor } from "@coyote/component";
 import { createLogger, logFileFor, type CoyoteLogger } from "@coyote/log";
 import { bundledActuators, Minion } from "@coyote/minion";
-import { ServerSpec, ServiceSpec, StateStore, validate, type Condition } from "@coyote/spec";
+import { certificateFileName, ServerSpec, ServiceSpec, StateStore, validate, writeFileAtomic, type Condition } from "@coyote/spec";
 import { daemonTempDir, freePorts, freeUdpTcpPort, IN_CI, waitFor } from "@coyote/testing";
 
 const AUTHOR = { name: "Test", email: "test@example.org" };
@@ -50,6 +52,42 @@ async function until(what: string, check: () => boolean, timeoutMs = 90_000): Pr
 }
 
 const tls = () => ({ ca, servername: HOST, minVersion: "TLSv1.2" as const });
+/** The serial of the certificate a TLS server presents: at once (`implicit`), or after SMTP's STARTTLS. */
+function presentedSerial(port: number, starttls: boolean): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connectTcp(port, "127.0.0.1");
+    socket.setTimeout(10_000, () => socket.destroy(new Error(`no answer on ${String(port)} within 10 s`)));
+    socket.once("error", reject);
+    const secure = () => {
+      const secured = connectTls({ socket, ...tls() }, () => {
+        resolve(secured.getPeerX509Certificate()?.serialNumber ?? "");
+        secured.destroy();
+      });
+      secured.once("error", reject);
+    };
+    if (!starttls) {
+      secure();
+      return;
+    }
+    let heard = "";
+    const steps = ["EHLO client.test\r\n", "STARTTLS\r\n"];
+    const onData = (chunk: Buffer) => {
+      heard += chunk.toString("latin1");
+      // A reply is complete at a line "NNN text" (not "NNN-text").
+      if (!/(^|\n)\d{3} [^\n]*\r\n$/.test(heard)) return;
+      const step = steps.shift();
+      if (heard.startsWith("220 ") && step === undefined) {
+        socket.off("data", onData);
+        secure();
+        return;
+      }
+      heard = "";
+      if (step !== undefined) socket.write(step);
+    };
+    socket.on("data", onData);
+  });
+}
+
 
 async function xmppLogin(username: string, password: string): Promise<Client> {
   const xmpp = client({ service: `xmpp://127.0.0.1:${ports.c2s}`, domain: DOMAIN, resource: "test", username, password, timeout: 15_000 });
@@ -174,6 +212,25 @@ describe("the box serving mail and XMPP with its own daemons", { skip }, () => {
     await bob.send(xml("presence"));
     await anna.send(xml("message", { to: `bob@${DOMAIN}`, type: "chat" }, xml("body", {}, "hi bob")));
     assert.equal(await Promise.race([received, new Promise<string>((resolve) => setTimeout(() => resolve("(nothing within 10 s)"), 10_000).unref())]), "hi bob");
+  });
+
+  it("serves a renewed certificate over SMTP's STARTTLS and IMAPS without restarting Postfix or Dovecot", async () => {
+    const pids = () => daemons?.states().filter((d) => d.name === "postfix" || d.name === "dovecot").map((d) => `${d.name}:${String(d.pid)}`);
+    const before = pids();
+    const file = join(stateDir, "proxy", "certs", certificateFileName(HOST));
+    const old = await presentedSerial(ports.imaps, false);
+    assert.equal(await presentedSerial(ports.submission, true), old, "submission and IMAP present the same certificate");
+    // A renewal as snickers writes it: key and chain in one file, replaced at once.
+    const renewed = (await LocalCa.open(join(stateDir, "proxy", "ca"), HOST)).issue([HOST]);
+    await writeFileAtomic(file, `${renewed.keyPem}${renewed.chainPem}`, { mode: 0o600 });
+    const inFile = async () => new X509Certificate(await readFile(file, "utf8")).serialNumber;
+    for (const [port, starttls] of [[ports.imaps, false], [ports.submission, true]] as const) {
+      await waitFor(`the renewed certificate on port ${String(port)}`, async () => {
+        const now = await presentedSerial(port, starttls);
+        return now !== old && now === (await inFile()) ? true : undefined;
+      }, { timeoutMs: 30_000, intervalMs: 250 });
+    }
+    assert.deepEqual(pids(), before, "reloaded, not restarted");
   });
 
   it("says MailReady False naming Postfix while its master is killed, and True again once the supervisor has it back", async () => {
