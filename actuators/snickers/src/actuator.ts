@@ -8,7 +8,8 @@ import { ProxyRoutes, parseJson, validate, writeFileAtomic } from "@coyote/spec"
 import { CRL_CHECK_INTERVAL_MS, CaKeeper } from "./ca-keeper.ts";
 import { BoxCertificate } from "./box-certificate.ts";
 import { CertificateWork, boxHostnames, planCertificates, type CertificateStep, type ObservedCertificate } from "./certificates.ts";
-import { RoutesFragment, carriesSettings, combineRoutes, fragmentTextOf, hostClaimsOf, hostOwners, hostsOf, proxySettingsFor, snickersPaths } from "./routes.ts";
+import { checkClaims, claimsFragmentText, claimsOf, describeClaims } from "./claims.ts";
+import { RoutesFragment, carriesSettings, combineRoutes, hostOwners, proxySettingsFor, snickersPaths } from "./routes.ts";
 
 export { BOX_OWNER, CertificateMeta, backoffMs, renewalTime } from "./certificate-meta.ts";
 export { boxHostnames } from "./certificates.ts";
@@ -66,8 +67,9 @@ export interface SnickersOptions {
  * The snickers actuator (docs/ARCHITECTURE.md, "On disk"): for each service with web hosting, its routes (a fragment
  * per service, combined into `proxy/routes.json` once per batch, with the server spec's settings for
  * the proxy: its connection limit, its ports and its bind address) and a certificate per hostname, from the local CA or over ACME, renewed two thirds into
- * its life (or inside the window the CA's ARI suggests). A hostname another service already
- * routes is refused; certificates are issued only for hostnames a spec names. A certificate of the
+ * its life (or inside the window the CA's ARI suggests). Each XMPP domain of a service gets a
+ * certificate the same way, for Prosody, with no route (claims.ts). A name another service already
+ * claims is refused; certificates are issued only for names a spec names. A certificate of the
  * local CA that it replaces or removes before it expires is revoked first (ca-keeper.ts).
  */
 export function createSnickersActuator(options: SnickersOptions): Actuator<SnickersObserved, SnickersStep> {
@@ -122,8 +124,9 @@ export function createSnickersActuator(options: SnickersOptions): Actuator<Snick
   return {
     id: SNICKERS_ACTUATOR_ID,
     condition: WEB_CONDITION,
-    // A service with mail has routes too: mail apps' autoconfig names, to the panel.
-    appliesTo: (spec) => spec.web !== undefined || spec.mail !== undefined,
+    // A service with mail has routes too: mail apps' autoconfig names, to the panel; one with
+    // XMPP has a certificate for each of its domains, which Prosody presents.
+    appliesTo: (spec) => spec.web !== undefined || spec.mail !== undefined || spec.xmpp !== undefined,
 
     async observe(target) {
       const all = await fragments.read();
@@ -131,7 +134,7 @@ export function createSnickersActuator(options: SnickersOptions): Actuator<Snick
       const own = entry?.fragment;
       const fragmentText = entry?.text;
       const owners = ownersOf(all);
-      const hosts = new Set([...(own?.hosts ?? []), ...(target.spec ? hostsOf(target.spec) : [])]);
+      const hosts = new Set([...(own?.hosts ?? []), ...(target.spec ? claimsOf(target.spec).map((claim) => claim.host) : [])]);
       const { certs, ordering, asking } = await work.observe(hosts);
       const routesFile = await combined.read().catch(() => undefined);
       return { now: now(), fragmentText, previousHosts: own?.hosts ?? [], owners, certs, routesFile, ordering, asking };
@@ -141,29 +144,20 @@ export function createSnickersActuator(options: SnickersOptions): Actuator<Snick
       const steps: SnickersStep[] = [];
       const describe: string[] = [];
       const spec = target.spec;
-      const claims = spec ? hostClaimsOf(spec) : [];
+      const claims = spec ? claimsOf(spec) : [];
       const wanted = claims.map((claim) => claim.host);
-      for (const { host, what } of claims) {
-        const owner = observed.owners.get(host);
-        if (owner !== undefined && owner !== target.id) {
-          throw new ActuatorError("HostnameTaken", `${what} is already served by service ${owner}`, { terminal: true });
-        }
-      }
-      // The box's own hostname is no service's: its certificate is the one the mail and XMPP
-      // servers present, kept by snickers itself (box-certificate.ts).
+      // Another service's names, and the box's own hostname (its certificate is the one the mail
+      // and XMPP servers present, kept by snickers itself: box-certificate.ts), are refused.
+      if (spec) checkClaims(target.id, spec, claims, observed.owners, server);
       const box = boxHostnames(server);
-      const reserved = spec?.web?.hostnames.find((host) => box.includes(host));
-      if (reserved !== undefined) {
-        throw new ActuatorError("HostnameReserved", `web hostname ${reserved} is the box's own hostname (server.hostname), whose certificate the mail and XMPP servers present; choose another hostname`, { terminal: true });
-      }
-      const text = spec ? fragmentTextOf(spec, options.stateDir, server) : undefined;
+      const text = spec ? claimsFragmentText(spec, options.stateDir, server) : undefined;
       if (text !== observed.fragmentText) {
         if (text === undefined) {
           steps.push({ kind: "drop-routes" });
           describe.push("remove the service's routes");
         } else {
           steps.push({ kind: "write-routes", text });
-          describe.push(`route ${wanted.join(", ")}`);
+          describe.push(describeClaims(claims));
         }
       }
       const wildcard = wanted.find((host) => host.startsWith("*."));
