@@ -13,6 +13,7 @@ import type { DnsActuator } from "./index.ts";
 import {
   assertServesSite,
   DKIM_TXT,
+  expectedPolicyId,
   freePort,
   kdig,
   requireProgram,
@@ -195,5 +196,23 @@ describe("knot backend", { skip }, () => {
     assert.equal((await knotc(["-c", paths.conf, "conf-check"])).code, 0);
     const log = await readFile(paths.log, "utf8");
     assert.doesNotMatch(log, /\berror:/, "knotd logged no error");
+  });
+  test("MTA-STS follows the server spec: a new mx gets a new policy id, the local CA removes it; TLS reporting stays", async () => {
+    const under = async (server: ReturnType<typeof serverSpec>, serial: number) => {
+      const ctx = { ...context, server };
+      const { changed } = await converge(actuator, { id: "site", spec: siteSpec() }, ctx);
+      assert.equal(changed, true);
+      await commitActuator(actuator, ctx);
+      await waitSerial("example.org", serial);
+    };
+    const txt = async (name: string) => (await kdig(port, name, "TXT")).answer.map((r) => r.data);
+    assert.deepEqual(await txt("_mta-sts.example.org"), [`"v=STSv1; id=${expectedPolicyId("ns1.coyote-host.net")}"`]);
+    await under(serverSpec({ hostname: "mx2.coyote-host.net" }), 3);
+    assert.deepEqual(await txt("_mta-sts.example.org"), [`"v=STSv1; id=${expectedPolicyId("mx2.coyote-host.net")}"`], "the policy names another mx: senders fetch it again");
+    assert.deepEqual((await kdig(port, "mta-sts.example.org", "CNAME")).answer.map((r) => r.data), ["mx2.coyote-host.net."]);
+    await under(serverSpec({ certificates: { mode: "local-ca" } }), 4);
+    assert.equal((await kdig(port, "_mta-sts.example.org", "TXT")).rcode, 3, "no policy id with the local CA");
+    assert.equal((await kdig(port, "mta-sts.example.org", "CNAME")).rcode, 3, "no policy host either");
+    assert.deepEqual(await txt("_smtp._tls.example.org"), ['"v=TLSRPTv1; rua=mailto:postmaster@example.org"'], "TLS reporting in both modes");
   });
 });

@@ -14,7 +14,7 @@ import {
   splitTxt,
   zonesFor,
 } from "./index.ts";
-import { serverSpec, serviceSpec } from "./test/support.ts";
+import { expectedPolicyId, serverSpec, serviceSpec } from "./test/support.ts";
 
 const DKIM_TXT = `v=DKIM1; k=rsa; p=${"A".repeat(392)}`;
 
@@ -59,11 +59,14 @@ describe("zonesFor", () => {
       "*.example.org. 300 IN A 192.0.2.55",
       '_dmarc.example.org. 3600 IN TXT "v=DMARC1; p=quarantine; rua=mailto:postmaster@example.org"',
       `coyote._domainkey.example.org. 3600 IN TXT "${DKIM_TXT.slice(0, 255)}" "${DKIM_TXT.slice(255)}"`,
+      `_mta-sts.example.org. 3600 IN TXT "v=STSv1; id=${expectedPolicyId("ns1.coyote-host.net")}"`,
       "_xmpp-client._tcp.example.org. 3600 IN SRV 0 5 5222 ns1.coyote-host.net.",
       "_xmpp-server._tcp.example.org. 3600 IN SRV 0 5 5269 ns1.coyote-host.net.",
+      '_smtp._tls.example.org. 3600 IN TXT "v=TLSRPTv1; rua=mailto:postmaster@example.org"',
       "autoconfig.example.org. 3600 IN CNAME ns1.coyote-host.net.",
       "blog.example.org. 3600 IN CNAME blogs.example.net.",
       "lab.example.org. 3600 IN NS ns.lab-host.net.",
+      "mta-sts.example.org. 3600 IN CNAME ns1.coyote-host.net.",
       "www.example.org. 3600 IN A 192.0.2.10",
       "www.example.org. 3600 IN AAAA 2001:db8::10",
       "",
@@ -79,6 +82,24 @@ describe("zonesFor", () => {
     assert.deepEqual(names(own), [["autoconfig.shop.example A "]], "the spec's own record stands, with no CNAME beside it");
     const web = serviceSpec("v", { domains: [{ name: "shop.example" }], mail: {}, web: { hostnames: ["autoconfig.shop.example"], backend: { kind: "static", root: "." } } });
     assert.deepEqual(names(web), [["autoconfig.shop.example A ", "autoconfig.shop.example AAAA "]], "a web hostname keeps its addresses");
+  });
+
+  test("MTA-STS only with ACME certificates, its id following the policy's mx; TLS reporting in both modes; a policy host of the spec's own", () => {
+    const mail = serviceSpec("m", { domains: [{ name: "shop.example" }], mail: {} });
+    const lines = (service: ReturnType<typeof serviceSpec>, server = serverSpec()) =>
+      (zonesFor(service, server)[0]?.records ?? []).filter((r) => /^(_mta-sts|mta-sts|_smtp\._tls)\./.test(r.name)).map((r) => `${r.name} ${r.type} ${r.type === "CNAME" ? r.target : r.type === "TXT" ? r.strings.join("") : ""}`);
+    const tlsRpt = "_smtp._tls.shop.example TXT v=TLSRPTv1; rua=mailto:postmaster@shop.example";
+    assert.deepEqual(lines(mail), [`_mta-sts.shop.example TXT v=STSv1; id=${expectedPolicyId("ns1.coyote-host.net")}`, tlsRpt, "mta-sts.shop.example CNAME ns1.coyote-host.net"]);
+    assert.deepEqual(lines(mail, serverSpec({ certificates: { mode: "local-ca" } })), [tlsRpt], "no MTA-STS with the local CA: senders could not validate the box's certificate");
+    const moved = lines(mail, serverSpec({ hostname: "mx2.coyote-host.net" }));
+    assert.equal(moved[0], `_mta-sts.shop.example TXT v=STSv1; id=${expectedPolicyId("mx2.coyote-host.net")}`, "another mx, another id");
+    assert.notEqual(expectedPolicyId("mx2.coyote-host.net"), expectedPolicyId("ns1.coyote-host.net"));
+    assert.deepEqual(lines(serviceSpec("w", { domains: [{ name: "shop.example" }], web: { hostnames: ["shop.example"], backend: { kind: "static", root: "." } } })), [], "no mail, neither");
+    const own = serviceSpec("o", {
+      domains: [{ name: "shop.example", records: [{ type: "CNAME", name: "mta-sts", target: "policy.mailhost.example" }] }],
+      mail: {},
+    });
+    assert.deepEqual(lines(own), [tlsRpt, "mta-sts.shop.example CNAME policy.mailhost.example"], "the spec's own policy host stands; no id for a policy the box does not serve");
   });
 
   test("a service without authoritative domains has no zones; no address records without server addresses", () => {

@@ -5,7 +5,7 @@
  */
 import { join } from "node:path";
 import { ActuatorError } from "@coyote/actuator";
-import { DomainName, mailRuntimePaths } from "@coyote/spec";
+import { AUTOCONFIG_LABEL, DomainName, MTA_STS_LABEL, mailRuntimePaths, mtaStsPolicyText, mtaStsRecordText, publishedMailName, publishesMtaSts, tlsRptRecordText } from "@coyote/spec";
 import type { DnsRecord, ServerSpec, ServiceSpec } from "@coyote/spec";
 import { z } from "zod";
 import { DnsconfError } from "./errors.ts";
@@ -264,6 +264,36 @@ function checkCnames(zone: string, records: readonly ZoneRecord[]): void {
 }
 
 /**
+ * The records of the names mail software looks up under a mail domain, each only where the name
+ * has no records of its own (the spec's or those already generated): `autoconfig` CNAME → the
+ * box's hostname (mail apps' autoconfig, which snitch-proxy sends to the panel), TLS reporting at
+ * `_smtp._tls` (RFC 8460), and, only with ACME certificates, MTA-STS (RFC 8461): `mta-sts` CNAME →
+ * the box's hostname, whose proxy sends the policy file to the panel, and `_mta-sts` TXT with the
+ * policy's id. With the local CA no MTA-STS is published: senders enforcing it could not validate
+ * the certificate Postfix presents, and would refuse to deliver.
+ */
+function mailNameRecords(service: ServiceSpec, domain: ServiceSpec["domains"][number], server: ServerSpec, existing: readonly ZoneRecord[]): ZoneRecord[] {
+  const zone = domain.name;
+  const out: ZoneRecord[] = [];
+  const free = (name: string) => !existing.some((r) => r.name === name);
+  const txt = (name: string, text: string) => {
+    if (free(name)) out.push(record(name, DEFAULT_TTL, { type: "TXT", strings: splitTxt(text) }));
+  };
+  const pointAtBox = (label: string): boolean => {
+    const name = publishedMailName(service, domain, label, server);
+    if (name === undefined || !free(name)) return false;
+    out.push(record(name, DEFAULT_TTL, { type: "CNAME", target: server.hostname }));
+    return true;
+  };
+  pointAtBox(AUTOCONFIG_LABEL);
+  txt(`_smtp._tls.${zone}`, tlsRptRecordText(zone));
+  // The policy id only where the policy host leads to the box: an `_mta-sts` record naming a host
+  // that serves no policy would only make senders fail their fetch.
+  if (publishesMtaSts(server) && pointAtBox(MTA_STS_LABEL)) txt(`_mta-sts.${zone}`, mtaStsRecordText(mtaStsPolicyText(server)));
+  return out;
+}
+
+/**
  * The authoritative zones a service needs: one per domain of the service whose `authoritative` is
  * true (sorted by name), each with its SOA (without serial), NS, the records its web, mail and XMPP
  * sections need and the spec's own records.
@@ -271,8 +301,8 @@ function checkCnames(zone: string, records: readonly ZoneRecord[]): void {
  * Generated records: NS → the server's hostname; for every web hostname in the zone, A and AAAA
  * to the server's public addresses (none when the server has no such address); with mail, MX 10
  * → the server's hostname, SPF `v=spf1 mx -all`, DMARC at `_dmarc`, the DKIM key at
- * `<selector>._domainkey` when `extras.dkim` has one for the domain, and `autoconfig` CNAME → the
- * server's hostname (mail apps' autoconfig, unless the name already has records); with XMPP, the
+ * `<selector>._domainkey` when `extras.dkim` has one for the domain, and the names of
+ * {@link mailNameRecords} (autoconfig, TLS reporting, MTA-STS with ACME); with XMPP, the
  * `_xmpp-client._tcp` and `_xmpp-server._tcp` SRV records (every domain of a service is an XMPP
  * host); with ACME certificates, CAA `0 issue "letsencrypt.org"`. When the server's hostname is
  * inside the zone, its A and AAAA are added too, since NS and MX point at it and a resolver could
@@ -323,15 +353,7 @@ export function zonesFor(service: ServiceSpec, server: ServerSpec, extras: Zones
       records.push(record(zone, DEFAULT_TTL, { type: "CAA", flags: 0, tag: "issue", value: "letsencrypt.org" }));
     }
     for (const spec of domain.records) records.push(fromSpec(zone, spec));
-    if (service.mail !== undefined) {
-      // Mail apps look up `autoconfig.<domain>` (snitch-proxy sends it to the panel, which answers
-      // config-v1.1.xml). It names the box like the MX does; a name the spec or the web part
-      // already gives records keeps them, since a CNAME must be alone at its name.
-      const autoconfig = `autoconfig.${zone}`;
-      if (autoconfig.length <= MAX_NAME_LENGTH && zoneOf(autoconfig) === zone && autoconfig !== server.hostname && !records.some((r) => r.name === autoconfig)) {
-        records.push(record(autoconfig, DEFAULT_TTL, { type: "CNAME", target: server.hostname }));
-      }
-    }
+    if (service.mail !== undefined) records.push(...mailNameRecords(service, domain, server, records));
     const normalised = normalise(records);
     checkCnames(zone, normalised);
     const soa: ZoneSoa = { mname: server.hostname, rname: `hostmaster.${zone}`, ...SOA_TIMERS, ttl: DEFAULT_TTL };

@@ -6,6 +6,7 @@ export * from "./errors.ts";
 export * from "./primitives.ts";
 export * from "./specs.ts";
 export * from "./domains.ts";
+export * from "./mail-names.ts";
 export * from "./domain-proof.ts";
 export * from "./runtime.ts";
 export * from "./runtime-paths.ts";

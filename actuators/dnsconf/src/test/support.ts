@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { execFile } from "node:child_process";
+import { createHash } from "node:crypto";
 import { openSync, closeSync } from "node:fs";
 import { join } from "node:path";
 import type { ActuatorContext } from "@coyote/actuator";
@@ -187,6 +188,14 @@ export function siteSpec(extraRecords: unknown[] = []): ServiceSpec {
 }
 
 /**
+ * The MTA-STS policy id a box whose MX is `mx` publishes, computed here from the policy text as
+ * RFC 8461 writes it (not with the code under test): the first 20 hex digits of its SHA-256.
+ */
+export function expectedPolicyId(mx: string): string {
+  return createHash("sha256").update(`version: STSv1\r\nmode: enforce\r\nmx: ${mx}\r\nmax_age: 604800\r\n`).digest("hex").slice(0, 20);
+}
+
+/**
  * Checks with kdig that a server serves exactly the site fixture's records, authoritatively.
  * @param serial the SOA serial expected.
  */
@@ -207,6 +216,9 @@ export async function assertServesSite(port: number, serial: number, tcp = false
     ["sip.example.org", "SRV", ["1 2 5060 sip.example.net."]],
     ["anything.dyn.example.org", "A", ["192.0.2.77"]],
     ["autoconfig.example.org", "CNAME", ["ns1.coyote-host.net."]],
+    ["mta-sts.example.org", "CNAME", ["ns1.coyote-host.net."]],
+    ["_mta-sts.example.org", "TXT", [`"v=STSv1; id=${expectedPolicyId("ns1.coyote-host.net")}"`]],
+    ["_smtp._tls.example.org", "TXT", ['"v=TLSRPTv1; rua=mailto:postmaster@example.org"']],
     ["example.org", "NS", ["ns1.coyote-host.net."]],
     ["example.org", "SOA", [`ns1.coyote-host.net. hostmaster.example.org. ${serial} 3600 900 1209600 300`]],
   ];
