@@ -128,13 +128,13 @@ export function createSnickersActuator(options: SnickersOptions): Actuator<Snick
     // XMPP has a certificate for each of its domains, which Prosody presents.
     appliesTo: (spec) => spec.web !== undefined || spec.mail !== undefined || spec.xmpp !== undefined,
 
-    async observe(target) {
+    async observe(target, context) {
       const all = await fragments.read();
       const entry = all.get(`${target.id}.json`);
       const own = entry?.fragment;
       const fragmentText = entry?.text;
       const owners = ownersOf(all);
-      const hosts = new Set([...(own?.hosts ?? []), ...(target.spec ? claimsOf(target.spec).map((claim) => claim.host) : [])]);
+      const hosts = new Set([...(own?.hosts ?? []), ...(target.spec ? claimsOf(target.spec, context.server).map((claim) => claim.host) : [])]);
       const { certs, ordering, asking } = await work.observe(hosts);
       const routesFile = await combined.read().catch(() => undefined);
       return { now: now(), fragmentText, previousHosts: own?.hosts ?? [], owners, certs, routesFile, ordering, asking };
@@ -144,7 +144,7 @@ export function createSnickersActuator(options: SnickersOptions): Actuator<Snick
       const steps: SnickersStep[] = [];
       const describe: string[] = [];
       const spec = target.spec;
-      const claims = spec ? claimsOf(spec) : [];
+      const claims = spec ? claimsOf(spec, server) : [];
       const wanted = claims.map((claim) => claim.host);
       // Another service's names, and the box's own hostname (its certificate is the one the mail
       // and XMPP servers present, kept by snickers itself: box-certificate.ts), are refused.

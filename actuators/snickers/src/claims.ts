@@ -6,7 +6,7 @@
 import { ActuatorError } from "@coyote/actuator";
 import type { ServerSpec, ServiceSpec } from "@coyote/spec";
 import { boxHostnames } from "./certificates.ts";
-import { hostClaimsOf, routesFor, type HostClaim, type RoutesFragment } from "./routes.ts";
+import { hostClaimsOf, routesFor, type HostClaim, type RoutesFragment, type RoutesServer } from "./routes.ts";
 
 /**
  * The XMPP domains of a service: every domain of a service with XMPP, as xmppconf serves each as
@@ -25,8 +25,8 @@ export interface Claim extends HostClaim {
 }
 
 /** Every name a service claims, each once: those its routes name first, then its XMPP domains. */
-export function claimsOf(spec: ServiceSpec): Claim[] {
-  const claims: Claim[] = hostClaimsOf(spec).map((claim) => ({ ...claim, routed: true }));
+export function claimsOf(spec: ServiceSpec, server: RoutesServer): Claim[] {
+  const claims: Claim[] = hostClaimsOf(spec, server).map((claim) => ({ ...claim, routed: true }));
   const seen = new Set(claims.map((claim) => claim.host));
   for (const domain of xmppDomainsOf(spec)) {
     if (seen.has(domain)) continue;

@@ -43,7 +43,7 @@ describe("autoconfig routes", () => {
     ]);
     const fragment = parseJson(RoutesFragment, fragmentTextOf(spec, "/srv/coyote", server()) ?? "", "fragment");
     assert.deepEqual(fragment.hosts, ["shop.example", "www.shop.example", "autoconfig.shop.example", "autoconfig.shop.test"], "each host once, so each gets one certificate");
-    assert.deepEqual(hostClaimsOf(spec).map((c) => c.host), fragment.hosts);
+    assert.deepEqual(hostClaimsOf(spec, server()).map((c) => c.host), fragment.hosts);
     // The combined file's own validation accepts them (every host and prefix once).
     validate(ProxyRoutes, { schemaVersion: 1, generatedAt: "2026-11-01T00:00:00Z", routes }, "routes");
   });

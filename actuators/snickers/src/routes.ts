@@ -3,7 +3,7 @@
 // settings from the server spec (its connection limit and where it listens): the proxy reads no spec.
 import { z } from "zod";
 import type { CoyoteLogger } from "@coyote/log";
-import { SchemaVersion, ServiceId, WebHostname, proxyListenFor, proxyRuntimePaths, staticRootFolder, type ProxyListen, type ProxyRuntimePaths, type ProxyRoutes, type ServerSpec, type ServiceSpec } from "@coyote/spec";
+import { AUTOCONFIG_LABEL, MTA_STS_LABEL, MTA_STS_POLICY_PATH, SchemaVersion, ServiceId, WebHostname, proxyListenFor, publishedMailName, publishesMtaSts, proxyRuntimePaths, staticRootFolder, type ProxyListen, type ProxyRuntimePaths, type ProxyRoutes, type ServerSpec, type ServiceSpec } from "@coyote/spec";
 
 /** One route of `proxy/routes.json`. */
 export type Route = ProxyRoutes["routes"][number];
@@ -30,6 +30,9 @@ export const AUTOCONFIG_PREFIX = "/mail/";
 /** The path prefix mail apps ask under a mail domain itself (`/.well-known/autoconfig/mail/config-v1.1.xml`). */
 export const WELL_KNOWN_AUTOCONFIG_PREFIX = "/.well-known/autoconfig/";
 
+/** The path prefix MTA-STS senders ask under `mta-sts.<domain>`: the policy file alone. */
+export const MTA_STS_PREFIX = MTA_STS_POLICY_PATH;
+
 /** A hostname a service's routes name, and why (for errors that name what is taken). */
 export interface HostClaim {
   readonly host: string;
@@ -37,64 +40,86 @@ export interface HostClaim {
   readonly what: string;
 }
 
-/** What a service routes of mail apps' autoconfig for one of its mail domains. */
-interface AutoconfigNames {
+/** The box's names a service's routes depend on. */
+export type RoutesServer = Pick<ServerSpec, "hostname" | "certificates">;
+
+/** One name mail software asks under a mail domain, routed to the panel. */
+interface MailName {
   readonly domain: string;
-  /** `autoconfig.<domain>`, when it is routed to the panel. */
-  readonly name: string | undefined;
+  /** `<label>.<domain>`. */
+  readonly name: string;
+  /** For people: `autoconfig name`, `MTA-STS policy host`. */
+  readonly what: string;
+  /** The path prefix the panel answers under it. */
+  readonly prefix: string;
   /** Whether a site on `*.<domain>` covers that name (the site then keeps its other paths). */
   readonly wildcard: boolean;
-  /** Whether the domain itself is a web hostname of the service (its well-known path is then routed). */
+}
+
+/** What a service routes of mail software's lookups for one of its mail domains. */
+interface MailDomainNames {
+  readonly domain: string;
+  readonly names: readonly MailName[];
+  /** Whether the domain itself is a web hostname of the service (its well-known autoconfig path is then routed). */
   readonly site: boolean;
 }
 
 /**
- * Mail apps' autoconfig names of a service with mail (every domain of its spec is a mail domain,
- * as Postfix hosts them). `autoconfig.<domain>` is routed when it leads to the box: the box serves
- * the domain's zone (dnsconf publishes the name) and the spec gives the name no records of its
- * own, or a site on `*.<domain>` is served here; not when the service names it as a web hostname,
- * whose site then answers it. The domain's well-known path is routed only on a domain the
+ * The names mail software asks under each mail domain of a service with mail (every domain of its
+ * spec is a mail domain, as Postfix hosts them): mail apps' `autoconfig.<domain>` and, with ACME
+ * certificates only, the MTA-STS policy host `mta-sts.<domain>` (with the local CA, senders
+ * enforcing the policy could not validate the box's certificate and would refuse mail). A name is
+ * routed when it leads to the box: dnsconf publishes it (`publishedMailName`, the same rule), or a
+ * site on `*.<domain>` is served here; not when the service names it as a web hostname, whose site
+ * then answers it. The domain's well-known autoconfig path is routed only on a domain the
  * service's site answers: a domain with mail alone does not lead to the box, and asking a
  * certificate for it would fail.
  */
-function autoconfigNamesOf(spec: ServiceSpec): AutoconfigNames[] {
+function mailNamesOf(spec: ServiceSpec, server: RoutesServer): MailDomainNames[] {
   if (spec.mail === undefined) return [];
   const web = new Set(spec.web?.hostnames ?? []);
+  const kinds = [
+    { label: AUTOCONFIG_LABEL, what: "autoconfig name", prefix: AUTOCONFIG_PREFIX },
+    ...(publishesMtaSts(server) ? [{ label: MTA_STS_LABEL, what: "MTA-STS policy host", prefix: MTA_STS_PREFIX }] : []),
+  ];
   return spec.domains.map((domain) => {
     const wildcard = web.has(`*.${domain.name}`);
-    const candidate = `autoconfig.${domain.name}`;
-    const published = domain.authoritative && !domain.records.some((record) => record.name === "autoconfig");
-    const name = (published || wildcard) && !web.has(candidate) && WebHostname.safeParse(candidate).success ? candidate : undefined;
-    return { domain: domain.name, name, wildcard, site: web.has(domain.name) };
+    const names = kinds.flatMap(({ label, what, prefix }): MailName[] => {
+      const candidate = `${label}.${domain.name}`;
+      const routed = publishedMailName(spec, domain, label, server) !== undefined || (wildcard && !web.has(candidate) && WebHostname.safeParse(candidate).success);
+      return routed ? [{ domain: domain.name, name: candidate, what, prefix, wildcard }] : [];
+    });
+    return { domain: domain.name, names, site: web.has(domain.name) };
   });
 }
 
 /**
- * The hostnames a service's routes name, each once: its web hostnames, then the autoconfig names
- * of its mail domains. Each gets a certificate, and no other service may route it.
+ * The hostnames a service's routes name, each once: its web hostnames, then the names mail
+ * software asks under its mail domains. Each gets a certificate, and no other service may route it.
  */
-export function hostClaimsOf(spec: ServiceSpec): HostClaim[] {
+export function hostClaimsOf(spec: ServiceSpec, server: RoutesServer): HostClaim[] {
   const claims = new Map<string, string>();
   for (const host of spec.web?.hostnames ?? []) claims.set(host, `web hostname ${host}`);
-  for (const { domain, name } of autoconfigNamesOf(spec)) {
-    if (name !== undefined) claims.set(name, `autoconfig name ${name} of mail domain ${domain}`);
+  for (const { names } of mailNamesOf(spec, server)) {
+    for (const { domain, name, what } of names) claims.set(name, `${what} ${name} of mail domain ${domain}`);
   }
   return [...claims].map(([host, what]) => ({ host, what }));
 }
 
 /** The hostnames of {@link hostClaimsOf}. */
-export function hostsOf(spec: ServiceSpec): string[] {
-  return hostClaimsOf(spec).map((claim) => claim.host);
+export function hostsOf(spec: ServiceSpec, server: RoutesServer): string[] {
+  return hostClaimsOf(spec, server).map((claim) => claim.host);
 }
 
 /**
- * The routes a service's spec asks for: every web hostname, path `/`, to its backend; and mail
- * apps' two autoconfig lookups to the panel (the server spec's `ports.panel` on loopback), which
- * answers `config-v1.1.xml`: `autoconfig.<domain>` under `/mail/`, and `<domain>` under
- * `/.well-known/autoconfig/` (see {@link autoconfigNamesOf} for which). The proxy takes the
- * longest matching prefix, so the service's site on the domain keeps every other path (and a
- * site on `*.<domain>` the rest of `autoconfig.<domain>`). A static backend's root is resolved
- * inside the service's own site folder (`<state>/sites/<id>`).
+ * The routes a service's spec asks for: every web hostname, path `/`, to its backend; and the
+ * lookups of mail software to the panel (the server spec's `ports.panel` on loopback): mail apps'
+ * autoconfig, `autoconfig.<domain>` under `/mail/` and `<domain>` under
+ * `/.well-known/autoconfig/`, answered with `config-v1.1.xml`; and, with ACME certificates,
+ * `mta-sts.<domain>` under `/.well-known/mta-sts.txt`, answered with the MTA-STS policy (see
+ * {@link mailNamesOf} for which). The proxy takes the longest matching prefix, so the service's
+ * site on the domain keeps every other path (and a site on `*.<domain>` the rest of those names).
+ * A static backend's root is resolved inside the service's own site folder (`<state>/sites/<id>`).
  */
 export function routesFor(spec: ServiceSpec, stateDir: string, server: ServerSpec): Route[] {
   const routes: Route[] = [];
@@ -110,9 +135,9 @@ export function routesFor(spec: ServiceSpec, stateDir: string, server: ServerSpe
     for (const host of web.hostnames) routes.push({ host, pathPrefix: "/", serviceId: spec.id, upstream, ...hsts });
   }
   const panel: Route["upstream"] = { kind: "address", address: `127.0.0.1:${server.ports.panel}` };
-  for (const { domain, name, wildcard, site } of autoconfigNamesOf(spec)) {
-    if (name !== undefined) {
-      routes.push({ host: name, pathPrefix: AUTOCONFIG_PREFIX, serviceId: spec.id, upstream: panel, ...(wildcard ? hsts : {}) });
+  for (const { domain, names, site } of mailNamesOf(spec, server)) {
+    for (const { name, prefix, wildcard } of names) {
+      routes.push({ host: name, pathPrefix: prefix, serviceId: spec.id, upstream: panel, ...(wildcard ? hsts : {}) });
       // The proxy looks a wildcard up only for a host with no routes of its own.
       if (wildcard && upstream !== undefined) routes.push({ host: name, pathPrefix: "/", serviceId: spec.id, upstream, ...hsts });
     }
