@@ -3,7 +3,7 @@
 // like every routed name.
 import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
-import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -11,13 +11,18 @@ import { ActuatorError, commitActuator, converge, type ActuatorContext, type Tar
 import { createLogger, type CoyoteLogger } from "@coyote/log";
 import { ProxyRoutes, ServerSpec, ServiceSpec, StateStore, parseJson, validate } from "@coyote/spec";
 import { createSnickersActuator } from "./actuator.ts";
-import { AUTOCONFIG_PREFIX, RoutesFragment, WELL_KNOWN_AUTOCONFIG_PREFIX, fragmentTextOf, hostClaimsOf, routesFor } from "./routes.ts";
+import { AUTOCONFIG_PREFIX, MTA_STS_PREFIX, RoutesFragment, WELL_KNOWN_AUTOCONFIG_PREFIX, fragmentTextOf, hostClaimsOf, routesFor } from "./routes.ts";
 
 const AUTHOR = { name: "Test", email: "test@example.org" };
 const PANEL = 3917;
 
 function server(): ServerSpec {
   return validate(ServerSpec, { schemaVersion: 1, kind: "Server", name: "box", hostname: "box.test", ports: { panel: PANEL } }, "server");
+}
+
+/** The box with ACME certificates: the only mode in which MTA-STS is published. */
+function acmeServer(): ServerSpec {
+  return validate(ServerSpec, { ...server(), certificates: { mode: "acme", directoryUrl: "https://acme.example/directory", email: "ops@box.test" } }, "server");
 }
 
 function service(id: string, fields: Record<string, unknown>): ServiceSpec {
@@ -72,6 +77,82 @@ describe("autoconfig routes", () => {
       [`autoconfig.strict.example${AUTOCONFIG_PREFIX}`, false],
       [`strict.example${WELL_KNOWN_AUTOCONFIG_PREFIX}`, true],
     ]);
+  });
+});
+
+describe("MTA-STS policy routes", () => {
+  const routesOf = (spec: ServiceSpec, box: ServerSpec) => routesFor(spec, "/srv/coyote", box).map((r) => [`${r.host}${r.pathPrefix}`, r.upstream.kind === "address" ? r.upstream.address : r.upstream.kind, r.hsts === true]);
+
+  it("routes mta-sts.<domain> to the panel for its policy file alone, beside autoconfig, with ACME certificates", () => {
+    assert.equal(MTA_STS_PREFIX, "/.well-known/mta-sts.txt");
+    const spec = service("shop", { domains: [{ name: "shop.example" }, { name: "shop.test" }], mail: {}, web: { hostnames: ["shop.example"], backend: site, hsts: true } });
+    assert.deepEqual(routesOf(spec, acmeServer()), [
+      ["shop.example/", "static", true],
+      [`autoconfig.shop.example${AUTOCONFIG_PREFIX}`, `127.0.0.1:${PANEL}`, false],
+      ["mta-sts.shop.example/.well-known/mta-sts.txt", `127.0.0.1:${PANEL}`, false],
+      [`shop.example${WELL_KNOWN_AUTOCONFIG_PREFIX}`, `127.0.0.1:${PANEL}`, true],
+      [`autoconfig.shop.test${AUTOCONFIG_PREFIX}`, `127.0.0.1:${PANEL}`, false],
+      ["mta-sts.shop.test/.well-known/mta-sts.txt", `127.0.0.1:${PANEL}`, false],
+    ]);
+    assert.deepEqual(hostClaimsOf(spec, acmeServer()).map((c) => c.what), [
+      "web hostname shop.example",
+      "autoconfig name autoconfig.shop.example of mail domain shop.example",
+      "MTA-STS policy host mta-sts.shop.example of mail domain shop.example",
+      "autoconfig name autoconfig.shop.test of mail domain shop.test",
+      "MTA-STS policy host mta-sts.shop.test of mail domain shop.test",
+    ]);
+    const fragment = parseJson(RoutesFragment, fragmentTextOf(spec, "/srv/coyote", acmeServer()) ?? "", "fragment");
+    assert.deepEqual(hostClaimsOf(spec, acmeServer()).map((c) => c.host), fragment.hosts, "each routed name gets its certificate");
+  });
+
+  it("routes no policy host with the local CA, nor one the spec, the site or another zone answers", () => {
+    const names = (spec: ServiceSpec, box = acmeServer()) => routesFor(spec, "/srv/coyote", box).map((r) => `${r.host}${r.pathPrefix}`).filter((h) => h.startsWith("mta-sts."));
+    const mail = service("m", { domains: [{ name: "m.example" }], mail: {} });
+    assert.deepEqual(names(mail), ["mta-sts.m.example/.well-known/mta-sts.txt"]);
+    assert.deepEqual(names(mail, server()), [], "the local CA: senders enforcing the policy would refuse the box's certificate");
+    assert.deepEqual(hostClaimsOf(mail, server()).map((c) => c.host), ["autoconfig.m.example"], "and no claim on it");
+    assert.deepEqual(names(service("w", { domains: [{ name: "w.example" }], web: { hostnames: ["w.example"], backend: site } })), [], "no mail");
+    assert.deepEqual(names(service("r", { domains: [{ name: "r.example", records: [{ type: "CNAME", name: "mta-sts", target: "policy.provider.example" }] }], mail: {} })), [], "the spec points the name elsewhere");
+    assert.deepEqual(names(service("o", { domains: [{ name: "o.example" }], mail: {}, web: { hostnames: ["mta-sts.o.example"], backend: site } })), ["mta-sts.o.example/"], "the site answers its own web hostname");
+    assert.deepEqual(names(service("z", { domains: [{ name: "z.example" }, { name: "mta-sts.z.example" }], mail: {} })), ["mta-sts.mta-sts.z.example/.well-known/mta-sts.txt"], "a domain of its own is a mail domain, not a policy host");
+    assert.deepEqual(names(service("n", { domains: [{ name: "n.example", authoritative: false }], mail: {} })), [], "a zone the box does not serve");
+    const wild = service("wild", { domains: [{ name: "wild.example", authoritative: false }], mail: {}, web: { hostnames: ["*.wild.example"], backend: site, hsts: true } });
+    assert.deepEqual(routesOf(wild, acmeServer()).filter(([host]) => String(host).startsWith("mta-sts.")), [
+      ["mta-sts.wild.example/.well-known/mta-sts.txt", `127.0.0.1:${PANEL}`, true],
+      ["mta-sts.wild.example/", "static", true],
+    ], "a wildcard site keeps the rest of the name");
+  });
+
+  it("refuses a policy host another service claims, by the same check as every routed name", async () => {
+    const stateDir = await mkdtemp(join(tmpdir(), "snickers-mta-sts-"));
+    const logger = createLogger({ component: "minion", file: join(stateDir, "logs", "minion.log") });
+    try {
+      const store = await StateStore.open(stateDir, { author: AUTHOR });
+      const box = acmeServer();
+      const context: ActuatorContext = { stateDir, store, logger, signal: new AbortController().signal, server: box };
+      // The owner's fragment, as its apply writes it.
+      const owner = service("post", { domains: [{ name: "post.example" }], mail: {} });
+      await mkdir(join(stateDir, "proxy", "routes.d"), { recursive: true });
+      await writeFile(join(stateDir, "proxy", "routes.d", "post.json"), fragmentTextOf(owner, stateDir, box) ?? "");
+      const taken = async (spec: ServiceSpec, message: RegExp) => {
+        const snickers = createSnickersActuator({ stateDir });
+        const target = { id: spec.id, spec };
+        const observed = await snickers.observe(target, context);
+        assert.throws(() => snickers.plan(target, observed, box), (error: unknown) => {
+          assert.ok(error instanceof ActuatorError);
+          assert.equal(error.reason, "HostnameTaken");
+          assert.equal(error.terminal, true);
+          assert.match(error.message, message);
+          return true;
+        });
+      };
+      // Its autoconfig name pointed elsewhere, so that the policy host is the one name in dispute.
+      await taken(service("twin", { domains: [{ name: "post.example", records: [{ type: "CNAME", name: "autoconfig", target: "ac.provider.example" }] }], mail: {} }), /^MTA-STS policy host mta-sts\.post\.example of mail domain post\.example is already served by service post$/);
+      await taken(service("thief", { domains: [{ name: "mta-sts.post.example" }], web: { hostnames: ["mta-sts.post.example"], backend: site } }), /^web hostname mta-sts\.post\.example is already served by service post$/);
+    } finally {
+      await logger.close();
+      await rm(stateDir, { recursive: true, force: true });
+    }
   });
 });
 
