@@ -85,7 +85,8 @@ describe("snickers with an XMPP service (local CA)", () => {
     assert.ok(first.changed);
     assert.deepEqual(first.plan.describe, ["claim XMPP domain chat.test (a certificate, no route)", "issue a certificate for chat.test (no certificate yet)"]);
     const leaf = await state.leaf("chat.test");
-    assert.ok(leaf?.checkHost("chat.test"), `for the domain: ${String(leaf?.subjectAltName)}`);
+    assert.ok(leaf, "a certificate for the domain");
+    assert.ok(leaf.checkHost("chat.test"), `for the domain: ${String(leaf.subjectAltName)}`);
     const ca = await LocalCa.open(join(state.dir, "proxy", "ca"), "box.test");
     assert.ok(leaf.verify(new X509Certificate(ca.certificatePem).publicKey), "signed by the box's local CA");
     assert.match(await readFile(state.pemFile("chat.test"), "utf8"), /^-----BEGIN PRIVATE KEY-----[\s\S]+-----BEGIN CERTIFICATE-----/, "key and chain in one PEM, as xmppconf copies it for Prosody");
@@ -165,7 +166,8 @@ describe("snickers with an XMPP service (ACME)", () => {
       assert.equal(meta.serviceId, "chat");
       assert.equal(meta.certificate?.directoryUrl, pebble.directoryUrl);
       const leaf = await state.leaf("chat.test");
-      assert.ok(leaf?.checkHost("chat.test"), "for the domain");
+      assert.ok(leaf, "a certificate for the domain");
+      assert.ok(leaf.checkHost("chat.test"), "for the domain");
       assert.match(leaf.issuer, /Pebble/i, "issued by Pebble, not the local CA");
       assert.ok(challenges.hosts.some((host) => host.startsWith("chat.test")), `Pebble asked for the challenge of chat.test: ${challenges.hosts.join(", ")}`);
       assert.ok(!(await state.combined()).routes.some((route) => route.host === "chat.test"), "no route in routes.json");
