@@ -111,9 +111,23 @@ describe("renderMaps", () => {
     const entries = (text: string) => text.split("\n").filter((line) => line !== "" && !line.startsWith("#"));
     assert.deepEqual(entries(maps.virtualDomains), ["a.test OK", "b.test OK"]);
     assert.deepEqual(entries(maps.virtualMailboxes), ["alice@a.test a.test/alice/", "bob@a.test a.test/bob/", "carol@b.test b.test/carol/"]);
-    assert.deepEqual(entries(maps.virtualAliases), ["@b.test carol@b.test", "carol@b.test carol@b.test", "info@a.test alice@a.test,bob@a.test"]);
+    assert.deepEqual(entries(maps.virtualAliases), ["@b.test carol@b.test", "abuse@a.test alice@a.test", "carol@b.test carol@b.test", "info@a.test alice@a.test,bob@a.test", "postmaster@a.test alice@a.test"]);
     assert.deepEqual(maps.owners, { "a.test": "alpha", "b.test": "beta" });
     assert.deepEqual(maps.conflicts, []);
+  });
+
+  it("answers postmaster@ and abuse@ of every domain with the service's first mailbox there, unless the spec names them or a catch-all takes them", () => {
+    const entries = (f: ReturnType<typeof fragment>[]) => renderMaps(f, USERS).virtualAliases.split("\n").filter((line) => /^(postmaster|abuse)@/.test(line));
+    const two = fragment("two", ["one.test", "two.test"], {
+      mailboxes: [{ address: "zed@two.test", passwordHash: "{SHA512-CRYPT}$6$x$y" }, { address: "amy@one.test", passwordHash: "{SHA512-CRYPT}$6$x$y" }],
+      aliases: [{ address: "postmaster@two.test", to: ["zed@two.test"] }],
+    });
+    // one.test's own mailbox takes its roles; two.test names its postmaster (kept, not doubled).
+    assert.deepEqual(entries([two]), ["abuse@one.test amy@one.test", "abuse@two.test zed@two.test", "postmaster@one.test amy@one.test", "postmaster@two.test zed@two.test"]);
+    const bare = fragment("bare", ["bare.test", "other.test"], { mailboxes: [{ address: "ann@bare.test", passwordHash: "{SHA512-CRYPT}$6$x$y" }] });
+    assert.deepEqual(entries([bare]), ["abuse@bare.test ann@bare.test", "abuse@other.test ann@bare.test", "postmaster@bare.test ann@bare.test", "postmaster@other.test ann@bare.test"], "a domain without a mailbox of its own: the service's first");
+    assert.deepEqual(entries([b]), [], "a catch-all takes them");
+    assert.deepEqual(entries([fragment("none", ["none.test"], {})]), [], "no mailbox: no one to send them to");
   });
 
   it("writes Dovecot's passwd-file with home, Maildir and quota per mailbox", () => {

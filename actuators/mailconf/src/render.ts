@@ -235,6 +235,28 @@ function fileOf(lines: string[], comment: string): string {
   return `${HEADER}\n# ${comment}\n${lines.sort().map((line) => `${line}\n`).join("")}`;
 }
 
+/** The role addresses every mail domain must answer (RFC 5321 postmaster, RFC 2142 abuse). */
+export const ROLE_LOCAL_PARTS = ["postmaster", "abuse"] as const;
+
+/**
+ * Aliases for the role addresses a domain of the fragment does not define itself (neither a
+ * mailbox nor an alias), to the service's first mailbox on that domain (else its first mailbox):
+ * mail to postmaster@ (where the box's DMARC record sends reports) and abuse@ must not bounce. A
+ * domain with a catch-all needs none; a service without mailboxes has no one to send them to.
+ */
+function roleAliases(fragment: MailFragment, owners: Readonly<Record<string, string>>, ownBoxes: ReadonlySet<string>): string[] {
+  if (fragment.catchAll !== undefined) return [];
+  const named = new Set([...ownBoxes, ...fragment.aliases.map((a) => a.address)].map((a) => a.toLowerCase()));
+  const boxes = [...ownBoxes].sort();
+  const lines: string[] = [];
+  for (const domain of fragment.domains) {
+    const target = boxes.find((box) => domainOf(box) === domain) ?? boxes[0];
+    if (owners[domain] !== fragment.id || target === undefined) continue;
+    for (const local of ROLE_LOCAL_PARTS) if (!named.has(`${local}@${domain}`)) lines.push(`${local}@${domain} ${target}`);
+  }
+  return lines;
+}
+
 /**
  * Validates a fragment again right before its values become lines of the maps and the users
  * file: each value must stay one field of one line (no colon, whitespace, NUL or line break in a
@@ -305,6 +327,7 @@ export function renderMaps(fragments: readonly MailFragment[], options: UsersFil
       const logins = alias.to.map((to) => to.toLowerCase()).filter((to) => ownBoxes.has(to));
       if (logins.length > 0) senders.push(`${alias.address} ${[...new Set(logins)].sort().join(",")}`);
     }
+    aliases.push(...roleAliases(fragment, owners, ownBoxes));
   }
   return {
     virtualDomains: fileOf(domains, "virtual_mailbox_domains (texthash): one hosted domain per line."),
