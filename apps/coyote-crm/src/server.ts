@@ -7,8 +7,7 @@ import type { CoyoteLogger } from "@coyote/log";
 import { specPath, type StateStore } from "@coyote/spec";
 import { cookieHeader, parseCookies } from "./lib/cookies.ts";
 import { crmEnv, exportCrmEnv } from "./lib/env.ts";
-import { autoconfigAsk } from "./lib/autoconfig.ts";
-import { answerAutoconfig, MailDomains } from "./lib/autoconfig-answer.ts";
+import { answerMailLookup, MailDomains, mailLookupOf } from "./lib/mail-lookups.ts";
 import { clientAddress, forwardingSecret, HSTS, originsFor, ownHosts, proxiedOverHttps, type OwnHosts } from "./lib/forwarding.ts";
 import { CrmError } from "./lib/errors.ts";
 import { decide, isAsset } from "./lib/gate.ts";
@@ -151,10 +150,11 @@ export async function startCrm(options: CrmServerOptions): Promise<RunningCrm> {
       // Only the box's own names: a foreign Host is a rebinding page or a misrouted request.
       const hostHeader = (req.headers.host ?? "").toLowerCase();
       const ownOrigins = originsFor(hostHeader, own);
-      // Mail apps' autoconfig is asked of each mail domain's own name (snitch-proxy routes it here).
-      const ask = autoconfigAsk(hostHeader, req.url ?? "/");
-      if (ask.kind !== "not-autoconfig") {
-        await answerAutoconfig(req.method ?? "GET", ask, res, mailDomains, current);
+      // Mail apps' autoconfig and senders' MTA-STS policy are asked of each mail domain's own
+      // names (snitch-proxy routes their exact paths here).
+      const lookup = mailLookupOf(hostHeader, req.url ?? "/");
+      if (lookup !== undefined) {
+        await answerMailLookup(req.method ?? "GET", lookup, res, mailDomains, current);
         return;
       }
       if (ownOrigins === undefined) {

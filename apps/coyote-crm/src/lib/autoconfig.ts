@@ -21,7 +21,7 @@ const MAX_TARGET = 2048;
 export type AutoconfigAsk = { readonly kind: "not-autoconfig" } | { readonly kind: "domain"; readonly domain: string } | { readonly kind: "bad"; readonly why: string };
 
 /** A Host header's name: lowercase, without the port and a trailing dot; undefined when it is no domain name. */
-function hostName(host: string): string | undefined {
+export function hostName(host: string): string | undefined {
   const name = host.toLowerCase().replace(/:\d{1,5}$/, "").replace(/\.$/, "");
   return DomainName.safeParse(name).success ? name : undefined;
 }
