@@ -34,6 +34,9 @@ function whenAborted(signal: AbortSignal): Promise<never> {
   });
 }
 
+/** The ACME challenges snickers answers: HTTP-01 through the proxy, DNS-01 through the built-in DNS server. */
+export type ChallengeType = "http-01" | "dns-01";
+
 /** Where DNS-01 challenges are published (the built-in DNS server, through dnsconf). */
 export interface DnsChallenges {
   /** Serves `value` as a TXT record at `_acme-challenge.<domain>`. */
@@ -197,16 +200,19 @@ export class AcmeIssuer {
 
   /**
    * Obtains a certificate for one hostname: over HTTP-01, or over DNS-01 through `dns` for a
-   * wildcard (`*.example.org`), which HTTP-01 cannot prove.
+   * wildcard (`*.example.org`), which HTTP-01 cannot prove, or when asked (a name that leads to
+   * no web server of the box, in a zone the box serves).
    * Every request to the CA has its own deadline, and the whole order ends when `signal` aborts.
+   * @param challenge the challenge to answer; DNS-01 for a wildcard whatever is asked.
    * @throws SnickersError `SNICKERS_ERR_ORDER_FAILED`, naming the hostname and the CA's problem
    *   document, when the order fails; its cause is the failure itself.
    */
-  async issue(hostname: string, dns?: DnsChallenges, signal: AbortSignal = new AbortController().signal): Promise<IssuedCertificate> {
+  async issue(hostname: string, dns?: DnsChallenges, signal: AbortSignal = new AbortController().signal, challenge: ChallengeType = "http-01"): Promise<IssuedCertificate> {
     try {
       const scope: CallScope = { signal, callTimeoutMs: this.#callTimeoutMs };
+      const type = hostname.startsWith("*.") ? "dns-01" : challenge;
       // The race ends the order at its deadline even in a step that is not a request to the CA.
-      return await Promise.race([callScope.run(scope, () => this.#issue(hostname, dns, signal)), whenAborted(signal)]);
+      return await Promise.race([callScope.run(scope, () => this.#issue(hostname, dns, signal, type)), whenAborted(signal)]);
     } catch (error) {
       throw new SnickersError("SNICKERS_ERR_ORDER_FAILED", `ordering a certificate for ${hostname} from ${this.#settings.directoryUrl}: ${this.#describe(error, signal)}`, { cause: error });
     }
@@ -221,7 +227,7 @@ export class AcmeIssuer {
     return describe(error);
   }
 
-  async #issue(hostname: string, dns: DnsChallenges | undefined, signal: AbortSignal): Promise<IssuedCertificate> {
+  async #issue(hostname: string, dns: DnsChallenges | undefined, signal: AbortSignal, type: ChallengeType): Promise<IssuedCertificate> {
     const directory = await this.#readDirectory(signal);
     const client = await this.#account();
     const profile = this.#settings.profile;
@@ -234,15 +240,14 @@ export class AcmeIssuer {
     await mkdir(challengesDir, { recursive: true });
     const cleanups: (() => Promise<void>)[] = [];
     const wildcard = hostname.startsWith("*.");
-    if (wildcard && dns === undefined) throw new SnickersError("SNICKERS_ERR_INVALID_INPUT", "a wildcard certificate needs a DNS-01 challenge, and no DNS server was given to publish it");
+    if (type === "dns-01" && dns === undefined) throw new SnickersError("SNICKERS_ERR_INVALID_INPUT", `${wildcard ? "a wildcard certificate needs" : "this order asks for"} a DNS-01 challenge, and no DNS server was given to publish it`);
     try {
       for (const authz of await client.getAuthorizations(order)) {
         if (authz.status === "valid") continue;
-        const type = wildcard ? "dns-01" : "http-01";
         const challenge = authz.challenges.find((c) => c.type === type);
         if (!challenge) throw new SnickersError("SNICKERS_ERR_CA_ANSWER_INVALID", `the CA offers no ${type} challenge`);
         const keyAuthorization = await client.getChallengeKeyAuthorization(challenge);
-        if (wildcard && dns) {
+        if (type === "dns-01" && dns) {
           // For dns-01, acme-client gives the TXT value itself (the key authorization's digest).
           const domain = authz.identifier.value;
           await dns.publish(domain, keyAuthorization);

@@ -8,7 +8,7 @@ import { ProxyRoutes, parseJson, validate, writeFileAtomic } from "@coyote/spec"
 import { CRL_CHECK_INTERVAL_MS, CaKeeper } from "./ca-keeper.ts";
 import { BoxCertificate } from "./box-certificate.ts";
 import { CertificateWork, boxHostnames, planCertificates, type CertificateStep, type ObservedCertificate } from "./certificates.ts";
-import { checkClaims, claimsFragmentText, claimsOf, describeClaims } from "./claims.ts";
+import { checkClaims, claimsFragmentText, claimsOf, describeClaims, dnsChallengeNames } from "./claims.ts";
 import { RoutesFragment, carriesSettings, combineRoutes, hostOwners, proxySettingsFor, snickersPaths } from "./routes.ts";
 
 export { BOX_OWNER, CertificateMeta, backoffMs, renewalTime } from "./certificate-meta.ts";
@@ -165,7 +165,8 @@ export function createSnickersActuator(options: SnickersOptions): Actuator<Snick
         throw new ActuatorError("WildcardNeedsBuiltinDns", `the wildcard ${wildcard} needs an ACME DNS-01 challenge, which Coyote publishes through its built-in DNS server; this server uses ${server.dns.backend}`, { terminal: true });
       }
       const certificates = planCertificates(target.id, wanted.filter((host) => !box.includes(host)), observed, server);
-      steps.push(...certificates.steps);
+      const overDns = spec ? dnsChallengeNames(spec, claims, server) : new Set<string>();
+      steps.push(...certificates.steps.map((step) => (step.kind === "issue" && overDns.has(step.host) ? { ...step, challenge: "dns-01" as const } : step)));
       describe.push(...certificates.describe);
       // The proxy's settings (connection limit, ports, bind address) ride in the combined file,
       // rewritten by the commit when they lag behind the server spec.

@@ -6,7 +6,7 @@ import { access, mkdir, readFile, rm } from "node:fs/promises";
 import { requeueAfter, type ActuatorContext, type Requeue } from "@coyote/actuator";
 import { certificateFileName, chmodExact, parseJson, validate, writeFileAtomic, type ServerSpec } from "@coyote/spec";
 import { publishAcmeChallenge, waitForTxt, withdrawAcmeChallenge } from "@coyote/actuator-dnsconf";
-import { AcmeIssuer } from "./acme.ts";
+import { AcmeIssuer, type ChallengeType } from "./acme.ts";
 import type { CaKeeper } from "./ca-keeper.ts";
 import { BOX_OWNER, CertificateMeta, backoffMs, metaFile, pemFile, renewalTime } from "./certificate-meta.ts";
 import type { IssuedCertificate } from "./local-ca.ts";
@@ -22,7 +22,7 @@ export interface ObservedCertificate {
 
 /** The certificate steps of snickers' plan. */
 export type CertificateStep =
-  | { readonly kind: "issue"; readonly host: string; readonly why: string }
+  | { readonly kind: "issue"; readonly host: string; readonly why: string; readonly challenge?: ChallengeType }
   | { readonly kind: "wait"; readonly host: string; readonly until: string; readonly lastError: string }
   | { readonly kind: "await-order"; readonly host: string }
   | { readonly kind: "ask-renewal"; readonly host: string }
@@ -117,8 +117,8 @@ export interface CertificateWorkOptions {
 export class CertificateWork {
   readonly #options: CertificateWorkOptions;
   readonly #issuers = new Map<string, AcmeIssuer>();
-  /** Hostnames to order over ACME at the next commit, with the service that asked. */
-  readonly #pending = new Map<string, string>();
+  /** Hostnames to order over ACME at the next commit, with the service that asked and the challenge. */
+  readonly #pending = new Map<string, { readonly serviceId: string; readonly challenge: ChallengeType }>();
   #runner: OrderRunner | undefined;
 
   constructor(options: CertificateWorkOptions) {
@@ -139,9 +139,9 @@ export class CertificateWork {
     this.#orders().start(key, work);
   }
 
-  /** Queues an ACME order for the next commit. */
-  queue(host: string, serviceId: string): void {
-    this.#pending.set(host, serviceId);
+  /** Queues an ACME order for the next commit (over HTTP-01 unless told; a wildcard's over DNS-01). */
+  queue(host: string, serviceId: string, challenge: ChallengeType = "http-01"): void {
+    this.#pending.set(host, { serviceId, challenge });
   }
 
   /** Aborts the orders under way. */
@@ -194,7 +194,7 @@ export class CertificateWork {
       case "issue":
         if (server.certificates.mode === "acme") {
           // Ordered by the next commit (a service's: after dnsconf's has made its names resolvable).
-          this.queue(step.host, owner);
+          this.queue(step.host, owner, step.challenge);
           return { ordering: step.host };
         }
         await this.issueLocal(step.host, owner, context, step.why);
@@ -262,7 +262,7 @@ export class CertificateWork {
    * Orders one certificate (in the background). A failure, a stalled CA included, is recorded with
    * its backoff in the host's meta file, where the service's next plan finds it.
    */
-  async #orderOne(issuer: AcmeIssuer, host: string, serviceId: string, context: ActuatorContext, signal: AbortSignal): Promise<void> {
+  async #orderOne(issuer: AcmeIssuer, host: string, serviceId: string, challenge: ChallengeType, context: ActuatorContext, signal: AbortSignal): Promise<void> {
     const { stateDir, paths, now } = this.#options;
     const directoryUrl = issuer.directoryUrl;
     try {
@@ -272,7 +272,7 @@ export class CertificateWork {
         withdraw: (domain: string, value: string) => withdrawAcmeChallenge(stateDir, domain, value),
         wait: (domain: string, value: string) => waitForTxt(listen, `_acme-challenge.${domain}`, value),
       };
-      await this.write(host, serviceId, await issuer.issue(host, dns, AbortSignal.any([signal, context.signal])), "acme", directoryUrl, context);
+      await this.write(host, serviceId, await issuer.issue(host, dns, AbortSignal.any([signal, context.signal]), challenge), "acme", directoryUrl, context);
       context.logger.event("CERT_ISSUED", { host, serviceId, issuer: "acme", directoryUrl });
     } catch (error) {
       const meta = (await this.readMeta(host)) ?? { schemaVersion: 1 as const, host, serviceId, attempts: { failures: 0 } };
@@ -297,10 +297,10 @@ export class CertificateWork {
       return;
     }
     const issuer = await this.issuerFor(context.server, context);
-    for (const [host, serviceId] of [...this.#pending]) {
+    for (const [host, { serviceId, challenge }] of [...this.#pending]) {
       if (only !== undefined && !only.includes(host)) continue;
       this.#pending.delete(host);
-      this.start(host, (signal) => this.#orderOne(issuer, host, serviceId, context, signal));
+      this.start(host, (signal) => this.#orderOne(issuer, host, serviceId, challenge, context, signal));
     }
   }
 }

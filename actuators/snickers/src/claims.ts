@@ -47,6 +47,18 @@ export function describeClaims(claims: readonly Claim[]): string {
 }
 
 /**
+ * The claimed names whose ACME order answers DNS-01 rather than HTTP-01: a name no route leads to
+ * (an XMPP domain alone, whose zone carries no address for it), in a zone of the service the box's
+ * built-in DNS server serves (an authoritative domain). Elsewhere HTTP-01 it is, which succeeds
+ * once the name's own records lead to the box.
+ */
+export function dnsChallengeNames(spec: ServiceSpec, claims: readonly Claim[], server: ServerSpec): Set<string> {
+  if (server.dns.backend !== "builtin") return new Set();
+  const authoritative = new Set(spec.domains.filter((domain) => domain.authoritative).map((domain) => domain.name));
+  return new Set(claims.filter((claim) => !claim.routed && authoritative.has(claim.host)).map((claim) => claim.host));
+}
+
+/**
  * Refuses a spec that claims a name another service claims (`HostnameTaken`), or whose web
  * hostname or XMPP domain is the box's own hostname (`HostnameReserved`: its certificate is the
  * one the mail and XMPP servers present, kept by snickers itself, box-certificate.ts). Both are

@@ -10,7 +10,8 @@ import { after, before, describe, it } from "node:test";
 import { ActuatorError, commitActuator, converge, type ActuatorContext, type Target } from "@coyote/actuator";
 import { createLogger, type CoyoteLogger } from "@coyote/log";
 import { ProxyRoutes, ServerSpec, ServiceSpec, StateStore, certificateFileName, parseJson, validate } from "@coyote/spec";
-import { freePort, waitFor } from "@coyote/testing";
+import { createDnsActuator } from "@coyote/actuator-dnsconf";
+import { freePort, freeUdpTcpPort, waitFor } from "@coyote/testing";
 import { CertificateMeta, createSnickersActuator } from "./actuator.ts";
 import { LocalCa } from "./local-ca.ts";
 import { RoutesFragment } from "./routes.ts";
@@ -30,8 +31,8 @@ function service(id: string, fields: Record<string, unknown>): ServiceSpec {
   return validate(ServiceSpec, { schemaVersion: 1, kind: "Service", id, ...fields }, id);
 }
 
-/** A service with XMPP alone, a user on `domain`. */
-const chatOnly = (id: string, domain: string) => service(id, { domains: [{ name: domain }], xmpp: { users: [{ username: "anna", domain, passwordHash: PASSWORD }], groupChat: true } });
+/** A service with XMPP alone, a user on `domain` (a zone the box serves unless told). */
+const chatOnly = (id: string, domain: string, authoritative = true) => service(id, { domains: [{ name: domain, authoritative }], xmpp: { users: [{ username: "anna", domain, passwordHash: PASSWORD }], groupChat: true } });
 
 /** A state folder with its logger and store, and readers of what snickers writes in it. */
 async function stateFolder(prefix: string) {
@@ -144,7 +145,7 @@ describe("snickers with an XMPP service (local CA)", () => {
 });
 
 describe("snickers with an XMPP service (ACME)", () => {
-  it("orders the domain's certificate from Pebble over HTTP-01, answered by the proxy though no route names it", { timeout: 60_000 }, async () => {
+  it("orders the certificate of a domain whose zone is elsewhere from Pebble over HTTP-01, answered by the proxy though no route names it", { timeout: 60_000 }, async () => {
     const state = await stateFolder("snickers-xmpp-acme-");
     const dns = await startFakeDns(join(state.dir, "dns"));
     const httpPort = await freePort();
@@ -155,7 +156,8 @@ describe("snickers with an XMPP service (ACME)", () => {
     // Started, as the minion does: its stop ends the orders under way.
     const handle = await snickers.start?.(state.context(spec));
     try {
-      const target: Target = { id: "chat", spec: chatOnly("chat", "chat.test") };
+      // Its own records lead to the box (the fake DNS answers every name with 127.0.0.1).
+      const target: Target = { id: "chat", spec: chatOnly("chat", "chat.test", false) };
       const applied = await converge(snickers, target, state.context(spec));
       assert.equal(applied.requeue?.reason, "CertificatePending");
       await commitActuator(snickers, state.context(spec));
@@ -176,6 +178,44 @@ describe("snickers with an XMPP service (ACME)", () => {
       await pebble.stop();
       await challenges.close();
       await dns.stop();
+      await state.close();
+    }
+  });
+  it("orders the certificate of a domain whose zone the box serves over DNS-01, through the built-in DNS server, since no address leads to the box", { timeout: 60_000 }, async () => {
+    const state = await stateFolder("snickers-xmpp-dns01-");
+    const dnsPort = await freeUdpTcpPort();
+    const httpPort = await freePort();
+    const challenges = await serveChallenges(join(state.dir, "proxy", "challenges"), httpPort);
+    const pebble = await startPebble(join(state.dir, "pebble"), { httpPort, dnsServer: `127.0.0.1:${dnsPort}` });
+    const spec = server({ dns: { listen: [`127.0.0.1:${dnsPort}`] }, certificates: { mode: "acme", directoryUrl: pebble.directoryUrl, email: "admin@box.test", caBundleFile: pebble.tlsCaFile } });
+    const target: Target = { id: "chat", spec: chatOnly("chat", "chat.test") };
+    // The zone, with its SRV records and no address for chat.test, served as the minion does.
+    const dnsconf = createDnsActuator({ stateDir: state.dir, backend: "builtin" });
+    await converge(dnsconf, target, state.context(spec));
+    await commitActuator(dnsconf, state.context(spec));
+    const dns = await dnsconf.start?.(state.context(spec));
+    const snickers = createSnickersActuator({ stateDir: state.dir, orderPollMs: 50 });
+    const handle = await snickers.start?.(state.context(spec));
+    try {
+      const applied = await converge(snickers, target, state.context(spec));
+      assert.equal(applied.requeue?.reason, "CertificatePending");
+      await commitActuator(snickers, state.context(spec));
+      const meta = await waitFor("the certificate from Pebble", async () => {
+        const found = await state.meta("chat.test");
+        return found?.certificate?.issuer === "acme" || found?.attempts.lastError !== undefined ? found : undefined;
+      }, { timeoutMs: 45_000 });
+      assert.equal(meta.attempts.lastError, undefined, "the order succeeded");
+      assert.equal(meta.certificate?.directoryUrl, pebble.directoryUrl);
+      const leaf = await state.leaf("chat.test");
+      assert.ok(leaf, "a certificate for the domain");
+      assert.ok(leaf.checkHost("chat.test"), "for the domain");
+      assert.match(leaf.issuer, /Pebble/i, "issued by Pebble, not the local CA");
+      assert.ok(!challenges.hosts.some((host) => host.startsWith("chat.test")), `no HTTP-01 challenge for chat.test: ${challenges.hosts.join(", ")}`);
+    } finally {
+      await handle?.stop();
+      await dns?.stop();
+      await pebble.stop();
+      await challenges.close();
       await state.close();
     }
   });
