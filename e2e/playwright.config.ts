@@ -4,8 +4,9 @@ import { CI, OUTPUT_DIR } from "./support/env.ts";
 
 /**
  * The browser tests: one appliance for the whole run (support/global-setup.ts), one worker, the
- * story first and then the access checks (projects run in this order with one worker), Debian's
- * Chromium only. The story waits for real provisioning, hence the generous timeouts.
+ * story first, then the access checks, the account pages and a mail client using what they show
+ * (projects run in this order with one worker), Debian's Chromium only. The story waits for real
+ * provisioning, hence the generous timeouts.
  */
 export default defineConfig({
   testDir: "tests",
@@ -31,5 +32,6 @@ export default defineConfig({
     { name: "story", testMatch: /story\.spec\.ts$/ },
     { name: "access", testMatch: /access\.spec\.ts$/ },
     { name: "account", testMatch: /account\.spec\.ts$/ },
+    { name: "mail", testMatch: /mail\.spec\.ts$/ },
   ],
 });

@@ -4,7 +4,7 @@
 import { createHash } from "node:crypto";
 import { access, constants, mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { launchAppliance, stopAppliance as stopLaunched, writeLoopbackServer } from "@coyote/testing";
+import { launchAppliance, stopAppliance as stopLaunched, writeLoopbackServer, type ApplianceLoopbackPorts } from "@coyote/testing";
 import { OUTPUT_DIR } from "./env.ts";
 
 /** The repository root, found from this file's place (`e2e/support/`), not from a fixed path. */
@@ -23,8 +23,8 @@ export interface ApplianceInfo {
   readonly activationToken: string;
   /** The pid of `coyote up`. */
   readonly pid: number;
-  /** The ports the server spec gives the box, all on 127.0.0.1. */
-  readonly ports: { readonly panel: number; readonly http: number; readonly https: number; readonly dns: number; readonly smtp: number; readonly xmppClient: number; readonly xmppServer: number };
+  /** The ports the server spec gives the box (panel, web, DNS, every mail listener, XMPP), all on 127.0.0.1. */
+  readonly ports: ApplianceLoopbackPorts;
   /** The box's own CA (snickers' local CA), which signs the sites' certificates. */
   readonly caFile: string;
   /** The web app's build id when the appliance started (see {@link webAppBuild}). */

@@ -49,8 +49,8 @@ test("a new customer's service page shows the apps' settings from the server spe
   customer = { email: `${name}@example.org`, domain: `${name}.${CUSTOMER_DOMAIN}`, serviceId: "" };
   customer.serviceId = await signUp(page, box, { email: customer.email, password: CUSTOMER_PASSWORD, domain: customer.domain });
   const mail = page.getByLabel("Mail app settings");
-  await expect(mail).toContainText(`${BOX_HOSTNAME}, port 993 (SSL/TLS) or 143 (STARTTLS)`);
-  await expect(mail).toContainText(`${BOX_HOSTNAME}, port 465 (SSL/TLS) or 587 (STARTTLS)`);
+  await expect(mail).toContainText(`${BOX_HOSTNAME}, port ${box.ports.imaps} (SSL/TLS) or ${box.ports.imap} (STARTTLS)`);
+  await expect(mail).toContainText(`${BOX_HOSTNAME}, port ${box.ports.submissions} (SSL/TLS) or ${box.ports.submission} (STARTTLS)`);
   await expect(page.getByLabel("Chat app settings")).toContainText(`${BOX_HOSTNAME}, port ${box.ports.xmppClient} (STARTTLS)`);
   await expect(page.getByText("1 of 5 mailboxes, 0 of 10 aliases in your plan.")).toBeVisible();
   await screenshot(page, "account-settings");
@@ -101,7 +101,7 @@ test("mail apps find the settings of the customer's domain (autoconfig)", async 
   const answer = await autoconfig(box, `autoconfig.${customer.domain}`, "/mail/config-v1.1.xml");
   expect(answer.status).toBe(200);
   expect(answer.body).toContain(`<emailProvider id="${customer.domain}">`);
-  expect(answer.body).toMatch(new RegExp(`<hostname>${BOX_HOSTNAME.replace(/\./g, "\\.")}</hostname>\\s*<port>993</port>\\s*<socketType>SSL</socketType>`));
+  expect(answer.body).toMatch(new RegExp(`<hostname>${BOX_HOSTNAME.replace(/\./g, "\\.")}</hostname>\\s*<port>${box.ports.imaps}</port>\\s*<socketType>SSL</socketType>`));
   expect((await autoconfig(box, `autoconfig.not-here-${customer.domain}`, "/mail/config-v1.1.xml")).status).toBe(404);
 });
 
