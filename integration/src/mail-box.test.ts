@@ -32,6 +32,7 @@ const LIMITS = { connectionTimeout: 15_000, greetingTimeout: 15_000, socketTimeo
 const skip = process.getuid?.() !== 0 && !IN_CI ? "the box's daemons run as their own users only when started by root" : false;
 
 let root = "";
+let store: StateStore;
 let stateDir = "";
 let minion: Minion | undefined;
 let daemons: DaemonSupervisor | undefined;
@@ -40,6 +41,28 @@ const xmppClients: Client[] = [];
 let ca = "";
 let dnsPort = 0;
 let ports = { smtp: 0, submission: 0, submissions: 0, imap: 0, imaps: 0, c2s: 0, s2s: 0 };
+
+/** The customer's service: anna and bob with a mailbox and a chat account each (no site). */
+async function shopSpec(annaPassword: string): Promise<ServiceSpec> {
+  return validate(ServiceSpec, {
+    schemaVersion: 1, kind: "Service", id: "shop", domains: [{ name: DOMAIN }],
+    mail: { mailboxes: [{ address: `anna@${DOMAIN}`, passwordHash: await hashPassword(annaPassword) }, { address: `bob@${DOMAIN}`, passwordHash: await hashPassword("bob-pw") }] },
+    xmpp: { users: [{ username: "anna", domain: DOMAIN, passwordHash: scramSha1Credentials(annaPassword) }, { username: "bob", domain: DOMAIN, passwordHash: scramSha1Credentials("bob-pw") }] },
+  }, "shop");
+}
+
+/** Whether a login to IMAP over TLS succeeds. */
+async function imapLogs(user: string, pass: string): Promise<boolean> {
+  const imap = new ImapFlow({ host: "127.0.0.1", port: ports.imaps, secure: true, tls: tls(), auth: { user, pass }, logger: false, ...LIMITS });
+  imap.on("error", () => undefined);
+  try {
+    await imap.connect();
+    await imap.logout();
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 function condition(type: string): Condition | undefined {
   return minion?.statuses.get("shop")?.conditions.find((c) => c.type === type);
@@ -115,7 +138,7 @@ describe("the box serving mail and XMPP with its own daemons", { skip }, () => {
     const [smtp = 0, submission = 0, submissions = 0, imap = 0, imaps = 0, c2s = 0, s2s = 0, panel = 0, http = 0, https = 0] = await freePorts(10);
     ports = { smtp, submission, submissions, imap, imaps, c2s, s2s };
     dnsPort = await freeUdpTcpPort();
-    const store = await StateStore.open(stateDir, { author: AUTHOR });
+    store = await StateStore.open(stateDir, { author: AUTHOR });
     const server = validate(ServerSpec, {
       schemaVersion: 1, kind: "Server", name: "box", hostname: HOST, publicIPv4: "192.0.2.7", activated: true,
       dns: { listen: [`127.0.0.1:${dnsPort}`] },
@@ -124,12 +147,7 @@ describe("the box serving mail and XMPP with its own daemons", { skip }, () => {
       xmpp: { interfaces: ["127.0.0.1"], clientPort: c2s, serverPort: s2s },
     }, "server");
     await store.applySpec(server, { author: AUTHOR });
-    await store.applySpec(validate(ServiceSpec, {
-      schemaVersion: 1, kind: "Service", id: "shop", domains: [{ name: DOMAIN }],
-      mail: { mailboxes: [{ address: `anna@${DOMAIN}`, passwordHash: await hashPassword("anna-pw") }, { address: `bob@${DOMAIN}`, passwordHash: await hashPassword("bob-pw") }] },
-      xmpp: { users: [{ username: "anna", domain: DOMAIN, passwordHash: scramSha1Credentials("anna-pw") }, { username: "bob", domain: DOMAIN, passwordHash: scramSha1Credentials("bob-pw") }] },
-      web: { hostnames: [DOMAIN], backend: { kind: "upstream", address: "127.0.0.1:9" } },
-    }, "shop"), { author: AUTHOR });
+    await store.applySpec(await shopSpec("anna-pw"), { author: AUTHOR });
 
     // As `coyote up` does: the components first (the minion writes the daemons' files), then the daemons.
     const minionLogger = createLogger({ component: "minion", file: logFileFor(stateDir, "minion") });
@@ -233,22 +251,26 @@ describe("the box serving mail and XMPP with its own daemons", { skip }, () => {
     assert.deepEqual(pids(), before, "reloaded, not restarted");
   });
 
-  it("says MailReady False naming Postfix while its master is killed, and True again once the supervisor has it back", async () => {
-    const postfix = daemons?.states().find((d) => d.name === "postfix");
-    assert.ok(postfix?.pid !== undefined, JSON.stringify(postfix));
-    process.kill(postfix.pid, "SIGKILL");
-    await until("MailReady False, naming postfix", () => condition("MailReady")?.status === "False" && /postfix/i.test(condition("MailReady")?.message ?? ""), 30_000);
-    await until("MailReady True again", () => condition("MailReady")?.status === "True", 90_000);
-    assert.notEqual(daemons?.states().find((d) => d.name === "postfix")?.pid, postfix.pid, "a new master");
+  it("takes a password changed in the spec, as the shop writes it, for IMAP and XMPP at once, and refuses the old one", async () => {
+    const generation = (await store.applySpec(await shopSpec("anna-new-pw"), { author: AUTHOR })).generation;
+    await until("the new password's generation Ready", () => (minion?.statuses.get("shop")?.observedGeneration ?? 0) >= generation && condition("Ready")?.status === "True");
+    assert.equal(await imapLogs(`anna@${DOMAIN}`, "anna-new-pw"), true, "IMAP: the new password");
+    assert.equal(await imapLogs(`anna@${DOMAIN}`, "anna-pw"), false, "IMAP: not the old one");
+    const anna = await xmppLogin("anna", "anna-new-pw");
+    assert.equal(anna.status, "online", "XMPP: the new password");
+    await assert.rejects(xmppLogin("anna", "anna-pw"), "XMPP: not the old one");
   });
 
-  it("says XmppReady False naming Prosody while it is killed, and True again once the supervisor has it back", async () => {
-    const prosody = daemons?.states().find((d) => d.name === "prosody");
-    assert.ok(prosody?.pid !== undefined, JSON.stringify(prosody));
-    process.kill(-prosody.pid, "SIGKILL");
-    await until("XmppReady False, naming prosody", () => condition("XmppReady")?.status === "False" && /prosody/i.test(condition("XmppReady")?.message ?? ""), 30_000);
-    await until("XmppReady True again", () => condition("XmppReady")?.status === "True", 90_000);
-    const log = await readFile(join(stateDir, "logs", "prosody.log"), "utf8").catch(() => "");
-    assert.ok(log.length > 0, "prosody's log is in logs/prosody.log");
-  });
+  // Each daemon killed (its whole process group): the condition it serves turns False naming it,
+  // and True again once the supervisor has started it anew.
+  for (const [name, type, named] of [["postfix", "MailReady", /postfix/], ["dovecot", "MailReady", /dovecot/], ["opendkim", "MailReady", /opendkim/], ["prosody", "XmppReady", /prosody/]] as const) {
+    it(`says ${type} False naming ${name} while it is killed, and True again once the supervisor has it back`, async () => {
+      const before = daemons?.states().find((d) => d.name === name);
+      assert.ok(before?.pid !== undefined, JSON.stringify(before));
+      process.kill(-before.pid, "SIGKILL");
+      await until(`${type} False, naming ${name}`, () => condition(type)?.status === "False" && named.test(condition(type)?.message ?? ""), 30_000);
+      await until(`${type} True again`, () => condition(type)?.status === "True", 90_000);
+      assert.notEqual(daemons?.states().find((d) => d.name === name)?.pid, before.pid, `a new ${name}`);
+    });
+  }
 });

@@ -1,10 +1,16 @@
 /**
  * Whether the running daemons serve a service's mail: the truth behind `MailReady`. Postfix must
- * be running with no reload pending (the maps on disk are the ones it loaded), and Dovecot's
- * running auth service must know every mailbox of the service. Only reads; every command has a
+ * be running with no reload pending (the maps on disk are the ones it loaded), Dovecot's running
+ * auth service must know every mailbox of the service, and the DKIM signer, when the box has one,
+ * must answer on its milter socket (Postfix holds mail back while it does not). Only reads; every command has a
  * deadline.
  */
+import { connect } from "node:net";
+import { join } from "node:path";
 import { errorText, readTextIfExists } from "@coyote/actuator";
+import { isPidAlive } from "@coyote/spec";
+import { milterAddresses } from "./dkim-signer.ts";
+import { dovecotRuntime } from "./render-dovecot.ts";
 import { runProgram, statOrUndefined } from "./files.ts";
 import { tlsChainFileOf, type ResolvedOptions } from "./options.ts";
 import type { MailPaths } from "./paths.ts";
@@ -15,11 +21,29 @@ export interface MailLive {
   readonly postfix: string | undefined;
   /** Why Dovecot does not serve the service's mailboxes, when it does not. */
   readonly dovecot: string | undefined;
+  /** Why the DKIM signer does not answer Postfix (mail then waits), when the box has one and it does not. */
+  readonly signer?: string;
   /** Why there is no certificate for TLS, when there is none. */
   readonly certificate?: string;
 }
 
 const TIMEOUT_MS = 10_000;
+const SIGNER_TIMEOUT_MS = 2000;
+
+/** Whether something accepts a connection at a milter address Postfix names (`unix:PATH` or `inet:HOST:PORT`). */
+function milterAnswers(address: string): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const inet = /^inet:(.+):([0-9]+)$/.exec(address);
+    const socket = inet ? connect(Number(inet[2]), inet[1]) : connect(address.replace(/^unix:/, ""));
+    const done = (why: string | undefined) => {
+      socket.destroy();
+      resolve(why);
+    };
+    socket.setTimeout(SIGNER_TIMEOUT_MS, () => done(`no answer within ${String(SIGNER_TIMEOUT_MS)} ms`));
+    socket.once("connect", () => done(undefined));
+    socket.once("error", (error) => done(errorText(error)));
+  });
+}
 // `doveadm user` exits with EX_NOUSER when a user is unknown, EX_TEMPFAIL when it cannot ask.
 const EX_NOUSER = 67;
 
@@ -59,6 +83,10 @@ export class LiveCheck {
 
   /** Why Dovecot does not know all of `addresses`, or undefined when it does. */
   async #dovecotMissing(addresses: readonly string[], signal: AbortSignal): Promise<string | undefined> {
+    // Its master's pid file first: with Dovecot gone, doveadm waits for its auth socket to answer.
+    const pidFile = join(dovecotRuntime(this.#options).baseDir, "master.pid");
+    const pid = Number((await readTextIfExists(pidFile))?.trim());
+    if (!Number.isInteger(pid) || pid <= 0 || !isPidAlive(pid)) return `dovecot is not running (no live pid in ${pidFile})`;
     if (addresses.length === 0) return undefined;
     const { doveadmBin, dovecotConf } = this.#options;
     let result;
@@ -97,6 +125,16 @@ export class LiveCheck {
     let postfix = await this.#postfixDown(signal);
     if (postfix === undefined && (await readTextIfExists(this.#paths.reloadPending)) !== undefined) postfix = "postfix has not reloaded the latest maps yet";
     const certificate = await this.#certificateMissing(hostname);
-    return { postfix, dovecot: await this.#dovecotMissing(addresses, signal), ...(certificate === undefined ? {} : { certificate }) };
+    const signer = await this.#signerDown();
+    return { postfix, dovecot: await this.#dovecotMissing(addresses, signal), ...(certificate === undefined ? {} : { certificate }), ...(signer === undefined ? {} : { signer }) };
+  }
+
+  /** Why the DKIM signer Postfix passes mail through does not answer, or undefined (also when there is none). */
+  async #signerDown(): Promise<string | undefined> {
+    const signer = this.#options.dkimSigner;
+    if (signer === undefined) return undefined;
+    const address = milterAddresses(signer).postfix;
+    const why = await milterAnswers(address);
+    return why === undefined ? undefined : `the DKIM signer (opendkim) does not answer at ${address} (${why}), so mail waits`;
   }
 }

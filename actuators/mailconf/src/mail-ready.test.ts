@@ -103,7 +103,7 @@ describe("MailReady with real Postfix and Dovecot", () => {
     await startBoth.postfix(resolved);
     const dovecotDown = await pass();
     assert.equal(dovecotDown.reason, "DovecotDown");
-    assert.match(dovecotDown.message, /dovecot is down/);
+    assert.match(dovecotDown.message, /dovecot is not running \(no live pid in .*master\.pid\)/);
     await startBoth.dovecot(resolved);
     assert.deepEqual(await passUntilConverged(), { reason: "Converged", message: "" });
   });

@@ -13,7 +13,7 @@ export type MailStep =
   | { readonly kind: "remove-fragment" }
   | { readonly kind: "ensure-dkim"; readonly domain: string }
   /** The daemons do not serve the service yet: the apply asks to be called again after `afterMs`. */
-  | { readonly kind: "await-daemons"; readonly reason: "CertificateMissing" | "PostfixDown" | "DovecotDown" | "MailPending"; readonly message: string; readonly afterMs: number };
+  | { readonly kind: "await-daemons"; readonly reason: "CertificateMissing" | "PostfixDown" | "DovecotDown" | "SignerDown" | "MailPending"; readonly message: string; readonly afterMs: number };
 
 /**
  * The step that waits for the running daemons, when they do not serve the service yet: Postfix
@@ -30,10 +30,11 @@ function awaitDaemons(id: string, desired: MailFragment, observed: MailObserved,
     if (unserved.length > 0) why.push(`postfix does not serve ${unserved.join(", ")} yet`);
   }
   if (live?.dovecot !== undefined) why.push(live.dovecot);
+  if (live?.signer !== undefined) why.push(live.signer);
   if (live?.certificate !== undefined) why.push(live.certificate);
   if (why.length === 0 && !changing) return undefined;
   const down = (text: string | undefined) => text !== undefined && !/ yet$/.test(text);
-  const reason = live?.certificate !== undefined ? "CertificateMissing" : down(live?.postfix) ? "PostfixDown" : down(live?.dovecot) ? "DovecotDown" : "MailPending";
+  const reason = live?.certificate !== undefined ? "CertificateMissing" : down(live?.postfix) ? "PostfixDown" : down(live?.dovecot) ? "DovecotDown" : live?.signer !== undefined ? "SignerDown" : "MailPending";
   const message = `mail for service ${id} is not served yet: ${why.length > 0 ? why.join("; ") : "its new configuration reaches postfix and dovecot at the commit"}`;
   return { kind: "await-daemons", reason, message, afterMs: reason === "MailPending" ? 1000 : 5000 };
 }
