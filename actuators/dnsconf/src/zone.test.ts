@@ -84,6 +84,19 @@ describe("zonesFor", () => {
     assert.deepEqual(names(web), [["autoconfig.shop.example A ", "autoconfig.shop.example AAAA "]], "a web hostname keeps its addresses");
   });
 
+  test("file sharing's upload name points at the box only when the spec shares files, and yields to records already at it", () => {
+    const names = (service: ReturnType<typeof serviceSpec>) => zonesFor(service, serverSpec()).map((z) => z.records.filter((r) => r.name.startsWith("upload.")).map((r) => `${r.name} ${r.type} ${r.type === "CNAME" ? r.target : ""}`));
+    const xmpp = (more: Record<string, unknown>) => ({ users: [{ username: "ann", domain: "chat.example", passwordHash: "{ARGON2ID}abc" }], ...more });
+    assert.deepEqual(names(serviceSpec("c", { domains: [{ name: "chat.example" }], xmpp: xmpp({}) })), [[]], "no file sharing, no upload name");
+    assert.deepEqual(names(serviceSpec("c", { domains: [{ name: "chat.example" }], xmpp: xmpp({ fileSharing: false }) })), [[]]);
+    assert.deepEqual(names(serviceSpec("c", { domains: [{ name: "chat.example" }, { name: "chat.test" }], xmpp: xmpp({ fileSharing: true }) })), [["upload.chat.example CNAME ns1.coyote-host.net"], ["upload.chat.test CNAME ns1.coyote-host.net"]]);
+    const own = serviceSpec("o", { domains: [{ name: "chat.example", records: [{ type: "CNAME", name: "upload", target: "files.provider.example" }] }], xmpp: xmpp({ fileSharing: true }) });
+    assert.deepEqual(names(own), [["upload.chat.example CNAME files.provider.example"]], "the spec's own record stands, alone");
+    const web = serviceSpec("v", { domains: [{ name: "chat.example" }], xmpp: xmpp({ fileSharing: true }), web: { hostnames: ["upload.chat.example"], backend: { kind: "static", root: "." } } });
+    assert.deepEqual(names(web), [["upload.chat.example A ", "upload.chat.example AAAA "]], "a web hostname keeps its addresses");
+    assert.deepEqual(zonesFor(serviceSpec("n", { domains: [{ name: "chat.example", authoritative: false }], xmpp: xmpp({ fileSharing: true }) }), serverSpec()), [], "no zone of the box, nothing published");
+  });
+
   test("MTA-STS only with ACME certificates, its id following the policy's mx; TLS reporting in both modes; a policy host of the spec's own", () => {
     const mail = serviceSpec("m", { domains: [{ name: "shop.example" }], mail: {} });
     const lines = (service: ReturnType<typeof serviceSpec>, server = serverSpec()) =>

@@ -5,7 +5,7 @@
  */
 import { join } from "node:path";
 import { ActuatorError } from "@coyote/actuator";
-import { AUTOCONFIG_LABEL, DomainName, MTA_STS_LABEL, mailRuntimePaths, mtaStsPolicyText, mtaStsRecordText, publishedMailName, publishesMtaSts, tlsRptRecordText } from "@coyote/spec";
+import { AUTOCONFIG_LABEL, DomainName, FILE_SHARING_LABEL, MTA_STS_LABEL, mailRuntimePaths, mtaStsPolicyText, mtaStsRecordText, publishedMailName, publishesMtaSts, tlsRptRecordText } from "@coyote/spec";
 import type { DnsRecord, ServerSpec, ServiceSpec } from "@coyote/spec";
 import { z } from "zod";
 import { DnsconfError } from "./errors.ts";
@@ -304,7 +304,8 @@ function mailNameRecords(service: ServiceSpec, domain: ServiceSpec["domains"][nu
  * `<selector>._domainkey` when `extras.dkim` has one for the domain, and the names of
  * {@link mailNameRecords} (autoconfig, TLS reporting, MTA-STS with ACME); with XMPP, the
  * `_xmpp-client._tcp` and `_xmpp-server._tcp` SRV records (every domain of a service is an XMPP
- * host); with ACME certificates, CAA `0 issue "letsencrypt.org"`. When the server's hostname is
+ * host) and, with `xmpp.fileSharing`, `upload` CNAME → the server's hostname where the name has
+ * no records of its own (`publishedMailName`, as for autoconfig); with ACME certificates, CAA `0 issue "letsencrypt.org"`. When the server's hostname is
  * inside the zone, its A and AAAA are added too, since NS and MX point at it and a resolver could
  * not find it otherwise (glue).
  *
@@ -354,6 +355,9 @@ export function zonesFor(service: ServiceSpec, server: ServerSpec, extras: Zones
     }
     for (const spec of domain.records) records.push(fromSpec(zone, spec));
     if (service.mail !== undefined) records.push(...mailNameRecords(service, domain, server, records));
+    // File sharing's `upload.<domain>`, which the box's proxy sends to Prosody: by the rule of mail's names.
+    const upload = service.xmpp?.fileSharing === true ? publishedMailName(service, domain, FILE_SHARING_LABEL, server) : undefined;
+    if (upload !== undefined) records.push(record(upload, DEFAULT_TTL, { type: "CNAME", target: server.hostname }));
     const normalised = normalise(records);
     checkCnames(zone, normalised);
     const soa: ZoneSoa = { mname: server.hostname, rname: `hostmaster.${zone}`, ...SOA_TIMERS, ttl: DEFAULT_TTL };

@@ -3,7 +3,7 @@
 // settings from the server spec (its connection limit and where it listens): the proxy reads no spec.
 import { z } from "zod";
 import type { CoyoteLogger } from "@coyote/log";
-import { AUTOCONFIG_LABEL, MTA_STS_LABEL, MTA_STS_POLICY_PATH, SchemaVersion, ServiceId, WebHostname, proxyListenFor, publishedMailName, publishesMtaSts, proxyRuntimePaths, staticRootFolder, type ProxyListen, type ProxyRuntimePaths, type ProxyRoutes, type ServerSpec, type ServiceSpec } from "@coyote/spec";
+import { AUTOCONFIG_LABEL, FILE_SHARING_LABEL, MTA_STS_LABEL, MTA_STS_POLICY_PATH, SchemaVersion, ServiceId, WebHostname, proxyListenFor, publishedMailName, publishesMtaSts, proxyRuntimePaths, staticRootFolder, type ProxyListen, type ProxyRuntimePaths, type ProxyRoutes, type ServerSpec, type ServiceSpec } from "@coyote/spec";
 
 /** One route of `proxy/routes.json`. */
 export type Route = ProxyRoutes["routes"][number];
@@ -93,9 +93,32 @@ function mailNamesOf(spec: ServiceSpec, server: RoutesServer): MailDomainNames[]
   });
 }
 
+/** One file sharing host of a service: `upload.<domain>`, which Prosody's upload service answers. */
+interface UploadName {
+  readonly domain: string;
+  readonly name: string;
+}
+
+/**
+ * The file sharing hosts of a service with `xmpp.fileSharing`: `upload.<domain>` for each of its
+ * domains where that name leads to the box. In a zone the box serves, it does where dnsconf
+ * publishes it (`publishedMailName`, the same rule as mail's names); outside them, its owner points
+ * it at the box, as the XMPP domain itself. Never a web hostname of the service (its site answers
+ * it) nor another of its domains.
+ */
+function uploadNamesOf(spec: ServiceSpec, server: RoutesServer): UploadName[] {
+  if (spec.xmpp?.fileSharing !== true) return [];
+  return spec.domains.flatMap((domain): UploadName[] => {
+    // The rule for a zone of the box, whose records the spec lists; outside one, the same checks on the name.
+    const name = publishedMailName(spec, domain.authoritative ? domain : { ...domain, authoritative: true, records: [] }, FILE_SHARING_LABEL, server);
+    return name === undefined ? [] : [{ domain: domain.name, name }];
+  });
+}
+
 /**
  * The hostnames a service's routes name, each once: its web hostnames, then the names mail
- * software asks under its mail domains. Each gets a certificate, and no other service may route it.
+ * software asks under its mail domains, then its file sharing hosts. Each gets a certificate, and
+ * no other service may route it.
  */
 export function hostClaimsOf(spec: ServiceSpec, server: RoutesServer): HostClaim[] {
   const claims = new Map<string, string>();
@@ -103,6 +126,7 @@ export function hostClaimsOf(spec: ServiceSpec, server: RoutesServer): HostClaim
   for (const { names } of mailNamesOf(spec, server)) {
     for (const { domain, name, what } of names) claims.set(name, `${what} ${name} of mail domain ${domain}`);
   }
+  for (const { domain, name } of uploadNamesOf(spec, server)) claims.set(name, `file sharing host ${name} of XMPP domain ${domain}`);
   return [...claims].map(([host, what]) => ({ host, what }));
 }
 
@@ -117,7 +141,9 @@ export function hostsOf(spec: ServiceSpec, server: RoutesServer): string[] {
  * autoconfig, `autoconfig.<domain>` under `/mail/` and `<domain>` under
  * `/.well-known/autoconfig/`, answered with `config-v1.1.xml`; and, with ACME certificates,
  * `mta-sts.<domain>` under `/.well-known/mta-sts.txt`, answered with the MTA-STS policy (see
- * {@link mailNamesOf} for which). The proxy takes the longest matching prefix, so the service's
+ * {@link mailNamesOf} for which); with `xmpp.fileSharing`, `upload.<domain>` under `/` to Prosody's
+ * loopback HTTP port (the server spec's `xmpp.httpPort`, see {@link uploadNamesOf} for which). The
+ * proxy takes the longest matching prefix, so the service's
  * site on the domain keeps every other path (and a site on `*.<domain>` the rest of those names).
  * A static backend's root is resolved inside the service's own site folder (`<state>/sites/<id>`).
  */
@@ -144,6 +170,9 @@ export function routesFor(spec: ServiceSpec, stateDir: string, server: ServerSpe
     // On a host the site answers, with the site's HSTS choice.
     if (site) routes.push({ host: domain, pathPrefix: WELL_KNOWN_AUTOCONFIG_PREFIX, serviceId: spec.id, upstream: panel, ...hsts });
   }
+  // Prosody's HTTP server on loopback, which tells its hosts apart by the Host the proxy passes on.
+  const prosody: Route["upstream"] = { kind: "address", address: `127.0.0.1:${server.xmpp.httpPort}` };
+  for (const { name } of uploadNamesOf(spec, server)) routes.push({ host: name, pathPrefix: "/", serviceId: spec.id, upstream: prosody });
   return routes;
 }
 

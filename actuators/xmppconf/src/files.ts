@@ -64,6 +64,9 @@ export interface XmppLayout {
   readonly mainInput: MainConfigInput;
 }
 
+/** Prosody's loopback HTTP port when the options name none: the server spec's default `xmpp.httpPort`. */
+export const DEFAULT_HTTP_PORT = 5280;
+
 /** The `logFile` that sends Prosody's log to its standard output. */
 export const CONSOLE_LOG = "*console";
 
@@ -80,6 +83,7 @@ function checkPorts(name: string, ports: readonly number[]): void {
 export function resolveLayout(options: XmppActuatorOptions): XmppLayout {
   checkPorts("c2sPorts", options.c2sPorts);
   checkPorts("s2sPorts", options.s2sPorts);
+  if (options.httpPort !== undefined) checkPorts("httpPort", [options.httpPort]);
   const configDir = resolve(options.configDir);
   const dataDir = resolve(options.dataDir);
   const stateDir = resolve(options.stateDir);
@@ -112,6 +116,7 @@ export function resolveLayout(options: XmppActuatorOptions): XmppLayout {
       modules: options.modules ?? DEFAULT_PROSODY_MODULES,
       requireEncryption: options.requireEncryption ?? true,
       runAsRoot: options.runAsRoot ?? false,
+      httpPort: options.httpPort ?? DEFAULT_HTTP_PORT,
     },
   };
 }

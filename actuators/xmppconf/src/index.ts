@@ -17,7 +17,7 @@ export {
   type XmppObserved,
   type XmppStep,
 } from "./actuator.ts";
-export { CONSOLE_LOG, prosodyFileOwner } from "./files.ts";
+export { CONSOLE_LOG, DEFAULT_HTTP_PORT, prosodyFileOwner } from "./files.ts";
 export {
   accountFile,
   accountsDir,
@@ -25,7 +25,12 @@ export {
   DEFAULT_PROSODY_MODULES,
   DISABLED_SASL_MECHANISMS,
   encodeDataPathPart,
+  DEFAULT_FILE_SIZE_LIMIT_MB,
+  FILE_SHARE_EXPIRES_AFTER_SECONDS,
   groupChatHost,
+  HTTP_INTERFACE,
+  MAX_FILE_SIZE_LIMIT_MB,
+  uploadHost,
   HOST_FILE_SUFFIX,
   HOSTS_DIR,
   luaString,

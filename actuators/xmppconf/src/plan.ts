@@ -7,7 +7,7 @@ import type { Target } from "@coyote/actuator";
 import type { PartialPlan } from "@coyote/actuator/unmet";
 import { MISSING_CREDENTIAL, withCredentials, type ServiceSpec } from "@coyote/spec";
 import { HOST_FILE_NAME } from "./files.ts";
-import { encodeDataPathPart, groupChatHost, HOST_FILE_SUFFIX, HOSTS_DIR, MAIN_CONFIG_FILE, renderAccount, renderHostConfig } from "./render.ts";
+import { encodeDataPathPart, groupChatHost, HOST_FILE_SUFFIX, HOSTS_DIR, MAIN_CONFIG_FILE, renderAccount, renderHostConfig, uploadHost, type HostOptions } from "./render.ts";
 import { parseScram, passwordHashScheme, type ScramCredential, type ScramHash } from "@coyote/spec";
 import type { ObservedHostFile, XmppObserved, XmppStep } from "./types.ts";
 
@@ -76,7 +76,7 @@ export function planXmpp(target: Target, observed: XmppObserved, settings: PlanS
       continue;
     }
     const [hash = "SHA-1"] = byHash.keys();
-    const content = renderHostConfig(domain, target.id, { hash, certificate: join(certificatesDir, `${domain}.pem`), groupChat: spec?.xmpp?.groupChat === true });
+    const content = renderHostConfig(domain, target.id, { hash, certificate: join(certificatesDir, `${domain}.pem`), groupChat: spec?.xmpp?.groupChat === true, ...fileSharingOf(spec) });
     if (owned.get(domain)?.content !== content) {
       steps.push({ kind: "write-host", domain, content });
       describe.push(`${owned.has(domain) ? "rewrite" : "add"} VirtualHost ${domain}`);
@@ -138,7 +138,11 @@ export function planXmpp(target: Target, observed: XmppObserved, settings: PlanS
     describe.push(`remove VirtualHost ${domain}`);
   }
 
-  const hosts = served.flatMap((domain) => (spec?.xmpp?.groupChat === true ? [domain, groupChatHost(domain)] : [domain]));
+  const hosts = served.flatMap((domain) => [
+    domain,
+    ...(spec?.xmpp?.groupChat === true ? [groupChatHost(domain)] : []),
+    ...(spec?.xmpp?.fileSharing === true ? [uploadHost(domain)] : []),
+  ]);
   const waiting = awaitProsody(target.id, hosts, uncertified, observed, steps.length > 0);
   if (waiting !== undefined) {
     steps.push(waiting);
@@ -150,6 +154,13 @@ export function planXmpp(target: Target, observed: XmppObserved, settings: PlanS
   const first = problems[0];
   if (first === undefined) return { steps, describe };
   return { steps, describe, unmet: { reason: first.reason, message: `${context}: ${problems.map((p) => p.message).join("; ")}` } };
+}
+
+/** The file sharing a spec asks for, as {@link renderHostConfig} takes it: nothing when it asks for none. */
+function fileSharingOf(spec: ServiceSpec | undefined): Pick<HostOptions, "fileSharing"> {
+  const xmpp = spec?.xmpp;
+  if (xmpp?.fileSharing !== true) return {};
+  return { fileSharing: xmpp.fileSizeLimitMb === undefined ? {} : { sizeLimitMb: xmpp.fileSizeLimitMb } };
 }
 
 /**
@@ -235,8 +246,8 @@ function desiredAccounts(users: readonly XmppUser[], served: readonly string[], 
 
 /**
  * The step that waits for the running Prosody, when it is verified and does not serve the service
- * yet: Prosody down, a domain without an issued certificate, a host (a VirtualHost or its group
- * chat service) not active, or the service's files about to change (they reach Prosody at the
+ * yet: Prosody down, a domain without an issued certificate, a host (a VirtualHost or one of its
+ * components: group chat, file sharing) not active, or the service's files about to change (they reach Prosody at the
  * commit). Undefined when Prosody is not verified (the condition then means "configured") or
  * serves every host.
  */

@@ -55,6 +55,12 @@ test("renders the main configuration deterministically from the options", () => 
     assert.ok(text.split("\n").includes(line), `has ${line}`);
   }
   assert.doesNotMatch(text, /run_as_root|^VirtualHost|"register"/m);
+  assert.ok(text.split("\n").includes("http_ports = { }"), "no HTTP port without one in the options");
+  assert.ok(text.split("\n").includes("https_ports = { }"));
+  assert.doesNotMatch(text, /http_interfaces/);
+  const http = renderMainConfig({ ...input, httpPort: 5280 });
+  assert.match(http, /^http_ports = \{ 5280 \}\nhttp_interfaces = \{ "127\.0\.0\.1" \}\nhttps_ports = \{ \}$/m, "HTTP on loopback only, no HTTPS");
+  for (const bad of [0, 65536, 1.5, Number.NaN]) assert.throws(() => renderMainConfig({ ...input, httpPort: bad }), /httpPort is .*, not a port/);
   assert.ok(text.trimEnd().endsWith('Include "/etc/prosody/conf.d/*.cfg.lua"'), "hosts come after every global option");
 
   const test = renderMainConfig({ ...input, runAsRoot: true, requireEncryption: false, modules: ["saslauth"], logLevel: "debug", logFile: "*console" });
@@ -122,6 +128,24 @@ test("records the owning service in each VirtualHost file", () => {
   assert.match(chat, /^Component "conference\.example\.org" "muc"\nrestrict_room_creation = "local"$/m, "only the domain's users create rooms");
   assert.deepEqual(parseHostFile(chat), { owner: "blog", hosts: ["example.org", "conference.example.org"] });
   assert.doesNotMatch(text, /Component/, "no group chat unless the spec asks");
+});
+
+test("renders a file sharing service only when asked, with its size limit and expiry", () => {
+  assert.doesNotMatch(renderHostConfig("example.org", "blog", { groupChat: true }), /http_file_share|upload\.|http_external_url/, "no file sharing unless the spec asks");
+  const shared = renderHostConfig("example.org", "blog", { groupChat: true, fileSharing: {} });
+  assert.match(
+    shared,
+    /^Component "upload\.example\.org" "http_file_share"\nhttp_file_share_size_limit = 10485760\nhttp_file_share_expires_after = 604800\nhttp_file_share_access = \{ "example\.org" \}\nhttp_external_url = "https:\/\/upload\.example\.org\/"\n$/m,
+    "10 MB by default, a week, the domain's own users, reached through the proxy",
+  );
+  assert.ok(shared.indexOf('Component "conference.example.org"') < shared.indexOf('Component "upload.example.org"'));
+  assert.deepEqual(parseHostFile(shared), { owner: "blog", hosts: ["example.org", "conference.example.org", "upload.example.org"] });
+  assert.match(renderHostConfig("example.org", "blog", { fileSharing: { sizeLimitMb: 100 } }), /^http_file_share_size_limit = 104857600$/m);
+  assert.match(renderHostConfig("example.org", "blog", { fileSharing: { sizeLimitMb: 1 } }), /^http_file_share_size_limit = 1048576$/m);
+  for (const bad of [0, 101, 2.5, -1, Number.NaN, Number.POSITIVE_INFINITY, "10" as unknown as number]) {
+    assert.throws(() => renderHostConfig("example.org", "blog", { fileSharing: { sizeLimitMb: bad } }), /the file size limit of example\.org is .* MB, not a whole number from 1 to 100/, `refuses ${String(bad)}`);
+  }
+  assert.throws(() => renderHostConfig('x.org"\nadmins = {"a@x.org"}', "blog", { fileSharing: {} }), /not a domain name/);
 });
 
 test("reads the hosts and components prosody's admin shell lists", () => {

@@ -75,7 +75,16 @@ export interface MainConfigInput {
   readonly requireEncryption: boolean;
   /** Whether to allow Prosody (and prosodyctl) to run as root, for tests that run as root. */
   readonly runAsRoot: boolean;
+  /**
+   * The loopback port of Prosody's HTTP server, which serves file sharing's uploads to the box's
+   * proxy. Prosody opens it only while a module needs HTTP (a file sharing component); without it
+   * no HTTP port is configured at all.
+   */
+  readonly httpPort?: number;
 }
+
+/** The address Prosody's HTTP server listens on: loopback only, the box's proxy in front. */
+export const HTTP_INTERFACE = "127.0.0.1";
 
 const NAMED_ESCAPES: Readonly<Record<number, string>> = {
   0x07: "\\a",
@@ -114,10 +123,15 @@ function luaList(values: readonly (string | number)[]): string {
 
 /**
  * Renders the main `prosody.cfg.lua`. Deterministic: the same input gives the same bytes.
- * Direct-TLS and HTTP listeners are switched off explicitly: they would otherwise bind Prosody's
- * default ports on every interface.
+ * Direct-TLS and HTTPS listeners are switched off explicitly: they would otherwise bind Prosody's
+ * default ports on every interface. The HTTP listener is on loopback only (`httpPort`), or off; the
+ * box's proxy terminates TLS in front of it.
  */
 export function renderMainConfig(input: MainConfigInput): string {
+  const { httpPort } = input;
+  if (httpPort !== undefined && (!Number.isInteger(httpPort) || httpPort < 1 || httpPort > 65535)) {
+    throw new TypeError(`rendering prosody's configuration: httpPort is ${JSON.stringify(httpPort)}, not a port`);
+  }
   const modules = input.modules.includes("admin_shell") ? [...input.modules] : [...input.modules, "admin_shell"];
   const lines = [
     "-- Rendered by Coyote's xmppconf actuator (actuator.xmppconf.prosody). Do not edit: it is rewritten.",
@@ -135,7 +149,7 @@ export function renderMainConfig(input: MainConfigInput): string {
     `s2s_ports = ${luaList(input.s2sPorts)}`,
     "c2s_direct_tls_ports = { }",
     "s2s_direct_tls_ports = { }",
-    "http_ports = { }",
+    ...(httpPort === undefined ? ["http_ports = { }"] : [`http_ports = ${luaList([httpPort])}`, `http_interfaces = ${luaList([HTTP_INTERFACE])}`]),
     "https_ports = { }",
     "",
     // SCRAM only: the stored credentials are SCRAM keys, and PLAIN would hand the password over.
@@ -169,11 +183,45 @@ export interface HostOptions {
   readonly certificate?: string;
   /** Whether the host has a group chat service, `conference.<domain>`. */
   readonly groupChat?: boolean;
+  /**
+   * File sharing (XEP-0363): an upload service `upload.<domain>` whose files are at most
+   * `sizeLimitMb` MB (1 to {@link MAX_FILE_SIZE_LIMIT_MB}, default {@link DEFAULT_FILE_SIZE_LIMIT_MB}).
+   */
+  readonly fileSharing?: { readonly sizeLimitMb?: number };
 }
 
 /** The group chat service of a domain. */
 export function groupChatHost(domain: string): string {
   return `conference.${domain}`;
+}
+
+/** The file sharing (HTTP upload) service of a domain, also the hostname its files are reached at. */
+export function uploadHost(domain: string): string {
+  return `upload.${domain}`;
+}
+
+/** The largest upload, in MB, when the spec names none. */
+export const DEFAULT_FILE_SIZE_LIMIT_MB = 10;
+/** The largest size limit a spec may ask for, in MB (as the spec's schema says). */
+export const MAX_FILE_SIZE_LIMIT_MB = 100;
+/** How long a shared file is kept, in seconds: a week, Prosody's own default. */
+export const FILE_SHARE_EXPIRES_AFTER_SECONDS = 7 * 86400;
+
+function fileShareLines(domain: string, sizeLimitMb: number): string[] {
+  if (!Number.isInteger(sizeLimitMb) || sizeLimitMb < 1 || sizeLimitMb > MAX_FILE_SIZE_LIMIT_MB) {
+    throw new TypeError(`rendering a prosody host file: the file size limit of ${domain} is ${JSON.stringify(sizeLimitMb)} MB, not a whole number from 1 to ${MAX_FILE_SIZE_LIMIT_MB}`);
+  }
+  const host = uploadHost(domain);
+  return [
+    "",
+    // Files are kept under data_path/<encoded upload host>/http_file_share/, Prosody's data folder.
+    `Component ${luaString(host)} "http_file_share"`,
+    `http_file_share_size_limit = ${sizeLimitMb * 1024 * 1024}`,
+    `http_file_share_expires_after = ${FILE_SHARE_EXPIRES_AFTER_SECONDS}`,
+    // Only the domain's own users upload, not those of the box's other domains.
+    `http_file_share_access = ${luaList([domain])}`,
+    `http_external_url = ${luaString(`https://${host}/`)}`,
+  ];
 }
 
 /**
@@ -184,9 +232,11 @@ export function groupChatHost(domain: string): string {
  * `password_hash` tells the host's `internal_hashed` store which SCRAM hash its accounts hold.
  * Prosody reads one per host, so a host's accounts must all share it; SHA-1, Prosody's default,
  * is left unsaid, so that the files of the hosts made before SHA-256 stay byte for byte the same.
- * `ssl` names the host's certificate for c2s and s2s alike. A group chat service comes last (a
+ * `ssl` names the host's certificate for c2s and s2s alike. A group chat service comes after it (a
  * `Component` section ends the VirtualHost's): only the domain's own users create rooms, and
- * rooms are hidden and for members unless their owner opens them.
+ * rooms are hidden and for members unless their owner opens them. A file sharing service comes
+ * last: only the domain's own users upload, files are kept a week, and their URLs are
+ * `https://upload.<domain>/…`, which the box's proxy sends to Prosody's loopback HTTP port.
  * @param domain the VirtualHost.
  * @param serviceId the service that owns it.
  */
@@ -195,7 +245,7 @@ export function renderHostConfig(domain: string, serviceId: string, options: Hos
   // what their schemas say, so that neither can end the comment or the string.
   if (!ServiceId.safeParse(serviceId).success) throw new TypeError(`rendering a prosody host file: not a service id: ${JSON.stringify(serviceId)}`);
   if (!DomainName.safeParse(domain).success) throw new TypeError(`rendering a prosody host file: not a domain name: ${JSON.stringify(domain)}`);
-  const { hash = "SHA-1", certificate, groupChat = false } = options;
+  const { hash = "SHA-1", certificate, groupChat = false, fileSharing } = options;
   // One PEM holds the key and the chain; LuaSec finds each in it.
   const ssl = certificate === undefined ? [] : [`ssl = { certificate = ${luaString(certificate)}; key = ${luaString(certificate)} }`];
   return [
@@ -213,6 +263,7 @@ export function renderHostConfig(domain: string, serviceId: string, options: Hos
           "muc_room_default_members_only = true",
         ]
       : []),
+    ...(fileSharing === undefined ? [] : fileShareLines(domain, fileSharing.sizeLimitMb ?? DEFAULT_FILE_SIZE_LIMIT_MB)),
     "",
   ].join("\n");
 }

@@ -16,6 +16,12 @@ export interface XmppActuatorOptions {
   readonly s2sPorts: readonly number[];
   /** The addresses to listen on (`["*", "::"]` in production, `["127.0.0.1"]` in tests). */
   readonly interfaces: readonly string[];
+  /**
+   * The loopback port of Prosody's HTTP server, which serves file sharing to the box's proxy
+   * (the server spec's `xmpp.httpPort`, default 5280). Prosody opens it only while some service
+   * shares files.
+   */
+  readonly httpPort?: number;
   /** Prosody's pid file (`/run/prosody/prosody.pid`): `commit` reloads only a running Prosody. */
   readonly pidFile: string;
   /** The file Prosody logs to (`/var/log/prosody/prosody.log`), or `*console` for its standard output. */

@@ -11,6 +11,12 @@ declare module "@xmpp/client" {
     is(name: string): boolean;
     /** The text of its first child of this name, or null. */
     getChildText(name: string): string | null;
+    /** Its first child of this name (and namespace, when given), or undefined. */
+    getChild(name: string, xmlns?: string): Element | undefined;
+    /** Its children of this name. */
+    getChildren(name: string): Element[];
+    /** Its text. */
+    text(): string;
     toString(): string;
   }
 

@@ -125,6 +125,7 @@ const BAD: Record<ContractName, BadCase[]> = {
     { name: "webhook not http", change: (d) => (d.alarms.webhooks[0] = "ftp://x.example"), field: "alarms.webhooks[0]", says: /http/ },
     { name: "unknown field", change: (d) => (d.colour = "red"), field: "colour", says: /unknown field/ },
     { name: "bad port", change: (d) => (d.ports = { http: 70000 }), field: "ports.http", says: /at most 65535/ },
+    { name: "xmpp http port out of range", change: (d) => (d.xmpp = { httpPort: 0 }), field: "xmpp.httpPort", says: /at least 1/ },
     { name: "unknown certificate mode", change: (d) => (d.certificates = { mode: "magic" }), field: "certificates.mode" },
   ],
   service: [
@@ -148,7 +149,11 @@ const BAD: Record<ContractName, BadCase[]> = {
     { name: "alias clashes with mailbox", change: (d) => (d.mail.aliases[0].address = "alice@alice.example"), field: "mail.aliases[0].address", says: /already/ },
     { name: "xmpp user on foreign domain", change: (d) => (d.xmpp.users[0].domain = "other.example"), field: "xmpp.users[0].domain" },
     { name: "xmpp group chat not a boolean", change: (d) => (d.xmpp.groupChat = "yes"), field: "xmpp.groupChat", says: /boolean/ },
-    { name: "xmpp upload asked for (not built yet)", change: (d) => (d.xmpp.upload = true), field: "xmpp.upload", says: /unknown field/ },
+    { name: "xmpp file sharing not a boolean", change: (d) => (d.xmpp.fileSharing = "yes"), field: "xmpp.fileSharing", says: /boolean/ },
+    { name: "xmpp file size limit of 0 MB", change: (d) => (d.xmpp.fileSizeLimitMb = 0), field: "xmpp.fileSizeLimitMb", says: /fileSizeLimitMb is at least 1/ },
+    { name: "xmpp file size limit over 100 MB", change: (d) => (d.xmpp.fileSizeLimitMb = 101), field: "xmpp.fileSizeLimitMb", says: /fileSizeLimitMb is at most 100/ },
+    { name: "xmpp file size limit not whole", change: (d) => (d.xmpp.fileSizeLimitMb = 2.5), field: "xmpp.fileSizeLimitMb", says: /whole number of MB/ },
+    { name: "xmpp file size limit a string", change: (d) => (d.xmpp.fileSizeLimitMb = "10"), field: "xmpp.fileSizeLimitMb", says: /whole number of MB/ },
     { name: "web hostname not ours", change: (d) => (d.web.hostnames[1] = "evil.example"), field: "web.hostnames[1]", says: /not one of this service's domains/ },
     { name: "web port out of range", change: (d) => (d.web.backend.port = 0), field: "web.backend.port", says: /at least 1/ },
     { name: "unknown backend kind", change: (d) => (d.web.backend = { kind: "ftp" }), field: "web.backend.kind", says: /backend kind/ },
@@ -262,6 +267,16 @@ describe("parsing", () => {
     assert.equal(server.dns.backend, "builtin");
     assert.equal(server.heartbeat.missedBeforeDown, 5);
     assert.deepEqual(server.mail, { smtpListen: "127.0.0.1:2525", submissionListen: "127.0.0.1:2587", submissionsListen: "127.0.0.1:2465", imapListen: "127.0.0.1:2143", imapsListen: "127.0.0.1:2993" }, "mail clients' listeners on loopback ports by default");
+    assert.equal(server.xmpp.httpPort, 5280, "prosody's HTTP server (file sharing) on loopback port 5280 by default");
+  });
+
+  test("xmpp file sharing is off unless asked for, and takes a size limit in MB", () => {
+    const doc = GOOD.service();
+    const plain = parseSpec(doc, "a.json");
+    assert.ok(plain.kind === "Service" && plain.xmpp !== undefined && plain.xmpp.fileSharing === undefined && plain.xmpp.fileSizeLimitMb === undefined);
+    doc.xmpp = { ...(doc.xmpp as object), fileSharing: true, fileSizeLimitMb: 100 };
+    const sharing = parseSpec(doc, "b.json");
+    assert.ok(sharing.kind === "Service" && sharing.xmpp?.fileSharing === true && sharing.xmpp.fileSizeLimitMb === 100);
   });
 
   test("the mail client listeners are host:port addresses, named when wrong", () => {

@@ -103,6 +103,12 @@ export const MailSpec = z.strictObject({
   catchAll: Email.optional(),
 });
 
+/**
+ * The label of a domain's file sharing host, `upload.<domain>`: Prosody's upload service and the
+ * hostname its files are reached at over HTTPS (routed by snickers, published by dnsconf).
+ */
+export const FILE_SHARING_LABEL = "upload";
+
 /** XMPP for a service's domains (a Prosody VirtualHost each, user accounts, SRV records). */
 export const XmppSpec = z.strictObject({
   users: z
@@ -122,6 +128,18 @@ export const XmppSpec = z.strictObject({
    * domains, where only the domain's own users create rooms. Off unless asked for.
    */
   groupChat: z.boolean().optional(),
+  /**
+   * File sharing (XEP-0363 HTTP file upload): an upload service `upload.<domain>` for each of the
+   * service's domains, for the domain's own users, reached over HTTPS through the box's proxy.
+   * Off unless asked for.
+   */
+  fileSharing: z.boolean().optional(),
+  /** The largest file one upload may hold, in MB (default 10). */
+  fileSizeLimitMb: z
+    .int({ error: (issue) => `fileSizeLimitMb is a whole number of MB, not ${JSON.stringify(issue.input)}` })
+    .min(1, { error: "fileSizeLimitMb is at least 1" })
+    .max(100, { error: "fileSizeLimitMb is at most 100" })
+    .optional(),
 });
 
 /** A readiness probe: how the activator knows a woken backend can take requests. */
@@ -317,8 +335,13 @@ export const ServerSpec = z
         interfaces: z.array(z.union([z.ipv4(), z.ipv6()], { error: "not an IP address" })).min(1).default(["127.0.0.1"]),
         clientPort: Port.default(5222),
         serverPort: Port.default(5269),
+        /**
+         * The loopback port of Prosody's HTTP server, which serves file sharing's uploads to the
+         * box's proxy only (it never listens on another address).
+         */
+        httpPort: Port.default(5280),
       })
-      .default({ interfaces: ["127.0.0.1"], clientPort: 5222, serverPort: 5269 }),
+      .default({ interfaces: ["127.0.0.1"], clientPort: 5222, serverPort: 5269, httpPort: 5280 }),
     runtime: z.enum(["auto", "docker", "process"]).default("auto"),
     ports: z
       .strictObject({ http: Port.default(8080), https: Port.default(8443), panel: Port.default(3000) })
