@@ -13,7 +13,8 @@ import { hostClaimsOf, routesFor, type HostClaim, type RoutesFragment, type Rout
  * a VirtualHost (and dnsconf publishes its SRV records), users or not. Prosody presents the
  * certificate `proxy/certs/<domain>` for each. Its group chat component, `conference.<domain>`,
  * is reached by the domain's own users through their client connection and is given no
- * certificate of its own by xmppconf, so it gets none here.
+ * certificate of its own by xmppconf, so it gets none here. Its file sharing host,
+ * `upload.<domain>`, is reached over HTTPS through the proxy: a routed name (routes.ts), not one of these.
  */
 export function xmppDomainsOf(spec: ServiceSpec): string[] {
   return spec.xmpp === undefined ? [] : spec.domains.map((domain) => domain.name);
