@@ -18,12 +18,14 @@ local env = {}
 local seen = {}
 function env.Include(path) seen.Include = path end
 function env.VirtualHost(name) seen.VirtualHost = name end
-function env.Component(name) seen.Component = name; return function() end end
+local components = {}
+function env.Component(name) table.insert(components, name); return function() end end
 setmetatable(env, { __newindex = function(t, k, v) rawset(t, k, v); seen[k] = v end })
 local chunk = assert(loadfile(arg[1], "t", env))
 chunk()
 local function hex(s) return (tostring(s):gsub(".", function(c) return string.format("%02x", c:byte()) end)) end
-for _, key in ipairs({ "pidfile", "data_path", "Include", "VirtualHost", "Component" }) do io.write(key, "=", hex(seen[key] or ""), "\\n") end
+for _, key in ipairs({ "pidfile", "data_path", "Include", "VirtualHost" }) do io.write(key, "=", hex(seen[key] or ""), "\\n") end
+for _, name in ipairs(components) do io.write("Component=", hex(name), "\\n") end
 if seen.ssl then io.write("certificate=", hex(seen.ssl.certificate), "\\n", "key=", hex(seen.ssl.key), "\\n") end
 for i, v in ipairs(seen.interfaces or {}) do io.write("interface", i, "=", hex(v), "\\n") end
 for k, v in pairs(seen) do if type(v) ~= "table" and type(v) ~= "boolean" and k ~= "pidfile" and k ~= "data_path" and k ~= "Include" and k ~= "VirtualHost" and k ~= "Component" then io.write("other:", k, "\\n") end end
@@ -78,7 +80,7 @@ test("a hostile certificate path stays inside the host file's ssl strings, and t
     for (const bad of HOSTILE) {
       const path = `/srv/certs${bad}/example.org.pem`;
       const file = join(dir, "example.org.cfg.lua");
-      await writeFile(file, renderHostConfig("example.org", "blog", { hash: "SHA-256", certificate: path, groupChat: true }));
+      await writeFile(file, renderHostConfig("example.org", "blog", { hash: "SHA-256", certificate: path, groupChat: true, fileSharing: { sizeLimitMb: 100 } }));
       const syntax = spawnSync("luac5.4", ["-p", file], { encoding: "utf8" });
       assert.equal(syntax.status, 0, `${JSON.stringify(bad)}: ${syntax.stderr}`);
       const run = spawnSync("lua5.4", [reader, file], { encoding: "utf8" });
@@ -86,10 +88,11 @@ test("a hostile certificate path stays inside the host file's ssl strings, and t
       const lines = run.stdout.split("\n").filter((line) => line !== "");
       assert.ok(lines.includes(`VirtualHost=${hex("example.org")}`), run.stdout);
       assert.ok(lines.includes(`Component=${hex("conference.example.org")}`), run.stdout);
+      assert.ok(lines.includes(`Component=${hex("upload.example.org")}`), run.stdout);
       assert.ok(lines.includes(`certificate=${hex(path)}`), `${JSON.stringify(bad)}: ${run.stdout}`);
       assert.ok(lines.includes(`key=${hex(path)}`));
       const others = lines.filter((line) => line.startsWith("other:")).sort();
-      assert.deepEqual(others, ["other:password_hash", "other:restrict_room_creation"], `${JSON.stringify(bad)}: no other assignment`);
+      assert.deepEqual(others, ["other:http_external_url", "other:http_file_share_expires_after", "other:http_file_share_size_limit", "other:password_hash", "other:restrict_room_creation"], `${JSON.stringify(bad)}: no other assignment`);
     }
   } finally {
     await rm(dir, { recursive: true, force: true });
