@@ -144,6 +144,8 @@ export function bundledActuators(server: ServerSpec, stateDir: string, options: 
         dataDir: join(xmppDir, "data"),
         certificatesDir: join(xmppDir, "certs"),
         c2sPorts: [server.xmpp.clientPort],
+        // Prosody's HTTP server (file sharing's uploads), on loopback behind snitch-proxy.
+        httpPort: server.xmpp.httpPort,
         s2sPorts: [server.xmpp.serverPort],
         interfaces: server.xmpp.interfaces,
         // Written by Prosody itself, so in the one folder it may write; its log goes to its

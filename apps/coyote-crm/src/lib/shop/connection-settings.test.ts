@@ -18,11 +18,11 @@ describe("connectionSettings", () => {
     });
   });
 
-  it("shows the standard ports where the spec names no listener", () => {
+  it("shows the embedded default's loopback listeners where the spec names none", () => {
     assert.deepEqual(connectionSettings(testServer()), {
       host: "coyote.box.test",
-      imap: [{ port: 993, security: "TLS" }, { port: 143, security: "STARTTLS" }],
-      smtp: [{ port: 465, security: "TLS" }, { port: 587, security: "STARTTLS" }],
+      imap: [{ port: 2993, security: "TLS" }, { port: 2143, security: "STARTTLS" }],
+      smtp: [{ port: 2465, security: "TLS" }, { port: 2587, security: "STARTTLS" }],
       xmpp: { port: 5222, security: "STARTTLS" },
     });
   });
