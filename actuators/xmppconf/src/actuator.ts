@@ -6,7 +6,7 @@
  */
 import type { ActuatorContext, Plan, Requeue, Target } from "@coyote/actuator";
 import type { PartialPlan } from "@coyote/actuator/unmet";
-import type { ServiceSpec } from "@coyote/spec";
+import type { ServerSpec, ServiceSpec } from "@coyote/spec";
 import { applyXmppPlan } from "./apply.ts";
 import { resolveLayout } from "./files.ts";
 import { LiveCheck } from "./live.ts";
@@ -64,8 +64,9 @@ export function createXmppActuator(options: XmppActuatorOptions): XmppActuator {
       return observer.observe(target, context);
     },
 
-    plan(target: Target, observed: XmppObserved): PartialPlan<XmppStep> {
-      return planXmpp(target, observed, settings);
+    plan(target: Target, observed: XmppObserved, server: ServerSpec): PartialPlan<XmppStep> {
+      // File sharing's URLs name the port snitch-proxy serves HTTPS on (443 in production).
+      return planXmpp(target, observed, { ...settings, httpsPort: server.ports.https });
     },
 
     apply(plan: Plan<XmppStep>, target: Target, context: ActuatorContext): Promise<Requeue | undefined> {

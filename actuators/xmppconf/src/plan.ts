@@ -23,6 +23,8 @@ export interface PlanSettings {
   readonly mainConfig: string;
   /** The folder of Prosody's certificate copies, `<domain>.pem`. */
   readonly certificatesDir: string;
+  /** The port snitch-proxy serves HTTPS on, which file sharing's URLs name (443 when unset). */
+  readonly httpsPort?: number;
 }
 
 /** One entry of a spec's `xmpp.users`. */
@@ -76,7 +78,7 @@ export function planXmpp(target: Target, observed: XmppObserved, settings: PlanS
       continue;
     }
     const [hash = "SHA-1"] = byHash.keys();
-    const content = renderHostConfig(domain, target.id, { hash, certificate: join(certificatesDir, `${domain}.pem`), groupChat: spec?.xmpp?.groupChat === true, ...fileSharingOf(spec) });
+    const content = renderHostConfig(domain, target.id, { hash, certificate: join(certificatesDir, `${domain}.pem`), groupChat: spec?.xmpp?.groupChat === true, ...fileSharingOf(spec, settings.httpsPort) });
     if (owned.get(domain)?.content !== content) {
       steps.push({ kind: "write-host", domain, content });
       describe.push(`${owned.has(domain) ? "rewrite" : "add"} VirtualHost ${domain}`);
@@ -157,10 +159,10 @@ export function planXmpp(target: Target, observed: XmppObserved, settings: PlanS
 }
 
 /** The file sharing a spec asks for, as {@link renderHostConfig} takes it: nothing when it asks for none. */
-function fileSharingOf(spec: ServiceSpec | undefined): Pick<HostOptions, "fileSharing"> {
+function fileSharingOf(spec: ServiceSpec | undefined, httpsPort: number | undefined): Pick<HostOptions, "fileSharing"> {
   const xmpp = spec?.xmpp;
   if (xmpp?.fileSharing !== true) return {};
-  return { fileSharing: xmpp.fileSizeLimitMb === undefined ? {} : { sizeLimitMb: xmpp.fileSizeLimitMb } };
+  return { fileSharing: { ...(xmpp.fileSizeLimitMb === undefined ? {} : { sizeLimitMb: xmpp.fileSizeLimitMb }), ...(httpsPort === undefined ? {} : { httpsPort }) } };
 }
 
 /**

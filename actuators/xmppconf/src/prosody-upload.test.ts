@@ -170,11 +170,13 @@ describe("prosody sharing files over HTTP upload, as the box runs it", { skip: !
     const client = await alice();
     const slot = await requestSlot(client, "upload.example.org", "hello.txt", 11);
     assert.ok(typeof slot !== "string", `a slot is given: ${typeof slot === "string" ? slot : ""}`);
-    assert.match(slot.put, /^https:\/\/upload\.example\.org\/file_share\/[^/]+\/hello\.txt$/);
+    // The address names snitch-proxy's HTTPS port (the server spec's ports.https, 8443 by default).
+    assert.match(slot.put, /^https:\/\/upload\.example\.org:8443\/file_share\/[^/]+\/hello\.txt$/);
     assert.equal(slot.get, slot.put);
     const path = new URL(slot.put).pathname;
     const body = Buffer.from("hello world");
-    const host = { Host: "upload.example.org" };
+    // As snitch-proxy passes it on: the Host the client sent, port included.
+    const host = { Host: "upload.example.org:8443" };
     const put = await http(httpPort, "PUT", path, { ...host, ...slot.headers, "Content-Type": "text/plain", "Content-Length": String(body.length) }, body);
     assert.equal(put.status, 201, put.body.toString());
     const get = await http(httpPort, "GET", new URL(slot.get).pathname, host);

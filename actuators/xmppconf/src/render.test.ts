@@ -146,6 +146,10 @@ test("renders a file sharing service only when asked, with its size limit and ex
     assert.throws(() => renderHostConfig("example.org", "blog", { fileSharing: { sizeLimitMb: bad } }), /the file size limit of example\.org is .* MB, not a whole number from 1 to 100/, `refuses ${String(bad)}`);
   }
   assert.throws(() => renderHostConfig('x.org"\nadmins = {"a@x.org"}', "blog", { fileSharing: {} }), /not a domain name/);
+  // The files' address names snitch-proxy's HTTPS port unless it is the standard one.
+  assert.match(renderHostConfig("example.org", "blog", { fileSharing: { httpsPort: 8443 } }), /^http_external_url = "https:\/\/upload\.example\.org:8443\/"$/m);
+  assert.match(renderHostConfig("example.org", "blog", { fileSharing: { httpsPort: 443 } }), /^http_external_url = "https:\/\/upload\.example\.org\/"$/m);
+  for (const bad of [0, 65536, 1.5]) assert.throws(() => renderHostConfig("example.org", "blog", { fileSharing: { httpsPort: bad } }), /the HTTPS port of example\.org's file sharing is .*, not a port/);
 });
 
 test("reads the hosts and components prosody's admin shell lists", () => {

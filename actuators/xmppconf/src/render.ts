@@ -187,7 +187,7 @@ export interface HostOptions {
    * File sharing (XEP-0363): an upload service `upload.<domain>` whose files are at most
    * `sizeLimitMb` MB (1 to {@link MAX_FILE_SIZE_LIMIT_MB}, default {@link DEFAULT_FILE_SIZE_LIMIT_MB}).
    */
-  readonly fileSharing?: { readonly sizeLimitMb?: number };
+  readonly fileSharing?: { readonly sizeLimitMb?: number; readonly httpsPort?: number };
 }
 
 /** The group chat service of a domain. */
@@ -207,11 +207,16 @@ export const MAX_FILE_SIZE_LIMIT_MB = 100;
 /** How long a shared file is kept, in seconds: a week, Prosody's own default. */
 export const FILE_SHARE_EXPIRES_AFTER_SECONDS = 7 * 86400;
 
-function fileShareLines(domain: string, sizeLimitMb: number): string[] {
+function fileShareLines(domain: string, sizeLimitMb: number, httpsPort: number): string[] {
   if (!Number.isInteger(sizeLimitMb) || sizeLimitMb < 1 || sizeLimitMb > MAX_FILE_SIZE_LIMIT_MB) {
     throw new TypeError(`rendering a prosody host file: the file size limit of ${domain} is ${JSON.stringify(sizeLimitMb)} MB, not a whole number from 1 to ${MAX_FILE_SIZE_LIMIT_MB}`);
   }
+  if (!Number.isInteger(httpsPort) || httpsPort < 1 || httpsPort > 65535) {
+    throw new TypeError(`rendering a prosody host file: the HTTPS port of ${domain}'s file sharing is ${JSON.stringify(httpsPort)}, not a port`);
+  }
   const host = uploadHost(domain);
+  // The address clients are given: snitch-proxy's HTTPS port, named unless it is the standard one.
+  const origin = httpsPort === 443 ? `https://${host}` : `https://${host}:${String(httpsPort)}`;
   return [
     "",
     // Files are kept under data_path/<encoded upload host>/http_file_share/, Prosody's data folder.
@@ -220,7 +225,7 @@ function fileShareLines(domain: string, sizeLimitMb: number): string[] {
     `http_file_share_expires_after = ${FILE_SHARE_EXPIRES_AFTER_SECONDS}`,
     // Only the domain's own users upload, not those of the box's other domains.
     `http_file_share_access = ${luaList([domain])}`,
-    `http_external_url = ${luaString(`https://${host}/`)}`,
+    `http_external_url = ${luaString(`${origin}/`)}`,
   ];
 }
 
@@ -263,7 +268,7 @@ export function renderHostConfig(domain: string, serviceId: string, options: Hos
           "muc_room_default_members_only = true",
         ]
       : []),
-    ...(fileSharing === undefined ? [] : fileShareLines(domain, fileSharing.sizeLimitMb ?? DEFAULT_FILE_SIZE_LIMIT_MB)),
+    ...(fileSharing === undefined ? [] : fileShareLines(domain, fileSharing.sizeLimitMb ?? DEFAULT_FILE_SIZE_LIMIT_MB, fileSharing.httpsPort ?? 443)),
     "",
   ].join("\n");
 }
