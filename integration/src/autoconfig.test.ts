@@ -3,8 +3,8 @@
 // as `coyote run coyote-crm` runs it, from the built app) answers config-v1.1.xml; the customer's
 // own site keeps every other path of the domain, and the panel shows nothing else on those names.
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtemp, open, readFile, rm } from "node:fs/promises";
+import type { ChildProcess } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -13,10 +13,10 @@ import { createLogger, logFileFor, type CoyoteLogger } from "@coyote/log";
 import { ServerSpec, ServiceSpec, StateStore, validate } from "@coyote/spec";
 import { startProxy, type RunningProxy } from "@coyote/snitch-proxy";
 import { backend, get1, peerCertificate, type Backend } from "@coyote/snitch-proxy/testing";
-import { freePorts, stopChild, waitFor } from "@coyote/testing";
+import { freePorts, stopChild } from "@coyote/testing";
+import { startPanel } from "./support/panel.ts";
 
 const AUTHOR = { name: "Test", email: "test@example.org" };
-const REPO = join(import.meta.dirname, "..", "..");
 const XML = "application/xml; charset=utf-8";
 let root = "";
 let stateDir = "";
@@ -62,19 +62,7 @@ before(async () => {
   proxyLogger = createLogger({ component: "snitch-proxy", file: logFileFor(stateDir, "snitch-proxy") });
   proxy = await startProxy({ stateDir, logger: proxyLogger, https: { host: "127.0.0.1", port: https }, http: { host: "127.0.0.1", port: http } });
 
-  const out = await open(join(root, "crm.out.log"), "w");
-  const env: Record<string, string | undefined> = { ...process.env, COYOTE_STATE: stateDir, COYOTE_CRM_INSECURE_COOKIES: "1" };
-  delete env.NODE_OPTIONS;
-  crm = spawn(process.execPath, ["--import", "tsx", join(REPO, "packages", "cli", "src", "main.ts"), "run", "coyote-crm"], { cwd: REPO, env, stdio: ["ignore", out.fd, out.fd] });
-  await out.close();
-  const exited = new Promise<string>((resolve) => crm?.once("exit", (code, signal) => resolve(`exited (${String(code ?? signal)})`)));
-  await waitFor("the panel to answer", async () => {
-    const ended = await Promise.race([exited, Promise.resolve(undefined)]);
-    if (ended !== undefined) throw new Error(`the panel ${ended}: ${await readFile(join(root, "crm.out.log"), "utf8")}`);
-    const answer = await fetch(`http://127.0.0.1:${panel}/`, { redirect: "manual", signal: AbortSignal.timeout(5000) }).catch(() => undefined);
-    await answer?.body?.cancel();
-    return answer !== undefined;
-  }, { timeoutMs: 90_000, intervalMs: 200 });
+  crm = await startPanel(stateDir, panel, join(root, "crm.out.log"));
 });
 
 after(async () => {

@@ -4,9 +4,9 @@
 // runs it) answers the policy over TLS a sender trusting the CA verifies. The id published is the
 // hash of the very text served.
 import assert from "node:assert/strict";
-import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { execFile, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdtemp, open, readFile, rm } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -18,10 +18,10 @@ import { Minion, bundledActuators } from "@coyote/minion";
 import { StateStore } from "@coyote/spec";
 import { startProxy, type RunningProxy } from "@coyote/snitch-proxy";
 import { get1, peerCertificate } from "@coyote/snitch-proxy/testing";
-import { freePorts, stopChild, waitFor } from "@coyote/testing";
+import { freePorts, stopChild } from "@coyote/testing";
+import { startPanel } from "./support/panel.ts";
 
 const AUTHOR = { name: "Test", email: "test@example.org" };
-const REPO = join(import.meta.dirname, "..", "..");
 // The box's hostname inside the mail domain's zone, so that our DNS server answers the whole chain
 // Pebble follows: mta-sts.post.test CNAME mx.post.test, and its address.
 const BOX = "mx.post.test";
@@ -57,19 +57,7 @@ before(async () => {
   minion = new Minion({ stateDir, logger, actuators: (server) => bundledActuators(server, stateDir).filter((a) => wanted(a.id)), debounceMs: 10, backoffInitialMs: 200 });
   await minion.start();
 
-  const out = await open(join(root, "crm.out.log"), "w");
-  const env: Record<string, string | undefined> = { ...process.env, COYOTE_STATE: stateDir, COYOTE_CRM_INSECURE_COOKIES: "1" };
-  delete env.NODE_OPTIONS;
-  crm = spawn(process.execPath, ["--import", "tsx", join(REPO, "packages", "cli", "src", "main.ts"), "run", "coyote-crm"], { cwd: REPO, env, stdio: ["ignore", out.fd, out.fd] });
-  await out.close();
-  const exited = new Promise<string>((resolve) => crm?.once("exit", (code, signal) => resolve(`exited (${String(code ?? signal)})`)));
-  await waitFor("the panel to answer", async () => {
-    const ended = await Promise.race([exited, Promise.resolve(undefined)]);
-    if (ended !== undefined) throw new Error(`the panel ${ended}: ${await readFile(join(root, "crm.out.log"), "utf8")}`);
-    const answer = await fetch(`http://127.0.0.1:${panel}/`, { redirect: "manual", signal: AbortSignal.timeout(5000) }).catch(() => undefined);
-    await answer?.body?.cancel();
-    return answer !== undefined;
-  }, { timeoutMs: 90_000, intervalMs: 200 });
+  crm = await startPanel(stateDir, panel, join(root, "crm.out.log"));
 });
 
 after(async () => {
