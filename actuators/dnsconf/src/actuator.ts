@@ -3,11 +3,10 @@
  * or by the built-in server (embedded default). One zone file per zone, owned by the service that
  * asked for it; `apply` writes and removes zone files, `commit` makes them live once per batch.
  */
-import { execFile } from "node:child_process";
 import { access, mkdir, readFile, unlink } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { ActuatorError, DirectoryCache, memoizeByIdentity } from "@coyote/actuator";
-import type { Actuator, ActuatorContext, Plan, Target } from "@coyote/actuator";
+import { ActuatorError, DirectoryCache, memoizeByIdentity, requeueAfter } from "@coyote/actuator";
+import type { Actuator, ActuatorContext, Plan, Requeue, Target } from "@coyote/actuator";
 import type { CoyoteLogger } from "@coyote/log";
 import { DomainName, fsyncDir, writeFileAtomic } from "@coyote/spec";
 import type { ServerSpec } from "@coyote/spec";
@@ -15,6 +14,8 @@ import { parseZoneFileHeader, parseZoneJsonHeader, renderKnotConf, renderZoneFil
 import { startDnsServer } from "./server.ts";
 import { acmeChallengesPath } from "./challenges.ts";
 import type { DnsServer } from "./server.ts";
+import { KnotLiveCheck, run } from "./knot-live.ts";
+import type { KnotLive } from "./knot-live.ts";
 import { DkimRecordFile, dkimFilePath, nextSerial, zonesFor } from "./zone.ts";
 import type { DkimRecord, Zone } from "./zone.ts";
 
@@ -38,6 +39,11 @@ export interface KnotBackendOptions {
   readonly user?: string;
   /** How long one `knotc reload` may take, in ms (default 30 s). */
   readonly reloadTimeoutMs?: number;
+  /**
+   * Whether `DnsReady` checks the running Knot (it runs and serves each zone at its file's
+   * serial); when false it means "zone files written and reloaded". Default false.
+   */
+  readonly verify?: boolean;
 }
 
 /** Options of {@link createDnsActuator}. */
@@ -70,13 +76,16 @@ export interface DnsObserved {
   readonly knotConf: string | undefined;
   /** The DKIM records the mail actuator published for the service's domains. */
   readonly dkim: Readonly<Record<string, DkimRecord>>;
+  /** What the running Knot serves, when it is verified and the service has zones. */
+  readonly live?: KnotLive;
 }
 
 /** One change the dnsconf actuator makes. */
 export type DnsStep =
   | { readonly kind: "write-zone"; readonly zone: string; readonly serial: number; readonly path: string; readonly content: string }
   | { readonly kind: "write-knot-conf"; readonly path: string; readonly content: string; readonly zones: number }
-  | { readonly kind: "remove-zone"; readonly zone: string; readonly path: string };
+  | { readonly kind: "remove-zone"; readonly zone: string; readonly path: string }
+  | { readonly kind: "await-knot"; readonly reason: "KnotDown" | "DnsPending"; readonly message: string; readonly afterMs: number };
 
 /** The actuator {@link createDnsActuator} makes. */
 export type DnsActuator = Actuator<DnsObserved, DnsStep>;
@@ -87,14 +96,28 @@ function isNotFound(cause: unknown): boolean {
   return (cause as NodeJS.ErrnoException | undefined)?.code === "ENOENT";
 }
 
-function run(file: string, args: readonly string[], timeoutMs: number): Promise<{ code: number; output: string }> {
-  return new Promise((resolve) => {
-    execFile(file, args, { timeout: timeoutMs, encoding: "utf8" }, (error, stdout, stderr) => {
-      const output = `${stdout}${stderr}`.trim();
-      if (error === null) resolve({ code: 0, output });
-      else resolve({ code: typeof error.code === "number" ? error.code : -1, output: output === "" ? error.message : output });
-    });
-  });
+/**
+ * The step that waits for the running Knot, when it is verified and does not serve the service's
+ * zones yet: Knot down, a zone not loaded or at another serial than its file's, or a zone file
+ * about to change (it reaches Knot at the commit). Undefined when Knot is not verified or serves
+ * every zone as written.
+ */
+function awaitKnot(id: string, serials: ReadonlyMap<string, number>, written: ReadonlySet<string>, live: KnotLive | undefined, changing: boolean): Extract<DnsStep, { kind: "await-knot" }> | undefined {
+  if (live === undefined || serials.size === 0) return undefined;
+  const why: string[] = [];
+  if (live.down !== undefined) why.push(live.down);
+  else {
+    for (const [zone, serial] of serials) {
+      if (written.has(zone)) why.push(`zone ${zone} at serial ${serial} reaches knot at the commit`);
+      else if (!live.serials.has(zone)) why.push(`knot does not serve zone ${zone} yet`);
+      else if (live.serials.get(zone) === undefined) why.push(`knot has not loaded zone ${zone}`);
+      else if (live.serials.get(zone) !== serial) why.push(`knot serves zone ${zone} at serial ${String(live.serials.get(zone))}, its file has ${serial}`);
+    }
+  }
+  if (why.length === 0 && !changing) return undefined;
+  const reason = live.down !== undefined ? "KnotDown" : "DnsPending";
+  const message = `dns zones of service ${id} are not served yet: ${why.length > 0 ? why.join("; ") : "the change reaches knot at the commit"}`;
+  return { kind: "await-knot", reason, message, afterMs: reason === "DnsPending" ? 1000 : 5000 };
 }
 
 /**
@@ -123,6 +146,7 @@ export function createDnsActuator(options: DnsActuatorOptions): DnsActuator {
   const render = (zone: Zone, owner: string, serial: number) => (backend === "knot" ? renderZoneFile(zone, owner, serial) : renderZoneJson(zone, owner, serial));
   const parseHeader = backend === "knot" ? parseZoneFileHeader : parseZoneJsonHeader;
   const servers = new Set<DnsServer>();
+  const live = backend === "knot" && knot?.verify === true ? new KnotLiveCheck(knot) : undefined;
   const zoneIndex = memoizeByIdentity((files: ReadonlyMap<string, { zone: string; text: string; header: { owner: string; serial: number } | undefined }>) => {
     const byZone = new Map<string, { text: string; header: { owner: string; serial: number } | undefined }>();
     const byOwner = new Map<string, string[]>();
@@ -195,12 +219,14 @@ export function createDnsActuator(options: DnsActuatorOptions): DnsActuator {
         if (record !== undefined) dkim[domain] = record;
       }
     }
-    return { zones, servedZones, knotConf, dkim };
+    const knotLive = wanted.size > 0 ? await live?.check(context.signal) : undefined;
+    return { zones, servedZones, knotConf, dkim, ...(knotLive === undefined ? {} : { live: knotLive }) };
   };
 
   const plan = (target: Target, observed: DnsObserved, server: ServerSpec): Plan<DnsStep> => {
     const zones = target.spec === undefined ? [] : zonesFor(target.spec, server, { dkim: observed.dkim });
     const writes: DnsStep[] = [];
+    const serials = new Map<string, number>();
     for (const zone of zones) {
       const existing = observed.zones[zone.name];
       let serial = nextSerial(undefined);
@@ -211,9 +237,11 @@ export function createDnsActuator(options: DnsActuatorOptions): DnsActuator {
         if (existing.owner !== target.id) {
           throw new ActuatorError("DomainTaken", `zone ${zone.name}: already served for service ${existing.owner}; a zone belongs to one service`, { terminal: true });
         }
+        serials.set(zone.name, existing.serial);
         if (render(zone, target.id, existing.serial) === existing.text) continue;
         serial = nextSerial(existing.serial);
       }
+      serials.set(zone.name, serial);
       writes.push({ kind: "write-zone", zone: zone.name, serial, path: zonePath(zone.name), content: render(zone, target.id, serial) });
     }
     const desired = new Set(zones.map((z) => z.name));
@@ -233,6 +261,9 @@ export function createDnsActuator(options: DnsActuatorOptions): DnsActuator {
       if (conf !== observed.knotConf) steps.push({ kind: "write-knot-conf", path: knotConfPath, content: conf, zones: names.length });
     }
     steps.push(...removals);
+    const written = new Set(writes.flatMap((step) => (step.kind === "write-zone" ? [step.zone] : [])));
+    const waiting = awaitKnot(target.id, serials, written, observed.live, steps.length > 0);
+    if (waiting !== undefined) steps.push(waiting);
     const describe = steps.map((step) => {
       switch (step.kind) {
         case "write-zone":
@@ -241,13 +272,18 @@ export function createDnsActuator(options: DnsActuatorOptions): DnsActuator {
           return `write ${step.path} (${step.zones} zones)`;
         case "remove-zone":
           return `remove zone ${step.zone}`;
+        case "await-knot":
+          return `wait for knot: ${step.message}`;
       }
     });
     return { steps, describe };
   };
 
-  const apply = async (planned: Plan<DnsStep>, target: Target, context: ActuatorContext): Promise<void> => {
-    if (planned.steps.length === 0) return;
+  const apply = async (planned: Plan<DnsStep>, target: Target, context: ActuatorContext): Promise<Requeue | undefined> => {
+    // Not a change: the zones are not served yet, so the condition says why and they are looked at again.
+    const waiting = planned.steps.find((step) => step.kind === "await-knot");
+    const requeue = waiting === undefined ? undefined : requeueAfter(waiting.afterMs, waiting.reason, waiting.message);
+    if (planned.steps.every((step) => step.kind === "await-knot")) return requeue;
     try {
       await mkdir(dirname(reloadMark), { recursive: true });
       await mkdir(zonesDir, { recursive: true });
@@ -260,6 +296,8 @@ export function createDnsActuator(options: DnsActuatorOptions): DnsActuator {
           case "write-zone":
           case "write-knot-conf":
             await writeFileAtomic(step.path, step.content);
+            break;
+          case "await-knot":
             break;
           case "remove-zone":
             try {
@@ -277,6 +315,7 @@ export function createDnsActuator(options: DnsActuatorOptions): DnsActuator {
       throw new ActuatorError("WriteFailed", `applying dns zones of service ${target.id}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
     }
     context.logger.debug({ steps: planned.describe }, `dns zones of service ${target.id} written`);
+    return requeue;
   };
 
   const commit = async (context: ActuatorContext): Promise<void> => {
@@ -291,6 +330,7 @@ export function createDnsActuator(options: DnsActuatorOptions): DnsActuator {
       // The zones are read at start, so a server that is not running yet needs no reload.
       for (const server of servers) await server.reload();
     }
+    live?.forget();
     await unlink(reloadMark).catch((cause: unknown) => {
       if (!isNotFound(cause)) throw cause;
     });

@@ -7,6 +7,8 @@
  * - {@link DkimRecordFile} and {@link dkimFilePath}: the contract with the mail actuator, which
  *   publishes each domain's DKIM key in `<stateDir>/mail/dkim/<domain>.json`.
  * - {@link startDnsServer} and {@link answerQuery}: the built-in server, usable on its own.
+ * - {@link KnotLiveCheck}: what the running Knot serves (`knotc zone-status`), the truth behind
+ *   `DnsReady` with the Knot backend.
  * - {@link queryDelegation}: which name servers a parent zone's server delegates a name to.
  * - {@link publishAcmeChallenge} and {@link withdrawAcmeChallenge}: ACME DNS-01 records the
  *   built-in server serves on top of its zones, for snickers' wildcard certificates.
@@ -19,6 +21,8 @@ export type { DnsActuator, DnsActuatorOptions, DnsObserved, DnsStep, KnotBackend
 export { answerQuery, EDNS_PAYLOAD_SIZE, indexZones, RCODE } from "./answer.ts";
 export { queryDelegation } from "./delegation.ts";
 export { DNSCONF_ERRORS, DnsconfError } from "./errors.ts";
+export { KnotLiveCheck, parseZoneStatus } from "./knot-live.ts";
+export type { KnotLive, KnotLiveOptions } from "./knot-live.ts";
 export type { DnsconfErrorCode } from "./errors.ts";
 export type { ZoneSet } from "./answer.ts";
 export { canonicalIPv6, compareNames, isInZone, isOwnerName } from "./names.ts";

@@ -35,7 +35,7 @@ async function until<T>(what: string | (() => string), check: () => Promise<T | 
   }
 }
 
-test("with the knot backend, the supervisor runs Knot on the minion's knot.conf under the state folder, and a spec change is served after a reload of the same process", { timeout: 90_000, skip: skipWithout(["knotd", "knotc", "kdig"], "Debian packages knot, knot-dnsutils") }, async () => {
+test("with the knot backend, the supervisor runs Knot on the minion's knot.conf under the state folder, a spec change is served after a reload of the same process, and DnsReady is False naming Knot while it is killed", { timeout: 90_000, skip: skipWithout(["knotd", "knotc", "kdig"], "Debian packages knot, knot-dnsutils") }, async () => {
   requireProgram("knotd");
   const stateDir = mkdtempSync(join(tmpdir(), "coyote-knot-"));
   dirs.push(stateDir);
@@ -46,11 +46,11 @@ test("with the knot backend, the supervisor runs Knot on the minion's knot.conf 
   await store.applySpec(service([]), { author: AUTHOR });
 
   const logger = createLogger({ component: "minion", file: logFileFor(stateDir, "minion") });
-  const minion = new Minion({ stateDir, logger, actuators: (server) => bundledActuators(server, stateDir), debounceMs: 10 });
+  const minion = new Minion({ stateDir, logger, actuators: (server) => bundledActuators(server, stateDir), debounceMs: 10, daemonPollMs: 200, backoffInitialMs: 200, backoffMaxMs: 2000 });
   minions.push(minion);
   const knot = findDaemon("knot");
   assert.ok(knot);
-  const supervisor = new DaemonSupervisor({ stateDir, logger: createLogger({ component: "daemons", file: logFileFor(stateDir, "daemons") }), daemons: [knot], pollMs: 100 });
+  const supervisor = new DaemonSupervisor({ stateDir, logger: createLogger({ component: "daemons", file: logFileFor(stateDir, "daemons") }), daemons: [knot], pollMs: 100, backoff: { initialMs: 3000, maxMs: 3000, resetAfterMs: 60_000 } });
   try {
     await minion.start();
     await supervisor.start();
@@ -64,6 +64,15 @@ test("with the knot backend, the supervisor runs Knot on the minion's knot.conf 
     await store.applySpec(service([{ type: "TXT", name: "hello", text: "served after a reload" }]), { author: AUTHOR });
     await until("the new record", async () => ((await dig(port, "hello.shop.example", "TXT")).join() === '"served after a reload"' ? true : undefined));
     assert.equal(supervisor.states()[0]?.pid, pid, "the minion's commit reloaded Knot through its control socket: the same process serves the change");
+
+    // Killed, Knot stays down for 3 s before the supervisor starts it again: DnsReady says so.
+    const dnsReady = () => minion.statuses.get("shop")?.conditions.find((c) => c.type === "DnsReady");
+    await until("DnsReady True", () => (dnsReady()?.status === "True" ? true : undefined));
+    process.kill(-pid, "SIGKILL");
+    await until(() => `DnsReady False naming knot (${JSON.stringify(dnsReady())})`, () => (dnsReady()?.status === "False" && dnsReady()?.reason === "KnotDown" && /knot is not running/.test(dnsReady()?.message ?? "") ? true : undefined));
+    await until(() => `DnsReady True again (${why()})`, () => (dnsReady()?.status === "True" ? true : undefined), 60_000);
+    assert.notEqual(supervisor.states()[0]?.pid, pid, "a new knot");
+    assert.equal((await dig(port, "hello.shop.example", "TXT")).join(), '"served after a reload"', "the new knot serves the zone");
   } finally {
     await supervisor.stop();
   }

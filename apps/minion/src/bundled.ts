@@ -20,10 +20,10 @@ export interface BundledPaths {
 /** How the bundled actuators are made. */
 export interface BundledOptions extends Partial<BundledPaths> {
   /**
-   * Whether MailReady and XmppReady wait for the running daemons to serve each service (true by
-   * default: the daemon supervisor of `coyote up`, or systemd, runs them). False only where no
-   * daemon runs on purpose (tests and benchmarks of the configuration alone): the conditions
-   * then mean "configured".
+   * Whether MailReady, XmppReady and DnsReady (with Knot) wait for the running daemons to serve
+   * each service (true by default: the daemon supervisor of `coyote up`, or systemd, runs them).
+   * False only where no daemon runs on purpose (tests and benchmarks of the configuration alone):
+   * the conditions then mean "configured".
    */
   readonly verifyDaemons?: boolean;
 }
@@ -162,7 +162,8 @@ export function bundledActuators(server: ServerSpec, stateDir: string, options: 
     ? createDnsActuator({
         stateDir,
         backend: "knot",
-        knot: knotPaths(stateDir, server.dns.listen),
+        // DnsReady waits for the running Knot to serve each zone at its file's serial.
+        knot: { ...knotPaths(stateDir, server.dns.listen), verify: verifyDaemons },
       })
     : createDnsActuator({ stateDir, backend: "builtin" });
   return [mail, xmpp, dns, createBackendsActuator({ stateDir }), createSnickersActuator({ stateDir })];
