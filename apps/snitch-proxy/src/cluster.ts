@@ -161,7 +161,9 @@ export async function startProxyCluster(options: ClusterOptions): Promise<Runnin
   const count = Math.max(1, options.workers ?? availableParallelism());
   const { logger } = options;
   const activator = options.activator ?? new ActivatorClient(options.stateDir);
-  const workerFile = join(import.meta.dirname, "worker.ts");
+  // From the TypeScript sources the worker is worker.ts beside this file; from the bundle
+  // (tooling/bundle) it is the bundle's own entry, beside the chunk this code is in.
+  const workerFile = join(import.meta.dirname, import.meta.filename.endsWith(".ts") ? "worker.ts" : "snitch-proxy-worker.mjs");
   const workers = new Map<number, ChildProcess>();
   const latest = new Map<number, TrafficReport>();
   let stopping = false;

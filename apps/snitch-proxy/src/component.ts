@@ -2,6 +2,7 @@ import { availableParallelism } from "node:os";
 import type { ComponentContext, ComponentDefinition, RunningComponent } from "@coyote/component";
 import { logFileFor } from "@coyote/log";
 import type { ProxyListen } from "@coyote/spec";
+import { startProxyInProcess } from "./alone.ts";
 import { startProxyCluster } from "./cluster.ts";
 import { SnitchProxyError } from "./errors.ts";
 import { readListenSettings, watchListenSettings } from "./listen-settings.ts";
@@ -10,14 +11,28 @@ const describeListen = (listen: ProxyListen) => `${listen.host} ports ${String(l
 
 /** How the component is run; `coyote up` uses the defaults. */
 export interface SnitchProxyComponentOptions {
-  /** Worker processes; the machine's parallelism by default. */
+  /**
+   * Processes serving connections: 1 runs the proxy inside the component's own process, with no
+   * worker; more runs a cluster of that many workers. {@link defaultWorkers} by default.
+   */
   readonly workers?: number;
   /** How often `proxy/routes.json` is checked for new listen settings, ms; 1 s. */
   readonly listenCheckMs?: number;
 }
 
 /**
- * Starts snitch-proxy as a component of `coyote up`: one worker process per core sharing the ports
+ * How many processes serve connections on a machine with `cores` cores: one, in the component's
+ * own process, on one or two cores, where a second worker would compete for the only other core
+ * with the panel, the minion and the mail daemons, and costs a Node process's memory; one worker
+ * per core beyond that, where TLS and HTTP parsing are worth spreading out.
+ */
+export function defaultWorkers(cores: number = availableParallelism()): number {
+  return cores <= 2 ? 1 : cores;
+}
+
+/**
+ * Starts snitch-proxy as a component of `coyote up`: in the component's own process on a small
+ * machine, or as one worker process per core sharing the ports
  * the `listen` block of `proxy/routes.json` names (written by the minion from the server spec; the
  * proxy reads no spec), or the server spec's defaults until the minion has written one. When the
  * block changes, the workers move to the new ports while connections open on the old ones finish
@@ -27,11 +42,12 @@ export interface SnitchProxyComponentOptions {
 export async function startSnitchProxy(context: ComponentContext, options: SnitchProxyComponentOptions = {}): Promise<RunningComponent> {
   const { logger, stateDir } = context;
   const listen = await readListenSettings(stateDir, logger);
-  const proxy = await startProxyCluster({
+  const workers = Math.max(1, options.workers ?? defaultWorkers());
+  const proxy = await (workers === 1 ? startProxyInProcess : startProxyCluster)({
     stateDir,
     logger,
     logFile: logFileFor(stateDir, "snitch-proxy"),
-    workers: options.workers ?? availableParallelism(),
+    workers,
     // The supervisor writes stats/snitch-proxy.json, with what `stats` below returns.
     writeStats: false,
     https: { host: listen.host, port: listen.https },

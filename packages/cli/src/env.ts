@@ -1,4 +1,4 @@
-import { resolve } from "node:path";
+import { basename, dirname, resolve } from "node:path";
 
 /**
  * Everything the CLI takes from the environment, read and checked in this one module
@@ -21,9 +21,19 @@ export interface CliEnv {
   readonly processEnv: Readonly<Record<string, string | undefined>>;
 }
 
+/**
+ * The checkout this module belongs to, found from where the module is: `<home>/dist/` when it runs
+ * from the bundle (`npm run build` writes `dist/coyote.mjs` and its chunks there), and
+ * `<home>/packages/cli/src/` when it runs from its TypeScript source.
+ * @param moduleDir the folder of the running module (`import.meta.dirname`).
+ */
+export function homeOf(moduleDir: string): string {
+  return basename(moduleDir) === "dist" ? dirname(moduleDir) : resolve(moduleDir, "..", "..", "..");
+}
+
 /** Reads the CLI's environment from `env` (normally `process.env`). */
 export function readEnv(env: Readonly<Record<string, string | undefined>>, isTty: boolean): CliEnv {
-  const home = resolve(env.COYOTE_HOME ?? resolve(import.meta.dirname, "..", "..", ".."));
+  const home = resolve(env.COYOTE_HOME ?? homeOf(import.meta.dirname));
   return {
     home,
     stateDir: resolve(env.COYOTE_STATE ?? resolve(home, ".coyote")),
