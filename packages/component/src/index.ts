@@ -14,3 +14,4 @@ export * from "./daemons/opendkim.ts";
 export * from "./daemons/supervisor.ts";
 export * from "./daemons/passage.ts";
 export { lookupUser } from "./daemons/files.ts";
+export * from "./units.ts";

@@ -104,6 +104,11 @@ export interface DaemonDefinition {
    * die and be restarted forever) and says so.
    */
   readonly needsRoot?: string;
+  /**
+   * Folders outside the state folder it writes to, when they exist (its systemd unit's sandbox
+   * leaves them writable; Debian's packages make them).
+   */
+  readonly writes?: readonly string[];
   /** The file whose presence means "configured": the daemon is not started without it. */
   readonly configFile: (paths: DaemonPaths) => string;
   /** The files and folders whose change calls for a reload (folders: their files, one level). */
@@ -216,6 +221,8 @@ const dovecot: DaemonDefinition = {
   passage: ["dovecot", MAILBOX_OWNER_UID],
   // Unless default_internal_user, default_login_user and their groups all name the running user.
   needsRoot: 'its master gives its sockets to its own users ("Fatal: fchown() failed for …/login: Operation not permitted")',
+  // Its state_dir (the instances list), outside the configuration's reach.
+  writes: ["/var/lib/dovecot"],
   configFile: (p) => p.dovecotConf,
   // The certificates too: Dovecot reads `ssl_cert = <file` again on a reload.
   watch: (p) => [p.dovecotConf, proxyRuntimePaths(p.stateDir).certs],
