@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { spawn } from "node:child_process";
-import { join } from "node:path";
+import { stat } from "node:fs/promises";
+import { join, relative } from "node:path";
 import type { Command } from "commander";
 import { DAEMONS, DaemonSupervisor, PASSAGE_TOOL, Supervisor, findDaemonProgram, isRunnable, runAlone } from "@coyote/component";
 import { createLogger, logFileFor } from "@coyote/log";
@@ -47,6 +48,33 @@ async function build(env: CliEnv, io: Io): Promise<void> {
   });
   if (code !== 0) throw new CliError(`up: the build failed (turbo run build exited with ${code}; its output is above)`);
   io.err("coyote: build done");
+}
+
+/** The bundle `npm run build` writes (tooling/bundle): the CLI as plain JavaScript. */
+export function builtEntry(home: string): string {
+  return join(home, "dist", "coyote.mjs");
+}
+
+/** How `coyote up` runs each component's process, and what it says about it. */
+export interface ChildCommand {
+  readonly command: string;
+  readonly args: readonly string[];
+  /** `built` runs the bundle; `sources` runs the TypeScript sources through tsx. */
+  readonly from: "built" | "sources";
+}
+
+/**
+ * The command `coyote up` runs each component with (the component's name is appended): the built
+ * JavaScript, which needs no compiler in every process, whenever it is there; the TypeScript
+ * sources, through this process's own loader, only when the build was skipped and there is none.
+ * @throws CliError when the build ran and left no bundle.
+ */
+export async function childCommand(env: CliEnv, cliEntry: string, options: { readonly built: boolean; readonly execArgv?: readonly string[] }): Promise<ChildCommand> {
+  const entry = builtEntry(env.home);
+  const found = await stat(entry).then((s) => s.isFile(), () => false);
+  if (found) return { command: process.execPath, args: [entry, "run"], from: "built" };
+  if (options.built) throw new CliError(`up: the build left no ${entry} (tooling/bundle writes it)`);
+  return { command: process.execPath, args: [...(options.execArgv ?? process.execArgv), cliEntry, "run"], from: "sources" };
 }
 
 interface UpOptions {
@@ -106,12 +134,16 @@ export function upCommands(program: Command, env: CliEnv, io: Io, cliEntry: stri
         io.out("nothing to run yet: no component is built. The state folder is ready; coyote status shows it.");
         return;
       }
+      const child = options.oneProcess ? undefined : await childCommand(env, cliEntry, { built: options.build });
+      const built = relative(env.home, builtEntry(env.home));
+      if (child?.from === "built") io.err(`coyote: components run from the build, ${built}`);
+      if (child?.from === "sources") io.err(`coyote: no build in ${built}: components run from the TypeScript sources through tsx (slower to start, more memory; npm run build makes it)`);
       const logger = createLogger({ component: "supervisor", file: logFileFor(env.stateDir, "supervisor") });
       const supervisor = new Supervisor(runnable, {
         stateDir: env.stateDir,
         logger,
         mode: options.oneProcess ? "one-process" : "processes",
-        spawnCommand: { command: process.execPath, args: [...process.execArgv, cliEntry, "run"] },
+        ...(child ? { spawnCommand: { command: child.command, args: child.args } } : {}),
       });
       await supervisor.start();
       if (options.install) await installDaemons(env, io);
