@@ -64,7 +64,7 @@ describe("snickers", () => {
     assert.deepEqual(first.plan.steps.map((s) => s.kind), ["write-routes", "issue", "issue", "settings"]);
     await snickers.commit?.(context(spec));
     const doc = await routes();
-    assert.deepEqual(doc.routes.map((r) => [r.host, r.pathPrefix, r.serviceId, r.upstream.kind]), [["shop.test", "/", "shop", "static"], ["www.shop.test", "/", "shop", "static"]]);
+    assert.deepEqual(doc.routes.map((r) => [r.host, r.pathPrefix, r.serviceId, r.upstream.kind]), [["box.test", "/", "server", "address"], ["shop.test", "/", "shop", "static"], ["www.shop.test", "/", "shop", "static"]]);
     assert.deepEqual(doc.limits, { maxConnections: 500 });
     const pem = await readFile(join(stateDir, "proxy", "certs", "shop.test.pem"), "utf8");
     const leaf = new X509Certificate(pem);
@@ -207,7 +207,7 @@ describe("snickers", () => {
       const doc = await until("routes.json", async () => readFile(join(bare, "proxy", "routes.json"), "utf8").then((text) => parseJson(ProxyRoutes, text, "routes"), () => undefined));
       await handle?.stop();
       assert.deepEqual(doc.listen, { host: "127.0.0.1", https: 7443, http: 7080 });
-      assert.deepEqual(doc.routes, []);
+      assert.deepEqual(doc.routes, [{ host: "box.test", pathPrefix: "/", serviceId: "server", upstream: { kind: "address", address: "127.0.0.1:3000" }, hsts: true }], "the box's own route alone: its hostname to the panel");
     } finally {
       await rm(bare, { recursive: true, force: true });
     }

@@ -66,7 +66,8 @@ export interface SnickersOptions {
 /**
  * The snickers actuator (docs/ARCHITECTURE.md, "On disk"): for each service with web hosting, its routes (a fragment
  * per service, combined into `proxy/routes.json` once per batch, with the server spec's settings for
- * the proxy: its connection limit, its ports and its bind address) and a certificate per hostname, from the local CA or over ACME, renewed two thirds into
+ * the proxy: its connection limit, its ports and its bind address, and the box's own route, its
+ * hostname to the panel) and a certificate per hostname, from the local CA or over ACME, renewed two thirds into
  * its life (or inside the window the CA's ARI suggests). Each XMPP domain of a service gets a
  * certificate the same way, for Prosody, with no route (claims.ts). A name another service already
  * claims is refused; certificates are issued only for names a spec names. A certificate of the
@@ -110,8 +111,8 @@ export function createSnickersActuator(options: SnickersOptions): Actuator<Snick
       const settings = proxySettingsFor(context.server);
       const previous = await combined.read().catch(() => undefined);
       if (onlySettings && carriesSettings(previous, settings)) return;
-      const routes = combineRoutes(await fragments.read(), context.logger);
-      const doc = validate(ProxyRoutes, { schemaVersion: 1, generatedAt: new Date(now()).toISOString(), ...settings, routes }, "proxy/routes.json");
+      const routes = combineRoutes(await fragments.read(), context.logger, settings.box);
+      const doc = validate(ProxyRoutes, { schemaVersion: 1, generatedAt: new Date(now()).toISOString(), limits: settings.limits, listen: settings.listen, routes }, "proxy/routes.json");
       if (previous && carriesSettings(previous, settings) && JSON.stringify(previous.routes) === JSON.stringify(doc.routes)) return;
       await mkdir(paths.root, { recursive: true });
       await writeFileAtomic(paths.routes, `${JSON.stringify(doc)}\n`);
@@ -146,9 +147,9 @@ export function createSnickersActuator(options: SnickersOptions): Actuator<Snick
       const spec = target.spec;
       const claims = spec ? claimsOf(spec, server) : [];
       const wanted = claims.map((claim) => claim.host);
-      // Another service's names, and the box's own hostname (its certificate is the one the mail
-      // and XMPP servers present, kept by snickers itself: box-certificate.ts), are refused.
-      if (spec) checkClaims(target.id, spec, claims, observed.owners, server);
+      // Another service's names, and the box's own hostname (the panel's, with the certificate the
+      // mail and XMPP servers present, kept by snickers itself: box-certificate.ts), are refused.
+      checkClaims(target.id, claims, observed.owners, server);
       const box = boxHostnames(server);
       const text = spec ? claimsFragmentText(spec, options.stateDir, server) : undefined;
       if (text !== observed.fragmentText) {
@@ -173,7 +174,7 @@ export function createSnickersActuator(options: SnickersOptions): Actuator<Snick
       const settings = proxySettingsFor(server);
       if (spec?.web && !carriesSettings(observed.routesFile, settings)) {
         steps.push({ kind: "settings" });
-        describe.push(`set the proxy's connection limit to ${settings.limits.maxConnections} and its ports to ${settings.listen.https} and ${settings.listen.http} on ${settings.listen.host}`);
+        describe.push(`set the proxy's connection limit to ${settings.limits.maxConnections}, its ports to ${settings.listen.https} and ${settings.listen.http} on ${settings.listen.host}, and the panel on ${server.hostname}`);
       }
       return { steps, describe };
     },

@@ -60,27 +60,26 @@ export function dnsChallengeNames(spec: ServiceSpec, claims: readonly Claim[], s
 }
 
 /**
- * Refuses a spec that claims a name another service claims (`HostnameTaken`), or whose web
- * hostname or XMPP domain is the box's own hostname (`HostnameReserved`: its certificate is the
- * one the mail and XMPP servers present, kept by snickers itself, box-certificate.ts). Both are
- * terminal: retrying would not help.
+ * Refuses a spec that claims a name another service claims (`HostnameTaken`), or that claims the
+ * box's own hostname in any way (`HostnameReserved`): as a web hostname, an XMPP domain, or a name
+ * mail software or file sharing asks. That name is the box's: snitch-proxy sends it to the panel,
+ * where the admin activates and runs the box, and its certificate, kept by snickers itself
+ * (box-certificate.ts), is the one the mail and XMPP servers present. Both are terminal: retrying
+ * would not help.
  * @param owners which service claims each name (the first fragment that lists it).
  */
-export function checkClaims(serviceId: string, spec: ServiceSpec, claims: readonly HostClaim[], owners: ReadonlyMap<string, string>, server: ServerSpec): void {
+export function checkClaims(serviceId: string, claims: readonly HostClaim[], owners: ReadonlyMap<string, string>, server: ServerSpec): void {
+  const box = boxHostnames(server);
+  const reserved = claims.find((claim) => box.includes(claim.host));
+  if (reserved !== undefined) {
+    const advice = reserved.what.startsWith("XMPP domain") ? "serve XMPP on another domain" : "choose another hostname";
+    throw new ActuatorError("HostnameReserved", `${reserved.what} is the box's own hostname ${reserved.host} (server.hostname), where the panel is served and whose certificate the mail and XMPP servers present; ${advice}`, { terminal: true });
+  }
   for (const { host, what } of claims) {
     const owner = owners.get(host);
     if (owner !== undefined && owner !== serviceId) {
       throw new ActuatorError("HostnameTaken", `${what} is already served by service ${owner}`, { terminal: true });
     }
-  }
-  const box = boxHostnames(server);
-  const web = spec.web?.hostnames.find((host) => box.includes(host));
-  if (web !== undefined) {
-    throw new ActuatorError("HostnameReserved", `web hostname ${web} is the box's own hostname (server.hostname), whose certificate the mail and XMPP servers present; choose another hostname`, { terminal: true });
-  }
-  const xmpp = xmppDomainsOf(spec).find((domain) => box.includes(domain));
-  if (xmpp !== undefined) {
-    throw new ActuatorError("HostnameReserved", `XMPP domain ${xmpp} is the box's own hostname (server.hostname), whose certificate the mail and XMPP servers present; serve XMPP on another domain`, { terminal: true });
   }
 }
 

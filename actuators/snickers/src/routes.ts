@@ -1,8 +1,11 @@
 // snickers' routes: one fragment per service (`proxy/routes.d/<id>.json`), and the combined file
-// snitch-proxy reads (`proxy/routes.json`), made from all of them once per batch, with the proxy's
-// settings from the server spec (its connection limit and where it listens): the proxy reads no spec.
+// snitch-proxy reads (`proxy/routes.json`), made from all of them once per batch, with what comes
+// from the server spec (the proxy's connection limit and where it listens, and the box's own route:
+// its panel on its hostname): the proxy reads no spec.
+import { isDeepStrictEqual } from "node:util";
 import { z } from "zod";
 import type { CoyoteLogger } from "@coyote/log";
+import { BOX_OWNER } from "./certificate-meta.ts";
 import { AUTOCONFIG_LABEL, FILE_SHARING_LABEL, MTA_STS_LABEL, MTA_STS_POLICY_PATH, SchemaVersion, ServiceId, WebHostname, proxyListenFor, publishedMailName, publishesMtaSts, proxyRuntimePaths, staticRootFolder, type ProxyListen, type ProxyRuntimePaths, type ProxyRoutes, type ServerSpec, type ServiceSpec } from "@coyote/spec";
 
 /** One route of `proxy/routes.json`. */
@@ -160,7 +163,7 @@ export function routesFor(spec: ServiceSpec, stateDir: string, server: ServerSpe
       : { kind: "unit", unit: spec.id };
     for (const host of web.hostnames) routes.push({ host, pathPrefix: "/", serviceId: spec.id, upstream, ...hsts });
   }
-  const panel: Route["upstream"] = { kind: "address", address: `127.0.0.1:${server.ports.panel}` };
+  const panel = panelUpstream(server);
   for (const { domain, names, site } of mailNamesOf(spec, server)) {
     for (const { name, prefix, wildcard } of names) {
       routes.push({ host: name, pathPrefix: prefix, serviceId: spec.id, upstream: panel, ...(wildcard ? hsts : {}) });
@@ -184,6 +187,21 @@ export function fragmentTextOf(spec: ServiceSpec, stateDir: string, server: Serv
   return `${JSON.stringify(fragment, null, 2)}\n`;
 }
 
+/** The panel's address: its port (`ports.panel`) on loopback, where it alone listens. */
+export function panelUpstream(server: Pick<ServerSpec, "ports">): Route["upstream"] {
+  return { kind: "address", address: `127.0.0.1:${String(server.ports.panel)}` };
+}
+
+/**
+ * The box's own routes, owned by no service ({@link BOX_OWNER}): its hostname, every path, to the
+ * panel, where the admin activates and runs the box, with Strict-Transport-Security (the plain
+ * HTTP listener sends every other request to HTTPS). The certificate is the one snickers keeps for
+ * that hostname (box-certificate.ts); no service may claim the name (claims.ts).
+ */
+export function boxRoutesFor(server: Pick<ServerSpec, "hostname" | "ports">): Route[] {
+  return [{ host: server.hostname, pathPrefix: "/", serviceId: BOX_OWNER, upstream: panelUpstream(server), hsts: true }];
+}
+
 /** Who routes each hostname: the first fragment that names it. */
 export function hostOwners(all: ReadonlyMap<string, { fragment: RoutesFragment }>): Map<string, string> {
   const owners = new Map<string, string>();
@@ -192,15 +210,24 @@ export function hostOwners(all: ReadonlyMap<string, { fragment: RoutesFragment }
 }
 
 /**
- * Every fragment's routes in one list. Two services routing the same host and prefix should not
- * happen (plan refuses a taken hostname); when it does, the first keeps it and the other is logged.
+ * The box's routes ({@link boxRoutesFor}) first, then every fragment's routes. Two services
+ * routing the same host and prefix should not happen (plan refuses a taken hostname); when it
+ * does, the first keeps it and the other is logged. A fragment's route on the box's own hostname
+ * (plan refuses that too; a fragment written before the server spec named that hostname may hold
+ * one) is left out, whatever its path: the whole name is the panel's.
  */
-export function combineRoutes(all: ReadonlyMap<string, { fragment: RoutesFragment }>, logger: CoyoteLogger): Route[] {
-  const routes: Route[] = [];
+export function combineRoutes(all: ReadonlyMap<string, { fragment: RoutesFragment }>, logger: CoyoteLogger, box: readonly Route[] = []): Route[] {
+  const routes: Route[] = [...box];
   const seen = new Map<string, string>();
+  const boxHosts = new Set(box.map((route) => route.host));
+  for (const route of box) seen.set(`${route.host}${route.pathPrefix}`, route.serviceId);
   for (const [name, { fragment }] of all) {
     for (const raw of fragment.routes) {
       const route = raw as Route;
+      if (boxHosts.has(route.host)) {
+        logger.event("ERROR", { host: route.host, serviceId: fragment.serviceId, fragment: name }, "a service routes the box's own hostname; the panel keeps it");
+        continue;
+      }
       const key = `${route.host}${route.pathPrefix}`;
       const owner = seen.get(key);
       if (owner !== undefined) {
@@ -218,17 +245,24 @@ export function combineRoutes(all: ReadonlyMap<string, { fragment: RoutesFragmen
 export interface ProxySettings {
   readonly limits: { readonly maxConnections: number };
   readonly listen: ProxyListen;
+  /** The box's own routes, first in the file ({@link boxRoutesFor}). */
+  readonly box: readonly Route[];
 }
 
 /** The proxy settings a server spec asks for. */
 export function proxySettingsFor(server: ServerSpec): ProxySettings {
-  return { limits: { maxConnections: server.limits.maxConnections }, listen: proxyListenFor(server) };
+  return { limits: { maxConnections: server.limits.maxConnections }, listen: proxyListenFor(server), box: boxRoutesFor(server) };
 }
 
-/** Whether a combined routes file carries `settings` (a file written before a field existed does not). */
+/**
+ * Whether a combined routes file carries `settings` (a file written before a field existed does
+ * not, nor one whose box routes name a former hostname or panel port).
+ */
 export function carriesSettings(doc: ProxyRoutes | undefined, settings: ProxySettings): boolean {
   const listen = doc?.listen;
+  const first = doc?.routes.slice(0, settings.box.length) ?? [];
   return (
+    isDeepStrictEqual(first, settings.box) &&
     doc?.limits?.maxConnections === settings.limits.maxConnections &&
     doc.limits.maxConnectionsPerAddress === undefined &&
     listen !== undefined &&

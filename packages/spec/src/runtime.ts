@@ -163,7 +163,8 @@ export const ProxyRoutes = z
         z.strictObject({
           host: WebHostname,
           pathPrefix: z.string().startsWith("/", { error: "a path prefix starts with /" }).default("/"),
-          serviceId: ServiceId,
+          /** The service the route is for, or `server` for the box's own (its panel on its hostname). */
+          serviceId: z.union([ServiceId, z.literal("server")]),
           upstream: Upstream,
           allowedUpstreams: z.array(HostPort).optional(),
           /** Send Strict-Transport-Security: browsers then reach the host over HTTPS only. */
