@@ -1,4 +1,11 @@
-/** Migration of specs written before today's rules, run once under the lock when a store opens. */
+/**
+ * Specs written before today's rules, brought to them: inline password hashes, backend environment
+ * values and alarm webhook URLs move to `secrets/`, absolute static roots are confined to the
+ * service's site folder. It is the state folder's migration 1 → 2 (migrations/), and it also runs
+ * at every open under the store's lock, because a spec in an older shape can come back at any
+ * version: written into the work tree by hand, or restored from a copy (the recovery commits it as
+ * it is, and this then moves its secret values out).
+ */
 import { hasInlineCredentials } from "./credentials.ts";
 import { storeInlineEnv } from "./env-secrets.ts";
 import { describe, idOfRepoPath, serialise, withGeneration, type Change } from "./spec-files.ts";
@@ -8,6 +15,10 @@ import type { Spec } from "./specs.ts";
 import { parseSpec } from "./validate.ts";
 import { storeInlineWebhooks } from "./webhook-secrets.ts";
 
+/**
+ * Rewrites every spec of the work tree that breaks today's rules, as one `migrate: ...` commit
+ * (none when all are in shape). Idempotent; secrets are written before the specs that name them.
+ */
 export async function migrateSpecs(repo: SpecRepo, secrets: SecretFolder): Promise<void> {
   const changes: Change[] = [];
   const what: string[] = [];

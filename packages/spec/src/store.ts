@@ -14,11 +14,13 @@ import { emptyReport } from "./store-recovery.ts";
 import { DEFAULT_MAINTENANCE } from "./store-maintenance.ts";
 import { checkClaimedNames } from "./store-claims.ts";
 import { migrateSpecs } from "./store-migrate.ts";
+import { hasSpecsRepository, migrateState, readStateVersion, type MigrateStateOptions, type MigrationRun } from "./state-version.ts";
 import { pruneServiceSecrets, secretFolder, storeInlineSecrets, type StoreSecretFolder } from "./store-secrets.ts";
 import { readHistory, rollbackChanges, specDiff } from "./store-history.ts";
 import type { ApplySpecOptions, ApplySpecResult, HistoryEntry, RecoveryReport, RollbackResult, SpecListEntry, SpecReadEntry, StateStoreOptions, StoreAuthor } from "./store-types.ts";
 
 export * from "./store-types.ts";
+export * from "./state-version.ts";
 export { DEFAULT_MAINTENANCE, type MaintenanceOptions, type MaintenanceReport } from "./store-maintenance.ts";
 
 /**
@@ -30,7 +32,8 @@ export { DEFAULT_MAINTENANCE, type MaintenanceOptions, type MaintenanceReport } 
  * The store's parts: `spec-repo.ts` (the specs repository, its lock and crash-safe commits),
  * `store-recovery.ts` (repairs after a crash), `store-history.ts` (log, diff, rollback plan),
  * `store-secrets.ts` (the secrets/ folder and the hooks that keep secret values out of specs),
- * `store-migrate.ts`, `store-claims.ts` (domain claims), `store-maintenance.ts` (`git gc` of
+ * `store-migrate.ts` and `state-version.ts` with `migrations/` (the state folder's version and
+ * its migrations), `store-claims.ts` (domain claims), `store-maintenance.ts` (`git gc` of
  * the history), `spec-files.ts` (pure helpers), and the git layer: `git.ts` (the repository),
  * `git-objects.ts` and `git-refs.ts` (objects and branch moves written in-process).
  */
@@ -44,6 +47,7 @@ export class StateStore {
   /** The state folder, absolute, symbolic links resolved. */
   readonly root: string;
   #recovery: RecoveryReport = emptyReport();
+  #migrations: MigrationRun[] = [];
   readonly #repo: SpecRepo;
   readonly #secrets: StoreSecretFolder;
 
@@ -61,16 +65,23 @@ export class StateStore {
   }
 
   /**
-   * Opens a state folder: creates the layout and the specs repository when missing, then takes the
-   * write lock and recovers from whatever a crashed writer left behind.
+   * Opens a state folder: refuses one written by a newer Coyote before changing anything, creates
+   * the layout and the specs repository when missing, then takes the write lock, recovers from
+   * whatever a crashed writer left behind, and brings the folder to this build's state version
+   * (state-version.ts). Specs written into the work tree by hand in an older shape are brought to
+   * today's rules at every open.
    * @param root the `COYOTE_STATE` folder (created when missing).
-   * @param options the committer, the lock timeout, the git binary.
-   * @throws CoyoteError STORE_ERR_IO, STORE_ERR_GIT or STORE_ERR_LOCKED.
+   * @param options the committer, the lock timeout, the git binary, the build named in the version file.
+   * @throws StateTooNewError (nothing changed); CoyoteError STORE_ERR_IO, STORE_ERR_GIT,
+   *   STORE_ERR_LOCKED, STORE_ERR_STATE_VERSION or STORE_ERR_MIGRATION.
    */
-  static async open(root: string, options: StateStoreOptions = {}): Promise<StateStore> {
+  static async open(root: string, options: StateStoreOptions & Pick<MigrateStateOptions, "writtenBy"> = {}): Promise<StateStore> {
+    await readStateVersion(root);
+    const fresh = !(await hasSpecsRepository(root));
     const real = await prepareStateFolder(root);
     const store = new StateStore(real, options);
     store.#recovery = await store.#repo.exclusive(async (report) => {
+      store.#migrations = await migrateState({ root: real, repo: store.#repo, secrets: store.#secrets }, { writtenBy: options.writtenBy, fresh });
       await migrateSpecs(store.#repo, store.#secrets);
       return report;
     }, true);
@@ -85,6 +96,11 @@ export class StateStore {
    */
   path(relative: string): string {
     return statePath(this.root, relative);
+  }
+
+  /** The state migrations {@link StateStore.open} ran, oldest first (empty when the folder was up to date). */
+  get migrations(): readonly MigrationRun[] {
+    return this.#migrations;
   }
 
   /** What the recovery during {@link StateStore.open} found and repaired. */
