@@ -3,6 +3,7 @@ import { CoyoteError } from "@coyote/spec";
 import { doctorCommand } from "./commands/doctor.ts";
 import { logsCommand } from "./commands/logs.ts";
 import { specCommands } from "./commands/spec.ts";
+import { setupCommand } from "./commands/setup.ts";
 import { statusCommand } from "./commands/status.ts";
 import { testCommand } from "./commands/test.ts";
 import { upCommands } from "./commands/up.ts";
@@ -36,6 +37,7 @@ State folder: ${env.stateDir} (set COYOTE_STATE to use another).`);
   logsCommand(program, env, io);
   doctorCommand(program, env, io);
   testCommand(program, env, io);
+  setupCommand(program, env, io);
   // Subcommands inherit the error handling and output of the program.
   for (const command of program.commands) {
     command.exitOverride().configureOutput({ writeOut: (text) => io.out(text.trimEnd()), writeErr: (text) => io.err(text.trimEnd()) });

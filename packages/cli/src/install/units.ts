@@ -1,0 +1,90 @@
+/**
+ * Which units a production box runs, and writing them: only the files whose text changed, and
+ * the units Coyote rendered before that are no longer wanted removed (a daemon left out, a
+ * component gone). Files without Coyote's header are never touched.
+ */
+import { readdir, readFile, unlink } from "node:fs/promises";
+import { join } from "node:path";
+import { DAEMONS, RENDERED_HEADER, findDaemonProgram, type ComponentName, type DaemonDefinition, type SystemdUnit } from "@coyote/component";
+import { fsyncDir, writeFileAtomic, type ServerSpec } from "@coyote/spec";
+
+/** The daemons the installer was told to leave out. */
+export interface DaemonChoices {
+  /** Postfix, Dovecot and the DKIM signer (`--no-mail`). */
+  readonly mail: boolean;
+  /** Prosody (`--no-xmpp`). */
+  readonly xmpp: boolean;
+}
+
+const MAIL_DAEMONS = new Set(["postfix", "dovecot", "opendkim"]);
+
+/**
+ * The daemons a box runs: installed, wanted by its server spec (Knot only with the `knot`
+ * backend) and not left out.
+ */
+export function boxDaemons(server: ServerSpec, choices: DaemonChoices, find: (program: string) => string | undefined = (p) => findDaemonProgram(p)): DaemonDefinition[] {
+  return DAEMONS.filter((definition) => {
+    if (definition.name === "knot" && server.dns.backend !== "knot") return false;
+    if (MAIL_DAEMONS.has(definition.name) && !choices.mail) return false;
+    if (definition.name === "prosody" && !choices.xmpp) return false;
+    return find(definition.program) !== undefined;
+  });
+}
+
+const portOf = (hostPort: string) => Number(/:(\d+)$/.exec(hostPort)?.[1] ?? "0");
+
+/** Whether a component binds a port below 1024 under this server spec (it then keeps CAP_NET_BIND_SERVICE). */
+export function bindsLowPorts(server: ServerSpec): (name: ComponentName) => boolean {
+  return (name) => {
+    switch (name) {
+      case "snitch-proxy":
+        return server.ports.http < 1024 || server.ports.https < 1024;
+      case "minion":
+        // The built-in DNS server runs inside the minion; Knot binds its own.
+        return server.dns.backend === "builtin" && server.dns.listen.some((l) => portOf(l) < 1024);
+      case "coyote-crm":
+        return server.ports.panel < 1024;
+      default:
+        return false;
+    }
+  };
+}
+
+/** What {@link writeUnits} did. */
+export interface UnitsWritten {
+  readonly written: readonly string[];
+  readonly unchanged: readonly string[];
+  readonly removed: readonly string[];
+}
+
+/** Whether a unit file name is one Coyote renders. */
+const OURS = /^coyote[a-z0-9-]*\.(service|path|target)$/;
+
+/**
+ * Writes the units into `dir` (0644, each atomically), removes the ones Coyote rendered before
+ * that are not in `units`, and says which it wrote, kept and removed.
+ */
+export async function writeUnits(dir: string, units: readonly SystemdUnit[]): Promise<UnitsWritten> {
+  const written: string[] = [];
+  const unchanged: string[] = [];
+  const removed: string[] = [];
+  for (const unit of units) {
+    const text = await readFile(join(dir, unit.name), "utf8").catch(() => undefined);
+    if (text === unit.text) {
+      unchanged.push(unit.name);
+      continue;
+    }
+    await writeFileAtomic(join(dir, unit.name), unit.text, { mode: 0o644 });
+    written.push(unit.name);
+  }
+  const wanted = new Set(units.map((u) => u.name));
+  for (const name of (await readdir(dir)).sort()) {
+    if (!OURS.test(name) || wanted.has(name)) continue;
+    const text = await readFile(join(dir, name), "utf8").catch(() => "");
+    if (!text.startsWith(RENDERED_HEADER)) continue;
+    await unlink(join(dir, name));
+    removed.push(name);
+  }
+  if (removed.length > 0) await fsyncDir(dir);
+  return { written, unchanged, removed };
+}
