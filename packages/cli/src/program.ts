@@ -1,5 +1,6 @@
 import { Command, CommanderError } from "commander";
 import { CoyoteError } from "@coyote/spec";
+import { activationCommand } from "./commands/activation.ts";
 import { doctorCommand } from "./commands/doctor.ts";
 import { logsCommand } from "./commands/logs.ts";
 import { specCommands } from "./commands/spec.ts";
@@ -7,6 +8,7 @@ import { setupCommand } from "./commands/setup.ts";
 import { statusCommand } from "./commands/status.ts";
 import { testCommand } from "./commands/test.ts";
 import { upCommands } from "./commands/up.ts";
+import { updateCommand } from "./commands/update.ts";
 import type { CliEnv } from "./env.ts";
 import { EXIT, exitCodeFor } from "./errors.ts";
 import type { Io } from "./io.ts";
@@ -32,11 +34,13 @@ export async function runCli(args: readonly string[], env: CliEnv, io: Io, cliEn
 Exit codes: 0 ok, 1 failed, 2 wrong usage, 3 invalid input file, 4 not found, 5 state store busy, 6 something missing on this machine.
 State folder: ${env.stateDir} (set COYOTE_STATE to use another).`);
   upCommands(program, env, io, cliEntry);
+  activationCommand(program, env, io);
   specCommands(program, env, io);
   statusCommand(program, env, io);
   logsCommand(program, env, io);
   doctorCommand(program, env, io);
   testCommand(program, env, io);
+  updateCommand(program, env, io);
   setupCommand(program, env, io);
   // Subcommands inherit the error handling and output of the program.
   for (const command of program.commands) {
