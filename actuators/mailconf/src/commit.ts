@@ -43,7 +43,7 @@ async function readFragments(dir: string, logger: CoyoteLogger): Promise<MailFra
 async function reloadPostfix(options: ResolvedOptions, context: ActuatorContext, changed: readonly string[]): Promise<void> {
   const run = async (command: string) => {
     try {
-      return await runProgram(options.postfixBin, ["-c", options.configDir, command], { signal: context.signal });
+      return await runProgram(options.postfixBin, ["-c", options.configDir, command], { signal: context.signal, asRoot: true });
     } catch (error) {
       throw new ActuatorError("PostfixUnavailable", `committing mail: running ${options.postfixBin} ${command}: ${errorText(error)}`, { cause: error });
     }

@@ -3,7 +3,7 @@ import type { Stats } from "node:fs";
 import { chmod, chown, mkdir, stat, unlink, utimes } from "node:fs/promises";
 import { dirname } from "node:path";
 import { readTextIfExists } from "@coyote/actuator";
-import { fsyncDir, writeFileAtomic } from "@coyote/spec";
+import { fsyncDir, switchesToRoot, writeFileAtomic } from "@coyote/spec";
 import { MailconfError } from "./errors.ts";
 
 function isNotFound(error: unknown): boolean {
@@ -106,9 +106,12 @@ export interface ProgramResult {
  * @throws Error when it cannot be started (ENOENT for a missing binary) or is aborted;
  *   MailconfError `MAILCONF_ERR_PROGRAM_KILLED` when it is ended by a signal (its deadline passed).
  */
-export function runProgram(file: string, args: readonly string[], options: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<ProgramResult> {
+export function runProgram(file: string, args: readonly string[], options: { signal?: AbortSignal; timeoutMs?: number; asRoot?: boolean } = {}): Promise<ProgramResult> {
+  // A program that insists on uid 0 (Postfix's `postfix`), run by a process that is not root but
+  // may switch users (a production box's minion): the child becomes root before it runs it.
+  const root = options.asRoot === true && switchesToRoot() ? { uid: 0, gid: 0 } : {};
   return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { stdio: ["ignore", "pipe", "pipe"], signal: options.signal, timeout: options.timeoutMs ?? 60_000 });
+    const child = spawn(file, args, { stdio: ["ignore", "pipe", "pipe"], signal: options.signal, timeout: options.timeoutMs ?? 60_000, ...root });
     let stdout = "";
     let stderr = "";
     child.stdout.setEncoding("utf8").on("data", (chunk: string) => {

@@ -70,7 +70,7 @@ export class LiveCheck {
   #postfixDown(signal: AbortSignal): Promise<string | undefined> {
     if (this.#postfix !== undefined) return this.#postfix;
     const { postfixBin, configDir } = this.#options;
-    const why = runProgram(postfixBin, ["-c", configDir, "status"], { signal, timeoutMs: TIMEOUT_MS }).then(
+    const why = runProgram(postfixBin, ["-c", configDir, "status"], { signal, timeoutMs: TIMEOUT_MS, asRoot: true }).then(
       (result) => (result.code === 0 ? undefined : `postfix is not running (postfix -c ${configDir} status: ${lastLine(`${result.stdout}\n${result.stderr}`) || `exit ${String(result.code)}`})`),
       (error: unknown) => `postfix cannot be asked (${postfixBin}: ${errorText(error)})`,
     );

@@ -7,7 +7,7 @@ import { execFileSync } from "node:child_process";
 import { chmod, chown, lstat, mkdir, readdir, readFile, rmdir, stat, unlink } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { ActuatorError } from "@coyote/actuator";
-import { proxyRuntimePaths } from "@coyote/spec";
+import { holdsCapabilities, proxyRuntimePaths } from "@coyote/spec";
 import { accountsDir, decodeDataPathPart, DEFAULT_PROSODY_MODULES, HOSTS_DIR, MAIN_CONFIG_FILE, type MainConfigInput } from "./render.ts";
 import type { ObservedAccount, XmppActuatorOptions } from "./types.ts";
 
@@ -240,13 +240,14 @@ export async function foldersShared(layout: XmppLayout): Promise<boolean> {
 
 /**
  * The owner to give Prosody's files ({@link XmppActuatorOptions.fileOwner}): the system user
- * Prosody runs as when the writer is root (the daemon supervisor and systemd start it as that
- * user), undefined otherwise (Prosody then runs as the writer's own user).
+ * Prosody runs as when the writer may give files away (root, or a production minion holding
+ * CAP_CHOWN; the daemon supervisor and systemd start Prosody as that user), undefined otherwise
+ * (Prosody then runs as the writer's own user).
  * @param user the system user (`prosody`, which Debian's package makes).
  * @throws ActuatorError NotInstalled when the writer is root and the user does not exist.
  */
 export function prosodyFileOwner(user = "prosody"): FileOwner {
-  if (process.getuid?.() !== 0) return undefined;
+  if (!holdsCapabilities("CAP_CHOWN")) return undefined;
   let line = "";
   try {
     if (/^[a-z_][a-z0-9_-]{0,31}$/.test(user)) line = execFileSync("getent", ["passwd", user], { encoding: "utf8", timeout: 5000 }).split("\n")[0] ?? "";

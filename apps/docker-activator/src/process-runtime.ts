@@ -5,7 +5,7 @@ import { mkdir, readFile } from "node:fs/promises";
 import { join, resolve, sep } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { CoyoteLogger } from "@coyote/log";
-import { writeFileAtomic } from "@coyote/spec";
+import { holdsCapabilities, writeFileAtomic } from "@coyote/spec";
 import type { ProcessUnitNetwork } from "./process-network.ts";
 import { exitText, findProgram, killNamespace, netNamespace, waitOwnNamespace, parseProcessesFile, procStat, runDumpCommand, signalGroup, vmRssBytes } from "./process-support.ts";
 import { errorText, unitEnvironment } from "./runtime.ts";
@@ -85,7 +85,8 @@ export class ProcessRuntime implements Runtime {
       // Root is refused: a unit is a stranger's code and must not own the box.
       if (!Number.isInteger(id) || id < 1 || id > 4294967294) throw new Error(`process runtime: the units' ${what} ${String(id)} is not an unprivileged id (1 to 4294967294)`);
     }
-    this.unitUser = process.getuid?.() === 0 ? user : undefined;
+    // Root, or a production activator holding the capabilities to switch users.
+    this.unitUser = holdsCapabilities("CAP_SETUID", "CAP_SETGID") ? user : undefined;
   }
 
   /** Where a unit works: outside the state folder. */

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { startStatsHeartbeat } from "@coyote/component";
 import type { ComponentContext, RunningComponent } from "@coyote/component";
 import type { CoyoteLogger } from "@coyote/log";
-import { ACTIVATOR_SOCKET, ActivatorUnits, LastGood, parseJson, serverOrDefaults, StateStore } from "@coyote/spec";
+import { ACTIVATOR_SOCKET, ActivatorUnits, LastGood, holdsCapabilities, parseJson, serverOrDefaults, StateStore } from "@coyote/spec";
 import { Activator } from "./activator.ts";
 import type { AlarmSink } from "./activator.ts";
 import type { ContainerConfinement } from "./confinement.ts";
@@ -178,8 +178,8 @@ export async function startActivator(context: ComponentContext, options: Activat
   const poolCidr = options.processUnitNetwork ?? DEFAULT_PROCESS_UNIT_NETWORK;
   let network: ProcessUnitNetwork | undefined;
   if (poolCidr === "host") logger.warn({ network: "host" }, "process units share the host's network (COYOTE_PROCESS_UNIT_NETWORK=host): a unit can reach every loopback service and take other units' ports");
-  else if (process.getuid?.() === 0) network = await ProcessUnitNetwork.open(poolCidr, logger);
-  else logger.warn({ uid: process.getuid?.() }, "the activator does not run as root, so process units cannot have networks of their own: they share the host's");
+  else if (holdsCapabilities("CAP_NET_ADMIN", "CAP_SYS_ADMIN", "CAP_SETUID", "CAP_SETGID")) network = await ProcessUnitNetwork.open(poolCidr, logger);
+  else logger.warn({ uid: process.getuid?.() }, "the activator holds neither root's rights nor CAP_NET_ADMIN, CAP_SYS_ADMIN, CAP_SETUID and CAP_SETGID, so process units cannot have networks of their own: they share the host's");
   const processRuntime = await ProcessRuntime.open({
     stateDir: root,
     baseEnv: options.baseEnv ?? { PATH: "/usr/local/bin:/usr/bin:/bin" },

@@ -7,7 +7,7 @@ import { createMailActuator, type SignerAccount } from "@coyote/actuator-mailcon
 import { CONSOLE_LOG, createXmppActuator, prosodyFileOwner } from "@coyote/actuator-xmppconf";
 import { createSnickersActuator } from "@coyote/actuator-snickers";
 import { createBackendsActuator } from "@coyote/actuator-backends";
-import type { ServerSpec, ServiceSpec } from "@coyote/spec";
+import { holdsCapabilities, type ServerSpec, type ServiceSpec } from "@coyote/spec";
 
 /** Where the bundled actuators find the daemons they configure; tests and the installer change them. */
 export interface BundledPaths {
@@ -46,12 +46,12 @@ export function groupId(name: string, groupFile = "/etc/group"): number | undefi
 const DEFAULT_PATHS: BundledPaths = { postfix: "/usr/sbin/postfix", prosodyctl: "/usr/bin/prosodyctl" };
 
 /**
- * Whom OpenDKIM runs as: under root, the `opendkim` user with Postfix's group (its socket is then
+ * Whom OpenDKIM runs as: when the minion may give files away (root, or CAP_CHOWN), the `opendkim` user with Postfix's group (its socket is then
  * Postfix's to open, and its key copies its own); otherwise whoever runs the box.
  * @returns undefined when not root, or when the user or the group is missing.
  */
 export function signerAccount(): SignerAccount | undefined {
-  if (process.getuid?.() !== 0) return undefined;
+  if (!holdsCapabilities("CAP_CHOWN")) return undefined;
   const user = lookupUser("opendkim");
   const gid = groupId("postfix");
   return user === undefined || gid === undefined ? undefined : { user: "opendkim", uid: user.uid, group: "postfix", gid };

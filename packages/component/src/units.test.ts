@@ -50,12 +50,15 @@ describe("the box's systemd units", { skip }, () => {
     assert.equal(result.status, 0);
   });
 
-  it("keeps CAP_NET_BIND_SERVICE only on the unit that binds ports below 1024, and no capability on the coyote user's units", () => {
+  it("runs every component as the coyote user; keeps CAP_NET_BIND_SERVICE only where ports below 1024 are bound, and capabilities only on the minion and the activator", () => {
     for (const name of COMPONENT_NAMES) {
       const text = units.find((u) => u.name === componentUnitName(name))?.text ?? "";
-      assert.equal(/^AmbientCapabilities=CAP_NET_BIND_SERVICE$/m.test(text), name === "snitch-proxy", `${name}:\n${text}`);
-      if (name !== "minion") assert.match(text, name === "snitch-proxy" ? /^CapabilityBoundingSet=CAP_NET_BIND_SERVICE$/m : /^CapabilityBoundingSet=$/m, name);
-      assert.match(text, /^User=(coyote|root)$/m);
+      assert.equal(/^AmbientCapabilities=.*CAP_NET_BIND_SERVICE/m.test(text), name === "snitch-proxy", `${name}:\n${text}`);
+      if (name === "snitch-proxy") assert.match(text, /^CapabilityBoundingSet=CAP_NET_BIND_SERVICE$/m);
+      if (name === "coyote-crm" || name === "coyote-listener") assert.match(text, /^CapabilityBoundingSet=$/m, name);
+      assert.equal(/CAP_SYS_ADMIN/.test(text), name === "docker-activator", `${name}: only the activator makes namespaces`);
+      assert.match(text, /^User=coyote$/m);
+      assert.match(text, name === "docker-activator" ? /^RestrictNamespaces=net$/m : /^RestrictNamespaces=yes$/m, name);
       assert.match(text, /^ProtectSystem=strict$/m);
       assert.match(text, /^ReadWritePaths="\/var\/lib\/coyote"$/m);
       assert.match(text, /^NoNewPrivileges=yes$/m);
@@ -63,8 +66,8 @@ describe("the box's systemd units", { skip }, () => {
     }
     const proxyWithoutLowPorts = renderComponentUnit("snitch-proxy", layout, { bindsLowPorts: () => false, groupExists: everyGroup }).text;
     assert.doesNotMatch(proxyWithoutLowPorts, /CAP_NET_BIND_SERVICE/, "a proxy on high ports keeps nothing");
-    assert.match(units.find((u) => u.name === "coyote-minion.service")?.text ?? "", /^User=root$/m);
-    assert.doesNotMatch(units.find((u) => u.name === "coyote-minion.service")?.text ?? "", /CAP_NET_BIND_SERVICE|CAP_SYS_ADMIN/);
+    const minion = units.find((u) => u.name === "coyote-minion.service")?.text ?? "";
+    assert.match(minion, /^AmbientCapabilities=CAP_CHOWN CAP_DAC_OVERRIDE CAP_FOWNER CAP_KILL CAP_SETUID CAP_SETGID$/m);
   });
 
   it("joins the docker group only where it exists, and runs the built JavaScript of the current release", () => {

@@ -12,32 +12,38 @@ import { RENDERED_HEADER, checkUnitLines, commandLine, renderDaemonPathUnits, re
 /** The system user (and group) the components run as, who owns the state folder. */
 export const APPLIANCE_USER = "coyote";
 
-/** How one component runs under systemd. */
+/**
+ * How one component runs under systemd. Every component runs as the appliance's user, so that
+ * every file in the state folder is that user's, as under `coyote up`; the two that manage the
+ * machine hold the capabilities for what only root may otherwise do, and nothing else.
+ */
 export interface ComponentUnitProfile {
-  /** The user it runs as: the appliance's user, or root for the minion (see its reason). */
-  readonly user: "coyote" | "root";
-  /** Why it runs as root, when it does. */
-  readonly rootBecause?: string;
-  /** The capabilities it keeps (its bounding set); none when empty. */
+  /** The capabilities it holds (bounding and ambient sets), besides CAP_NET_BIND_SERVICE for low ports. */
   readonly capabilities: readonly string[];
+  /** What the capabilities are for. */
+  readonly because?: string;
   /** Groups it joins besides its own, when they exist on the machine (`docker` for the activator). */
   readonly groups: readonly string[];
+  /** The kinds of namespace it may make (`RestrictNamespaces=`); none when not given. */
+  readonly namespaces?: string;
 }
 
 /** The components' profiles: what each may do, and nothing more. */
 export const COMPONENT_UNIT_PROFILES: Readonly<Record<ComponentName, ComponentUnitProfile>> = {
   minion: {
-    user: "root",
-    rootBecause: "it writes the daemons' configuration, gives mailboxes and Prosody's files to their owners, and reloads Postfix, Dovecot, Knot and Prosody, which only root may do",
-    // chown and write into the daemons' own folders; signal them; Postfix's and Dovecot's tools
-    // switch users.
-    capabilities: ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL", "CAP_SETUID", "CAP_SETGID"],
+    capabilities: ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_KILL", "CAP_SETUID", "CAP_SETGID"],
+    because: "it gives mailboxes, DKIM keys and Prosody's files to their daemons' users, writes into their folders, and runs Postfix's own command as root to reload it",
     groups: [],
   },
-  "docker-activator": { user: "coyote", capabilities: [], groups: ["docker"] },
-  "snitch-proxy": { user: "coyote", capabilities: [], groups: [] },
-  "coyote-listener": { user: "coyote", capabilities: [], groups: [] },
-  "coyote-crm": { user: "coyote", capabilities: [], groups: [] },
+  "docker-activator": {
+    capabilities: ["CAP_NET_ADMIN", "CAP_SYS_ADMIN", "CAP_SETUID", "CAP_SETGID", "CAP_KILL", "CAP_CHOWN", "CAP_DAC_OVERRIDE"],
+    because: "it gives each process unit a network namespace of its own and runs it as the unit's user",
+    groups: ["docker"],
+    namespaces: "net",
+  },
+  "snitch-proxy": { capabilities: [], groups: [] },
+  "coyote-listener": { capabilities: [], groups: [] },
+  "coyote-crm": { capabilities: [], groups: [] },
 };
 
 /** One `NAME=value` word of `Environment=`: quoted, `%` doubled (no specifier), `$` kept (none is expanded there). */
@@ -73,8 +79,9 @@ export function componentUnitName(name: ComponentName): string {
 }
 
 /**
- * Renders the unit of one component: `node <current>/dist/coyote.mjs run <name>` as its profile's
- * user, in the common sandbox, writing only the state folder.
+ * Renders the unit of one component: `node <current>/dist/coyote.mjs run <name>` as the
+ * appliance's user with its profile's capabilities, in the common sandbox, writing only the state
+ * folder.
  */
 export function renderComponentUnit(name: ComponentName, layout: InstallLayout, options: Pick<BoxUnitOptions, "bindsLowPorts" | "groupExists">): SystemdUnit {
   const profile = COMPONENT_UNIT_PROFILES[name];
@@ -93,12 +100,11 @@ export function renderComponentUnit(name: ComponentName, layout: InstallLayout, 
     "",
     "[Service]",
     "Type=simple",
-    `User=${profile.user}`,
+    `User=${APPLIANCE_USER}`,
     `Group=${APPLIANCE_USER}`,
     ...(groups.length > 0 ? [`SupplementaryGroups=${groups.join(" ")}`] : []),
-    ...(profile.rootBecause === undefined ? [] : [`# root: ${profile.rootBecause}`]),
-    // Files the minion writes as root are readable by the components through the group.
-    `UMask=${profile.user === "root" ? "0027" : "0077"}`,
+    ...(profile.because === undefined ? [] : [`# Capabilities: ${profile.because}.`]),
+    "UMask=0077",
     `Environment=${[`COYOTE_STATE=${layout.stateDir}`, `COYOTE_HOME=${layout.currentDir}`, "NODE_ENV=production"].map(environmentWord).join(" ")}`,
     `WorkingDirectory=${layout.stateDir.replaceAll("%", "%%")}`,
     `ExecStart=${commandLine(layout.node, [join(layout.currentDir, "dist", "coyote.mjs"), "run", name])}`,
@@ -107,9 +113,9 @@ export function renderComponentUnit(name: ComponentName, layout: InstallLayout, 
     "Restart=on-failure",
     "RestartSec=2",
     `CapabilityBoundingSet=${capabilities.join(" ")}`,
-    ...(bind.length > 0 && profile.user !== "root" ? ["AmbientCapabilities=CAP_NET_BIND_SERVICE"] : []),
-    ...(profile.user === "root" ? [] : ["RestrictSUIDSGID=yes"]),
-    ...sandboxLines([layout.stateDir]),
+    ...(capabilities.length > 0 ? [`AmbientCapabilities=${capabilities.join(" ")}`] : []),
+    "RestrictSUIDSGID=yes",
+    ...sandboxLines([layout.stateDir], profile.namespaces === undefined ? {} : { namespaces: profile.namespaces }),
     "SystemCallFilter=@system-service",
     // A call outside the filter fails instead of killing the process.
     "SystemCallErrorNumber=EPERM",

@@ -15,6 +15,7 @@ export * from "./activator-client.ts";
 export * from "./validate.ts";
 export * from "./atomic.ts";
 export * from "./executables.ts";
+export * from "./privileges.ts";
 export * from "./lock.ts";
 export * from "./store.ts";
 export * from "./last-good.ts";

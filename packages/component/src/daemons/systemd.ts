@@ -55,8 +55,9 @@ export const RENDERED_HEADER = "# Rendered by Coyote from its catalogues: edits 
  * of reach, and only the address families a server needs. No `MemoryDenyWriteExecute`: V8's JIT
  * and Prosody's LuaJIT write code.
  * @param writable the folders the unit may write (`-` before a path: skipped when it does not exist).
+ * @param options.namespaces the kinds of namespace the unit may make (`net`), none by default.
  */
-export function sandboxLines(writable: readonly string[]): string[] {
+export function sandboxLines(writable: readonly string[], options: { readonly namespaces?: string } = {}): string[] {
   return [
     "NoNewPrivileges=yes",
     "ProtectSystem=strict",
@@ -71,7 +72,7 @@ export function sandboxLines(writable: readonly string[]): string[] {
     "ProtectClock=yes",
     "ProtectHostname=yes",
     "RestrictRealtime=yes",
-    "RestrictNamespaces=yes",
+    `RestrictNamespaces=${options.namespaces ?? "yes"}`,
     "LockPersonality=yes",
     "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK",
     "SystemCallArchitectures=native",
