@@ -66,16 +66,17 @@ describe("the state folder's version", () => {
   test("the migrations form one chain from 1 to STATE_VERSION; a gap is refused", () => {
     assert.equal(lastVersionOf(MIGRATIONS), STATE_VERSION);
     assert.ok(STATE_VERSION >= 3);
-    assert.throws(() => lastVersionOf([{ from: 1, to: 3, description: "skips", up: async () => undefined }]), /expected a migration from 1 to 2/);
+    assert.throws(() => lastVersionOf([{ from: 1, to: 3, description: "skips", up: () => Promise.resolve() }]), /expected a migration from 1 to 2/);
   });
 
   test("a fresh folder gets today's version at once, and no migration runs", async () => {
     const store = await StateStore.open(join(root, "state"), { writtenBy: "1.2.3-abc" });
     assert.deepEqual(store.migrations, []);
     const file = await readStateVersion(join(root, "state"));
-    assert.equal(file?.schemaVersion, STATE_VERSION);
-    assert.equal(file?.writtenBy, "1.2.3-abc");
-    assert.ok(Date.parse(file?.migratedAt ?? "") > Date.now() - 60_000);
+    assert.ok(file !== undefined);
+    assert.equal(file.schemaVersion, STATE_VERSION);
+    assert.equal(file.writtenBy, "1.2.3-abc");
+    assert.ok(Date.parse(file.migratedAt) > Date.now() - 60_000);
     const again = await StateStore.open(join(root, "state"));
     assert.deepEqual(again.migrations, []);
   });
@@ -140,14 +141,12 @@ describe("the state folder's version", () => {
   test("a failing migration leaves the version where it was and runs again at the next open", async () => {
     let fail = true;
     const migrations = [
-      { from: 1, to: 2, description: "one", up: async () => undefined },
+      { from: 1, to: 2, description: "one", up: () => Promise.resolve() },
       {
         from: 2,
         to: 3,
         description: "two",
-        up: async () => {
-          if (fail) throw new Error("disk full");
-        },
+        up: () => (fail ? Promise.reject(new Error("disk full")) : Promise.resolve()),
       },
     ];
     await assert.rejects(migrateState(filesOnly(root), { migrations }), (error: unknown) => error instanceof CoyoteError && error.code === "STORE_ERR_MIGRATION" && /from version 2 to 3 \(two\): disk full/.test(error.message));
@@ -169,7 +168,7 @@ describe("the state folder's version", () => {
     assert.match(out, /halfway/);
     assert.equal(await versionOf(root), 2, "the version file names the last migration that finished");
     await assert.rejects(stat(join(root, "steps", "b")), { code: "ENOENT" });
-    const runs = await migrateState(filesOnly(root), { migrations: victimMigrations(async () => undefined) });
+    const runs = await migrateState(filesOnly(root), { migrations: victimMigrations(() => Promise.resolve()) });
     assert.deepEqual(runs.map((m) => `${m.from}->${m.to}`), ["2->3"]);
     assert.equal(await versionOf(root), 3);
     assert.equal(await readFile(join(root, "steps", "b"), "utf8"), "b\n");

@@ -1,0 +1,37 @@
+import assert from "node:assert/strict";
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { describe, test } from "node:test";
+import { STATE_VERSION, STATE_VERSION_FILE, StateStore } from "@coyote/spec";
+import { tempDirs } from "@coyote/testing";
+import { EXIT } from "../errors.ts";
+import { cli } from "../test/support.ts";
+
+const tempDir = tempDirs("coyote-update-cli-");
+
+describe("coyote update (command line)", () => {
+  test("--migrate-state brings a state folder from before versioning to this build's version", async () => {
+    const state = tempDir();
+    await StateStore.open(state);
+    await writeFile(join(state, STATE_VERSION_FILE), JSON.stringify({ schemaVersion: 1, writtenBy: "old", migratedAt: new Date().toISOString() }));
+    const result = await cli(state, "update", "--migrate-state");
+    assert.equal(result.code, EXIT.OK, result.err);
+    assert.match(result.out, /migrated from version 1 to 2: secret values moved out of specs/);
+    assert.match(result.out, new RegExp(`is at state version ${STATE_VERSION} \\(was 1\\)`));
+    assert.equal((JSON.parse(await readFile(join(state, STATE_VERSION_FILE), "utf8")) as { schemaVersion: number }).schemaVersion, STATE_VERSION);
+  });
+
+  test("a state folder of a newer Coyote is refused with what to do", async () => {
+    const state = tempDir();
+    await writeFile(join(state, STATE_VERSION_FILE), JSON.stringify({ schemaVersion: STATE_VERSION + 5, writtenBy: "future", migratedAt: new Date().toISOString() }));
+    const result = await cli(state, "update", "--migrate-state");
+    assert.equal(result.code, EXIT.FAILED);
+    assert.match(result.err, new RegExp(`coyote: opening state folder .*: this state folder was written by a newer Coyote \\(state version ${STATE_VERSION + 5} by future; this build knows up to ${STATE_VERSION}\\): update Coyote, or go back to the release that wrote it with \`coyote update --rollback\``));
+  });
+
+  test("--rollback with --source, and a bad --timeout, are wrong usage", async () => {
+    const state = tempDir();
+    assert.equal((await cli(state, "update", "--rollback", "--source", "/tmp")).code, EXIT.USAGE);
+    assert.equal((await cli(state, "update", "--timeout", "0")).code, EXIT.USAGE);
+  });
+});
