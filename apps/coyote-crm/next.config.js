@@ -12,8 +12,13 @@ const config = {
   reactStrictMode: true,
   // `npm run typecheck` and `npm run lint` check the app; the build need not do it twice.
   typescript: { ignoreBuildErrors: true },
-  // unauthorized() and forbidden() answer 401 and 403 with their own pages.
-  experimental: { authInterrupts: true },
+  experimental: {
+    // unauthorized() and forbidden() answer 401 and 403 with their own pages.
+    authInterrupts: true,
+    // A page's server code is loaded when it is first asked for, not every page's at start: an
+    // idle panel holds MEASURE MB less (bench/memory, docs/BENCHMARKS.md).
+    preloadEntriesOnStart: false,
+  },
 };
 
 export default config;

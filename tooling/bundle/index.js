@@ -8,12 +8,14 @@ import { pathToFileURL } from "node:url";
 export const HOME = resolve(import.meta.dirname, "..", "..");
 
 /**
- * The entries of the bundle, by output name. `coyote.mjs` is the command; the others are loaded
- * by path at run time, so they are entries of their own: snitch-proxy's cluster forks its worker
+ * The entries of the bundle, by output name. `coyote.mjs` is the command; `component.mjs <name>`
+ * is one component's process, as `coyote up` runs it, which loads that component's package only.
+ * The others are loaded by path at run time, so they are entries of their own: snitch-proxy's cluster forks its worker
  * by file, and the panel's server is imported only when the panel starts (it pulls in Next.js).
  */
 export const ENTRIES = {
   coyote: "packages/cli/src/main.ts",
+  component: "packages/cli/src/component-main.ts",
   "snitch-proxy-worker": "apps/snitch-proxy/src/worker.ts",
   "crm-server": "apps/coyote-crm/src/server.ts",
 };

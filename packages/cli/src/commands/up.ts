@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { spawn } from "node:child_process";
 import { stat } from "node:fs/promises";
 import { join, relative } from "node:path";
+import { setFlagsFromString } from "node:v8";
 import type { Command } from "commander";
 import { DAEMONS, DaemonSupervisor, PASSAGE_TOOL, Supervisor, findDaemonProgram, isRunnable, runAlone } from "@coyote/component";
 import { createLogger, logFileFor } from "@coyote/log";
@@ -50,9 +51,21 @@ async function build(env: CliEnv, io: Io): Promise<void> {
   io.err("coyote: build done");
 }
 
-/** The bundle `npm run build` writes (tooling/bundle): the CLI as plain JavaScript. */
+/**
+ * V8 flags of every component's process (and, set at run time, of `coyote up`'s own): V8 favours
+ * memory over speed. Left to its defaults, V8 grows a process's young generation to tens of MB
+ * while it starts (the panel's Next.js start most of all) and keeps it while the process idles:
+ * the panel idled at 174 MB PSS, 52 MB with this flag; the other components 15-25 MB less each
+ * (bench/memory, docs/BENCHMARKS.md).
+ */
+export const COMPONENT_NODE_FLAGS: readonly string[] = ["--optimize-for-size"];
+
+/**
+ * The entry of a component's process in the bundle `npm run build` writes (tooling/bundle):
+ * `node dist/component.mjs <name>` runs as `coyote run <name>` does, loading only that component.
+ */
 export function builtEntry(home: string): string {
-  return join(home, "dist", "coyote.mjs");
+  return join(home, "dist", "component.mjs");
 }
 
 /** How `coyote up` runs each component's process, and what it says about it. */
@@ -66,19 +79,23 @@ export interface ChildCommand {
 /**
  * The command `coyote up` runs each component with (the component's name is appended): the built
  * JavaScript, which needs no compiler in every process, whenever it is there; the TypeScript
- * sources, through this process's own loader, only when the build was skipped and there is none.
+ * sources, through this process's own loader, only when the build was skipped and there is none,
+ * or when asked for (`fromSources`: a source just edited runs without a build).
  * @throws CliError when the build ran and left no bundle.
  */
-export async function childCommand(env: CliEnv, cliEntry: string, options: { readonly built: boolean; readonly execArgv?: readonly string[] }): Promise<ChildCommand> {
+export async function childCommand(env: CliEnv, cliEntry: string, options: { readonly built: boolean; readonly fromSources?: boolean; readonly execArgv?: readonly string[] }): Promise<ChildCommand> {
   const entry = builtEntry(env.home);
-  const found = await stat(entry).then((s) => s.isFile(), () => false);
-  if (found) return { command: process.execPath, args: [entry, "run"], from: "built" };
+  const found = options.fromSources !== true && (await stat(entry).then((s) => s.isFile(), () => false));
+  if (found) return { command: process.execPath, args: [...COMPONENT_NODE_FLAGS, entry], from: "built" };
   if (options.built) throw new CliError(`up: the build left no ${entry} (tooling/bundle writes it)`);
-  return { command: process.execPath, args: [...(options.execArgv ?? process.execArgv), cliEntry, "run"], from: "sources" };
+  // This process may itself run from the build: the sources then come with tsx's loader, as ./coyote runs them.
+  const sources = cliEntry.endsWith(".ts") ? [...(options.execArgv ?? process.execArgv), cliEntry] : ["--import", join(env.home, "node_modules", "tsx", "dist", "loader.mjs"), join(env.home, "packages", "cli", "src", "main.ts")];
+  return { command: process.execPath, args: [...COMPONENT_NODE_FLAGS.filter((flag) => !sources.includes(flag)), ...sources, "run"], from: "sources" };
 }
 
 interface UpOptions {
   oneProcess?: boolean;
+  fromSources?: boolean;
   build: boolean;
   install: boolean;
 }
@@ -113,8 +130,12 @@ export function upCommands(program: Command, env: CliEnv, io: Io, cliEntry: stri
     .description("build and start the whole appliance; prints the panel URL and the one-time activation token")
     .option("--one-process", "run every component inside this one process (easy to debug)")
     .option("--no-build", "skip the build step")
+    .option("--from-sources", "run each component from the TypeScript sources through tsx, even when a build is there")
     .option("--no-install", "do not install the Debian packages of missing daemons (done as root by default)")
     .action(async (options: UpOptions) => {
+      // This process is started by ./coyote or a unit, with no say in its flags: it takes them now,
+      // before the heap grows (the flag is read by the garbage collector as it runs).
+      for (const flag of COMPONENT_NODE_FLAGS) setFlagsFromString(flag);
       io.err(`coyote: Node ${process.versions.node}, state in ${env.stateDir}`);
       if (options.build) await build(env, io);
       const store = await StateStore.open(env.stateDir);
@@ -134,10 +155,10 @@ export function upCommands(program: Command, env: CliEnv, io: Io, cliEntry: stri
         io.out("nothing to run yet: no component is built. The state folder is ready; coyote status shows it.");
         return;
       }
-      const child = options.oneProcess ? undefined : await childCommand(env, cliEntry, { built: options.build });
+      const child = options.oneProcess ? undefined : await childCommand(env, cliEntry, { built: options.build, fromSources: options.fromSources === true });
       const built = relative(env.home, builtEntry(env.home));
       if (child?.from === "built") io.err(`coyote: components run from the build, ${built}`);
-      if (child?.from === "sources") io.err(`coyote: no build in ${built}: components run from the TypeScript sources through tsx (slower to start, more memory; npm run build makes it)`);
+      if (child?.from === "sources") io.err(`coyote: ${options.fromSources === true ? "--from-sources" : `no build in ${built}`}: components run from the TypeScript sources through tsx (slower to start, more memory; npm run build makes it)`);
       const logger = createLogger({ component: "supervisor", file: logFileFor(env.stateDir, "supervisor") });
       const supervisor = new Supervisor(runnable, {
         stateDir: env.stateDir,
