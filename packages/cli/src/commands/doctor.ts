@@ -7,6 +7,7 @@ import { promisify } from "node:util";
 import type { Command } from "commander";
 import { ServerSpec, StateStore, specPath, validate } from "@coyote/spec";
 import { gatherDaemons } from "../daemons.ts";
+import { INSTALLED_PATHS, installedBoxChecks, isInstalled, type InstalledPaths } from "../install/doctor.ts";
 import type { CliEnv } from "../env.ts";
 import { CliError, EXIT } from "../errors.ts";
 import { table, type Io } from "../io.ts";
@@ -173,9 +174,14 @@ export async function checkDaemons(stateDir: string): Promise<Check[]> {
   });
 }
 
-/** Runs every check. */
-export async function runChecks(env: CliEnv): Promise<Check[]> {
-  return [checkNode(), await checkGit(), ...(await checkState(env.stateDir)), await checkDocker(env.dockerSocket), ...(await checkPorts(env.stateDir)), ...(await checkDaemons(env.stateDir))];
+/**
+ * Runs every check. On an installed box (install.sh's `/etc/coyote/install.conf`), the box's ports
+ * are its own and systemd runs its daemons: what install.sh set up is checked instead.
+ */
+export async function runChecks(env: CliEnv, installed: InstalledPaths = INSTALLED_PATHS): Promise<Check[]> {
+  const common = [checkNode(), await checkGit(), ...(await checkState(env.stateDir)), await checkDocker(env.dockerSocket)];
+  if (await isInstalled(installed)) return [...common, ...(await installedBoxChecks({ ...installed, stateDir: env.stateDir }))];
+  return [...common, ...(await checkPorts(env.stateDir)), ...(await checkDaemons(env.stateDir))];
 }
 
 /** Adds `coyote doctor`. */

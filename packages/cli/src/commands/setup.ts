@@ -1,14 +1,11 @@
-import { execFileSync } from "node:child_process";
 import { isIP } from "node:net";
 import type { Command } from "commander";
-import { COMPONENT_NAMES, isRunnable, renderBoxUnits, type ComponentName } from "@coyote/component";
 import { DomainName, ServerSpec, StateStore, specPath } from "@coyote/spec";
-import { COMPONENTS } from "../components.ts";
 import type { CliEnv } from "../env.ts";
 import { CliError, EXIT } from "../errors.ts";
 import type { Io } from "../io.ts";
 import { installServerSpec } from "../install/server-spec.ts";
-import { bindsLowPorts, boxDaemons, writeUnits } from "../install/units.ts";
+import { boxDaemons, installedUnits, writeUnits } from "../install/units.ts";
 import { activationToken } from "./up.ts";
 
 interface SetupOptions {
@@ -22,17 +19,6 @@ interface SetupOptions {
   unitsDir: string;
   current: string;
   node: string;
-}
-
-/** Whether a group exists on this machine (`getent group`). */
-function groupExists(name: string): boolean {
-  if (!/^[a-z_][a-z0-9_-]{0,31}$/.test(name)) return false;
-  try {
-    execFileSync("getent", ["group", name], { stdio: "ignore", timeout: 5000 });
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 function checkedAddress(flag: string, value: string | undefined, family: 4 | 6): string | undefined {
@@ -85,9 +71,9 @@ export function setupCommand(program: Command, env: CliEnv, io: Io): void {
       const server = await store.readJson(specPath("server"), ServerSpec);
       if (server === undefined) throw new CliError("setup: the server spec could not be read back after writing it");
       await activationToken(store);
-      const components = COMPONENTS.filter(isRunnable).map((c) => c.name).filter((name): name is ComponentName => (COMPONENT_NAMES as readonly string[]).includes(name));
-      const daemons = boxDaemons(server, { mail: options.mail, xmpp: options.xmpp });
-      const units = renderBoxUnits({ stateDir: env.stateDir, currentDir: options.current, node: options.node }, { components, daemons, bindsLowPorts: bindsLowPorts(server), groupExists });
+      const choices = { mail: options.mail, xmpp: options.xmpp };
+      const daemons = boxDaemons(server, choices);
+      const units = installedUnits(server, { ...choices, stateDir: env.stateDir, current: options.current, node: options.node });
       const result = await writeUnits(options.unitsDir, units);
       io.out(`units: ${String(result.written.length)} written, ${String(result.unchanged.length)} unchanged, ${String(result.removed.length)} removed (${options.unitsDir})`);
       for (const name of result.written) io.out(`  written: ${name}`);

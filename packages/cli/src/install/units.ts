@@ -5,7 +5,9 @@
  */
 import { readdir, readFile, unlink } from "node:fs/promises";
 import { join } from "node:path";
-import { DAEMONS, RENDERED_HEADER, findDaemonProgram, type ComponentName, type DaemonDefinition, type SystemdUnit } from "@coyote/component";
+import { execFileSync } from "node:child_process";
+import { COMPONENT_NAMES, DAEMONS, RENDERED_HEADER, findDaemonProgram, isRunnable, renderBoxUnits, type ComponentName, type DaemonDefinition, type SystemdUnit } from "@coyote/component";
+import { COMPONENTS } from "../components.ts";
 import { fsyncDir, writeFileAtomic, type ServerSpec } from "@coyote/spec";
 
 /** The daemons the installer was told to leave out. */
@@ -87,4 +89,32 @@ export async function writeUnits(dir: string, units: readonly SystemdUnit[]): Pr
   }
   if (removed.length > 0) await fsyncDir(dir);
   return { written, unchanged, removed };
+}
+
+/** Whether a group exists on this machine (`getent group`). */
+export function groupExists(name: string): boolean {
+  if (!/^[a-z_][a-z0-9_-]{0,31}$/.test(name)) return false;
+  try {
+    execFileSync("getent", ["group", name], { stdio: "ignore", timeout: 5000 });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** What the units of an installed box are rendered from besides its server spec. */
+export interface InstalledUnitsOptions extends DaemonChoices {
+  /** The state folder. */
+  readonly stateDir: string;
+  /** The running release's link, `/opt/coyote/current`. */
+  readonly current: string;
+  /** The Node.js binary. */
+  readonly node: string;
+}
+
+/** The units of an installed box, as `coyote setup` writes them and `coyote doctor` expects them. */
+export function installedUnits(server: ServerSpec, options: InstalledUnitsOptions): SystemdUnit[] {
+  const components = COMPONENTS.filter(isRunnable).map((c) => c.name).filter((name): name is ComponentName => (COMPONENT_NAMES as readonly string[]).includes(name));
+  const daemons = boxDaemons(server, options);
+  return renderBoxUnits({ stateDir: options.stateDir, currentDir: options.current, node: options.node }, { components, daemons, bindsLowPorts: bindsLowPorts(server), groupExists });
 }
