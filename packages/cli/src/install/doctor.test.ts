@@ -49,8 +49,8 @@ describe("coyote doctor on an installed box", () => {
     const open = await checkInstallFiles(paths, "nobody");
     const state = open.find((c) => c.name === "state folder");
     assert.equal(state?.result, "fail");
-    assert.match(state?.detail ?? "", /mode 755 \(want coyote, 0700\)/);
-    assert.match(state?.fix ?? "", /chown coyote:coyote .* && chmod 0700/);
+    assert.match(state.detail, /mode 755 \(want coyote, 0700\)/);
+    assert.match(state.fix ?? "", /chown coyote:coyote .* && chmod 0700/);
     const nobody = Number(execFileSync("id", ["-u", "nobody"], { encoding: "utf8" }).trim());
     await chown(paths.stateDir, nobody, nobody);
     await chmod(paths.stateDir, 0o700);
@@ -70,9 +70,9 @@ describe("coyote doctor on an installed box", () => {
     await writeFile(join(paths.unitsDir, "coyote-minion.service"), "edited\n");
     const checks = await checkUnits(paths, rendered, false);
     assert.equal(checks[0]?.result, "fail");
-    assert.equal(checks[0]?.detail, "not as coyote setup renders them: coyote-minion.service (changed), coyote-crm.service (missing)");
+    assert.equal(checks[0].detail, "not as coyote setup renders them: coyote-minion.service (changed), coyote-crm.service (missing)");
     assert.equal(checks[1]?.name, "systemd");
-    assert.equal(checks[1]?.result, "warn");
+    assert.equal(checks[1].result, "warn");
     await writeFile(join(paths.unitsDir, "coyote-minion.service"), "B\n");
     await writeFile(join(paths.unitsDir, "coyote-crm.service"), "C\n");
     assert.equal((await checkUnits(paths, rendered, false))[0]?.result, "ok");
@@ -106,8 +106,8 @@ describe("coyote doctor on an installed box", () => {
       assert.match(soon[1]?.detail ?? "", /expires in \d days/);
       const elsewhere = await checkNameAndCertificate({ ...server, publicIPv4: "198.51.100.1" }, paths.stateDir, { resolver: `127.0.0.1:${String(dns.port)}` });
       assert.equal(elsewhere[0]?.result, "fail");
-      assert.match(elsewhere[0]?.detail ?? "", /box\.example\.org resolves to 203\.0\.113\.7, not to 198\.51\.100\.1/);
-      assert.match(elsewhere[0]?.fix ?? "", /an A \(and AAAA\) record for box\.example\.org/);
+      assert.match(elsewhere[0].detail, /box\.example\.org resolves to 203\.0\.113\.7, not to 198\.51\.100\.1/);
+      assert.match(elsewhere[0].fix ?? "", /an A \(and AAAA\) record for box\.example\.org/);
     } finally {
       dns.close();
     }
