@@ -281,22 +281,20 @@ ensure_node() {
 }
 
 # ------------------------------------------------------------------------------------ release
+# The first release's name, as `coyote update` names releases: <version>-<12-digit commit>, with
+# "-local" when tracked files were changed (a later update names those by their content).
 release_id() {
   local version commit
   version="$(sed -n 's/^  "version": "\([^"]*\)".*/\1/p' "$here/package.json" | head -n 1)"
-  if commit="$(git -C "$here" rev-parse --short=12 HEAD 2>/dev/null)" && git -C "$here" diff --quiet HEAD 2>/dev/null; then
-    echo "${version:-0.0.0}-$commit"
-  else
-    # Local changes or no git: named by the content of the tracked files.
-    echo "${version:-0.0.0}-$(cd "$here" && git ls-files -z 2>/dev/null | xargs -0 cat 2>/dev/null | sha256sum | cut -c1-12)"
-  fi
+  commit="$(git -C "$here" rev-parse --short=12 HEAD 2>/dev/null)" || die "$here is not a git checkout: install.sh installs the files git tracks"
+  if git -C "$here" diff --quiet HEAD 2>/dev/null; then echo "${version:-0.0.0}-$commit"; else echo "${version:-0.0.0}-$commit-local"; fi
 }
 
 # Copies the checkout's tracked files into a new release, installs its dependencies and builds
-# it; a release marked complete is reused as it is.
+# it; a release marked complete (.coyote-release.json, written last) is reused as it is.
 make_release() {
   local release="$1" dir="$prefix/releases/$1"
-  if [ -f "$dir/.coyote-release-complete" ]; then return 0; fi
+  if [ -f "$dir/.coyote-release.json" ]; then return 0; fi
   say "building release $release in $dir (a few minutes)"
   rm -rf "$dir" "$dir.partial"
   mkdir -p "$dir.partial"
@@ -311,7 +309,7 @@ make_release() {
     npm ci --no-audit --no-fund --loglevel=error >&2
     npm run build >&2
   ) || { rm -rf "$dir.partial"; die "building release $release failed (the output is above)"; }
-  date -u +%Y-%m-%dT%H:%M:%SZ > "$dir.partial/.coyote-release-complete"
+  printf '{\n  "release": "%s",\n  "preparedAt": "%s",\n  "preparedBy": "install.sh"\n}\n' "$release" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" > "$dir.partial/.coyote-release.json"
   mv "$dir.partial" "$dir"
 }
 
@@ -412,15 +410,15 @@ main() {
   ensure_node
   ensure_user
   ensure_dirs
-  local release
-  release="$(release_id)"
-  if [ -L "$prefix/current" ] && [ "$(basename "$(readlink "$prefix/current")")" != "$release" ]; then
-    make_release "$release"
-    say "upgrading to release $release"
-    COYOTE_STATE="$state" COYOTE_HOME="$prefix/releases/$release" "$node_bin" "$prefix/releases/$release/dist/coyote.mjs" update --source "$here" --root "$prefix" >&2
+  if [ -L "$prefix/current" ]; then
+    # An installed box: the running release's update makes this checkout's release, migrates the
+    # state with it, switches and restarts, or rolls back by itself; the same release changes nothing.
+    coyote_cli update --source "$here" --root "$prefix" >&2
   else
+    local release
+    release="$(release_id)"
     make_release "$release"
-    [ -L "$prefix/current" ] || link "releases/$release" "$prefix/current"
+    link "releases/$release" "$prefix/current"
   fi
   write_conf
   write_cli_link

@@ -58,7 +58,7 @@ describe("coyote doctor on an installed box", () => {
     await symlink("releases/1.0.0-abc", join(paths.prefix, "current"));
     const unbuilt = await checkInstallFiles(paths, "nobody");
     assert.match(unbuilt.find((c) => c.name === "release")?.detail ?? "", /not a complete release/);
-    await writeFile(join(paths.prefix, "releases", "1.0.0-abc", ".coyote-release-complete"), "2026-12-07\n");
+    await writeFile(join(paths.prefix, "releases", "1.0.0-abc", ".coyote-release.json"), "{}\n");
     await writeFile(join(paths.prefix, "releases", "1.0.0-abc", "dist", "coyote.mjs"), "");
     const good = await checkInstallFiles(paths, "nobody");
     assert.deepEqual(good.map((c) => c.result), ["ok", "ok", "ok"], JSON.stringify(good));

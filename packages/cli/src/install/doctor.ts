@@ -11,6 +11,7 @@ import { access, readFile, readlink, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { ServerSpec, StateStore, certificateFileName, proxyRuntimePaths, specPath } from "@coyote/spec";
 import type { Check } from "../commands/doctor.ts";
+import { RELEASE_MARKER } from "../release/prepare.ts";
 import { installedUnits } from "./units.ts";
 
 /** Where an installed box's files are. */
@@ -71,7 +72,7 @@ export async function checkInstallFiles(paths: InstalledPaths, user = "coyote"):
   if (target === undefined) checks.push({ name: "release", result: "fail", detail: `${current} is not a link to a release`, fix: reinstall });
   else {
     const dir = resolve(paths.prefix, target);
-    const complete = await access(join(dir, ".coyote-release-complete")).then(() => true, () => false);
+    const complete = await access(join(dir, RELEASE_MARKER)).then(() => true, () => false);
     const built = await access(join(dir, "dist", "coyote.mjs")).then(() => true, () => false);
     checks.push(complete && built
       ? { name: "release", result: "ok", detail: `${current} → ${target}` }
