@@ -4,7 +4,7 @@
 // /proc/PID/smaps_rollup) of every Coyote process and, apart, of every third-party daemon it runs;
 // the floor is a bare `node -e 'setInterval(()=>{},1000)'` measured in the same run.
 //
-//   node --import tsx bench/src/memory.ts [--from built|sources] [--idle-seconds 10] [--timeout-seconds 180]
+//   node --import tsx bench/src/memory.ts [--from built|sources] [--idle-seconds 10] [--timeout-seconds 180] [--keep]
 //
 // `--from built` (the default) runs the supervisor and the components from `dist/coyote.mjs`
 // (`npm run build` makes it), as an installed box does; `--from sources` runs them all from the
@@ -16,6 +16,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
+import { ServerSpec, StateStore, specPath } from "@coyote/spec";
 import { stopAppliance, stopPid, writeLoopbackServer } from "@coyote/testing";
 import { cpuSeconds, descendants } from "./lib/proc.ts";
 
@@ -24,6 +25,7 @@ const { values } = parseArgs({
     from: { type: "string", default: "built" },
     "idle-seconds": { type: "string", default: "10" },
     "timeout-seconds": { type: "string", default: "180" },
+    keep: { type: "boolean", default: false },
   },
 });
 const from = values.from;
@@ -83,7 +85,18 @@ if (from === "built" && !(await stat(entry).then((s) => s.isFile(), () => false)
   process.exit(2);
 }
 const args = from === "built" ? [entry, "up", "--no-build", "--no-install"] : ["--import", join(repo, "node_modules", "tsx", "dist", "loader.mjs"), entry, "up", "--no-build", "--no-install", "--from-sources"];
-await writeLoopbackServer(stateDir, { name: "Memory bench", hostname: "box.test" }, { name: "bench", email: "bench@example.org" }, "bench: a fresh box");
+// An activated box with one customer's domain and mailbox, so that the mail, DNS and XMPP daemons
+// have their configuration and run, as on a box in use.
+const author = { name: "bench", email: "bench@example.org" };
+await writeLoopbackServer(stateDir, { name: "Memory bench", hostname: "box.test" }, author, "bench: a fresh box");
+const store = await StateStore.open(stateDir);
+const server = await store.readJson(specPath("server"), ServerSpec);
+if (!server) throw new Error("bench/memory: the server spec was not written");
+await store.applySpec({ ...server, activated: true, publicIPv4: "127.0.0.1" }, { author, message: "bench: activated" });
+await store.applySpec({
+  schemaVersion: 1, kind: "Service", id: "shop", domains: [{ name: "shop.test" }],
+  mail: { mailboxes: [{ address: "anna@shop.test", passwordHash: "{SCRAM-SHA-256}4096,c2FsdA==,c3RvcmVk,c2VydmVy" }] },
+}, { author, message: "bench: one customer" });
 const stdout = join(stateDir, "coyote-up.stdout.log");
 const stderr = join(stateDir, "coyote-up.stderr.log");
 const outFile = await open(stdout, "w");
@@ -150,8 +163,12 @@ try {
   out("floor:");
   line("node -e 'setInterval(...)'", String(floorPid), floorMemory.pss, floorMemory.rss);
   out(`Coyote's components: ${mb(coyotePss)} MB PSS (${mb(coyoteRss)} MB RSS) in ${String(coyote.length)} processes, ${(coyotePss / floorMemory.pss).toFixed(1)}x the floor's PSS (${(coyotePss / coyote.length / floorMemory.pss).toFixed(1)}x per process)`);
+  // A component that died and was restarted while starting up is measured after its restart: say so.
+  const supervisorLog = await readFile(join(stateDir, "logs", "supervisor.log"), "utf8").catch(() => "");
+  for (const record of supervisorLog.split("\n").filter((line) => line.includes("COMPONENT_EXITED"))) out(`  restarted: ${record.slice(0, 300)}`);
 } finally {
   await stopAppliance(upPid);
   await stopPid(floorPid);
-  await rm(stateDir, { recursive: true, force: true });
+  if (values.keep) out(`state folder kept: ${stateDir}`);
+  else await rm(stateDir, { recursive: true, force: true });
 }
