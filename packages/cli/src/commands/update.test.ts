@@ -1,10 +1,13 @@
 import assert from "node:assert/strict";
-import { readFile, writeFile } from "node:fs/promises";
+import { mkdir, readFile, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { STATE_VERSION, STATE_VERSION_FILE, StateStore } from "@coyote/spec";
 import { tempDirs } from "@coyote/testing";
+import { readEnv } from "../env.ts";
 import { EXIT } from "../errors.ts";
+import { runCli } from "../program.ts";
+import { releaseMigrateCommand } from "../release/index.ts";
 import { cli } from "../test/support.ts";
 
 const tempDir = tempDirs("coyote-update-cli-");
@@ -33,5 +36,24 @@ describe("coyote update (command line)", () => {
     const state = tempDir();
     assert.equal((await cli(state, "update", "--rollback", "--source", "/tmp")).code, EXIT.USAGE);
     assert.equal((await cli(state, "update", "--timeout", "0")).code, EXIT.USAGE);
+  });
+
+  test("run from a release through the current link, it asks for --source instead of updating from itself", async () => {
+    const opt = tempDir();
+    await mkdir(join(opt, "releases", "1.0.0-abc"), { recursive: true });
+    await symlink(join("releases", "1.0.0-abc"), join(opt, "current"));
+    const err: string[] = [];
+    const env = readEnv({ PATH: process.env.PATH, COYOTE_HOME: join(opt, "current"), COYOTE_STATE: tempDir() }, false);
+    const code = await runCli(["update"], env, { out: () => undefined, err: (line) => err.push(line) }, "main.ts");
+    assert.equal(code, EXIT.USAGE);
+    assert.match(err.join("\n"), /coyote update --source DIR \(this CLI runs from release 1\.0\.0-abc\)/);
+  });
+
+  test("the new release's migration runs its bundle when its build made one, else its sources", async () => {
+    const dir = tempDir();
+    assert.deepEqual(releaseMigrateCommand({ release: "r", dir, reused: false }, "node").args.slice(-3), [join(dir, "packages", "cli", "src", "main.ts"), "update", "--migrate-state"]);
+    await mkdir(join(dir, "dist"));
+    await writeFile(join(dir, "dist", "coyote.mjs"), "");
+    assert.deepEqual(releaseMigrateCommand({ release: "r", dir, reused: false }, "node"), { command: "node", args: [join(dir, "dist", "coyote.mjs"), "update", "--migrate-state"] });
   });
 });

@@ -1,3 +1,4 @@
+import { realpath } from "node:fs/promises";
 import { basename, dirname, resolve } from "node:path";
 import { Option, type Command } from "commander";
 import { createLogger, logFileFor } from "@coyote/log";
@@ -19,9 +20,13 @@ interface UpdateOptions {
 /** The default install folder of a production box (docs/PRODUCTION.md). */
 export const DEFAULT_ROOT = "/opt/coyote";
 
-/** The release this CLI runs from, when it runs from `<root>/releases/<release>`. */
-function runningRelease(home: string): { root: string; release: string } | undefined {
-  return basename(dirname(home)) === "releases" ? { root: dirname(dirname(home)), release: basename(home) } : undefined;
+/**
+ * The release this CLI runs from, when it runs from `<root>/releases/<release>`, directly or
+ * through the `<root>/current` link (as the units and `/usr/local/bin/coyote` run it).
+ */
+async function runningRelease(home: string): Promise<{ root: string; release: string } | undefined> {
+  const real = await realpath(home).catch(() => home);
+  return basename(dirname(real)) === "releases" ? { root: dirname(dirname(real)), release: basename(real) } : undefined;
 }
 
 function seconds(value: string): number {
@@ -41,7 +46,7 @@ export function updateCommand(program: Command, env: CliEnv, io: Io): void {
     .option("--timeout <seconds>", "how long each component has to come up healthy", seconds, 90)
     .addOption(new Option("--migrate-state", "migrate the state folder to this build's state version and exit (run by an update with the new release)").hideHelp())
     .action(async (options: UpdateOptions) => {
-      const running = runningRelease(env.home);
+      const running = await runningRelease(env.home);
       if (options.migrateState === true) {
         await migrateState(env, io, running?.release);
         return;
