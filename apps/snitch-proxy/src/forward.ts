@@ -6,6 +6,7 @@ import { ActivatorError } from "@coyote/spec";
 import type { CoyoteLogger } from "@coyote/log";
 import type { IncomingHttpHeaders } from "node:http";
 import type { BodySource, Exchange } from "./exchange.ts";
+import { PANEL_SERVICE_ID, type ForwardingSecret } from "./forwarding-secret.ts";
 import { HSTS, clientResponseHeaders, upstreamRequestHeaders } from "./headers.ts";
 import { ORIGIN_FAULT, ORIGIN_PROTOCOL, ORIGIN_RESET, ORIGIN_TIMEOUT, type OriginCall, type OriginError, type OriginHandler, type Origins } from "./http1/origin.ts";
 import { errorHeaders, errorPage, type PageStatus } from "./pages.ts";
@@ -21,6 +22,8 @@ export interface PassageContext {
   readonly upstreams: Upstreams;
   readonly upstreamTimeoutMs: number;
   readonly accessLog: boolean;
+  /** The panel's forwarding secret, sent on the box's own routes only. */
+  readonly forwarding: ForwardingSecret;
 }
 
 /** Answers with snitch-proxy's own page, or cuts the answer off when one has begun. */
@@ -107,7 +110,8 @@ export class Passage implements OriginHandler {
     const exchange = this.#exchange;
     this.#target = target;
     this.#done = false;
-    const headers = upstreamRequestHeaders(exchange.headers, { host: this.#host, clientAddress: exchange.socket.remoteAddress ?? "", proto: "https", requestId: this.#requestId });
+    const forwardedBy = this.#route.serviceId === PANEL_SERVICE_ID ? this.#context.forwarding.forPanel() : undefined;
+    const headers = upstreamRequestHeaders(exchange.headers, { host: this.#host, clientAddress: exchange.socket.remoteAddress ?? "", proto: "https", requestId: this.#requestId, forwardedBy });
     this.#call = this.#context.origins.send(target, { method: exchange.method, path: exchange.url, headers, body: this.#body }, this);
   }
 

@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from "node:http";
+import { FORWARDED_BY_HEADER } from "./forwarding-secret.ts";
 
 /**
  * Headers that describe one connection, not the message (RFC 9110 §7.6.1), plus the ones HTTP/2
@@ -20,6 +21,22 @@ const HOP_BY_HOP = new Set([
   // Answered by the proxy itself (100 Continue when it starts reading the body).
   "expect",
 ]);
+
+/**
+ * Forwarding headers a client may not send: snitch-proxy is the box's edge, so whatever an
+ * upstream reads about the client (its address, scheme, host, port) is what the proxy saw, never
+ * what the client claims. Every `x-forwarded-*` and `x-coyote-*` field is dropped too (by prefix,
+ * in {@link isForwarding}); the `x-coyote-` names are the box's own, such as the panel's
+ * forwarding secret.
+ */
+const CLIENT_FORWARDING = new Set(["forwarded", "x-real-ip", "x-client-ip"]);
+
+/** Whether a client's header is a forwarding header, which only the proxy may set. */
+function isForwarding(name: string): boolean {
+  if (CLIENT_FORWARDING.has(name)) return true;
+  // Most names do not start with "x": one comparison for them.
+  return name.charCodeAt(0) === 120 /* "x" */ && (name.startsWith("x-forwarded-") || name.startsWith("x-coyote-"));
+}
 
 /** The names a `Connection` header lists: hop-by-hop too, for this one message. */
 function connectionListed(value: string | string[] | undefined): Set<string> | undefined {
@@ -50,27 +67,30 @@ export interface ForwardedInfo {
   readonly proto: string;
   /** The request id (new, or the client's own when well formed). */
   readonly requestId: string;
+  /** The panel's forwarding secret, sent as `x-coyote-forwarded-by` (the panel's routes only). */
+  readonly forwardedBy?: string | undefined;
 }
 
 /**
- * The headers to send upstream: the client's, minus hop-by-hop headers and HTTP/2 pseudo headers,
- * with `Host` set to the requested host and `X-Forwarded-For/-Proto/-Host` and the request id
- * added. An `X-Forwarded-For` from the client is kept and appended to, as proxies chain it.
+ * The headers to send upstream: the client's, minus hop-by-hop headers, HTTP/2 pseudo headers and
+ * every forwarding header the client sent (`Forwarded`, `X-Real-IP`, `X-Forwarded-*`,
+ * `X-Coyote-*`), with `Host` set to the requested host and `X-Forwarded-For` (the client's address
+ * alone), `-Proto`, `-Host`, the request id and, when given, `X-Coyote-Forwarded-By` added.
  * @param keepUpgrade keep `Connection: upgrade` and `Upgrade` (a websocket handshake).
  */
 export function upstreamRequestHeaders(incoming: IncomingHttpHeaders, info: ForwardedInfo, keepUpgrade = false): OutgoingHttpHeaders {
   const listed = connectionListed(incoming.connection);
   const out: OutgoingHttpHeaders = {};
   for (const name in incoming) {
-    if (name.charCodeAt(0) === 58 /* ":" */ || HOP_BY_HOP.has(name) || listed?.has(name)) continue;
+    if (name.charCodeAt(0) === 58 /* ":" */ || HOP_BY_HOP.has(name) || isForwarding(name) || listed?.has(name)) continue;
     out[name] = incoming[name];
   }
   out.host = incoming[":authority"] === undefined ? (incoming.host ?? info.host) : (incoming[":authority"] as string);
-  const prior = incoming["x-forwarded-for"];
-  out["x-forwarded-for"] = prior === undefined ? info.clientAddress : `${Array.isArray(prior) ? prior.join(", ") : prior}, ${info.clientAddress}`;
+  out["x-forwarded-for"] = info.clientAddress;
   out["x-forwarded-proto"] = info.proto;
   out["x-forwarded-host"] = info.host;
   out["x-request-id"] = info.requestId;
+  if (info.forwardedBy !== undefined) out[FORWARDED_BY_HEADER] = info.forwardedBy;
   if (keepUpgrade) {
     out.connection = "upgrade";
     if (incoming.upgrade !== undefined) out.upgrade = incoming.upgrade;

@@ -10,6 +10,7 @@ import { startStatsHeartbeat } from "@coyote/component";
 import { AddressLimit } from "./address-limit.ts";
 import { CertificateStore } from "./certs.ts";
 import { Dispatcher } from "./dispatch.ts";
+import { ForwardingSecret, forwardingSecretFile } from "./forwarding-secret.ts";
 import { http2Exchange } from "./exchange.ts";
 import type { PassageContext } from "./forward.ts";
 import { SnitchProxyError } from "./errors.ts";
@@ -105,7 +106,10 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     stats.retainHosts((host) => table.hasHost(host));
   });
   await source.start();
-  const passageContext: PassageContext = { stats, logger, origins, upstreams, upstreamTimeoutMs, accessLog: options.accessLog ?? true };
+  // The panel's secret: read before the first request, then checked in the background.
+  const forwarding = new ForwardingSecret(forwardingSecretFile(stateDir), logger);
+  await forwarding.start();
+  const passageContext: PassageContext = { stats, logger, origins, upstreams, upstreamTimeoutMs, accessLog: options.accessLog ?? true, forwarding };
   const dispatcher = new Dispatcher({ passage: passageContext, certs, source, paths, sitesDir: join(stateDir, "sites") });
 
   const tunnelContext: TunnelContext = {
@@ -117,6 +121,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     idleTimeoutMs,
     route: (host, url) => source.table.match(host, url),
     hostAllowed: (socket: TLSSocket, host: string) => dispatcher.hostAllowed(socket, host),
+    forwarding,
   };
 
   const factory: ListenerFactory = {
@@ -194,6 +199,7 @@ export async function startProxy(options: ProxyOptions): Promise<RunningProxy> {
     },
     async stop(graceMs = 5000) {
       clearInterval(reporter);
+      forwarding.stop();
       await source.stop();
       // Idle keep-alive connections would hold close() open; busy ones get the grace.
       const closing = bound.close();

@@ -59,11 +59,34 @@ describe("routing", () => {
       { host: "a.test", connection: "keep-alive, x-secret", "x-secret": "1", "keep-alive": "timeout=5", upgrade: "h2c", te: "trailers", "x-forwarded-for": "10.0.0.1", accept: "*/*" },
       { host: "a.test", clientAddress: "192.0.2.9", proto: "https", requestId: "abcdefgh12345678" },
     );
-    assert.deepEqual(out, { accept: "*/*", host: "a.test", "x-forwarded-for": "10.0.0.1, 192.0.2.9", "x-forwarded-proto": "https", "x-forwarded-host": "a.test", "x-request-id": "abcdefgh12345678" });
+    assert.deepEqual(out, { accept: "*/*", host: "a.test", "x-forwarded-for": "192.0.2.9", "x-forwarded-proto": "https", "x-forwarded-host": "a.test", "x-request-id": "abcdefgh12345678" });
     const upgrade = upstreamRequestHeaders({ host: "a.test", connection: "Upgrade", upgrade: "websocket" }, { host: "a.test", clientAddress: "::1", proto: "https", requestId: "abcdefgh12345678" }, true);
     assert.equal(upgrade.connection, "upgrade");
     assert.equal(upgrade.upgrade, "websocket");
     assert.deepEqual(clientResponseHeaders({ "transfer-encoding": "chunked", connection: "close", "set-cookie": ["a=1", "b=2"] }, "abcdefgh12345678"), { "set-cookie": ["a=1", "b=2"], "x-request-id": "abcdefgh12345678" });
+  });
+
+  it("drops every forwarding header a client sends, and adds the panel's secret only when given", () => {
+    const claimed = {
+      host: "a.test",
+      "x-coyote-forwarded-by": "guess",
+      "x-coyote-client-ip": "203.0.113.1",
+      "x-forwarded-for": "203.0.113.2",
+      "x-forwarded-proto": "http",
+      "x-forwarded-host": "evil.test",
+      "x-forwarded-port": "80",
+      forwarded: "for=203.0.113.3",
+      "x-real-ip": "203.0.113.4",
+      "x-client-ip": "203.0.113.5",
+      "x-other": "kept",
+    };
+    const info = { host: "a.test", clientAddress: "192.0.2.9", proto: "https", requestId: "abcdefgh12345678" };
+    const plain = upstreamRequestHeaders(claimed, info);
+    assert.deepEqual(plain, { host: "a.test", "x-other": "kept", "x-forwarded-for": "192.0.2.9", "x-forwarded-proto": "https", "x-forwarded-host": "a.test", "x-request-id": "abcdefgh12345678" });
+    const panel = upstreamRequestHeaders(claimed, { ...info, forwardedBy: "the-secret" }, true);
+    assert.equal(panel["x-coyote-forwarded-by"], "the-secret");
+    assert.equal(panel["x-forwarded-for"], "192.0.2.9");
+    assert.equal(panel["x-coyote-client-ip"], undefined);
   });
 
   it("splits addresses, IPv6 included", () => {

@@ -8,6 +8,7 @@ import type { Socket } from "node:net";
 import type { TLSSocket } from "node:tls";
 import { requestIdFrom, type CoyoteLogger } from "@coyote/log";
 import type { UpgradeRequest } from "./http1/front.ts";
+import { PANEL_SERVICE_ID, type ForwardingSecret } from "./forwarding-secret.ts";
 import { requestHost, upstreamRequestHeaders } from "./headers.ts";
 import type { Route } from "./routes.ts";
 import type { TrafficStats } from "./stats.ts";
@@ -28,6 +29,8 @@ export interface TunnelContext {
   route(host: string, url: string): Route | undefined;
   /** Whether a connection made for the socket's SNI name may serve `host` (else 421). */
   hostAllowed(socket: TLSSocket, host: string): boolean;
+  /** The panel's forwarding secret, sent on the box's own routes only. */
+  readonly forwarding: ForwardingSecret;
 }
 
 /** Header fields in the upstream's 101; more is a 502. */
@@ -173,7 +176,8 @@ export function openTunnel(context: TunnelContext, req: UpgradeRequest, head: Bu
 
   const send = (target: Target) => {
     if (socket.destroyed) return;
-    const headers = upstreamRequestHeaders(req.headers, { host, clientAddress: socket.remoteAddress ?? "", proto: "https", requestId }, true);
+    const forwardedBy = route.serviceId === PANEL_SERVICE_ID ? context.forwarding.forPanel() : undefined;
+    const headers = upstreamRequestHeaders(req.headers, { host, clientAddress: socket.remoteAddress ?? "", proto: "https", requestId, forwardedBy }, true);
     const proxyReq = httpRequest({ host: target.host, port: target.port, method: req.method, path: req.url, headers, timeout: context.upstreamTimeoutMs });
     socket.once("close", () => {
       if (!switched) proxyReq.destroy();
