@@ -1,7 +1,7 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, X509Certificate, type KeyObject } from "node:crypto";
 import { access, mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { LOCAL_CA_FILES, chmodExact, localCaCrlUrl, writeFileAtomic } from "@coyote/spec";
+import { LOCAL_CA_FILES, chmodExact, firstCertificate, localCaCrlUrl, writeFileAtomic } from "@coyote/spec";
 import { createCrl, type RevocationReason } from "./crl.ts";
 import { SnickersError } from "./errors.ts";
 import { MAX_REVOKED, readRevocations, writeRevocations, type RevocationRecord } from "./revocations.ts";
@@ -26,17 +26,6 @@ export interface IssuedCertificate {
 /** A new ECDSA P-256 key pair (every certificate key Coyote makes is P-256). */
 export function newKeyPair(): { privateKey: KeyObject; publicKey: KeyObject } {
   return generateKeyPairSync("ec", { namedCurve: "P-256" });
-}
-
-/** The first certificate of a PEM text (a key may come before it). */
-function firstCertificate(pem: string): X509Certificate | undefined {
-  const block = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(pem)?.[0];
-  if (block === undefined) return undefined;
-  try {
-    return new X509Certificate(block);
-  } catch {
-    return undefined;
-  }
 }
 
 /**

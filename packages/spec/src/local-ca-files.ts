@@ -3,6 +3,18 @@
  * snitch-proxy serves them at fixed paths, for any Host, over plain HTTP and HTTPS, so that
  * clients can check revocation and admins can fetch the CA certificate to trust it.
  */
+import { X509Certificate } from "node:crypto";
+
+/** The first certificate of a PEM text (a key may come before it), or undefined when there is none or it does not parse. */
+export function firstCertificate(pem: string): X509Certificate | undefined {
+  const block = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(pem)?.[0];
+  if (block === undefined) return undefined;
+  try {
+    return new X509Certificate(block);
+  } catch {
+    return undefined;
+  }
+}
 
 /** The path prefix under which snitch-proxy answers only the files below, and 404 for the rest. */
 export const LOCAL_CA_URL_PREFIX = "/.well-known/coyote/";

@@ -6,7 +6,7 @@ import { X509Certificate } from "node:crypto";
 import { open } from "node:fs/promises";
 import { join } from "node:path";
 import type { Command } from "commander";
-import { ACTIVATION_SECRET, LOCAL_CA_FILES, LOCAL_CA_FILE_MAX_BYTES, ServerSpec, StateStore, certificateFileName, proxyRuntimePaths, serverOrDefaults, specPath } from "@coyote/spec";
+import { ACTIVATION_SECRET, LOCAL_CA_FILES, firstCertificate, LOCAL_CA_FILE_MAX_BYTES, ServerSpec, StateStore, certificateFileName, proxyRuntimePaths, serverOrDefaults, specPath } from "@coyote/spec";
 import type { CliEnv } from "../env.ts";
 import type { Io } from "../io.ts";
 import { activationToken } from "./up.ts";
@@ -40,17 +40,6 @@ interface ActivationDetails extends ActivationInfo {
 /** The panel's URL on the box's hostname: the port is left out when it is HTTPS's own. */
 export function activationUrl(server: Pick<ServerSpec, "hostname" | "ports">): string {
   return `https://${server.hostname}${server.ports.https === 443 ? "" : `:${String(server.ports.https)}`}/`;
-}
-
-/** The first certificate of a PEM text (a key may come before it), or undefined. */
-function firstCertificate(pem: string): X509Certificate | undefined {
-  const block = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(pem)?.[0];
-  if (block === undefined) return undefined;
-  try {
-    return new X509Certificate(block);
-  } catch {
-    return undefined;
-  }
 }
 
 /**

@@ -5,11 +5,10 @@
  * hostname's certificate). Each problem is named with its fix.
  */
 import { execFile } from "node:child_process";
-import { X509Certificate } from "node:crypto";
 import { Resolver } from "node:dns/promises";
 import { access, readFile, readlink, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { ServerSpec, StateStore, certificateFileName, proxyRuntimePaths, specPath } from "@coyote/spec";
+import { ServerSpec, StateStore, certificateFileName, firstCertificate, proxyRuntimePaths, specPath } from "@coyote/spec";
 import type { Check } from "../commands/doctor.ts";
 import { RELEASE_MARKER } from "../release/prepare.ts";
 import { installedUnits } from "./units.ts";
@@ -168,12 +167,11 @@ export async function checkNameAndCertificate(server: ServerSpec, stateDir: stri
   }
   const file = join(proxyRuntimePaths(stateDir).certs, certificateFileName(server.hostname));
   const pem = await readFile(file, "utf8").catch(() => undefined);
-  const first = pem === undefined ? undefined : /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(pem)?.[0];
-  if (first === undefined) {
+  const certificate = pem === undefined ? undefined : firstCertificate(pem);
+  if (certificate === undefined) {
     checks.push({ name: "certificate", result: "fail", detail: `no certificate for ${server.hostname} in ${file}`, fix: "see coyote logs --component minion: snickers keeps the box's own certificate" });
     return checks;
   }
-  const certificate = new X509Certificate(first);
   const left = Date.parse(certificate.validTo) - (options.now ?? Date.now());
   const days = Math.floor(left / 86_400_000);
   const covers = certificate.checkHost(server.hostname) !== undefined;
