@@ -19,6 +19,8 @@ export interface RunOptions {
   readonly timeoutMs: number;
   /** What is being done, for the error message ("installing dependencies"). */
   readonly what: string;
+  /** The user and group to run as (only root may give them). */
+  readonly user?: { readonly uid: number; readonly gid: number };
 }
 
 /** The most output kept from a program: its last bytes, which name what went wrong. */
@@ -37,7 +39,7 @@ export function runCommand(line: CommandLine, options: RunOptions): Promise<stri
       output += chunk.toString("utf8");
       if (output.length > OUTPUT_CAP) output = output.slice(-OUTPUT_CAP);
     };
-    const child = spawn(line.command, [...line.args], { cwd: options.cwd, env: options.env, stdio: ["ignore", "pipe", "pipe"], detached: true });
+    const child = spawn(line.command, [...line.args], { cwd: options.cwd, env: options.env, stdio: ["ignore", "pipe", "pipe"], detached: true, ...(options.user ?? {}) });
     child.stdout.on("data", keep);
     child.stderr.on("data", keep);
     let timedOut = false;

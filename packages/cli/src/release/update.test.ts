@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { readFile } from "node:fs/promises";
+import { chmod, readFile, stat } from "node:fs/promises";
+import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { StateStore, StateTooNewError, STATE_VERSION, STATE_VERSION_FILE } from "@coyote/spec";
@@ -141,5 +142,16 @@ describe("coyote update", () => {
     assert.deepEqual(await stateShape(box.stateDir), before);
     assert.deepEqual(await releasesRunning(box), COMPONENTS.map(() => box.oldRelease));
     await StateStore.open(box.stateDir);
+  });
+
+  test("run as root on a state folder another user owns, the migration runs as that user, so what it writes stays theirs", { skip: process.getuid?.() !== 0 && "needs root" }, async () => {
+    const box = await runningBox();
+    // The folders above the state and the release must be passable by that user, as /var/lib and /opt are.
+    await chmod(join(box.stateDir, ".."), 0o755);
+    execFileSync("chown", ["-R", "65534:65534", box.stateDir]);
+    await newRelease(box, { migrate: "bump" });
+    await update(box.source, box.ctx, fastPrepare());
+    const file = await stat(join(box.stateDir, STATE_VERSION_FILE));
+    assert.equal(file.uid, 65534, "the version file the migration wrote belongs to the state folder's owner");
   });
 });

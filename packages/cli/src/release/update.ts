@@ -4,6 +4,7 @@
  * code, switch, restart the components one by one and wait for each to be healthy; when one is
  * not, stop them, put the copy back, switch back and start them again on the old release.
  */
+import { stat } from "node:fs/promises";
 import { join } from "node:path";
 import { acquireFileLock } from "@coyote/spec";
 import { CliError } from "../errors.ts";
@@ -49,6 +50,17 @@ export interface UpdateResult {
 interface Failure {
   readonly component: string;
   readonly reason: string;
+}
+
+/**
+ * The user the migration runs as: the state folder's owner when this runs as root and the folder
+ * is someone else's (the `coyote` user on a box), so that what it writes stays theirs; else
+ * undefined (this process's own user).
+ */
+async function stateOwner(stateDir: string): Promise<{ uid: number; gid: number } | undefined> {
+  if (process.getuid?.() !== 0) return undefined;
+  const info = await stat(stateDir);
+  return info.uid === 0 ? undefined : { uid: info.uid, gid: info.gid };
 }
 
 async function withUpdateLock<T>(root: string, fn: () => Promise<T>): Promise<T> {
@@ -121,7 +133,9 @@ export async function update(source: string, ctx: UpdateContext, prepare: Partia
     ctx.say(`copied the specs and the state version (${backup.stateVersion ?? "none"}) to ${join(ctx.stateDir, "update", "backup")}`);
     const migrate = ctx.migrate(prepared);
     try {
+      const owner = await stateOwner(ctx.stateDir);
       const output = await runCommand(migrate, {
+        user: owner,
         cwd: prepared.dir,
         env: { ...ctx.env, COYOTE_STATE: ctx.stateDir, COYOTE_HOME: prepared.dir },
         timeoutMs: ctx.migrateTimeoutMs ?? 30 * 60_000,

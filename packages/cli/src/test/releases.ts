@@ -50,7 +50,7 @@ process.on("SIGTERM", () => process.exit(0));
 `;
 
 /** The release's CLI, as far as an update runs it: \`update --migrate-state\`. */
-const CLI = `import { readFileSync, writeFileSync, mkdirSync } from "node:fs";
+const CLI = `import { readFileSync, writeFileSync, mkdirSync, renameSync } from "node:fs";
 import { join } from "node:path";
 const here = import.meta.dirname;
 const behaviour = JSON.parse(readFileSync(join(here, "behaviour.json"), "utf8"));
@@ -64,7 +64,9 @@ writeFileSync(join(state, "specs", "services", "alice.json"), JSON.stringify({ r
 if (mode === "fail") { console.error("migration failed half-way"); process.exit(1); }
 const file = join(state, "state-version.json");
 const version = JSON.parse(readFileSync(file, "utf8"));
-writeFileSync(file, JSON.stringify({ ...version, schemaVersion: version.schemaVersion + 1, writtenBy: here.split("/").at(-1) }));
+// Replaced as the state store replaces files: a new file renamed over the old one.
+writeFileSync(file + ".tmp", JSON.stringify({ ...version, schemaVersion: version.schemaVersion + 1, writtenBy: here.split("/").at(-1) }));
+renameSync(file + ".tmp", file);
 console.log("migrated from " + version.schemaVersion + " to " + (version.schemaVersion + 1));
 `;
 
