@@ -6,6 +6,7 @@
 import { execFile } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { LiveMemo } from "@coyote/actuator";
 import { isPidAlive } from "@coyote/spec";
 
 /** What the running Knot serves: `down` says why it does not run, `serials` each loaded zone's serial. */
@@ -32,8 +33,6 @@ export interface RunResult {
   readonly output: string;
 }
 
-// What knotc lists is the same for every service: asked at most once per this many ms.
-const MEMO_MS = 1000;
 const TIMEOUT_MS = 10_000;
 // `zone-status` prints one short line per zone; this is room for a hundred thousand zones.
 const MAX_OUTPUT = 16 << 20;
@@ -69,7 +68,8 @@ export function parseZoneStatus(output: string): Map<string, number | undefined>
 export class KnotLiveCheck {
   readonly #options: KnotLiveOptions;
   readonly #pidFile: string;
-  #last: { at: number; pid: number; live: Promise<KnotLive> } | undefined;
+  // What knotc lists is the same for every service: asked at most once a second.
+  readonly #memo = new LiveMemo<KnotLive>();
 
   /** Makes a check of one actuator's Knot. */
   constructor(options: KnotLiveOptions) {
@@ -79,7 +79,7 @@ export class KnotLiveCheck {
 
   /** Forgets the last answer: after a commit the next check asks again. */
   forget(): void {
-    this.#last = undefined;
+    this.#memo.forget();
   }
 
   /**
@@ -91,14 +91,10 @@ export class KnotLiveCheck {
     const text = await readFile(this.#pidFile, "utf8").catch(() => undefined);
     const pid = Number(text?.trim());
     if (!Number.isInteger(pid) || pid <= 0 || !isPidAlive(pid)) {
-      this.#last = undefined;
+      this.#memo.forget();
       return { down: `knot is not running (no live pid in ${this.#pidFile})`, serials: new Map() };
     }
-    const now = performance.now();
-    if (this.#last !== undefined && this.#last.pid === pid && now - this.#last.at < MEMO_MS) return this.#last.live;
-    const live = this.#ask(signal);
-    this.#last = { at: now, pid, live };
-    return live;
+    return this.#memo.get(pid, () => this.#ask(signal));
   }
 
   async #ask(signal: AbortSignal): Promise<KnotLive> {

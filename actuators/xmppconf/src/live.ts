@@ -3,6 +3,7 @@
  * running (a live pid in its pid file) and its admin shell must list the service's VirtualHosts
  * as active. Only reads; every command has a deadline.
  */
+import { LiveMemo } from "@coyote/actuator";
 import { isPidAlive } from "@coyote/spec";
 import { errorText, readText, type XmppLayout } from "./files.ts";
 import { parseHostList, runCommand, summarize } from "./prosodyctl.ts";
@@ -15,8 +16,6 @@ export interface ProsodyLive {
   readonly hosts: ReadonlySet<string>;
 }
 
-// What Prosody's admin shell lists is the same for every service: asked at most once per this many ms.
-const MEMO_MS = 1000;
 const TIMEOUT_MS = 10_000;
 
 /** The pid of a running Prosody, read from its pid file; undefined when none runs. */
@@ -29,7 +28,8 @@ export async function prosodyPid(pidFile: string): Promise<number | undefined> {
 /** Asks the running Prosody, through prosodyctl's admin shell, which VirtualHosts it serves. */
 export class LiveCheck {
   readonly #layout: XmppLayout;
-  #last: { at: number; pid: number; live: Promise<ProsodyLive> } | undefined;
+  // What Prosody's admin shell lists is the same for every service: asked at most once a second.
+  readonly #memo = new LiveMemo<ProsodyLive>();
 
   /** Makes a check of one actuator's Prosody. */
   constructor(layout: XmppLayout) {
@@ -38,7 +38,7 @@ export class LiveCheck {
 
   /** Forgets the last answer: after a commit the next check asks again. */
   forget(): void {
-    this.#last = undefined;
+    this.#memo.forget();
   }
 
   /**
@@ -50,14 +50,10 @@ export class LiveCheck {
     const { pidFile } = this.#layout;
     const pid = await prosodyPid(pidFile);
     if (pid === undefined) {
-      this.#last = undefined;
+      this.#memo.forget();
       return { down: `prosody is not running (no live pid in ${pidFile})`, hosts: new Set<string>() };
     }
-    const now = performance.now();
-    if (this.#last !== undefined && this.#last.pid === pid && now - this.#last.at < MEMO_MS) return this.#last.live;
-    const live = this.#ask(signal);
-    this.#last = { at: now, pid, live };
-    return live;
+    return this.#memo.get(pid, () => this.#ask(signal));
   }
 
   async #ask(signal: AbortSignal): Promise<ProsodyLive> {
