@@ -16,7 +16,7 @@ const config = {
     // unauthorized() and forbidden() answer 401 and 403 with their own pages.
     authInterrupts: true,
     // A page's server code is loaded when it is first asked for, not every page's at start: an
-    // idle panel holds MEASURE MB less (bench/memory, docs/BENCHMARKS.md).
+    // idle panel holds about 5 MB less (bench/memory, docs/BENCHMARKS.md).
     preloadEntriesOnStart: false,
   },
 };

@@ -4,7 +4,7 @@
 // /proc/PID/smaps_rollup) of every Coyote process and, apart, of every third-party daemon it runs;
 // the floor is a bare `node -e 'setInterval(()=>{},1000)'` measured in the same run.
 //
-//   node --import tsx bench/src/memory.ts [--from built|sources] [--idle-seconds 10] [--timeout-seconds 180] [--keep]
+//   node --import tsx bench/src/memory.ts [--from built|sources] [--idle-seconds 10] [--idle-cpu 5] [--timeout-seconds 180] [--keep]
 //
 // `--from built` (the default) runs the supervisor and the components from `dist/coyote.mjs`
 // (`npm run build` makes it), as an installed box does; `--from sources` runs them all from the
@@ -24,6 +24,7 @@ const { values } = parseArgs({
   options: {
     from: { type: "string", default: "built" },
     "idle-seconds": { type: "string", default: "10" },
+    "idle-cpu": { type: "string", default: "5" },
     "timeout-seconds": { type: "string", default: "180" },
     keep: { type: "boolean", default: false },
   },
@@ -34,9 +35,10 @@ if (from !== "built" && from !== "sources") {
   process.exit(2);
 }
 const idleSeconds = Number(values["idle-seconds"]);
+const idleCpu = Number(values["idle-cpu"]) / 100;
 const timeoutMs = Number(values["timeout-seconds"]) * 1000;
-if (!(idleSeconds > 0) || !(timeoutMs > 0)) {
-  process.stderr.write("bench/memory: --idle-seconds and --timeout-seconds are positive numbers\n");
+if (!(idleSeconds > 0) || !(timeoutMs > 0) || !(idleCpu > 0)) {
+  process.stderr.write("bench/memory: --idle-seconds, --idle-cpu and --timeout-seconds are positive numbers\n");
   process.exit(2);
 }
 const repo = resolve(import.meta.dirname, "..", "..");
@@ -112,7 +114,7 @@ const floorPid = floor.pid;
 if (floorPid === undefined) throw new Error("bench/memory: could not start the bare node process");
 
 try {
-  out(`bench/memory: coyote up (${from === "built" ? "the build, dist/coyote.mjs" : "the TypeScript sources through tsx"}) in ${stateDir}`);
+  out(`bench/memory: idle is under ${String(idleCpu * 100)}% of a core over ${String(idleSeconds)} s; coyote up (${from === "built" ? "the build, dist/coyote.mjs" : "the TypeScript sources through tsx"}) in ${stateDir}`);
   // Up: the panel answers.
   const deadline = Date.now() + timeoutMs;
   let panel: string | undefined;
@@ -129,14 +131,14 @@ try {
     }
     await sleep(500);
   }
-  // Idle: the whole tree used under 2% of a core over `idleSeconds`.
+  // Idle: the whole tree used under `--idle-cpu` percent of a core over `idleSeconds`.
   const treeCpu = () => [upPid, ...descendants(upPid)].reduce((sum, pid) => sum + (cpuSeconds(pid) ?? 0), 0);
   for (;;) {
     if (Date.now() > deadline) throw new Error(`the appliance did not go idle within ${String(timeoutMs / 1000)} s`);
     const before = treeCpu();
     await sleep(idleSeconds * 1000);
     const used = treeCpu() - before;
-    if (used / idleSeconds < 0.02) break;
+    if (used / idleSeconds < idleCpu) break;
     out(`  not idle yet: ${(used / idleSeconds * 100).toFixed(1)}% of a core over ${String(idleSeconds)} s`);
   }
 
