@@ -285,7 +285,9 @@ ensure_node() {
 # "-local" when tracked files were changed (a later update names those by their content).
 release_id() {
   local version commit
+  # The checkout's package.json's version, else the CLI package's (as coyote update reads it).
   version="$(sed -n 's/^  "version": "\([^"]*\)".*/\1/p' "$here/package.json" | head -n 1)"
+  [ -n "$version" ] || version="$(sed -n 's/^  "version": "\([^"]*\)".*/\1/p' "$here/packages/cli/package.json" | head -n 1)"
   commit="$(git -C "$here" rev-parse --short=12 HEAD 2>/dev/null)" || die "$here is not a git checkout: install.sh installs the files git tracks"
   if git -C "$here" diff --quiet HEAD 2>/dev/null; then echo "${version:-0.0.0}-$commit"; else echo "${version:-0.0.0}-$commit-local"; fi
 }

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { ServerSpec, StateStore, specPath } from "@coyote/spec";
 import { installServerSpec } from "./install/server-spec.ts";
+import { unitOf } from "./release/services.ts";
 import { cli } from "./test/support.ts";
 
 describe("coyote setup", () => {
@@ -44,6 +45,8 @@ describe("coyote setup", () => {
   it("writes the units, and a second run changes neither the spec nor a unit", async () => {
     const names = (await readdir(units)).sort();
     assert.ok(names.includes("coyote.target") && names.includes("coyote-minion.service") && names.includes("coyote-crm.service"), names.join());
+    // coyote update restarts the very units setup writes.
+    for (const name of ["minion", "docker-activator", "snitch-proxy", "coyote-crm"]) assert.ok(names.includes(unitOf(name)), `${unitOf(name)} in ${names.join()}`);
     const proxy = await readFile(join(units, "coyote-snitch-proxy.service"), "utf8");
     assert.match(proxy, /^AmbientCapabilities=CAP_NET_BIND_SERVICE$/m, "ports 80 and 443");
     const before = await Promise.all(names.map((n) => readFile(join(units, n), "utf8")));

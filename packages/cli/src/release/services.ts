@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
 import { ComponentStats, isPidAlive } from "@coyote/spec";
+import { COMPONENT_NAMES, componentUnitName, type ComponentName } from "@coyote/component";
 
 const execFileAsync = promisify(execFile);
 
@@ -35,10 +36,10 @@ export interface SystemdOptions {
   readonly timeoutMs?: number;
 }
 
-/** The systemd unit of a component. */
+/** The systemd unit of a component, as `coyote setup` names it (`coyote-minion.service`, `coyote-crm.service`). */
 export function unitOf(component: string): string {
-  if (!/^[a-z][a-z0-9-]{0,63}$/.test(component)) throw new Error(`unit of component ${JSON.stringify(component)}: not a component name`);
-  return `coyote-${component}.service`;
+  if (!(COMPONENT_NAMES as readonly string[]).includes(component)) throw new Error(`unit of component ${JSON.stringify(component)}: not a component name (${COMPONENT_NAMES.join(", ")})`);
+  return componentUnitName(component as ComponentName);
 }
 
 /** The production manager: `systemctl restart|stop coyote-<component>.service`, the main pid from `systemctl show`. */
