@@ -355,18 +355,19 @@ coyote_cli() {
 }
 
 setup_box() {
-  local args=(--units-dir "$units_dir" --current "$prefix/current" --node "$node_bin")
-  [ -n "$hostname_flag" ] && args+=(--hostname "$hostname_flag")
-  args+=(--default-hostname "$(hostname -f 2>/dev/null || hostname)")
-  [ -n "$ipv4" ] && args+=(--ipv4 "$ipv4")
-  [ -n "$ipv6" ] && args+=(--ipv6 "$ipv6")
-  [ -n "$email" ] && args+=(--email "$email")
-  [ "$mail" = no ] && args+=(--no-mail)
-  [ "$xmpp" = no ] && args+=(--no-xmpp)
-  coyote_cli setup "${args[@]}" | tee "$state/run/setup.out" >&2
-  # What setup wrote as root belongs to the appliance's user, as everything the components write.
-  chown -R coyote:coyote "$state/specs" "$state/secrets" 2>/dev/null || true
-  chown coyote:coyote "$state"
+  local spec_args=() unit_args=(--units-only --units-dir "$units_dir" --current "$prefix/current" --node "$node_bin")
+  [ -n "$hostname_flag" ] && spec_args+=(--hostname "$hostname_flag")
+  spec_args+=(--default-hostname "$(hostname -f 2>/dev/null || hostname)")
+  [ -n "$ipv4" ] && spec_args+=(--ipv4 "$ipv4")
+  [ -n "$ipv6" ] && spec_args+=(--ipv6 "$ipv6")
+  [ -n "$email" ] && spec_args+=(--email "$email")
+  [ "$mail" = no ] && unit_args+=(--no-mail)
+  [ "$xmpp" = no ] && unit_args+=(--no-xmpp)
+  # The spec and the token as the state folder's owner, so that every file in it is coyote's;
+  # the units as root.
+  setpriv --reuid=coyote --regid=coyote --clear-groups env HOME="$state" COYOTE_STATE="$state" COYOTE_HOME="$prefix/current" \
+    "$node_bin" "$prefix/current/dist/coyote.mjs" setup --no-units "${spec_args[@]}" >&2
+  coyote_cli setup "${unit_args[@]}" | tee "$state/run/setup.out" >&2
   if [ -n "$join_token" ]; then
     install -m 0600 -o coyote -g coyote /dev/null "$state/secrets/join-token"
     printf '%s\n' "$join_token" > "$state/secrets/join-token"

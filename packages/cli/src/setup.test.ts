@@ -87,6 +87,22 @@ describe("coyote setup", () => {
     assert.ok(!names.includes("coyote-old.service"));
   });
 
+  it("splits in two for install.sh: the spec and token as the state folder's owner, the units as root from the spec on disk", async () => {
+    const other = join(root, "units-2");
+    await mkdir(other);
+    const specOnly = await cli(state, "setup", "--no-units", "--units-dir", other);
+    assert.equal(specOnly.code, 0, specOnly.err);
+    assert.doesNotMatch(specOnly.out, /^units:/m);
+    assert.deepEqual(await readdir(other), []);
+    const unitsOnly = await cli(state, "setup", "--units-only", "--units-dir", other, "--current", "/opt/coyote/current", "--node", process.execPath);
+    assert.equal(unitsOnly.code, 0, unitsOnly.err);
+    assert.doesNotMatch(unitsOnly.out, /^server spec:/m);
+    assert.ok((await readdir(other)).includes("coyote-minion.service"));
+    const empty = await cli(join(root, "no-state"), "setup", "--units-only", "--units-dir", other);
+    assert.equal(empty.code, 6);
+    assert.match(empty.err, /no server spec in .*no-state\/specs\/server\.json: run coyote setup without --units-only first/);
+  });
+
   it("refuses a hostname or address that is not one, naming the flag", async () => {
     const bad = await setup("--hostname", "not a name");
     assert.equal(bad.code, 2);

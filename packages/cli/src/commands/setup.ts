@@ -1,6 +1,8 @@
+import { readFile } from "node:fs/promises";
 import { isIP } from "node:net";
+import { join } from "node:path";
 import type { Command } from "commander";
-import { DomainName, ServerSpec, StateStore, specPath } from "@coyote/spec";
+import { DomainName, ServerSpec, StateStore, specPath, validate } from "@coyote/spec";
 import type { CliEnv } from "../env.ts";
 import { CliError, EXIT } from "../errors.ts";
 import type { Io } from "../io.ts";
@@ -19,6 +21,16 @@ interface SetupOptions {
   unitsDir: string;
   current: string;
   node: string;
+  units: boolean;
+  unitsOnly?: boolean;
+}
+
+/** The server spec as it is on disk, read without opening the store (which may write). */
+async function readServerSpec(stateDir: string): Promise<ServerSpec> {
+  const file = join(stateDir, specPath("server"));
+  const text = await readFile(file, "utf8").catch(() => undefined);
+  if (text === undefined) throw new CliError(`setup: no server spec in ${file}: run coyote setup without --units-only first`, EXIT.MISSING);
+  return validate(ServerSpec, JSON.parse(text), file);
 }
 
 function checkedAddress(flag: string, value: string | undefined, family: 4 | 6): string | undefined {
@@ -51,7 +63,13 @@ export function setupCommand(program: Command, env: CliEnv, io: Io): void {
     .option("--units-dir <dir>", "where the systemd units are written", "/etc/systemd/system")
     .option("--current <dir>", "the running release the units start from", "/opt/coyote/current")
     .option("--node <path>", "the Node.js binary the units run", process.execPath)
+    .option("--no-units", "write the server spec and the token only (run as the state folder's owner)")
+    .option("--units-only", "write the units only, from the server spec on disk (run as root)")
     .action(async (options: SetupOptions) => {
+      if (options.unitsOnly === true) {
+        await writeBoxUnits(env, io, await readServerSpec(env.stateDir), options);
+        return;
+      }
       const explicit = options.hostname === undefined ? undefined : checkedHostname("--hostname", options.hostname);
       const store = await StateStore.open(env.stateDir, { author: { name: "install.sh", email: "root@localhost" } });
       const existing = await store.readJson(specPath("server"), ServerSpec);
@@ -71,13 +89,18 @@ export function setupCommand(program: Command, env: CliEnv, io: Io): void {
       const server = await store.readJson(specPath("server"), ServerSpec);
       if (server === undefined) throw new CliError("setup: the server spec could not be read back after writing it");
       await activationToken(store);
-      const choices = { mail: options.mail, xmpp: options.xmpp };
-      const daemons = boxDaemons(server, choices);
-      const units = installedUnits(server, { ...choices, stateDir: env.stateDir, current: options.current, node: options.node });
-      const result = await writeUnits(options.unitsDir, units);
-      io.out(`units: ${String(result.written.length)} written, ${String(result.unchanged.length)} unchanged, ${String(result.removed.length)} removed (${options.unitsDir})`);
-      for (const name of result.written) io.out(`  written: ${name}`);
-      for (const name of result.removed) io.out(`  removed: ${name}`);
-      io.out(`daemons: ${daemons.map((d) => d.name).join(", ") || "none"}`);
+      if (options.units) await writeBoxUnits(env, io, server, options);
     });
+}
+
+/** Renders and writes the box's units, and says what changed. */
+async function writeBoxUnits(env: CliEnv, io: Io, server: ServerSpec, options: SetupOptions): Promise<void> {
+  const choices = { mail: options.mail, xmpp: options.xmpp };
+  const daemons = boxDaemons(server, choices);
+  const units = installedUnits(server, { ...choices, stateDir: env.stateDir, current: options.current, node: options.node });
+  const result = await writeUnits(options.unitsDir, units);
+  io.out(`units: ${String(result.written.length)} written, ${String(result.unchanged.length)} unchanged, ${String(result.removed.length)} removed (${options.unitsDir})`);
+  for (const name of result.written) io.out(`  written: ${name}`);
+  for (const name of result.removed) io.out(`  removed: ${name}`);
+  io.out(`daemons: ${daemons.map((d) => d.name).join(", ") || "none"}`);
 }
