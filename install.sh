@@ -367,7 +367,7 @@ setup_box() {
   # the units as root.
   setpriv --reuid=coyote --regid=coyote --clear-groups env HOME="$state" COYOTE_STATE="$state" COYOTE_HOME="$prefix/current" \
     "$node_bin" "$prefix/current/dist/coyote.mjs" setup --no-units "${spec_args[@]}" >&2
-  coyote_cli setup "${unit_args[@]}" | tee "$state/run/setup.out" >&2
+  coyote_cli setup "${unit_args[@]}" | tee "$setup_out" >&2
   if [ -n "$join_token" ]; then
     install -m 0600 -o coyote -g coyote /dev/null "$state/secrets/join-token"
     printf '%s\n' "$join_token" > "$state/secrets/join-token"
@@ -393,7 +393,7 @@ start_box() {
   systemctl enable coyote.target $units >/dev/null 2>&1
   systemctl start coyote.target
   # A unit whose file changed runs its new lines; the others are left alone.
-  changed="$(sed -n 's/^  written: \(coyote-.*\.service\)$/\1/p' "$state/run/setup.out" | grep -v -- '-reload\.service$' || true)"
+  changed="$(sed -n 's/^  written: \(coyote-.*\.service\)$/\1/p' "$setup_out" | grep -v -- '-reload\.service$' || true)"
   # shellcheck disable=SC2086
   if [ -n "$changed" ]; then systemctl try-restart $changed; fi
   say "waiting for the box to answer"
@@ -406,6 +406,10 @@ start_box() {
     sleep 2
   done
 }
+
+# What coyote setup said of the units, for start_box (outside the state folder, which is coyote's).
+setup_out="$(mktemp)"
+trap 'rm -f "$setup_out"' EXIT
 
 main() {
   install_packages
