@@ -75,7 +75,7 @@ describe("the box's systemd units", { skip }, () => {
     assert.match(activator, /^SupplementaryGroups=docker$/m);
     const noDocker = renderComponentUnit("docker-activator", layout, { bindsLowPorts: () => false, groupExists: () => false }).text;
     assert.doesNotMatch(noDocker, /SupplementaryGroups/);
-    assert.match(activator, new RegExp(`^ExecStart="${process.execPath}" "/opt/coyote/current/dist/coyote.mjs" "run" "docker-activator"$`, "m"));
+    assert.match(activator, new RegExp(`^ExecStart="${process.execPath}" "/opt/coyote/current/dist/component.mjs" "docker-activator"$`, "m"));
     assert.match(activator, /^Environment="COYOTE_STATE=\/var\/lib\/coyote" "COYOTE_HOME=\/opt\/coyote\/current" "NODE_ENV=production"$/m);
   });
 

@@ -79,7 +79,7 @@ export function componentUnitName(name: ComponentName): string {
 }
 
 /**
- * Renders the unit of one component: `node <current>/dist/coyote.mjs run <name>` as the
+ * Renders the unit of one component: `node <current>/dist/component.mjs <name>` as the
  * appliance's user with its profile's capabilities, in the common sandbox, writing only the state
  * folder.
  */
@@ -107,7 +107,8 @@ export function renderComponentUnit(name: ComponentName, layout: InstallLayout, 
     "UMask=0077",
     `Environment=${[`COYOTE_STATE=${layout.stateDir}`, `COYOTE_HOME=${layout.currentDir}`, "NODE_ENV=production"].map(environmentWord).join(" ")}`,
     `WorkingDirectory=${layout.stateDir.replaceAll("%", "%%")}`,
-    `ExecStart=${commandLine(layout.node, [join(layout.currentDir, "dist", "coyote.mjs"), "run", name])}`,
+    // The build's entry of one component, which loads only that component's package.
+    `ExecStart=${commandLine(layout.node, [join(layout.currentDir, "dist", "component.mjs"), name])}`,
     "KillSignal=SIGTERM",
     "TimeoutStopSec=30",
     "Restart=on-failure",
