@@ -2,7 +2,6 @@
 import { build } from "esbuild";
 import { readFile } from "node:fs/promises";
 import { dirname, join, relative, resolve, sep } from "node:path";
-import { pathToFileURL } from "node:url";
 
 /** The checkout (or release) folder: the bundle is written to its `dist/`. */
 export const HOME = resolve(import.meta.dirname, "..", "..");
