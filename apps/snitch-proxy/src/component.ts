@@ -3,7 +3,7 @@ import type { ComponentContext, ComponentDefinition, RunningComponent } from "@c
 import { logFileFor } from "@coyote/log";
 import type { ProxyListen } from "@coyote/spec";
 import { startProxyInProcess } from "./alone.ts";
-import { startProxyCluster } from "./cluster.ts";
+import { startProxyCluster, WORKER_NODE_FLAGS } from "./cluster.ts";
 import { SnitchProxyError } from "./errors.ts";
 import { readListenSettings, watchListenSettings } from "./listen-settings.ts";
 
@@ -19,6 +19,13 @@ export interface SnitchProxyComponentOptions {
   /** How often `proxy/routes.json` is checked for new listen settings, ms; 1 s. */
   readonly listenCheckMs?: number;
 }
+
+/**
+ * Node's flags for the component's process: in-process, it is the proxy's one worker, and takes
+ * the workers' young generation (measured for the latency tail; V8's `--optimize-for-size`, which
+ * the other components take, halved HTTP/2 throughput here: docs/BENCHMARKS.md).
+ */
+export const SNITCH_PROXY_NODE_FLAGS: readonly string[] = WORKER_NODE_FLAGS;
 
 /**
  * How many processes serve connections on a machine with `cores` cores: one, in the component's

@@ -7,6 +7,6 @@ export { certificateFile, CertificateStore } from "./certs.ts";
 export { SNITCH_PROXY_ERRORS, SnitchProxyError, type SnitchProxyErrorCode } from "./errors.ts";
 export { RouteTable, RouteSource } from "./routes.ts";
 export { TrafficStats, LATENCY_BUCKETS_MS } from "./stats.ts";
-export { component, startSnitchProxy } from "./component.ts";
+export { component, defaultWorkers, SNITCH_PROXY_NODE_FLAGS, startSnitchProxy } from "./component.ts";
 export { startProxyCluster, type ClusterOptions, type RunningCluster } from "./cluster.ts";
 export { Origins, OriginError, type OriginHandler, type OriginRequest, type OriginCall } from "./http1/origin.ts";

@@ -9,7 +9,8 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { after, before, describe, it } from "node:test";
 import { freePorts, stopChild, waitFor } from "@coyote/testing";
-import { builtEntry, childCommand, COMPONENT_NODE_FLAGS } from "./commands/up.ts";
+import { SNITCH_PROXY_NODE_FLAGS } from "@coyote/snitch-proxy";
+import { builtEntry, childCommand, COMPONENT_NODE_FLAGS, nodeFlagsFor } from "./commands/up.ts";
 import { readEnv } from "./env.ts";
 import { HOME } from "./test/support.ts";
 
@@ -99,8 +100,10 @@ describe("the build", () => {
         return found.length >= 4 && !found.some((args) => args.includes("up")) ? found : undefined;
       }, { timeoutMs: 30_000 });
       for (const args of lines) {
-        assert.deepEqual(args.slice(1, -1), [...COMPONENT_NODE_FLAGS, join(dist, "component.mjs")], `built, with the memory flags: ${args.join(" ")}`);
+        assert.deepEqual(args.slice(1, -1), [...nodeFlagsFor(args.at(-1) ?? ""), join(dist, "component.mjs")], `built, with its component's flags: ${args.join(" ")}`);
       }
+      assert.deepEqual(nodeFlagsFor("coyote-crm"), COMPONENT_NODE_FLAGS);
+      assert.deepEqual(nodeFlagsFor("snitch-proxy"), SNITCH_PROXY_NODE_FLAGS);
       assert.deepEqual(lines.map((args) => args.at(-1)).sort(), ["coyote-crm", "docker-activator", "minion", "snitch-proxy"]);
       assert.match(stderr, /components run from the build, dist\/component\.mjs/);
     } finally {
@@ -117,12 +120,12 @@ describe("the command coyote up runs its components with", () => {
       const env = readEnv({ COYOTE_HOME: home, COYOTE_STATE: join(home, ".coyote") }, false);
       const cliEntry = join(home, "packages", "cli", "src", "main.ts");
       const loader = ["--import", "tsx-loader.mjs"];
-      assert.deepEqual(await childCommand(env, cliEntry, { built: false, execArgv: loader }), { command: process.execPath, args: [...COMPONENT_NODE_FLAGS, ...loader, cliEntry, "run"], from: "sources" });
+      assert.deepEqual(await childCommand(env, cliEntry, { built: false, execArgv: loader }), { command: process.execPath, args: [...loader, cliEntry, "run"], from: "sources" });
       await assert.rejects(childCommand(env, cliEntry, { built: true }), /the build left no .*component\.mjs/);
       await mkdir(join(home, "dist"));
       await writeFile(builtEntry(home), "");
-      assert.deepEqual(await childCommand(env, cliEntry, { built: true }), { command: process.execPath, args: [...COMPONENT_NODE_FLAGS, builtEntry(home)], from: "built" });
-      assert.deepEqual(await childCommand(env, cliEntry, { built: false }), { command: process.execPath, args: [...COMPONENT_NODE_FLAGS, builtEntry(home)], from: "built" });
+      assert.deepEqual(await childCommand(env, cliEntry, { built: true }), { command: process.execPath, args: [builtEntry(home)], from: "built" });
+      assert.deepEqual(await childCommand(env, cliEntry, { built: false }), { command: process.execPath, args: [builtEntry(home)], from: "built" });
       assert.equal((await childCommand(env, cliEntry, { built: false, fromSources: true, execArgv: loader })).from, "sources");
     } finally {
       await rm(home, { recursive: true, force: true });

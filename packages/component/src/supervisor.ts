@@ -43,7 +43,12 @@ export interface SupervisorOptions {
    * For `processes`: the command that runs ONE component in the foreground; the component's name
    * is appended to `args` (e.g. `node --import tsx packages/cli/src/main.ts run`).
    */
-  readonly spawnCommand?: { readonly command: string; readonly args: readonly string[] };
+  readonly spawnCommand?: {
+    readonly command: string;
+    readonly args: readonly string[];
+    /** Node's flags for one component's process, put before `args` (its V8 settings). */
+    readonly nodeFlags?: (name: string) => readonly string[];
+  };
   /** Restart backoff; by default 0.5 s doubling to 30 s, reset after a minute of health. */
   readonly backoff?: Backoff;
   /** How long a child process gets to stop after SIGTERM before it is killed; 10 s by default. */
@@ -187,7 +192,7 @@ export class Supervisor {
     const out = openSync(join(logsDir, `${name}.out`), "a");
     let child: ChildProcess;
     try {
-      child = spawn(spawnCommand.command, [...spawnCommand.args, name], { stdio: ["ignore", out, out] });
+      child = spawn(spawnCommand.command, [...(spawnCommand.nodeFlags?.(name) ?? []), ...spawnCommand.args, name], { stdio: ["ignore", out, out] });
     } finally {
       closeSync(out);
     }

@@ -6,6 +6,7 @@ import { setFlagsFromString } from "node:v8";
 import type { Command } from "commander";
 import { DAEMONS, DaemonSupervisor, PASSAGE_TOOL, Supervisor, findDaemonProgram, isRunnable, runAlone } from "@coyote/component";
 import { createLogger, logFileFor } from "@coyote/log";
+import { SNITCH_PROXY_NODE_FLAGS } from "@coyote/snitch-proxy";
 import { ACTIVATION_SECRET, ServerSpec, StateStore, specPath } from "@coyote/spec";
 import { COMPONENTS, findComponent } from "../components.ts";
 import type { CliEnv } from "../env.ts";
@@ -52,13 +53,18 @@ async function build(env: CliEnv, io: Io): Promise<void> {
 }
 
 /**
- * V8 flags of every component's process (and, set at run time, of `coyote up`'s own): V8 favours
+ * V8 flags of a component's process (and, set at run time, of `coyote up`'s own): V8 favours
  * memory over speed. Left to its defaults, V8 grows a process's young generation to tens of MB
  * while it starts (the panel's Next.js start most of all) and keeps it while the process idles:
- * the panel idled at 174 MB PSS, 52 MB with this flag; the other components 15-25 MB less each
- * (bench/memory, docs/BENCHMARKS.md).
+ * the panel idled at 174 MB PSS, 52 MB with this flag; the minion and docker-activator 15-25 MB
+ * less each (bench/memory, docs/BENCHMARKS.md).
  */
 export const COMPONENT_NODE_FLAGS: readonly string[] = ["--optimize-for-size"];
+
+/** Node's flags for one component's process: snitch-proxy's own, which serve its latency, or {@link COMPONENT_NODE_FLAGS}. */
+export function nodeFlagsFor(name: string): readonly string[] {
+  return name === "snitch-proxy" ? SNITCH_PROXY_NODE_FLAGS : COMPONENT_NODE_FLAGS;
+}
 
 /**
  * The entry of a component's process in the bundle `npm run build` writes (tooling/bundle):
@@ -86,11 +92,11 @@ export interface ChildCommand {
 export async function childCommand(env: CliEnv, cliEntry: string, options: { readonly built: boolean; readonly fromSources?: boolean; readonly execArgv?: readonly string[] }): Promise<ChildCommand> {
   const entry = builtEntry(env.home);
   const found = options.fromSources !== true && (await stat(entry).then((s) => s.isFile(), () => false));
-  if (found) return { command: process.execPath, args: [...COMPONENT_NODE_FLAGS, entry], from: "built" };
+  if (found) return { command: process.execPath, args: [entry], from: "built" };
   if (options.built) throw new CliError(`up: the build left no ${entry} (tooling/bundle writes it)`);
   // This process may itself run from the build: the sources then come with tsx's loader, as ./coyote runs them.
   const sources = cliEntry.endsWith(".ts") ? [...(options.execArgv ?? process.execArgv), cliEntry] : ["--import", join(env.home, "node_modules", "tsx", "dist", "loader.mjs"), join(env.home, "packages", "cli", "src", "main.ts")];
-  return { command: process.execPath, args: [...COMPONENT_NODE_FLAGS.filter((flag) => !sources.includes(flag)), ...sources, "run"], from: "sources" };
+  return { command: process.execPath, args: [...sources, "run"], from: "sources" };
 }
 
 interface UpOptions {
@@ -164,7 +170,7 @@ export function upCommands(program: Command, env: CliEnv, io: Io, cliEntry: stri
         stateDir: env.stateDir,
         logger,
         mode: options.oneProcess ? "one-process" : "processes",
-        ...(child ? { spawnCommand: { command: child.command, args: child.args } } : {}),
+        ...(child ? { spawnCommand: { command: child.command, args: child.args, nodeFlags: nodeFlagsFor } } : {}),
       });
       await supervisor.start();
       if (options.install) await installDaemons(env, io);
