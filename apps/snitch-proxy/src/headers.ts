@@ -59,7 +59,7 @@ export const HSTS = "max-age=31536000";
 
 /** What the proxy knows about a request that the upstream should know too. */
 export interface ForwardedInfo {
-  /** The host the client asked for (from `Host` or `:authority`, without the port). */
+  /** The host the client asked for (from `Host` or `:authority`, without the port); sent when the request has neither. */
   readonly host: string;
   /** The client's address. */
   readonly clientAddress: string;
@@ -74,8 +74,9 @@ export interface ForwardedInfo {
 /**
  * The headers to send upstream: the client's, minus hop-by-hop headers, HTTP/2 pseudo headers and
  * every forwarding header the client sent (`Forwarded`, `X-Real-IP`, `X-Forwarded-*`,
- * `X-Coyote-*`), with `Host` set to the requested host and `X-Forwarded-For` (the client's address
- * alone), `-Proto`, `-Host`, the request id and, when given, `X-Coyote-Forwarded-By` added.
+ * `X-Coyote-*`), with `Host` and `X-Forwarded-Host` set to the host the client asked for (port
+ * included), `X-Forwarded-For` to the client's address alone, `X-Forwarded-Proto`, the request id
+ * and, when given, `X-Coyote-Forwarded-By` added.
  * @param keepUpgrade keep `Connection: upgrade` and `Upgrade` (a websocket handshake).
  */
 export function upstreamRequestHeaders(incoming: IncomingHttpHeaders, info: ForwardedInfo, keepUpgrade = false): OutgoingHttpHeaders {
@@ -85,10 +86,13 @@ export function upstreamRequestHeaders(incoming: IncomingHttpHeaders, info: Forw
     if (name.charCodeAt(0) === 58 /* ":" */ || HOP_BY_HOP.has(name) || isForwarding(name) || listed?.has(name)) continue;
     out[name] = incoming[name];
   }
-  out.host = incoming[":authority"] === undefined ? (incoming.host ?? info.host) : (incoming[":authority"] as string);
+  const host = (incoming[":authority"] as string | undefined) ?? incoming.host ?? info.host;
+  out.host = host;
   out["x-forwarded-for"] = info.clientAddress;
   out["x-forwarded-proto"] = info.proto;
-  out["x-forwarded-host"] = info.host;
+  // The Host as the client sent it, port included: what its browser puts in Origin, which the
+  // panel's framework compares with this header once the panel trusts it.
+  out["x-forwarded-host"] = host;
   out["x-request-id"] = info.requestId;
   if (info.forwardedBy !== undefined) out[FORWARDED_BY_HEADER] = info.forwardedBy;
   if (keepUpgrade) {

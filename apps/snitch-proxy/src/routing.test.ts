@@ -87,6 +87,10 @@ describe("routing", () => {
     assert.equal(panel["x-coyote-forwarded-by"], "the-secret");
     assert.equal(panel["x-forwarded-for"], "192.0.2.9");
     assert.equal(panel["x-coyote-client-ip"], undefined);
+    // A browser's Origin names the port: X-Forwarded-Host, which the panel trusts, does too.
+    const withPort = upstreamRequestHeaders({ host: "a.test:8443" }, info);
+    assert.equal(withPort["x-forwarded-host"], "a.test:8443");
+    assert.equal(upstreamRequestHeaders({ ":authority": "a.test:8443" }, info)["x-forwarded-host"], "a.test:8443");
   });
 
   it("splits addresses, IPv6 included", () => {
