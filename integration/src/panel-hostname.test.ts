@@ -6,10 +6,12 @@
 import assert from "node:assert/strict";
 import { execFile, type ChildProcess } from "node:child_process";
 import { X509Certificate } from "node:crypto";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { request as httpRequest } from "node:http";
+import { request as httpsRequest } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
 import { promisify } from "node:util";
 import { after, before, test } from "node:test";
 import { createLogger, logFileFor, type CoyoteLogger } from "@coyote/log";
@@ -160,6 +162,69 @@ test("no service can take the box's hostname: a customer's is refused by the sto
   assert.equal(page.status, 200);
   assert.match(page.body, /Activate this box/);
   await store.deleteSpec("squatter", { author: AUTHOR });
+});
+
+/** An HTTPS request to `BOX` through the proxy listening at `address`:`port`, trusting the box's CA. */
+function viaProxy(address: string, port: number, path: string, options: { method?: string; body?: string; headers: Record<string, string> }): Promise<{ status: number; setCookie: string[]; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest({ host: address, port, path, method: options.method ?? "GET", servername: BOX, ca: caPem, agent: false, timeout: 20_000, headers: options.headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (chunk: Buffer) => chunks.push(chunk));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, setCookie: res.headers["set-cookie"] ?? [], body: Buffer.concat(chunks).toString("utf8") }));
+      res.on("error", reject);
+    });
+    req.on("timeout", () => req.destroy(new Error(`${path}: no answer`)));
+    req.on("error", reject);
+    req.end(options.body);
+  });
+}
+
+/** A form of the panel as a browser without JavaScript has it, through a proxy: its CSRF cookie and hidden fields. */
+async function panelForm(address: string, port: number, host: string, path: string): Promise<{ cookie: string; hidden: [string, string][] }> {
+  const page = await viaProxy(address, port, path, { headers: { host } });
+  assert.equal(page.status, 200, `GET ${path}`);
+  const cookie = /^([^;]+)/.exec(page.setCookie[0] ?? "")?.[1] ?? "";
+  const unescape = (v: string) => v.replace(/&quot;/g, '"').replace(/&#x27;/g, "'").replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&amp;/g, "&");
+  const hidden = [...page.body.matchAll(/<input type="hidden" name="([^"]+)"(?: value="([^"]*)")?\/>/g)].map((m): [string, string] => [unescape(m[1] ?? ""), unescape(m[2] ?? "")]);
+  return { cookie, hidden };
+}
+
+test("the panel counts a wrong activation token against the client's own network, as snitch-proxy vouches for it, whatever the client claims", { timeout: 60_000 }, async () => {
+  // The panel made its forwarding secret at its start, after the proxy's: the proxy picks it up.
+  await waitFor("the proxy to take the panel's forwarding secret", async () => {
+    const log = await readFile(logFileFor(stateDir, "snitch-proxy"), "utf8").catch(() => "");
+    return /"what":"panel forwarding secret"/.test(log);
+  }, { timeoutMs: 15_000, intervalMs: 100 });
+  assert.ok((await stat(join(stateDir, "secrets", "panel-forwarding-token"))).isFile());
+  // A second proxy on ::1: its clients come from another network than the first one's, while
+  // both proxies reach the panel from 127.0.0.1.
+  const six = await startProxy({ stateDir, logger: proxyLogger, https: { host: "::1", port: 0 }, writeStats: false });
+  try {
+    const host = `${BOX}:${String(ports.https)}`;
+    const forged = { "x-coyote-forwarded-by": "forged", "x-forwarded-for": "203.0.113.7", forwarded: "for=203.0.113.8", "x-real-ip": "203.0.113.9" };
+    for (const [address, port] of [["127.0.0.1", ports.https], ["::1", six.httpsAddress.port]] as const) {
+      const form = await panelForm(address, port, host, "/activate");
+      const body = new FormData();
+      for (const [name, value] of form.hidden) body.append(name, value);
+      for (const [name, value] of Object.entries({ token: "WRNG-WRNG-WRNG-WRNG-WRNG", email: "admin@example.org", password: "a long and unguessable passphrase 42", confirm: "a long and unguessable passphrase 42" })) body.append(name, value);
+      const encoded = new Request("https://form.invalid/", { method: "POST", body });
+      const answer = await viaProxy(address, port, "/activate", {
+        method: "POST",
+        body: Buffer.from(await encoded.arrayBuffer()).toString("utf8"),
+        headers: { host, origin: `https://${host}`, cookie: form.cookie, "content-type": encoded.headers.get("content-type") ?? "", ...forged },
+      });
+      assert.match(answer.body, /not the activation token of this box/, answer.body.slice(0, 300));
+    }
+    const db = new DatabaseSync(join(stateDir, "crm", "crm.db"), { readOnly: true });
+    try {
+      const keys = db.prepare("SELECT key FROM attempts WHERE key LIKE 'activation-net:%' ORDER BY key").all().map((row) => String(row.key));
+      assert.deepEqual(keys, ["activation-net:0:0:0:0::/64", "activation-net:127.0.0.1"], "one count per client network, none for what a client claimed");
+    } finally {
+      db.close();
+    }
+  } finally {
+    await six.stop(500);
+  }
 });
 
 test("coyote activation prints the URL, the token and the fingerprint of the CA on disk; no token once the box is activated", { timeout: 120_000 }, async () => {
