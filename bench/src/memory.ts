@@ -75,7 +75,10 @@ function roleOf(command: readonly string[], upPid: number, pid: number): { coyot
     if (command.some((arg) => arg.includes("worker"))) return { coyote: true, name: "snitch-proxy worker" };
     return { coyote: true, name: command.slice(1).join(" ").slice(0, 60) };
   }
-  return { coyote: false, name: program.split("/").pop() ?? program };
+  const name = program.split("/").pop() ?? program;
+  // tsx compiles through an esbuild service process: from the sources, that is Coyote's too.
+  if (name === "esbuild") return { coyote: true, name: "esbuild (tsx's compiler)" };
+  return { coyote: false, name };
 }
 
 const mb = (kb: number) => (kb / 1024).toFixed(1);
