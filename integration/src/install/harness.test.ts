@@ -7,11 +7,12 @@ import { before, describe, it } from "node:test";
 import { IN_CI, skipWithout } from "@coyote/testing";
 import { CHECKOUT_IN_MACHINE, installerHarnessForFile, type InstallResult } from "./harness.ts";
 import type { Machine } from "./machine.ts";
+import { startOutside } from "./outside.ts";
 
 const REPO = new URL("../../..", import.meta.url).pathname;
 
 const notRoot = process.getuid?.() !== 0 && !IN_CI ? "SKIPPED: the installer harness runs as root (debootstrap, a Docker engine, network namespaces)" : false;
-const skip = notRoot !== false ? notRoot : skipWithout(["debootstrap", "dockerd", "containerd", "runc", "docker", "nsenter"], "Debian packages debootstrap and docker.io");
+const skip = notRoot !== false ? notRoot : skipWithout(["debootstrap", "dockerd", "containerd", "runc", "docker", "nsenter", "ip", "busybox"], "Debian packages debootstrap, docker.io, iproute2 and busybox-static");
 
 /** The probe's unit: what the box's units are, a service enabled at install, run as its `User=`. */
 const PROBE_UNIT = `[Unit]
@@ -39,14 +40,17 @@ cat > /etc/systemd/system/coyote-probe.service <<'UNIT'
 ${PROBE_UNIT}UNIT
 systemctl enable coyote-probe.service 2>/dev/null
 echo "hello: $(hello)"
-if curl --noproxy '*' -sS -m 5 -o /dev/null http://${debianAddress}/ 2>/dev/null; then echo "direct: reached"; else echo "direct: unreachable"; fi
+echo "direct: $(curl --noproxy '*' -s -m 5 -o /dev/null http://${debianAddress}/; echo $?)"
 echo "refused: $(curl -sS -m 10 -o /dev/null -w '%{http_code}' http://example.com/ || true)"
 `;
 }
 
-/** `curl` from inside a machine straight to an address, past any proxy; "unreachable" when it fails. */
+/** curl's exit code when it is told no route leads to the address: nothing was sent. */
+const NO_ROUTE = "7";
+
+/** `curl` from inside a machine straight to an address, past any proxy: its exit code (0: reached). */
 async function direct(machine: Machine, address: string): Promise<string> {
-  return machine.exec(["sh", "-c", `curl --noproxy '*' -sS -m 5 -o /dev/null http://${address}/ 2>/dev/null && echo reached || echo unreachable`]).then((s) => s.trim());
+  return machine.exec(["sh", "-c", `curl --noproxy '*' -s -m 3 -o /dev/null http://${address}/; echo $?`]).then((s) => s.trim());
 }
 
 async function get(url: string): Promise<{ status: number; body: string }> {
@@ -68,7 +72,7 @@ describe("the installer harness: a fresh Debian 12 machine", { skip }, () => {
   it("installs a package from Debian's archive through the allowlist, and reaches nothing else", { timeout: 15 * 60_000 }, async () => {
     installed = await harness().install({ command: ["bash", "-c", installScript(debianAddress)], checkout: REPO, hostname: "box.harness.test" });
     assert.match(installed.output, /^hello: Hello, world!$/m);
-    assert.match(installed.output, /^direct: unreachable$/m, "a program that ignores the proxy must reach nothing");
+    assert.match(installed.output, new RegExp(`^direct: ${NO_ROUTE}$`, "m"), "a program that ignores the proxy has no route out");
     assert.match(installed.output, /^refused: 403$/m, "the proxy refuses a host outside the allowlist");
     const through = installed.proxied.filter((r) => r.allowed).map((r) => r.target.replace(/:\d+$/, ""));
     assert.ok(through.includes("deb.debian.org"), `apt went through the proxy: ${JSON.stringify(installed.proxied)}`);
@@ -91,8 +95,20 @@ describe("the installer harness: a fresh Debian 12 machine", { skip }, () => {
   it("gives the running machine no way out: no default route, no proxy, the archive unreachable", async () => {
     assert.ok(box, "the run phase did not boot");
     assert.doesNotMatch(await box.exec(["ip", "route"]), /^default/m);
-    assert.equal(await direct(box, debianAddress), "unreachable");
+    assert.equal(await direct(box, debianAddress), NO_ROUTE);
     assert.doesNotMatch(await box.exec(["env"]), /proxy/i);
   });
 
+  it("forwards nothing from the machine's network, even when the machine makes itself a default route", { timeout: 60_000 }, async () => {
+    assert.ok(box, "the run phase did not boot");
+    const outside = await startOutside();
+    try {
+      assert.equal((await get(`http://${outside.address}/`)).body, "outside\n", "the host itself reaches the outside");
+      await box.exec(["ip", "route", "add", "default", "via", box.network.gateway]);
+      assert.notEqual(await direct(box, outside.address), "0", "the host routed the machine's packets beyond its network");
+    } finally {
+      await box.exec(["ip", "route", "del", "default"]).catch(() => undefined);
+      await outside.stop();
+    }
+  });
 });

@@ -15,6 +15,8 @@ export interface Machine {
   readonly name: string;
   /** Its address on its network, where the host reaches its ports. */
   readonly address: string;
+  /** Its network. */
+  readonly network: TestNetwork;
   /** How its PID 1 runs: systemd, or a placeholder (units then started by the unit runner). */
   readonly init: Init;
   /** The host pid of its PID 1. */
@@ -99,6 +101,7 @@ export async function startMachine(engine: TestEngine, options: MachineOptions):
   const machine: Machine = {
     name,
     address,
+    network: options.network,
     init: options.init,
     pid,
     exec: (cmd, opts = {}) =>

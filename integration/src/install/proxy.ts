@@ -88,7 +88,7 @@ function forward(records: ProxyRecord[], req: IncomingMessage, res: ServerRespon
   const headers = { ...req.headers };
   delete headers["proxy-connection"];
   delete headers["proxy-authorization"];
-  const upstream = request({ host: url.hostname, port, method: req.method, path: `${url.pathname}${url.search}`, headers, timeout: IDLE_MS }, (answer) => {
+  const upstream = request({ host: url.hostname, port, method: req.method, path: `${url.pathname}${url.search}`, headers, timeout: IDLE_MS, agent: false }, (answer) => {
     let bytes = 0;
     answer.on("data", (chunk: Buffer) => {
       bytes += chunk.length;
