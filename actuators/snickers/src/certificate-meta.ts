@@ -5,13 +5,13 @@
 import { randomInt } from "node:crypto";
 import { join } from "node:path";
 import { z } from "zod";
-import { SchemaVersion, ServiceId, Timestamp, WebHostname, certificateFileName } from "@coyote/spec";
+import { BOX_OWNER, SchemaVersion, ServiceId, Timestamp, WebHostname, certificateFileName } from "@coyote/spec";
 
 /**
  * The owner recorded for the certificate of the box's own hostname (what Postfix, Dovecot and
  * Prosody present): `server`, the name of the server spec, which no service id may take.
  */
-export const BOX_OWNER = "server";
+export { BOX_OWNER };
 
 /**
  * What snickers knows of one hostname's certificate: `proxy/certs/<host>.json`, next to the

@@ -7,15 +7,12 @@ import { constants } from "node:fs";
 import { open, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { CoyoteLogger } from "@coyote/log";
+import { BOX_OWNER, FORWARDED_BY_HEADER, PANEL_FORWARDING_SECRET } from "@coyote/spec";
 
-/** The name, in the state folder's `secrets/`, of the secret the panel checks. */
-export const PANEL_FORWARDING_SECRET = "panel-forwarding-token";
-
-/** The request header that carries the secret to the panel. */
-export const FORWARDED_BY_HEADER = "x-coyote-forwarded-by";
+export { FORWARDED_BY_HEADER, PANEL_FORWARDING_SECRET };
 
 /** The `serviceId` of the box's own routes (its hostname, to the panel): only those carry the secret. */
-export const PANEL_SERVICE_ID = "server";
+export const PANEL_SERVICE_ID = BOX_OWNER;
 
 /** Bytes of the secret file; a larger file is refused unread. */
 export const MAX_SECRET_BYTES = 1024;

@@ -32,11 +32,23 @@ export const Condition = z.strictObject({
 /** One condition of a service's status. */
 export type Condition = z.infer<typeof Condition>;
 
+/**
+ * The owner named where something is the box's own rather than a service's: its status, its
+ * routes (the panel on its hostname) and its hostname's certificate. No service may take this id.
+ */
+export const BOX_OWNER = "server";
+
+/** The secret in `secrets/` the panel makes, and snitch-proxy sends on the box's own routes to vouch for the client it names. */
+export const PANEL_FORWARDING_SECRET = "panel-forwarding-token";
+
+/** The request header that carries {@link PANEL_FORWARDING_SECRET} to the panel. */
+export const FORWARDED_BY_HEADER = "x-coyote-forwarded-by";
+
 /** What the minion observed of a service: `status/<id>.json`. */
 export const ServiceStatus = z
   .strictObject({
     schemaVersion: SchemaVersion,
-    id: z.union([ServiceId, z.literal("server")]),
+    id: z.union([ServiceId, z.literal(BOX_OWNER)]),
     observedGeneration: z.int().min(0),
     conditions: z.array(Condition).max(64),
     updatedAt: Timestamp,
@@ -164,7 +176,7 @@ export const ProxyRoutes = z
           host: WebHostname,
           pathPrefix: z.string().startsWith("/", { error: "a path prefix starts with /" }).default("/"),
           /** The service the route is for, or `server` for the box's own (its panel on its hostname). */
-          serviceId: z.union([ServiceId, z.literal("server")]),
+          serviceId: z.union([ServiceId, z.literal(BOX_OWNER)]),
           upstream: Upstream,
           allowedUpstreams: z.array(HostPort).optional(),
           /** Send Strict-Transport-Security: browsers then reach the host over HTTPS only. */

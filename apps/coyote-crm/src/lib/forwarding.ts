@@ -4,13 +4,11 @@
 // from the state folder, may say which client it forwards.
 import { randomBytes, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage } from "node:http";
-import type { StateStore } from "@coyote/spec";
+import { FORWARDED_BY_HEADER, PANEL_FORWARDING_SECRET, type StateStore } from "@coyote/spec";
 
 /** The secret (in `secrets/`) snitch-proxy sends in {@link FORWARDED_BY_HEADER} on what it forwards to the panel. */
-export const FORWARDING_SECRET = "panel-forwarding-token";
-
-/** The request header that carries {@link FORWARDING_SECRET}. */
-export const FORWARDED_BY_HEADER = "x-coyote-forwarded-by";
+export const FORWARDING_SECRET = PANEL_FORWARDING_SECRET;
+export { FORWARDED_BY_HEADER };
 
 /**
  * The forwarding secret, made (32 random bytes, base64url, mode 0600) when the state folder has
@@ -79,7 +77,7 @@ export function clientAddress(req: IncomingMessage, secret: string): string {
   const remote = req.socket.remoteAddress ?? "unknown";
   const given = req.headers[FORWARDED_BY_HEADER];
   const forwarded = req.headers["x-forwarded-for"];
-  delete req.headers["x-coyote-forwarded-by"];
+  Reflect.deleteProperty(req.headers, FORWARDED_BY_HEADER);
   delete req.headers["x-forwarded-for"];
   if (typeof given !== "string" || !sameSecret(given, secret)) {
     // Next.js reads these for its own origin checks: only the proxy may set them.
