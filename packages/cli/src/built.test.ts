@@ -1,7 +1,7 @@
 // The build (tooling/bundle): the CLI and its components as plain JavaScript, run with no
 // TypeScript loader, as an installed box runs them and as `coyote up` runs its components.
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
+import { fork, spawn, type ChildProcess } from "node:child_process";
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { get } from "node:http";
 import { tmpdir } from "node:os";
@@ -81,6 +81,26 @@ describe("the build", () => {
       assert.equal(await exited, 0, `a clean stop; stderr: ${stderr}`);
     } finally {
       await rm(stateDir, { recursive: true, force: true });
+    }
+  });
+
+  it("has snitch-proxy's worker as an entry of its own, which a cluster of more than one worker forks", async () => {
+    const workerState = await mkdtemp(join(tmpdir(), "coyote-built-worker-"));
+    const worker = fork(join(dist, "snitch-proxy-worker.mjs"), [], { env: childEnv({}), stdio: ["ignore", "ignore", "pipe", "ipc"], serialization: "advanced" });
+    started.push(worker);
+    try {
+      const answer = await new Promise<{ type: string; https?: { port: number } }>((resolve, reject) => {
+        worker.once("message", resolve);
+        worker.once("exit", (code) => reject(new Error(`the worker exited (${String(code)})`)));
+        worker.send({ type: "start", share: 1, options: { stateDir: workerState, logFile: join(workerState, "worker.log"), https: { host: "127.0.0.1", port: 0 } } });
+      });
+      assert.equal(answer.type, "ready");
+      assert.ok((answer.https?.port ?? 0) > 0, "listening");
+      const exited = new Promise<number | null>((resolve) => worker.once("exit", (code) => resolve(code)));
+      worker.send({ type: "stop", graceMs: 100 });
+      assert.equal(await exited, 0);
+    } finally {
+      await rm(workerState, { recursive: true, force: true });
     }
   });
 
