@@ -84,7 +84,11 @@ export async function startInstallerHarness(name: string): Promise<InstallerHarn
   const machines: Machine[] = [];
   const networks: TestNetwork[] = [];
   const stop = async () => {
-    if (keepMachines()) return;
+    if (keepMachines()) {
+      const dir = engine.dockerd.dir;
+      process.stderr.write(`installer harness: kept its engine and machines (COYOTE_TEST_KEEP_MACHINES=1): DOCKER_HOST=unix://${engine.dockerd.socketPath} docker ps; stop it with kill $(cat ${dir}/docker.pid), then rm -rf ${dir}\n`);
+      return;
+    }
     for (const machine of machines) await machine.remove();
     for (const network of networks) await engine.docker(["network", "rm", network.name]).catch(() => undefined);
     await engine.stop();
@@ -102,12 +106,13 @@ export async function startInstallerHarness(name: string): Promise<InstallerHarn
           networks.push(network);
           const proxy = await startAllowlistProxy(network.gateway);
           try {
-            const machine = await startMachine(engine, { image: options.image ?? baseImage, network, init: options.init ?? "systemd", hostname: options.hostname, proxy: proxy.url });
+            const machine = await timed("install phase: boot", () => startMachine(engine, { image: options.image ?? baseImage, network, init: options.init ?? "systemd", hostname: options.hostname, proxy: proxy.url }));
             machines.push(machine);
-            if (options.checkout !== undefined) await copyCheckout(engine, machine.name, options.checkout, CHECKOUT_IN_MACHINE);
-            const output = await machine.exec(options.command, { timeoutMs: options.timeoutMs ?? 20 * 60_000, env: { DEBIAN_FRONTEND: "noninteractive", ...options.env } });
+            const { checkout } = options;
+            if (checkout !== undefined) await timed("install phase: copy checkout", () => copyCheckout(engine, machine.name, checkout, CHECKOUT_IN_MACHINE));
+            const output = await timed("install phase: command", () => machine.exec(options.command, { timeoutMs: options.timeoutMs ?? 20 * 60_000, env: { DEBIAN_FRONTEND: "noninteractive", ...options.env } }));
             const image = `coyote-test/installed:${String(images)}`;
-            await machine.commit(image);
+            await timed("install phase: commit", () => machine.commit(image));
             await machine.remove();
             return { image, output, proxied: [...proxy.records] };
           } finally {
