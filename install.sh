@@ -288,8 +288,22 @@ release_id() {
   # The checkout's package.json's version, else the CLI package's (as coyote update reads it).
   version="$(sed -n 's/^  "version": "\([^"]*\)".*/\1/p' "$here/package.json" | head -n 1)"
   [ -n "$version" ] || version="$(sed -n 's/^  "version": "\([^"]*\)".*/\1/p' "$here/packages/cli/package.json" | head -n 1)"
-  commit="$(git -C "$here" rev-parse --short=12 HEAD 2>/dev/null)" || die "$here is not a git checkout: install.sh installs the files git tracks"
-  if git -C "$here" diff --quiet HEAD 2>/dev/null; then echo "${version:-0.0.0}-$commit"; else echo "${version:-0.0.0}-$commit-local"; fi
+  if commit="$(git -C "$here" rev-parse --short=12 HEAD 2>/dev/null)"; then
+    if git -C "$here" diff --quiet HEAD 2>/dev/null; then echo "${version:-0.0.0}-$commit"; else echo "${version:-0.0.0}-$commit-local"; fi
+  else
+    # Not a git checkout (an unpacked archive): named by the content of its files.
+    echo "${version:-0.0.0}-$(source_files | tr '\0' '\n' | sort | (cd "$here" && xargs -d '\n' sha256sum) | sha256sum | cut -c1-12)"
+  fi
+}
+
+# The files of the checkout, NUL-separated: what git tracks, or, without git, every file but the
+# ones a build or a run makes.
+source_files() {
+  if git -C "$here" rev-parse --git-dir >/dev/null 2>&1; then
+    git -C "$here" ls-files -z
+  else
+    (cd "$here" && find . -path ./node_modules -prune -o -path ./.coyote -prune -o -path ./.coyote-runtime -prune -o -path ./dist -prune -o -name node_modules -prune -o -name .next -prune -o -type f -print0 | sed -z 's|^\./||')
+  fi
 }
 
 # Copies the checkout's tracked files into a new release, installs its dependencies and builds
@@ -300,7 +314,7 @@ make_release() {
   say "building release $release in $dir (a few minutes)"
   rm -rf "$dir" "$dir.partial"
   mkdir -p "$dir.partial"
-  (cd "$here" && git ls-files -z | tar --null -T - -cf -) | tar -C "$dir.partial" -xf -
+  source_files | (cd "$here" && tar --null -T - -cf -) | tar -C "$dir.partial" -xf -
   local npm_path="$prefix/node/bin"
   [ -x "$npm_path/npm" ] || npm_path="$(dirname "$node_bin")"
   (
@@ -385,12 +399,18 @@ panel_answers() {
   curl -fsS -o /dev/null --max-time 5 -k --resolve "$host:${port:-443}:127.0.0.1" "$url"
 }
 
-start_box() {
-  systemctl daemon-reload
-  local units changed
+# Every unit of the box is started with coyote.target at boot (systemctl works offline too, for images).
+enable_units() {
+  local units
   units="$(units_of_coyote | grep -v -- '-reload\.service$' | grep -v '^coyote\.target$' || true)"
   # shellcheck disable=SC2086 # one unit name per word
   systemctl enable coyote.target $units >/dev/null 2>&1
+}
+
+start_box() {
+  systemctl daemon-reload
+  local changed
+  enable_units
   systemctl start coyote.target
   # A unit whose file changed runs its new lines; the others are left alone.
   changed="$(sed -n 's/^  written: \(coyote-.*\.service\)$/\1/p' "$setup_out" | grep -v -- '-reload\.service$' || true)"
@@ -431,7 +451,8 @@ main() {
   write_cli_link
   setup_box
   if [ "$start" = no ]; then
-    say "installed; nothing started (--no-start). On the first boot: systemctl enable --now coyote.target"
+    enable_units
+    say "installed and enabled; nothing started (--no-start): the box starts on the next boot"
     return
   fi
   start_box
