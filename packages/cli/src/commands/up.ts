@@ -163,7 +163,11 @@ export function upCommands(program: Command, env: CliEnv, io: Io, cliEntry: stri
       }
       const child = options.oneProcess ? undefined : await childCommand(env, cliEntry, { built: options.build, fromSources: options.fromSources === true });
       const built = relative(env.home, builtEntry(env.home));
-      if (child?.from === "built") io.err(`coyote: components run from the build, ${built}`);
+      if (child?.from === "built") {
+        // With --no-build the build may be older than the sources: its time tells.
+        const builtAt = await stat(builtEntry(env.home)).then((s) => s.mtime.toISOString().slice(0, 16).replace("T", " "), () => "?");
+        io.err(`coyote: components run from the build, ${built} (built ${builtAt} UTC${options.build ? "" : "; --no-build: sources changed since are not in it"})`);
+      }
       if (child?.from === "sources") io.err(`coyote: ${options.fromSources === true ? "--from-sources" : `no build in ${built}`}: components run from the TypeScript sources through tsx (slower to start, more memory; npm run build makes it)`);
       const logger = createLogger({ component: "supervisor", file: logFileFor(env.stateDir, "supervisor") });
       const supervisor = new Supervisor(runnable, {
