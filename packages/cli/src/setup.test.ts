@@ -49,6 +49,9 @@ describe("coyote setup", () => {
     for (const name of ["minion", "docker-activator", "snitch-proxy", "coyote-crm"]) assert.ok(names.includes(unitOf(name)), `${unitOf(name)} in ${names.join()}`);
     const proxy = await readFile(join(units, "coyote-snitch-proxy.service"), "utf8");
     assert.match(proxy, /^AmbientCapabilities=CAP_NET_BIND_SERVICE$/m, "ports 80 and 443");
+    // The same V8 flags as coyote up gives each component.
+    assert.match(await readFile(join(units, "coyote-crm.service"), "utf8"), /^ExecStart="[^"]+" "--optimize-for-size" "\/opt\/coyote\/current\/dist\/component\.mjs" "coyote-crm"$/m);
+    assert.match(proxy, /^ExecStart="[^"]+" "--max-semi-space-size=4" "\/opt\/coyote\/current\/dist\/component\.mjs" "snitch-proxy"$/m);
     const before = await Promise.all(names.map((n) => readFile(join(units, n), "utf8")));
     const generation = (await server())?.generation;
     const again = await setup("--default-hostname", "other.example.org", "--ipv4", "203.0.113.7");

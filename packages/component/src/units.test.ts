@@ -71,11 +71,11 @@ describe("the box's systemd units", { skip }, () => {
   });
 
   it("joins the docker group only where it exists, and runs the built JavaScript of the current release", () => {
-    const activator = renderComponentUnit("docker-activator", layout, { bindsLowPorts: () => false, groupExists: (g) => g === "docker" }).text;
+    const activator = renderComponentUnit("docker-activator", layout, { bindsLowPorts: () => false, groupExists: (g) => g === "docker", nodeFlags: (n) => (n === "docker-activator" ? ["--optimize-for-size"] : []) }).text;
     assert.match(activator, /^SupplementaryGroups=docker$/m);
     const noDocker = renderComponentUnit("docker-activator", layout, { bindsLowPorts: () => false, groupExists: () => false }).text;
     assert.doesNotMatch(noDocker, /SupplementaryGroups/);
-    assert.match(activator, new RegExp(`^ExecStart="${process.execPath}" "/opt/coyote/current/dist/component.mjs" "docker-activator"$`, "m"));
+    assert.match(activator, new RegExp(`^ExecStart="${process.execPath}" "--optimize-for-size" "/opt/coyote/current/dist/component.mjs" "docker-activator"$`, "m"));
     assert.match(activator, /^Environment="COYOTE_STATE=\/var\/lib\/coyote" "COYOTE_HOME=\/opt\/coyote\/current" "NODE_ENV=production"$/m);
   });
 

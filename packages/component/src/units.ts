@@ -71,6 +71,8 @@ export interface BoxUnitOptions extends SystemdUnitOptions {
   readonly bindsLowPorts: (name: ComponentName) => boolean;
   /** Whether a group exists on the machine (an absent `docker` group is left out). */
   readonly groupExists: (name: string) => boolean;
+  /** Node's flags for a component's process (its V8 settings, as `coyote up` gives them); none when not given. */
+  readonly nodeFlags?: (name: ComponentName) => readonly string[];
 }
 
 /** The unit of a component: `coyote-<name>.service`, without saying coyote twice (`coyote-crm.service`). */
@@ -83,7 +85,7 @@ export function componentUnitName(name: ComponentName): string {
  * appliance's user with its profile's capabilities, in the common sandbox, writing only the state
  * folder.
  */
-export function renderComponentUnit(name: ComponentName, layout: InstallLayout, options: Pick<BoxUnitOptions, "bindsLowPorts" | "groupExists">): SystemdUnit {
+export function renderComponentUnit(name: ComponentName, layout: InstallLayout, options: Pick<BoxUnitOptions, "bindsLowPorts" | "groupExists" | "nodeFlags">): SystemdUnit {
   const profile = COMPONENT_UNIT_PROFILES[name];
   const bind = options.bindsLowPorts(name) ? ["CAP_NET_BIND_SERVICE"] : [];
   const capabilities = [...profile.capabilities, ...bind];
@@ -108,7 +110,7 @@ export function renderComponentUnit(name: ComponentName, layout: InstallLayout, 
     `Environment=${[`COYOTE_STATE=${layout.stateDir}`, `COYOTE_HOME=${layout.currentDir}`, "NODE_ENV=production"].map(environmentWord).join(" ")}`,
     `WorkingDirectory=${layout.stateDir.replaceAll("%", "%%")}`,
     // The build's entry of one component, which loads only that component's package.
-    `ExecStart=${commandLine(layout.node, [join(layout.currentDir, "dist", "component.mjs"), name])}`,
+    `ExecStart=${commandLine(layout.node, [...(options.nodeFlags?.(name) ?? []), join(layout.currentDir, "dist", "component.mjs"), name])}`,
     "KillSignal=SIGTERM",
     "TimeoutStopSec=30",
     "Restart=on-failure",

@@ -7,6 +7,7 @@ import { readdir, readFile, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { execFileSync } from "node:child_process";
 import { COMPONENT_NAMES, DAEMONS, RENDERED_HEADER, findDaemonProgram, isRunnable, renderBoxUnits, type ComponentName, type DaemonDefinition, type SystemdUnit } from "@coyote/component";
+import { nodeFlagsFor } from "../commands/up.ts";
 import { COMPONENTS } from "../components.ts";
 import { fsyncDir, writeFileAtomic, type ServerSpec } from "@coyote/spec";
 
@@ -116,5 +117,5 @@ export interface InstalledUnitsOptions extends DaemonChoices {
 export function installedUnits(server: ServerSpec, options: InstalledUnitsOptions): SystemdUnit[] {
   const components = COMPONENTS.filter(isRunnable).map((c) => c.name).filter((name): name is ComponentName => (COMPONENT_NAMES as readonly string[]).includes(name));
   const daemons = boxDaemons(server, options);
-  return renderBoxUnits({ stateDir: options.stateDir, currentDir: options.current, node: options.node }, { components, daemons, bindsLowPorts: bindsLowPorts(server), groupExists });
+  return renderBoxUnits({ stateDir: options.stateDir, currentDir: options.current, node: options.node }, { components, daemons, bindsLowPorts: bindsLowPorts(server), groupExists, nodeFlags: nodeFlagsFor });
 }
