@@ -14,7 +14,7 @@ import { freePorts, tempDirs } from "@coyote/testing";
 import { checkDocker, checkNode, checkPorts } from "./commands/doctor.ts";
 import { parseTime } from "./commands/logs.ts";
 import { packagesWithTests, summaryLine } from "./commands/test.ts";
-import { newActivationToken } from "./commands/up.ts";
+import { newActivationToken } from "./commands/activation.ts";
 import { EXIT } from "./errors.ts";
 import { cli, HOME } from "./test/support.ts";
 

@@ -2,14 +2,13 @@
 // through snitch-proxy over HTTPS), the one-time token while the box is not activated, and, when
 // the browser meets a certificate of the box's own CA, that CA's fingerprint to compare with what
 // the browser shows.
-import { X509Certificate } from "node:crypto";
+import { randomBytes, X509Certificate } from "node:crypto";
 import { open } from "node:fs/promises";
 import { join } from "node:path";
 import type { Command } from "commander";
 import { ACTIVATION_SECRET, LOCAL_CA_FILES, firstCertificate, LOCAL_CA_FILE_MAX_BYTES, ServerSpec, StateStore, certificateFileName, proxyRuntimePaths, serverOrDefaults, specPath } from "@coyote/spec";
 import type { CliEnv } from "../env.ts";
 import type { Io } from "../io.ts";
-import { activationToken } from "./up.ts";
 
 /** What `coyote activation --json` prints. */
 export interface ActivationInfo {
@@ -35,6 +34,31 @@ interface ActivationDetails extends ActivationInfo {
   readonly caProblem: string | undefined;
   /** With ACME: whether the hostname's certificate is the local CA's stand-in until the order succeeds. */
   readonly standIn: boolean;
+}
+
+// Crockford's base32 alphabet: no I, L, O or U, so a token read aloud or copied by hand survives.
+const ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+/** Makes a one-time activation token: 20 base32 characters (100 bits) in groups of four. */
+export function newActivationToken(): string {
+  const bytes = randomBytes(20);
+  let token = "";
+  for (const byte of bytes) token += ALPHABET.charAt(byte % 32);
+  return token.match(/.{4}/g)?.join("-") ?? token;
+}
+
+/**
+ * Returns the activation token of a box that is not activated yet, making it on the first call;
+ * undefined once the server spec says the box is activated (the token is then of no use).
+ */
+export async function activationToken(store: StateStore): Promise<string | undefined> {
+  const server = await store.readJson(specPath("server"), ServerSpec);
+  if (server?.activated) return undefined;
+  const existing = await store.readSecret(ACTIVATION_SECRET);
+  if (existing !== undefined) return existing.toString("utf8").trim();
+  const token = newActivationToken();
+  await store.writeSecret(ACTIVATION_SECRET, `${token}\n`);
+  return token;
 }
 
 /** The panel's URL on the box's hostname: the port is left out when it is HTTPS's own. */

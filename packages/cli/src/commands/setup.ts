@@ -8,7 +8,7 @@ import { CliError, EXIT } from "../errors.ts";
 import type { Io } from "../io.ts";
 import { installServerSpec } from "../install/server-spec.ts";
 import { boxDaemons, installedUnits, writeUnits } from "../install/units.ts";
-import { activationToken } from "./up.ts";
+import { activationToken } from "./activation.ts";
 
 interface SetupOptions {
   hostname?: string;

@@ -1,4 +1,3 @@
-import { randomBytes } from "node:crypto";
 import { spawn } from "node:child_process";
 import { stat } from "node:fs/promises";
 import { join, relative } from "node:path";
@@ -9,36 +8,12 @@ import { createLogger, logFileFor } from "@coyote/log";
 import { SNITCH_PROXY_NODE_FLAGS } from "@coyote/snitch-proxy";
 import { ACTIVATION_SECRET, ServerSpec, StateStore, specPath } from "@coyote/spec";
 import { COMPONENTS, findComponent } from "../components.ts";
+import { activationInfo, activationToken } from "./activation.ts";
 import type { CliEnv } from "../env.ts";
 import { CliError, EXIT } from "../errors.ts";
 import { table, type Io } from "../io.ts";
 import { aptInstall, onPath } from "../apt.ts";
 
-
-// Crockford's base32 alphabet: no I, L, O or U, so a token read aloud or copied by hand survives.
-const ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
-
-/** Makes a one-time activation token: 20 base32 characters (100 bits) in groups of four. */
-export function newActivationToken(): string {
-  const bytes = randomBytes(20);
-  let token = "";
-  for (const byte of bytes) token += ALPHABET.charAt(byte % 32);
-  return token.match(/.{4}/g)?.join("-") ?? token;
-}
-
-/**
- * Returns the activation token of a box that is not activated yet, making it on the first call;
- * undefined once the server spec says the box is activated (the token is then of no use).
- */
-export async function activationToken(store: StateStore): Promise<string | undefined> {
-  const server = await store.readJson(specPath("server"), ServerSpec);
-  if (server?.activated) return undefined;
-  const existing = await store.readSecret(ACTIVATION_SECRET);
-  if (existing !== undefined) return existing.toString("utf8").trim();
-  const token = newActivationToken();
-  await store.writeSecret(ACTIVATION_SECRET, `${token}\n`);
-  return token;
-}
 
 /** Runs `turbo run build` over the workspace; output goes to stderr so stdout stays for results. */
 async function build(env: CliEnv, io: Io): Promise<void> {
@@ -155,6 +130,8 @@ export function upCommands(program: Command, env: CliEnv, io: Io, cliEntry: stri
       io.out(crm ? `panel: http://127.0.0.1:${panelPort}/` : `panel: not there yet (coyote-crm arrives with ${findComponent("coyote-crm")?.plannedIn ?? "a later version"})`);
       if (token) io.out(`activation token: ${token} (one-time; kept in ${store.path(`secrets/${ACTIVATION_SECRET}`)} until the box is activated)`);
       else io.out("activation: done; log in to the panel as the admin");
+      // The panel on the box's own name, as a production box serves it (coyote activation says more).
+      if (crm) io.out(`panel on the box's hostname: ${(await activationInfo(store)).url} (through snitch-proxy, once the name resolves here)`);
       io.out("components:");
       for (const line of table(COMPONENTS.map((c) => [`  ${c.name}`, isRunnable(c) ? "starting" : `not built yet (${c.plannedIn ?? "a later version"})`]))) io.out(line);
       if (runnable.length === 0) {
