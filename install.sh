@@ -136,6 +136,10 @@ detect_addresses() {
       case "$address" in fc* | fd* | 2001:db8:* | 2001:0db8:*) ;; *) ipv6="$address"; break ;; esac
     done
   fi
+  # A private box is reached at its address on its own network.
+  if [ "$private" = yes ] && [ -z "$ipv4" ] && [ -z "$ipv6" ]; then
+    ipv4="$(ip -o -4 addr show scope global 2>/dev/null | awk '{ sub(/\/.*/, "", $4); print $4; exit }')"
+  fi
 }
 
 # The program listening on a TCP or UDP port and its pid ("name pid"), or nothing.
@@ -217,7 +221,7 @@ if [ "${#blockers[@]}" -gt 0 ]; then
   exit 1
 fi
 if [ "$action" = check ]; then
-  say "this machine can become a Coyote box (public address: ${ipv4:-none} ${ipv6:-})"
+  say "this machine can become a Coyote box (reached at $(printf '%s %s' "$ipv4" "$ipv6" | xargs))"
   exit 0
 fi
 

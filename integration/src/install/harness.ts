@@ -2,6 +2,8 @@
 // two phases. Install: the checkout copied in, a command run with Debian's archive and the npm
 // registry reachable through the allowlist proxy, the result committed. Run: the committed image
 // booted on a network of its own, with nothing outside it reachable, its ports at its address.
+import { readdir } from "node:fs/promises";
+import { join } from "node:path";
 import { after, before } from "node:test";
 import { debianRoot, type DebianRoot } from "./debian-root.ts";
 import { copyCheckout, createNetwork, importImage, startTestEngine, type TestEngine, type TestNetwork } from "./engine.ts";
@@ -63,6 +65,23 @@ export interface RunOptions {
 
 let images = 0;
 
+/** Where Debian keeps the authorities a machine trusts beyond its own list. */
+const LOCAL_AUTHORITIES = "/usr/local/share/ca-certificates";
+
+/**
+ * Gives the machine the authorities this host trusts beyond Debian's list (an egress proxy that
+ * speaks TLS for the outside, as some networks have): the machine reaches Debian's archive and the
+ * npm registry the way this host does. Returns how many it was given.
+ */
+async function trustHostAuthorities(engine: TestEngine, machine: Machine): Promise<number> {
+  const files = (await readdir(LOCAL_AUTHORITIES).catch(() => [])).filter((f) => /^[\w.-]+\.crt$/.test(f));
+  if (files.length === 0) return 0;
+  await machine.exec(["mkdir", "-p", LOCAL_AUTHORITIES]);
+  for (const file of files) await engine.docker(["cp", join(LOCAL_AUTHORITIES, file), `${machine.name}:${LOCAL_AUTHORITIES}/${file}`]);
+  await machine.exec(["update-ca-certificates"], { timeoutMs: 60_000 });
+  return files.length;
+}
+
 /**
  * Starts the harness: the cached Debian root (built on a cold cache), a private engine, the root
  * imported as an image. Undoes what it did when a step fails.
@@ -110,7 +129,9 @@ export async function startInstallerHarness(name: string): Promise<InstallerHarn
             machines.push(machine);
             const { checkout } = options;
             if (checkout !== undefined) await timed("install phase: copy checkout", () => copyCheckout(engine, machine.name, checkout, CHECKOUT_IN_MACHINE));
-            const output = await timed("install phase: command", () => machine.exec(options.command, { timeoutMs: options.timeoutMs ?? 20 * 60_000, env: { DEBIAN_FRONTEND: "noninteractive", ...options.env } }));
+            const trusted = await timed("install phase: trust this host's CAs", () => trustHostAuthorities(engine, machine));
+            const caEnv: Record<string, string> = trusted > 0 ? { NODE_EXTRA_CA_CERTS: "/etc/ssl/certs/ca-certificates.crt" } : {};
+            const output = await timed("install phase: command", () => machine.exec(options.command, { timeoutMs: options.timeoutMs ?? 20 * 60_000, env: { DEBIAN_FRONTEND: "noninteractive", ...caEnv, ...options.env } }));
             const image = `coyote-test/installed:${String(images)}`;
             await timed("install phase: commit", () => machine.commit(image));
             await machine.remove();
