@@ -91,11 +91,19 @@ interface PackageSummary {
 export async function packagesWithTests(home: string): Promise<string[]> {
   const root = JSON.parse(await readFile(join(home, "package.json"), "utf8")) as { workspaces: string[] };
   const found: string[] = [];
+  const hasTests = async (dir: string) => {
+    const manifest = await readFile(join(home, dir, "package.json"), "utf8").catch(() => undefined);
+    return manifest !== undefined && (JSON.parse(manifest) as { scripts?: Record<string, string> }).scripts?.test !== undefined;
+  };
   for (const pattern of root.workspaces) {
-    const parent = pattern.replace(/\/\*$/, "");
+    // `apps/*` names the folders in apps/; `integration` names one folder, itself a package.
+    if (!pattern.endsWith("/*")) {
+      if (await hasTests(pattern)) found.push(pattern);
+      continue;
+    }
+    const parent = pattern.slice(0, -2);
     for (const dir of (await readdir(join(home, parent)).catch(() => [] as string[])).sort()) {
-      const manifest = await readFile(join(home, parent, dir, "package.json"), "utf8").catch(() => undefined);
-      if (manifest && (JSON.parse(manifest) as { scripts?: Record<string, string> }).scripts?.test) found.push(`${parent}/${dir}`);
+      if (await hasTests(`${parent}/${dir}`)) found.push(`${parent}/${dir}`);
     }
   }
   return found;
