@@ -4,10 +4,10 @@
  * each unit running, the box's ports held by the box, the hostname resolving to the box, the
  * hostname's certificate). Each problem is named with its fix.
  */
-import { execFile } from "node:child_process";
 import { Resolver } from "node:dns/promises";
 import { access, readFile, readlink, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
+import { runBounded } from "@coyote/component";
 import { ServerSpec, StateStore, certificateFileName, firstCertificate, proxyRuntimePaths, specPath } from "@coyote/spec";
 import type { Check } from "../commands/doctor.ts";
 import { RELEASE_MARKER } from "../release/prepare.ts";
@@ -28,15 +28,6 @@ export interface InstalledPaths {
 /** The production paths. */
 export const INSTALLED_PATHS: InstalledPaths = { confDir: "/etc/coyote", prefix: "/opt/coyote", unitsDir: "/etc/systemd/system", stateDir: "/var/lib/coyote" };
 
-/** Runs a program with a deadline; never rejects. */
-export function runQuietly(file: string, args: readonly string[], timeoutMs = 10_000): Promise<{ code: number; out: string }> {
-  return new Promise((done) => {
-    execFile(file, args, { encoding: "utf8", timeout: timeoutMs, maxBuffer: 4 << 20 }, (error, stdout, stderr) => {
-      done({ code: error === null ? 0 : typeof error.code === "number" ? error.code : -1, out: `${stdout}${stderr}` });
-    });
-  });
-}
-
 /** Whether this machine is an installed box (install.sh wrote its choices). */
 export async function isInstalled(paths: InstalledPaths): Promise<boolean> {
   return access(join(paths.confDir, "install.conf")).then(() => true, () => false);
@@ -44,8 +35,8 @@ export async function isInstalled(paths: InstalledPaths): Promise<boolean> {
 
 /** The uid of a user, from `getent passwd`; undefined when there is none. */
 async function uidOf(user: string): Promise<number | undefined> {
-  const result = await runQuietly("getent", ["passwd", user]);
-  const uid = Number(result.out.split(":")[2]);
+  const result = await runBounded("getent", ["passwd", user], 10_000);
+  const uid = Number(result.output.split(":")[2]);
   return result.code === 0 && Number.isInteger(uid) ? uid : undefined;
 }
 
@@ -100,7 +91,7 @@ export async function checkUnits(paths: InstalledPaths, rendered: readonly { nam
     return checks;
   }
   for (const unit of rendered.filter((u) => !u.name.endsWith("-reload.service") && u.name !== "coyote.target")) {
-    const state = (await runQuietly("systemctl", ["is-active", unit.name])).out.trim();
+    const state = (await runBounded("systemctl", ["is-active", unit.name], 10_000)).output.trim();
     const daemonWaiting = unit.name.endsWith(".service") && rendered.some((u) => u.name === unit.name.replace(/\.service$/, ".path"));
     if (state === "active" || (daemonWaiting && state === "inactive")) checks.push({ name: `unit ${unit.name}`, result: "ok", detail: state });
     else checks.push({ name: `unit ${unit.name}`, result: "fail", detail: state || "unknown", fix: `systemctl status ${unit.name}; journalctl -u ${unit.name}` });
@@ -199,12 +190,12 @@ export async function installedBoxChecks(paths: InstalledPaths, options: { resol
   const systemdRuns = await access("/run/systemd/system").then(() => true, () => false);
   checks.push(...(await checkUnits(paths, rendered, systemdRuns)));
   if (systemdRuns) {
-    const listeners = await runQuietly("ss", ["-Hlntup"]);
+    const listeners = await runBounded("ss", ["-Hlntup"], 10_000);
     const coyoteUid = await uidOf("coyote");
-    const pids = [...listeners.out.matchAll(/pid=(\d+)/g)].map((m) => Number(m[1]));
+    const pids = [...listeners.output.matchAll(/pid=(\d+)/g)].map((m) => Number(m[1]));
     const box = new Set<number>();
     for (const pid of new Set(pids)) if (await isBoxProcess(pid, coyoteUid)) box.add(pid);
-    checks.push(...checkPortHolders(boxPorts(server), listeners.out, (pid) => box.has(pid)));
+    checks.push(...checkPortHolders(boxPorts(server), listeners.output, (pid) => box.has(pid)));
   }
   checks.push(...(await checkNameAndCertificate(server, paths.stateDir, options)));
   return checks;
