@@ -3,7 +3,7 @@
 // registry reachable through the allowlist proxy, the result committed. Run: the committed image
 // booted on a network of its own, with nothing outside it reachable, its ports at its address.
 import { readdir } from "node:fs/promises";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { after, before } from "node:test";
 import { debianRoot, type DebianRoot } from "./debian-root.ts";
 import { copyCheckout, createNetwork, importImage, startTestEngine, type TestEngine, type TestNetwork } from "./engine.ts";
@@ -68,16 +68,21 @@ let images = 0;
 /** Where Debian keeps the authorities a machine trusts beyond its own list. */
 const LOCAL_AUTHORITIES = "/usr/local/share/ca-certificates";
 
+/** The files of the authorities this host trusts beyond Debian's list (full paths; often none). */
+export async function hostAuthorityFiles(): Promise<string[]> {
+  return (await readdir(LOCAL_AUTHORITIES).catch(() => [])).filter((f) => /^[\w.-]+\.crt$/.test(f)).map((f) => join(LOCAL_AUTHORITIES, f));
+}
+
 /**
  * Gives the machine the authorities this host trusts beyond Debian's list (an egress proxy that
  * speaks TLS for the outside, as some networks have): the machine reaches Debian's archive and the
  * npm registry the way this host does. Returns how many it was given.
  */
 async function trustHostAuthorities(engine: TestEngine, machine: Machine): Promise<number> {
-  const files = (await readdir(LOCAL_AUTHORITIES).catch(() => [])).filter((f) => /^[\w.-]+\.crt$/.test(f));
+  const files = await hostAuthorityFiles();
   if (files.length === 0) return 0;
   await machine.exec(["mkdir", "-p", LOCAL_AUTHORITIES]);
-  for (const file of files) await engine.docker(["cp", join(LOCAL_AUTHORITIES, file), `${machine.name}:${LOCAL_AUTHORITIES}/${file}`]);
+  for (const file of files) await engine.docker(["cp", file, `${machine.name}:${LOCAL_AUTHORITIES}/${basename(file)}`]);
   await machine.exec(["update-ca-certificates"], { timeoutMs: 60_000 });
   return files.length;
 }
