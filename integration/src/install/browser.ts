@@ -1,0 +1,57 @@
+// A real browser on the installed box: the machine's headless Chromium, with the box's hostname
+// resolved to the machine's address and only the certificate key the box serves (verified by Node
+// against the box's CA first) accepted, as an admin's browser that trusts the CA would.
+import { chromium, type Browser, type Page } from "playwright-core";
+
+/** Debian's Chromium; the tests never download a browser. */
+export const CHROMIUM = "/usr/bin/chromium";
+
+/** A browser that reaches `host` at `address` and accepts the certificate whose key has the pin `keyPin`. */
+export async function browserFor(host: string, address: string, keyPin: string): Promise<Browser> {
+  if (!/^[a-z0-9.-]+$/.test(host) || !/^[0-9.]+$/.test(address)) throw new Error(`browserFor: ${host} at ${address} is not a host name and an IPv4 address`);
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    timeout: 60_000,
+    args: [`--host-resolver-rules=MAP ${host} ${address}`, `--ignore-certificate-errors-spki-list=${keyPin}`, "--no-sandbox"],
+  });
+}
+
+/** The admin account the installer tests create when they activate the box. */
+export const ADMIN = { email: "admin@box.coyote.test", password: "correct horse battery staple" } as const;
+
+/** The page's first h1, once there is one (at most 30 s). */
+export async function heading(page: Page): Promise<string> {
+  const h1 = page.getByRole("heading", { level: 1 }).first();
+  await h1.waitFor({ state: "visible", timeout: 30_000 });
+  return (await h1.innerText()).trim();
+}
+
+/**
+ * Activates the box at `https://<host>/` with the one-time token: the wizard's first step, which
+ * makes the admin account and spends the token. Returns the heading of the step it lands on.
+ */
+export async function activate(page: Page, host: string, token: string): Promise<string> {
+  await page.goto(`https://${host}/activate`, { timeout: 60_000 });
+  const first = await heading(page);
+  if (first !== "Activate this box") throw new Error(`activating: the page says "${first}", not "Activate this box"`);
+  await page.getByLabel("Activation token").fill(token);
+  await page.getByLabel("Admin e-mail").fill(ADMIN.email);
+  await page.getByLabel("Password", { exact: true }).fill(ADMIN.password);
+  await page.getByLabel("Repeat password").fill(ADMIN.password);
+  await page.getByRole("button", { name: "Activate" }).click();
+  await page.waitForURL((url) => url.pathname === "/activate/alarms", { timeout: 60_000 });
+  return heading(page);
+}
+
+/** Signs the admin in at `https://<host>/login`; returns the heading of the page it lands on. */
+export async function signIn(page: Page, host: string): Promise<string> {
+  await page.goto(`https://${host}/login`, { timeout: 60_000 });
+  const first = await heading(page);
+  if (first !== "Sign in") throw new Error(`signing in: the page says "${first}", not "Sign in"`);
+  await page.getByLabel("E-mail").fill(ADMIN.email);
+  await page.getByLabel("Password", { exact: true }).fill(ADMIN.password);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.waitForURL((url) => url.pathname !== "/login", { timeout: 60_000 });
+  return heading(page);
+}
