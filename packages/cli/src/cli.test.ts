@@ -279,7 +279,7 @@ describe("coyote up, run and usage", () => {
     const server = { schemaVersion: 1, kind: "Server", name: "box", hostname: "box.example.org", ports: { http, https, panel }, dns: { listen: [`127.0.0.1:${dns}`] } };
     assert.equal((await cli(state, "spec", "apply", writeJson(files, "server.json", server))).code, EXIT.OK);
 
-    const runUp = async (check: (out: string) => Promise<void>) => {
+    const runUp = async (check: (out: string, pid: number) => Promise<void>) => {
       const child = spawn(join(HOME, "coyote"), ["up", "--no-build"], { env: { ...process.env, COYOTE_STATE: state }, stdio: ["ignore", "pipe", "pipe"] });
       let out = "";
       let err = "";
@@ -288,7 +288,7 @@ describe("coyote up, run and usage", () => {
       const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
       try {
         await until(() => out.includes("running minion"), 60_000, () => `${out}\n${err}`);
-        await check(out);
+        await check(out, child.pid ?? 0);
       } finally {
         child.kill("SIGTERM");
       }
@@ -296,8 +296,11 @@ describe("coyote up, run and usage", () => {
       return out;
     };
 
-    const first = await runUp(async (out) => {
+    const first = await runUp(async (out, pid) => {
       assert.match(out, new RegExp(`panel: http://127\\.0\\.0\\.1:${panel}/`));
+      // The supervisor itself runs from the build too (./coyote runs it with no TypeScript loader).
+      const supervisor = readFileSync(`/proc/${String(pid)}/cmdline`, "utf8").split("\0");
+      assert.deepEqual(supervisor.slice(1, 3), [join(HOME, "dist", "coyote.mjs"), "up"], supervisor.join(" "));
       assert.match(out, /coyote-crm\s+starting/);
       // The panel answers; a box that is not activated sends every page to the activation wizard.
       const ask = () => fetch(`http://127.0.0.1:${panel}/admin`, { redirect: "manual" }).catch(() => undefined);

@@ -2,7 +2,7 @@ import { spawn } from "node:child_process";
 import { stat } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { setFlagsFromString } from "node:v8";
-import type { Command } from "commander";
+import { Option, type Command } from "commander";
 import { DAEMONS, DaemonSupervisor, PASSAGE_TOOL, Supervisor, findDaemonProgram, isRunnable, runAlone } from "@coyote/component";
 import { createLogger, logFileFor } from "@coyote/log";
 import { SNITCH_PROXY_NODE_FLAGS } from "@coyote/snitch-proxy";
@@ -16,14 +16,14 @@ import { aptInstall, onPath } from "../apt.ts";
 
 
 /** Runs `turbo run build` over the workspace; output goes to stderr so stdout stays for results. */
-async function build(env: CliEnv, io: Io): Promise<void> {
+async function build(env: CliEnv, io: Io, command = "up"): Promise<void> {
   const turbo = join(env.home, "node_modules", ".bin", "turbo");
   const code = await new Promise<number>((resolve) => {
     const child = spawn(turbo, ["run", "build", "--output-logs=errors-only"], { cwd: env.home, stdio: ["ignore", 2, 2], env: { ...env.processEnv } });
     child.once("error", () => resolve(127));
     child.once("exit", (c) => resolve(c ?? 1));
   });
-  if (code !== 0) throw new CliError(`up: the build failed (turbo run build exited with ${code}; its output is above)`);
+  if (code !== 0) throw new CliError(`${command}: the build failed (turbo run build exited with ${code}; its output is above)`);
   io.err("coyote: build done");
 }
 
@@ -78,6 +78,8 @@ interface UpOptions {
   oneProcess?: boolean;
   fromSources?: boolean;
   build: boolean;
+  /** The build was made just before, by ./coyote, which then runs this command from it. */
+  built?: boolean;
   install: boolean;
 }
 
@@ -104,8 +106,14 @@ export async function installDaemons(env: CliEnv, io: Io, options: { readonly po
   }
 }
 
-/** Adds `coyote up` and `coyote run`. */
+/** Adds `coyote build`, `coyote up` and `coyote run`. */
 export function upCommands(program: Command, env: CliEnv, io: Io, cliEntry: string): void {
+  program
+    .command("build")
+    .description("build the appliance as `coyote up` does first: the bundle in dist/ and the panel")
+    .action(async () => {
+      await build(env, io, "build");
+    });
   program
     .command("up")
     .description("build and start the whole appliance; prints the panel URL and the one-time activation token")
@@ -113,12 +121,13 @@ export function upCommands(program: Command, env: CliEnv, io: Io, cliEntry: stri
     .option("--no-build", "skip the build step")
     .option("--from-sources", "run each component from the TypeScript sources through tsx, even when a build is there")
     .option("--no-install", "do not install the Debian packages of missing daemons (done as root by default)")
+    .addOption(new Option("--built", "the build was just made (./coyote builds, then runs `up` from the build)").hideHelp())
     .action(async (options: UpOptions) => {
       // This process is started by ./coyote or a unit, with no say in its flags: it takes them now,
       // before the heap grows (the flag is read by the garbage collector as it runs).
       for (const flag of COMPONENT_NODE_FLAGS) setFlagsFromString(flag);
       io.err(`coyote: Node ${process.versions.node}, state in ${env.stateDir}`);
-      if (options.build) await build(env, io);
+      if (options.build && options.built !== true) await build(env, io);
       const store = await StateStore.open(env.stateDir);
       const specs = await store.listSpecs();
       io.out(`state: ${env.stateDir} (${specs.length} spec${specs.length === 1 ? "" : "s"}, history in specs/.git)`);
