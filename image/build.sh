@@ -227,7 +227,7 @@ say "exporting the container to $tarball"
 step 1800 "exporting the build container (docker export)" docker export --output "$tarball.partial" "$container"
 mv -f "$tarball.partial" "$tarball"
 step 1800 "importing $tarball as coyote/server:$release" docker import \
-  --change 'CMD ["/sbin/init"]' --change 'STOPSIGNAL SIGRTMIN+3' --change 'ENV container=docker' \
+  --change 'CMD ["/sbin/init"]' --change 'ENV container=docker' \
   "$tarball" "coyote/server:$release" >/dev/null
 say "image coyote/server:$release"
 
@@ -239,9 +239,9 @@ make_disk() {
   local tree="$work/tree" raw="$work/disk.raw" uuid kernel initrd tree_mb size_mb
   mkdir -p "$tree"
   step 1800 "unpacking $tarball for the disk" tar --numeric-owner --xattrs --xattrs-include='*' -C "$tree" -xpf "$tarball"
-  kernel="$(cd "$tree/boot" && find . -maxdepth 1 -name 'vmlinuz-*' -printf '%f\n' | sort -V | tail -n 1)"
-  initrd="initrd.img-${kernel#vmlinuz-}"
+  kernel="$(find "$tree/boot" -maxdepth 1 -name 'vmlinuz-*' -printf '%f\n' 2>/dev/null | sort -V | tail -n 1)"
   [ -n "$kernel" ] || die "no kernel in the image's /boot (linux-image-cloud-amd64 did not install one)"
+  initrd="initrd.img-${kernel#vmlinuz-}"
   [ -f "$tree/boot/$initrd" ] || die "no initramfs $initrd in the image's /boot"
   uuid="$(cat /proc/sys/kernel/random/uuid)"
 
