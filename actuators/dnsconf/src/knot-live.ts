@@ -3,10 +3,9 @@
  * backend. Knot must be running (a live pid in `<rundir>/knot.pid`) and `knotc zone-status` must
  * list each zone with the serial of its file. Only reads; every command has a deadline.
  */
-import { execFile } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { LiveMemo } from "@coyote/actuator";
+import { LiveMemo, runProgram } from "@coyote/actuator";
 import { isPidAlive } from "@coyote/spec";
 
 /** What the running Knot serves: `down` says why it does not run, `serials` each loaded zone's serial. */
@@ -38,14 +37,16 @@ const TIMEOUT_MS = 10_000;
 const MAX_OUTPUT = 16 << 20;
 
 /** Runs a program without a shell, to the end or its deadline; never rejects. */
-export function run(file: string, args: readonly string[], timeoutMs: number, signal?: AbortSignal): Promise<RunResult> {
-  return new Promise((resolve) => {
-    execFile(file, args, { timeout: timeoutMs, encoding: "utf8", maxBuffer: MAX_OUTPUT, ...(signal === undefined ? {} : { signal }) }, (error, stdout, stderr) => {
-      const output = `${stdout}${stderr}`.trim();
-      if (error === null) resolve({ code: 0, output });
-      else resolve({ code: typeof error.code === "number" ? error.code : -1, output: output === "" ? error.message : output });
-    });
-  });
+export async function run(file: string, args: readonly string[], timeoutMs: number, signal?: AbortSignal): Promise<RunResult> {
+  try {
+    const result = await runProgram(file, args, { timeoutMs, maxOutput: MAX_OUTPUT, ...(signal === undefined ? {} : { signal }) });
+    const output = `${result.stdout}${result.stderr}`.trim();
+    if (result.code === 0) return { code: 0, output };
+    const ended = result.timedOut ? `did not finish within ${String(timeoutMs)} ms` : `was ended by ${result.signal ?? "a signal"}`;
+    return { code: result.code ?? -1, output: output === "" ? `${file} ${result.code === undefined ? ended : `exited with ${String(result.code)}`}` : output };
+  } catch (error) {
+    return { code: -1, output: error instanceof Error ? error.message : String(error) };
+  }
 }
 
 const STATUS_LINE = /^\[([^\]\s]+?)\.?\]\s+role:\s*\S+\s*\|\s*serial:\s*(\d+|-)/;

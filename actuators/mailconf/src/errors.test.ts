@@ -21,6 +21,6 @@ describe("the mail actuator's coded errors", () => {
   });
 
   it("a program ended by its deadline is MAILCONF_ERR_PROGRAM_KILLED", async () => {
-    await assert.rejects(runProgram("sleep", ["10"], { timeoutMs: 100 }), (error: unknown) => isCoded(error, "MAILCONF_ERR_PROGRAM_KILLED", /sleep 10 was ended by SIGTERM/));
+    await assert.rejects(runProgram("sleep", ["10"], { timeoutMs: 100 }), (error: unknown) => isCoded(error, "MAILCONF_ERR_PROGRAM_KILLED", /sleep 10 was ended by SIGKILL \(its deadline passed\)/));
   });
 });

@@ -1,8 +1,7 @@
-import { spawn } from "node:child_process";
 import type { Stats } from "node:fs";
 import { chmod, chown, mkdir, stat, unlink, utimes } from "node:fs/promises";
 import { dirname } from "node:path";
-import { readTextIfExists } from "@coyote/actuator";
+import { readTextIfExists, runProgram as runShared, type ProgramOutcome } from "@coyote/actuator";
 import { fsyncDir, switchesToRoot, writeFileAtomic } from "@coyote/spec";
 import { MailconfError } from "./errors.ts";
 
@@ -92,41 +91,21 @@ export async function ensureDir(path: string, owner?: { uid: number; gid: number
 }
 
 /** How a program run by {@link runProgram} ended. */
-export interface ProgramResult {
-  /** The exit code, or undefined when a signal ended it. */
-  readonly code: number | undefined;
-  /** What it wrote on standard output. */
-  readonly stdout: string;
-  /** What it wrote on standard error. */
-  readonly stderr: string;
-}
+export type ProgramResult = Pick<ProgramOutcome, "code" | "stdout" | "stderr">;
 
 /**
- * Runs a program without a shell and collects its output (capped at 64 KiB each).
+ * Runs a program without a shell and collects its output (capped at 64 KiB each), within
+ * `timeoutMs` (default 60 s).
  * @throws Error when it cannot be started (ENOENT for a missing binary) or is aborted;
  *   MailconfError `MAILCONF_ERR_PROGRAM_KILLED` when it is ended by a signal (its deadline passed).
  */
-export function runProgram(file: string, args: readonly string[], options: { signal?: AbortSignal; timeoutMs?: number; asRoot?: boolean } = {}): Promise<ProgramResult> {
+export async function runProgram(file: string, args: readonly string[], options: { signal?: AbortSignal; timeoutMs?: number; asRoot?: boolean } = {}): Promise<ProgramResult> {
   // A program that insists on uid 0 (Postfix's `postfix`), run by a process that is not root but
   // may switch users (a production box's minion): the child becomes root before it runs it.
   const root = options.asRoot === true && switchesToRoot() ? { uid: 0, gid: 0 } : {};
-  return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { stdio: ["ignore", "pipe", "pipe"], signal: options.signal, timeout: options.timeoutMs ?? 60_000, ...root });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
-      if (stdout.length < 65536) stdout += chunk;
-    });
-    child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
-      if (stderr.length < 65536) stderr += chunk;
-    });
-    child.on("error", reject);
-    child.on("close", (code, signal) => {
-      if (signal !== null && code === null) {
-        reject(new MailconfError("MAILCONF_ERR_PROGRAM_KILLED", `${file} ${args.join(" ")} was ended by ${signal}`));
-        return;
-      }
-      resolve({ code: code ?? undefined, stdout, stderr });
-    });
-  });
+  const result = await runShared(file, args, { timeoutMs: options.timeoutMs ?? 60_000, maxOutput: 65536, ...(options.signal === undefined ? {} : { signal: options.signal }), ...root });
+  if (result.signal !== undefined) {
+    throw new MailconfError("MAILCONF_ERR_PROGRAM_KILLED", `${file} ${args.join(" ")} was ended by ${result.signal}${result.timedOut ? " (its deadline passed)" : ""}`);
+  }
+  return { code: result.code, stdout: result.stdout, stderr: result.stderr };
 }

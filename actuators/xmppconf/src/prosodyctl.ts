@@ -1,41 +1,22 @@
-import { spawn } from "node:child_process";
+import { runProgram, type ProgramOutcome } from "@coyote/actuator";
 
 /** What a finished `prosodyctl` run printed and how it ended. */
-export interface CommandResult {
-  /** The exit code, or undefined when a signal ended it. */
-  readonly code: number | undefined;
-  /** Standard output. */
-  readonly stdout: string;
-  /** Standard error. */
-  readonly stderr: string;
-}
+export type CommandResult = Pick<ProgramOutcome, "code" | "stdout" | "stderr">;
 
 // prosodyctl prints a banner and log lines besides the answer; this is far more than either.
 const MAX_OUTPUT = 1 << 20;
+// prosodyctl's shell answers within a second when Prosody runs; a hung one must not hold a reconcile.
+const DEADLINE_MS = 30_000;
 
 /**
  * Runs a program to the end and collects its output, without a shell (arguments are never
- * interpreted). It never rejects for a non-zero exit: the caller decides what that means.
+ * interpreted), within 30 s. It never rejects for a non-zero exit: the caller decides what that means.
  * @throws Error when the program cannot be started, or the signal aborts it (it is killed).
  */
-export function runCommand(file: string, args: readonly string[], signal: AbortSignal): Promise<CommandResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { stdio: ["ignore", "pipe", "pipe"], signal });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8");
-    child.stderr.setEncoding("utf8");
-    child.stdout.on("data", (chunk: string) => {
-      if (stdout.length < MAX_OUTPUT) stdout += chunk;
-    });
-    child.stderr.on("data", (chunk: string) => {
-      if (stderr.length < MAX_OUTPUT) stderr += chunk;
-    });
-    child.on("error", reject);
-    child.on("close", (code) => {
-      resolve({ code: code ?? undefined, stdout, stderr });
-    });
-  });
+export async function runCommand(file: string, args: readonly string[], signal: AbortSignal): Promise<CommandResult> {
+  const result = await runProgram(file, args, { timeoutMs: DEADLINE_MS, signal, maxOutput: MAX_OUTPUT });
+  if (result.timedOut) return { code: undefined, stdout: result.stdout, stderr: `${result.stderr}\n${file} did not answer within ${String(DEADLINE_MS / 1000)} s` };
+  return { code: result.code, stdout: result.stdout, stderr: result.stderr };
 }
 
 /**

@@ -145,6 +145,7 @@ export function isActuator(value: unknown): value is Actuator {
 
 export { DirectoryCache, FileCache, memoizeByIdentity } from "./directory-cache.ts";
 export { LiveMemo } from "./live-memo.ts";
+export { runProgram, type ProgramOptions, type ProgramOutcome } from "./program.ts";
 export { errorText, observeFragment, readTextIfExists } from "./files.ts";
 export { ApplyLock, ReconcileLoop, commitActuator, converge, loopFor, type ReconcileLoopOptions, type StepResult } from "./reconcile.ts";
 export { READY, Reconciler, SPEC_VALID, type Outcome, type ReconcilerDeps } from "./reconciler.ts";
