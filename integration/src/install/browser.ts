@@ -27,21 +27,50 @@ export async function heading(page: Page): Promise<string> {
   return (await h1.innerText()).trim();
 }
 
+/** The customer domain the installer tests' box is given when it is activated. */
+export const CUSTOMER_DOMAIN = "customers.coyote.test";
+
 /**
- * Activates the box at `https://<host>/` with the one-time token: the wizard's first step, which
- * makes the admin account and spends the token. Returns the heading of the step it lands on.
+ * Activates the box at `https://<host>/` with the one-time token, through the whole wizard as an
+ * admin would: the admin account (which spends the token), alarms as they are, no provider keys,
+ * no buddy, the shop opened on {@link CUSTOMER_DOMAIN}. Returns the headings of the steps it
+ * went through, the page it ends on last.
+ * @throws Error naming the page when the wizard shows one it does not expect, or takes over 10 steps.
  */
-export async function activate(page: Page, host: string, token: string): Promise<string> {
+export async function activate(page: Page, host: string, token: string): Promise<string[]> {
   await page.goto(`https://${host}/activate`, { timeout: 60_000 });
-  const first = await heading(page);
-  if (first !== "Activate this box") throw new Error(`activating: the page says "${first}", not "Activate this box"`);
-  await page.getByLabel("Activation token").fill(token);
-  await page.getByLabel("Admin e-mail").fill(ADMIN.email);
-  await page.getByLabel("Password", { exact: true }).fill(ADMIN.password);
-  await page.getByLabel("Repeat password").fill(ADMIN.password);
-  await page.getByRole("button", { name: "Activate" }).click();
-  await page.waitForURL((url) => url.pathname === "/activate/alarms", { timeout: 60_000 });
-  return heading(page);
+  const seen: string[] = [];
+  for (let step = 0; step < 10; step++) {
+    const h1 = await heading(page);
+    seen.push(h1);
+    const before = page.url();
+    switch (h1) {
+      case "Activate this box":
+        await page.getByLabel("Activation token").fill(token);
+        await page.getByLabel("Admin e-mail").fill(ADMIN.email);
+        await page.getByLabel("Password", { exact: true }).fill(ADMIN.password);
+        await page.getByLabel("Repeat password").fill(ADMIN.password);
+        await page.getByRole("button", { name: "Activate" }).click();
+        break;
+      case "Alarms":
+        await page.getByRole("button", { name: "Save and continue" }).click();
+        break;
+      case "Provider API keys":
+      case "Buddy server":
+        await page.getByRole("button", { name: "Skip for now" }).click();
+        break;
+      case "Open the shop":
+        await page.getByLabel("Customer domain").fill(CUSTOMER_DOMAIN);
+        await page.getByLabel("Open signups now").check();
+        await page.getByRole("button", { name: "Finish activation" }).click();
+        break;
+      default:
+        if (new URL(page.url()).pathname.startsWith("/activate")) throw new Error(`activating: an unexpected page "${h1}" at ${page.url()}`);
+        return seen;
+    }
+    await page.waitForURL((url) => url.toString() !== before, { timeout: 60_000 });
+  }
+  throw new Error(`activating: still in the wizard after 10 steps (${seen.join(" → ")})`);
 }
 
 /** Signs the admin in at `https://<host>/login`; returns the heading of the page it lands on. */

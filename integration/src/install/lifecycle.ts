@@ -14,7 +14,9 @@ export const COMPONENT_UNITS = ["coyote-minion.service", "coyote-docker-activato
 export async function installFingerprint(machine: Machine, stamp: string): Promise<{ sums: string; changed: string }> {
   const sums = await machine.exec(["bash", "-c", `set -e
 cd /
-sha256sum /etc/systemd/system/coyote* /etc/coyote/install.conf /usr/local/bin/coyote
+find /etc/systemd/system -name 'coyote*' | sort
+find /etc/systemd/system -maxdepth 1 -name 'coyote*' -type f -print0 | sort -z | xargs -0 sha256sum
+sha256sum /etc/coyote/install.conf /usr/local/bin/coyote
 readlink /opt/coyote/current /opt/coyote/previous || true
 ls /opt/coyote/releases
 find /var/lib/coyote/specs -type f -print0 | sort -z | xargs -0 sha256sum`]);
@@ -26,7 +28,8 @@ find /var/lib/coyote/specs -type f -print0 | sort -z | xargs -0 sha256sum`]);
 /** Each component's main pid, from systemd, in {@link COMPONENT_UNITS} order. */
 export async function componentPids(machine: Machine): Promise<number[]> {
   const out = await machine.exec(["systemctl", "show", "--property=MainPID", "--value", ...COMPONENT_UNITS]);
-  return out.trim().split("\n").map((line) => Number.parseInt(line, 10));
+  // One line per unit, with an empty line between units.
+  return out.split("\n").filter((line) => line.trim() !== "").map((line) => Number.parseInt(line, 10));
 }
 
 /** The link `/opt/coyote/<name>` points at, or "" when there is none. */
