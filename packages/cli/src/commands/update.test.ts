@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdir, readFile, symlink, writeFile } from "node:fs/promises";
+import { chown, mkdir, readFile, stat, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { STATE_VERSION, STATE_VERSION_FILE, StateStore } from "@coyote/spec";
@@ -30,6 +30,19 @@ describe("coyote update (command line)", () => {
     const result = await cli(state, "update", "--migrate-state");
     assert.equal(result.code, EXIT.FAILED);
     assert.match(result.err, new RegExp(`coyote: opening state folder .*: this state folder was written by a newer Coyote \\(state version ${STATE_VERSION + 5} by future; this build knows up to ${STATE_VERSION}\\): update Coyote, or go back to the release that wrote it with \`coyote update --rollback\``));
+  });
+
+  test("run as root on a box's state folder, its log is the folder owner's, never root's", { skip: process.getuid?.() !== 0 && "needs root" }, async () => {
+    const state = tempDir();
+    await chown(state, 65534, 65534);
+    // It fails (no install folder) after it opened its log.
+    const result = await cli(state, "update", "--source", join(state, "missing"), "--root", join(tempDir(), "opt"));
+    assert.equal(result.code, EXIT.FAILED, result.out);
+    for (const path of [join(state, "logs"), join(state, "logs", "update.log")]) {
+      const info = await stat(path);
+      assert.deepEqual([info.uid, info.gid], [65534, 65534], path);
+    }
+    assert.match(await readFile(join(state, "logs", "update.log"), "utf8"), /updating: there is no install folder .*\/opt \(install\.sh makes it; --root names another\)/);
   });
 
   test("--rollback with --source, and a bad --timeout, are wrong usage", async () => {

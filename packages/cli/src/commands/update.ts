@@ -1,4 +1,4 @@
-import { realpath } from "node:fs/promises";
+import { chown, mkdir, open, realpath, stat } from "node:fs/promises";
 import { basename, dirname, resolve } from "node:path";
 import { Option, type Command } from "commander";
 import { createLogger, logFileFor } from "@coyote/log";
@@ -29,6 +29,22 @@ async function runningRelease(home: string): Promise<{ root: string; release: st
   return basename(dirname(real)) === "releases" ? { root: dirname(dirname(real)), release: basename(real) } : undefined;
 }
 
+/**
+ * The update's log file, made the state folder owner's when this runs as root on a folder that
+ * is not root's (a box's `/var/lib/coyote`), so that `coyote logs` run as that user reads it and
+ * no file of root's lands among theirs.
+ */
+async function updateLogFile(stateDir: string): Promise<string> {
+  const file = logFileFor(stateDir, "update");
+  if (process.getuid?.() !== 0) return file;
+  const owner = await stat(stateDir).catch(() => undefined);
+  if (owner === undefined || owner.uid === 0) return file;
+  if ((await mkdir(dirname(file), { recursive: true, mode: 0o700 })) !== undefined) await chown(dirname(file), owner.uid, owner.gid);
+  await (await open(file, "a", 0o600)).close();
+  await chown(file, owner.uid, owner.gid);
+  return file;
+}
+
 function seconds(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1 || n > 3600) throw new CliError(`--timeout: not a whole number of seconds from 1 to 3600: ${value}`, EXIT.USAGE);
@@ -53,7 +69,7 @@ export function updateCommand(program: Command, env: CliEnv, io: Io): void {
       }
       if (options.rollback === true && options.source !== undefined) throw new CliError("--rollback and --source do not go together: a rollback goes back to the previous release", EXIT.USAGE);
       const root = resolve(options.root ?? running?.root ?? DEFAULT_ROOT);
-      const logger = createLogger({ component: "update", file: logFileFor(env.stateDir, "update") });
+      const logger = createLogger({ component: "update", file: await updateLogFile(env.stateDir) });
       const say = (line: string) => {
         io.err(`coyote update: ${line}`);
         logger.info({ root }, line);

@@ -64,6 +64,8 @@ async function stateOwner(stateDir: string): Promise<{ uid: number; gid: number 
 }
 
 async function withUpdateLock<T>(root: string, fn: () => Promise<T>): Promise<T> {
+  const found = await stat(root).catch(() => undefined);
+  if (found?.isDirectory() !== true) throw new CliError(`updating: there is no install folder ${root} (install.sh makes it; --root names another)`);
   const lock = await acquireFileLock(join(root, "update.lock"), { timeoutMs: 5000, what: `updates of ${root} (another coyote update is running)` });
   try {
     return await fn();
