@@ -204,6 +204,10 @@ if [ "$qcow2" = yes ]; then
     bash -c 'printf "#!/bin/sh\nexit 101\n" > /usr/sbin/policy-rc.d; chmod 755 /usr/sbin/policy-rc.d
       apt-get update -q >&2 && apt-get install -y -q --no-install-recommends "$@" >&2; status=$?
       rm -f /usr/sbin/policy-rc.d; exit $status' bash "${vm_packages[@]}"
+  # The SSH host keys are removed below: each machine makes its own before sshd first starts
+  # (cloud-init makes them too when it runs; ssh-keygen -A only makes the missing ones).
+  step 60 "making sshd make its host keys at boot" docker exec "$container" bash -c \
+    'mkdir -p /etc/systemd/system/ssh.service.d && printf "[Service]\nExecStartPre=\nExecStartPre=/usr/bin/ssh-keygen -A\nExecStartPre=/usr/sbin/sshd -t\n" > /etc/systemd/system/ssh.service.d/host-keys.conf'
 fi
 
 # What is the build's and not the box's: the checkout copy, caches, package lists, SSH host keys
