@@ -20,12 +20,13 @@ import { parseArgs } from "node:util";
 import { copyCheckout } from "../../integration/src/install/engine.ts";
 import { CHECKOUT_IN_MACHINE, startInstallerHarness, type InstallerHarness } from "../../integration/src/install/harness.ts";
 import { aptScripts, copyBetween, getHttps, installerPackages, runTimed, startProxiedMachine, type ProxiedMachine, type TimedLine, type TimedRun } from "./lib/install-box.ts";
-import { daemonFindings, printMemory, snapshot, startFloor, unitStates } from "./lib/install-memory.ts";
+import { activate, daemonFindings, printMemory, snapshot, startFloor, unitStates, type BoxProcess } from "./lib/install-memory.ts";
 
 const { values } = parseArgs({
   options: {
     "no-docker": { type: "boolean", default: false },
     "no-npm-peer": { type: "boolean", default: false },
+    "no-activate": { type: "boolean", default: false },
     cold: { type: "boolean", default: false },
     "idle-seconds": { type: "string", default: "60" },
     "timeout-minutes": { type: "string", default: "45" },
@@ -120,7 +121,7 @@ const PHASES: readonly { name: string; starts: RegExp }[] = [
   { name: "Debian packages (apt-get update + install)", starts: /^install: installing Debian packages/ },
   { name: "Node.js (./coyote, runtime only)", starts: /^coyote: / },
   { name: "release: copy + npm ci", starts: /^install: building release/ },
-  { name: "release: npm run build", starts: /^> \S+ build$/ },
+  { name: "release: npm run build", starts: /^> (\S+ )?build$/ },
   { name: "setup: server spec, token, units", starts: /^server spec: / },
   { name: "start: systemctl start, until the panel answers", starts: /^daemons: / },
 ];
@@ -135,6 +136,22 @@ function phases(lines: readonly TimedLine[], end: number): { name: string; ms: n
     from = index;
   }
   return found.map((phase, i) => ({ name: phase.name, ms: (found[i + 1]?.at ?? end) - phase.at }));
+}
+
+/** Waits `idleSeconds`, prints the memory table, the box's units and why a daemon is not running. */
+async function idleMemory(machine: ProxiedMachine["machine"], floorPid: number): Promise<void> {
+  await sleep((idleSeconds - 10) * 1000);
+  const before: BoxProcess[] = await snapshot(machine);
+  await sleep(10_000);
+  printMemory(out, before, await snapshot(machine), floorPid, 10, GOAL_PSS_MB);
+  const states = await unitStates(machine);
+  out("units:");
+  for (const state of states) out(`  ${state.unit.padEnd(44)} ${state.active} ${state.sub}`);
+  const findings = await daemonFindings(machine, states);
+  if (findings.length > 0) {
+    out("not running:");
+    for (const finding of findings) out(`  ${finding}`);
+  }
 }
 
 async function main(): Promise<void> {
@@ -212,18 +229,21 @@ async function main(): Promise<void> {
   out("");
   out(`memory: the box idle under systemd for ${String(idleSeconds)} s (PSS and RSS from /proc/PID/smaps_rollup; CPU over the last 10 s)`);
   const floorPid = await startFloor(box.machine);
-  await sleep((idleSeconds - 10) * 1000);
-  const before = await snapshot(box.machine);
-  await sleep(10_000);
-  const now = await snapshot(box.machine);
-  printMemory(out, before, now, floorPid, 10, GOAL_PSS_MB);
-  const states = await unitStates(box.machine);
-  out("units:");
-  for (const state of states) out(`  ${state.unit.padEnd(44)} ${state.active} ${state.sub}`);
-  const findings = await daemonFindings(box.machine, states);
-  if (findings.length > 0) {
-    out("daemons not running:");
-    for (const finding of findings) out(`  ${finding}`);
+  await idleMemory(box.machine, floorPid);
+  if (!values["no-activate"]) {
+    out("");
+    out(`memory: the box activated through its CLI (coyote spec apply: activated, one service with a domain, a mailbox and an XMPP user), idle for ${String(idleSeconds)} s`);
+    const activated = await activate(box.machine).then(() => true, (error: unknown) => {
+      out(`  could not activate the box: ${(error as Error).message.slice(0, 2000)}`);
+      return false;
+    });
+    const daemons = ["knot", "postfix", "dovecot", "opendkim", "prosody"].map((d) => `coyote-${d}.service`);
+    for (let i = 0; activated && i < 120; i++) {
+      const states = (await box.machine.exec(["systemctl", "is-active", ...daemons]).catch((e: unknown) => String(e))).split("\n").filter((l) => l !== "");
+      if (states.every((state) => state === "active")) break;
+      await sleep(1000);
+    }
+    if (activated) await idleMemory(box.machine, floorPid);
   }
   out(`harness: ${JSON.stringify(h.timings)}`);
 }

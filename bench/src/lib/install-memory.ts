@@ -79,7 +79,30 @@ export async function daemonFindings(machine: Machine, states: readonly { unit: 
     const journal = (await machine.exec(["journalctl", "-u", daemon.unit, "-n", "12", "--no-pager", "-o", "cat"], { timeoutMs: 30_000 }).catch((e: unknown) => String(e))).trim();
     findings.push(`${daemon.unit}: ${daemon.active} ${daemon.sub}${path === undefined ? "" : `; ${path.unit}: ${path.active} ${path.sub} (${condition || "no condition found"})`}\n${journal.split("\n").map((l) => `      ${l}`).join("\n")}`);
   }
+  for (const state of states) {
+    if (state.active !== "failed" || daemons.some((d) => d.unit === state.unit)) continue;
+    const journal = (await machine.exec(["journalctl", "-u", state.unit, "-n", "8", "--no-pager", "-o", "cat"], { timeoutMs: 30_000 }).catch((e: unknown) => String(e))).trim();
+    findings.push(`${state.unit}: failed\n${journal.split("\n").map((l) => `      ${l}`).join("\n")}`);
+  }
   return findings;
+}
+
+/** A customer's service, as bench/memory gives its box: a domain with a mailbox and an XMPP user. */
+const SERVICE = {
+  schemaVersion: 1, kind: "Service", id: "shop", domains: [{ name: "shop.test" }],
+  mail: { mailboxes: [{ address: "anna@shop.test", passwordHash: "{SCRAM-SHA-256}4096,c2FsdA==,c3RvcmVk,c2VydmVy" }] },
+  xmpp: { users: [{ username: "anna", domain: "shop.test", passwordHash: "{SCRAM-SHA-256}4096,c2FsdA==,c3RvcmVk,c2VydmVy" }] },
+};
+
+/**
+ * Activates the box through its CLI, as the state folder's owner (`coyote spec get server`, then
+ * `coyote spec apply -` with `activated: true`), and gives it one customer's service.
+ */
+export async function activate(machine: Machine): Promise<void> {
+  const as = { user: "coyote", env: { HOME: "/var/lib/coyote" }, timeoutMs: 60_000 };
+  const server = JSON.parse(await machine.exec(["coyote", "spec", "get", "server"], as)) as Record<string, unknown>;
+  await machine.exec(["coyote", "spec", "apply", "-"], { ...as, input: JSON.stringify({ ...server, activated: true }) });
+  await machine.exec(["coyote", "spec", "apply", "-"], { ...as, input: JSON.stringify(SERVICE) });
 }
 
 /** The components' units, as `coyote setup` names them. */
