@@ -75,10 +75,10 @@ export interface Activation {
   readonly caFingerprint: string | null;
 }
 
-/** `coyote activation --json` on the box, asked until it names the CA (about `seconds` s at most). */
+/** `coyote activation --json` on the box, asked until it names the CA, for `seconds` s at most. */
 export async function activationOf(machine: Machine, seconds = 120): Promise<Activation | undefined> {
   let printed: Activation | undefined;
-  for (let i = 0; i < seconds && printed?.caFingerprint == null; i++) {
+  for (const deadline = Date.now() + seconds * 1000; printed?.caFingerprint == null && Date.now() < deadline; ) {
     const text = await machine.exec(["coyote", "activation", "--json"], { timeoutMs: 30_000 }).catch(() => "");
     if (text.trim().startsWith("{")) printed = JSON.parse(text) as Activation;
     if (printed?.caFingerprint == null) await sleep(1000);
@@ -86,10 +86,10 @@ export async function activationOf(machine: Machine, seconds = 120): Promise<Act
   return printed;
 }
 
-/** GETs `path` until it answers 200 (about `seconds` s at most); the last answer, or undefined when none came. */
+/** GETs `path` until it answers 200, for `seconds` s at most; the last answer, or undefined when none came. */
 export async function pageOf(machine: Machine, host: string, path: string, ca: string, seconds = 120): Promise<Answer | undefined> {
   let page: Answer | undefined;
-  for (let i = 0; i < seconds && page?.status !== 200; i++) {
+  for (const deadline = Date.now() + seconds * 1000; page?.status !== 200 && Date.now() < deadline; ) {
     page = await getHttps(machine.address, host, path, ca).catch(() => undefined);
     if (page?.status !== 200) await sleep(1000);
   }

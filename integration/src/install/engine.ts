@@ -57,14 +57,35 @@ export interface TestNetwork {
   readonly bridge: string;
 }
 
+/** The host's IPv4 addresses in 10.238.0.0/16, as the third octet of each. */
+async function hostAddresses(): Promise<number[]> {
+  const out = await runProgram("ip", ["-o", "-4", "addr", "show"], { timeoutMs: 10_000 });
+  return [...out.matchAll(/\binet 10\.238\.(\d+)\.\d+\//g)].map((m) => Number(m[1]));
+}
+
+/** The /24s of 10.238.0.0/16 the host has an address in, by third octet. */
+async function hostSubnets(): Promise<Set<number>> {
+  return new Set(await hostAddresses());
+}
+
+/** How many of the host's interfaces have an address in 10.238.<third>.0/24. */
+async function hostSubnetCount(third: number): Promise<number> {
+  return (await hostAddresses()).filter((t) => t === third).length;
+}
+
 /**
- * Makes a bridge network on a random /24 in 10.238.0.0/16 and turns off IPv4 forwarding on its
+ * Makes a bridge network on a random /24 in 10.238.0.0/16 that the host has no address in yet and turns off IPv4 forwarding on its
  * bridge before any container joins it: the host answers its machines itself (port proxies, the
  * allowlist proxy) but routes nothing they send to any other address.
  */
 export async function createNetwork(engine: TestEngine, name: string): Promise<TestNetwork> {
   for (let attempt = 0; ; attempt++) {
-    const third = randomInt(0, 256);
+    // Another engine's networks (a concurrent test's, or a bridge a killed run left) are unknown
+    // to this engine: a /24 the host has an address in already would route the machine away.
+    const taken = await hostSubnets();
+    const free = Array.from({ length: 256 }, (_, i) => i).filter((i) => !taken.has(i));
+    const third = free[randomInt(0, free.length)];
+    if (third === undefined) throw new Error("no free /24 in 10.238.0.0/16 for a test network: the host has an address in every one");
     const subnet = `10.238.${String(third)}.0/24`;
     const gateway = `10.238.${String(third)}.1`;
     const bridge = `ct${String(process.pid % 100000)}-${String(third)}`.slice(0, 15);
@@ -76,6 +97,11 @@ export async function createNetwork(engine: TestEngine, name: string): Promise<T
       throw error;
     }
     await writeFile(`/proc/sys/net/ipv4/conf/${bridge}/forwarding`, "0\n");
+    // Two engines may have picked the same /24 at the same moment: the later one picks again.
+    if (attempt < 8 && (await hostSubnetCount(third)) > 1) {
+      await engine.docker(["network", "rm", name]).catch(() => undefined);
+      continue;
+    }
     return { name, subnet, gateway, bridge };
   }
 }
