@@ -287,7 +287,11 @@ export function createDnsActuator(options: DnsActuatorOptions): DnsActuator {
     try {
       await mkdir(dirname(reloadMark), { recursive: true });
       await mkdir(zonesDir, { recursive: true });
-      if (knot !== undefined && backend === "knot") await mkdir(knot.configDir, { recursive: true });
+      if (knot !== undefined && backend === "knot") {
+        await mkdir(knot.configDir, { recursive: true });
+        // Knot refuses to start when the database folder its configuration names is missing.
+        if (knot.databaseDir !== undefined) await mkdir(knot.databaseDir, { recursive: true, mode: 0o700 });
+      }
       // The mark goes first: a crash after any file changed must still lead to a reload.
       const marked = await access(reloadMark).then(() => true, () => false);
       if (!marked) await writeFileAtomic(reloadMark, `${target.id}\n`);

@@ -72,7 +72,6 @@ describe("knot backend", { skip }, () => {
       log: join(dir, "knotd.log"),
     };
     await mkdir(join(dir, "knot-run"), { recursive: true });
-    await mkdir(join(dir, "knot-db"), { recursive: true });
     // knotc through a wrapper that counts its calls: how the tests see reloads.
     const wrapper = join(dir, "knotc-counting");
     await writeFile(wrapper, `#!/bin/sh\necho "$*" >> '${paths.calls}'\nexec '${requireProgram("knotc")}' "$@"\n`);
@@ -108,6 +107,8 @@ describe("knot backend", { skip }, () => {
     assert.deepEqual(plan.describe, ["write zone example.org (serial 1)", `write ${paths.conf} (1 zones)`]);
     const check = await knotc(["-c", paths.conf, "conf-check"]);
     assert.equal(check.code, 0, check.output);
+    // The database folder knot.conf names is there: Knot does not start without it.
+    assert.ok((await stat(join(dir, "knot-db"))).isDirectory());
     const zoneText = await readFile(join(paths.zones, "example.org.zone"), "utf8");
     assert.match(zoneText, /^; coyote-owner: site$/m);
     await assert.rejects(actuator.commit?.(context) ?? Promise.resolve(), (error: unknown) => {

@@ -110,6 +110,8 @@ function forward(records: ProxyRecord[], req: IncomingMessage, res: ServerRespon
 function tunnel(records: ProxyRecord[], tunnels: Set<Duplex>, req: IncomingMessage, client: Duplex, head: Buffer): void {
   tunnels.add(client);
   client.once("close", () => tunnels.delete(client));
+  // A machine that resets its connection (a refused CONNECT it hangs up on) must not crash the test.
+  client.on("error", () => client.destroy());
   const match = /^([a-z0-9.-]+):(\d{1,5})$/i.exec(req.url ?? "");
   const host = match?.[1] ?? "";
   const port = Number(match?.[2] ?? 0);

@@ -95,6 +95,8 @@ describe("the box's systemd units", { skip }, () => {
     assert.match(reload, /^PathChanged=\/var\/lib\/coyote\/mail\/postfix\/conf$/m);
     assert.match(reload, /^PathChanged=\/var\/lib\/coyote\/proxy\/certs$/m);
     assert.match(units.find((u) => u.name === "coyote-postfix-reload.service")?.text ?? "", /^ExecStart=\/bin\/systemctl --no-block try-reload-or-restart coyote-postfix\.service$/m);
+    // A burst of written files must not trip systemd's start limit, which would end reloads for good.
+    assert.match(units.find((u) => u.name === "coyote-postfix-reload.service")?.text ?? "", /^StartLimitIntervalSec=0$/m);
   });
 
   it("records each unit's exposure as systemd-analyze security rates it: every coyote-user component is rated below 5 (MEDIUM or better)", () => {

@@ -189,6 +189,9 @@ export function renderDaemonPathUnits(definition: DaemonDefinition, paths: Daemo
     RENDERED_HEADER,
     "[Unit]",
     `Description=Coyote: reload ${definition.name} if it runs`,
+    // Written files come in bursts (the minion writes a daemon's files one after another): the
+    // default start limit would fail this unit, and its path unit with it, for good.
+    "StartLimitIntervalSec=0",
     "",
     "[Service]",
     "Type=oneshot",
