@@ -19,7 +19,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { parseArgs } from "node:util";
 import { copyCheckout } from "../../integration/src/install/engine.ts";
 import { CHECKOUT_IN_MACHINE, startInstallerHarness, type InstallerHarness } from "../../integration/src/install/harness.ts";
-import { aptScripts, copyBetween, getHttps, installerPackages, runTimed, startProxiedMachine, type ProxiedMachine, type TimedLine, type TimedRun } from "./lib/install-box.ts";
+import { getHttps } from "../../integration/src/install/box-http.ts";
+import { aptScripts, copyBetween, installerPackages, runTimed, startProxiedMachine, type ProxiedMachine, type TimedLine, type TimedRun } from "./lib/install-box.ts";
 import { activate, daemonFindings, printMemory, snapshot, startFloor, unitStates, type BoxProcess } from "./lib/install-memory.ts";
 
 const { values } = parseArgs({

@@ -5,7 +5,6 @@
 import { spawn } from "node:child_process";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { request } from "node:https";
 import { createNetwork, DOCKER, type TestEngine } from "../../../integration/src/install/engine.ts";
 import { startMachine, type Machine } from "../../../integration/src/install/machine.ts";
 import { startAllowlistProxy, type AllowlistProxy } from "../../../integration/src/install/proxy.ts";
@@ -103,23 +102,6 @@ export function runTimed(engine: TestEngine, machine: Machine, script: string, o
   });
 }
 
-/** A GET of `path` at `address`:443 with `host` as SNI and Host, trusting only `ca`. */
-export function getHttps(address: string, host: string, path: string, ca: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: address, port: 443, path, servername: host, headers: { host }, ca, timeout: 10_000 }, (res) => {
-      let body = "";
-      res.setEncoding("utf8").on("data", (chunk: string) => {
-        if (body.length < 200_000) body += chunk;
-      });
-      res.on("end", () => {
-        resolve({ status: res.statusCode ?? 0, body });
-      });
-    });
-    req.on("timeout", () => req.destroy(new Error("timed out")));
-    req.on("error", reject);
-    req.end();
-  });
-}
 
 /**
  * The Debian packages install.sh installs with the given choices, read from install.sh and the
