@@ -4,6 +4,7 @@
 // nothing outside its network.
 import { randomBytes } from "node:crypto";
 import { runProgram, type TestEngine, type TestNetwork } from "./engine.ts";
+import { mountHostCgroupControllers } from "./host-cgroups.ts";
 import { waitFor } from "@coyote/testing";
 
 /** How a machine's PID 1 runs. */
@@ -84,6 +85,7 @@ export async function startMachine(engine: TestEngine, options: MachineOptions):
   // image, and the run phase would then point at a proxy that is gone.
   const proxyEnv = options.proxy === undefined ? [] : ["http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"].flatMap((v) => ["--env", `${v}=${options.proxy ?? ""}`]);
   const command = options.init === "systemd" ? ["/sbin/init"] : ["/bin/sleep", "infinity"];
+  if (options.init === "systemd") await mountHostCgroupControllers();
   await engine.docker([
     "run", "--detach", "--name", name, "--hostname", options.hostname ?? "debian",
     "--network", options.network.name,
