@@ -6,6 +6,7 @@ import { spawn } from "node:child_process";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { createNetwork, DOCKER, type TestEngine } from "../../../integration/src/install/engine.ts";
+import { trustHostAuthorities } from "../../../integration/src/install/harness.ts";
 import { startMachine, type Machine } from "../../../integration/src/install/machine.ts";
 import { startAllowlistProxy, type AllowlistProxy } from "../../../integration/src/install/proxy.ts";
 
@@ -17,8 +18,6 @@ export interface ProxiedMachine {
   readonly env: Readonly<Record<string, string>>;
 }
 
-/** Where Debian keeps the authorities a machine trusts beyond its own list. */
-const LOCAL_AUTHORITIES = "/usr/local/share/ca-certificates";
 
 let networks = 0;
 
@@ -37,13 +36,7 @@ export async function startProxiedMachine(engine: TestEngine, image: string, hos
     // What an admin behind a proxy sets: the box's own names are asked directly, not through it
     // (install.sh's curl to its panel would otherwise go to the proxy, which refuses it).
     for (const name of ["no_proxy", "NO_PROXY"]) env[name] = `localhost,127.0.0.1,::1${hostname === undefined ? "" : `,${hostname}`}`;
-    const files = (await readdir(LOCAL_AUTHORITIES).catch(() => [])).filter((f) => /^[\w.-]+\.crt$/.test(f));
-    if (files.length > 0) {
-      await machine.exec(["mkdir", "-p", LOCAL_AUTHORITIES]);
-      for (const file of files) await engine.docker(["cp", join(LOCAL_AUTHORITIES, file), `${machine.name}:${LOCAL_AUTHORITIES}/${file}`]);
-      await machine.exec(["update-ca-certificates"], { timeoutMs: 60_000 });
-      env.NODE_EXTRA_CA_CERTS = "/etc/ssl/certs/ca-certificates.crt";
-    }
+    if ((await trustHostAuthorities(engine, machine)) > 0) env.NODE_EXTRA_CA_CERTS = "/etc/ssl/certs/ca-certificates.crt";
     return { machine, proxy, env };
   } catch (error) {
     await proxy.close();

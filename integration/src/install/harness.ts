@@ -78,7 +78,7 @@ export async function hostAuthorityFiles(): Promise<string[]> {
  * speaks TLS for the outside, as some networks have): the machine reaches Debian's archive and the
  * npm registry the way this host does. Returns how many it was given.
  */
-async function trustHostAuthorities(engine: TestEngine, machine: Machine): Promise<number> {
+export async function trustHostAuthorities(engine: TestEngine, machine: Machine): Promise<number> {
   const files = await hostAuthorityFiles();
   if (files.length === 0) return 0;
   await machine.exec(["mkdir", "-p", LOCAL_AUTHORITIES]);

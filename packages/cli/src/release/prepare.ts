@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { acquireFileLock, writeFileAtomic } from "@coyote/spec";
 import { CliError } from "../errors.ts";
 import { runCommand, type CommandLine } from "./run.ts";
-import { copyEntries, readReleaseSource, type ReleaseSource } from "./source.ts";
+import { copyEntries, readReleaseSource } from "./source.ts";
 
 export { EXCLUDED, isReleaseName } from "./source.ts";
 
@@ -75,13 +75,7 @@ export async function readReleaseInfo(dir: string, release: string): Promise<Rel
  */
 export async function prepareRelease(source: string, root: string, options: PrepareOptions): Promise<PreparedRelease> {
   const say = options.say ?? (() => undefined);
-  let found: ReleaseSource;
-  try {
-    found = await readReleaseSource(source, options.env);
-  } catch (error) {
-    wrap(error);
-  }
-  const { checkout, release, version, commit, contentHash, entries } = found;
+  const { checkout, release, version, commit, contentHash, entries } = await readReleaseSource(source, options.env).catch(wrap);
   const releases = join(root, "releases");
   const dir = join(releases, release);
   await mkdir(releases, { recursive: true, mode: 0o755 });
